@@ -1,0 +1,140 @@
+//! Building the crate that is graded, and finding exactly its executables.
+//!
+//! Student crates build in the course workspace (`target/`), reference
+//! solutions in their own workspace (`solutions/target/`), so an executable of
+//! one can never stand in for the other. The paths come from cargo's own
+//! report of what it built, not from guessing at `target/debug`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::Deserialize;
+
+use crate::harness::Binaries;
+use crate::lab::Lab;
+
+/// Which crate of a lab to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edition {
+    /// `labs/SLUG`, the student's crate.
+    Student,
+    /// `solutions/SLUG`, the reference crate.
+    Solution,
+}
+
+impl Edition {
+    /// `student` or `solution`, for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Edition::Student => "student",
+            Edition::Solution => "solution",
+        }
+    }
+}
+
+/// The root of the course workspace.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("grader/ is inside the workspace")
+        .to_path_buf()
+}
+
+/// How compiler output reaches the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompilerOutput {
+    /// Shown on the terminal as the compiler prints it.
+    Show,
+    /// Kept, and returned in the error message (tests, batch grading).
+    Capture,
+}
+
+/// Builds the lab's crate and returns its executables, or a message saying
+/// why it did not build (the compiler's own output has already been shown,
+/// or is in the message with [`CompilerOutput::Capture`]).
+pub fn build(lab: &Lab, edition: Edition, output: CompilerOutput) -> Result<Binaries, String> {
+    let root = workspace_root();
+    let crate_dir = match edition {
+        Edition::Student => root.join(lab.student_dir()),
+        Edition::Solution => root.join(lab.solution_dir()),
+    };
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(&root).args([
+        "build",
+        "--bins",
+        "--message-format=json-render-diagnostics",
+    ]);
+    if edition == Edition::Solution {
+        command
+            .arg("--manifest-path")
+            .arg(root.join("solutions/Cargo.toml"));
+    }
+    command
+        .args(["--package", lab.package])
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null());
+    command.stderr(match output {
+        CompilerOutput::Show => Stdio::inherit(),
+        CompilerOutput::Capture => Stdio::piped(),
+    });
+    let result = command
+        .output()
+        .map_err(|err| format!("could not run cargo: {err}"))?;
+    if !result.status.success() {
+        let mut message = format!(
+            "{} did not compile",
+            crate_dir
+                .strip_prefix(&root)
+                .unwrap_or(&crate_dir)
+                .display()
+        );
+        if output == CompilerOutput::Capture {
+            message.push_str(":\n");
+            message.push_str(&String::from_utf8_lossy(&result.stderr));
+        } else {
+            message.push_str(" (the compiler's messages are above)");
+        }
+        return Err(message);
+    }
+    let manifest = crate_dir.join("Cargo.toml");
+    let mut binaries = Binaries {
+        origin: crate_dir.display().to_string(),
+        ..Binaries::default()
+    };
+    for line in String::from_utf8_lossy(&result.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<ArtifactMessage>(line) else {
+            continue;
+        };
+        if message.reason != "compiler-artifact" || Path::new(&message.manifest_path) != manifest {
+            continue;
+        }
+        if let (Some(executable), Some(target)) = (message.executable, message.target) {
+            if lab.binaries.contains(&target.name.as_str()) {
+                binaries.paths.insert(target.name, executable);
+            }
+        }
+    }
+    for name in lab.binaries {
+        if !binaries.paths.contains_key(*name) {
+            return Err(format!(
+                "{} built no binary named `{name}`",
+                crate_dir.display()
+            ));
+        }
+    }
+    Ok(binaries)
+}
+
+#[derive(Deserialize)]
+struct ArtifactMessage {
+    reason: String,
+    #[serde(default)]
+    manifest_path: String,
+    target: Option<ArtifactTarget>,
+    executable: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct ArtifactTarget {
+    name: String,
+}

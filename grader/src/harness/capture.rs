@@ -1,0 +1,197 @@
+//! Draining a child's output into a capped buffer.
+//!
+//! A graded program may print nothing, print forever, or keep its pipe open
+//! after it exits. A reader thread per stream drains the pipe continuously, so
+//! the program never blocks on a full pipe, keeps the first `cap` bytes, and
+//! only counts the rest, so the grader's memory stays bounded.
+
+use std::io::{ErrorKind, Read};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::Instant;
+
+/// The captured output of one stream.
+#[derive(Debug)]
+pub struct Capture {
+    state: Mutex<State>,
+    changed: Condvar,
+    cap: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    kept: Vec<u8>,
+    total: u64,
+    closed: bool,
+}
+
+impl Capture {
+    /// An empty capture that keeps at most `cap` bytes.
+    pub fn new(cap: usize) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::default(),
+            changed: Condvar::new(),
+            cap,
+        })
+    }
+
+    /// Starts a thread that drains `source` into this capture until end of
+    /// stream. The thread is not joined: it ends when every holder of the
+    /// pipe's write end is gone.
+    pub fn drain_in_background(self: &Arc<Self>, source: impl Read + Send + 'static) {
+        let capture = Arc::clone(self);
+        thread::Builder::new()
+            .name("grader-capture".into())
+            .spawn(move || capture.drain(source))
+            .expect("spawning a capture thread");
+    }
+
+    fn drain(&self, mut source: impl Read) {
+        let mut buffer = vec![0; 64 * 1024];
+        loop {
+            match source.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => self.push(&buffer[..n]),
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+
+    /// Appends bytes as if the program had printed them.
+    pub fn push(&self, bytes: &[u8]) {
+        let mut state = self.lock();
+        let room = self.cap.saturating_sub(state.kept.len());
+        let kept = room.min(bytes.len());
+        state.kept.extend_from_slice(&bytes[..kept]);
+        state.total += bytes.len() as u64;
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned capture still holds valid bytes: a panic elsewhere must
+        // not hide the program's output from the report.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The bytes kept so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.lock().kept.clone()
+    }
+
+    /// The bytes kept so far, as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lock().kept).into_owned()
+    }
+
+    /// How many bytes the program wrote in all, kept or not.
+    pub fn total(&self) -> u64 {
+        self.lock().total
+    }
+
+    /// Whether the program wrote more than was kept.
+    pub fn truncated(&self) -> bool {
+        let state = self.lock();
+        state.total > state.kept.len() as u64
+    }
+
+    /// Whether the stream has reached its end.
+    pub fn closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Waits until `probe` finds what it looks for in the kept bytes, the
+    /// stream closes, or `deadline` passes. `probe` sees the bytes and whether
+    /// the stream is closed; `None` from it means "keep waiting".
+    pub fn wait_for<T>(
+        &self,
+        deadline: Instant,
+        mut probe: impl FnMut(&[u8], bool) -> Option<T>,
+    ) -> Option<T> {
+        let mut state = self.lock();
+        loop {
+            if let Some(found) = probe(&state.kept, state.closed) {
+                return Some(found);
+            }
+            if state.closed {
+                return None;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+
+    /// Waits until the stream is closed or `deadline` passes; returns whether
+    /// it closed.
+    pub fn wait_closed(&self, deadline: Instant) -> bool {
+        self.wait_for(deadline, |_, closed| closed.then_some(()))
+            .is_some()
+    }
+}
+
+/// The complete lines in `bytes` (without their `\n` or `\r\n`), lossily
+/// decoded; a last line still waiting for its newline is left out.
+pub fn complete_lines(bytes: &[u8]) -> Vec<String> {
+    let Some(last_newline) = bytes.iter().rposition(|&b| b == b'\n') else {
+        return Vec::new();
+    };
+    bytes[..last_newline]
+        .split(|&b| b == b'\n')
+        .map(|line| String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn keeps_the_first_cap_bytes_and_counts_the_rest() {
+        let capture = Capture::new(4);
+        capture.push(b"abc");
+        capture.push(b"defgh");
+        assert_eq!(capture.bytes(), b"abcd");
+        assert_eq!(capture.total(), 8);
+        assert!(capture.truncated());
+    }
+
+    #[test]
+    fn a_flood_is_drained_to_the_end() {
+        let capture = Capture::new(1024);
+        let flood = std::io::repeat(b'x').take(10 * 1024 * 1024);
+        capture.drain_in_background(flood);
+        assert!(capture.wait_closed(Instant::now() + Duration::from_secs(10)));
+        assert_eq!(capture.total(), 10 * 1024 * 1024);
+        assert_eq!(capture.bytes().len(), 1024);
+    }
+
+    #[test]
+    fn wait_for_gives_up_at_the_deadline() {
+        let capture = Capture::new(64);
+        let started = Instant::now();
+        let found = capture.wait_for(started + Duration::from_millis(50), |_, _| None::<()>);
+        assert!(found.is_none());
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn complete_lines_ignore_a_partial_last_line() {
+        assert_eq!(complete_lines(b"one\r\ntwo\n\nthr"), ["one", "two", ""]);
+        assert!(complete_lines(b"").is_empty());
+        assert!(complete_lines(b"partial").is_empty());
+    }
+}

@@ -1,0 +1,254 @@
+//! [`Ctx`]: what one check gets to work with.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::capture::complete_lines;
+use super::process::{Finished, Launch, Process, Registry, describe_status};
+use super::snapshot::{self, SnapshotMode};
+use super::{ready, show};
+use crate::lab::Lab;
+use crate::outcome::{CheckResult, Failure};
+use crate::rubric::CheckSpec;
+
+/// The executables being graded, by contract name.
+#[derive(Debug, Clone, Default)]
+pub struct Binaries {
+    /// Where they came from, for messages: `labs/echo`, `--bin-dir /tmp/x`.
+    pub origin: String,
+    /// Contract name → path of the executable.
+    pub paths: BTreeMap<String, PathBuf>,
+}
+
+impl Binaries {
+    /// The lab's executables found in `dir` (missing ones are left out; the
+    /// checks that need them report it).
+    pub fn from_dir(lab: &Lab, dir: &Path) -> Self {
+        let paths = lab
+            .binaries
+            .iter()
+            .map(|name| (name.to_string(), dir.join(name)))
+            .filter(|(_, path)| is_executable(path))
+            .collect();
+        Self {
+            origin: format!("--bin-dir {}", dir.display()),
+            paths,
+        }
+    }
+
+    /// The executable named `name`.
+    pub fn path(&self, name: &str) -> Result<&Path, Failure> {
+        self.paths.get(name).map(PathBuf::as_path).ok_or_else(|| {
+            Failure::new(format!(
+                "there is no executable named `{name}` in {}",
+                self.origin
+            ))
+            .expected(format!("an executable file called {name}"))
+        })
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    path.metadata()
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// A graded server that announced its address.
+#[derive(Debug)]
+pub struct Server {
+    /// The running program.
+    pub process: Process,
+    /// The address from its `Listening on` line.
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Everything it printed on stdout so far (up to the cap).
+    pub fn stdout(&self) -> String {
+        self.process.stdout().text()
+    }
+
+    /// Its complete stdout lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        complete_lines(&self.process.stdout().bytes())
+    }
+
+    /// Waits until a stdout line satisfies `matches` (returning it), or the
+    /// deadline passes.
+    pub fn wait_for_line(
+        &self,
+        deadline: Instant,
+        matches: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        self.process.stdout().wait_for(deadline, |bytes, _| {
+            complete_lines(bytes).into_iter().find(|line| matches(line))
+        })
+    }
+
+    /// Adds what the server did to a failure: whether it is still running,
+    /// and the end of its stderr. Use it when a connection to it misbehaves.
+    pub fn explain(&mut self, failure: Failure) -> Failure {
+        let failure = match self.process.exit_status() {
+            Some(status) => failure.detail(format!(
+                "the server is no longer running: {}",
+                describe_status(Some(status))
+            )),
+            None => failure,
+        };
+        let stderr = self.process.stderr().text();
+        if stderr.trim().is_empty() {
+            failure
+        } else {
+            failure.detail(format!(
+                "server stderr:\n{}",
+                show::indent(&show::tail(&stderr, 8), 4)
+            ))
+        }
+    }
+}
+
+/// What one check works with: the binaries, its deadline, its seed, and the
+/// registry of the processes it starts.
+#[derive(Debug)]
+pub struct Ctx {
+    spec: &'static CheckSpec,
+    bins: Arc<Binaries>,
+    deadline: Instant,
+    time_scale: f64,
+    seed: u64,
+    registry: Arc<Registry>,
+    commands: Mutex<Vec<String>>,
+    snapshot_mode: SnapshotMode,
+}
+
+impl Ctx {
+    /// A context for `spec`, its deadline starting now.
+    pub fn new(
+        spec: &'static CheckSpec,
+        bins: Arc<Binaries>,
+        time_scale: f64,
+        seed: u64,
+        snapshot_mode: SnapshotMode,
+    ) -> Self {
+        Self {
+            spec,
+            bins,
+            deadline: Instant::now() + spec.time_limit(time_scale),
+            time_scale,
+            seed,
+            registry: Arc::default(),
+            commands: Mutex::default(),
+            snapshot_mode,
+        }
+    }
+
+    /// The rubric entry of this check.
+    pub fn spec(&self) -> &'static CheckSpec {
+        self.spec
+    }
+
+    /// When the check's time runs out.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// `seconds` scaled by `--time-scale`.
+    pub fn scaled(&self, seconds: f64) -> Duration {
+        Duration::from_secs_f64(seconds * self.time_scale)
+    }
+
+    /// A deadline `seconds` (scaled) from now, but never after the check's own.
+    pub fn within(&self, seconds: f64) -> Instant {
+        (Instant::now() + self.scaled(seconds)).min(self.deadline)
+    }
+
+    /// The run's seed (printed in reports, replayed with `--seed`).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// A random generator for this check: the run's seed mixed with the
+    /// check's id, so replaying a seed replays every check's payloads.
+    pub fn rng(&self) -> fastrand::Rng {
+        let mut hasher = DefaultHasher::new();
+        self.spec.id.hash(&mut hasher);
+        fastrand::Rng::with_seed(self.seed ^ hasher.finish())
+    }
+
+    /// The registry of processes this check started.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The commands the check ran so far.
+    pub fn commands(&self) -> Vec<String> {
+        self.commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Notes a command for `--verbose`, e.g. the grader's own connection.
+    pub fn note_command(&self, command: impl Into<String>) {
+        self.commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(command.into());
+    }
+
+    /// How to run binary `bin` with `args`, with this check's output cap.
+    pub fn launch(
+        &self,
+        bin: &str,
+        args: impl IntoIterator<Item = impl Into<OsString>>,
+    ) -> Result<Launch, Failure> {
+        let mut launch = Launch::new(self.bins.path(bin)?, args);
+        launch.output_cap = self.spec.output_cap();
+        Ok(launch)
+    }
+
+    /// Starts a program.
+    pub fn spawn(&self, launch: &Launch) -> Result<Process, Failure> {
+        self.note_command(launch.command_line());
+        Process::spawn(launch, Arc::clone(&self.registry)).map_err(|err| {
+            Failure::new(format!(
+                "could not start `{}`: {err}",
+                launch.command_line()
+            ))
+        })
+    }
+
+    /// Starts server `bin` on `127.0.0.1` port 0 and waits for it to be ready.
+    pub fn server(&self, bin: &str) -> Result<Server, Failure> {
+        self.start_server(&self.launch(bin, ["127.0.0.1", "0"])?)
+    }
+
+    /// Starts a server as `launch` says and waits for its `Listening on` line.
+    pub fn start_server(&self, launch: &Launch) -> Result<Server, Failure> {
+        let mut process = self.spawn(launch)?;
+        let limit = self
+            .scaled(5.0)
+            .min(self.deadline.saturating_duration_since(Instant::now()));
+        let addr = ready::wait_listening(&mut process, limit)?;
+        Ok(Server { process, addr })
+    }
+
+    /// Runs a program to completion, stopping it after `seconds` (scaled, and
+    /// never past the check's deadline).
+    pub fn run(&self, launch: &Launch, seconds: f64) -> Result<Finished, Failure> {
+        let process = self.spawn(launch)?;
+        Ok(process.finish(self.within(seconds)))
+    }
+
+    /// Compares `actual` with this check's snapshot (`echo.server_log` is
+    /// stored as `grader/snapshots/echo.server_log.snap`).
+    pub fn snapshot(&self, actual: &str) -> CheckResult {
+        snapshot::check(&self.spec.id, actual, self.snapshot_mode)
+    }
+}

@@ -1,0 +1,13 @@
+//! The harness every lab's checks share: processes, readiness, sockets,
+//! `/proc`, snapshots, and the [`Ctx`] that ties them to one check.
+
+pub mod capture;
+mod ctx;
+pub mod net;
+pub mod process;
+pub mod procfs;
+pub mod ready;
+pub mod show;
+pub mod snapshot;
+
+pub use ctx::{Binaries, Ctx, Server};

@@ -1,0 +1,344 @@
+//! Sockets with deadlines: the grader's own clients and servers.
+//!
+//! Every blocking call here is bounded by a deadline, so a program that never
+//! answers costs its check time, never a hung grader. The grader's clients
+//! read while they write, so a large echo can never deadlock on full kernel
+//! buffers, and they use small socket buffers so that buffering bugs in the
+//! graded program show up whatever the kernel's autotuning does.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::show;
+use crate::outcome::Failure;
+
+/// Send and receive buffer size of the grader's sockets.
+pub const SMALL_BUFFER: usize = 16 * 1024;
+
+/// Time left until `deadline`, at least a millisecond (a zero timeout means
+/// "block forever" to the socket API).
+pub fn remaining(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1))
+}
+
+/// Connects to `addr` with small buffers, failing at `deadline`.
+pub fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, Failure> {
+    try_connect(addr, deadline).map_err(|err| {
+        Failure::new(format!("could not connect to {addr}: {err}")).expected(format!(
+            "the server accepts connections on {addr}, the address it announced"
+        ))
+    })
+}
+
+/// [`connect`], with the error left as an `io::Error` for checks that expect
+/// failures.
+pub fn try_connect(addr: SocketAddr, deadline: Instant) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_send_buffer_size(SMALL_BUFFER)?;
+    socket.set_recv_buffer_size(SMALL_BUFFER)?;
+    socket.connect_timeout(&addr.into(), remaining(deadline))?;
+    let stream: TcpStream = socket.into();
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// How the grader's client sends its payload.
+#[derive(Debug, Clone, Copy)]
+pub struct SendPlan {
+    /// Write in pieces of this many bytes (all at once if `None`).
+    pub piece: Option<usize>,
+    /// Pause between pieces: part of the scenario, not synchronisation.
+    pub pause: Duration,
+    /// Half-close (shut down writing) after the last byte.
+    pub half_close: bool,
+}
+
+impl SendPlan {
+    /// Everything at once, then a half-close.
+    pub const ALL_THEN_CLOSE: Self = Self {
+        piece: None,
+        pause: Duration::ZERO,
+        half_close: true,
+    };
+}
+
+/// Why reading stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// The peer closed its side (read returned 0).
+    Eof,
+    /// We had read as many bytes as we were waiting for.
+    Enough,
+    /// The deadline passed.
+    Deadline,
+    /// The connection failed (e.g. reset by the peer).
+    Error(String),
+}
+
+/// What came back during an exchange.
+#[derive(Debug)]
+pub struct Exchange {
+    /// Every byte received.
+    pub received: Vec<u8>,
+    /// Why reading stopped.
+    pub end: ReadEnd,
+    /// A write that failed, if one did.
+    pub write_error: Option<String>,
+}
+
+impl Exchange {
+    /// A failure unless exactly `expected` came back: shows the first
+    /// difference, or what the wait ended on.
+    pub fn expect_bytes(&self, expected: &[u8], what: &str) -> Result<(), Failure> {
+        let Some(difference) = show::first_difference(expected, &self.received) else {
+            return Ok(());
+        };
+        let ended = match &self.end {
+            ReadEnd::Eof => "then the server closed the connection".to_owned(),
+            ReadEnd::Enough => "then more bytes than expected arrived".to_owned(),
+            ReadEnd::Deadline => "then nothing more arrived before the time limit".to_owned(),
+            ReadEnd::Error(err) => format!("then the connection failed: {err}"),
+        };
+        let mut failure = Failure::new(format!(
+            "{what}: got {} of {} bytes, {ended}",
+            self.received.len(),
+            expected.len()
+        ))
+        .detail(difference);
+        if let Some(err) = &self.write_error {
+            failure = failure.detail(format!("sending to the server failed: {err}"));
+        }
+        Err(failure)
+    }
+}
+
+/// Sends `payload` following `plan` while reading the reply on the same
+/// connection, until end of stream, `stop_after` bytes, an error or `deadline`.
+pub fn exchange(
+    stream: &TcpStream,
+    payload: &[u8],
+    plan: SendPlan,
+    stop_after: Option<usize>,
+    deadline: Instant,
+) -> Exchange {
+    let writer = stream.try_clone().expect("cloning a socket");
+    let payload = payload.to_vec();
+    let write_handle = thread::spawn(move || send(&writer, &payload, plan, deadline));
+    let (received, end) = read_until(stream, stop_after, deadline);
+    // The writer is bounded by the same deadline, so this join is too.
+    let write_error = match write_handle.join() {
+        Ok(Ok(())) => None,
+        Ok(Err(err)) => Some(err.to_string()),
+        Err(_) => Some("the grader's writer thread panicked".into()),
+    };
+    Exchange {
+        received,
+        end,
+        write_error,
+    }
+}
+
+/// Writes `payload` as `plan` says, within `deadline`.
+pub fn send(
+    stream: &TcpStream,
+    payload: &[u8],
+    plan: SendPlan,
+    deadline: Instant,
+) -> io::Result<()> {
+    let mut stream = stream;
+    let piece = plan.piece.unwrap_or(payload.len()).max(1);
+    for (index, chunk) in payload.chunks(piece).enumerate() {
+        if index > 0 && !plan.pause.is_zero() {
+            thread::sleep(plan.pause.min(remaining(deadline)));
+        }
+        stream.set_write_timeout(Some(remaining(deadline)))?;
+        stream.write_all(chunk)?;
+    }
+    if plan.half_close {
+        stream.shutdown(Shutdown::Write)?;
+    }
+    Ok(())
+}
+
+/// Reads until end of stream, `stop_after` bytes, an error or `deadline`.
+pub fn read_until(
+    stream: &TcpStream,
+    stop_after: Option<usize>,
+    deadline: Instant,
+) -> (Vec<u8>, ReadEnd) {
+    let mut stream = stream;
+    let mut received = Vec::new();
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        if stop_after.is_some_and(|wanted| received.len() >= wanted) {
+            return (received, ReadEnd::Enough);
+        }
+        if Instant::now() >= deadline {
+            return (received, ReadEnd::Deadline);
+        }
+        if let Err(err) = stream.set_read_timeout(Some(remaining(deadline))) {
+            return (received, ReadEnd::Error(err.to_string()));
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => return (received, ReadEnd::Eof),
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(err) => return (received, ReadEnd::Error(err.to_string())),
+        }
+    }
+}
+
+/// A loopback listener for the grader's own servers (the peers that client
+/// programs talk to).
+pub fn listen() -> io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// Accepts one connection, waiting no later than `deadline`.
+pub fn accept_until(
+    listener: &TcpListener,
+    deadline: Instant,
+) -> io::Result<(TcpStream, SocketAddr)> {
+    loop {
+        let mut pollfd = libc::pollfd {
+            fd: listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let millis = i32::try_from(remaining(deadline).as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: one valid pollfd for a descriptor we own.
+        let ready = unsafe { libc::poll(&mut pollfd, 1, millis) };
+        if ready > 0 {
+            let (stream, peer) = listener.accept()?;
+            stream.set_nonblocking(false)?;
+            return Ok((stream, peer));
+        }
+        if Instant::now() >= deadline {
+            return Err(io::Error::new(
+                ErrorKind::TimedOut,
+                "no client connected in time",
+            ));
+        }
+    }
+}
+
+/// Holds a port on which connections are refused: a bound socket that does
+/// not listen. Nothing else can take the port while it is held, so a check
+/// never races another for it.
+#[derive(Debug)]
+pub struct RefusingPort {
+    _socket: Socket,
+    /// The address that refuses connections.
+    pub addr: SocketAddr,
+}
+
+impl RefusingPort {
+    /// Reserves a refusing port on 127.0.0.1.
+    pub fn reserve() -> io::Result<Self> {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+        socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+        let addr = socket
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("bound socket has no inet address"))?;
+        Ok(Self {
+            _socket: socket,
+            addr,
+        })
+    }
+}
+
+/// A grader-side server for one client: the peer a client program talks to.
+#[derive(Debug)]
+pub struct Peer<T> {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    handle: thread::JoinHandle<io::Result<T>>,
+}
+
+impl<T: Send + 'static> Peer<T> {
+    /// Listens on a free loopback port and serves the first client with
+    /// `serve` in a thread of its own; gives up at `deadline`.
+    pub fn serve_one(
+        deadline: Instant,
+        serve: impl FnOnce(TcpStream) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<Self> {
+        let (listener, addr) = listen()?;
+        let handle = thread::Builder::new()
+            .name("grader-peer".into())
+            .spawn(move || {
+                let (stream, _) = accept_until(&listener, deadline)?;
+                stream.set_read_timeout(Some(remaining(deadline)))?;
+                stream.set_write_timeout(Some(remaining(deadline)))?;
+                serve(stream)
+            })?;
+        Ok(Self { addr, handle })
+    }
+
+    /// Waits for the peer to finish (it is bounded by its deadline).
+    pub fn join(self) -> io::Result<T> {
+        self.handle
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the grader's peer panicked")))
+    }
+}
+
+/// Reads from `stream` until the other side half-closes (or the stream's
+/// timeout ends the wait).
+pub fn read_to_eof(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let mut received = Vec::new();
+    stream.read_to_end(&mut received)?;
+    Ok(received)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exchange_with_a_local_echo_moves_a_large_payload() {
+        let (listener, addr) = listen().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let echo = thread::spawn(move || {
+            let (mut stream, _) = accept_until(&listener, deadline).unwrap();
+            let mut reader = stream.try_clone().unwrap();
+            io::copy(&mut reader, &mut stream).unwrap();
+        });
+        let payload: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+        let stream = connect(addr, deadline).unwrap();
+        let result = exchange(
+            &stream,
+            &payload,
+            SendPlan::ALL_THEN_CLOSE,
+            Some(payload.len()),
+            deadline,
+        );
+        assert!(result.expect_bytes(&payload, "echo").is_ok());
+        drop(stream);
+        echo.join().unwrap();
+    }
+
+    #[test]
+    fn a_refusing_port_refuses() {
+        let port = RefusingPort::reserve().unwrap();
+        let err = try_connect(port.addr, Instant::now() + Duration::from_secs(5)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn accept_gives_up_at_the_deadline() {
+        let (listener, _) = listen().unwrap();
+        let err = accept_until(&listener, Instant::now() + Duration::from_millis(50)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+    }
+}

@@ -1,0 +1,474 @@
+//! Running a graded program: its own process group, captured output, a time
+//! limit, and a guard that leaves nothing behind.
+//!
+//! Every program a check starts is a [`Process`]. Dropping it (at the end of
+//! the check, on an early return, or while a panic unwinds) sends SIGTERM to
+//! its whole process group, waits a short fixed grace period, sends SIGKILL,
+//! and reaps the program, so no process outlives its check.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::capture::Capture;
+
+/// How long a program has to exit after SIGTERM before it gets SIGKILL.
+pub const GRACE: Duration = Duration::from_millis(250);
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The executable.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+    /// Extra environment variables.
+    pub env: Vec<(OsString, OsString)>,
+    /// Whether the check writes to the program's stdin (otherwise it reads
+    /// from /dev/null).
+    pub piped_stdin: bool,
+    /// How many bytes of each output stream to keep.
+    pub output_cap: usize,
+}
+
+impl Launch {
+    /// Runs `program` with `args`, stdin from /dev/null, 256 KiB kept per stream.
+    pub fn new(
+        program: impl Into<PathBuf>,
+        args: impl IntoIterator<Item = impl Into<OsString>>,
+    ) -> Self {
+        Self {
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+            piped_stdin: false,
+            output_cap: 256 * 1024,
+        }
+    }
+
+    /// Adds an environment variable.
+    #[must_use]
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The command line as a user would type it, for reports and `--verbose`.
+    pub fn command_line(&self) -> String {
+        let mut line = String::new();
+        for (key, value) in &self.env {
+            let _ = write!(line, "{}={} ", shell_quote(key), shell_quote(value));
+        }
+        line.push_str(&shell_quote(self.program.as_os_str()));
+        for arg in &self.args {
+            line.push(' ');
+            line.push_str(&shell_quote(arg));
+        }
+        line
+    }
+}
+
+/// Quotes a word for a POSIX shell when it needs quoting.
+fn shell_quote(word: &std::ffi::OsStr) -> String {
+    let word = word.to_string_lossy();
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+%".contains(&b));
+    if plain {
+        word.into_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// The process groups a check has started, so that the runner can kill them
+/// if the check itself overruns its time limit.
+#[derive(Debug, Default)]
+pub struct Registry {
+    groups: Mutex<Vec<i32>>,
+}
+
+impl Registry {
+    fn add(&self, pgid: i32) {
+        self.groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(pgid);
+    }
+
+    fn remove(&self, pgid: i32) {
+        self.groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|&g| g != pgid);
+    }
+
+    /// SIGKILLs every group still registered. The owning [`Process`] guards
+    /// still reap their leaders when they are dropped.
+    pub fn kill_all(&self) {
+        for &pgid in self.groups.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            signal_group(pgid, libc::SIGKILL);
+        }
+    }
+}
+
+fn signal_group(pgid: i32, signal: i32) {
+    // SAFETY: kill(2) with a negative pid signals a process group; it touches
+    // no memory of ours. ESRCH (the group is gone) is fine.
+    unsafe {
+        libc::kill(-pgid, signal);
+    }
+}
+
+/// A running (or finished, not yet reaped) graded program.
+#[derive(Debug)]
+pub struct Process {
+    child: Child,
+    pidfd: Option<OwnedFd>,
+    exit: Option<ExitStatus>,
+    reaped: bool,
+    stdout: Arc<Capture>,
+    stderr: Arc<Capture>,
+    command_line: String,
+    registry: Arc<Registry>,
+}
+
+impl Process {
+    /// Starts `launch` in a process group of its own.
+    pub fn spawn(launch: &Launch, registry: Arc<Registry>) -> io::Result<Self> {
+        let mut command = Command::new(&launch.program);
+        command
+            .args(&launch.args)
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
+            .stdin(if launch.piped_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        // SAFETY: the closure runs in the child between fork and exec and
+        // only makes async-signal-safe system calls.
+        unsafe {
+            command.pre_exec(|| {
+                // A crashing student program must not leave a core dump.
+                let no_core = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+                // If the grader itself dies, its programs die with it.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn()?;
+        let pid = child.id() as i32;
+        registry.add(pid);
+        let stdout = Capture::new(launch.output_cap);
+        let stderr = Capture::new(launch.output_cap);
+        stdout.drain_in_background(child.stdout.take().expect("stdout is piped"));
+        stderr.drain_in_background(child.stderr.take().expect("stderr is piped"));
+        Ok(Self {
+            pidfd: open_pidfd(pid),
+            child,
+            exit: None,
+            reaped: false,
+            stdout,
+            stderr,
+            command_line: launch.command_line(),
+            registry,
+        })
+    }
+
+    /// The program's pid (also its process group id).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The command line it was started with.
+    pub fn command_line(&self) -> &str {
+        &self.command_line
+    }
+
+    /// Its standard output so far.
+    pub fn stdout(&self) -> &Arc<Capture> {
+        &self.stdout
+    }
+
+    /// Its standard error so far.
+    pub fn stderr(&self) -> &Arc<Capture> {
+        &self.stderr
+    }
+
+    /// Its stdin, when launched with `piped_stdin`; taking it and dropping it
+    /// closes the program's input.
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.child.stdin.take()
+    }
+
+    /// The exit status, if the program has exited (without reaping it, so its
+    /// process group id cannot be reused while we may still signal it).
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            self.exit = peek_exit(self.child.id() as i32);
+        }
+        self.exit
+    }
+
+    /// Waits until the program exits or `deadline` passes.
+    pub fn wait_until(&mut self, deadline: Instant) -> Option<ExitStatus> {
+        loop {
+            if let Some(status) = self.exit_status() {
+                return Some(status);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            // The pidfd becomes readable when the process exits; without one
+            // (old kernels) fall back to checking every few milliseconds.
+            let wait = (deadline - now).min(Duration::from_secs(1));
+            match &self.pidfd {
+                Some(fd) => poll_readable(fd, wait),
+                None => std::thread::sleep(wait.min(Duration::from_millis(5))),
+            }
+        }
+    }
+
+    /// Ends the program and everything in its process group: SIGTERM, up to
+    /// [`GRACE`] to exit, SIGKILL, reap. Returns how it ended. Idempotent.
+    pub fn terminate(&mut self) -> Option<ExitStatus> {
+        if self.reaped {
+            return self.exit;
+        }
+        let pgid = self.child.id() as i32;
+        if self.exit_status().is_none() {
+            signal_group(pgid, libc::SIGTERM);
+            self.wait_until(Instant::now() + GRACE);
+        }
+        // Whatever else is in the group (children of the program) goes too,
+        // even when the leader already exited by itself.
+        signal_group(pgid, libc::SIGKILL);
+        let status = self.child.wait().ok();
+        self.exit = self.exit.or(status);
+        self.reaped = true;
+        self.registry.remove(pgid);
+        self.exit
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+fn open_pidfd(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open returns a new descriptor that we own, or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a non-negative result is a fresh descriptor owned by nobody else.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn poll_readable(fd: &OwnedFd, timeout: Duration) {
+    let mut pollfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = i32::try_from(timeout.as_millis())
+        .unwrap_or(i32::MAX)
+        .max(1);
+    // SAFETY: one valid pollfd; EINTR just returns early and the caller loops.
+    unsafe {
+        libc::poll(&mut pollfd, 1, millis);
+    }
+}
+
+/// The exit status of `pid` if it has exited, leaving it unreaped.
+fn peek_exit(pid: i32) -> Option<ExitStatus> {
+    // SAFETY: siginfo_t is plain data; waitid fills it for our own child.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: `info` is a valid out-pointer.
+    let result = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) };
+    // SAFETY: after a successful waitid the pid and status fields are set.
+    let (si_pid, si_status) = unsafe { (info.si_pid(), info.si_status()) };
+    if result != 0 || si_pid == 0 {
+        return None;
+    }
+    // Rebuild the raw wait status that ExitStatus understands.
+    let raw = match info.si_code {
+        libc::CLD_EXITED => (si_status & 0xff) << 8,
+        libc::CLD_DUMPED => (si_status & 0x7f) | 0x80,
+        _ => si_status & 0x7f,
+    };
+    Some(ExitStatus::from_raw(raw))
+}
+
+/// Describes an exit status the way a student reads it.
+pub fn describe_status(status: Option<ExitStatus>) -> String {
+    match status {
+        None => "still running".into(),
+        Some(status) => match (status.code(), status.signal()) {
+            (Some(101), _) => "exit code 101 (a Rust panic, or a todo!() not yet replaced)".into(),
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(libc::SIGKILL)) => "killed by SIGKILL".into(),
+            (None, Some(libc::SIGTERM)) => "killed by SIGTERM".into(),
+            (None, Some(libc::SIGSEGV)) => "crashed: segmentation fault (SIGSEGV)".into(),
+            (None, Some(libc::SIGABRT)) => "crashed: aborted (SIGABRT)".into(),
+            (None, Some(signal)) => format!("killed by signal {signal}"),
+            (None, None) => "ended in an unknown way".into(),
+        },
+    }
+}
+
+/// A program that ran to completion (or to its time limit).
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// How it ended (`None` only if it could not be reaped).
+    pub status: Option<ExitStatus>,
+    /// Whether the grader had to stop it at its time limit.
+    pub timed_out: bool,
+    /// Kept stdout bytes.
+    pub stdout: Vec<u8>,
+    /// Kept stderr bytes.
+    pub stderr: Vec<u8>,
+    /// Whether stdout was longer than what was kept.
+    pub stdout_truncated: bool,
+    /// How long it ran.
+    pub elapsed: Duration,
+    /// How it was started.
+    pub command_line: String,
+}
+
+impl Finished {
+    /// stdout as text.
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// stderr as text.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    /// The exit code, when it exited normally.
+    pub fn code(&self) -> Option<i32> {
+        self.status.and_then(|status| status.code())
+    }
+
+    /// One line for reports: `exit code 1 after 0.12 s`.
+    pub fn describe(&self) -> String {
+        if self.timed_out {
+            format!(
+                "still running after {:.1} s; the grader stopped it",
+                self.elapsed.as_secs_f64()
+            )
+        } else {
+            format!(
+                "{} after {:.2} s",
+                describe_status(self.status),
+                self.elapsed.as_secs_f64()
+            )
+        }
+    }
+}
+
+impl Process {
+    /// Waits for the program to exit (stopping it at `deadline`), ends its
+    /// process group, and collects its output.
+    pub fn finish(mut self, deadline: Instant) -> Finished {
+        let started = Instant::now();
+        let exited = self.wait_until(deadline).is_some();
+        let status = self.terminate();
+        // The group is dead, so the pipes close; a descendant that escaped
+        // the group could hold them open, so this wait is bounded too.
+        let drain_deadline = Instant::now() + Duration::from_secs(1);
+        self.stdout.wait_closed(drain_deadline);
+        self.stderr.wait_closed(drain_deadline);
+        Finished {
+            status,
+            timed_out: !exited,
+            stdout: self.stdout.bytes(),
+            stderr: self.stderr.bytes(),
+            stdout_truncated: self.stdout.truncated(),
+            elapsed: started.elapsed(),
+            command_line: self.command_line.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Launch {
+        Launch::new("/bin/sh", ["-c", script])
+    }
+
+    fn alive(pid: i32) -> bool {
+        // SAFETY: signal 0 only checks that the process exists.
+        unsafe { libc::kill(pid, 0) == 0 }
+    }
+
+    #[test]
+    fn finish_collects_output_and_exit_code() {
+        let process =
+            Process::spawn(&sh("echo out; echo err >&2; exit 3"), Arc::default()).unwrap();
+        let finished = process.finish(Instant::now() + Duration::from_secs(5));
+        assert_eq!(finished.code(), Some(3));
+        assert_eq!(finished.stdout, b"out\n");
+        assert_eq!(finished.stderr, b"err\n");
+        assert!(!finished.timed_out);
+    }
+
+    #[test]
+    fn a_hung_program_is_stopped_at_its_deadline() {
+        let process = Process::spawn(&sh("sleep 30"), Arc::default()).unwrap();
+        let started = Instant::now();
+        let finished = process.finish(Instant::now() + Duration::from_millis(200));
+        assert!(finished.timed_out);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn dropping_kills_the_whole_group_even_if_sigterm_is_ignored() {
+        let launch = sh("trap '' TERM; sleep 30 & echo $!; wait");
+        let mut process = Process::spawn(&launch, Arc::default()).unwrap();
+        let grandchild: i32 = process
+            .stdout()
+            .wait_for(Instant::now() + Duration::from_secs(5), |bytes, _| {
+                std::str::from_utf8(bytes).ok()?.trim().parse().ok()
+            })
+            .expect("the script prints its child's pid");
+        assert!(alive(grandchild));
+        let leader = process.pid() as i32;
+        let started = Instant::now();
+        drop(process);
+        assert!(started.elapsed() < GRACE + Duration::from_secs(2));
+        assert!(!alive(leader), "the leader is reaped");
+        // The grandchild was SIGKILLed; it may linger as a zombie of init for
+        // a moment, so check that it is not running rather than gone.
+        let state = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+        assert!(state.is_empty() || state.contains(") Z"), "{state}");
+    }
+
+    #[test]
+    fn command_lines_are_quoted_for_a_shell() {
+        let launch = Launch::new("/bin/echo-client", ["127.0.0.1", "it's here"]).env("A", "b c");
+        assert_eq!(
+            launch.command_line(),
+            r"A='b c' /bin/echo-client 127.0.0.1 'it'\''s here'"
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! Readiness: a server is ready when it prints `Listening on IP:PORT`.
+//!
+//! The line tells the grader two things at once: that the server can accept
+//! connections now, and which port it got when it asked for port 0. Waiting
+//! for it replaces every sleep a test suite might otherwise need.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::capture::complete_lines;
+use super::process::{Process, describe_status};
+use super::show;
+use crate::outcome::Failure;
+
+/// The prefix of the readiness line.
+pub const LISTENING: &str = "Listening on ";
+
+/// Parses a `Listening on ADDR` line into the address it names.
+pub fn parse_listening(line: &str) -> Option<Result<SocketAddr, String>> {
+    let rest = line.trim_end().strip_prefix(LISTENING)?;
+    Some(rest.trim().parse().map_err(|_| rest.to_owned()))
+}
+
+/// Waits for the server's `Listening on` line and returns the address in it.
+pub fn wait_listening(server: &mut Process, limit: Duration) -> Result<SocketAddr, Failure> {
+    let deadline = Instant::now() + limit;
+    let found = server.stdout().wait_for(deadline, |bytes, _| {
+        complete_lines(bytes)
+            .iter()
+            .find_map(|line| parse_listening(line))
+    });
+    match found {
+        Some(Ok(addr)) if addr.port() == 0 => Err(Failure::new(
+            "the server announced port 0 instead of the port it was given",
+        )
+        .expected("Listening on 127.0.0.1:PORT, where PORT is what the OS chose (ask the listener for its local_addr)")
+        .actual(format!("Listening on {addr}"))),
+        Some(Ok(addr)) => Ok(addr),
+        Some(Err(text)) => Err(Failure::new("the `Listening on` line does not hold an address")
+            .expected("Listening on IP:PORT, e.g. Listening on 127.0.0.1:41234")
+            .actual(format!("Listening on {text}"))),
+        None => Err(not_ready(server, limit)),
+    }
+}
+
+fn not_ready(server: &mut Process, limit: Duration) -> Failure {
+    let stdout = server.stdout().text();
+    let stderr = server.stderr().text();
+    let printed = if stdout.trim().is_empty() {
+        "your program printed nothing on stdout".to_owned()
+    } else {
+        format!(
+            "your program printed on stdout:\n{}",
+            show::indent(&show::head(&stdout, 10), 4)
+        )
+    };
+    let failure = match server.exit_status() {
+        Some(status) => Failure::new(format!(
+            "the server exited ({}) before printing `Listening on`",
+            describe_status(Some(status))
+        )),
+        None => Failure::new(format!(
+            "waited {:.0} s for `Listening on ADDR` on stdout; {} — did it flush stdout after printing?",
+            limit.as_secs_f64(),
+            if stdout.trim().is_empty() {
+                "nothing came"
+            } else {
+                "it never came"
+            }
+        )),
+    };
+    let failure = failure.detail(printed);
+    if stderr.trim().is_empty() {
+        failure
+    } else {
+        failure.detail(format!(
+            "stderr:\n{}",
+            show::indent(&show::tail(&stderr, 12), 4)
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ipv4_and_ipv6_addresses() {
+        assert_eq!(
+            parse_listening("Listening on 127.0.0.1:41234"),
+            Some(Ok("127.0.0.1:41234".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_listening("Listening on [::1]:5000\r"),
+            Some(Ok("[::1]:5000".parse().unwrap()))
+        );
+    }
+
+    #[test]
+    fn other_lines_are_not_readiness() {
+        assert_eq!(parse_listening("Socket bind complete"), None);
+        assert_eq!(parse_listening("listening on 127.0.0.1:1"), None);
+    }
+
+    #[test]
+    fn a_line_without_an_address_is_reported() {
+        assert_eq!(
+            parse_listening("Listening on port 5000"),
+            Some(Err("port 5000".to_owned()))
+        );
+    }
+}

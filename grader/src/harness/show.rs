@@ -1,0 +1,122 @@
+//! Showing bytes and differences the way students can read them.
+
+use std::fmt::Write as _;
+
+/// Bytes as a Rust byte-string literal, `b"Hello\n"`, shortened to about
+/// `max` bytes with a note of how many were left out.
+pub fn bytes(data: &[u8], max: usize) -> String {
+    if data.len() <= max {
+        return format!("b\"{}\"", data.escape_ascii());
+    }
+    let head = max * 2 / 3;
+    let tail = max - head;
+    format!(
+        "b\"{}\" … ({} bytes left out) … b\"{}\" ({} bytes in all)",
+        data[..head].escape_ascii(),
+        data.len() - head - tail,
+        data[data.len() - tail..].escape_ascii(),
+        data.len()
+    )
+}
+
+/// Where two byte strings first differ, shown around that point, or `None`
+/// when they are equal.
+pub fn first_difference(expected: &[u8], actual: &[u8]) -> Option<String> {
+    let at = expected.iter().zip(actual).position(|(e, a)| e != a);
+    let at = match at {
+        Some(at) => at,
+        None if expected.len() == actual.len() => return None,
+        None => expected.len().min(actual.len()),
+    };
+    let from = at.saturating_sub(8);
+    let window = |data: &[u8]| {
+        let end = (at + 24).min(data.len());
+        if from >= data.len() {
+            "(nothing: it ends before this point)".to_owned()
+        } else {
+            format!(
+                "{}{}",
+                if from > 0 { "…" } else { "" },
+                bytes(&data[from..end], 64)
+            )
+        }
+    };
+    let mut text = format!(
+        "first difference at byte {at} (expected {} bytes in all, got {})",
+        expected.len(),
+        actual.len()
+    );
+    let _ = write!(
+        text,
+        "\n    expected: {}\n    actual:   {}",
+        window(expected),
+        window(actual)
+    );
+    Some(text)
+}
+
+/// Text shortened to its first `max_lines` lines.
+pub fn head(text: &str, max_lines: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= max_lines {
+        return text.trim_end().to_owned();
+    }
+    format!(
+        "{}\n… ({} more lines)",
+        lines[..max_lines].join("\n"),
+        lines.len() - max_lines
+    )
+}
+
+/// Text shortened to its last `max_lines` lines (where errors usually are).
+pub fn tail(text: &str, max_lines: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= max_lines {
+        return text.trim_end().to_owned();
+    }
+    format!(
+        "… ({} lines before)\n{}",
+        lines.len() - max_lines,
+        lines[lines.len() - max_lines..].join("\n")
+    )
+}
+
+/// Indents every line of `text` by `width` spaces.
+pub fn indent(text: &str, width: usize) -> String {
+    let pad = " ".repeat(width);
+    text.lines()
+        .map(|line| format!("{pad}{line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_are_escaped_like_rust_literals() {
+        assert_eq!(bytes(b"Hello, world", 100), r#"b"Hello, world""#);
+        assert_eq!(bytes("🐶".as_bytes(), 100), r#"b"\xf0\x9f\x90\xb6""#);
+        assert_eq!(bytes(b"a\n\"", 100), r#"b"a\n\"""#);
+    }
+
+    #[test]
+    fn long_bytes_are_shortened() {
+        let shown = bytes(&[b'x'; 1000], 30);
+        assert!(shown.contains("970 bytes left out"), "{shown}");
+        assert!(shown.ends_with("(1000 bytes in all)"));
+    }
+
+    #[test]
+    fn first_difference_points_at_the_byte() {
+        assert_eq!(first_difference(b"same", b"same"), None);
+        let text = first_difference(b"Hello, world", b"Hello, w0rld").unwrap();
+        assert!(text.starts_with("first difference at byte 8"), "{text}");
+        let text = first_difference(b"Hello, world", b"Hello").unwrap();
+        assert!(
+            text.starts_with("first difference at byte 5 (expected 12 bytes in all, got 5)"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! The lab table: the one place that says which labs exist.
+//!
+//! The grader, `cargo xtask` and the tests all read this table, so adding a lab
+//! is one row here, one checks module in [`crate::labs`], and its entries in
+//! `grader/rubric.toml`.
+
+use std::fmt;
+
+/// One lab of the course: how it is named and where its crates live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lab {
+    /// Its place in the course, 1 to 6: `cargo xtask grade 3`.
+    pub number: u8,
+    /// The short name used everywhere: crate directories, check ids, `grade multiconn`.
+    pub slug: &'static str,
+    /// A title for reports.
+    pub title: &'static str,
+    /// The cargo package name, the same in `labs/` and `solutions/` so that
+    /// sources can be swapped between them.
+    pub package: &'static str,
+    /// The binaries the contract names; `--bin-dir` looks for exactly these.
+    pub binaries: &'static [&'static str],
+}
+
+impl Lab {
+    /// `lab3`: the name reports use.
+    pub fn name(&self) -> String {
+        format!("lab{}", self.number)
+    }
+
+    /// The student crate, relative to the workspace root.
+    pub fn student_dir(&self) -> String {
+        format!("labs/{}", self.slug)
+    }
+
+    /// The reference crate, relative to the workspace root.
+    pub fn solution_dir(&self) -> String {
+        format!("solutions/{}", self.slug)
+    }
+
+    /// The handout, relative to the workspace root.
+    pub fn handout(&self) -> String {
+        format!("labs/{}/README.md", self.slug)
+    }
+
+    /// Finds a lab by any of the names students use: `lab3`, `3` or `multiconn`.
+    pub fn find(name: &str) -> Option<&'static Lab> {
+        let name = name.trim().to_ascii_lowercase();
+        let number = name.strip_prefix("lab").unwrap_or(&name);
+        LABS.iter()
+            .find(|lab| lab.slug == name || number.parse::<u8>().ok() == Some(lab.number))
+    }
+
+    /// Every accepted spelling, for error messages.
+    pub fn valid_names() -> String {
+        let mut names: Vec<String> = LABS
+            .iter()
+            .map(|lab| format!("{} | {} | {}", lab.name(), lab.number, lab.slug))
+            .collect();
+        names.push("all".to_owned());
+        names.join(", ")
+    }
+}
+
+impl fmt::Display for Lab {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name(), self.slug)
+    }
+}
+
+/// The six labs, in course order.
+pub const LABS: &[Lab] = &[
+    Lab {
+        number: 1,
+        slug: "echo",
+        title: "TCP echo: socket, bind, listen, accept, connect",
+        package: "echo",
+        binaries: &["echo-server", "echo-client"],
+    },
+    Lab {
+        number: 2,
+        slug: "errors",
+        title: "Socket errors, stage by stage",
+        package: "errors",
+        binaries: &["socket-errors", "bind-server"],
+    },
+    Lab {
+        number: 3,
+        slug: "multiconn",
+        title: "Many clients, one thread: an event loop",
+        package: "multiconn",
+        binaries: &["multiconn-server", "multiconn-client"],
+    },
+    Lab {
+        number: 4,
+        slug: "app",
+        title: "An application protocol with framing",
+        package: "app",
+        binaries: &["app-server", "app-client"],
+    },
+    Lab {
+        number: 5,
+        slug: "udp",
+        title: "UDP: datagrams, no connection, timeouts",
+        package: "udp",
+        binaries: &["udp-server", "udp-client"],
+    },
+    Lab {
+        number: 6,
+        slug: "client-list",
+        title: "A thread per connection and a shared client list",
+        package: "client-list",
+        binaries: &["client-list-server", "client-list-client"],
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_finds_the_lab() {
+        for spelling in ["lab3", "3", "multiconn", "LAB3", " multiconn "] {
+            assert_eq!(
+                Lab::find(spelling).map(|lab| lab.number),
+                Some(3),
+                "{spelling}"
+            );
+        }
+        assert_eq!(Lab::find("client-list").map(|lab| lab.number), Some(6));
+    }
+
+    #[test]
+    fn unknown_names_find_nothing() {
+        for spelling in ["lab7", "0", "", "lab", "echoes"] {
+            assert!(Lab::find(spelling).is_none(), "{spelling}");
+        }
+    }
+
+    #[test]
+    fn slugs_and_binaries_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for lab in LABS {
+            assert!(seen.insert(lab.slug));
+            for bin in lab.binaries {
+                assert!(seen.insert(bin), "{bin} named twice");
+            }
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! Lab 1 — echo: the TCP call sequence, partial reads, `write_all`, and the
+//! half-close. Contract: "Lab 1" in the handout, `labs/echo/README.md`.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use crate::harness::net::{self, Peer, RefusingPort, SendPlan};
+use crate::harness::process::Finished;
+use crate::harness::snapshot::redact;
+use crate::harness::{Ctx, Server, show};
+use crate::outcome::{CheckResult, Failure};
+use crate::runner::CheckFn;
+
+const SERVER: &str = "echo-server";
+const CLIENT: &str = "echo-client";
+const HELLO: &[u8] = b"Hello, world";
+
+/// The checks of lab 1, in rubric order.
+pub const CHECKS: &[(&str, CheckFn)] = &[
+    ("echo.ready", ready),
+    ("echo.hello", hello),
+    ("echo.one_mebibyte", one_mebibyte),
+    ("echo.small_pieces", small_pieces),
+    ("echo.second_client", second_client),
+    ("echo.server_log", server_log),
+    ("echo.client_output", client_output),
+    ("echo.client_large", client_large),
+    ("echo.client_pieces", client_pieces),
+    ("echo.client_half_close", client_half_close),
+    ("echo.client_refused", client_refused),
+];
+
+/// Sends `payload` to the server as `plan` says and checks it comes back
+/// byte for byte.
+fn expect_echo(
+    ctx: &Ctx,
+    server: &mut Server,
+    payload: &[u8],
+    plan: SendPlan,
+    what: &str,
+) -> CheckResult {
+    let stream = net::connect(server.addr, ctx.deadline())?;
+    ctx.note_command(format!(
+        "(grader) connect to {} and send {} bytes",
+        server.addr,
+        payload.len()
+    ));
+    let exchange = net::exchange(&stream, payload, plan, Some(payload.len()), ctx.deadline());
+    exchange
+        .expect_bytes(payload, what)
+        .map_err(|failure| server.explain(failure))
+}
+
+/// The server starts, announces the port it really got, and accepts on it.
+fn ready(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let stream =
+        net::connect(server.addr, ctx.deadline()).map_err(|failure| server.explain(failure))?;
+    drop(stream);
+    Ok(())
+}
+
+fn hello(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    expect_echo(
+        ctx,
+        &mut server,
+        HELLO,
+        SendPlan::ALL_THEN_CLOSE,
+        "echo of b\"Hello, world\"",
+    )
+}
+
+fn one_mebibyte(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let mut rng = ctx.rng();
+    let payload: Vec<u8> = std::iter::repeat_with(|| rng.u8(..))
+        .take(1024 * 1024)
+        .collect();
+    expect_echo(
+        ctx,
+        &mut server,
+        &payload,
+        SendPlan::ALL_THEN_CLOSE,
+        "echo of 1 MiB of random bytes",
+    )
+    .map_err(|failure| failure.detail(format!("the payload came from seed {}", ctx.seed())))
+}
+
+fn small_pieces(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let message = b"Hello, world, in many small pieces with pauses between them";
+    let plan = SendPlan {
+        piece: Some(3),
+        pause: Duration::from_millis(15),
+        half_close: true,
+    };
+    expect_echo(
+        ctx,
+        &mut server,
+        message,
+        plan,
+        "echo of a message sent 3 bytes at a time",
+    )
+}
+
+fn second_client(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let first = net::connect(server.addr, ctx.deadline())?;
+    let exchange = net::exchange(
+        &first,
+        b"first client",
+        SendPlan::ALL_THEN_CLOSE,
+        None,
+        ctx.within(5.0),
+    );
+    exchange
+        .expect_bytes(b"first client", "echo to the first client")
+        .map_err(|f| server.explain(f))?;
+    if exchange.end != net::ReadEnd::Eof {
+        return Err(server.explain(Failure::new(
+            "after the first client half-closed, the server did not close that connection",
+        )));
+    }
+    drop(first);
+    expect_echo(
+        ctx,
+        &mut server,
+        b"second client",
+        SendPlan::ALL_THEN_CLOSE,
+        "echo to the second client, after the first left",
+    )
+}
+
+/// The log lines the contract names, in order, with ports redacted.
+fn contract_lines(server: &Server) -> String {
+    let prefixes = ["Listening on ", "Connected by ", "Disconnected "];
+    let lines: Vec<String> = server
+        .lines()
+        .into_iter()
+        .filter(|line| prefixes.iter().any(|prefix| line.starts_with(prefix)))
+        .collect();
+    redact(&lines.join("\n"))
+}
+
+fn server_log(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let stream = net::connect(server.addr, ctx.deadline())?;
+    let peer = stream
+        .local_addr()
+        .map_err(|err| Failure::new(format!("local_addr: {err}")))?;
+    let exchange = net::exchange(
+        &stream,
+        HELLO,
+        SendPlan::ALL_THEN_CLOSE,
+        None,
+        ctx.within(5.0),
+    );
+    exchange
+        .expect_bytes(HELLO, "echo")
+        .map_err(|f| server.explain(f))?;
+    drop(stream);
+    let disconnected = format!("Disconnected {peer}");
+    if server
+        .wait_for_line(ctx.within(5.0), |line| line == disconnected)
+        .is_none()
+    {
+        return Err(
+            Failure::new("the server did not log the client's disconnection")
+                .expected(format!(
+                    "Connected by {peer}\n{disconnected}   (the client's own address and port)"
+                ))
+                .actual(show::head(&server.stdout(), 10)),
+        );
+    }
+    let connected = format!("Connected by {peer}");
+    if !server.lines().contains(&connected) {
+        return Err(Failure::new(
+            "the server did not log the client's address as the client saw it",
+        )
+        .expected(connected)
+        .actual(show::head(&server.stdout(), 10)));
+    }
+    ctx.snapshot(&contract_lines(&server))
+}
+
+/// Runs the client against `peer` with `args` after `HOST PORT`, and checks
+/// it printed `Received` with exactly `expected`.
+fn expect_client_output(
+    ctx: &Ctx,
+    args: &[&str],
+    peer_addr: std::net::SocketAddr,
+    expected: &[u8],
+) -> Result<Finished, Failure> {
+    let port = peer_addr.port().to_string();
+    let mut all_args = vec!["127.0.0.1", port.as_str()];
+    all_args.extend_from_slice(args);
+    let finished = ctx.run(&ctx.launch(CLIENT, all_args)?, 5.0)?;
+    let expected_text = expected.escape_ascii().to_string();
+    let want = format!("Received b\"{expected_text}\"");
+    let stdout = finished.stdout_text();
+    let got = stdout.lines().find(|line| line.starts_with("Received"));
+    if finished.timed_out {
+        return Err(Failure::new(format!("{CLIENT} did not finish: {}", finished.describe()))
+            .expected(format!("{CLIENT} half-closes, reads until the server closes, prints the line and exits"))
+            .actual(match got {
+                Some(line) => format!("it printed {}", show::bytes(line.as_bytes(), 120)),
+                None => "nothing printed yet".to_owned(),
+            })
+            .detail("the grader's server closes the connection only after the client shuts down its sending side"));
+    }
+    if got != Some(want.as_str()) || finished.code() != Some(0) {
+        return Err(Failure::new(format!(
+            "{CLIENT} did not print every byte the server sent back"
+        ))
+        .expected(format!(
+            "{}, then exit code 0",
+            show::bytes(want.as_bytes(), 160)
+        ))
+        .actual(format!(
+            "{}, then {}",
+            got.map_or("no `Received` line".to_owned(), |line| show::bytes(
+                line.as_bytes(),
+                160
+            )),
+            finished.describe()
+        ))
+        .detail(
+            got.and_then(|line| line.strip_prefix("Received b\"")?.strip_suffix('"'))
+                .and_then(|text| show::first_difference(expected_text.as_bytes(), text.as_bytes()))
+                .map(|difference| format!("in the printed text, {difference}"))
+                .unwrap_or_default(),
+        )
+        .detail(stderr_detail(&finished)));
+    }
+    Ok(finished)
+}
+
+fn stderr_detail(finished: &Finished) -> String {
+    let stderr = finished.stderr_text();
+    if stderr.trim().is_empty() {
+        String::new()
+    } else {
+        format!("stderr:\n{}", show::indent(&show::tail(&stderr, 8), 4))
+    }
+}
+
+/// A grader peer that echoes what it reads, `piece` bytes at a time with
+/// `pause` between pieces, and closes after the client half-closes.
+fn echo_peer(ctx: &Ctx, piece: usize, pause: Duration) -> Result<Peer<()>, Failure> {
+    Peer::serve_one(ctx.deadline(), move |mut stream: TcpStream| {
+        let mut buffer = [0; 4096];
+        loop {
+            let n = stream.read(&mut buffer)?;
+            if n == 0 {
+                return Ok(());
+            }
+            for (index, chunk) in buffer[..n].chunks(piece).enumerate() {
+                if index > 0 {
+                    thread::sleep(pause);
+                }
+                stream.write_all(chunk)?;
+            }
+        }
+    })
+    .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))
+}
+
+fn client_output(ctx: &Ctx) -> CheckResult {
+    let peer = echo_peer(ctx, usize::MAX, Duration::ZERO)?;
+    let finished = expect_client_output(ctx, &[], peer.addr, HELLO)?;
+    ctx.snapshot(&redact(&finished.stdout_text()))
+}
+
+fn client_large(ctx: &Ctx) -> CheckResult {
+    let peer = echo_peer(ctx, 4096, Duration::from_millis(2))?;
+    let mut rng = ctx.rng();
+    let message: String = std::iter::repeat_with(|| rng.alphanumeric())
+        .take(100 * 1024)
+        .collect();
+    expect_client_output(ctx, &[&message], peer.addr, message.as_bytes())
+        .map(drop)
+        .map_err(|failure| failure.detail(format!("the message came from seed {}", ctx.seed())))
+}
+
+fn client_pieces(ctx: &Ctx) -> CheckResult {
+    let peer = echo_peer(ctx, 4, Duration::from_millis(60))?;
+    expect_client_output(ctx, &["Hello, world"], peer.addr, HELLO).map(drop)
+}
+
+fn client_half_close(ctx: &Ctx) -> CheckResult {
+    // This server answers only once the client has said "I'm done sending".
+    let peer = Peer::serve_one(ctx.deadline(), |mut stream: TcpStream| {
+        let request = net::read_to_eof(&mut stream)?;
+        stream.write_all(&request)?;
+        stream.shutdown(Shutdown::Write)
+    })
+    .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))?;
+    expect_client_output(ctx, &["Hello, world"], peer.addr, HELLO).map(drop)
+}
+
+fn client_refused(ctx: &Ctx) -> CheckResult {
+    let refusing =
+        RefusingPort::reserve().map_err(|err| Failure::new(format!("reserving a port: {err}")))?;
+    let port = refusing.addr.port().to_string();
+    let finished = ctx.run(&ctx.launch(CLIENT, ["127.0.0.1", port.as_str()])?, 5.0)?;
+    let stderr = finished.stderr_text();
+    let error_lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error: "))
+        .collect();
+    let crashed = ["panicked", "Traceback", "RUST_BACKTRACE", "Exception"]
+        .iter()
+        .any(|sign| stderr.contains(sign));
+    if finished.code() == Some(1)
+        && error_lines.len() == 1
+        && !crashed
+        && finished.stdout.is_empty()
+    {
+        return Ok(());
+    }
+    Err(Failure::new(format!(
+        "{CLIENT} did not report the refused connection cleanly"
+    ))
+    .expected("one line `error: <what failed>: <cause>` on stderr, nothing on stdout, exit code 1")
+    .actual(format!(
+        "{}; stderr: {}; stdout: {}",
+        finished.describe(),
+        if stderr.trim().is_empty() {
+            "(empty)".to_owned()
+        } else {
+            show::bytes(show::tail(&stderr, 3).as_bytes(), 200)
+        },
+        if finished.stdout.is_empty() {
+            "(empty)".to_owned()
+        } else {
+            show::bytes(&finished.stdout, 100)
+        }
+    )))
+}

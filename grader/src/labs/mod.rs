@@ -1,0 +1,41 @@
+//! One module per lab: its checks, as plain functions listed with their
+//! rubric ids. Points, hints and limits are in `grader/rubric.toml`.
+
+use crate::lab::Lab;
+use crate::runner::CheckFn;
+
+pub mod echo;
+
+/// The check functions of `lab`, by rubric id.
+pub fn checks(lab: &Lab) -> &'static [(&'static str, CheckFn)] {
+    match lab.slug {
+        "echo" => echo::CHECKS,
+        _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lab::LABS;
+    use crate::rubric;
+
+    #[test]
+    fn every_rubric_entry_has_a_check_and_every_check_an_entry() {
+        for lab in LABS {
+            let functions = super::checks(lab);
+            for spec in rubric::for_lab(lab) {
+                assert!(
+                    functions.iter().any(|(id, _)| *id == spec.id),
+                    "{} has no function",
+                    spec.id
+                );
+            }
+            for (id, _) in functions {
+                assert!(
+                    rubric::find(id).is_some(),
+                    "{id} is not in grader/rubric.toml"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The result model: what a grade produced, check by check.
+//!
+//! Every output (the terminal report, `--format json`, and later exports) is a
+//! rendering of these types, so they carry everything a renderer may need.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Why a check did not pass, as data: the runner renders it, nothing panics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// One sentence: what went wrong.
+    pub summary: String,
+    /// What the contract asks for, when there is one value to show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// What the program did instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    /// A snapshot diff, when the check compares against a snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Further lines worth showing: a program's stderr, its exit status.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
+impl Failure {
+    /// A failure with just a summary.
+    pub fn new(summary: impl Into<String>) -> Self {
+        Self {
+            summary: summary.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds what was expected.
+    #[must_use]
+    pub fn expected(mut self, expected: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self
+    }
+
+    /// Adds what happened.
+    #[must_use]
+    pub fn actual(mut self, actual: impl Into<String>) -> Self {
+        self.actual = Some(actual.into());
+        self
+    }
+
+    /// Adds a snapshot diff.
+    #[must_use]
+    pub fn diff(mut self, diff: impl Into<String>) -> Self {
+        self.diff = Some(diff.into());
+        self
+    }
+
+    /// Adds a detail line (skipped when empty).
+    #[must_use]
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        if !detail.trim().is_empty() {
+            self.details.push(detail);
+        }
+        self
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.summary)?;
+        if let Some(expected) = &self.expected {
+            write!(f, "\nexpected: {expected}")?;
+        }
+        if let Some(actual) = &self.actual {
+            write!(f, "\nactual:   {actual}")?;
+        }
+        if let Some(diff) = &self.diff {
+            write!(f, "\n{diff}")?;
+        }
+        for detail in &self.details {
+            write!(f, "\n{detail}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a check function returns.
+pub type CheckResult = Result<(), Failure>;
+
+/// How a check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Passed: full points.
+    Passed,
+    /// Ran and failed, or passed but its gate did not.
+    Failed,
+    /// Not run: the crate did not build, or a binary is missing.
+    NotRun,
+    /// Not run on this platform; the grade is not final.
+    Skipped,
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckOutcome {
+    /// Stable id from the rubric, `echo.one_client`.
+    pub id: String,
+    /// What the check verifies.
+    pub title: String,
+    /// How it ended.
+    pub status: Status,
+    /// Points earned.
+    pub points: u32,
+    /// Points available.
+    pub max_points: u32,
+    /// Why it failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// The rubric's hint.
+    pub hint: String,
+    /// The handout section to read: `labs/echo/README.md#the-half-close`.
+    pub handout: String,
+    /// How to try the same thing by hand.
+    pub manual: String,
+    /// Wall time the check took.
+    #[serde(serialize_with = "as_millis")]
+    pub duration: Duration,
+    /// The time limit it ran under.
+    #[serde(serialize_with = "as_millis")]
+    pub time_limit: Duration,
+    /// The commands the check ran, for `--verbose`.
+    pub commands: Vec<String>,
+}
+
+impl CheckOutcome {
+    /// Whether the check earned its points.
+    pub fn passed(&self) -> bool {
+        self.status == Status::Passed
+    }
+}
+
+fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// How the graded binaries came to be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum BuildState {
+    /// Built (or found in `--bin-dir`).
+    Ready,
+    /// Did not compile; the compiler's output was shown as it printed it.
+    Failed {
+        /// One line for reports.
+        message: String,
+    },
+}
+
+/// The result of grading one lab.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabReport {
+    /// `lab1`.
+    pub lab: String,
+    /// `echo`.
+    pub slug: String,
+    /// The lab's title.
+    pub title: String,
+    /// What was graded: `student`, `solution` or the `--bin-dir` path.
+    pub graded: String,
+    /// Whether the binaries were there to run.
+    pub build: BuildState,
+    /// Every check of the rubric, in rubric order.
+    pub checks: Vec<CheckOutcome>,
+    /// Points earned.
+    pub score: u32,
+    /// Points available.
+    pub max_score: u32,
+    /// The seed of every random payload, to replay a run with `--seed`.
+    pub seed: u64,
+    /// The grader's version (git commit).
+    pub grader_version: String,
+    /// Wall time of the whole lab, build included.
+    #[serde(serialize_with = "as_millis")]
+    pub duration: Duration,
+}
+
+impl LabReport {
+    /// Full marks?
+    pub fn full_marks(&self) -> bool {
+        self.score == self.max_score && self.max_score > 0
+    }
+
+    /// The outcome of one check.
+    pub fn check(&self, id: &str) -> Option<&CheckOutcome> {
+        self.checks.iter().find(|check| check.id == id)
+    }
+}

@@ -1,0 +1,144 @@
+//! The rubric: points, hints and limits of every check, read from
+//! `grader/rubric.toml`.
+//!
+//! Instructors tune a course by editing that one file; the checks themselves
+//! (in [`crate::labs`]) only know their id. The file is compiled into the
+//! grader so that a grade never depends on a file next to the student's code.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::lab::Lab;
+
+/// The rubric's text, compiled in.
+const RUBRIC_TOML: &str = include_str!("../rubric.toml");
+
+/// Everything the rubric says about one check.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// Stable id, `slug.name`: reports, `--check` and exports use it.
+    pub id: String,
+    /// What the check verifies, in a few words.
+    pub title: String,
+    /// Points for passing.
+    pub points: u32,
+    /// What to look at when the check fails.
+    pub hint: String,
+    /// The handout section to read, as an anchor (`#the-half-close`).
+    pub handout: String,
+    /// How to try the same thing by hand.
+    #[serde(default)]
+    pub manual: String,
+    /// Upper bound on the check's duration, in seconds, before `--time-scale`.
+    /// A correct program finishes far sooner: limits are never waited out.
+    #[serde(default = "default_time_limit")]
+    pub time_limit: f64,
+    /// How much of each stream of a graded process is kept, in KiB. The rest
+    /// is still drained and counted.
+    #[serde(default = "default_output_cap_kib")]
+    pub output_cap_kib: usize,
+    /// Another check that must pass for this one to earn its points: for
+    /// checks that an unfinished program could pass by accident.
+    #[serde(default)]
+    pub requires: Option<String>,
+    /// Runs alone, after the parallel checks, because it measures time or CPU.
+    #[serde(default)]
+    pub serial: bool,
+}
+
+fn default_time_limit() -> f64 {
+    10.0
+}
+
+fn default_output_cap_kib() -> usize {
+    256
+}
+
+impl CheckSpec {
+    /// The time limit scaled for this machine.
+    pub fn time_limit(&self, time_scale: f64) -> Duration {
+        Duration::from_secs_f64(self.time_limit * time_scale)
+    }
+
+    /// The output cap in bytes.
+    pub fn output_cap(&self) -> usize {
+        self.output_cap_kib * 1024
+    }
+
+    /// The lab slug this check belongs to (the part of the id before the dot).
+    pub fn lab_slug(&self) -> &str {
+        self.id.split_once('.').map_or("", |(slug, _)| slug)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RubricFile {
+    check: Vec<CheckSpec>,
+}
+
+/// All checks of the course, in rubric order.
+pub fn all() -> &'static [CheckSpec] {
+    static RUBRIC: OnceLock<Vec<CheckSpec>> = OnceLock::new();
+    RUBRIC.get_or_init(|| {
+        let file: RubricFile = toml::from_str(RUBRIC_TOML)
+            .unwrap_or_else(|err| panic!("grader/rubric.toml is not valid: {err}"));
+        file.check
+    })
+}
+
+/// The checks of one lab, in rubric order.
+pub fn for_lab(lab: &Lab) -> Vec<&'static CheckSpec> {
+    all()
+        .iter()
+        .filter(|spec| spec.lab_slug() == lab.slug)
+        .collect()
+}
+
+/// Looks a check up by id.
+pub fn find(id: &str) -> Option<&'static CheckSpec> {
+    all().iter().find(|spec| spec.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::lab::LABS;
+
+    #[test]
+    fn rubric_parses_and_ids_are_unique() {
+        let mut ids = HashSet::new();
+        for spec in all() {
+            assert!(ids.insert(spec.id.as_str()), "{} is listed twice", spec.id);
+            assert!(
+                LABS.iter().any(|lab| lab.slug == spec.lab_slug()),
+                "{} names no lab",
+                spec.id
+            );
+            assert!(spec.points > 0, "{} gives no points", spec.id);
+            assert!(
+                spec.handout.starts_with('#'),
+                "{}: handout is an anchor",
+                spec.id
+            );
+            assert!(!spec.hint.trim().is_empty(), "{} has no hint", spec.id);
+            assert!(spec.time_limit > 0.0, "{} has no time limit", spec.id);
+        }
+    }
+
+    #[test]
+    fn gates_name_an_earlier_check_of_the_same_lab() {
+        for spec in all() {
+            if let Some(required) = &spec.requires {
+                let gate = find(required).unwrap_or_else(|| panic!("{}: no {required}", spec.id));
+                assert_eq!(gate.lab_slug(), spec.lab_slug(), "{}", spec.id);
+                assert!(gate.requires.is_none(), "{}: gates do not chain", spec.id);
+            }
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Running a lab's checks: in parallel where they cannot interfere, each
+//! bounded by its time limit, one failure never stopping the others.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::harness::snapshot::SnapshotMode;
+use crate::harness::{Binaries, Ctx};
+use crate::lab::Lab;
+use crate::labs;
+use crate::outcome::{BuildState, CheckOutcome, CheckResult, Failure, LabReport, Status};
+use crate::rubric::{self, CheckSpec};
+
+/// A check: a plain function from its context to pass or a [`Failure`].
+pub type CheckFn = fn(&Ctx) -> CheckResult;
+
+/// How to run a grade.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Seed for every random payload.
+    pub seed: u64,
+    /// Multiplies every time limit (for slow machines).
+    pub time_scale: f64,
+    /// Run only this check (`--check ID`).
+    pub only: Option<String>,
+    /// Compare snapshots (grading) or record them (project tests).
+    pub snapshot_mode: SnapshotMode,
+    /// How many checks run at once.
+    pub jobs: usize,
+    /// What is graded, for the report: `student`, `solution`, a `--bin-dir`.
+    pub graded: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            seed: fresh_seed(),
+            time_scale: 1.0,
+            only: None,
+            snapshot_mode: SnapshotMode::Compare,
+            jobs: 4,
+            graded: "student".into(),
+        }
+    }
+}
+
+/// A seed from the clock, for runs that were not given one.
+pub fn fresh_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+/// Extra time the runner gives a check past its limit before it gives up on
+/// it: the check's own deadlines should have ended it already.
+const OVERRUN_GRACE: Duration = Duration::from_secs(2);
+
+/// Grades `lab`: runs its checks if the binaries are there, or lists every
+/// check as not run when the build failed.
+pub fn grade(
+    lab: &'static Lab,
+    binaries: Result<Binaries, String>,
+    options: &Options,
+) -> LabReport {
+    let started = Instant::now();
+    let specs: Vec<&'static CheckSpec> = rubric::for_lab(lab)
+        .into_iter()
+        .filter(|spec| options.only.as_ref().is_none_or(|only| &spec.id == only))
+        .collect();
+    let (build, checks) = match binaries {
+        Ok(binaries) => (
+            BuildState::Ready,
+            run_checks(lab, &specs, Arc::new(binaries), options),
+        ),
+        Err(message) => {
+            let not_run = specs
+                .iter()
+                .map(|spec| {
+                    outcome(
+                        spec,
+                        lab,
+                        Status::NotRun,
+                        Some(Failure::new(format!("not run: {message}"))),
+                        Duration::ZERO,
+                        options,
+                    )
+                })
+                .collect();
+            (BuildState::Failed { message }, not_run)
+        }
+    };
+    let checks = apply_gates(checks);
+    LabReport {
+        lab: lab.name(),
+        slug: lab.slug.into(),
+        title: lab.title.into(),
+        graded: options.graded.clone(),
+        build,
+        score: checks.iter().map(|check| check.points).sum(),
+        max_score: checks.iter().map(|check| check.max_points).sum(),
+        checks,
+        seed: options.seed,
+        grader_version: crate::version(),
+        duration: started.elapsed(),
+    }
+}
+
+fn run_checks(
+    lab: &'static Lab,
+    specs: &[&'static CheckSpec],
+    bins: Arc<Binaries>,
+    options: &Options,
+) -> Vec<CheckOutcome> {
+    let functions = labs::checks(lab);
+    let find = |spec: &CheckSpec| {
+        functions
+            .iter()
+            .find(|(id, _)| *id == spec.id)
+            .map(|(_, f)| *f)
+    };
+    let results: Mutex<Vec<Option<CheckOutcome>>> = Mutex::new(vec![None; specs.len()]);
+    let queue: Mutex<VecDeque<usize>> = Mutex::new(
+        (0..specs.len())
+            .filter(|&index| !specs[index].serial)
+            .collect(),
+    );
+    let run_one = |index: usize| {
+        let spec = specs[index];
+        let result = match find(spec) {
+            Some(check) => execute(spec, lab, check, &bins, options),
+            None => outcome(
+                spec,
+                lab,
+                Status::Failed,
+                Some(Failure::new(format!(
+                    "the grader has no check function for {} (a grader bug)",
+                    spec.id
+                ))),
+                Duration::ZERO,
+                options,
+            ),
+        };
+        results.lock().unwrap_or_else(|p| p.into_inner())[index] = Some(result);
+    };
+    thread::scope(|scope| {
+        for _ in 0..options.jobs.max(1) {
+            scope.spawn(|| {
+                while let Some(index) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+                {
+                    run_one(index);
+                }
+            });
+        }
+    });
+    // Checks that measure time or CPU run alone, so the others cannot skew them.
+    for index in (0..specs.len()).filter(|&index| specs[index].serial) {
+        run_one(index);
+    }
+    results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn execute(
+    spec: &'static CheckSpec,
+    lab: &Lab,
+    check: CheckFn,
+    bins: &Arc<Binaries>,
+    options: &Options,
+) -> CheckOutcome {
+    let ctx = Arc::new(Ctx::new(
+        spec,
+        Arc::clone(bins),
+        options.time_scale,
+        options.seed,
+        options.snapshot_mode,
+    ));
+    let started = Instant::now();
+    let (sender, receiver) = mpsc::channel();
+    let worker_ctx = Arc::clone(&ctx);
+    let spawned = thread::Builder::new().name(spec.id.clone()).spawn(move || {
+        let result = catch_unwind(AssertUnwindSafe(|| check(&worker_ctx)));
+        let _ = sender.send(result);
+    });
+    if let Err(err) = spawned {
+        let failure = Failure::new(format!("the grader could not start a thread: {err}"));
+        return outcome(
+            spec,
+            lab,
+            Status::Failed,
+            Some(failure),
+            Duration::ZERO,
+            options,
+        );
+    }
+    let limit = spec.time_limit(options.time_scale);
+    let result = match receiver.recv_timeout(limit + OVERRUN_GRACE) {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => Err(Failure::new(format!(
+            "the check itself failed: {} (a grader bug, please report it)",
+            panic_message(&*panic)
+        ))),
+        Err(_) => {
+            // Killing the check's processes makes its blocked reads return.
+            ctx.registry().kill_all();
+            let _ = receiver.recv_timeout(OVERRUN_GRACE);
+            Err(Failure::new(format!(
+                "the check did not finish within its time limit of {:.0} s",
+                limit.as_secs_f64()
+            )))
+        }
+    };
+    let (status, failure) = match result {
+        Ok(()) => (Status::Passed, None),
+        Err(failure) => (Status::Failed, Some(failure)),
+    };
+    let mut result = outcome(spec, lab, status, failure, started.elapsed(), options);
+    result.commands = ctx.commands();
+    result
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+        .unwrap_or_else(|| "a panic".into())
+}
+
+fn outcome(
+    spec: &CheckSpec,
+    lab: &Lab,
+    status: Status,
+    failure: Option<Failure>,
+    duration: Duration,
+    options: &Options,
+) -> CheckOutcome {
+    CheckOutcome {
+        id: spec.id.clone(),
+        title: spec.title.clone(),
+        status,
+        points: if status == Status::Passed {
+            spec.points
+        } else {
+            0
+        },
+        max_points: spec.points,
+        failure,
+        hint: spec.hint.trim().to_owned(),
+        handout: format!("{}{}", lab.handout(), spec.handout),
+        manual: spec.manual.trim().to_owned(),
+        duration,
+        time_limit: spec.time_limit(options.time_scale),
+        commands: Vec::new(),
+    }
+}
+
+/// A gated check keeps its points only when its gate passed too.
+fn apply_gates(mut checks: Vec<CheckOutcome>) -> Vec<CheckOutcome> {
+    let failed_gates: Vec<(String, String)> = checks
+        .iter()
+        .filter_map(|check| {
+            let gate = rubric::find(&check.id)?.requires.clone()?;
+            // With `--check ID` the gate may not have run: then it does not apply.
+            let gate_outcome = checks.iter().find(|other| other.id == gate)?;
+            (check.passed() && !gate_outcome.passed()).then(|| (check.id.clone(), gate))
+        })
+        .collect();
+    for (id, gate) in failed_gates {
+        if let Some(check) = checks.iter_mut().find(|check| check.id == id) {
+            check.status = Status::Failed;
+            check.points = 0;
+            check.failure = Some(Failure::new(format!(
+                "this check earns its points only once `{gate}` passes (an unfinished program could pass it by accident)"
+            )));
+        }
+    }
+    checks
+}

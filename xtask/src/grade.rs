@@ -1,0 +1,166 @@
+//! `cargo xtask grade LAB`: build, run the checks, report.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use grader::builder::{self, CompilerOutput, Edition};
+use grader::harness::Binaries;
+use grader::report::{self, Style};
+use grader::{LABS, Lab, LabReport, Options};
+
+/// Which labs to grade: one, or `all`.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// Every lab, in order.
+    All,
+    /// One lab.
+    One(&'static Lab),
+}
+
+impl Selection {
+    /// The labs selected.
+    pub fn labs(&self) -> Vec<&'static Lab> {
+        match self {
+            Selection::All => LABS.iter().collect(),
+            Selection::One(lab) => vec![lab],
+        }
+    }
+}
+
+/// Parses `lab3`, `3`, `multiconn` or `all`; anything else is a usage error
+/// that lists the valid names.
+pub fn parse_selection(name: &str) -> Result<Selection, String> {
+    if name.trim().eq_ignore_ascii_case("all") {
+        return Ok(Selection::All);
+    }
+    Lab::find(name).map(Selection::One).ok_or_else(|| {
+        format!(
+            "no lab is called `{name}`; valid names: {}",
+            Lab::valid_names()
+        )
+    })
+}
+
+/// How the results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The report for people.
+    Text,
+    /// One JSON object per lab (see the README's "Machine-readable results").
+    Json,
+}
+
+/// Arguments of `cargo xtask grade`.
+#[derive(Debug, Args)]
+pub struct GradeArgs {
+    /// The lab: lab1..lab6, 1..6, its name (echo, errors, multiconn, app, udp, client-list), or all.
+    #[arg(value_parser = parse_selection)]
+    lab: Selection,
+    /// Grade the reference solution instead of your crate.
+    #[arg(long, conflicts_with = "bin_dir")]
+    solution: bool,
+    /// Grade executables already built in DIR (any language), named as in the handout.
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Run only this check (an id from the report, e.g. echo.hello).
+    #[arg(long, value_name = "ID")]
+    check: Option<String>,
+    /// Seed for random payloads, to replay a run exactly.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Multiply every time limit (for a slow machine).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
+    time_scale: f64,
+    /// How many checks run at once.
+    #[arg(long, short = 'j', default_value_t = 4)]
+    jobs: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Show the commands each check ran, to reproduce it by hand.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+fn parse_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(scale) if scale > 0.0 && scale.is_finite() => Ok(scale),
+        _ => Err(format!("`{text}` is not a number above 0")),
+    }
+}
+
+/// Grades the selected labs and prints the report; exit 0 on full marks only.
+pub fn run(args: &GradeArgs) -> Result<ExitCode> {
+    if let Some(id) = &args.check {
+        let known = grader::rubric::find(id).is_some_and(|spec| {
+            args.lab
+                .labs()
+                .iter()
+                .any(|lab| lab.slug == spec.lab_slug())
+        });
+        if !known {
+            bail!("no check `{id}` in the selected lab(s); the report lists every check id");
+        }
+    }
+    if let Some(dir) = &args.bin_dir {
+        if !dir.is_dir() {
+            bail!("--bin-dir {}: no such directory", dir.display());
+        }
+    }
+    let style = Style::for_stdout(args.verbose);
+    let mut reports = Vec::new();
+    for lab in args.lab.labs() {
+        let report = grade_lab(lab, args)?;
+        match args.format {
+            Format::Text => print!("{}", report::render_lab(&report, style)),
+            Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        }
+        reports.push(report);
+    }
+    if matches!(args.lab, Selection::All) && args.format == Format::Text {
+        println!();
+        print!("{}", report::render_totals(&reports, style));
+    }
+    let full_marks = reports.iter().all(LabReport::full_marks);
+    Ok(if full_marks {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn grade_lab(lab: &'static Lab, args: &GradeArgs) -> Result<LabReport> {
+    let (binaries, graded) = match &args.bin_dir {
+        Some(dir) => {
+            let dir = dir
+                .canonicalize()
+                .with_context(|| format!("--bin-dir {}", dir.display()))?;
+            (
+                Ok(Binaries::from_dir(lab, &dir)),
+                format!("--bin-dir {}", dir.display()),
+            )
+        }
+        None => {
+            let edition = if args.solution {
+                Edition::Solution
+            } else {
+                Edition::Student
+            };
+            (
+                builder::build(lab, edition, CompilerOutput::Show),
+                edition.name().to_owned(),
+            )
+        }
+    };
+    let options = Options {
+        seed: args.seed.unwrap_or_else(grader::runner::fresh_seed),
+        time_scale: args.time_scale,
+        only: args.check.clone(),
+        jobs: args.jobs,
+        graded,
+        ..Options::default()
+    };
+    Ok(grader::grade(lab, binaries, &options))
+}
