@@ -42,7 +42,7 @@ impl Default for Options {
             time_scale: 1.0,
             only: None,
             snapshot_mode: SnapshotMode::Compare,
-            jobs: 4,
+            jobs: 8,
             graded: "student".into(),
         }
     }

@@ -74,7 +74,7 @@ pub struct GradeArgs {
     #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
     time_scale: f64,
     /// How many checks run at once.
-    #[arg(long, short = 'j', default_value_t = 4)]
+    #[arg(long, short = 'j', default_value_t = 8)]
     jobs: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]

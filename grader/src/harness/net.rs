@@ -158,11 +158,39 @@ pub fn send(
         if index > 0 && !plan.pause.is_zero() {
             thread::sleep(plan.pause.min(remaining(deadline)));
         }
-        stream.set_write_timeout(Some(remaining(deadline)))?;
-        stream.write_all(chunk)?;
+        write_all_until(&mut stream, chunk, deadline)?;
     }
     if plan.half_close {
         stream.shutdown(Shutdown::Write)?;
+    }
+    Ok(())
+}
+
+/// `write_all` bounded by `deadline` as a whole: a socket timeout bounds
+/// each `write` call, and `write_all` may make many of them.
+pub fn write_all_until(
+    stream: &mut &TcpStream,
+    mut data: &[u8],
+    deadline: Instant,
+) -> io::Result<()> {
+    while !data.is_empty() {
+        if Instant::now() >= deadline {
+            return Err(io::Error::new(
+                ErrorKind::TimedOut,
+                "the peer stopped reading",
+            ));
+        }
+        stream.set_write_timeout(Some(remaining(deadline)))?;
+        match stream.write(data) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    ErrorKind::Interrupted | ErrorKind::WouldBlock | ErrorKind::TimedOut
+                ) => {}
+            Err(err) => return Err(err),
+        }
     }
     Ok(())
 }

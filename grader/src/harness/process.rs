@@ -444,7 +444,7 @@ mod tests {
     #[test]
     fn dropping_kills_the_whole_group_even_if_sigterm_is_ignored() {
         let launch = sh("trap '' TERM; sleep 30 & echo $!; wait");
-        let mut process = Process::spawn(&launch, Arc::default()).unwrap();
+        let process = Process::spawn(&launch, Arc::default()).unwrap();
         let grandchild: i32 = process
             .stdout()
             .wait_for(Instant::now() + Duration::from_secs(5), |bytes, _| {

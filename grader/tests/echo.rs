@@ -1,0 +1,123 @@
+//! Lab 1 (echo): the grader against the solution, the stub, an independent
+//! Python implementation, one classic bug per check, and hostile programs.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use rstest::rstest;
+use support::*;
+
+#[test]
+fn the_solution_gets_full_marks() {
+    assert_full_marks(&grade_solution("echo"));
+}
+
+#[test]
+fn the_untouched_stub_gets_zero_with_every_check_reported() {
+    let started = Instant::now();
+    let report = grade_stub("echo");
+    assert_zero_with_every_check(&report);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_independent_python_implementation_gets_full_marks() {
+    let dir = fixture_bin_dir("echo", &[]);
+    assert_full_marks(&grade_dir("echo", dir.path()));
+    assert_nothing_left(dir.path());
+}
+
+/// One classic mistake per check: each must cost exactly that check (and
+/// sometimes a few that depend on the same behaviour).
+#[rstest]
+#[case::announces_the_port_it_asked_for("echo-server", "announce_requested_port", "echo.ready")]
+#[case::drops_a_byte("echo-server", "drop_last_byte", "echo.hello")]
+#[case::treats_bytes_as_text("echo-server", "text_roundtrip", "echo.one_mebibyte")]
+#[case::reads_once("echo-server", "reads_once", "echo.small_pieces")]
+#[case::stops_after_one_client("echo-server", "one_client", "echo.second_client")]
+#[case::logs_its_own_address("echo-server", "log_own_address", "echo.server_log")]
+#[case::prints_a_python_repr("echo-client", "python_repr", "echo.client_output")]
+#[case::client_reads_once_large("echo-client", "reads_once", "echo.client_large")]
+#[case::client_reads_once_pieces("echo-client", "reads_once", "echo.client_pieces")]
+#[case::never_half_closes("echo-client", "no_half_close", "echo.client_half_close")]
+#[case::traceback_when_refused("echo-client", "traceback_when_refused", "echo.client_refused")]
+fn a_classic_bug_fails_its_check(#[case] program: &str, #[case] bug: &str, #[case] check: &str) {
+    let dir = fixture_bin_dir("echo", &[(program, bug)]);
+    let report = grade_dir("echo", dir.path());
+    assert_fails(&report, check);
+    assert_nothing_left(dir.path());
+}
+
+#[test]
+fn a_client_bug_leaves_the_server_checks_alone() {
+    let dir = fixture_bin_dir("echo", &[("echo-client", "reads_once")]);
+    let report = grade_dir("echo", dir.path());
+    for id in [
+        "echo.ready",
+        "echo.hello",
+        "echo.one_mebibyte",
+        "echo.server_log",
+        "echo.client_output",
+    ] {
+        assert_passes(&report, id);
+    }
+}
+
+/// Hostile servers cost their checks, never the grader: the grade ends in
+/// bounded time and no process is left behind.
+#[rstest]
+#[case::never_ready("never_ready", false)]
+#[case::crashes_at_start("crash_at_start", false)]
+#[case::never_accepts("never_accept", true)]
+#[case::floods_stdout_from_a_child("flood_stdout", true)]
+#[case::ignores_sigterm("ignore_sigterm", true)]
+fn a_hostile_server_costs_only_its_checks(#[case] bug: &str, #[case] server_checks_pass: bool) {
+    let dir = fixture_bin_dir("echo", &[("echo-server", bug)]);
+    let started = Instant::now();
+    let report = grade_dir("echo", dir.path());
+    // Bounded: the slowest server check's time limit plus the runner's grace.
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        report.check("echo.ready").unwrap().passed(),
+        server_checks_pass,
+        "{}",
+        summary(&report)
+    );
+    // The client checks use the grader's own server: they still pass.
+    for id in [
+        "echo.client_output",
+        "echo.client_large",
+        "echo.client_refused",
+    ] {
+        assert_passes(&report, id);
+    }
+    assert_nothing_left(dir.path());
+}
+
+#[test]
+fn a_missing_binary_fails_its_checks_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = grade_dir("echo", dir.path());
+    let failure = report
+        .check("echo.hello")
+        .unwrap()
+        .failure
+        .as_ref()
+        .unwrap();
+    assert!(
+        failure
+            .summary
+            .contains("no executable named `echo-server`"),
+        "{failure}"
+    );
+    assert_eq!(report.score, 0);
+}

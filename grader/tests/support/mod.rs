@@ -1,0 +1,184 @@
+//! Helpers shared by the lab test files: grade the solution, the stub, or a
+//! directory of fixture programs, and look for processes left behind.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use grader::builder::{self, CompilerOutput, Edition};
+use grader::harness::Binaries;
+use grader::harness::snapshot::SnapshotMode;
+use grader::{Lab, LabReport, Options, Status};
+use tempfile::TempDir;
+
+/// The lab called `slug`.
+pub fn lab(slug: &str) -> &'static Lab {
+    Lab::find(slug).unwrap_or_else(|| panic!("no lab {slug}"))
+}
+
+/// Options for the project's tests: a fixed seed unless one is given, so a
+/// failure can be replayed.
+pub fn options(graded: &str) -> Options {
+    let seed = std::env::var("GRADER_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261125);
+    Options {
+        seed,
+        graded: graded.into(),
+        ..Options::default()
+    }
+}
+
+/// Grades the reference solution, recording its snapshots with insta (new
+/// or changed snapshots go to `.snap.new` files for `cargo insta review`).
+pub fn grade_solution(slug: &str) -> LabReport {
+    let lab = lab(slug);
+    let binaries = builder::build(lab, Edition::Solution, CompilerOutput::Capture);
+    let options = Options {
+        snapshot_mode: SnapshotMode::Record,
+        ..options("solution")
+    };
+    grader::grade(lab, binaries, &options)
+}
+
+/// Grades the untouched student stub.
+pub fn grade_stub(slug: &str) -> LabReport {
+    let lab = lab(slug);
+    grader::grade(
+        lab,
+        builder::build(lab, Edition::Student, CompilerOutput::Capture),
+        &options("stub"),
+    )
+}
+
+/// Grades the executables in `dir`, as `--bin-dir` does.
+pub fn grade_dir(slug: &str, dir: &Path) -> LabReport {
+    let lab = lab(slug);
+    grader::grade(
+        lab,
+        Ok(Binaries::from_dir(lab, dir)),
+        &options(&dir.display().to_string()),
+    )
+}
+
+/// The fixture programs of a lab: `grader/tests/fixtures/SLUG/`.
+pub fn fixtures(slug: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(slug)
+}
+
+/// A temporary bin dir with the lab's fixture programs, where the programs
+/// named in `bugs` run with `LAB_BUG` set to switch on one classic mistake.
+pub fn fixture_bin_dir(slug: &str, bugs: &[(&str, &str)]) -> TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("socket-labs-fixture-")
+        .tempdir()
+        .expect("temp dir");
+    for name in lab(slug).binaries {
+        let bug = bugs
+            .iter()
+            .find(|(bin, _)| bin == name)
+            .map_or("", |(_, bug)| bug);
+        let target = fixtures(slug).join(name);
+        let script = format!(
+            "#!/bin/sh\nLAB_BUG='{bug}' exec '{}' \"$@\"\n",
+            target.display()
+        );
+        let path = dir.path().join(name);
+        std::fs::write(&path, script).expect("writing a wrapper");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    dir
+}
+
+/// A readable summary of a report for assertion messages.
+pub fn summary(report: &LabReport) -> String {
+    grader::report::render_lab(report, grader::report::Style::default())
+}
+
+/// Asserts full marks, showing the report otherwise.
+pub fn assert_full_marks(report: &LabReport) {
+    assert!(
+        report.full_marks(),
+        "expected full marks:\n{}",
+        summary(report)
+    );
+}
+
+/// Asserts that check `id` failed (it ran and earned nothing).
+pub fn assert_fails(report: &LabReport, id: &str) {
+    let check = report.check(id).unwrap_or_else(|| panic!("no check {id}"));
+    assert_eq!(
+        check.status,
+        Status::Failed,
+        "expected {id} to fail:\n{}",
+        summary(report)
+    );
+    assert_eq!(check.points, 0);
+}
+
+/// Asserts that check `id` passed.
+pub fn assert_passes(report: &LabReport, id: &str) {
+    let check = report.check(id).unwrap_or_else(|| panic!("no check {id}"));
+    assert_eq!(
+        check.status,
+        Status::Passed,
+        "expected {id} to pass:\n{}",
+        summary(report)
+    );
+}
+
+/// Asserts a stub's report: zero points, and every check reported.
+pub fn assert_zero_with_every_check(report: &LabReport) {
+    assert_eq!(report.score, 0, "{}", summary(report));
+    let rubric = grader::rubric::for_lab(lab(&report.slug));
+    assert_eq!(report.checks.len(), rubric.len(), "{}", summary(report));
+    assert!(
+        report.checks.iter().all(|check| check.failure.is_some()),
+        "{}",
+        summary(report)
+    );
+}
+
+/// Processes whose command line mentions `needle` (e.g. a fixture dir).
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let state = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if cmdline.contains(needle) && !state.contains(") Z") {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
+}
+
+/// Asserts that nothing started from `dir` is still running (SIGKILLed
+/// processes may take a moment to disappear, so this waits a little).
+pub fn assert_nothing_left(dir: &Path) {
+    let needle = dir.display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let left = processes_mentioning(&needle);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes left behind: {left:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
