@@ -1,0 +1,143 @@
+//! The course as a whole: the two workspaces agree, the solutions' own unit
+//! tests pass, every hint points at a real handout section, and the layout
+//! gives cargo no reason to confuse a student's binary with a solution's.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use grader::{LABS, Status};
+
+fn root() -> PathBuf {
+    grader::builder::workspace_root()
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+fn toml_file(path: &Path) -> toml::Table {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    text.parse()
+        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+#[test]
+fn the_solutions_workspace_uses_the_same_dependencies_and_lints() {
+    let course = toml_file(&root().join("Cargo.toml"));
+    let solutions = toml_file(&root().join("solutions/Cargo.toml"));
+    let course_ws = course["workspace"].as_table().unwrap();
+    let solutions_ws = solutions["workspace"].as_table().unwrap();
+    let course_deps = course_ws["dependencies"].as_table().unwrap();
+    for (name, spec) in solutions_ws["dependencies"].as_table().unwrap() {
+        assert_eq!(
+            Some(spec),
+            course_deps.get(name),
+            "solutions/Cargo.toml: {name} differs from the root"
+        );
+    }
+    assert_eq!(
+        course_ws["lints"], solutions_ws["lints"],
+        "the lints differ"
+    );
+    assert_eq!(
+        course_ws["package"], solutions_ws["package"],
+        "[workspace.package] differs"
+    );
+}
+
+#[test]
+fn the_solutions_own_unit_tests_pass() {
+    let output = cargo()
+        .args([
+            "test",
+            "--manifest-path",
+            "solutions/Cargo.toml",
+            "--workspace",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn building_the_workspace_gives_no_output_filename_collision() {
+    let output = cargo()
+        .args(["build", "--workspace", "--bins"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("collision"), "{stderr}");
+}
+
+#[test]
+fn every_hint_points_at_a_section_of_its_handout() {
+    for lab in LABS {
+        let specs = grader::rubric::for_lab(lab);
+        if specs.is_empty() {
+            continue;
+        }
+        let handout =
+            std::fs::read_to_string(root().join(lab.handout())).expect("the lab has a handout");
+        let anchors: Vec<String> = handout
+            .lines()
+            .filter_map(|line| {
+                line.trim_start_matches('#')
+                    .strip_prefix(' ')
+                    .filter(|_| line.starts_with('#'))
+            })
+            .map(github_anchor)
+            .collect();
+        for spec in specs {
+            let anchor = spec.handout.trim_start_matches('#');
+            assert!(
+                anchors.iter().any(|a| a == anchor),
+                "{}: no section #{anchor} in {}",
+                spec.id,
+                lab.handout()
+            );
+        }
+    }
+}
+
+/// The anchor GitHub gives a heading.
+fn github_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn a_build_failure_lists_every_check_as_not_run_and_scores_zero() {
+    for lab in LABS {
+        let report = grader::grade(
+            lab,
+            Err("labs/x did not compile".into()),
+            &support::options("student"),
+        );
+        assert_eq!(report.score, 0);
+        assert_eq!(report.checks.len(), grader::rubric::for_lab(lab).len());
+        assert!(
+            report
+                .checks
+                .iter()
+                .all(|check| check.status == Status::NotRun)
+        );
+        assert!(!report.full_marks());
+    }
+}
