@@ -220,7 +220,16 @@ fn execute(
     };
     let (status, failure) = match result {
         Ok(()) => (Status::Passed, None),
-        Err(failure) => (Status::Failed, Some(failure)),
+        // Limits a program hit explain many failures better than the symptom.
+        Err(failure) => (
+            Status::Failed,
+            Some(
+                ctx.registry()
+                    .notes()
+                    .into_iter()
+                    .fold(failure, Failure::detail),
+            ),
+        ),
     };
     let mut result = outcome(spec, lab, status, failure, started.elapsed(), options);
     result.commands = ctx.commands();

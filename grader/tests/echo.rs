@@ -76,6 +76,7 @@ fn a_client_bug_leaves_the_server_checks_alone() {
 #[case::never_accepts("never_accept", true)]
 #[case::floods_stdout_from_a_child("flood_stdout", true)]
 #[case::ignores_sigterm("ignore_sigterm", true)]
+#[case::escapes_its_group_with_setsid("escape_setsid", true)]
 fn a_hostile_server_costs_only_its_checks(#[case] bug: &str, #[case] server_checks_pass: bool) {
     let dir = fixture_bin_dir("echo", &[("echo-server", bug)]);
     let started = Instant::now();
@@ -120,4 +121,20 @@ fn a_missing_binary_fails_its_checks_with_a_clear_message() {
         "{failure}"
     );
     assert_eq!(report.score, 0);
+}
+
+#[test]
+fn a_server_that_eats_memory_is_stopped_and_the_report_says_why() {
+    let dir = fixture_bin_dir("echo", &[("echo-server", "eat_memory")]);
+    let report = grade_dir("echo", dir.path());
+    assert_fails(&report, "echo.hello");
+    let failure = report
+        .check("echo.hello")
+        .unwrap()
+        .failure
+        .as_ref()
+        .unwrap()
+        .to_string();
+    assert!(failure.contains("used more than 1024 MiB"), "{failure}");
+    assert_nothing_left(dir.path());
 }

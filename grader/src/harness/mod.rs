@@ -3,6 +3,7 @@
 
 pub mod capture;
 mod ctx;
+pub mod limits;
 pub mod net;
 pub mod process;
 pub mod procfs;

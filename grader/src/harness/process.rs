@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::capture::Capture;
+use super::limits;
 
 /// How long a program has to exit after SIGTERM before it gets SIGKILL.
 pub const GRACE: Duration = Duration::from_millis(250);
@@ -93,9 +94,23 @@ fn shell_quote(word: &std::ffi::OsStr) -> String {
 #[derive(Debug, Default)]
 pub struct Registry {
     groups: Mutex<Vec<i32>>,
+    notes: Mutex<Vec<String>>,
 }
 
 impl Registry {
+    /// Records something the report should say, e.g. a limit a program hit.
+    pub fn note(&self, note: String) {
+        self.notes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(note);
+    }
+
+    /// What was recorded with [`Registry::note`].
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn add(&self, pgid: i32) {
         self.groups
             .lock()
@@ -138,13 +153,16 @@ pub struct Process {
     stderr: Arc<Capture>,
     command_line: String,
     registry: Arc<Registry>,
+    token: String,
 }
 
 impl Process {
     /// Starts `launch` in a process group of its own.
     pub fn spawn(launch: &Launch, registry: Arc<Registry>) -> io::Result<Self> {
+        let token = format!("{:016x}", fastrand::u64(..));
         let mut command = Command::new(&launch.program);
         command
+            .env(limits::TOKEN_VARIABLE, &token)
             .args(&launch.args)
             .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .stdin(if launch.piped_stdin {
@@ -173,6 +191,11 @@ impl Process {
         let mut child = command.spawn()?;
         let pid = child.id() as i32;
         registry.add(pid);
+        let name = launch
+            .program
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        limits::watch_memory(pid as u32, name, Arc::clone(&registry));
         let stdout = Capture::new(launch.output_cap);
         let stderr = Capture::new(launch.output_cap);
         stdout.drain_in_background(child.stdout.take().expect("stdout is piped"));
@@ -186,6 +209,7 @@ impl Process {
             stderr,
             command_line: launch.command_line(),
             registry,
+            token,
         })
     }
 
@@ -258,6 +282,8 @@ impl Process {
         // Whatever else is in the group (children of the program) goes too,
         // even when the leader already exited by itself.
         signal_group(pgid, libc::SIGKILL);
+        // Descendants that left the group (setsid) still carry the token.
+        limits::kill_marked(&self.token);
         let status = self.child.wait().ok();
         self.exit = self.exit.or(status);
         self.reaped = true;
@@ -326,7 +352,8 @@ pub fn describe_status(status: Option<ExitStatus>) -> String {
             (None, Some(libc::SIGTERM)) => "killed by SIGTERM".into(),
             (None, Some(libc::SIGSEGV)) => "crashed: segmentation fault (SIGSEGV)".into(),
             (None, Some(libc::SIGABRT)) => "crashed: aborted (SIGABRT)".into(),
-            (None, Some(signal)) => format!("killed by signal {signal}"),
+            (None, Some(signal)) => limits::explain_signal(signal)
+                .unwrap_or_else(|| format!("killed by signal {signal}")),
             (None, None) => "ended in an unknown way".into(),
         },
     }

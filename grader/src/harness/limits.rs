@@ -1,0 +1,159 @@
+//! Limits on what a graded program may use, and finding the processes that
+//! escaped its process group.
+//!
+//! Memory is watched rather than capped: a strict address-space limit kills
+//! correct threaded programs (each thread reserves a stack, some runtimes
+//! reserve gigabytes up front), so a watcher stops a program whose resident
+//! memory passes [`MEMORY_LIMIT_MIB`], and a generous address-space limit is
+//! only a backstop. CPU time and file size are plain rlimits.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use super::process::Registry;
+
+/// Resident memory a graded process may use before it is stopped.
+pub const MEMORY_LIMIT_MIB: u64 = 1024;
+/// Address space per process: the backstop behind the memory watcher.
+pub const ADDRESS_SPACE_LIMIT_MIB: u64 = 16 * 1024;
+/// CPU time per process, in seconds (SIGXCPU, then SIGKILL).
+pub const CPU_LIMIT_SECONDS: u64 = 60;
+/// Largest file a graded process may write, in MiB (SIGXFSZ).
+pub const FILE_SIZE_LIMIT_MIB: u64 = 64;
+/// How often the watcher looks at a process's memory.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+
+/// The environment variable that marks every process a check starts, and
+/// every process those start, so that escaped ones can be found.
+pub const TOKEN_VARIABLE: &str = "SOCKET_LABS_GRADED";
+
+/// Sets the rlimits. Runs in the child between fork and exec, so it only
+/// makes async-signal-safe calls.
+pub fn apply_in_child() {
+    let set = |resource, soft: u64, hard: u64| {
+        let limit = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: setrlimit reads one struct we own.
+        unsafe { libc::setrlimit(resource, &limit) };
+    };
+    const MIB: u64 = 1024 * 1024;
+    set(libc::RLIMIT_CORE, 0, 0);
+    set(
+        libc::RLIMIT_AS,
+        ADDRESS_SPACE_LIMIT_MIB * MIB,
+        ADDRESS_SPACE_LIMIT_MIB * MIB,
+    );
+    set(libc::RLIMIT_CPU, CPU_LIMIT_SECONDS, CPU_LIMIT_SECONDS + 5);
+    set(
+        libc::RLIMIT_FSIZE,
+        FILE_SIZE_LIMIT_MIB * MIB,
+        FILE_SIZE_LIMIT_MIB * MIB,
+    );
+}
+
+/// What a fatal signal from a limit means, for reports.
+pub fn explain_signal(signal: i32) -> Option<String> {
+    match signal {
+        libc::SIGXCPU => Some(format!(
+            "stopped: used more than {CPU_LIMIT_SECONDS} s of CPU time (SIGXCPU)"
+        )),
+        libc::SIGXFSZ => Some(format!(
+            "stopped: wrote a file larger than {FILE_SIZE_LIMIT_MIB} MiB (SIGXFSZ)"
+        )),
+        _ => None,
+    }
+}
+
+/// Watches the resident memory of `pid` until it exits; past the limit it
+/// kills the process group and leaves a note in `registry` for the report.
+pub fn watch_memory(pid: u32, name: String, registry: Arc<Registry>) {
+    let spawned = thread::Builder::new().name("grader-memory-watch".into()).spawn(move || {
+        loop {
+            thread::sleep(WATCH_EVERY);
+            let Some(resident_mib) = resident_mib(pid) else { return };
+            if resident_mib > MEMORY_LIMIT_MIB {
+                registry.note(format!(
+                    "{name} used more than {MEMORY_LIMIT_MIB} MiB of memory ({resident_mib} MiB resident) and was stopped"
+                ));
+                // SAFETY: signals the process group the check started.
+                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+                return;
+            }
+        }
+    });
+    // Without a watcher the rlimit backstop still applies.
+    drop(spawned);
+}
+
+/// Resident memory of a live (not zombie) process, in MiB.
+fn resident_mib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    if status
+        .lines()
+        .any(|line| line.starts_with("State:") && line.contains('Z'))
+    {
+        return None;
+    }
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024)
+}
+
+/// SIGKILLs every process that carries `token` in its environment (the
+/// descendants of a graded program, including those that left its process
+/// group with `setsid`), and reaps those that were reparented to us.
+pub fn kill_marked(token: &str) {
+    let marker = format!("{TOKEN_VARIABLE}={token}");
+    let own_pid = std::process::id();
+    let mut killed = HashSet::new();
+    // A process may fork while we scan: scan again until a pass finds nothing.
+    for _ in 0..5 {
+        let found = marked_processes(&marker, own_pid);
+        let fresh: Vec<u32> = found
+            .into_iter()
+            .filter(|pid| !killed.contains(pid))
+            .collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for pid in fresh {
+            // SAFETY: kill(2) on a pid we just found marked as ours.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            killed.insert(pid);
+        }
+    }
+    for pid in killed {
+        // Orphans reparented to us (when we are a subreaper) are ours to
+        // reap; for any other pid this fails harmlessly with ECHILD.
+        // SAFETY: waitpid with a null status pointer.
+        unsafe { libc::waitpid(pid as i32, std::ptr::null_mut(), libc::WNOHANG) };
+    }
+}
+
+fn marked_processes(marker: &str, own_pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != own_pid)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                environ
+                    .split(|&b| b == 0)
+                    .any(|entry| entry == marker.as_bytes())
+            })
+        })
+        .collect()
+}
