@@ -82,8 +82,11 @@ pub fn fixture_bin_dir(slug: &str, bugs: &[(&str, &str)]) -> TempDir {
             .find(|(bin, _)| bin == name)
             .map_or("", |(_, bug)| bug);
         let target = fixtures(slug).join(name);
+        // The marker lets `assert_nothing_left` find every process started
+        // from this directory, even after exec, fork or setsid.
         let script = format!(
-            "#!/bin/sh\nLAB_BUG='{bug}' exec '{}' \"$@\"\n",
+            "#!/bin/sh\nLAB_BUG='{bug}' SOCKET_LABS_FIXTURE='{}' exec '{}' \"$@\"\n",
+            dir.path().display(),
             target.display()
         );
         let path = dir.path().join(name);
@@ -143,7 +146,8 @@ pub fn assert_zero_with_every_check(report: &LabReport) {
     );
 }
 
-/// Processes whose command line mentions `needle` (e.g. a fixture dir).
+/// Live processes whose command line or environment mentions `needle`
+/// (e.g. a fixture dir).
 pub fn processes_mentioning(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -154,8 +158,10 @@ pub fn processes_mentioning(needle: &str) -> Vec<String> {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        let environ = String::from_utf8_lossy(&environ);
         let state = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        if cmdline.contains(needle) && !state.contains(") Z") {
+        if (cmdline.contains(needle) || environ.contains(needle)) && !state.contains(") Z") {
             found.push(format!(
                 "{}: {cmdline}",
                 entry.file_name().to_string_lossy()
