@@ -10,6 +10,7 @@
 //! check starts is killed with its process group when the check ends.
 
 pub mod builder;
+pub mod export;
 pub mod harness;
 pub mod lab;
 pub mod labs;

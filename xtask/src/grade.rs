@@ -82,6 +82,12 @@ pub struct GradeArgs {
     /// Show the commands each check ran, to reproduce it by hand.
     #[arg(long, short)]
     verbose: bool,
+    /// Also write Gradescope's results.json to PATH.
+    #[arg(long, value_name = "PATH")]
+    gradescope: Option<PathBuf>,
+    /// Also write JUnit XML to PATH.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
 }
 
 fn parse_scale(text: &str) -> Result<f64, String> {
@@ -122,6 +128,22 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     if matches!(args.lab, Selection::All) && args.format == Format::Text {
         println!();
         print!("{}", report::render_totals(&reports, style));
+    }
+    if let Some(path) = &args.gradescope {
+        let results = serde_json::to_string_pretty(&grader::export::gradescope(&reports))?;
+        std::fs::write(path, results).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, grader::export::junit(&reports))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if !args.solution && args.bin_dir.is_none() && args.check.is_none() {
+        for report in &reports {
+            // `cargo xtask status` reads these; failing to save is not worth failing the grade.
+            if let Err(err) = crate::results::save(report) {
+                eprintln!("note: could not save the result for `cargo xtask status`: {err:#}");
+            }
+        }
     }
     let full_marks = reports.iter().all(LabReport::full_marks);
     Ok(if full_marks {

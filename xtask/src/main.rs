@@ -1,14 +1,22 @@
 //! `cargo xtask`: the course's commands, in plain Rust.
 //!
-//! Students run `cargo xtask grade lab1`; instructors add `--solution` or
-//! `--bin-dir DIR`. Each subcommand lives in a module of its own.
+//! Students run `cargo xtask grade lab1`, `status`, `hint` and `watch`;
+//! instructors add `--solution` or `--bin-dir DIR`, and use `verify`, `swap`,
+//! `reset`, `dist`, `grade-class`, `soak` and `bench`. Each subcommand lives
+//! in a module of its own.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod files;
 mod grade;
+mod hint;
+mod results;
+mod status;
+mod swap;
+mod verify;
 
 /// Socket Labs: grade your labs and run the course's tools.
 #[derive(Debug, Parser)]
@@ -22,6 +30,16 @@ struct Cli {
 enum Command {
     /// Build a lab and run its checks: `cargo xtask grade lab1`.
     Grade(grade::GradeArgs),
+    /// Your score in every lab, from your last grades.
+    Status,
+    /// The hint and handout section for a check.
+    Hint(hint::HintArgs),
+    /// Check calibration: solutions at full marks, untouched stubs at zero.
+    Verify(verify::VerifyArgs),
+    /// Put the reference solution in place of your files, or back.
+    Swap(swap::SwapArgs),
+    /// Restore a lab's stub (your files are kept in .swap/).
+    Reset(swap::ResetArgs),
     /// Time grading (warm and cold) and print the figures.
     Bench(bench::BenchArgs),
 }
@@ -30,6 +48,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Grade(args) => grade::run(&args),
+        Command::Status => status::run(),
+        Command::Hint(args) => hint::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Swap(args) => swap::run(&args),
+        Command::Reset(args) => swap::run_reset(&args),
         Command::Bench(args) => bench::run(&args),
     };
     match result {

@@ -77,3 +77,89 @@ fn json_output_is_one_object_per_lab_with_every_check() {
         }
     }
 }
+
+#[test]
+fn gradescope_and_junit_exports_are_valid() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let results = out.path().join("results.json");
+    let junit = out.path().join("junit.xml");
+    xtask()
+        .args(["grade", "lab1", "--bin-dir"])
+        .arg(empty.path())
+        .arg("--gradescope")
+        .arg(&results)
+        .arg("--junit")
+        .arg(&junit)
+        .assert()
+        .code(1);
+
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
+    assert_eq!(results["score"], 0);
+    assert!(results["execution_time"].is_u64());
+    assert!(results["output"].as_str().unwrap().contains("lab1: 0/"));
+    let tests = results["tests"].as_array().unwrap();
+    assert_eq!(
+        tests.len(),
+        grader::rubric::for_lab(grader::Lab::find("echo").unwrap()).len()
+    );
+    for test in tests {
+        for key in [
+            "name",
+            "score",
+            "max_score",
+            "status",
+            "output",
+            "visibility",
+        ] {
+            assert!(test.get(key).is_some(), "{key} missing in {test}");
+        }
+        assert_eq!(test["status"], "failed");
+    }
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let (mut testcases, mut failures) = (0, 0);
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            quick_xml::events::Event::Eof => break,
+            quick_xml::events::Event::Start(tag) | quick_xml::events::Event::Empty(tag) => {
+                match tag.name().as_ref() {
+                    b"testcase" => testcases += 1,
+                    b"failure" => failures += 1,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(testcases, tests.len());
+    assert_eq!(failures, tests.len());
+}
+
+#[test]
+fn hint_names_the_handout_section() {
+    xtask()
+        .args(["hint", "lab1", "client_half_close"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("echo.client_half_close"))
+        .stdout(predicate::str::contains(
+            "labs/echo/README.md#the-half-close",
+        ));
+    xtask()
+        .args(["hint", "lab1", "nope"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("its checks: echo.ready"));
+}
+
+#[test]
+fn status_lists_all_six_labs() {
+    let assert = xtask().arg("status").assert().success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    for lab in grader::LABS {
+        assert!(stdout.contains(&lab.name()), "{stdout}");
+    }
+}

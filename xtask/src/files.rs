@@ -1,0 +1,109 @@
+//! Copying directory trees and asking git about them: the plumbing of
+//! `swap`, `reset`, `dist` and `grade-class`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+
+/// Copies `from` into `to` recursively, byte for byte, skipping entries
+/// whose name is in `skip` (e.g. `target`).
+pub fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if skip.iter().any(|skipped| name == *skipped) {
+            continue;
+        }
+        let source = entry.path();
+        let target = to.join(&name);
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&source, &target, skip)?;
+        } else if kind.is_symlink() {
+            let link = std::fs::read_link(&source)?;
+            std::os::unix::fs::symlink(link, &target)?;
+        } else {
+            std::fs::copy(&source, &target)
+                .with_context(|| format!("copying {}", source.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes everything in `dir` except the entries named in `keep`.
+pub fn clear_dir(dir: &Path, keep: &[&str]) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        if keep.iter().any(|kept| entry.file_name() == *kept) {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        }
+        .with_context(|| format!("removing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Seconds since the epoch, for names of kept copies that sort by time.
+pub fn timestamp() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}-{:03}", now.as_secs(), now.subsec_millis())
+}
+
+/// Runs git in `root`; its stdout on success.
+pub fn git(root: &Path, args: &[&str]) -> Result<String> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .context("running git")?;
+    if !output.status.success() {
+        bail!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Files under `path` (relative to `root`) that are modified or not tracked.
+pub fn uncommitted(root: &Path, path: &str) -> Result<Vec<String>> {
+    let status = git(
+        root,
+        &["status", "--porcelain", "--untracked-files=all", "--", path],
+    )?;
+    Ok(status
+        .lines()
+        .map(|line| line.get(3..).unwrap_or(line).to_owned())
+        .collect())
+}
+
+/// Every file of `dir`, relative to it, sorted (for comparisons in tests).
+#[cfg(test)]
+pub fn list_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                pending.push(entry.path());
+            } else {
+                files.push(entry.path().strip_prefix(dir)?.to_path_buf());
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,50 @@
+//! Saved grades: the last report of each lab, kept in the git-ignored
+//! `.grades/` directory for `cargo xtask status`.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use grader::LabReport;
+use grader::builder::workspace_root;
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    workspace_root().join(".grades")
+}
+
+/// Saves the report of a student grade.
+pub fn save(report: &LabReport) -> Result<()> {
+    let mut value = serde_json::to_value(report)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    value["graded_at_unix"] = now.into();
+    std::fs::create_dir_all(dir())?;
+    let path = dir().join(format!("{}.json", report.slug));
+    std::fs::write(&path, serde_json::to_vec_pretty(&value)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The last saved report of lab `slug`, if any.
+pub fn load(slug: &str) -> Option<Value> {
+    let text = std::fs::read_to_string(dir().join(format!("{slug}.json"))).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// "5 min ago" for a saved report.
+pub fn age(report: &Value) -> String {
+    let Some(then) = report["graded_at_unix"].as_u64() else {
+        return "?".into();
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let seconds = now.saturating_sub(then);
+    match seconds {
+        0..60 => "just now".into(),
+        60..3600 => format!("{} min ago", seconds / 60),
+        3600..86400 => format!("{} h ago", seconds / 3600),
+        _ => format!("{} days ago", seconds / 86400),
+    }
+}
