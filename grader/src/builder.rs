@@ -58,6 +58,11 @@ pub fn build(lab: &Lab, edition: Edition, output: CompilerOutput) -> Result<Bina
         Edition::Student => root.join(lab.student_dir()),
         Edition::Solution => root.join(lab.solution_dir()),
     };
+    if edition == Edition::Solution && !root.join("solutions/Cargo.toml").exists() {
+        return Err(
+            "this copy of the course has no reference solutions (it is the student edition)".into(),
+        );
+    }
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command.current_dir(&root).args([
         "build",

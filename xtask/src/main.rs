@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod dist;
 mod files;
 mod grade;
 mod hint;
@@ -40,6 +41,8 @@ enum Command {
     Swap(swap::SwapArgs),
     /// Restore a lab's stub (your files are kept in .swap/).
     Reset(swap::ResetArgs),
+    /// Write the student edition (no solutions) to a directory.
+    Dist(dist::DistArgs),
     /// Time grading (warm and cold) and print the figures.
     Bench(bench::BenchArgs),
 }
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Swap(args) => swap::run(&args),
         Command::Reset(args) => swap::run_reset(&args),
+        Command::Dist(args) => dist::run(&args),
         Command::Bench(args) => bench::run(&args),
     };
     match result {

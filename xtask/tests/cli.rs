@@ -163,3 +163,47 @@ fn status_lists_all_six_labs() {
         assert!(stdout.contains(&lab.name()), "{stdout}");
     }
 }
+
+/// The student edition builds and grades lab 1 on its own: no solutions, no
+/// test that needs them, and no Cargo file that names them.
+#[test]
+fn the_student_edition_builds_and_grades_lab1() {
+    let out = tempfile::tempdir().unwrap();
+    let dist = out.path().join("course");
+    xtask().arg("dist").arg(&dist).assert().success();
+    assert!(!dist.join("solutions").exists());
+    assert!(!dist.join("grader/tests").exists());
+    assert!(dist.join("grader/snapshots/echo.server_log.snap").exists());
+    assert!(dist.join(".github/workflows/classroom.yml").exists());
+    for manifest in [
+        "Cargo.toml",
+        "grader/Cargo.toml",
+        "xtask/Cargo.toml",
+        "labs/echo/Cargo.toml",
+    ] {
+        let text = std::fs::read_to_string(dist.join(manifest)).unwrap();
+        assert!(
+            !text.contains("solutions"),
+            "{manifest} names the solutions"
+        );
+    }
+    // Share the dependency builds with the course's own target dir.
+    let target = grader::builder::workspace_root().join("target/dist-check");
+    let grade =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["xtask", "grade", "lab1"])
+            .current_dir(&dist)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+    let stdout = String::from_utf8_lossy(&grade.stdout);
+    assert_eq!(
+        grade.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&grade.stderr)
+    );
+    assert!(stdout.contains("lab1: 0/40"), "{stdout}");
+    assert!(stdout.contains("✗ echo.hello"), "{stdout}");
+}
