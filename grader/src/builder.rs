@@ -54,31 +54,70 @@ pub enum CompilerOutput {
 /// or is in the message with [`CompilerOutput::Capture`]).
 pub fn build(lab: &Lab, edition: Edition, output: CompilerOutput) -> Result<Binaries, String> {
     let root = workspace_root();
-    let crate_dir = match edition {
-        Edition::Student => root.join(lab.student_dir()),
-        Edition::Solution => root.join(lab.solution_dir()),
-    };
     if edition == Edition::Solution && !root.join("solutions/Cargo.toml").exists() {
         return Err(
             "this copy of the course has no reference solutions (it is the student edition)".into(),
         );
     }
+    let (workspace_manifest, crate_dir) = match edition {
+        Edition::Student => (root.join("Cargo.toml"), root.join(lab.student_dir())),
+        Edition::Solution => (
+            root.join("solutions/Cargo.toml"),
+            root.join(lab.solution_dir()),
+        ),
+    };
+    let crate_name = crate_dir
+        .strip_prefix(&root)
+        .unwrap_or(&crate_dir)
+        .display()
+        .to_string();
+    build_crate(&BuildSpec {
+        lab,
+        workspace_manifest,
+        crate_dir,
+        crate_name,
+        target_dir: None,
+        output,
+    })
+}
+
+/// Where and how to build one lab crate.
+#[derive(Debug, Clone)]
+pub struct BuildSpec<'a> {
+    /// The lab whose binaries to collect.
+    pub lab: &'a Lab,
+    /// The `Cargo.toml` of the workspace the crate belongs to.
+    pub workspace_manifest: PathBuf,
+    /// The crate's directory.
+    pub crate_dir: PathBuf,
+    /// How to name the crate in messages (`labs/echo`).
+    pub crate_name: String,
+    /// A target directory other than the workspace's.
+    pub target_dir: Option<PathBuf>,
+    /// Where compiler messages go.
+    pub output: CompilerOutput,
+}
+
+/// Builds the crate of `spec` and returns exactly the executables cargo
+/// reports for it.
+pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(&root).args([
-        "build",
-        "--bins",
-        "--message-format=json-render-diagnostics",
-    ]);
-    if edition == Edition::Solution {
-        command
-            .arg("--manifest-path")
-            .arg(root.join("solutions/Cargo.toml"));
-    }
     command
-        .args(["--package", lab.package])
+        .current_dir(spec.workspace_manifest.parent().unwrap_or(Path::new(".")))
+        .args([
+            "build",
+            "--bins",
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
+        .arg(&spec.workspace_manifest)
+        .args(["--package", spec.lab.package])
         .stdout(Stdio::piped())
         .stdin(Stdio::null());
-    command.stderr(match output {
+    if let Some(target_dir) = &spec.target_dir {
+        command.arg("--target-dir").arg(target_dir);
+    }
+    command.stderr(match spec.output {
         CompilerOutput::Show => Stdio::inherit(),
         CompilerOutput::Capture => Stdio::piped(),
     });
@@ -86,14 +125,8 @@ pub fn build(lab: &Lab, edition: Edition, output: CompilerOutput) -> Result<Bina
         .output()
         .map_err(|err| format!("could not run cargo: {err}"))?;
     if !result.status.success() {
-        let mut message = format!(
-            "{} did not compile",
-            crate_dir
-                .strip_prefix(&root)
-                .unwrap_or(&crate_dir)
-                .display()
-        );
-        if output == CompilerOutput::Capture {
+        let mut message = format!("{} did not compile", spec.crate_name);
+        if spec.output == CompilerOutput::Capture {
             message.push_str(":\n");
             message.push_str(&String::from_utf8_lossy(&result.stderr));
         } else {
@@ -101,9 +134,9 @@ pub fn build(lab: &Lab, edition: Edition, output: CompilerOutput) -> Result<Bina
         }
         return Err(message);
     }
-    let manifest = crate_dir.join("Cargo.toml");
+    let manifest = spec.crate_dir.join("Cargo.toml");
     let mut binaries = Binaries {
-        origin: crate_dir.display().to_string(),
+        origin: spec.crate_name.clone(),
         ..Binaries::default()
     };
     for line in String::from_utf8_lossy(&result.stdout).lines() {
@@ -114,16 +147,16 @@ pub fn build(lab: &Lab, edition: Edition, output: CompilerOutput) -> Result<Bina
             continue;
         }
         if let (Some(executable), Some(target)) = (message.executable, message.target) {
-            if lab.binaries.contains(&target.name.as_str()) {
+            if spec.lab.binaries.contains(&target.name.as_str()) {
                 binaries.paths.insert(target.name, executable);
             }
         }
     }
-    for name in lab.binaries {
+    for name in spec.lab.binaries {
         if !binaries.paths.contains_key(*name) {
             return Err(format!(
                 "{} built no binary named `{name}`",
-                crate_dir.display()
+                spec.crate_name
             ));
         }
     }

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod class;
 mod dist;
 mod files;
 mod grade;
@@ -41,6 +42,8 @@ enum Command {
     Swap(swap::SwapArgs),
     /// Restore a lab's stub (your files are kept in .swap/).
     Reset(swap::ResetArgs),
+    /// Grade every submission in a directory and write a CSV.
+    GradeClass(class::ClassArgs),
     /// Write the student edition (no solutions) to a directory.
     Dist(dist::DistArgs),
     /// Time grading (warm and cold) and print the figures.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Swap(args) => swap::run(&args),
         Command::Reset(args) => swap::run_reset(&args),
+        Command::GradeClass(args) => class::run(&args),
         Command::Dist(args) => dist::run(&args),
         Command::Bench(args) => bench::run(&args),
     };
