@@ -75,13 +75,16 @@ fn submission_manifest() -> Result<String> {
     Ok(toml::to_string(&manifest)?)
 }
 
+/// A submission's lab, built: its binaries, or why there are none.
+type Built = (String, &'static Lab, Result<Binaries, String>);
+
 /// Builds every (submission, lab) crate; returns the binaries (copied out of
 /// the shared target dir) or why they are missing.
 fn build_all(
     submissions: &[(String, PathBuf)],
     labs: &[&'static Lab],
     work: &Path,
-) -> Result<Vec<(String, &'static Lab, Result<Binaries, String>)>> {
+) -> Result<Vec<Built>> {
     let manifest = submission_manifest()?;
     let lock = workspace_root().join("Cargo.lock");
     let target = workspace_root().join("target/grade-class");
