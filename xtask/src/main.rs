@@ -16,6 +16,7 @@ mod files;
 mod grade;
 mod hint;
 mod results;
+mod soak;
 mod status;
 mod swap;
 mod verify;
@@ -46,6 +47,8 @@ enum Command {
     GradeClass(class::ClassArgs),
     /// Write the student edition (no solutions) to a directory.
     Dist(dist::DistArgs),
+    /// Grade many times (optionally under load) and report flaky checks.
+    Soak(soak::SoakArgs),
     /// Time grading (warm and cold) and print the figures.
     Bench(bench::BenchArgs),
 }
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Reset(args) => swap::run_reset(&args),
         Command::GradeClass(args) => class::run(&args),
         Command::Dist(args) => dist::run(&args),
+        Command::Soak(args) => soak::run(&args),
         Command::Bench(args) => bench::run(&args),
     };
     match result {

@@ -1,0 +1,156 @@
+//! `cargo xtask soak LAB`: grade many times, optionally with every core
+//! busy, and report per check how often it passed, how close it came to its
+//! time limit, and whether its result ever changed (nondeterminism).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use clap::Args;
+use grader::builder::{self, CompilerOutput, Edition};
+use grader::harness::Binaries;
+use grader::harness::process::{Launch, Process};
+use grader::{Lab, Options};
+
+use crate::grade::{Selection, parse_selection};
+
+/// Arguments of `cargo xtask soak`.
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// The lab, or all.
+    #[arg(value_parser = parse_selection)]
+    lab: Selection,
+    /// How many grades.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// Grade the reference solution.
+    #[arg(long, conflicts_with = "bin_dir")]
+    solution: bool,
+    /// Grade executables in DIR.
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Keep every core busy while grading.
+    #[arg(long)]
+    load: bool,
+    /// Multiply every time limit.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    passed: usize,
+    runs: usize,
+    slowest: Duration,
+    limit: Duration,
+    first_failure: Option<String>,
+}
+
+/// Busy loops on every core, stopped (with their process group) on drop.
+fn start_load() -> Result<Vec<Process>> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (0..cores)
+        .map(|_| {
+            Ok(Process::spawn(
+                &Launch::new("/bin/sh", ["-c", "while :; do :; done"]),
+                Arc::default(),
+            )?)
+        })
+        .collect()
+}
+
+/// `cargo xtask soak`.
+pub fn run(args: &SoakArgs) -> Result<ExitCode> {
+    let labs: Vec<&'static Lab> = args
+        .lab
+        .labs()
+        .into_iter()
+        .filter(|lab| !grader::rubric::for_lab(lab).is_empty())
+        .collect();
+    let _load = if args.load { Some(start_load()?) } else { None };
+    let mut all_stable = true;
+    for lab in labs {
+        let binaries = match &args.bin_dir {
+            Some(dir) => Binaries::from_dir(lab, dir),
+            None => {
+                let edition = if args.solution {
+                    Edition::Solution
+                } else {
+                    Edition::Student
+                };
+                match builder::build(lab, edition, CompilerOutput::Show) {
+                    Ok(binaries) => binaries,
+                    Err(message) => bail!("{message}"),
+                }
+            }
+        };
+        let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+        let order: Vec<String> = grader::rubric::for_lab(lab)
+            .iter()
+            .map(|spec| spec.id.clone())
+            .collect();
+        let started = Instant::now();
+        for run in 0..args.runs {
+            let options = Options {
+                time_scale: args.time_scale,
+                graded: "soak".into(),
+                ..Options::default()
+            };
+            let report = grader::grade(lab, Ok(binaries.clone()), &options);
+            eprint!(
+                "\r{} run {}/{}: {}/{}   ",
+                lab.name(),
+                run + 1,
+                args.runs,
+                report.score,
+                report.max_score
+            );
+            for check in report.checks {
+                let tally = tallies.entry(check.id.clone()).or_default();
+                tally.runs += 1;
+                tally.passed += usize::from(check.passed());
+                tally.slowest = tally.slowest.max(check.duration);
+                tally.limit = check.time_limit;
+                if !check.passed() && tally.first_failure.is_none() {
+                    let reason = check.failure.map(|f| f.summary).unwrap_or_default();
+                    tally.first_failure = Some(format!("seed {}: {reason}", report.seed));
+                }
+            }
+        }
+        eprintln!();
+        println!(
+            "{} ({}): {} runs{} in {:.0} s",
+            lab.name(),
+            lab.slug,
+            args.runs,
+            if args.load { " under load" } else { "" },
+            started.elapsed().as_secs_f64()
+        );
+        println!(
+            "  {:<32} {:>7} {:>12} {:>8}  notes",
+            "check", "passed", "slowest (s)", "limit"
+        );
+        for id in &order {
+            let tally = &tallies[id];
+            let changed = tally.passed != 0 && tally.passed != tally.runs;
+            all_stable &= tally.passed == tally.runs;
+            println!(
+                "  {:<32} {:>7} {:>12.2} {:>8.0}  {}{}",
+                id,
+                format!("{}/{}", tally.passed, tally.runs),
+                tally.slowest.as_secs_f64(),
+                tally.limit.as_secs_f64(),
+                if changed { "NONDETERMINISTIC " } else { "" },
+                tally.first_failure.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(if all_stable {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
