@@ -20,6 +20,7 @@ mod soak;
 mod status;
 mod swap;
 mod verify;
+mod watch;
 
 /// Socket Labs: grade your labs and run the course's tools.
 #[derive(Debug, Parser)]
@@ -33,6 +34,8 @@ struct Cli {
 enum Command {
     /// Build a lab and run its checks: `cargo xtask grade lab1`.
     Grade(grade::GradeArgs),
+    /// Grade again whenever you save a file of the lab.
+    Watch(watch::WatchArgs),
     /// Your score in every lab, from your last grades.
     Status,
     /// The hint and handout section for a check.
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Grade(args) => grade::run(&args),
+        Command::Watch(args) => watch::run(&args),
         Command::Status => status::run(),
         Command::Hint(args) => hint::run(&args),
         Command::Verify(args) => verify::run(&args),
