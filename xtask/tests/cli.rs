@@ -207,3 +207,14 @@ fn the_student_edition_builds_and_grades_lab1() {
     assert!(stdout.contains("lab1: 0/40"), "{stdout}");
     assert!(stdout.contains("✗ echo.hello"), "{stdout}");
 }
+
+/// Calibration through the command instructors use (each lab's own test file
+/// checks its solution and stub with the same library calls).
+#[test]
+fn verify_reports_lab1_as_calibrated() {
+    xtask()
+        .args(["verify", "lab1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"lab1\s+echo\s+40/40\s+0/40\s+ok").unwrap());
+}
