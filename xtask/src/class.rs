@@ -213,7 +213,7 @@ pub fn grade_class(
 
 /// The CSV: one row per (student, lab).
 pub fn csv(results: &[Graded]) -> String {
-    let mut out = String::from("student,lab,score,max,failed_checks\n");
+    let mut out = String::from("student,lab,score,max,failed_checks,grader_version,seed\n");
     for graded in results {
         let failed: Vec<&str> = graded
             .report
@@ -224,12 +224,14 @@ pub fn csv(results: &[Graded]) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "{},{},{},{},{}",
+            "{},{},{},{},{},{},{}",
             csv_field(&graded.student),
             graded.report.lab,
             graded.report.score,
             graded.report.max_score,
-            csv_field(&failed.join(" "))
+            csv_field(&failed.join(" ")),
+            graded.report.grader_version,
+            graded.report.seed
         );
     }
     out
@@ -385,7 +387,7 @@ mod tests {
         }
         let csv = csv(&results);
         assert_eq!(csv.lines().count(), count + 1);
-        assert!(csv.starts_with("student,lab,score,max,failed_checks\n"));
+        assert!(csv.starts_with("student,lab,score,max,failed_checks,grader_version,seed\n"));
         elapsed
     }
 

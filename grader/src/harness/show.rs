@@ -55,6 +55,17 @@ pub fn first_difference(expected: &[u8], actual: &[u8]) -> Option<String> {
     Some(text)
 }
 
+/// One line of text shortened to about `max` characters, with a note of how
+/// much was left out.
+pub fn shorten(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(max).collect();
+    format!("{kept}… ({} more characters)", count - max)
+}
+
 /// Text shortened to its first `max_lines` lines.
 pub fn head(text: &str, max_lines: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -106,6 +117,12 @@ mod tests {
         let shown = bytes(&[b'x'; 1000], 30);
         assert!(shown.contains("970 bytes left out"), "{shown}");
         assert!(shown.ends_with("(1000 bytes in all)"));
+    }
+
+    #[test]
+    fn long_lines_are_shortened() {
+        assert_eq!(shorten("short", 10), "short");
+        assert_eq!(shorten("abcdefghij", 4), "abcd… (6 more characters)");
     }
 
     #[test]

@@ -206,7 +206,7 @@ fn expect_client_output(
         return Err(Failure::new(format!("{CLIENT} did not finish: {}", finished.describe()))
             .expected(format!("{CLIENT} half-closes, reads until the server closes, prints the line and exits"))
             .actual(match got {
-                Some(line) => format!("it printed {}", show::bytes(line.as_bytes(), 120)),
+                Some(line) => format!("it printed {}", show::shorten(line, 120)),
                 None => "nothing printed yet".to_owned(),
             })
             .detail("the grader's server closes the connection only after the client shuts down its sending side"));
