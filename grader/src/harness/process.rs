@@ -163,6 +163,9 @@ impl Process {
         let mut command = Command::new(&launch.program);
         command
             .env(limits::TOKEN_VARIABLE, &token)
+            // A panic's message and location say more to a student than a
+            // backtrace through the standard library.
+            .env("RUST_BACKTRACE", "0")
             .args(&launch.args)
             .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .stdin(if launch.piped_stdin {

@@ -44,6 +44,18 @@ pub fn wait_listening(server: &mut Process, limit: Duration) -> Result<SocketAdd
 }
 
 fn not_ready(server: &mut Process, limit: Duration) -> Failure {
+    if server.stdout().closed() {
+        // stdout closes a moment before the exit is visible: wait for it, so
+        // the report says the program exited rather than that it was slow.
+        if server
+            .wait_until(Instant::now() + Duration::from_secs(1))
+            .is_some()
+        {
+            server
+                .stderr()
+                .wait_closed(Instant::now() + Duration::from_secs(1));
+        }
+    }
     let stdout = server.stdout().text();
     let stderr = server.stderr().text();
     let printed = if stdout.trim().is_empty() {

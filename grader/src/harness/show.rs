@@ -79,8 +79,10 @@ pub fn head(text: &str, max_lines: usize) -> String {
     )
 }
 
-/// Text shortened to its last `max_lines` lines (where errors usually are).
+/// Text shortened to its last `max_lines` lines (where errors usually are),
+/// without leading blank lines.
 pub fn tail(text: &str, max_lines: usize) -> String {
+    let text = text.trim_start_matches(['\n', '\r']);
     let lines: Vec<&str> = text.lines().collect();
     if lines.len() <= max_lines {
         return text.trim_end().to_owned();
