@@ -6,6 +6,8 @@
 
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, UdpSocket};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
@@ -130,7 +132,7 @@ impl RefusingUdpPort {
 pub struct UdpPeer<T> {
     /// Where its socket is bound.
     pub addr: SocketAddr,
-    handle: thread::JoinHandle<io::Result<T>>,
+    result: mpsc::Receiver<io::Result<T>>,
 }
 
 impl<T: Send + 'static> UdpPeer<T> {
@@ -141,17 +143,23 @@ impl<T: Send + 'static> UdpPeer<T> {
     ) -> io::Result<Self> {
         let socket = bind()?;
         let addr = socket.local_addr()?;
-        let handle = thread::Builder::new()
+        let (sender, result) = mpsc::channel();
+        thread::Builder::new()
             .name("grader-udp-peer".into())
-            .spawn(move || serve(socket))?;
-        Ok(Self { addr, handle })
+            .spawn(move || {
+                let outcome = catch_unwind(AssertUnwindSafe(|| serve(socket)))
+                    .unwrap_or_else(|_| Err(io::Error::other("the grader's UDP peer panicked")));
+                let _ = sender.send(outcome);
+            })?;
+        Ok(Self { addr, result })
     }
 
-    /// Waits for the peer's scenario to end and returns what it found.
-    pub fn join(self) -> io::Result<T> {
-        self.handle
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the grader's UDP peer panicked")))
+    /// What the peer's scenario found, once it has ended, or `None` if it is
+    /// still going at `deadline` (it then ends at its own deadline, unseen).
+    /// A client program that has exited leaves its peer nothing more to
+    /// wait for, so a short deadline here is enough.
+    pub fn outcome_until(&self, deadline: Instant) -> Option<io::Result<T>> {
+        self.result.recv_timeout(remaining(deadline)).ok()
     }
 }
 
@@ -222,6 +230,6 @@ mod tests {
         client.send_to(b"request", peer.addr).unwrap();
         let (reply, _) = recv_from_until(&client, peer.addr, soon()).unwrap();
         assert_eq!(reply.unwrap().bytes, b"reply");
-        assert_eq!(peer.join().unwrap(), b"request");
+        assert_eq!(peer.outcome_until(soon()).unwrap().unwrap(), b"request");
     }
 }
