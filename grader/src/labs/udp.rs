@@ -477,6 +477,16 @@ fn expect_request(peer: &UdpPeer<Request>, finished: &Finished) -> Result<(), Fa
     .detail("send the whole message as one datagram: one send_to call"))
 }
 
+/// A line the program printed, as it printed it when it is plain text (so
+/// that its own escapes are not escaped again), or as bytes otherwise.
+fn printed_line(line: &str) -> String {
+    if line.len() <= 200 && !line.chars().any(char::is_control) {
+        line.to_owned()
+    } else {
+        show::bytes(line.as_bytes(), 160)
+    }
+}
+
 /// Checks that the client printed `Got reply from FROM: b"…"` with `reply`
 /// and exited 0.
 fn expect_printed_reply(
@@ -494,10 +504,7 @@ fn expect_printed_reply(
         .expected(format!("{want}, then exit code 0"))
         .actual(format!(
             "{}, then {}",
-            got.map_or("no `Got reply` line".to_owned(), |line| show::bytes(
-                line.as_bytes(),
-                160
-            )),
+            got.map_or("no `Got reply` line".to_owned(), printed_line),
             finished.describe()
         ));
     if let Some(line) = got {
@@ -600,23 +607,25 @@ fn expect_no_connection(finished: &Finished, situation: &str) -> Result<(), Fail
     if said && !crashed && !printed_reply && finished.code() == Some(1) && !finished.timed_out {
         return Ok(());
     }
+    let stdout = finished.stdout_text();
     Err(
         Failure::new(format!("{CLIENT} did not report {situation} cleanly"))
-            .expected(format!("`{NO_CONNECTION}` on stderr, exit code 1"))
+            .expected(format!(
+                "`{NO_CONNECTION}` on stderr, exit code 1, no crash"
+            ))
             .actual(format!(
-                "{}; stderr: {}; stdout: {}",
+                "{}; stdout: {}",
                 finished.describe(),
-                if stderr.trim().is_empty() {
-                    "(empty)".to_owned()
-                } else {
-                    show::bytes(show::tail(&stderr, 3).as_bytes(), 200)
-                },
-                if finished.stdout.is_empty() {
-                    "(empty)".to_owned()
-                } else {
-                    show::bytes(&finished.stdout, 100)
-                }
-            )),
+                stdout
+                    .lines()
+                    .next()
+                    .map_or("(empty)".to_owned(), printed_line)
+            ))
+            .detail(if stderr.trim().is_empty() {
+                "stderr: (empty)".to_owned()
+            } else {
+                stderr_detail(finished)
+            }),
     )
 }
 
