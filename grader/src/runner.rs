@@ -150,8 +150,12 @@ fn run_checks(
     thread::scope(|scope| {
         for _ in 0..options.jobs.max(1) {
             scope.spawn(|| {
-                while let Some(index) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
-                {
+                loop {
+                    // Take the lock only to pop: a guard in a `while let`
+                    // condition would live through the body and run the
+                    // checks one at a time.
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                    let Some(index) = next else { break };
                     run_one(index);
                 }
             });

@@ -10,5 +10,6 @@ pub mod procfs;
 pub mod ready;
 pub mod show;
 pub mod snapshot;
+pub mod udp;
 
 pub use ctx::{Binaries, Ctx, Server};

@@ -154,6 +154,7 @@ pub struct Process {
     command_line: String,
     registry: Arc<Registry>,
     token: String,
+    started: Instant,
 }
 
 impl Process {
@@ -191,6 +192,9 @@ impl Process {
                 Ok(())
             });
         }
+        // Taken before the fork: the program may run (and finish a timed
+        // wait) while the grader is still setting up its capture threads.
+        let started = Instant::now();
         let mut child = command.spawn()?;
         let pid = child.id() as i32;
         registry.add(pid);
@@ -213,6 +217,7 @@ impl Process {
             command_line: launch.command_line(),
             registry,
             token,
+            started,
         })
     }
 
@@ -375,7 +380,8 @@ pub struct Finished {
     pub stderr: Vec<u8>,
     /// Whether stdout was longer than what was kept.
     pub stdout_truncated: bool,
-    /// How long it ran.
+    /// How long it ran: from just before it started until its exit was
+    /// seen (or the grader stopped waiting). Never shorter than its run.
     pub elapsed: Duration,
     /// How it was started.
     pub command_line: String,
@@ -418,8 +424,11 @@ impl Process {
     /// Waits for the program to exit (stopping it at `deadline`), ends its
     /// process group, and collects its output.
     pub fn finish(mut self, deadline: Instant) -> Finished {
-        let started = Instant::now();
         let exited = self.wait_until(deadline).is_some();
+        // From just before the program started until its exit was seen (or
+        // the deadline came): never shorter than its run, however slowly the
+        // grader set up around it, and without the clean-up below.
+        let elapsed = self.started.elapsed();
         let status = self.terminate();
         // The group is dead, so the pipes close; a descendant that escaped
         // the group could hold them open, so this wait is bounded too.
@@ -432,7 +441,7 @@ impl Process {
             stdout: self.stdout.bytes(),
             stderr: self.stderr.bytes(),
             stdout_truncated: self.stdout.truncated(),
-            elapsed: started.elapsed(),
+            elapsed,
             command_line: self.command_line.clone(),
         }
     }
@@ -492,7 +501,8 @@ mod tests {
         // (bounded) until it is no longer running.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let state = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+            let state =
+                std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
             if state.is_empty() || state.contains(") Z") {
                 break;
             }

@@ -19,6 +19,41 @@ pub fn bytes(data: &[u8], max: usize) -> String {
     )
 }
 
+/// The bytes a byte-string literal body stands for: the inverse of
+/// `escape_ascii` (`\n`, `\t`, `\r`, `\\`, `\"`, `\'`, `\xNN`, and plain
+/// ASCII). `None` if the text holds anything else, e.g. a Python `\u`
+/// escape or a raw non-ASCII character. Checks use it to say how many bytes
+/// a program logged, not just that its text differs.
+pub fn unescape_ascii(text: &str) -> Option<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        rest = tail;
+        if first != b'\\' {
+            if !first.is_ascii() {
+                return None;
+            }
+            bytes.push(first);
+            continue;
+        }
+        let (&kind, tail) = rest.split_first()?;
+        rest = tail;
+        bytes.push(match kind {
+            b'n' => b'\n',
+            b't' => b'\t',
+            b'r' => b'\r',
+            b'\\' | b'"' | b'\'' => kind,
+            b'x' => {
+                let hex = std::str::from_utf8(rest.get(..2)?).ok()?;
+                rest = &rest[2..];
+                u8::from_str_radix(hex, 16).ok()?
+            }
+            _ => return None,
+        });
+    }
+    Some(bytes)
+}
+
 /// Where two byte strings first differ, shown around that point, or `None`
 /// when they are equal.
 pub fn first_difference(expected: &[u8], actual: &[u8]) -> Option<String> {
@@ -112,6 +147,16 @@ mod tests {
         assert_eq!(bytes(b"Hello, world", 100), r#"b"Hello, world""#);
         assert_eq!(bytes("🐶".as_bytes(), 100), r#"b"\xf0\x9f\x90\xb6""#);
         assert_eq!(bytes(b"a\n\"", 100), r#"b"a\n\"""#);
+    }
+
+    #[test]
+    fn unescaping_inverts_escape_ascii() {
+        let all: Vec<u8> = (0..=255).collect();
+        let text = all.escape_ascii().to_string();
+        assert_eq!(unescape_ascii(&text), Some(all));
+        assert_eq!(unescape_ascii(r"\u{1f436}"), None);
+        assert_eq!(unescape_ascii(r"\x4"), None);
+        assert_eq!(unescape_ascii("é"), None);
     }
 
     #[test]

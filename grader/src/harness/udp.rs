@@ -1,0 +1,235 @@
+//! UDP sockets with deadlines: the grader's own datagram clients and servers.
+//!
+//! A datagram may never come, so every wait here ends at a deadline and says
+//! "nothing came" as a value rather than an error: for UDP, silence is an
+//! ordinary outcome that the checks must describe to the student.
+
+use std::io::{self, ErrorKind};
+use std::net::{SocketAddr, UdpSocket};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Instant;
+
+use super::net::remaining;
+
+/// The largest datagram the grader expects to receive (the IPv4 UDP limit),
+/// so that what arrives is never cut short on the grader's side.
+pub const MAX_DATAGRAM: usize = 65_507;
+
+/// One datagram and who sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    /// Its bytes, exactly as they arrived.
+    pub bytes: Vec<u8>,
+    /// The sender's address, as `recv_from` reported it.
+    pub from: SocketAddr,
+}
+
+/// A UDP socket bound to a free loopback port (127.0.0.1, port 0).
+pub fn bind() -> io::Result<UdpSocket> {
+    UdpSocket::bind("127.0.0.1:0")
+}
+
+/// Receives the next datagram, or `None` once `deadline` passes first.
+/// An error the socket reports (e.g. an ICMP "port unreachable" on a
+/// connected socket) is returned as an error.
+pub fn recv_until(socket: &UdpSocket, deadline: Instant) -> io::Result<Option<Datagram>> {
+    let mut buffer = vec![0; MAX_DATAGRAM];
+    loop {
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        socket.set_read_timeout(Some(remaining(deadline)))?;
+        match socket.recv_from(&mut buffer) {
+            Ok((n, from)) => {
+                return Ok(Some(Datagram {
+                    bytes: buffer[..n].to_vec(),
+                    from,
+                }));
+            }
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Receives datagrams until one comes from `from`, or `deadline` passes.
+/// Returns that datagram (if any) and every other datagram that arrived
+/// first, so that a check can tell "nothing came" from "it came from the
+/// wrong address".
+pub fn recv_from_until(
+    socket: &UdpSocket,
+    from: SocketAddr,
+    deadline: Instant,
+) -> io::Result<(Option<Datagram>, Vec<Datagram>)> {
+    let mut others = Vec::new();
+    while let Some(datagram) = recv_until(socket, deadline)? {
+        if datagram.from == from {
+            return Ok((Some(datagram), others));
+        }
+        others.push(datagram);
+    }
+    Ok((None, others))
+}
+
+/// Every datagram already waiting on `socket`, without waiting for more.
+/// Errors the socket reports are skipped: only the datagrams matter here.
+pub fn drain(socket: &UdpSocket) -> io::Result<Vec<Datagram>> {
+    socket.set_nonblocking(true)?;
+    let mut buffer = vec![0; MAX_DATAGRAM];
+    let mut received = Vec::new();
+    let mut errors = 0;
+    loop {
+        match socket.recv_from(&mut buffer) {
+            Ok((n, from)) => received.push(Datagram {
+                bytes: buffer[..n].to_vec(),
+                from,
+            }),
+            Err(err) if err.kind() == ErrorKind::WouldBlock => break,
+            // Each pending error is reported once; a few in a row is the
+            // most a loopback socket can queue, so this loop ends.
+            Err(_) if errors < 64 => errors += 1,
+            Err(_) => break,
+        }
+    }
+    socket.set_nonblocking(false)?;
+    Ok(received)
+}
+
+/// Holds a UDP port on which nothing answers and datagrams are refused: the
+/// socket is bound there but connected to itself, so the kernel delivers it
+/// nothing from anyone else and answers senders with ICMP "port
+/// unreachable", exactly as for a port where nothing is bound. Unlike a port
+/// that was bound and released, no other program can take it meanwhile.
+#[derive(Debug)]
+pub struct RefusingUdpPort {
+    _socket: UdpSocket,
+    /// The address where datagrams are refused.
+    pub addr: SocketAddr,
+}
+
+impl RefusingUdpPort {
+    /// Reserves a refusing UDP port on 127.0.0.1.
+    pub fn reserve() -> io::Result<Self> {
+        let socket = bind()?;
+        let addr = socket.local_addr()?;
+        socket.connect(addr)?;
+        Ok(Self {
+            _socket: socket,
+            addr,
+        })
+    }
+}
+
+/// A grader-side UDP server for one scenario: the peer a client program
+/// talks to. It runs `serve` on its socket in a thread of its own.
+#[derive(Debug)]
+pub struct UdpPeer<T> {
+    /// Where its socket is bound.
+    pub addr: SocketAddr,
+    result: mpsc::Receiver<io::Result<T>>,
+}
+
+impl<T: Send + 'static> UdpPeer<T> {
+    /// Binds a free loopback port and runs `serve` with the socket. `serve`
+    /// must bound its own waits, e.g. with [`recv_until`] and a deadline.
+    pub fn start(
+        serve: impl FnOnce(UdpSocket) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<Self> {
+        let socket = bind()?;
+        let addr = socket.local_addr()?;
+        let (sender, result) = mpsc::channel();
+        thread::Builder::new()
+            .name("grader-udp-peer".into())
+            .spawn(move || {
+                let outcome = catch_unwind(AssertUnwindSafe(|| serve(socket)))
+                    .unwrap_or_else(|_| Err(io::Error::other("the grader's UDP peer panicked")));
+                let _ = sender.send(outcome);
+            })?;
+        Ok(Self { addr, result })
+    }
+
+    /// What the peer's scenario found, once it has ended, or `None` if it is
+    /// still going at `deadline` (it then ends at its own deadline, unseen).
+    /// A client program that has exited leaves its peer nothing more to
+    /// wait for, so a short deadline here is enough.
+    pub fn outcome_until(&self, deadline: Instant) -> Option<io::Result<T>> {
+        self.result.recv_timeout(remaining(deadline)).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    #[test]
+    fn datagrams_keep_their_bytes_and_sender() {
+        let (a, b) = (bind().unwrap(), bind().unwrap());
+        a.send_to(b"", b.local_addr().unwrap()).unwrap();
+        a.send_to(b"\xff two", b.local_addr().unwrap()).unwrap();
+        let first = recv_until(&b, soon()).unwrap().unwrap();
+        assert_eq!(first.bytes, b"");
+        assert_eq!(first.from, a.local_addr().unwrap());
+        let second = recv_until(&b, soon()).unwrap().unwrap();
+        assert_eq!(second.bytes, b"\xff two");
+    }
+
+    #[test]
+    fn silence_ends_at_the_deadline() {
+        let socket = bind().unwrap();
+        let started = Instant::now();
+        let got = recv_until(&socket, Instant::now() + Duration::from_millis(50)).unwrap();
+        assert!(got.is_none());
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn datagrams_from_others_are_set_aside() {
+        let (me, friend, stranger) = (bind().unwrap(), bind().unwrap(), bind().unwrap());
+        let to = me.local_addr().unwrap();
+        stranger.send_to(b"stranger", to).unwrap();
+        friend.send_to(b"friend", to).unwrap();
+        let (found, others) = recv_from_until(&me, friend.local_addr().unwrap(), soon()).unwrap();
+        assert_eq!(found.unwrap().bytes, b"friend");
+        assert_eq!(others.len(), 1);
+        assert_eq!(others[0].bytes, b"stranger");
+        assert!(drain(&me).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_refusing_udp_port_refuses_and_stays_taken() {
+        let port = RefusingUdpPort::reserve().unwrap();
+        let client = bind().unwrap();
+        client.connect(port.addr).unwrap();
+        client.send(b"anyone?").unwrap();
+        let err = recv_until(&client, soon()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+        assert!(UdpSocket::bind(port.addr).is_err());
+    }
+
+    #[test]
+    fn a_peer_serves_its_scenario() {
+        let peer = UdpPeer::start(|socket| {
+            let request = recv_until(&socket, soon())?.expect("a request");
+            socket.send_to(b"reply", request.from)?;
+            Ok(request.bytes)
+        })
+        .unwrap();
+        let client = bind().unwrap();
+        client.send_to(b"request", peer.addr).unwrap();
+        let (reply, _) = recv_from_until(&client, peer.addr, soon()).unwrap();
+        assert_eq!(reply.unwrap().bytes, b"reply");
+        assert_eq!(peer.outcome_until(soon()).unwrap().unwrap(), b"request");
+    }
+}

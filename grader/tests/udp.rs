@@ -1,0 +1,183 @@
+//! Lab 5 (udp): the grader against the solution, the stub, an independent
+//! Python implementation, one classic bug per check, and hostile programs.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use grader::builder::{self, CompilerOutput, Edition};
+use grader::harness::capture::complete_lines;
+use grader::harness::process::{Launch, Process};
+use grader::harness::{ready, udp};
+use rstest::rstest;
+use support::*;
+
+#[test]
+fn the_solution_gets_full_marks() {
+    assert_full_marks(&grade_solution("udp"));
+}
+
+#[test]
+fn the_untouched_stub_gets_zero_with_every_check_reported() {
+    let started = Instant::now();
+    let report = grade_stub("udp");
+    assert_zero_with_every_check(&report);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_independent_python_implementation_gets_full_marks() {
+    let dir = fixture_bin_dir("udp", &[]);
+    assert_full_marks(&grade_dir("udp", dir.path()));
+    assert_nothing_left(dir.path());
+}
+
+/// One classic mistake per check: each must cost that check (and sometimes
+/// a few that depend on the same behaviour).
+#[rstest]
+#[case::replies_from_a_new_socket("udp-server", "reply_from_new_socket", "udp.reply")]
+#[case::logs_a_python_repr("udp-server", "log_python_repr", "udp.server_log")]
+#[case::replies_to_the_first_sender("udp-server", "reply_to_first", "udp.two_clients")]
+#[case::receives_into_1024_bytes("udp-server", "small_buffer", "udp.large_datagram")]
+#[case::stops_on_an_empty_datagram("udp-server", "empty_means_stop", "udp.empty_datagram")]
+#[case::decodes_as_utf8("udp-server", "decode_utf8", "udp.binary_datagram")]
+#[case::counts_in_one_byte("udp-server", "counter_overflow", "udp.burst")]
+#[case::client_prints_a_python_repr("udp-client", "python_repr", "udp.client_reply")]
+#[case::client_decodes_lossily("udp-client", "lossy_text", "udp.client_binary_reply")]
+#[case::client_takes_the_first_datagram("udp-client", "first_datagram", "udp.client_stranger")]
+#[case::client_waits_one_second("udp-client", "timeout_one_second", "udp.client_delayed")]
+#[case::client_ignores_timeout("udp-client", "ignores_timeout", "udp.client_timeout")]
+#[case::client_traceback_when_refused("udp-client", "connect_traceback", "udp.client_no_server")]
+fn a_classic_bug_fails_its_check(#[case] program: &str, #[case] bug: &str, #[case] check: &str) {
+    let dir = fixture_bin_dir("udp", &[(program, bug)]);
+    let report = grade_dir("udp", dir.path());
+    assert_fails(&report, check);
+    assert_nothing_left(dir.path());
+}
+
+#[test]
+fn a_client_bug_leaves_the_server_checks_alone() {
+    let dir = fixture_bin_dir("udp", &[("udp-client", "first_datagram")]);
+    let report = grade_dir("udp", dir.path());
+    for id in [
+        "udp.reply",
+        "udp.server_log",
+        "udp.two_clients",
+        "udp.burst",
+        "udp.client_reply",
+        "udp.client_timeout",
+    ] {
+        assert_passes(&report, id);
+    }
+}
+
+/// A server that never gets ready costs the server checks only, in bounded
+/// time; the client checks use the grader's own peers.
+#[test]
+fn a_server_that_never_gets_ready_costs_only_the_server_checks() {
+    let dir = fixture_bin_dir("udp", &[("udp-server", "never_ready")]);
+    let started = Instant::now();
+    let report = grade_dir("udp", dir.path());
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_fails(&report, "udp.reply");
+    for id in [
+        "udp.client_reply",
+        "udp.client_stranger",
+        "udp.client_timeout",
+    ] {
+        assert_passes(&report, id);
+    }
+    assert_nothing_left(dir.path());
+}
+
+/// The reference server carries on after every odd datagram the checks
+/// send, and after one too long for its buffer (cut to 8192 bytes).
+#[test]
+fn the_reference_server_survives_odd_datagrams() {
+    let lab = lab("udp");
+    let binaries = builder::build(lab, Edition::Solution, CompilerOutput::Capture).unwrap();
+    let launch = Launch::new(binaries.path("udp-server").unwrap(), ["127.0.0.1", "0"]);
+    let mut server = Process::spawn(&launch, Arc::default()).unwrap();
+    let addr = ready::wait_listening(&mut server, Duration::from_secs(10)).unwrap();
+    let socket = udp::bind().unwrap();
+    let deadline = || Instant::now() + Duration::from_secs(5);
+    let too_long = vec![b'x'; 20_000];
+    let odd: [&[u8]; 4] = [
+        b"",
+        b"\xff\xfe\x00\x80\xc3\x28",
+        &too_long,
+        &[0; udp::MAX_DATAGRAM],
+    ];
+    for datagram in odd.into_iter().chain([&b"still there?"[..]]) {
+        socket.send_to(datagram, addr).unwrap();
+        let (reply, _) = udp::recv_from_until(&socket, addr, deadline()).unwrap();
+        assert_eq!(reply.unwrap().bytes, b"Got your message!");
+    }
+    assert!(server.exit_status().is_none());
+    let expected = format!(
+        "Got message from {}: b\"{}\"",
+        socket.local_addr().unwrap(),
+        "x".repeat(8192)
+    );
+    let logged = server.stdout().wait_for(deadline(), |bytes, _| {
+        complete_lines(bytes)
+            .into_iter()
+            .find(|line| *line == expected)
+    });
+    assert!(
+        logged.is_some(),
+        "a too-long datagram is logged cut to 8192 bytes"
+    );
+}
+
+#[test]
+fn a_missing_binary_fails_its_checks_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = grade_dir("udp", dir.path());
+    let failure = report.check("udp.reply").unwrap().failure.as_ref().unwrap();
+    assert!(
+        failure.summary.contains("no executable named `udp-server`"),
+        "{failure}"
+    );
+    assert_eq!(report.score, 0);
+}
+
+/// Every hint's handout anchor names a heading of `labs/udp/README.md`
+/// (anchors as GitHub makes them: lower case, punctuation dropped, spaces
+/// as hyphens).
+#[test]
+fn every_handout_anchor_is_a_heading_of_the_handout() {
+    let handout =
+        std::fs::read_to_string(builder::workspace_root().join(lab("udp").handout())).unwrap();
+    let anchors: Vec<String> = handout
+        .lines()
+        .filter_map(|line| line.strip_prefix('#'))
+        .map(|heading| {
+            heading
+                .trim_start_matches('#')
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect()
+        })
+        .collect();
+    for spec in grader::rubric::for_lab(lab("udp")) {
+        let anchor = spec.handout.trim_start_matches('#');
+        assert!(
+            anchors.iter().any(|a| a == anchor),
+            "{}: no heading for #{anchor} in {anchors:?}",
+            spec.id
+        );
+    }
+}
