@@ -4,12 +4,14 @@
 use crate::lab::Lab;
 use crate::runner::CheckFn;
 
+pub mod client_list;
 pub mod echo;
 
 /// The check functions of `lab`, by rubric id.
 pub fn checks(lab: &Lab) -> &'static [(&'static str, CheckFn)] {
     match lab.slug {
         "echo" => echo::CHECKS,
+        "client-list" => client_list::CHECKS,
         _ => &[],
     }
 }
