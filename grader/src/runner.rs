@@ -150,12 +150,8 @@ fn run_checks(
     thread::scope(|scope| {
         for _ in 0..options.jobs.max(1) {
             scope.spawn(|| {
-                loop {
-                    // A separate statement, so the queue's lock is released
-                    // before the check runs (a `while let` scrutinee would
-                    // hold it for the whole body and run the checks one by one).
-                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
-                    let Some(index) = next else { break };
+                while let Some(index) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+                {
                     run_one(index);
                 }
             });
