@@ -586,11 +586,14 @@ fn thread_per_connection(ctx: &Ctx) -> CheckResult {
         };
         reply_list(&registration, name).map_err(|f| server.explain(f))?;
     }
-    let (after, dropped) = wait_threads(pid, ctx.within(5.0), |count| count <= idle + 1)?;
+    // Back to idle, give or take a thread a runtime may have started on the
+    // way (a JVM does); a leak keeps both connection threads.
+    let settled = (idle + 1).max(stalled - 2);
+    let (after, dropped) = wait_threads(pid, ctx.within(5.0), |count| count <= settled)?;
     if !dropped {
         return Err(server.explain(
             Failure::new("the connection threads did not end after their clients were served")
-                .expected(format!("threads: {idle} (as when idle), or at most one more"))
+                .expected(format!("threads: at most {settled} (idle: {idle}; with the two stalled clients: {stalled})"))
                 .actual(format!("threads: {after}, 5 s after both clients got their lists ({stalled} while they were stalled)"))
                 .detail("a thread must return once its client is served; a thread that waits forever is a leak that grows with every client"),
         ));
