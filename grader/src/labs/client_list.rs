@@ -727,7 +727,7 @@ fn name_in_pieces(ctx: &Ctx) -> CheckResult {
     let name = "piece by piece 🧩 name";
     let plan = SendPlan {
         piece: Some(3),
-        pause: Duration::from_millis(30),
+        pause: Duration::from_millis(50),
         half_close: true,
     };
     let (list, _) = register_with(ctx, &mut server, name, plan).map_err(|f| {
