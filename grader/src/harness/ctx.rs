@@ -91,6 +91,43 @@ impl Server {
         })
     }
 
+    /// Its complete stderr lines so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        complete_lines(&self.process.stderr().bytes())
+    }
+
+    /// Waits until the lines on stdout and stderr together satisfy `probe`
+    /// (returning what it found), or the deadline passes. For log lines the
+    /// contract lets a server write to either stream (`error: …`).
+    pub fn wait_for_lines_on_either<T>(
+        &self,
+        deadline: Instant,
+        mut probe: impl FnMut(&[String]) -> Option<T>,
+    ) -> Option<T> {
+        loop {
+            let mut lines = self.lines();
+            lines.extend(self.stderr_lines());
+            if let Some(found) = probe(&lines) {
+                return Some(found);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            // Two streams cannot be waited on at once: wake when stdout
+            // grows, or after a short slice to look at stderr again.
+            let slice = (Instant::now() + Duration::from_millis(20)).min(deadline);
+            let stdout = self.process.stdout();
+            let kept = stdout.bytes().len();
+            if stdout.closed() {
+                std::thread::sleep(slice.saturating_duration_since(Instant::now()));
+            } else {
+                stdout.wait_for(slice, |bytes, closed| {
+                    (closed || bytes.len() != kept).then_some(())
+                });
+            }
+        }
+    }
+
     /// Adds what the server did to a failure: whether it is still running,
     /// and the end of its stderr. Use it when a connection to it misbehaves.
     pub fn explain(&mut self, failure: Failure) -> Failure {

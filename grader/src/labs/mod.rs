@@ -4,6 +4,7 @@
 use crate::lab::Lab;
 use crate::runner::CheckFn;
 
+pub mod client_list;
 pub mod echo;
 pub mod udp;
 
@@ -12,6 +13,7 @@ pub fn checks(lab: &Lab) -> &'static [(&'static str, CheckFn)] {
     match lab.slug {
         "echo" => echo::CHECKS,
         "udp" => udp::CHECKS,
+        "client-list" => client_list::CHECKS,
         _ => &[],
     }
 }

@@ -1,0 +1,167 @@
+//! Lab 6 (client-list): the grader against the solution, the stub, an
+//! independent Python implementation, one classic bug per check, and the
+//! reference server against the malformed input the checks send.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use grader::builder::{self, CompilerOutput, Edition};
+use rstest::rstest;
+use support::*;
+
+#[test]
+fn the_solution_gets_full_marks() {
+    assert_full_marks(&grade_solution("client-list"));
+}
+
+#[test]
+fn the_untouched_stub_gets_zero_with_every_check_reported() {
+    let started = Instant::now();
+    let report = grade_stub("client-list");
+    assert_zero_with_every_check(&report);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_independent_python_implementation_gets_full_marks() {
+    let dir = fixture_bin_dir("client-list", &[]);
+    assert_full_marks(&grade_dir("client-list", dir.path()));
+    assert_nothing_left(dir.path());
+}
+
+const SERVER: &str = "client-list-server";
+const CLIENT: &str = "client-list-client";
+
+/// One classic mistake per check: each must cost that check (and sometimes
+/// a few that depend on the same behaviour).
+#[rstest]
+#[case::port_as_a_string(SERVER, "port_as_string", "client-list.sees_itself")]
+#[case::copies_the_list_outside_the_lock(SERVER, "copy_update", "client-list.many_at_once")]
+#[case::serves_one_client_at_a_time(SERVER, "sequential", "client-list.silent_client")]
+#[case::leaks_its_threads(SERVER, "leak_threads", "client-list.thread_per_connection")]
+#[case::builds_json_by_hand(SERVER, "hand_json", "client-list.awkward_names")]
+#[case::keeps_the_first_registration(SERVER, "keep_first", "client-list.duplicate_replaces")]
+#[case::cuts_long_names(SERVER, "truncate", "client-list.name_limit")]
+#[case::counts_characters(SERVER, "count_chars", "client-list.name_limit_multibyte")]
+#[case::accepts_an_empty_name(SERVER, "allow_empty", "client-list.empty_name")]
+#[case::trims_the_name(SERVER, "strip", "client-list.whitespace_kept")]
+#[case::reads_the_name_once(SERVER, "recv_once", "client-list.name_in_pieces")]
+#[case::decodes_lossily(SERVER, "lossy", "client-list.non_utf8")]
+#[case::keeps_insertion_order(SERVER, "insertion_order", "client-list.sorted")]
+#[case::logs_its_own_address(SERVER, "log_own_address", "client-list.server_log")]
+#[case::prints_a_python_dict(CLIENT, "python_repr", "client-list.client_output")]
+#[case::indents_with_two_spaces(CLIENT, "indent2", "client-list.client_indent")]
+#[case::reads_1024_bytes_once(CLIENT, "recv_1024", "client-list.client_long_list")]
+#[case::adds_a_newline(CLIENT, "newline", "client-list.client_name")]
+#[case::sorts_ignoring_case(CLIENT, "lower_sort", "client-list.client_order")]
+#[case::prints_an_empty_list(CLIENT, "print_empty", "client-list.client_empty_reply")]
+fn a_classic_bug_fails_its_check(#[case] program: &str, #[case] bug: &str, #[case] check: &str) {
+    let dir = fixture_bin_dir("client-list", &[(program, bug)]);
+    let report = grade_dir("client-list", dir.path());
+    assert_fails(&report, check);
+    assert_nothing_left(dir.path());
+}
+
+#[test]
+fn a_client_bug_leaves_the_server_checks_alone() {
+    let dir = fixture_bin_dir("client-list", &[(CLIENT, "recv_1024")]);
+    let report = grade_dir("client-list", dir.path());
+    for spec in grader::rubric::for_lab(lab("client-list")) {
+        if !spec.id.contains(".client_") {
+            assert_passes(&report, &spec.id);
+        }
+    }
+}
+
+/// The reference server, started on a free port; killed when dropped.
+struct Reference {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Reference {
+    fn start() -> Self {
+        let lab = lab("client-list");
+        let binaries = builder::build(lab, Edition::Solution, CompilerOutput::Capture)
+            .expect("the solution builds");
+        let path = binaries.paths[SERVER].clone();
+        let mut child = Command::new(path)
+            .args(["127.0.0.1", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting the reference server");
+        let mut stdout = child.stdout.take().unwrap();
+        let mut first = Vec::new();
+        let mut byte = [0];
+        while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+            first.push(byte[0]);
+        }
+        let line = String::from_utf8(first).unwrap();
+        let addr = line
+            .strip_prefix("Listening on ")
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        Self { child, addr }
+    }
+
+    fn exchange(&self, name: &[u8]) -> std::io::Result<Vec<u8>> {
+        let mut stream = TcpStream::connect(self.addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let _ = stream.write_all(name);
+        let _ = stream.shutdown(Shutdown::Write);
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).map(|_| reply)
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_reference_server_survives_malformed_input() {
+    let server = Reference::start();
+    let huge = vec![b'x'; 1 << 20];
+    let bad: [&[u8]; 6] = [
+        b"",
+        b"caf\xe9",
+        &[0xf0, 0x9f, 0x90],
+        &[b'y'; 257],
+        &huge,
+        b"\0",
+    ];
+    for name in bad {
+        let _ = server.exchange(name);
+    }
+    // A client that goes away in the middle of its name.
+    drop(TcpStream::connect(server.addr).and_then(|mut s| s.write_all(b"half")));
+    let reply = server
+        .exchange(b"still fine")
+        .expect("the server still answers");
+    let list: serde_json::Value = serde_json::from_slice(&reply).expect("a JSON list");
+    assert!(list.get("still fine").is_some(), "{list}");
+    assert!(
+        list.get("\0").is_some(),
+        "a NUL name is valid UTF-8: {list}"
+    );
+    let mut server = server;
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server died"
+    );
+    drop(server);
+}
