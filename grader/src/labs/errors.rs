@@ -113,21 +113,31 @@ fn grader_error(what: &str, err: impl std::fmt::Display) -> Failure {
     ))
 }
 
-/// Both output streams and the exit status, for failure messages.
+/// Both output streams and the exit status, for failure messages: stderr
+/// as text (its first lines hold a panic's message, its last a traceback's
+/// error), stdout as bytes.
 fn outputs(finished: &Finished) -> String {
-    let stream = |bytes: &[u8]| {
-        if bytes.is_empty() {
-            "(empty)".to_owned()
-        } else {
-            let text = String::from_utf8_lossy(bytes);
-            show::bytes(show::tail(&text, 4).as_bytes(), 240)
-        }
+    let stderr = finished.stderr_text();
+    let lines: Vec<&str> = stderr.lines().collect();
+    let stderr = match lines.len() {
+        0 => "(empty)".to_owned(),
+        1 => lines[0].to_owned(),
+        n if n <= 8 => format!("\n{}", show::indent(&lines.join("\n"), 8)),
+        n => format!(
+            "\n{}\n        … ({} lines) …\n{}",
+            show::indent(&lines[..4].join("\n"), 8),
+            n - 7,
+            show::indent(&lines[n - 3..].join("\n"), 8)
+        ),
+    };
+    let stdout = if finished.stdout.is_empty() {
+        "(empty)".to_owned()
+    } else {
+        show::bytes(&finished.stdout, 120)
     };
     format!(
-        "{}; stderr: {}; stdout: {}",
-        finished.describe(),
-        stream(&finished.stderr),
-        stream(&finished.stdout)
+        "{}\n    stdout: {stdout}\n    stderr: {stderr}",
+        finished.describe()
     )
 }
 
