@@ -313,6 +313,9 @@ fn socket_create(ctx: &Ctx) -> CheckResult {
     let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
     let launch =
         client(ctx, "127.0.0.1", refusing.addr.port(), "/", &[])?.fail_socket_calls(libc::EMFILE);
+    ctx.note_command(
+        "(grader) the next program runs under a seccomp filter: socket() fails with EMFILE",
+    );
     let process = ctx.spawn(&launch).map_err(|failure| {
         failure.detail(
             "the grader makes socket() fail with a seccomp filter; this system refused it \
