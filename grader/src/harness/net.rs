@@ -286,6 +286,62 @@ impl RefusingPort {
     }
 }
 
+/// A loopback listener whose accept queue is full and which never accepts:
+/// the kernel drops new connection requests to it, so a `connect` there
+/// hangs until its own timeout. It makes a connect timeout happen on
+/// loopback, without sending anything to an outside address.
+#[derive(Debug)]
+pub struct FullBacklog {
+    _listener: Socket,
+    _queued: Vec<TcpStream>,
+    /// The address where connecting hangs.
+    pub addr: SocketAddr,
+}
+
+impl FullBacklog {
+    /// Listens with a backlog of 0 and connects to itself until the kernel
+    /// reports the queue full (`/proc/net/tcp`: more connections waiting
+    /// than the backlog) or a connection attempt hangs, before `deadline`.
+    pub fn new(deadline: Instant) -> io::Result<Self> {
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+        listener.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+        listener.listen(0)?;
+        let addr = listener
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("bound socket has no inet address"))?;
+        let mut queued = Vec::new();
+        while !Self::is_full(addr.port())? {
+            if queued.len() >= 8 {
+                return Err(io::Error::other(
+                    "the accept queue did not fill up after 8 connections",
+                ));
+            }
+            // Each connect is bounded: once the queue is full the kernel
+            // drops our own connection request too, which also proves it.
+            let step = (Instant::now() + Duration::from_millis(500)).min(deadline);
+            match try_connect(addr, step) {
+                Ok(stream) => queued.push(stream),
+                Err(err) if err.kind() == ErrorKind::TimedOut => break,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(Self {
+            _listener: listener,
+            _queued: queued,
+            addr,
+        })
+    }
+
+    fn is_full(port: u16) -> io::Result<bool> {
+        Ok(super::procfs::tcp_sockets()?.iter().any(|socket| {
+            socket.local_port == port
+                && socket.state == super::procfs::TcpSocket::LISTEN
+                && socket.rx_queue > socket.tx_queue
+        }))
+    }
+}
+
 /// A grader-side server for one client: the peer a client program talks to.
 #[derive(Debug)]
 pub struct Peer<T> {
@@ -361,6 +417,15 @@ mod tests {
         let port = RefusingPort::reserve().unwrap();
         let err = try_connect(port.addr, Instant::now() + Duration::from_secs(5)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn a_full_backlog_makes_connect_hang() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let full = FullBacklog::new(deadline).unwrap();
+        let started = Instant::now();
+        let err = try_connect(full.addr, started + Duration::from_millis(300)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub struct Launch {
     pub piped_stdin: bool,
     /// How many bytes of each output stream to keep.
     pub output_cap: usize,
+    /// Make every `socket(2)` call of the program fail with this errno (a
+    /// seccomp filter installed before exec), to test how a program of any
+    /// language handles a socket it cannot create. Linux only.
+    pub fail_socket_calls: Option<i32>,
 }
 
 impl Launch {
@@ -50,7 +54,15 @@ impl Launch {
             env: Vec::new(),
             piped_stdin: false,
             output_cap: 256 * 1024,
+            fail_socket_calls: None,
         }
+    }
+
+    /// Makes every `socket(2)` call of the program fail with `errno`.
+    #[must_use]
+    pub fn fail_socket_calls(mut self, errno: i32) -> Self {
+        self.fail_socket_calls = Some(errno);
+        self
     }
 
     /// Adds an environment variable.
@@ -177,10 +189,11 @@ impl Process {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        let fail_socket_calls = launch.fail_socket_calls;
         // SAFETY: the closure runs in the child between fork and exec and
         // only makes async-signal-safe system calls.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 // A crashing student program must not leave a core dump.
                 let no_core = libc::rlimit {
                     rlim_cur: 0,
@@ -189,7 +202,10 @@ impl Process {
                 libc::setrlimit(libc::RLIMIT_CORE, &no_core);
                 // If the grader itself dies, its programs die with it.
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
+                match fail_socket_calls {
+                    Some(errno) => deny_socket_calls(errno),
+                    None => Ok(()),
+                }
             });
         }
         // Taken before the fork: the program may run (and finish a timed
@@ -303,6 +319,79 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         self.terminate();
+    }
+}
+
+/// Installs a seccomp filter in the calling process (and so in the program
+/// it is about to exec) under which `socket(2)` fails with `errno` and every
+/// other system call runs as usual. It works whatever language the program
+/// is written in, unlike a descriptor limit, which the dynamic loader and
+/// language runtimes trip over before `main`. Only allocation-free system
+/// calls: it runs between fork and exec.
+fn deny_socket_calls(errno: i32) -> io::Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    const NATIVE_ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
+    #[cfg(target_arch = "aarch64")]
+    const NATIVE_ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    return Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no seccomp filter for this architecture",
+    ));
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        use libc::{
+            BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W, SECCOMP_RET_ALLOW,
+            SECCOMP_RET_DATA, SECCOMP_RET_ERRNO, sock_filter,
+        };
+        let statement = |code: u32, k: u32| sock_filter {
+            code: code as u16,
+            jt: 0,
+            jf: 0,
+            k,
+        };
+        let jump_if_equal = |k: u32, jt: u8, jf: u8| sock_filter {
+            code: (BPF_JMP | BPF_JEQ | BPF_K) as u16,
+            jt,
+            jf,
+            k,
+        };
+        // Offsets in `struct seccomp_data`: nr at 0, arch at 4.
+        let filter = [
+            statement(BPF_LD | BPF_W | BPF_ABS, 4),
+            jump_if_equal(NATIVE_ARCH, 1, 0),
+            statement(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+            statement(BPF_LD | BPF_W | BPF_ABS, 0),
+            jump_if_equal(libc::SYS_socket as u32, 0, 1),
+            statement(
+                BPF_RET | BPF_K,
+                SECCOMP_RET_ERRNO | (errno as u32 & SECCOMP_RET_DATA),
+            ),
+            statement(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        ];
+        let program = libc::sock_fprog {
+            len: filter.len() as u16,
+            filter: filter.as_ptr().cast_mut(),
+        };
+        // SAFETY: prctl with valid arguments; `program` and `filter` outlive
+        // the call, which copies the filter into the kernel.
+        unsafe {
+            // Required to install a filter without CAP_SYS_ADMIN; it also
+            // means the program cannot gain privileges (setuid), which a
+            // graded program has no business doing anyway.
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &raw const program,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -509,6 +598,18 @@ mod tests {
             assert!(Instant::now() < deadline, "still running: {state}");
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    #[test]
+    fn socket_calls_can_be_made_to_fail() {
+        let script = "python3 -c 'import socket; socket.socket()' 2>&1 || echo refused";
+        let launch = sh(script).fail_socket_calls(libc::EMFILE);
+        let finished = Process::spawn(&launch, Arc::default())
+            .unwrap()
+            .finish(Instant::now() + Duration::from_secs(10));
+        let output = String::from_utf8_lossy(&finished.stdout);
+        assert!(output.contains("Too many open files"), "{output}");
+        assert!(output.contains("refused"), "{output}");
     }
 
     #[test]

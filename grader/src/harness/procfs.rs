@@ -43,6 +43,57 @@ pub fn cpu_time(pid: u32) -> io::Result<Duration> {
     Ok(Duration::from_micros(total * 1_000_000 / per_second))
 }
 
+/// One TCP socket of the machine, as `/proc/net/tcp` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSocket {
+    /// Its local port.
+    pub local_port: u16,
+    /// Its state (the kernel's numbering: see [`TcpSocket::TIME_WAIT`]).
+    pub state: u8,
+    /// Bytes waiting to be sent; for a listening socket, its backlog.
+    pub tx_queue: u32,
+    /// Bytes waiting to be read; for a listening socket, how many
+    /// connections wait to be accepted.
+    pub rx_queue: u32,
+}
+
+impl TcpSocket {
+    /// `TCP_LISTEN` in the kernel's numbering.
+    pub const LISTEN: u8 = 0x0A;
+    /// `TCP_TIME_WAIT` in the kernel's numbering.
+    pub const TIME_WAIT: u8 = 0x06;
+}
+
+/// Every TCP socket of this network namespace, IPv4 and IPv6
+/// (`/proc/net/tcp` and `/proc/net/tcp6`).
+pub fn tcp_sockets() -> io::Result<Vec<TcpSocket>> {
+    let mut sockets = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = match std::fs::read_to_string(table) {
+            Ok(text) => text,
+            // A kernel without IPv6 has no tcp6 table.
+            Err(err) if table.ends_with('6') && err.kind() == io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(err),
+        };
+        sockets.extend(text.lines().skip(1).filter_map(parse_tcp_line));
+    }
+    Ok(sockets)
+}
+
+/// Parses `sl local_address rem_address st tx_queue:rx_queue ...`, where
+/// numbers are hexadecimal and the address is `ADDR:PORT`.
+fn parse_tcp_line(line: &str) -> Option<TcpSocket> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (_, port) = fields.get(1)?.rsplit_once(':')?;
+    let (tx_queue, rx_queue) = fields.get(4)?.split_once(':')?;
+    Some(TcpSocket {
+        local_port: u16::from_str_radix(port, 16).ok()?,
+        state: u8::from_str_radix(fields.get(3)?, 16).ok()?,
+        tx_queue: u32::from_str_radix(tx_queue, 16).ok()?,
+        rx_queue: u32::from_str_radix(rx_queue, 16).ok()?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +106,31 @@ mod tests {
         let busy_until = std::time::Instant::now() + Duration::from_millis(50);
         while std::time::Instant::now() < busy_until {}
         assert!(cpu_time(pid).unwrap() > Duration::ZERO);
+    }
+
+    #[test]
+    fn tcp_lines_are_parsed() {
+        let line = "   3: 0100007F:1F90 00000000:0000 0A 00000002:00000001 00:00000000 00000000  1000        0 1 1 0 100 0 0 10 0";
+        assert_eq!(
+            parse_tcp_line(line),
+            Some(TcpSocket {
+                local_port: 8080,
+                state: TcpSocket::LISTEN,
+                tx_queue: 2,
+                rx_queue: 1,
+            })
+        );
+    }
+
+    #[test]
+    fn our_own_listener_is_listed() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sockets = tcp_sockets().unwrap();
+        assert!(
+            sockets
+                .iter()
+                .any(|s| s.local_port == port && s.state == TcpSocket::LISTEN)
+        );
     }
 }

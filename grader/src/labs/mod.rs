@@ -6,6 +6,7 @@ use crate::runner::CheckFn;
 
 pub mod client_list;
 pub mod echo;
+pub mod errors;
 pub mod udp;
 
 /// The check functions of `lab`, by rubric id.
@@ -14,6 +15,7 @@ pub fn checks(lab: &Lab) -> &'static [(&'static str, CheckFn)] {
         "echo" => echo::CHECKS,
         "udp" => udp::CHECKS,
         "client-list" => client_list::CHECKS,
+        "errors" => errors::CHECKS,
         _ => &[],
     }
 }

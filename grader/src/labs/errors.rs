@@ -1,0 +1,813 @@
+//! Lab 2 — errors: each step of a connection fails in its own way, and a
+//! program should say which. Contract: the handout, `labs/errors/README.md`.
+//!
+//! `socket-errors` is run against grader peers that fail on purpose, each on
+//! loopback and deterministic: a seccomp filter for socket creation, the
+//! reserved `.invalid` domain for resolution, a bound but non-listening port
+//! for a refusal, a listener with a full accept queue for a connect that
+//! hangs, a peer that never answers, and a peer that resets. The send stage
+//! cannot be made to fail from outside (the request fits in the kernel's
+//! buffers at once); the handout says so and the solution unit-tests it.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socket2::SockRef;
+
+use crate::harness::net::{self, FullBacklog, Peer, RefusingPort};
+use crate::harness::process::{Finished, Launch};
+use crate::harness::procfs::{self, TcpSocket};
+use crate::harness::snapshot::{redact, redact_after};
+use crate::harness::{Ctx, Server, show};
+use crate::outcome::{CheckResult, Failure};
+use crate::runner::CheckFn;
+
+const CLIENT: &str = "socket-errors";
+const SERVER: &str = "bind-server";
+
+/// The checks of lab 2, in rubric order.
+pub const CHECKS: &[(&str, CheckFn)] = &[
+    ("errors.success", success),
+    ("errors.request_line", request_line),
+    ("errors.socket_create", socket_create),
+    ("errors.resolve", resolve),
+    ("errors.refused", refused),
+    ("errors.connect_timeout", connect_timeout),
+    ("errors.recv_timeout", recv_timeout),
+    ("errors.reset", reset),
+    ("errors.timeout_honoured", timeout_honoured),
+    ("errors.stderr_not_stdout", stderr_not_stdout),
+    ("errors.usage", usage),
+    ("errors.messages", messages),
+    ("errors.bind_ready", bind_ready),
+    ("errors.bind_clients", bind_clients),
+    ("errors.bind_failed", bind_failed),
+    ("errors.rebind_time_wait", rebind_time_wait),
+];
+
+/// A stage of `socket-errors`: its stderr prefix and exit code.
+#[derive(Debug, Clone, Copy)]
+struct Stage {
+    name: &'static str,
+    prefix: &'static str,
+    code: i32,
+}
+
+const CREATE: Stage = Stage {
+    name: "create socket",
+    prefix: "Error creating socket: ",
+    code: 10,
+};
+const RESOLVE: Stage = Stage {
+    name: "resolve host",
+    prefix: "Address-related error connecting to server: ",
+    code: 11,
+};
+const CONNECT: Stage = Stage {
+    name: "connect",
+    prefix: "Connection error: ",
+    code: 12,
+};
+const SEND: Stage = Stage {
+    name: "send",
+    prefix: "Error sending data: ",
+    code: 13,
+};
+const RECEIVE: Stage = Stage {
+    name: "receive",
+    prefix: "Error receiving data: ",
+    code: 14,
+};
+
+/// The start of `bind-server`'s line when its port is taken (errno 98 is
+/// EADDRINUSE on Linux).
+const BIND_FAILED: &str = "Bind failed. Error code: 98 Message: ";
+/// The exit code of a failed bind.
+const BIND_EXIT: i32 = 15;
+
+/// How much later than its timeout a program may end: starting a program
+/// (an interpreter, on a busy machine) takes time too.
+const MARGIN: f64 = 3.0;
+
+/// How long a program that should fail at once may take.
+const QUICK: f64 = 5.0;
+
+/// How `socket-errors` is started: `--host HOST --port PORT --file PATH`,
+/// then `extra`. Name resolution is told to give up after one try of one
+/// second, since no DNS server may be reachable (the contract asks graders
+/// to do so).
+fn client(ctx: &Ctx, host: &str, port: u16, path: &str, extra: &[&str]) -> Result<Launch, Failure> {
+    let port = port.to_string();
+    let mut args = vec!["--host", host, "--port", port.as_str(), "--file", path];
+    args.extend_from_slice(extra);
+    Ok(ctx
+        .launch(CLIENT, args)?
+        .env("RES_OPTIONS", "timeout:1 attempts:1"))
+}
+
+fn grader_error(what: &str, err: impl std::fmt::Display) -> Failure {
+    Failure::new(format!(
+        "the grader could not {what}: {err} (a grader problem, not yours)"
+    ))
+}
+
+/// Both output streams and the exit status, for failure messages: stderr
+/// as text (its first lines hold a panic's message, its last a traceback's
+/// error), stdout as bytes.
+fn outputs(finished: &Finished) -> String {
+    let stderr = finished.stderr_text();
+    let lines: Vec<&str> = stderr.lines().collect();
+    let stderr = match lines.len() {
+        0 => "(empty)".to_owned(),
+        1 => lines[0].to_owned(),
+        n if n <= 8 => format!("\n{}", show::indent(&lines.join("\n"), 8)),
+        n => format!(
+            "\n{}\n        … ({} lines) …\n{}",
+            show::indent(&lines[..4].join("\n"), 8),
+            n - 7,
+            show::indent(&lines[n - 3..].join("\n"), 8)
+        ),
+    };
+    let stdout = if finished.stdout.is_empty() {
+        "(empty)".to_owned()
+    } else {
+        show::bytes(&finished.stdout, 120)
+    };
+    format!(
+        "{}\n    stdout: {stdout}\n    stderr: {stderr}",
+        finished.describe()
+    )
+}
+
+/// The first line of either stream that starts with `prefix`.
+fn line_with(finished: &Finished, prefix: &str) -> Option<String> {
+    [finished.stderr_text(), finished.stdout_text()]
+        .iter()
+        .flat_map(|text| text.lines().map(str::to_owned).collect::<Vec<_>>())
+        .find(|line| line.starts_with(prefix))
+}
+
+/// Passes when the program ended at `stage`: its exit code, and its line on
+/// either stream (which stream is [`stderr_not_stdout`]'s business).
+fn expect_stage(finished: &Finished, stage: Stage, situation: &str) -> CheckResult {
+    let line = line_with(finished, stage.prefix);
+    if !finished.timed_out && finished.code() == Some(stage.code) && line.is_some() {
+        return Ok(());
+    }
+    let mut failure = Failure::new(format!(
+        "{situation}: expected a failure at the `{}` stage",
+        stage.name
+    ))
+    .expected(format!(
+        "a line `{}…` on stderr and exit code {}",
+        stage.prefix, stage.code
+    ))
+    .actual(outputs(finished));
+    if finished.timed_out {
+        failure = failure.detail("the program was still waiting when the grader stopped it");
+    } else if let Some(other) = [CREATE, RESOLVE, CONNECT, SEND, RECEIVE]
+        .into_iter()
+        .find(|other| finished.code() == Some(other.code))
+    {
+        failure = failure.detail(format!(
+            "exit code {} is the `{}` stage's: this failure happened at a different step",
+            other.code, other.name
+        ));
+    }
+    Err(failure)
+}
+
+/// What a grader peer read of the request before it acted.
+#[derive(Debug, Default)]
+struct Request {
+    bytes: Vec<u8>,
+    /// Whether it ended with a blank line (CRLF or, leniently, LF).
+    complete: bool,
+}
+
+/// Reads a request up to its blank line, end of stream or the stream's
+/// timeout. Checks other than `request_line` accept a bare `\n\n` so that
+/// one line-ending bug costs one check.
+fn read_request(stream: &mut TcpStream) -> Request {
+    let mut request = Request::default();
+    let mut buffer = [0; 4096];
+    while !request.complete {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => request.bytes.extend_from_slice(&buffer[..n]),
+        }
+        request.complete = request.bytes.ends_with(b"\r\n\r\n") || request.bytes.ends_with(b"\n\n");
+    }
+    request
+}
+
+fn start_peer<T: Send + 'static>(
+    ctx: &Ctx,
+    serve: impl FnOnce(TcpStream) -> io::Result<T> + Send + 'static,
+) -> Result<Peer<T>, Failure> {
+    Peer::serve_one(ctx.deadline(), serve).map_err(|err| grader_error("start its server", err))
+}
+
+/// A peer that reads the request, sends `reply` in pieces with pauses, and
+/// closes; it returns the request it read.
+fn replying_peer(ctx: &Ctx, reply: Vec<u8>) -> Result<Peer<Request>, Failure> {
+    start_peer(ctx, move |mut stream| {
+        let request = read_request(&mut stream);
+        for (index, piece) in reply.chunks(4096).enumerate() {
+            if index > 0 {
+                thread::sleep(Duration::from_millis(3));
+            }
+            // The client may have given up (a bug); the check reports that.
+            if stream.write_all(piece).is_err() {
+                break;
+            }
+        }
+        Ok(request)
+    })
+}
+
+fn random_reply(ctx: &Ctx, len: usize) -> Vec<u8> {
+    let mut rng = ctx.rng();
+    std::iter::repeat_with(|| rng.u8(..)).take(len).collect()
+}
+
+/// A path with characters that must go out verbatim (no encoding, no
+/// trimming): a space, `%`, `?`, `&`.
+fn random_path(ctx: &Ctx) -> String {
+    let mut rng = ctx.rng();
+    let name: String = std::iter::repeat_with(|| rng.alphanumeric())
+        .take(8)
+        .collect();
+    format!("/lab2/{name}.bin?part={}&q=a%20b c", rng.u16(..))
+}
+
+fn success(ctx: &Ctx) -> CheckResult {
+    let reply = random_reply(ctx, 48 * 1024);
+    let peer = replying_peer(ctx, reply.clone())?;
+    let finished = ctx.run(
+        &client(ctx, "127.0.0.1", peer.addr.port(), "/index.html", &[])?,
+        QUICK,
+    )?;
+    let request = peer.join().unwrap_or_default();
+    let seed = format!("the reply came from seed {}", ctx.seed());
+    if !request.complete {
+        return Err(Failure::new(
+            "the grader's server never received a complete request (a line and a blank line)",
+        )
+        .expected(show::bytes(b"GET /index.html HTTP/1.0\r\n\r\n", 80))
+        .actual(format!(
+            "{}; then {}",
+            show::bytes(&request.bytes, 80),
+            outputs(&finished)
+        )));
+    }
+    if finished.code() == Some(0) && finished.stdout == reply {
+        return Ok(());
+    }
+    let mut failure = Failure::new(format!(
+        "{CLIENT} did not copy the server's {} byte binary reply to stdout exactly",
+        reply.len()
+    ))
+    .expected("every byte of the reply on stdout, nothing else, then exit code 0")
+    .actual(format!(
+        "{} bytes on stdout, {}",
+        finished.stdout.len(),
+        finished.describe()
+    ));
+    if let Some(difference) = show::first_difference(&reply, &finished.stdout) {
+        failure = failure.detail(difference);
+    }
+    if !finished.stderr.is_empty() {
+        failure = failure.detail(format!(
+            "stderr:\n{}",
+            show::indent(&show::tail(&finished.stderr_text(), 6), 4)
+        ));
+    }
+    Err(failure.detail(seed))
+}
+
+fn request_line(ctx: &Ctx) -> CheckResult {
+    let path = random_path(ctx);
+    let peer = replying_peer(ctx, b"HTTP/1.0 200 OK\r\n\r\nhello\n".to_vec())?;
+    let finished = ctx.run(
+        &client(ctx, "127.0.0.1", peer.addr.port(), &path, &[])?,
+        QUICK,
+    )?;
+    let request = peer.join().unwrap_or_default();
+    let expected = format!("GET {path} HTTP/1.0\r\n\r\n");
+    match show::first_difference(expected.as_bytes(), &request.bytes) {
+        None => Ok(()),
+        Some(difference) => Err(Failure::new(format!(
+            "the request {CLIENT} sent is not exactly `GET PATH HTTP/1.0` and a blank line"
+        ))
+        .expected(show::bytes(expected.as_bytes(), 200))
+        .actual(show::bytes(&request.bytes, 200))
+        .detail(difference)
+        .detail(format!("{CLIENT}: {}", finished.describe()))),
+    }
+}
+
+fn socket_create(ctx: &Ctx) -> CheckResult {
+    let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
+    let launch =
+        client(ctx, "127.0.0.1", refusing.addr.port(), "/", &[])?.fail_socket_calls(libc::EMFILE);
+    ctx.note_command(
+        "(grader) the next program runs under a seccomp filter: socket() fails with EMFILE",
+    );
+    let process = ctx.spawn(&launch).map_err(|failure| {
+        failure.detail(
+            "the grader makes socket() fail with a seccomp filter; this system refused it \
+             (a grader limitation, not your bug)",
+        )
+    })?;
+    let finished = process.finish(ctx.within(QUICK));
+    expect_stage(
+        &finished,
+        CREATE,
+        "with socket() failing (EMFILE: too many open files)",
+    )
+}
+
+fn resolve(ctx: &Ctx) -> CheckResult {
+    let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
+    let launch = client(ctx, "nosuchhost.invalid", refusing.addr.port(), "/", &[])?;
+    let finished = ctx.run(&launch, QUICK)?;
+    expect_stage(
+        &finished,
+        RESOLVE,
+        "with --host nosuchhost.invalid (a name that never resolves)",
+    )
+}
+
+fn refused(ctx: &Ctx) -> CheckResult {
+    let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
+    let launch = client(ctx, "127.0.0.1", refusing.addr.port(), "/", &[])?;
+    let finished = ctx.run(&launch, QUICK)?;
+    expect_stage(
+        &finished,
+        CONNECT,
+        "with a port where nothing listens (connection refused)",
+    )
+}
+
+/// Runs the client against a listener whose queue is full, with `--timeout
+/// timeout`, and checks it gives up at the connect stage no later than the
+/// timeout plus a margin.
+fn hanging_connect(ctx: &Ctx, timeout: &str) -> CheckResult {
+    let seconds: f64 = timeout.parse().expect("a timeout the grader chose");
+    let full = FullBacklog::new(ctx.within(5.0))
+        .map_err(|err| grader_error("fill a listener's accept queue", err))?;
+    let launch = client(
+        ctx,
+        "127.0.0.1",
+        full.addr.port(),
+        "/",
+        &["--timeout", timeout],
+    )?;
+    let limit = seconds + MARGIN;
+    let finished = ctx.run(&launch, limit + 1.0)?;
+    let situation = format!(
+        "with --timeout {timeout} against a listener whose accept queue is full (connect gets no answer)"
+    );
+    expect_stage(&finished, CONNECT, &situation)?;
+    check_elapsed(ctx, &finished, seconds)
+}
+
+/// The program ended within `seconds` plus the margin (start-up included,
+/// so only the upper bound is meaningful here; see [`timeout_honoured`]).
+fn check_elapsed(ctx: &Ctx, finished: &Finished, seconds: f64) -> CheckResult {
+    let elapsed = finished.elapsed.as_secs_f64();
+    let latest = seconds + ctx.scaled(MARGIN).as_secs_f64();
+    if elapsed <= latest {
+        return Ok(());
+    }
+    Err(Failure::new(format!(
+        "{CLIENT} gave up after {elapsed:.2} s, later than its --timeout of {seconds} s allows"
+    ))
+    .expected(format!(
+        "it gives up after about {seconds} s (at most {latest:.1} s, start-up included)"
+    ))
+    .actual(finished.describe()))
+}
+
+fn connect_timeout(ctx: &Ctx) -> CheckResult {
+    hanging_connect(ctx, "1")
+}
+
+fn recv_timeout(ctx: &Ctx) -> CheckResult {
+    // Reads the request, then stays silent until the client goes away.
+    let peer = start_peer(ctx, |mut stream| {
+        let request = read_request(&mut stream);
+        let _ = net::read_to_eof(&mut stream);
+        Ok(request)
+    })?;
+    let launch = client(ctx, "127.0.0.1", peer.addr.port(), "/", &["--timeout", "1"])?;
+    let finished = ctx.run(&launch, 1.0 + MARGIN + 1.0)?;
+    expect_stage(
+        &finished,
+        RECEIVE,
+        "with --timeout 1 against a server that accepts, reads the request and never answers",
+    )?;
+    check_elapsed(ctx, &finished, 1.0)
+}
+
+/// A peer that reads the request and resets the connection (SO_LINGER 0
+/// makes `close` send RST instead of FIN).
+fn resetting_peer(ctx: &Ctx) -> Result<Peer<Request>, Failure> {
+    start_peer(ctx, |mut stream| {
+        let request = read_request(&mut stream);
+        SockRef::from(&stream).set_linger(Some(Duration::ZERO))?;
+        drop(stream);
+        Ok(request)
+    })
+}
+
+fn reset(ctx: &Ctx) -> CheckResult {
+    let peer = resetting_peer(ctx)?;
+    let launch = client(ctx, "127.0.0.1", peer.addr.port(), "/", &[])?;
+    let finished = ctx.run(&launch, QUICK)?;
+    expect_stage(
+        &finished,
+        RECEIVE,
+        "against a server that reads the request, then resets the connection",
+    )
+    .map_err(|failure| {
+        if finished.code() == Some(0) {
+            failure.detail("a reset is an error, not the end of the reply: only a read of 0 bytes means the server closed normally")
+        } else {
+            failure
+        }
+    })
+}
+
+/// The `--timeout` of [`timeout_honoured`]: not a whole number, so that a
+/// program that parses whole seconds only fails too.
+const ODD_TIMEOUT: f64 = 1.75;
+
+/// How much longer than its timeout a program may take to give up and exit,
+/// seen from its server (start-up excluded).
+const EXIT_SLACK: f64 = 1.5;
+
+fn timeout_honoured(ctx: &Ctx) -> CheckResult {
+    // The silent server times the wait itself, from the moment the request
+    // arrived to the moment the client's socket closed (the client exited):
+    // start-up time, which a busy machine stretches, does not count.
+    let peer = start_peer(ctx, |mut stream| {
+        let request = read_request(&mut stream);
+        let asked = Instant::now();
+        let _ = net::read_to_eof(&mut stream);
+        Ok((request, asked.elapsed()))
+    })?;
+    let timeout = ODD_TIMEOUT.to_string();
+    let launch = client(
+        ctx,
+        "127.0.0.1",
+        peer.addr.port(),
+        "/",
+        &["--timeout", timeout.as_str()],
+    )?;
+    let finished = ctx.run(&launch, ODD_TIMEOUT + MARGIN + 1.0)?;
+    expect_stage(
+        &finished,
+        RECEIVE,
+        &format!("with --timeout {timeout} against a server that never answers"),
+    )?;
+    let (_, waited) = peer
+        .join()
+        .map_err(|err| grader_error("time the wait", err))?;
+    let waited = waited.as_secs_f64();
+    // Timers may fire a little early, never by a tenth.
+    let earliest = ODD_TIMEOUT * 0.9;
+    let latest = ODD_TIMEOUT + ctx.scaled(EXIT_SLACK).as_secs_f64();
+    if (earliest..=latest).contains(&waited) {
+        return Ok(());
+    }
+    Err(Failure::new(format!(
+        "{CLIENT} waited {waited:.2} s for the reply with --timeout {timeout}"
+    ))
+    .expected(format!(
+        "it gives up about {timeout} s after sending its request (between {earliest:.2} and {latest:.2} s)"
+    ))
+    .actual(format!(
+        "it closed the connection {waited:.2} s after the request arrived; {}",
+        finished.describe()
+    ))
+    .detail(if waited < earliest {
+        "too early: is the timeout a fixed value instead of the one given?"
+    } else {
+        "too late: is --timeout parsed but not used for the reads?"
+    }))
+}
+
+/// Runs `launch` and checks that its one error line went to stderr and
+/// nothing to stdout.
+fn expect_stderr_only(ctx: &Ctx, launch: &Launch, situation: &str) -> CheckResult {
+    let finished = ctx.run(launch, QUICK)?;
+    let stderr = finished.stderr_text();
+    let stage_line = stderr.lines().any(|line| {
+        [CONNECT, RECEIVE]
+            .iter()
+            .any(|s| line.starts_with(s.prefix))
+    });
+    if finished.stdout.is_empty() && stage_line {
+        return Ok(());
+    }
+    Err(Failure::new(format!(
+        "{situation}: the error message must go to stderr, and nothing to stdout"
+    ))
+    .expected("stderr: the stage's line; stdout: empty (stdout is for the server's reply only)")
+    .actual(outputs(&finished)))
+}
+
+fn stderr_not_stdout(ctx: &Ctx) -> CheckResult {
+    let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
+    let launch = client(ctx, "127.0.0.1", refusing.addr.port(), "/", &[])?;
+    expect_stderr_only(ctx, &launch, "connection refused")?;
+    let peer = resetting_peer(ctx)?;
+    let launch = client(ctx, "127.0.0.1", peer.addr.port(), "/", &[])?;
+    expect_stderr_only(ctx, &launch, "connection reset")
+}
+
+fn usage(ctx: &Ctx) -> CheckResult {
+    // Every other argument is valid and points at a refusing port, so a
+    // program that ignores the bad one fails quickly with another code.
+    let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
+    let port = refusing.addr.port().to_string();
+    let port = port.as_str();
+    let cases: [(&str, Vec<&str>); 5] = [
+        ("--host missing", vec!["--port", port, "--file", "/"]),
+        (
+            "a port that is not a number",
+            vec!["--host", "127.0.0.1", "--port", "http", "--file", "/"],
+        ),
+        (
+            "--timeout 0",
+            vec![
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--file",
+                "/",
+                "--timeout",
+                "0",
+            ],
+        ),
+        (
+            "--timeout soon",
+            vec![
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--file",
+                "/",
+                "--timeout",
+                "soon",
+            ],
+        ),
+        (
+            "bind-server with a port that is not a number",
+            vec!["127.0.0.1", "port"],
+        ),
+    ];
+    for (index, (what, args)) in cases.into_iter().enumerate() {
+        let bin = if index == 4 { SERVER } else { CLIENT };
+        let launch = ctx.launch(bin, args)?;
+        let finished = ctx.run(&launch, QUICK)?;
+        if finished.code() != Some(2) || finished.stderr.is_empty() {
+            return Err(
+                Failure::new(format!("{what}: not reported as a usage error"))
+                    .expected("a usage message on stderr and exit code 2, at once (clap does this)")
+                    .actual(outputs(&finished))
+                    .detail(format!("command: {}", launch.command_line())),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What the snapshot shows of one run: the command with its port redacted,
+/// stderr with the OS's wording redacted, and the exit code.
+fn transcript(launch: &Launch, finished: &Finished) -> String {
+    let name = launch
+        .program
+        .file_name()
+        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+    let args: Vec<String> = launch
+        .args
+        .iter()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let mut words = vec![name.clone()];
+    for (index, arg) in args.iter().enumerate() {
+        let is_port = if name == SERVER {
+            index == 1
+        } else {
+            index > 0 && args[index - 1] == "--port"
+        };
+        words.push(if is_port {
+            "[PORT]".to_owned()
+        } else {
+            arg.clone()
+        });
+    }
+    let prefixes: Vec<&str> = [CREATE, RESOLVE, CONNECT, SEND, RECEIVE]
+        .iter()
+        .map(|stage| stage.prefix)
+        .chain([BIND_FAILED])
+        .collect();
+    let stderr = redact_after(finished.stderr_text().trim_end(), &prefixes);
+    let ended = match finished.code() {
+        Some(code) => format!("exit code {code}"),
+        None => finished.describe(),
+    };
+    format!("$ {}\n{stderr}\n[{ended}]\n", words.join(" "))
+}
+
+fn messages(ctx: &Ctx) -> CheckResult {
+    let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
+    let port = refusing.addr.port();
+    let taken = TcpListener::bind("127.0.0.1:0").map_err(|err| grader_error("listen", err))?;
+    let taken_port = taken
+        .local_addr()
+        .map_err(|err| grader_error("listen", err))?
+        .port()
+        .to_string();
+    let peer = resetting_peer(ctx)?;
+    let runs = [
+        (
+            "socket() fails with EMFILE",
+            client(ctx, "127.0.0.1", port, "/", &[])?.fail_socket_calls(libc::EMFILE),
+        ),
+        (
+            "the name does not resolve",
+            client(ctx, "nosuchhost.invalid", port, "/", &[])?,
+        ),
+        (
+            "nothing listens on the port",
+            client(ctx, "127.0.0.1", port, "/", &[])?,
+        ),
+        (
+            "the server reads the request, then resets the connection",
+            client(ctx, "127.0.0.1", peer.addr.port(), "/", &[])?,
+        ),
+        (
+            "another socket listens on the port",
+            ctx.launch(SERVER, ["127.0.0.1", taken_port.as_str()])?,
+        ),
+    ];
+    let mut text = String::new();
+    for (situation, launch) in &runs {
+        let finished = ctx.run(launch, QUICK)?;
+        text.push_str(&format!("# {situation}\n"));
+        text.push_str(&transcript(launch, &finished));
+        text.push('\n');
+    }
+    ctx.snapshot(&text).map_err(|failure| {
+        failure.detail(
+            "each failure prints exactly one line on stderr: the stage's words, `: `, then the \
+             operating system's message (shown here as [OS ERROR], since its wording varies)",
+        )
+    })
+}
+
+fn bind_ready(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    net::connect(server.addr, ctx.deadline()).map_err(|failure| server.explain(failure))?;
+    let lines = server.lines();
+    let bound = lines.iter().position(|line| line == "Socket bind complete");
+    let listening = lines
+        .iter()
+        .position(|line| line.starts_with("Listening on "));
+    match (bound, listening) {
+        (Some(bound), Some(listening)) if bound < listening => Ok(()),
+        _ => Err(Failure::new(
+            "the server must print `Socket bind complete` once bind succeeded, before `Listening on ADDR`",
+        )
+        .expected("Socket bind complete\nListening on 127.0.0.1:PORT")
+        .actual(show::head(&server.stdout(), 6))),
+    }
+}
+
+/// Connects a client and waits for the server's `Connected with PEER` line
+/// naming it.
+fn connect_and_expect_log(
+    ctx: &Ctx,
+    server: &mut Server,
+    which: &str,
+) -> Result<TcpStream, Failure> {
+    let stream =
+        net::connect(server.addr, ctx.deadline()).map_err(|failure| server.explain(failure))?;
+    let peer = stream
+        .local_addr()
+        .map_err(|err| grader_error("read its own address", err))?;
+    let wanted = format!("Connected with {peer}");
+    if server
+        .wait_for_line(ctx.within(5.0), |line| line == wanted)
+        .is_none()
+    {
+        return Err(server.explain(
+            Failure::new(format!("the server did not log the {which} client"))
+                .expected(format!("{wanted}   (the client's own address and port)"))
+                .actual(show::head(&server.stdout(), 10)),
+        ));
+    }
+    Ok(stream)
+}
+
+fn bind_clients(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let first = connect_and_expect_log(ctx, &mut server, "first")?;
+    drop(first);
+    let _second = connect_and_expect_log(ctx, &mut server, "second")?;
+    let prefixes = ["Socket bind complete", "Listening on ", "Connected with "];
+    let lines: Vec<String> = server
+        .lines()
+        .into_iter()
+        .filter(|line| prefixes.iter().any(|prefix| line.starts_with(prefix)))
+        .collect();
+    ctx.snapshot(&redact(&lines.join("\n")))
+}
+
+fn bind_failed(ctx: &Ctx) -> CheckResult {
+    let taken = TcpListener::bind("127.0.0.1:0").map_err(|err| grader_error("listen", err))?;
+    let port = taken
+        .local_addr()
+        .map_err(|err| grader_error("listen", err))?
+        .port()
+        .to_string();
+    let finished = ctx.run(&ctx.launch(SERVER, ["127.0.0.1", port.as_str()])?, QUICK)?;
+    let stderr = finished.stderr_text();
+    let line = stderr.lines().find(|line| line.starts_with(BIND_FAILED));
+    let has_message = line.is_some_and(|line| !line[BIND_FAILED.len()..].trim().is_empty());
+    if finished.code() == Some(BIND_EXIT) && has_message {
+        return Ok(());
+    }
+    let mut failure = Failure::new(format!(
+        "{SERVER} on a port where another socket listens must report the failed bind"
+    ))
+    .expected(format!(
+        "`{BIND_FAILED}<the OS's text>` on stderr, then exit code {BIND_EXIT}"
+    ))
+    .actual(outputs(&finished));
+    if finished.timed_out {
+        failure = failure.detail(
+            "it was still running: did it bind at all? SO_REUSEADDR does not let a second socket \
+             bind a port where another one listens, so bind must have failed",
+        );
+    }
+    Err(failure)
+}
+
+/// Waits until a socket on local port `port` is in TIME_WAIT.
+fn wait_time_wait(port: u16, deadline: Instant) -> io::Result<bool> {
+    loop {
+        if procfs::tcp_sockets()?
+            .iter()
+            .any(|socket| socket.local_port == port && socket.state == TcpSocket::TIME_WAIT)
+        {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        // The kernel offers no event for a state change: look again soon.
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn rebind_time_wait(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let addr: SocketAddr = server.addr;
+    let client = connect_and_expect_log(ctx, &mut server, "first")?;
+    // Stopping the server closes its side of the connection first (if it
+    // had not already), so TIME_WAIT lands on the server's port once the
+    // grader closes its side too.
+    server.process.terminate();
+    let _ = net::read_until(&client, None, ctx.within(5.0));
+    drop(client);
+    match wait_time_wait(addr.port(), ctx.within(5.0)) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(Failure::new(format!(
+                "after the server stopped, no connection on port {} went into TIME_WAIT",
+                addr.port()
+            ))
+            .detail("the grader closes its side after the server's: did the server end with the connection still open in another process?"));
+        }
+        Err(err) => return Err(grader_error("read /proc/net/tcp", err)),
+    }
+    let port = addr.port().to_string();
+    let launch = ctx.launch(SERVER, ["127.0.0.1", port.as_str()])?;
+    let restarted = ctx.start_server(&launch).map_err(|failure| {
+        failure.detail(format!(
+            "a connection on port {port} is in TIME_WAIT: a server binds that port again at once \
+             only if it set SO_REUSEADDR before bind"
+        ))
+    })?;
+    net::connect(restarted.addr, ctx.deadline())?;
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! Lab 2 (errors): the grader against the solution, the stub, an independent
+//! Python implementation, one classic bug per check, and malformed input
+//! sent to the reference server.
+
+mod support;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use grader::harness::Binaries;
+use grader::{LabReport, Options};
+use rstest::rstest;
+use support::*;
+
+/// Grades only check `id` of the programs in `dir` (`--check ID`): a
+/// classic bug needs only its own check run, which keeps the table fast.
+fn grade_one(dir: &std::path::Path, id: &str) -> LabReport {
+    let lab = lab("errors");
+    let options = Options {
+        only: Some(id.to_owned()),
+        ..options(&dir.display().to_string())
+    };
+    grader::grade(lab, Ok(Binaries::from_dir(lab, dir)), &options)
+}
+
+#[test]
+fn the_solution_gets_full_marks() {
+    assert_full_marks(&grade_solution("errors"));
+}
+
+#[test]
+fn the_untouched_stub_gets_zero_with_every_check_reported() {
+    let started = Instant::now();
+    let report = grade_stub("errors");
+    assert_zero_with_every_check(&report);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_independent_python_implementation_gets_full_marks() {
+    let dir = fixture_bin_dir("errors", &[]);
+    assert_full_marks(&grade_dir("errors", dir.path()));
+    assert_nothing_left(dir.path());
+}
+
+/// One classic mistake per check: each must cost that check. (That the
+/// correct fixture passes every check is shown above.)
+#[rstest]
+#[case::prints_the_reply_as_text("socket-errors", "text_reply", "errors.success")]
+#[case::speaks_http_1_1("socket-errors", "http11", "errors.request_line")]
+#[case::creates_and_connects_in_one_call(
+    "socket-errors",
+    "create_connection",
+    "errors.socket_create"
+)]
+#[case::files_resolution_under_connect("socket-errors", "resolve_as_connect", "errors.resolve")]
+#[case::exits_1_on_any_connect_error("socket-errors", "exit_1", "errors.refused")]
+#[case::connects_without_a_timeout("socket-errors", "no_connect_timeout", "errors.connect_timeout")]
+#[case::reads_without_a_timeout("socket-errors", "no_read_timeout", "errors.recv_timeout")]
+#[case::takes_a_reset_for_the_end("socket-errors", "reset_as_eof", "errors.reset")]
+#[case::whole_seconds_only("socket-errors", "integer_timeout", "errors.timeout_honoured")]
+#[case::fixed_timeout("socket-errors", "fixed_timeout", "errors.timeout_honoured")]
+#[case::errors_on_stdout("socket-errors", "errors_on_stdout", "errors.stderr_not_stdout")]
+#[case::host_has_a_default("socket-errors", "default_host", "errors.usage")]
+#[case::two_line_messages("socket-errors", "two_lines", "errors.messages")]
+#[case::announces_before_bind_line("bind-server", "listening_first", "errors.bind_ready")]
+#[case::accepts_once("bind-server", "one_client", "errors.bind_clients")]
+#[case::exits_1_when_bind_fails("bind-server", "exit_1", "errors.bind_failed")]
+#[case::no_reuseaddr("bind-server", "no_reuseaddr", "errors.rebind_time_wait")]
+fn a_classic_bug_fails_its_check(#[case] program: &str, #[case] bug: &str, #[case] check: &str) {
+    let dir = fixture_bin_dir("errors", &[(program, bug)]);
+    let report = grade_one(dir.path(), check);
+    assert_fails(&report, check);
+    assert_nothing_left(dir.path());
+}
+
+#[test]
+fn a_client_bug_leaves_the_server_checks_alone() {
+    let dir = fixture_bin_dir("errors", &[("socket-errors", "reset_as_eof")]);
+    let report = grade_dir("errors", dir.path());
+    for id in [
+        "errors.success",
+        "errors.refused",
+        "errors.bind_ready",
+        "errors.bind_clients",
+        "errors.bind_failed",
+        "errors.rebind_time_wait",
+    ] {
+        assert_passes(&report, id);
+    }
+}
+
+/// The reference bind-server survives clients that send junk, reset, or
+/// vanish: it keeps accepting and logging.
+#[test]
+fn the_reference_server_survives_malformed_clients() {
+    let lab = lab("errors");
+    let binaries = grader::builder::build(
+        lab,
+        grader::builder::Edition::Solution,
+        grader::builder::CompilerOutput::Capture,
+    )
+    .expect("the solution builds");
+    let path = binaries.path("bind-server").unwrap();
+    let mut child = Command::new(path)
+        .args(["127.0.0.1", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        if let Some(addr) = line.trim().strip_prefix("Listening on ") {
+            break addr.parse::<std::net::SocketAddr>().unwrap();
+        }
+    };
+    for round in 0..20 {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let _ = stream.write_all(&[0xff, 0x00, b'\n', round]);
+        if round % 2 == 0 {
+            socket2::SockRef::from(&stream)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+        drop(stream);
+    }
+    let last = TcpStream::connect(addr).unwrap();
+    let wanted = format!("Connected with {}", last.local_addr().unwrap());
+    loop {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        assert!(n > 0, "the server stopped before logging the last client");
+        if line.trim() == wanted {
+            break;
+        }
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the server exited");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
