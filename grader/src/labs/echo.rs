@@ -92,9 +92,11 @@ fn one_mebibyte(ctx: &Ctx) -> CheckResult {
 fn small_pieces(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
     let message = b"Hello, world, in many small pieces with pauses between them";
+    // Pauses long enough that even a heavily loaded machine delivers the
+    // pieces to separate reads of a server that reads only once.
     let plan = SendPlan {
         piece: Some(3),
-        pause: Duration::from_millis(15),
+        pause: Duration::from_millis(25),
         half_close: true,
     };
     expect_echo(
@@ -286,7 +288,9 @@ fn client_large(ctx: &Ctx) -> CheckResult {
 }
 
 fn client_pieces(ctx: &Ctx) -> CheckResult {
-    let peer = echo_peer(ctx, 4, Duration::from_millis(60))?;
+    // Long pauses, so that a client that reads once gets only the first piece
+    // even when the machine is slow to schedule it.
+    let peer = echo_peer(ctx, 4, Duration::from_millis(250))?;
     expect_client_output(ctx, &["Hello, world"], peer.addr, HELLO).map(drop)
 }
 
