@@ -7,35 +7,11 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use grader::builder::{self, CompilerOutput, Edition};
 use rstest::rstest;
 use support::*;
-
-#[test]
-fn the_solution_gets_full_marks() {
-    assert_full_marks(&grade_solution("client-list"));
-}
-
-#[test]
-fn the_untouched_stub_gets_zero_with_every_check_reported() {
-    let started = Instant::now();
-    let report = grade_stub("client-list");
-    assert_zero_with_every_check(&report);
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "took {:?}",
-        started.elapsed()
-    );
-}
-
-#[test]
-fn an_independent_python_implementation_gets_full_marks() {
-    let dir = fixture_bin_dir("client-list", &[]);
-    assert_full_marks(&grade_dir("client-list", dir.path()));
-    assert_nothing_left(dir.path());
-}
 
 const SERVER: &str = "client-list-server";
 const CLIENT: &str = "client-list-client";
