@@ -5,11 +5,13 @@ use crate::lab::Lab;
 use crate::runner::CheckFn;
 
 pub mod echo;
+pub mod multiconn;
 
 /// The check functions of `lab`, by rubric id.
 pub fn checks(lab: &Lab) -> &'static [(&'static str, CheckFn)] {
     match lab.slug {
         "echo" => echo::CHECKS,
+        "multiconn" => multiconn::CHECKS,
         _ => &[],
     }
 }
