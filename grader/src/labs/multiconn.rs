@@ -315,9 +315,12 @@ fn many_clients(ctx: &Ctx) -> CheckResult {
                 )
                 .err()
                 .unwrap_or_else(|| Failure::new("more bytes than sent came back"));
+            let earlier = match number {
+                0 => String::new(),
+                _ => format!("the first {number} clients got their own message back; "),
+            };
             return Err(server.explain(failure.detail(format!(
-                "the first {number} clients got their own message back; \
-                 with {CLIENTS} clients connected at once, every one needs its own \
+                "{earlier}with {CLIENTS} clients connected at once, every one needs its own \
                  state (its own buffer), found by its token"
             ))));
         }
@@ -462,11 +465,18 @@ fn large_half_close(ctx: &Ctx) -> CheckResult {
     let mut writer = &stream;
     let mut sent = 0;
     for chunk in payload.chunks(64 * 1024) {
-        if let Err(err) = net::write_all_until(&mut writer, chunk, deadline) {
+        // A server that stopped reading shows no progress at all: give up on
+        // it after a while rather than at the check's end.
+        let stalled = ctx.within(10.0).min(deadline);
+        if let Err(err) = net::write_all_until(&mut writer, chunk, stalled) {
             return Err(server.explain(
                 Failure::new(format!(
-                    "the server stopped reading after {} KiB of 8192 KiB ({err})",
-                    sent / 1024
+                    "the server stopped reading after {} KiB of 8192 KiB{}",
+                    sent / 1024,
+                    match err.kind() {
+                        ErrorKind::TimedOut => String::new(),
+                        _ => format!(" ({err})"),
+                    }
                 ))
                 .expected("the server reads everything a client sends, even while that client reads nothing")
                 .detail(

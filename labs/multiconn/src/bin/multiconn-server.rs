@@ -3,7 +3,7 @@
 //! Your task, step by step, is in the handout: labs/multiconn/README.md.
 //! Grade it with `cargo xtask grade lab3`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -39,8 +39,8 @@ const CHUNK: usize = 4096;
 struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
-    /// Bytes read from the client and not yet written back.
-    outgoing: Vec<u8>,
+    /// Bytes read from the client and not yet written back, oldest first.
+    outgoing: VecDeque<u8>,
     /// The client has closed its sending side (read returned 0).
     finished_reading: bool,
     /// The interest the stream is registered with now.

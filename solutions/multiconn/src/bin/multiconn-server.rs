@@ -6,7 +6,7 @@
 //! connection keeps its own output buffer: bytes read from a client wait there
 //! until that client's socket can take them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -38,8 +38,9 @@ const CHUNK: usize = 4096;
 struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
-    /// Bytes read from the client and not yet written back.
-    outgoing: Vec<u8>,
+    /// Bytes read from the client and not yet written back, oldest first.
+    /// A queue: bytes are added at the back and written from the front.
+    outgoing: VecDeque<u8>,
     /// The client has closed its sending side (read returned 0).
     finished_reading: bool,
     /// The interest the stream is registered with now, so that we only
@@ -156,7 +157,7 @@ fn accept_all(
             Connection {
                 stream,
                 peer,
-                outgoing: Vec::new(),
+                outgoing: VecDeque::new(),
                 finished_reading: false,
                 interest: Interest::READABLE,
             },
@@ -201,7 +202,7 @@ impl Connection {
                     self.finished_reading = true;
                     return Ok(());
                 }
-                Ok(n) => self.outgoing.extend_from_slice(&buffer[..n]),
+                Ok(n) => self.outgoing.extend(&buffer[..n]),
                 Err(err) if err.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
                 Err(err) => return Err(err),
@@ -212,28 +213,26 @@ impl Connection {
     /// Writes buffered bytes until they are all gone or the socket is full
     /// (`WouldBlock`); what is left waits for the next writable event.
     fn write_pending(&mut self) -> io::Result<()> {
-        let mut written = 0;
-        let result = loop {
-            if written == self.outgoing.len() {
-                break Ok(());
-            }
-            match self.stream.write(&self.outgoing[written..]) {
-                Ok(0) => break Err(ErrorKind::WriteZero.into()),
+        while !self.outgoing.is_empty() {
+            // The queue may wrap around its storage: write its first
+            // contiguous part; the loop comes back for the rest.
+            let (front, _) = self.outgoing.as_slices();
+            match self.stream.write(front) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     log!(
                         "Echoing b\"{}\" to {}",
-                        self.outgoing[written..written + n].escape_ascii(),
+                        front[..n].escape_ascii(),
                         self.peer
                     );
-                    written += n;
+                    self.outgoing.drain(..n);
                 }
-                Err(err) if err.kind() == ErrorKind::WouldBlock => break Ok(()),
+                Err(err) if err.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(err) => break Err(err),
+                Err(err) => return Err(err),
             }
-        };
-        self.outgoing.drain(..written);
-        result
+        }
+        Ok(())
     }
 
     /// Asks for writable events only while bytes are waiting: a socket is
