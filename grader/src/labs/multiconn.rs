@@ -909,6 +909,17 @@ fn expect_client_success(run: &ClientRun, conns: usize) -> CheckResult {
     } = run;
     let accepted = *accepted;
     let views = client_views(&finished.stdout_text());
+    if views.is_empty() {
+        return Err(Failure::new(format!(
+            "{CLIENT} logged no connection at all: {}",
+            finished.describe()
+        ))
+        .expected(format!(
+            "`Starting connection N to ADDR`, `Sending …`, `Received …` and `Closing connection N` \
+             for N = 1 to {conns}, then exit code 0"
+        ))
+        .detail(stderr_detail(finished)));
+    }
     let want = escaped(CLIENT_MESSAGES);
     for number in 1..=conns as u64 {
         let received = views
