@@ -490,8 +490,17 @@ fn large_half_close(ctx: &Ctx) -> CheckResult {
     stream
         .shutdown(Shutdown::Write)
         .map_err(|err| Failure::new(format!("half-closing: {err}")))?;
-    // A pause, part of the scenario: the server sees the end of stream while
-    // most of the echo still waits in its buffer.
+    // The server must meet the end of stream while most of the echo still
+    // waits in its buffer: wait until it has read every byte we sent (its
+    // socket's unread count in /proc falls to 0), then pause so that it
+    // also reads the end of stream, before we read anything.
+    let (here, there) = (local_addr(&stream)?, server.addr);
+    let drained = ctx.within(20.0);
+    while procfs::tcp_unread(there, here).is_ok_and(|unread| unread.is_some_and(|n| n > 0))
+        && Instant::now() < drained
+    {
+        thread::sleep(Duration::from_millis(10));
+    }
     thread::sleep(Duration::from_millis(300));
     let (received, end) = net::read_until(&stream, None, ctx.within(40.0));
     let exchange = net::Exchange {
