@@ -192,40 +192,33 @@ fn local_addr(stream: &TcpStream) -> Result<SocketAddr, Failure> {
 // ---------------------------------------------------------------------------
 
 /// One request/response on an open connection: sends `message`, reads the
-/// same number of bytes back by `deadline`.
-fn round_trip(
-    stream: &TcpStream,
-    message: &[u8],
-    deadline: Instant,
-) -> Result<(), (Vec<u8>, ReadEnd, Option<String>)> {
+/// same number of bytes back by `deadline`; on failure, what came back.
+fn round_trip(stream: &TcpStream, message: &[u8], deadline: Instant) -> Result<(), net::Exchange> {
     let mut writer = stream;
     if let Err(err) = net::write_all_until(&mut writer, message, deadline) {
-        return Err((Vec::new(), ReadEnd::Deadline, Some(err.to_string())));
+        return Err(net::Exchange {
+            received: Vec::new(),
+            end: ReadEnd::Deadline,
+            write_error: Some(err.to_string()),
+        });
     }
     let (received, end) = net::read_until(stream, Some(message.len()), deadline);
     if received == message {
-        Ok(())
-    } else {
-        Err((received, end, None))
+        return Ok(());
     }
+    Err(net::Exchange {
+        received,
+        end,
+        write_error: None,
+    })
 }
 
 /// Describes a failed [`round_trip`].
-fn round_trip_failure(
-    what: &str,
-    message: &[u8],
-    (received, end, write_error): (Vec<u8>, ReadEnd, Option<String>),
-) -> Failure {
-    let exchange = net::Exchange {
-        received,
-        end,
-        write_error,
-    };
-    match exchange.expect_bytes(message, what) {
-        Err(failure) => failure,
-        // Equal bytes are not a failure; more bytes than sent are.
-        Ok(()) => Failure::new(format!("{what}: unexpected bytes")),
-    }
+fn round_trip_failure(what: &str, message: &[u8], exchange: net::Exchange) -> Failure {
+    exchange
+        .expect_bytes(message, what)
+        .err()
+        .unwrap_or_else(|| Failure::new(format!("{what}: more bytes came back than were sent")))
 }
 
 fn one_client(ctx: &Ctx) -> CheckResult {
@@ -308,13 +301,11 @@ fn many_clients(ctx: &Ctx) -> CheckResult {
                 end,
                 write_error: None,
             };
-            let failure = exchange
-                .expect_bytes(
-                    message.as_bytes(),
-                    &format!("echo to client {} of {CLIENTS}", number + 1),
-                )
-                .err()
-                .unwrap_or_else(|| Failure::new("more bytes than sent came back"));
+            let failure = round_trip_failure(
+                &format!("echo to client {} of {CLIENTS}", number + 1),
+                message.as_bytes(),
+                exchange,
+            );
             let earlier = match number {
                 0 => String::new(),
                 _ => format!("the first {number} clients got their own message back; "),
