@@ -374,10 +374,15 @@ fn non_reading_client(ctx: &Ctx) -> CheckResult {
         })
     };
     // Meanwhile another client keeps asking for echoes: each must come back
-    // within a second, until the hog has sent everything or stopped moving
-    // (a server may also stop reading from a client it cannot write to).
+    // within a second, until the server has read all 8 MiB (our writes only
+    // put bytes into kernel buffers: the server's socket may hold megabytes
+    // it has not read yet), or nothing moves any more (a server may also
+    // stop reading from a client it cannot write to; a blocked server stops
+    // everything, and the pings sent meanwhile find out).
+    let hog_addr = local_addr(&hog)?;
+    let unread = || procfs::tcp_unread(server.addr, hog_addr).ok().flatten();
     let stall_limit = ctx.scaled(1.5);
-    let mut last_progress = (0, Instant::now());
+    let mut progress = (0, unread(), Instant::now());
     let mut outcome = Ok(());
     for ping in 1.. {
         let message = format!("ping {ping} from the other client");
@@ -395,11 +400,12 @@ fn non_reading_client(ctx: &Ctx) -> CheckResult {
             )));
             break;
         }
-        let now_sent = sent.load(Ordering::SeqCst);
-        if now_sent != last_progress.0 {
-            last_progress = (now_sent, Instant::now());
+        let now = (sent.load(Ordering::SeqCst), unread());
+        if now != (progress.0, progress.1) {
+            progress = (now.0, now.1, Instant::now());
         }
-        if finished.load(Ordering::SeqCst) || last_progress.1.elapsed() >= stall_limit {
+        let all_read = finished.load(Ordering::SeqCst) && now.1.unwrap_or(0) == 0;
+        if all_read || progress.2.elapsed() >= stall_limit {
             break;
         }
         thread::sleep(Duration::from_millis(50));
