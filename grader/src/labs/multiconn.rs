@@ -1102,3 +1102,55 @@ fn client_log(ctx: &Ctx) -> CheckResult {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_lines_are_grouped_by_peer_and_echoes_joined() {
+        let lines: Vec<String> = [
+            "Listening on 127.0.0.1:5000",
+            "Accepted connection from 127.0.0.1:40001",
+            "Accepted connection from 127.0.0.1:40002",
+            r#"Echoing b"say \"hi\"" to 127.0.0.1:40001"#,
+            r#"Echoing b"other" to 127.0.0.1:40002"#,
+            r#"Echoing b"\t\xff" to 127.0.0.1:40001"#,
+            "error: something about 127.0.0.1:40001",
+            "Closing connection to 127.0.0.1:40001",
+        ]
+        .map(String::from)
+        .to_vec();
+        let view = ServerView::of(&lines, "127.0.0.1:40001".parse().unwrap());
+        assert_eq!(
+            view,
+            ServerView {
+                accepted: 1,
+                echoed: escaped(b"say \"hi\"\t\xff"),
+                echo_lines: 2,
+                closing: 1,
+            }
+        );
+        let other = ServerView::of(&lines, "127.0.0.1:40002".parse().unwrap());
+        assert_eq!((other.echoed.as_str(), other.closing), ("other", 0));
+    }
+
+    #[test]
+    fn client_lines_are_grouped_by_connection_number() {
+        let stdout = "Starting connection 1 to 127.0.0.1:5000\n\
+                      Starting connection 2 to 127.0.0.1:5000\n\
+                      Sending b\"Message 1 from client.\" to connection 2\n\
+                      Received b\"Mess\" from connection 2\n\
+                      Received b\"age 1 from client.\" from connection 2\n\
+                      Closing connection 2\n";
+        let views = client_views(stdout);
+        assert_eq!(views.keys().copied().collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(views[&2].received, "Message 1 from client.");
+        assert_eq!(views[&2].received_lines, 2);
+        assert_eq!(views[&1].closing, 0);
+        assert_eq!(
+            views[&2].render(2)[0],
+            "Starting connection 2 to 127.0.0.1:[PORT]"
+        );
+    }
+}
