@@ -14,13 +14,15 @@ use rstest::rstest;
 use support::*;
 
 #[rstest]
-fn the_solution_gets_full_marks(#[values("echo", "errors", "udp", "client-list")] slug: &str) {
+fn the_solution_gets_full_marks(
+    #[values("echo", "errors", "multiconn", "udp", "client-list")] slug: &str,
+) {
     assert_full_marks(&grade_solution(slug));
 }
 
 #[rstest]
 fn the_untouched_stub_gets_zero_with_every_check_reported(
-    #[values("echo", "errors", "udp", "client-list")] slug: &str,
+    #[values("echo", "errors", "multiconn", "udp", "client-list")] slug: &str,
 ) {
     let started = Instant::now();
     let report = grade_stub(slug);
@@ -34,7 +36,7 @@ fn the_untouched_stub_gets_zero_with_every_check_reported(
 
 #[rstest]
 fn an_independent_python_implementation_gets_full_marks(
-    #[values("echo", "errors", "udp", "client-list")] slug: &str,
+    #[values("echo", "errors", "multiconn", "udp", "client-list")] slug: &str,
 ) {
     let dir = fixture_bin_dir(slug, &[]);
     assert_full_marks(&grade_dir(slug, dir.path()));

@@ -9,6 +9,8 @@
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -374,6 +376,85 @@ impl<T: Send + 'static> Peer<T> {
         self.handle
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the grader's peer panicked")))
+    }
+}
+
+/// A grader-side server for up to `count` clients at once, each served in a
+/// thread of its own: the peer a client program that opens many connections
+/// talks to.
+#[derive(Debug)]
+pub struct Peers<T> {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    results: mpsc::Receiver<(usize, io::Result<T>)>,
+}
+
+impl<T: Send + 'static> Peers<T> {
+    /// Listens on a free loopback port, accepts up to `count` clients until
+    /// `deadline`, and serves each with `serve(stream, index)` (index = order
+    /// of acceptance, from 0) in a thread of its own, bounded by `deadline`.
+    pub fn serve_many(
+        deadline: Instant,
+        count: usize,
+        serve: impl Fn(TcpStream, usize) -> io::Result<T> + Send + Sync + 'static,
+    ) -> io::Result<Self> {
+        let (listener, addr) = listen()?;
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (sender, results) = mpsc::channel();
+        let serve = Arc::new(serve);
+        let counter = Arc::clone(&accepted);
+        thread::Builder::new()
+            .name("grader-peers".into())
+            .spawn(move || {
+                for index in 0..count {
+                    let Ok((stream, _)) = accept_until(&listener, deadline) else {
+                        return;
+                    };
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let serve = Arc::clone(&serve);
+                    let sender = sender.clone();
+                    let _ = thread::Builder::new()
+                        .name("grader-peer".into())
+                        .spawn(move || {
+                            let result = stream
+                                .set_read_timeout(Some(remaining(deadline)))
+                                .and_then(|()| stream.set_write_timeout(Some(remaining(deadline))))
+                                .and_then(|()| serve(stream, index));
+                            let _ = sender.send((index, result));
+                        });
+                }
+            })?;
+        Ok(Self {
+            addr,
+            accepted,
+            results,
+        })
+    }
+
+    /// How many clients it has accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// The results of the connections served so far, waiting until all
+    /// accepted connections are done or `deadline` passes; in accept order.
+    pub fn results(&self, deadline: Instant) -> Vec<(usize, io::Result<T>)> {
+        let mut done = Vec::new();
+        while done.len() < self.accepted() {
+            match self.results.recv_timeout(remaining(deadline)) {
+                Ok(result) => done.push(result),
+                Err(_) => break,
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        while let Ok(result) = self.results.try_recv() {
+            done.push(result);
+        }
+        done.sort_by_key(|(index, _)| *index);
+        done
     }
 }
 

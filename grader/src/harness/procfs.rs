@@ -3,6 +3,7 @@
 //! need them report themselves as skipped.
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Number of threads of `pid` (`Threads:` in `/proc/PID/status`).
@@ -44,16 +45,20 @@ pub fn cpu_time(pid: u32) -> io::Result<Duration> {
 }
 
 /// One TCP socket of the machine, as `/proc/net/tcp` lists it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpSocket {
+    /// Its local address as the table prints it (see [`proc_net_address`]).
+    pub local_address: String,
+    /// Its remote address, likewise (zeros for a listening socket).
+    pub remote_address: String,
     /// Its local port.
     pub local_port: u16,
     /// Its state (the kernel's numbering: see [`TcpSocket::TIME_WAIT`]).
     pub state: u8,
     /// Bytes waiting to be sent; for a listening socket, its backlog.
     pub tx_queue: u32,
-    /// Bytes waiting to be read; for a listening socket, how many
-    /// connections wait to be accepted.
+    /// Bytes that arrived and the owning program has not read yet; for a
+    /// listening socket, how many connections wait to be accepted.
     pub rx_queue: u32,
 }
 
@@ -81,17 +86,50 @@ pub fn tcp_sockets() -> io::Result<Vec<TcpSocket>> {
 }
 
 /// Parses `sl local_address rem_address st tx_queue:rx_queue ...`, where
-/// numbers are hexadecimal and the address is `ADDR:PORT`.
+/// numbers are hexadecimal and an address is `ADDR:PORT`.
 fn parse_tcp_line(line: &str) -> Option<TcpSocket> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let (_, port) = fields.get(1)?.rsplit_once(':')?;
     let (tx_queue, rx_queue) = fields.get(4)?.split_once(':')?;
     Some(TcpSocket {
+        local_address: (*fields.get(1)?).to_owned(),
+        remote_address: (*fields.get(2)?).to_owned(),
         local_port: u16::from_str_radix(port, 16).ok()?,
         state: u8::from_str_radix(fields.get(3)?, 16).ok()?,
         tx_queue: u32::from_str_radix(tx_queue, 16).ok()?,
         rx_queue: u32::from_str_radix(rx_queue, 16).ok()?,
     })
+}
+
+/// Bytes that arrived on the TCP connection from `remote` to `local` and
+/// that the program owning that socket has not read yet; `None` when no such
+/// connection is listed. The grader uses it to see when a server has read
+/// everything it was sent.
+pub fn tcp_unread(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<u64>> {
+    let (local, remote) = (proc_net_address(local), proc_net_address(remote));
+    Ok(tcp_sockets()?
+        .into_iter()
+        .find(|socket| socket.local_address == local && socket.remote_address == remote)
+        .map(|socket| u64::from(socket.rx_queue)))
+}
+
+/// An address as `/proc/net/tcp` prints it: the IP as 32-bit words in the
+/// machine's byte order, in hex, then the port in hex (`0100007F:1F90`).
+pub fn proc_net_address(addr: SocketAddr) -> String {
+    let octets = match addr {
+        SocketAddr::V4(v4) => v4.ip().octets().to_vec(),
+        SocketAddr::V6(v6) => v6.ip().octets().to_vec(),
+    };
+    let ip: String = octets
+        .chunks(4)
+        .map(|word| {
+            format!(
+                "{:08X}",
+                u32::from_ne_bytes([word[0], word[1], word[2], word[3]])
+            )
+        })
+        .collect();
+    format!("{ip}:{:04X}", addr.port())
 }
 
 #[cfg(test)]
@@ -114,6 +152,8 @@ mod tests {
         assert_eq!(
             parse_tcp_line(line),
             Some(TcpSocket {
+                local_address: "0100007F:1F90".into(),
+                remote_address: "00000000:0000".into(),
                 local_port: 8080,
                 state: TcpSocket::LISTEN,
                 tx_queue: 2,
@@ -131,6 +171,28 @@ mod tests {
             sockets
                 .iter()
                 .any(|s| s.local_port == port && s.state == TcpSocket::LISTEN)
+        );
+    }
+
+    #[test]
+    fn sees_bytes_a_socket_has_not_read() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        client.write_all(b"unread").unwrap();
+        let (local, remote) = (server.local_addr().unwrap(), server.peer_addr().unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while tcp_unread(local, remote).unwrap() != Some(6) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never saw 6 unread bytes"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            proc_net_address("127.0.0.1:8080".parse().unwrap()),
+            "0100007F:1F90"
         );
     }
 }

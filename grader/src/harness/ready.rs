@@ -39,7 +39,15 @@ pub fn wait_listening(server: &mut Process, limit: Duration) -> Result<SocketAdd
         Some(Err(text)) => Err(Failure::new("the `Listening on` line does not hold an address")
             .expected("Listening on IP:PORT, e.g. Listening on 127.0.0.1:41234")
             .actual(format!("Listening on {text}"))),
-        None => Err(not_ready(server, limit)),
+        None => {
+            // Stdout closed before the line came: the program is exiting.
+            // Wait a moment for its status so the message says it exited
+            // rather than that it kept us waiting.
+            if server.stdout().closed() {
+                server.wait_until(Instant::now() + Duration::from_secs(1));
+            }
+            Err(not_ready(server, limit))
+        }
     }
 }
 

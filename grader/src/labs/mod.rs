@@ -7,6 +7,7 @@ use crate::runner::CheckFn;
 pub mod client_list;
 pub mod echo;
 pub mod errors;
+pub mod multiconn;
 pub mod udp;
 
 /// The check functions of `lab`, by rubric id.
@@ -16,6 +17,7 @@ pub fn checks(lab: &Lab) -> &'static [(&'static str, CheckFn)] {
         "udp" => udp::CHECKS,
         "client-list" => client_list::CHECKS,
         "errors" => errors::CHECKS,
+        "multiconn" => multiconn::CHECKS,
         _ => &[],
     }
 }

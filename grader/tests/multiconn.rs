@@ -1,0 +1,108 @@
+//! Lab 3 (multiconn): the grader against the solution, the stub, an
+//! independent Python implementation, one classic bug per check, and the
+//! reference server's robustness.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
+
+use grader::Options;
+use grader::builder::{self, CompilerOutput, Edition};
+use grader::harness::Binaries;
+use grader::harness::process::{Launch, Process};
+use grader::harness::ready;
+use rstest::rstest;
+use support::*;
+
+/// One classic mistake per check: each must cost that check (and sometimes
+/// a few that depend on the same behaviour).
+#[rstest]
+#[case::no_echo_log("multiconn-server", "no_echo_log", "multiconn.one_client")]
+#[case::one_buffer_for_everyone("multiconn-server", "shared_buffer", "multiconn.many_clients")]
+#[case::one_client_at_a_time("multiconn-server", "blocking_server", "multiconn.idle_client")]
+#[case::blocking_write("multiconn-server", "blocking_write", "multiconn.non_reading_client")]
+#[case::thread_per_client("multiconn-server", "thread_per_client", "multiconn.one_thread")]
+#[case::drops_the_buffer_at_eof("multiconn-server", "close_on_eof", "multiconn.large_half_close")]
+#[case::busy_polls_on_write_interest(
+    "multiconn-server",
+    "always_write_interest",
+    "multiconn.idle_cpu"
+)]
+#[case::never_closes_its_sockets("multiconn-server", "no_close", "multiconn.fd_leak")]
+#[case::crashes_on_a_reset("multiconn-server", "crash_on_reset", "multiconn.close_while_buffered")]
+#[case::logs_its_own_address("multiconn-server", "log_own_address", "multiconn.server_log")]
+#[case::off_by_one("multiconn-client", "off_by_one", "multiconn.client_fifty")]
+#[case::one_connection_after_another("multiconn-client", "sequential", "multiconn.client_at_once")]
+#[case::reads_once("multiconn-client", "reads_once", "multiconn.client_fragments")]
+#[case::eof_is_success("multiconn-client", "eof_is_success", "multiconn.client_early_close")]
+#[case::numbers_from_zero("multiconn-client", "numbers_from_zero", "multiconn.client_log")]
+fn a_classic_bug_fails_its_check(#[case] program: &str, #[case] bug: &str, #[case] check: &str) {
+    let dir = fixture_bin_dir("multiconn", &[(program, bug)]);
+    // Only the check under test runs: the 8 MiB checks against a Python
+    // server take seconds, and the whole suite runs on busy machines.
+    let lab = support::lab("multiconn");
+    let options = Options {
+        only: Some(check.to_owned()),
+        ..support::options(&dir.path().display().to_string())
+    };
+    let report = grader::grade(lab, Ok(Binaries::from_dir(lab, dir.path())), &options);
+    assert_fails(&report, check);
+    assert_nothing_left(dir.path());
+}
+
+#[test]
+fn a_client_bug_leaves_the_server_checks_alone() {
+    let dir = fixture_bin_dir("multiconn", &[("multiconn-client", "sequential")]);
+    let report = grade_dir("multiconn", dir.path());
+    for id in [
+        "multiconn.one_client",
+        "multiconn.many_clients",
+        "multiconn.large_half_close",
+        "multiconn.server_log",
+    ] {
+        assert_passes(&report, id);
+    }
+}
+
+/// The reference server survives what the checks throw at it: resets,
+/// half-closes, clients that never read, garbage bytes, and keeps serving.
+#[test]
+fn the_reference_server_survives_rude_clients() {
+    let bins = builder::build(
+        support::lab("multiconn"),
+        Edition::Solution,
+        CompilerOutput::Capture,
+    )
+    .expect("the solution builds");
+    let launch = Launch::new(bins.path("multiconn-server").unwrap(), ["127.0.0.1", "0"]);
+    let mut server = Process::spawn(&launch, Default::default()).unwrap();
+    let addr = ready::wait_listening(&mut server, Duration::from_secs(10)).unwrap();
+    for round in 0..20 {
+        let mut rude = TcpStream::connect(addr).unwrap();
+        let junk: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + round) as u8).collect();
+        let _ = rude.write_all(&junk);
+        match round % 3 {
+            // Reset: SO_LINGER 0 makes close send RST.
+            0 => socket2::SockRef::from(&rude)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap(),
+            1 => rude.shutdown(Shutdown::Both).unwrap(),
+            _ => {}
+        }
+        drop(rude);
+    }
+    let mut polite = TcpStream::connect(addr).unwrap();
+    polite.write_all(b"\x00\xff still there?").unwrap();
+    polite.shutdown(Shutdown::Write).unwrap();
+    polite
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut echo = Vec::new();
+    polite.read_to_end(&mut echo).unwrap();
+    assert_eq!(echo, b"\x00\xff still there?");
+    assert!(server.exit_status().is_none(), "the server exited");
+    let stderr = server.stderr().text();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
