@@ -189,6 +189,14 @@ pub struct LabReport {
 }
 
 impl LabReport {
+    /// How many checks could not run on this platform.
+    pub fn skipped(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|check| check.status == Status::Skipped)
+            .count()
+    }
+
     /// Full marks?
     pub fn full_marks(&self) -> bool {
         self.score == self.max_score && self.max_score > 0

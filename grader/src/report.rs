@@ -57,7 +57,13 @@ pub fn render_lab(report: &LabReport, style: Style) -> String {
     for check in &report.checks {
         render_check(&mut out, check, id_width, style);
     }
-    let total = format!("{}: {}/{}", report.lab, report.score, report.max_score);
+    let mut total = format!("{}: {}/{}", report.lab, report.score, report.max_score);
+    if report.skipped() > 0 {
+        total.push_str(&format!(
+            " (not final: {} checks need Linux and were skipped)",
+            report.skipped()
+        ));
+    }
     let _ = writeln!(
         out,
         "{}",

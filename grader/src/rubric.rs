@@ -47,6 +47,10 @@ pub struct CheckSpec {
     /// Runs alone, after the parallel checks, because it measures time or CPU.
     #[serde(default)]
     pub serial: bool,
+    /// Needs Linux (`/proc`, seccomp): elsewhere it is reported as skipped
+    /// and the grade as not final.
+    #[serde(default)]
+    pub linux_only: bool,
 }
 
 fn default_time_limit() -> f64 {

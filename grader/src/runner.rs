@@ -132,6 +132,16 @@ fn run_checks(
     let run_one = |index: usize| {
         let spec = specs[index];
         let result = match find(spec) {
+            _ if spec.linux_only && !cfg!(target_os = "linux") => outcome(
+                spec,
+                lab,
+                Status::Skipped,
+                Some(Failure::new(
+                    "skipped: this check needs Linux (/proc or seccomp); the grade is not final",
+                )),
+                Duration::ZERO,
+                options,
+            ),
             Some(check) => execute(spec, lab, check, &bins, options),
             None => outcome(
                 spec,
