@@ -99,6 +99,7 @@ pub fn build(lab: &Lab, edition: Edition, output: CompilerOutput) -> Result<Bina
     let manifest = crate_dir.join("Cargo.toml");
     let mut binaries = Binaries {
         origin: crate_dir.display().to_string(),
+        crate_dir: Some(crate_dir.clone()),
         ..Binaries::default()
     };
     for line in String::from_utf8_lossy(&result.stdout).lines() {

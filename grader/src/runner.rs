@@ -220,6 +220,7 @@ fn execute(
     };
     let (status, failure) = match result {
         Ok(()) => (Status::Passed, None),
+        Err(failure) if failure.skipped => (Status::Skipped, Some(failure)),
         Err(failure) => (Status::Failed, Some(failure)),
     };
     let mut result = outcome(spec, lab, status, failure, started.elapsed(), options);
@@ -252,7 +253,13 @@ fn outcome(
         } else {
             0
         },
-        max_points: spec.points,
+        // A skipped check could not be run here: it neither earns nor
+        // costs points, so full marks stay reachable.
+        max_points: if status == Status::Skipped {
+            0
+        } else {
+            spec.points
+        },
         failure,
         hint: spec.hint.trim().to_owned(),
         handout: format!("{}{}", lab.handout(), spec.handout),

@@ -24,6 +24,9 @@ pub struct Binaries {
     pub origin: String,
     /// Contract name → path of the executable.
     pub paths: BTreeMap<String, PathBuf>,
+    /// The cargo crate they were built from, when the grader built them
+    /// (`None` for `--bin-dir`): checks that run the crate's own tests need it.
+    pub crate_dir: Option<PathBuf>,
 }
 
 impl Binaries {
@@ -39,6 +42,7 @@ impl Binaries {
         Self {
             origin: format!("--bin-dir {}", dir.display()),
             paths,
+            crate_dir: None,
         }
     }
 
@@ -89,6 +93,34 @@ impl Server {
         self.process.stdout().wait_for(deadline, |bytes, _| {
             complete_lines(bytes).into_iter().find(|line| matches(line))
         })
+    }
+
+    /// Waits until a line on stdout or stderr satisfies `matches` (returning
+    /// it), or the deadline passes: for lines the contract lets a program
+    /// print on either stream, such as its errors about one connection.
+    pub fn wait_for_line_on_either(
+        &self,
+        deadline: Instant,
+        matches: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let find = |bytes: &[u8]| complete_lines(bytes).into_iter().find(|line| matches(line));
+        let (stdout, stderr) = (self.process.stdout(), self.process.stderr());
+        loop {
+            if let Some(line) = find(&stdout.bytes()).or_else(|| find(&stderr.bytes())) {
+                return Some(line);
+            }
+            if Instant::now() >= deadline || (stdout.closed() && stderr.closed()) {
+                return None;
+            }
+            // Each capture has its own condition variable: wake on output
+            // of the open stream, and look at the other every few
+            // milliseconds.
+            let slice = (Instant::now() + Duration::from_millis(20)).min(deadline);
+            let waited = if stdout.closed() { stderr } else { stdout };
+            if let Some(line) = waited.wait_for(slice, |bytes, _| find(bytes)) {
+                return Some(line);
+            }
+        }
     }
 
     /// Adds what the server did to a failure: whether it is still running,
@@ -151,6 +183,11 @@ impl Ctx {
     /// The rubric entry of this check.
     pub fn spec(&self) -> &'static CheckSpec {
         self.spec
+    }
+
+    /// The executables being graded, and where they came from.
+    pub fn binaries(&self) -> &Binaries {
+        &self.bins
     }
 
     /// When the check's time runs out.

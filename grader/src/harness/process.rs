@@ -35,6 +35,8 @@ pub struct Launch {
     pub piped_stdin: bool,
     /// How many bytes of each output stream to keep.
     pub output_cap: usize,
+    /// Working directory (the grader's own if `None`).
+    pub current_dir: Option<PathBuf>,
 }
 
 impl Launch {
@@ -49,6 +51,7 @@ impl Launch {
             env: Vec::new(),
             piped_stdin: false,
             output_cap: 256 * 1024,
+            current_dir: None,
         }
     }
 
@@ -155,6 +158,9 @@ impl Process {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        if let Some(dir) = &launch.current_dir {
+            command.current_dir(dir);
+        }
         // SAFETY: the closure runs in the child between fork and exec and
         // only makes async-signal-safe system calls.
         unsafe {

@@ -4,12 +4,14 @@
 use crate::lab::Lab;
 use crate::runner::CheckFn;
 
+pub mod app;
 pub mod echo;
 
 /// The check functions of `lab`, by rubric id.
 pub fn checks(lab: &Lab) -> &'static [(&'static str, CheckFn)] {
     match lab.slug {
         "echo" => echo::CHECKS,
+        "app" => app::CHECKS,
         _ => &[],
     }
 }
