@@ -89,10 +89,13 @@ fn a_client_bug_leaves_the_server_checks_alone() {
     }
 }
 
-/// The reference solution's crate copied into a workspace of its own in a
-/// temporary directory, with `replace` applied to its `src/lib.rs`. The copy
-/// shares `solutions/target`, so only the crate itself is compiled.
-fn broken_solution_crate(from: &str, to: &str) -> tempfile::TempDir {
+/// The reference solution's library copied into a workspace of its own in a
+/// temporary directory, with `from` replaced by `to` in its `src/lib.rs`.
+/// The copy shares `solutions/target`, so only the crate itself is
+/// compiled; it is renamed `name` because cargo names a path crate's
+/// artifacts after its path relative to the workspace, which would otherwise
+/// be the same as the solution's and overwrite them.
+fn broken_solution_crate(name: &str, from: &str, to: &str) -> tempfile::TempDir {
     let root = builder::workspace_root();
     let solutions = root.join("solutions");
     let dir = tempfile::Builder::new()
@@ -113,11 +116,14 @@ fn broken_solution_crate(from: &str, to: &str) -> tempfile::TempDir {
     )
     .unwrap();
     let app = dir.path().join("app");
-    std::fs::create_dir_all(app.join("src/bin")).unwrap();
-    std::fs::copy(solutions.join("app/Cargo.toml"), app.join("Cargo.toml")).unwrap();
-    for file in ["src/bin/app-server.rs", "src/bin/app-client.rs"] {
-        std::fs::copy(solutions.join("app").join(file), app.join(file)).unwrap();
-    }
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    let crate_manifest = std::fs::read_to_string(solutions.join("app/Cargo.toml")).unwrap();
+    assert!(crate_manifest.contains("name = \"app\""));
+    std::fs::write(
+        app.join("Cargo.toml"),
+        crate_manifest.replacen("name = \"app\"", &format!("name = \"{name}\""), 1),
+    )
+    .unwrap();
     let lib = std::fs::read_to_string(solutions.join("app/src/lib.rs")).unwrap();
     assert!(
         lib.contains(from),
@@ -145,16 +151,26 @@ fn regex_replace_members(manifest: &str) -> String {
 /// crate's own tests catch it), graded as a crate would be.
 #[rstest]
 #[case::little_endian_length(
+    "app-broken-byte-order",
     "u16::from_be_bytes(proto_header)",
     "u16::from_le_bytes(proto_header)"
 )]
-#[case::no_length_limit(".filter(|&length| length <= MAX_CONTENT_LENGTH)", "")]
+#[case::no_length_limit(
+    "app-broken-limit",
+    ".filter(|&length| length <= MAX_CONTENT_LENGTH)",
+    ""
+)]
 #[case::incomplete_is_an_error(
+    "app-broken-incomplete",
     "let Some(&[high, low]) = buffer.get(..PROTO_HEADER_LEN) else {\n        return Ok(None);",
     "let Some(&[high, low]) = buffer.get(..PROTO_HEADER_LEN) else {\n        return Err(FrameError::EmptyHeader);"
 )]
-fn a_broken_framing_library_fails_its_tests(#[case] from: &str, #[case] to: &str) {
-    let dir = broken_solution_crate(from, to);
+fn a_broken_framing_library_fails_its_tests(
+    #[case] name: &str,
+    #[case] from: &str,
+    #[case] to: &str,
+) {
+    let dir = broken_solution_crate(name, from, to);
     let lab = lab("app");
     let binaries = builder::build(lab, Edition::Solution, CompilerOutput::Capture).unwrap();
     let binaries = Binaries {

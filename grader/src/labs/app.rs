@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
+use crate::harness::capture::complete_lines;
 use crate::harness::net::{self, Peer, ReadEnd, SendPlan};
 use crate::harness::process::{Finished, Launch};
 use crate::harness::snapshot::redact;
@@ -560,21 +561,33 @@ fn concurrent(ctx: &Ctx) -> CheckResult {
         "(grader) open {CLIENTS} connections, send the first half of every request, then every second half"
     ));
     // Every connection is half-way through its request at the same time:
-    // the server must keep a buffer and a state per connection.
-    for half in [0, 1] {
-        for (stream, (_, request)) in streams.iter().zip(&requests) {
-            let middle = request.len() / 2;
-            let part = if half == 0 {
-                &request[..middle]
-            } else {
-                &request[middle..]
-            };
-            if let Err(err) = net::send(stream, part, ALL_AT_ONCE, deadline) {
-                return Err(server.explain(Failure::new(format!(
-                    "sending to one of {CLIENTS} connections failed: {err}"
-                ))));
-            }
-        }
+    // the server must keep a buffer and a state per connection. The second
+    // halves go out in the reverse order, once the server has accepted every
+    // connection (and so could read their first halves).
+    let send_part = |stream: &TcpStream, part: &[u8]| {
+        net::send(stream, part, ALL_AT_ONCE, deadline).map_err(|err| {
+            Failure::new(format!(
+                "sending to one of {CLIENTS} connections failed: {err}"
+            ))
+        })
+    };
+    for (stream, (_, request)) in streams.iter().zip(&requests) {
+        send_part(stream, &request[..request.len() / 2]).map_err(|f| server.explain(f))?;
+    }
+    server
+        .process
+        .stdout()
+        .wait_for(ctx.within(5.0), |bytes, _| {
+            let accepted = complete_lines(bytes)
+                .iter()
+                .filter(|line| line.starts_with("Accepted connection from "))
+                .count();
+            (accepted >= CLIENTS).then_some(())
+        });
+    // Part of the scenario: time for the server to read the first halves.
+    thread::sleep(Duration::from_millis(100));
+    for (stream, (_, request)) in streams.iter().zip(&requests).rev() {
+        send_part(stream, &request[request.len() / 2..]).map_err(|f| server.explain(f))?;
     }
     let mut wrong = Vec::new();
     for (index, (stream, (value, _))) in streams.iter().zip(&requests).enumerate() {
