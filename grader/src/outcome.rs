@@ -25,11 +25,6 @@ pub struct Failure {
     /// Further lines worth showing: a program's stderr, its exit status.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
-    /// Set by [`Failure::skipped`]: the check could not run here, which is
-    /// not the program's fault. The runner reports it as
-    /// [`Status::Skipped`], and its points leave the total.
-    #[serde(skip)]
-    pub skipped: bool,
 }
 
 impl Failure {
@@ -37,17 +32,6 @@ impl Failure {
     pub fn new(summary: impl Into<String>) -> Self {
         Self {
             summary: summary.into(),
-            ..Self::default()
-        }
-    }
-
-    /// The check does not apply to what is graded (e.g. a crate's own tests
-    /// when grading `--bin-dir` executables) or to this platform: the summary
-    /// says why. Return it as the check's error.
-    pub fn skipped(summary: impl Into<String>) -> Self {
-        Self {
-            summary: summary.into(),
-            skipped: true,
             ..Self::default()
         }
     }

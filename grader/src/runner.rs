@@ -220,7 +220,7 @@ fn execute(
     };
     let (status, failure) = match result {
         Ok(()) => (Status::Passed, None),
-        Err(failure) if failure.skipped => (Status::Skipped, Some(failure)),
+        Err(failure) if ctx.was_skipped() => (Status::Skipped, Some(failure)),
         Err(failure) => (Status::Failed, Some(failure)),
     };
     let mut result = outcome(spec, lab, status, failure, started.elapsed(), options);

@@ -6,6 +6,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -157,6 +158,7 @@ pub struct Ctx {
     registry: Arc<Registry>,
     commands: Mutex<Vec<String>>,
     snapshot_mode: SnapshotMode,
+    skipped: AtomicBool,
 }
 
 impl Ctx {
@@ -177,12 +179,28 @@ impl Ctx {
             registry: Arc::default(),
             commands: Mutex::default(),
             snapshot_mode,
+            skipped: AtomicBool::new(false),
         }
     }
 
     /// The rubric entry of this check.
     pub fn spec(&self) -> &'static CheckSpec {
         self.spec
+    }
+
+    /// Says that the check does not apply to what is graded (e.g. a crate's
+    /// own tests when grading `--bin-dir` executables) or to this platform,
+    /// and returns the failure to return with `reason`. The runner reports
+    /// the check as [`Status::Skipped`](crate::outcome::Status::Skipped) and
+    /// leaves its points out of the total.
+    pub fn skip(&self, reason: impl Into<String>) -> Failure {
+        self.skipped.store(true, Ordering::Relaxed);
+        Failure::new(reason)
+    }
+
+    /// Whether the check called [`Ctx::skip`].
+    pub fn was_skipped(&self) -> bool {
+        self.skipped.load(Ordering::Relaxed)
     }
 
     /// The executables being graded, and where they came from.

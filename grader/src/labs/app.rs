@@ -1260,7 +1260,7 @@ fn client_output(ctx: &Ctx) -> CheckResult {
 /// the stub included, as `cargo test -p app --lib -- --include-ignored`.
 fn framing_tests(ctx: &Ctx) -> CheckResult {
     let Some(crate_dir) = ctx.binaries().crate_dir.clone() else {
-        return Err(Failure::skipped(format!(
+        return Err(ctx.skip(format!(
             "not applicable: {} holds executables, not a cargo crate with the framing tests",
             ctx.binaries().origin
         )));
