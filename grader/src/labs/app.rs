@@ -989,6 +989,14 @@ fn reference_peer(ctx: &Ctx, reply: Reply) -> Result<Peer<SeenRequest>, Failure>
     .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))
 }
 
+/// Wakes up a grader server still waiting for its client, once the client
+/// has exited: a client that never connected must not make the check wait
+/// for the server's deadline. (If the client was served, this connection
+/// just goes unanswered.)
+fn poke(addr: SocketAddr) {
+    let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+}
+
 /// Runs the client against `peer` with ACTION and VALUE.
 fn run_client(ctx: &Ctx, peer: SocketAddr, action: &str, value: &str) -> Result<Finished, Failure> {
     let port = peer.port().to_string();
@@ -1094,9 +1102,19 @@ fn expect_client(
 ) -> Result<Finished, Failure> {
     let peer = reference_peer(ctx, reply)?;
     let finished = run_client(ctx, peer.addr, action, value)?;
+    poke(peer.addr);
     let seen = peer
         .join()
         .map_err(|err| Failure::new(format!("the grader's server failed: {err}")))?;
+    let command = format!("{CLIENT} 127.0.0.1 PORT {action} {value}");
+    if seen.bytes.is_empty() && finished.code() != Some(0) {
+        return Err(
+            Failure::new(format!("{command}: the client sent no request"))
+                .expected("a framed request, then the answer printed and exit code 0")
+                .actual(finished.describe())
+                .detail(stderr_detail(&finished)),
+        );
+    }
     let (content_type, encoding, content) = if action == "search" {
         (
             "text/json",
@@ -1110,7 +1128,6 @@ fn expect_client(
             Expected::Binary([action.as_bytes(), value.as_bytes()].concat()),
         )
     };
-    let command = format!("{CLIENT} 127.0.0.1 PORT {action} {value}");
     judge_request(&seen, content_type, encoding, &content).map_err(|failure| {
         failure
             .summary_prefix(&command)
@@ -1193,6 +1210,7 @@ fn client_malformed(ctx: &Ctx) -> CheckResult {
     for (what, raw) in CASES {
         let peer = reference_peer(ctx, Reply::Raw(raw))?;
         let finished = run_client(ctx, peer.addr, "search", "ring")?;
+        poke(peer.addr);
         let _ = peer.join();
         let stderr = finished.stderr_text();
         let error_lines = stderr
