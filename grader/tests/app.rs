@@ -62,6 +62,7 @@ fn an_independent_python_implementation_gets_full_marks() {
 #[case::one_shared_buffer("app-server", "shared_buffer", "app.concurrent")]
 #[case::crashes_on_bad_json("app-server", "crash_on_bad_header", "app.malformed_header")]
 #[case::crashes_on_a_missing_key("app-server", "crash_on_missing_key", "app.missing_key")]
+#[case::crashes_on_bad_content("app-server", "crash_on_bad_content", "app.bad_content")]
 #[case::no_length_limit("app-server", "no_length_limit", "app.huge_content_length")]
 #[case::blocking_reads("app-server", "blocking_reads", "app.stalled_half")]
 #[case::little_endian_length("app-server", "little_endian_length", "app.byte_order")]

@@ -40,6 +40,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("app.concurrent", concurrent),
     ("app.malformed_header", malformed_header),
     ("app.missing_key", missing_key),
+    ("app.bad_content", bad_content),
     ("app.huge_content_length", huge_content_length),
     ("app.stalled_half", stalled_half),
     ("app.byte_order", byte_order),
@@ -733,6 +734,35 @@ fn missing_key(ctx: &Ctx) -> CheckResult {
         .map(|(what, bytes)| (what.as_str(), bytes.clone()))
         .collect();
     bad_input_scenario(ctx, &cases)
+}
+
+fn bad_content(ctx: &Ctx) -> CheckResult {
+    let json_content = |content: &[u8]| frame(&header_for("text/json", "utf-8", content), content);
+    bad_input_scenario(
+        ctx,
+        &[
+            (
+                "text/json content that is not UTF-8",
+                json_content(b"{\"action\": \"search\", \"value\": \"\xff\xfe\"}"),
+            ),
+            (
+                "text/json content that is not JSON",
+                json_content(b"{\"action\": \"search\", "),
+            ),
+            (
+                "text/json content that is a list, not an object",
+                json_content(b"[\"search\", \"ring\"]"),
+            ),
+            (
+                "text/json content without \"action\"",
+                json_content(b"{\"value\": \"ring\"}"),
+            ),
+            (
+                "text/json content whose \"value\" is a number",
+                json_content(b"{\"action\": \"search\", \"value\": 42}"),
+            ),
+        ],
+    )
 }
 
 fn huge_content_length(ctx: &Ctx) -> CheckResult {
