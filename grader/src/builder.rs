@@ -137,6 +137,8 @@ pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
     let manifest = spec.crate_dir.join("Cargo.toml");
     let mut binaries = Binaries {
         origin: spec.crate_name.clone(),
+        crate_dir: Some(spec.crate_dir.clone()),
+        target_dir: spec.target_dir.clone(),
         ..Binaries::default()
     };
     for line in String::from_utf8_lossy(&result.stdout).lines() {

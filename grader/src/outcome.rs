@@ -100,7 +100,8 @@ pub enum Status {
     Failed,
     /// Not run: the crate did not build, or a binary is missing.
     NotRun,
-    /// Not run on this platform; the grade is not final.
+    /// Not applicable to what is graded, or not run on this platform (the
+    /// failure says which); its points are left out of the total.
     Skipped,
 }
 

@@ -57,13 +57,18 @@ pub fn render_lab(report: &LabReport, style: Style) -> String {
     for check in &report.checks {
         render_check(&mut out, check, id_width, style);
     }
-    let mut total = format!("{}: {}/{}", report.lab, report.score, report.max_score);
-    if report.skipped() > 0 {
-        total.push_str(&format!(
-            " (not final: {} checks need Linux and were skipped)",
-            report.skipped()
-        ));
+    let skipped = report.skipped();
+    if skipped > 0 {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint(
+                "33",
+                &format!("{skipped} check(s) skipped, not counted in the total below; on another platform than Linux the grade is not final")
+            )
+        );
     }
+    let total = format!("{}: {}/{}", report.lab, report.score, report.max_score);
     let _ = writeln!(
         out,
         "{}",
@@ -99,6 +104,9 @@ fn render_check(out: &mut String, check: &CheckOutcome, id_width: usize, style: 
     }
     if let Some(failure) = &check.failure {
         let _ = writeln!(out, "{}", indent(&failure.to_string(), 4));
+    }
+    if check.status == Status::Skipped {
+        return;
     }
     let _ = writeln!(out, "    {} {}", style.paint("36", "hint:"), check.hint);
     let _ = writeln!(out, "    {} {}", style.paint("36", "read:"), check.handout);

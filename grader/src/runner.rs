@@ -234,6 +234,7 @@ fn execute(
     };
     let (status, failure) = match result {
         Ok(()) => (Status::Passed, None),
+        Err(failure) if ctx.was_skipped() => (Status::Skipped, Some(failure)),
         // Limits a program hit explain many failures better than the symptom.
         Err(failure) => (
             Status::Failed,
@@ -275,7 +276,13 @@ fn outcome(
         } else {
             0
         },
-        max_points: spec.points,
+        // A skipped check could not be run here: it neither earns nor
+        // costs points, so full marks stay reachable.
+        max_points: if status == Status::Skipped {
+            0
+        } else {
+            spec.points
+        },
         failure,
         hint: spec.hint.trim().to_owned(),
         handout: format!("{}{}", lab.handout(), spec.handout),

@@ -5,6 +5,8 @@
 //! shows the checks follow the contract rather than our solution.
 //!
 //! Each lab's own test file adds a classic bug per check and its specifics.
+//! Lab 4 (app) keeps these three in its own file, with assertions about its
+//! framing-tests check (run for a crate, skipped for `--bin-dir`).
 
 mod support;
 

@@ -135,8 +135,11 @@ fn build_all(
 /// submission's build would overwrite them.
 fn keep_binaries(binaries: Binaries, dir: &Path) -> Result<Binaries, String> {
     std::fs::create_dir_all(dir).map_err(|err| err.to_string())?;
+    // The crate stays where it was built, for checks that run its tests.
     let mut kept = Binaries {
         origin: binaries.origin.clone(),
+        crate_dir: binaries.crate_dir.clone(),
+        target_dir: binaries.target_dir.clone(),
         ..Binaries::default()
     };
     for (name, path) in binaries.paths {

@@ -6,6 +6,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,12 @@ pub struct Binaries {
     pub origin: String,
     /// Contract name → path of the executable.
     pub paths: BTreeMap<String, PathBuf>,
+    /// The cargo crate they were built from, when the grader built them
+    /// (`None` for `--bin-dir`): checks that run the crate's own tests need it.
+    pub crate_dir: Option<PathBuf>,
+    /// The target directory the crate was built in, when not its
+    /// workspace's own (checks that run cargo again reuse it).
+    pub target_dir: Option<PathBuf>,
 }
 
 impl Binaries {
@@ -39,6 +46,8 @@ impl Binaries {
         Self {
             origin: format!("--bin-dir {}", dir.display()),
             paths,
+            crate_dir: None,
+            target_dir: None,
         }
     }
 
@@ -128,6 +137,19 @@ impl Server {
         }
     }
 
+    /// Waits until a line on stdout or stderr satisfies `matches` (returning
+    /// it), or the deadline passes: for lines the contract lets a program
+    /// print on either stream, such as its errors about one connection.
+    pub fn wait_for_line_on_either(
+        &self,
+        deadline: Instant,
+        matches: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        self.wait_for_lines_on_either(deadline, |lines| {
+            lines.iter().find(|line| matches(line)).cloned()
+        })
+    }
+
     /// Adds what the server did to a failure: whether it is still running,
     /// and the end of its stderr. Use it when a connection to it misbehaves.
     pub fn explain(&mut self, failure: Failure) -> Failure {
@@ -162,6 +184,7 @@ pub struct Ctx {
     registry: Arc<Registry>,
     commands: Mutex<Vec<String>>,
     snapshot_mode: SnapshotMode,
+    skipped: AtomicBool,
 }
 
 impl Ctx {
@@ -182,12 +205,33 @@ impl Ctx {
             registry: Arc::default(),
             commands: Mutex::default(),
             snapshot_mode,
+            skipped: AtomicBool::new(false),
         }
     }
 
     /// The rubric entry of this check.
     pub fn spec(&self) -> &'static CheckSpec {
         self.spec
+    }
+
+    /// Says that the check does not apply to what is graded (e.g. a crate's
+    /// own tests when grading `--bin-dir` executables) or to this platform,
+    /// and returns the failure to return with `reason`. The runner reports
+    /// the check as [`Status::Skipped`](crate::outcome::Status::Skipped) and
+    /// leaves its points out of the total.
+    pub fn skip(&self, reason: impl Into<String>) -> Failure {
+        self.skipped.store(true, Ordering::Relaxed);
+        Failure::new(reason)
+    }
+
+    /// Whether the check called [`Ctx::skip`].
+    pub fn was_skipped(&self) -> bool {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// The executables being graded, and where they came from.
+    pub fn binaries(&self) -> &Binaries {
+        &self.bins
     }
 
     /// When the check's time runs out.

@@ -203,11 +203,24 @@ pub fn read_until(
     stop_after: Option<usize>,
     deadline: Instant,
 ) -> (Vec<u8>, ReadEnd) {
+    read_until_done(stream, deadline, |received| {
+        stop_after.is_some_and(|wanted| received.len() >= wanted)
+    })
+}
+
+/// Reads until `done` says the bytes received so far are enough (for a
+/// protocol with framing: a whole message has arrived), end of stream, an
+/// error or `deadline`.
+pub fn read_until_done(
+    stream: &TcpStream,
+    deadline: Instant,
+    mut done: impl FnMut(&[u8]) -> bool,
+) -> (Vec<u8>, ReadEnd) {
     let mut stream = stream;
     let mut received = Vec::new();
     let mut buffer = vec![0; 64 * 1024];
     loop {
-        if stop_after.is_some_and(|wanted| received.len() >= wanted) {
+        if done(&received) {
             return (received, ReadEnd::Enough);
         }
         if Instant::now() >= deadline {

@@ -40,6 +40,8 @@ pub struct Launch {
     /// seccomp filter installed before exec), to test how a program of any
     /// language handles a socket it cannot create. Linux only.
     pub fail_socket_calls: Option<i32>,
+    /// Working directory (the grader's own if `None`).
+    pub current_dir: Option<PathBuf>,
 }
 
 impl Launch {
@@ -55,6 +57,7 @@ impl Launch {
             piped_stdin: false,
             output_cap: 256 * 1024,
             fail_socket_calls: None,
+            current_dir: None,
         }
     }
 
@@ -190,6 +193,9 @@ impl Process {
             .stderr(Stdio::piped())
             .process_group(0);
         let fail_socket_calls = launch.fail_socket_calls;
+        if let Some(dir) = &launch.current_dir {
+            command.current_dir(dir);
+        }
         // SAFETY: the closure runs in the child between fork and exec and
         // only makes async-signal-safe system calls.
         unsafe {

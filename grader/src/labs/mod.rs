@@ -4,6 +4,7 @@
 use crate::lab::Lab;
 use crate::runner::CheckFn;
 
+pub mod app;
 pub mod client_list;
 pub mod echo;
 pub mod errors;
@@ -18,6 +19,7 @@ pub fn checks(lab: &Lab) -> &'static [(&'static str, CheckFn)] {
         "client-list" => client_list::CHECKS,
         "errors" => errors::CHECKS,
         "multiconn" => multiconn::CHECKS,
+        "app" => app::CHECKS,
         _ => &[],
     }
 }
