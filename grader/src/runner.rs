@@ -150,8 +150,12 @@ fn run_checks(
     thread::scope(|scope| {
         for _ in 0..options.jobs.max(1) {
             scope.spawn(|| {
-                while let Some(index) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
-                {
+                loop {
+                    // Take the next check in a statement of its own: in a
+                    // `while let` the lock guard would live through the loop
+                    // body and the checks would run one after another.
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                    let Some(index) = next else { break };
                     run_one(index);
                 }
             });
