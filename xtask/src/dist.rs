@@ -24,7 +24,7 @@ pub struct DistArgs {
 
 /// Paths left out of the student edition.
 fn left_out(path: &str) -> bool {
-    ["solutions/", "grader/tests/", ".ci/"]
+    ["solutions/", "grader/tests/", ".ci/", "bench/"]
         .iter()
         .any(|prefix| path.starts_with(prefix))
 }
