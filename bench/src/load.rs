@@ -64,6 +64,8 @@ pub struct Config {
 pub struct Stats {
     /// Requests completed (and checked) in the measured window.
     pub requests: usize,
+    /// Requests completed in all, warmup included (to divide CPU time by).
+    pub completed: usize,
     /// Length of the measured window.
     pub window: Duration,
     /// Latency of each measured request, in microseconds, sorted.
@@ -334,6 +336,7 @@ impl Generator {
                     let Some(conn) = self.conns[slot].as_mut() else {
                         return;
                     };
+                    self.stats.completed += 1;
                     if now >= from && now < until {
                         self.stats.requests += 1;
                         let micros = now.duration_since(conn.started).as_micros();

@@ -192,7 +192,13 @@ const TARGETS: &[Target] = &[
 #[derive(Debug)]
 struct Cell {
     stats: Stats,
+    /// Share of one core the server used while loaded.
     server_cpu: f64,
+    /// CPU time the server spent per completed request, in microseconds:
+    /// unlike requests per second, it hardly depends on what else the
+    /// machine is running.
+    server_us_per_request: f64,
+    /// Share of one core the load generator used.
     load_cpu: f64,
     died: bool,
 }
@@ -227,9 +233,9 @@ fn run(cli: &Cli) -> Result<()> {
     };
     print_machine();
     println!(
-        "| server | workload | conns | req/s | p50 ms | p99 ms | errors | server CPU | load CPU |"
+        "| server | workload | conns | req/s | p50 ms | p99 ms | errors | server CPU | CPU µs/req | load CPU |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut notes = Vec::new();
     let mut results: BTreeMap<(&str, usize), Cell> = BTreeMap::new();
     for target in TARGETS {
@@ -317,15 +323,16 @@ fn measure(launch: &Launch, workload: Workload, config: &Config) -> Result<Cell>
     let stats = load::run(server.addr, workload, config)?;
     let wall = started.elapsed().as_secs_f64().max(1e-9);
     let died = !server.is_running();
-    let server_cpu = if died {
+    let server_seconds = if died {
         f64::NAN
     } else {
-        (server::cpu_time(&pid)? - server_before).as_secs_f64() / wall
+        (server::cpu_time(&pid)? - server_before).as_secs_f64()
     };
     let load_cpu = (server::cpu_time("self")? - load_before).as_secs_f64() / wall;
     Ok(Cell {
+        server_cpu: server_seconds / wall,
+        server_us_per_request: server_seconds * 1e6 / stats.completed.max(1) as f64,
         stats,
-        server_cpu,
         load_cpu,
         died,
     })
@@ -367,7 +374,7 @@ fn print_row(target: &Target, conns: usize, cell: &Cell) {
         errors.to_string()
     };
     println!(
-        "| {} | {} | {} | {:.0} | {} | {} | {} | {:.0}% | {:.0}% |",
+        "| {} | {} | {} | {:.0} | {} | {} | {} | {:.0}% | {:.1} | {:.0}% |",
         target.name,
         workload,
         conns,
@@ -376,6 +383,7 @@ fn print_row(target: &Target, conns: usize, cell: &Cell) {
         ms(0.99),
         errors,
         cell.server_cpu * 100.0,
+        cell.server_us_per_request,
         cell.load_cpu * 100.0
     );
 }
@@ -390,23 +398,25 @@ fn print_errors(results: &BTreeMap<(&str, usize), Cell>) {
 
 fn print_goals(results: &BTreeMap<(&str, usize), Cell>) {
     println!();
-    let rate = |name: &str| results.get(&(name, 100)).map(|cell| cell.stats.rate());
     let mark = |ok: bool| if ok { "✓" } else { "✗" };
-    match (rate("multiconn-server"), rate("tokio-echo")) {
-        (Some(ours), Some(tokio)) => println!(
-            "goal: multiconn-server ≥ 0.8× tokio at 100 connections: {ours:.0} vs {tokio:.0} req/s = {:.2}× {}",
-            ours / tokio,
-            mark(ours >= 0.8 * tokio)
-        ),
-        _ => println!("goal: multiconn-server ≥ 0.8× tokio at 100 connections: not measured"),
-    }
-    match (rate("multiconn-server"), rate("python-selectors")) {
-        (Some(ours), Some(python)) => println!(
-            "goal: multiconn-server ≥ 10× python at 100 connections: {ours:.0} vs {python:.0} req/s = {:.1}× {}",
-            ours / python,
-            mark(ours >= 10.0 * python)
-        ),
-        _ => println!("goal: multiconn-server ≥ 10× python at 100 connections: not measured"),
+    for (baseline, factor) in [("tokio-echo", 0.8), ("python-selectors", 10.0)] {
+        let goal = format!("goal: multiconn-server ≥ {factor}× {baseline} at 100 connections");
+        let (Some(ours), Some(theirs)) = (
+            results.get(&("multiconn-server", 100)),
+            results.get(&(baseline, 100)),
+        ) else {
+            println!("{goal}: not measured");
+            continue;
+        };
+        let ratio = ours.stats.rate() / theirs.stats.rate().max(1e-9);
+        println!(
+            "{goal}: {:.0} vs {:.0} req/s = {ratio:.2}× {} (server CPU per request: {:.1} vs {:.1} µs)",
+            ours.stats.rate(),
+            theirs.stats.rate(),
+            mark(ratio >= factor),
+            ours.server_us_per_request,
+            theirs.server_us_per_request
+        );
     }
     for target in TARGETS.iter().filter(|target| target.concurrent) {
         if let Some(cell) = results.get(&(target.name, 1000)) {
