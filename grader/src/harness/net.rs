@@ -321,6 +321,76 @@ impl<T: Send + 'static> Peer<T> {
     }
 }
 
+/// Waits until the program at the other end of `stream` (on this machine)
+/// has read everything sent to it so far: in `/proc/net/tcp`, our socket has
+/// nothing unacknowledged and theirs has nothing left to read, or their
+/// socket is gone (the program closed it). Gives up quietly at `deadline`.
+///
+/// Checks that send in pieces use it so that each piece is read before the
+/// next is sent, whatever the load: with pauses alone, a program that is
+/// descheduled for longer than the pauses finds every piece already waiting
+/// and a single `read` returns them all, so the bug the check is about
+/// passes.
+pub fn wait_until_read(stream: &TcpStream, deadline: Instant) {
+    let (Ok(ours), Ok(theirs)) = (stream.local_addr(), stream.peer_addr()) else {
+        return;
+    };
+    while Instant::now() < deadline {
+        let Some(sent) = socket_queues(ours, theirs) else {
+            return;
+        };
+        match socket_queues(theirs, ours) {
+            Some(received) if sent.0 > 0 || received.1 > 0 => {
+                thread::sleep(Duration::from_millis(1));
+            }
+            _ => return,
+        }
+    }
+}
+
+/// The send and receive queues (bytes not yet acknowledged, bytes not yet
+/// read) of the TCP socket `local` connected to `remote`, or `None` if there
+/// is no such socket (or no `/proc`).
+fn socket_queues(local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
+    // /proc/net/tcp prints addresses as the kernel's 32-bit words in host
+    // order, and ports in hex.
+    let words = |addr: &SocketAddr| -> String {
+        let octets = match addr.ip() {
+            std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
+            std::net::IpAddr::V6(ip) => ip.octets().to_vec(),
+        };
+        let mut text: String = octets
+            .chunks(4)
+            .map(|word| {
+                format!(
+                    "{:08X}",
+                    u32::from_ne_bytes([word[0], word[1], word[2], word[3]])
+                )
+            })
+            .collect();
+        text.push_str(&format!(":{:04X}", addr.port()));
+        text
+    };
+    let table = if local.is_ipv4() {
+        "/proc/net/tcp"
+    } else {
+        "/proc/net/tcp6"
+    };
+    let (local, remote) = (words(&local), words(&remote));
+    let text = std::fs::read_to_string(table).ok()?;
+    text.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) != Some(&local.as_str()) || fields.get(2) != Some(&remote.as_str()) {
+            return None;
+        }
+        let (tx, rx) = fields.get(4)?.split_once(':')?;
+        Some((
+            u64::from_str_radix(tx, 16).ok()?,
+            u64::from_str_radix(rx, 16).ok()?,
+        ))
+    })
+}
+
 /// Reads from `stream` until the other side half-closes (or the stream's
 /// timeout ends the wait).
 pub fn read_to_eof(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
@@ -332,6 +402,27 @@ pub fn read_to_eof(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_receive_queue_of_a_local_peer_is_seen_and_emptied() {
+        let (listener, addr) = listen().unwrap();
+        let mut client = TcpStream::connect(addr).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let client_addr = client.local_addr().unwrap();
+        server.write_all(b"12345").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let unread = || socket_queues(client_addr, addr).map(|queues| queues.1);
+        while unread() != Some(5) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(unread(), Some(5));
+        let mut buf = [0; 5];
+        client.read_exact(&mut buf).unwrap();
+        wait_until_read(&server, deadline);
+        assert_eq!(unread(), Some(0));
+        drop(client);
+        wait_until_read(&server, Instant::now() + Duration::from_secs(5));
+    }
 
     #[test]
     fn exchange_with_a_local_echo_moves_a_large_payload() {

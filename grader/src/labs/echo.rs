@@ -250,7 +250,8 @@ fn stderr_detail(finished: &Finished) -> String {
 /// A grader peer that echoes what it reads, `piece` bytes at a time with
 /// `pause` between pieces, and closes after the client half-closes.
 fn echo_peer(ctx: &Ctx, piece: usize, pause: Duration) -> Result<Peer<()>, Failure> {
-    Peer::serve_one(ctx.deadline(), move |mut stream: TcpStream| {
+    let ctx_deadline = ctx.deadline();
+    Peer::serve_one(ctx_deadline, move |mut stream: TcpStream| {
         let mut buffer = [0; 4096];
         loop {
             let n = stream.read(&mut buffer)?;
@@ -259,6 +260,10 @@ fn echo_peer(ctx: &Ctx, piece: usize, pause: Duration) -> Result<Peer<()>, Failu
             }
             for (index, chunk) in buffer[..n].chunks(piece).enumerate() {
                 if index > 0 {
+                    // The client must have read the previous piece, or a
+                    // client slowed down by load would get several pieces
+                    // in one `read` and a single-read bug would pass.
+                    net::wait_until_read(&stream, ctx_deadline);
                     thread::sleep(pause);
                 }
                 stream.write_all(chunk)?;
