@@ -214,9 +214,19 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
+    let known = |name: &str| TARGETS.iter().any(|target| target.name == name);
     for (name, _) in &cli.servers {
-        if !TARGETS.iter().any(|target| target.name == name) {
+        if !known(name) {
             bail!("--server {name}=…: not a server the bench knows");
+        }
+    }
+    for name in &cli.only {
+        if !known(name) {
+            let names: Vec<&str> = TARGETS.iter().map(|target| target.name).collect();
+            bail!(
+                "--only {name}: not a server the bench knows ({})",
+                names.join(", ")
+            );
         }
     }
     let open_files = server::raise_open_files_limit().context("raising RLIMIT_NOFILE")?;

@@ -205,8 +205,8 @@ fn cold_lab1(root: &Path) -> Result<()> {
         "cold: lab 1 in a copy of the course with empty target directories ({})",
         copy.path().display()
     );
-    let (compile, _) = cargo(copy.path(), &["build", "--quiet", "--package", "xtask"])?;
-    let (grade, output) = cargo(
+    let (compile, _) = cargo_cold(copy.path(), &["build", "--quiet", "--package", "xtask"])?;
+    let (grade, output) = cargo_cold(
         copy.path(),
         &["xtask", "grade", "lab1", "--solution", "--format", "json"],
     )?;
@@ -358,16 +358,28 @@ fn cargo_program() -> std::ffi::OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
-/// Runs `cargo ARGS` in `dir`, output captured, and returns how long it
-/// took. A target directory set in the environment is dropped, so that a
-/// copy of the course builds into its own (empty) directories.
+/// Runs `cargo ARGS` in the workspace, output captured, and returns how
+/// long it took.
 fn cargo(dir: &Path, args: &[&str]) -> Result<(Duration, Output)> {
+    run_cargo(Command::new(cargo_program()).current_dir(dir), args)
+}
+
+/// [`cargo`] in a copy of the course, without a target directory set in the
+/// environment, so that the copy builds into its own (empty) directories.
+fn cargo_cold(dir: &Path, args: &[&str]) -> Result<(Duration, Output)> {
+    run_cargo(
+        Command::new(cargo_program())
+            .current_dir(dir)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR"),
+        args,
+    )
+}
+
+fn run_cargo(command: &mut Command, args: &[&str]) -> Result<(Duration, Output)> {
     let started = Instant::now();
-    let output = Command::new(cargo_program())
+    let output = command
         .args(args)
-        .current_dir(dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET_DIR")
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("running cargo {}", args.join(" ")))?;
