@@ -102,7 +102,7 @@ fn a_missing_binary_fails_its_checks_with_a_clear_message() {
 #[test]
 fn a_server_that_eats_memory_is_stopped_and_the_report_says_why() {
     let dir = fixture_bin_dir("echo", &[("echo-server", "eat_memory")]);
-    let report = grade_dir("echo", dir.path());
+    let report = grade_dir_check("echo", dir.path(), "echo.hello");
     assert_fails(&report, "echo.hello");
     let failure = report
         .check("echo.hello")

@@ -1,86 +1,459 @@
-//! `cargo xtask bench`: how long grading takes, measured and printed.
+//! `cargo xtask bench`: how long grading takes, and how fast the reference
+//! servers are.
+//!
+//! Grading (`cargo xtask bench`): for each lab with checks, the warm time of
+//! `cargo xtask grade LAB --solution` (median of several runs) next to a
+//! no-op `cargo build` of the same crate, which is the floor any cargo-based
+//! grade pays; the cold time of lab 1 from empty target directories, in a
+//! temporary copy of the course so that the developer's builds are not
+//! touched; and the time of `grade all --solution`.
+//!
+//! Servers (`cargo xtask bench servers`): builds the reference servers and the
+//! bench in `bench/` (its own workspace: tokio is compiled only here) in
+//! release mode, then runs its load generator. Benchmarks are commands, not
+//! timed tests: the figures depend on the machine and its load.
 
-use std::process::{Command, ExitCode, Stdio};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use clap::Args;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
 use grader::builder::workspace_root;
+use grader::{LABS, Lab};
+use serde_json::Value;
 
 /// Arguments of `cargo xtask bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    what: Option<What>,
     /// Runs per measurement (the median is printed).
     #[arg(long, default_value_t = 5)]
     runs: usize,
     /// Labs to time (default: those that have checks).
     #[arg(long)]
     lab: Vec<String>,
+    /// Skip the cold grade (it compiles everything from scratch: minutes on a small machine).
+    #[arg(long)]
+    no_cold: bool,
 }
 
-/// Times `cargo xtask grade LAB --solution` (warm) and a no-op build.
+#[derive(Debug, Subcommand)]
+enum What {
+    /// Requests per second and latency of the reference servers and two
+    /// baselines (tokio, Python selectors) at 1 to 1000 connections.
+    Servers(ServersArgs),
+}
+
+/// Arguments of `cargo xtask bench servers`.
+#[derive(Debug, Args)]
+struct ServersArgs {
+    /// Seconds measured per server and number of connections.
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Concurrent connections, one measurement each.
+    #[arg(long, default_value = "1,10,100,1000")]
+    conns: String,
+    /// Measure only these servers (echo-server, multiconn-server, app-server,
+    /// client-list-server, tokio-echo, python-selectors).
+    #[arg(long)]
+    only: Vec<String>,
+}
+
+/// Labs whose warm grade should take at most [`WARM_GOAL`] and
+/// [`RATIO_GOAL`] times a no-op build: those without built-in waits (labs 2,
+/// 3 and 5 wait for the timeouts their checks test).
+const GOAL_LABS: &[&str] = &["echo", "app", "client-list"];
+const WARM_GOAL: f64 = 1.5;
+const RATIO_GOAL: f64 = 3.0;
+const ALL_GOAL: f64 = 8.0;
+
+/// Runs `cargo xtask bench` or `cargo xtask bench servers`.
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
-    let labs: Vec<String> = if args.lab.is_empty() {
-        grader::LABS
-            .iter()
+    match &args.what {
+        Some(What::Servers(servers)) => run_servers(servers),
+        None => run_grading(args),
+    }
+}
+
+fn run_grading(args: &BenchArgs) -> Result<ExitCode> {
+    let root = workspace_root();
+    if !root.join("solutions/Cargo.toml").is_file() {
+        bail!(
+            "the bench grades the reference solutions, which this copy of the course does not have"
+        );
+    }
+    let labs: Vec<&'static Lab> = if args.lab.is_empty() {
+        LABS.iter()
             .filter(|lab| !grader::rubric::for_lab(lab).is_empty())
-            .map(|lab| lab.name())
             .collect()
     } else {
-        args.lab.clone()
+        args.lab
+            .iter()
+            .map(|name| Lab::find(name).with_context(|| format!("no lab is called `{name}`")))
+            .collect::<Result<_>>()?
     };
+    let runs = args.runs.max(1);
+    println!("machine: {}", machine());
+    println!("warm: median of {runs} runs, after one run that builds");
+    println!();
+    // What every `cargo xtask …` pays before grading starts.
+    let xtask_alone = median(runs, || Ok(cargo(&root, &["xtask", "--version"])?.0))?;
     println!(
-        "{:<8} {:>14} {:>16} {:>8}",
-        "lab", "warm grade (s)", "no-op build (s)", "ratio"
+        "`cargo xtask --version` (cargo run of xtask, nothing to build): {:.2} s",
+        secs(xtask_alone)
     );
-    for lab in &labs {
-        // One run to warm the build, then the measured runs.
-        time_command(&["xtask", "grade", lab, "--solution"])?;
-        let grade = median(args.runs, || {
-            time_command(&["xtask", "grade", lab, "--solution"])
+    println!();
+    println!("| lab | warm grade | checks | build + start | no-op build | ratio | score | goal |");
+    println!("|---|---:|---:|---:|---:|---:|---|---|");
+    for lab in labs {
+        let name = lab.name();
+        let grade_args = ["xtask", "grade", &name, "--solution", "--format", "json"];
+        cargo(&root, &grade_args)?;
+        let mut reports = Vec::new();
+        let grade = median(runs, || {
+            let (took, output) = cargo(&root, &grade_args)?;
+            reports.push(lab_reports(&output)?);
+            Ok(took)
         })?;
-        let package = grader::Lab::find(lab).map_or("", |lab| lab.package);
-        let manifest = workspace_root().join("solutions/Cargo.toml");
-        let manifest = manifest.to_string_lossy();
-        let build = median(args.runs, || {
-            time_command(&[
-                "build",
-                "--manifest-path",
-                &manifest,
-                "-p",
-                package,
-                "--bins",
-            ])
-        })?;
-        println!(
-            "{:<8} {:>14.2} {:>16.2} {:>8.1}",
-            lab,
-            grade.as_secs_f64(),
-            build.as_secs_f64(),
-            grade.as_secs_f64() / build.as_secs_f64().max(0.001)
+        let checks = median_of(
+            reports
+                .iter()
+                .flatten()
+                .map(|report| report.duration)
+                .collect(),
         );
+        let score = reports
+            .last()
+            .and_then(|reports| reports.first())
+            .map_or_else(|| "?".into(), |report| report.score.clone());
+        let manifest = root.join("solutions/Cargo.toml");
+        let manifest = manifest.to_string_lossy();
+        let build_args = [
+            "build",
+            "--quiet",
+            "--manifest-path",
+            &manifest,
+            "--package",
+            lab.package,
+            "--bins",
+        ];
+        let build = median(runs, || Ok(cargo(&root, &build_args)?.0))?;
+        let ratio = secs(grade) / secs(build).max(0.001);
+        let goal = if GOAL_LABS.contains(&lab.slug) {
+            format!(
+                "≤ {WARM_GOAL} s {}, ≤ {RATIO_GOAL}× {}",
+                mark(secs(grade) <= WARM_GOAL),
+                mark(ratio <= RATIO_GOAL)
+            )
+        } else {
+            "waits for the timeouts it tests".into()
+        };
+        println!(
+            "| {name} | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {ratio:.1}× | {score} | {goal} |",
+            secs(grade),
+            secs(checks),
+            secs(grade.saturating_sub(checks)),
+            secs(build),
+        );
+    }
+    println!();
+    println!("build + start: the warm grade less its checks (`cargo run` of xtask, the");
+    println!("nested `cargo build` of the lab, reading the rubric, printing the report).");
+    println!();
+
+    let all_args = ["xtask", "grade", "all", "--solution", "--format", "json"];
+    cargo(&root, &all_args)?;
+    let mut per_lab: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
+    let all = median(runs, || {
+        let (took, output) = cargo(&root, &all_args)?;
+        for report in lab_reports(&output)? {
+            per_lab.entry(report.lab).or_default().push(report.duration);
+        }
+        Ok(took)
+    })?;
+    let labs_line: Vec<String> = per_lab
+        .into_iter()
+        .map(|(lab, times)| format!("{lab} {:.2} s", secs(median_of(times))))
+        .collect();
+    println!(
+        "grade all --solution: {:.2} s (goal ≤ {ALL_GOAL} s {}); checks per lab: {}",
+        secs(all),
+        mark(secs(all) <= ALL_GOAL),
+        labs_line.join(", ")
+    );
+
+    if !args.no_cold {
+        println!();
+        cold_lab1(&root)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn median(runs: usize, mut measure: impl FnMut() -> Result<Duration>) -> Result<Duration> {
-    let mut times = (0..runs.max(1))
-        .map(|_| measure())
-        .collect::<Result<Vec<_>>>()?;
-    times.sort();
-    Ok(times[times.len() / 2])
+/// Grades lab 1's solution in a copy of the course whose target directories
+/// are empty: what a fresh clone costs. The developer's `target/` and
+/// `solutions/target/` are not touched.
+fn cold_lab1(root: &Path) -> Result<()> {
+    let copy = tempfile::Builder::new()
+        .prefix("socket-labs-cold-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    crate::files::copy_tree(root, copy.path(), &["target", ".git", ".swap", ".grades"])?;
+    println!(
+        "cold: lab 1 in a copy of the course with empty target directories ({})",
+        copy.path().display()
+    );
+    let (compile, _) = cargo_cold(copy.path(), &["build", "--quiet", "--package", "xtask"])?;
+    let (grade, output) = cargo_cold(
+        copy.path(),
+        &["xtask", "grade", "lab1", "--solution", "--format", "json"],
+    )?;
+    let report = lab_reports(&output)?
+        .into_iter()
+        .next()
+        .context("the cold grade printed no report")?;
+    println!(
+        "| cold grade lab1 | compiling xtask and the grader | building solutions/echo + checks | of which checks | score |"
+    );
+    println!("|---:|---:|---:|---:|---|");
+    println!(
+        "| {:.1} s | {:.1} s | {:.1} s | {:.2} s | {} |",
+        secs(compile + grade),
+        secs(compile),
+        secs(grade),
+        secs(report.duration),
+        report.score
+    );
+    Ok(())
 }
 
-/// Runs `cargo ARGS` in the workspace and returns how long it took.
-fn time_command(args: &[&str]) -> Result<Duration> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let started = Instant::now();
-    Command::new(cargo)
-        .args(args)
-        .current_dir(workspace_root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+/// What the bench reads from a JSON report.
+#[derive(Debug)]
+struct Reported {
+    lab: String,
+    score: String,
+    duration: Duration,
+}
+
+/// The reports in `cargo xtask grade … --format json` output (one JSON
+/// object per lab).
+fn lab_reports(output: &Output) -> Result<Vec<Reported>> {
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut reports = Vec::new();
+    for value in serde_json::Deserializer::from_str(&text).into_iter::<Value>() {
+        let value = value.with_context(|| {
+            format!(
+                "the grade printed no JSON report:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?;
+        reports.push(Reported {
+            lab: value["lab"].as_str().unwrap_or("?").to_owned(),
+            score: format!("{}/{}", value["score"], value["max_score"]),
+            duration: Duration::from_millis(value["duration"].as_u64().unwrap_or(0)),
+        });
+    }
+    Ok(reports)
+}
+
+fn run_servers(args: &ServersArgs) -> Result<ExitCode> {
+    let root = workspace_root();
+    let bench_manifest = root.join("bench/Cargo.toml");
+    if !bench_manifest.is_file() || !root.join("solutions/Cargo.toml").is_file() {
+        bail!("the server bench needs bench/ and solutions/, which are not in the student edition");
+    }
+    // The servers the bench loads, by the lab that builds them.
+    let wanted = [
+        "echo-server",
+        "multiconn-server",
+        "app-server",
+        "client-list-server",
+    ];
+    let mut packages = Vec::new();
+    for lab in LABS {
+        let present = root.join(lab.solution_dir()).join("Cargo.toml").is_file();
+        if present && lab.binaries.iter().any(|bin| wanted.contains(bin)) {
+            packages.push(lab.package);
+        }
+    }
+    println!("building the reference servers and the bench (release)…");
+    let mut servers = Vec::new();
+    if !packages.is_empty() {
+        let solutions = root.join("solutions/Cargo.toml");
+        let built = release_build(&solutions, &packages)?;
+        for name in wanted {
+            if let Some(path) = built.get(name) {
+                servers.push(format!("{name}={}", path.display()));
+            }
+        }
+    }
+    let bench = release_build(&bench_manifest, &[])?;
+    let generator = bench
+        .get("socket-labs-bench")
+        .context("cargo built no socket-labs-bench")?;
+    let mut command = Command::new(generator);
+    for server in &servers {
+        command.arg("--server").arg(server);
+    }
+    command
+        .arg("--seconds")
+        .arg(args.seconds.to_string())
+        .arg("--conns")
+        .arg(&args.conns);
+    for only in &args.only {
+        command.arg("--only").arg(only);
+    }
+    let status = command
         .status()
+        .with_context(|| format!("running {}", generator.display()))?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Builds the binaries of `packages` (all of the workspace's when empty) in
+/// release mode and returns the executables cargo reports, by name.
+fn release_build(manifest: &Path, packages: &[&str]) -> Result<BTreeMap<String, PathBuf>> {
+    let mut command = Command::new(cargo_program());
+    command
+        .args([
+            "build",
+            "--release",
+            "--bins",
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
+        .arg(manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for package in packages {
+        command.args(["--package", package]);
+    }
+    let output = command
+        .output()
+        .with_context(|| format!("building {}", manifest.display()))?;
+    if !output.status.success() {
+        bail!("{} did not build (see above)", manifest.display());
+    }
+    let mut executables = BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if let (Some(name), Some(path)) = (
+            message["target"]["name"].as_str(),
+            message["executable"].as_str(),
+        ) {
+            executables.insert(name.to_owned(), PathBuf::from(path));
+        }
+    }
+    Ok(executables)
+}
+
+fn cargo_program() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// Runs `cargo ARGS` in the workspace, output captured, and returns how
+/// long it took.
+fn cargo(dir: &Path, args: &[&str]) -> Result<(Duration, Output)> {
+    run_cargo(Command::new(cargo_program()).current_dir(dir), args)
+}
+
+/// [`cargo`] in a copy of the course, without a target directory set in the
+/// environment, so that the copy builds into its own (empty) directories.
+fn cargo_cold(dir: &Path, args: &[&str]) -> Result<(Duration, Output)> {
+    run_cargo(
+        Command::new(cargo_program())
+            .current_dir(dir)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR"),
+        args,
+    )
+}
+
+fn run_cargo(command: &mut Command, args: &[&str]) -> Result<(Duration, Output)> {
+    let started = Instant::now();
+    let output = command
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
         .with_context(|| format!("running cargo {}", args.join(" ")))?;
-    Ok(started.elapsed())
+    let took = started.elapsed();
+    // `grade` exits 1 below full marks: the report says so, the time still counts.
+    if !output.status.success() && args.first() != Some(&"xtask") {
+        bail!(
+            "cargo {} failed:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok((took, output))
+}
+
+fn median(runs: usize, mut measure: impl FnMut() -> Result<Duration>) -> Result<Duration> {
+    let times = (0..runs.max(1))
+        .map(|_| measure())
+        .collect::<Result<Vec<_>>>()?;
+    Ok(median_of(times))
+}
+
+fn median_of(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times.get(times.len() / 2).copied().unwrap_or_default()
+}
+
+fn secs(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "✓" } else { "✗" }
+}
+
+/// Cores, CPU model and load average: figures mean little without them.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    format!("{cores} cores, {model}; load average {}", load.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_is_the_middle_run() {
+        let ms = Duration::from_millis;
+        assert_eq!(median_of(vec![ms(9), ms(1), ms(5)]), ms(5));
+        assert_eq!(median_of(Vec::new()), Duration::ZERO);
+    }
+
+    #[test]
+    fn reports_are_read_from_concatenated_json_objects() {
+        let output = Output {
+            status: std::os::unix::process::ExitStatusExt::from_raw(0),
+            stdout: br#"{"lab": "lab1", "score": 40, "max_score": 40, "duration": 390}
+{"lab": "lab2", "score": 0, "max_score": 0, "duration": 0}"#
+                .to_vec(),
+            stderr: Vec::new(),
+        };
+        let reports = lab_reports(&output).unwrap();
+        assert_eq!(reports.len(), 2);
+        assert_eq!(reports[0].score, "40/40");
+        assert_eq!(reports[0].duration, Duration::from_millis(390));
+    }
 }

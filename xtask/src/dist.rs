@@ -1,8 +1,8 @@
 //! `cargo xtask dist OUTDIR`: the student edition of the course.
 //!
-//! The workspace as committed, without the reference solutions and without
-//! the course's own tests (they grade the solutions), plus a GitHub
-//! Classroom workflow that grades each check with its points.
+//! The workspace as committed, without the reference solutions, the
+//! performance bench and the course's own tests (they grade the solutions),
+//! plus a GitHub Classroom workflow that grades each check with its points.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ pub struct DistArgs {
 
 /// Paths left out of the student edition.
 fn left_out(path: &str) -> bool {
-    ["solutions/", "grader/tests/", ".ci/"]
+    ["solutions/", "grader/tests/", ".ci/", "bench/"]
         .iter()
         .any(|prefix| path.starts_with(prefix))
 }
@@ -161,5 +161,21 @@ mod tests {
         assert!(student.contains("[workspace]") && student.contains("members"));
         let parsed: toml::Table = student.parse().expect("still valid TOML");
         assert!(parsed["workspace"]["dependencies"].get("clap").is_some());
+        // The bench's exclude line goes with the bench.
+        assert!(!student.contains("bench"));
+    }
+
+    #[test]
+    fn the_course_only_directories_are_left_out() {
+        for path in [
+            "solutions/echo/src/main.rs",
+            "grader/tests/echo.rs",
+            ".ci/run",
+            "bench/Cargo.toml",
+        ] {
+            assert!(left_out(path), "{path}");
+        }
+        assert!(!left_out("labs/echo/src/main.rs"));
+        assert!(!left_out("grader/src/lib.rs"));
     }
 }

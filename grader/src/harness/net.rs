@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::show;
+use super::{procfs, show};
 use crate::outcome::Failure;
 
 /// Send and receive buffer size of the grader's sockets.
@@ -471,6 +471,46 @@ impl<T: Send + 'static> Peers<T> {
     }
 }
 
+/// Waits until the program at the other end of `stream` (on this machine)
+/// has read everything sent to it so far: in `/proc/net/tcp`, our socket has
+/// nothing unacknowledged and theirs has nothing left to read, or their
+/// socket is gone (the program closed it). Gives up quietly at `deadline`.
+///
+/// Checks that send in pieces use it so that each piece is read before the
+/// next is sent, whatever the load: with pauses alone, a program that is
+/// descheduled for longer than the pauses finds every piece already waiting
+/// and a single `read` returns them all, so the bug the check is about
+/// passes.
+pub fn wait_until_read(stream: &TcpStream, deadline: Instant) {
+    let (Ok(ours), Ok(theirs)) = (stream.local_addr(), stream.peer_addr()) else {
+        return;
+    };
+    let (ours, theirs) = (
+        procfs::proc_net_address(ours),
+        procfs::proc_net_address(theirs),
+    );
+    while Instant::now() < deadline {
+        let Ok(sockets) = procfs::tcp_sockets() else {
+            return;
+        };
+        let queues = |local: &str, remote: &str| {
+            sockets
+                .iter()
+                .find(|socket| socket.local_address == local && socket.remote_address == remote)
+                .map(|socket| (socket.tx_queue, socket.rx_queue))
+        };
+        let Some((unacknowledged, _)) = queues(&ours, &theirs) else {
+            return;
+        };
+        match queues(&theirs, &ours) {
+            Some((_, unread)) if unacknowledged > 0 || unread > 0 => {
+                thread::sleep(Duration::from_millis(1));
+            }
+            _ => return,
+        }
+    }
+}
+
 /// Reads from `stream` until the other side half-closes (or the stream's
 /// timeout ends the wait).
 pub fn read_to_eof(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
@@ -482,6 +522,27 @@ pub fn read_to_eof(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_receive_queue_of_a_local_peer_is_seen_and_emptied() {
+        let (listener, addr) = listen().unwrap();
+        let mut client = TcpStream::connect(addr).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let client_addr = client.local_addr().unwrap();
+        server.write_all(b"12345").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let unread = || procfs::tcp_unread(client_addr, addr).unwrap();
+        while unread() != Some(5) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(unread(), Some(5));
+        let mut buf = [0; 5];
+        client.read_exact(&mut buf).unwrap();
+        wait_until_read(&server, deadline);
+        assert_eq!(unread(), Some(0));
+        drop(client);
+        wait_until_read(&server, Instant::now() + Duration::from_secs(5));
+    }
 
     #[test]
     fn exchange_with_a_local_echo_moves_a_large_payload() {
