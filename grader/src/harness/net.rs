@@ -60,6 +60,10 @@ pub struct SendPlan {
     pub pause: Duration,
     /// Half-close (shut down writing) after the last byte.
     pub half_close: bool,
+    /// Before each piece after the first, wait until the peer has read
+    /// everything sent so far ([`wait_until_read`]): then a program that
+    /// reads only once gets one piece, however slow the machine.
+    pub wait_until_read: bool,
 }
 
 impl SendPlan {
@@ -68,6 +72,7 @@ impl SendPlan {
         piece: None,
         pause: Duration::ZERO,
         half_close: true,
+        wait_until_read: false,
     };
 }
 
@@ -157,6 +162,9 @@ pub fn send(
     let mut stream = stream;
     let piece = plan.piece.unwrap_or(payload.len()).max(1);
     for (index, chunk) in payload.chunks(piece).enumerate() {
+        if index > 0 && plan.wait_until_read {
+            wait_until_read(stream, deadline);
+        }
         if index > 0 && !plan.pause.is_zero() {
             thread::sleep(plan.pause.min(remaining(deadline)));
         }

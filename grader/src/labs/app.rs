@@ -408,6 +408,7 @@ const ALL_AT_ONCE: SendPlan = SendPlan {
     piece: None,
     pause: Duration::ZERO,
     half_close: false,
+    wait_until_read: false,
 };
 
 trait SummaryPrefix {
@@ -504,6 +505,7 @@ fn one_byte_at_a_time(ctx: &Ctx) -> CheckResult {
         piece: Some(1),
         pause: Duration::from_millis(3),
         half_close: false,
+        wait_until_read: false,
     };
     ask(
         ctx,

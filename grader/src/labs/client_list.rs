@@ -729,6 +729,7 @@ fn name_in_pieces(ctx: &Ctx) -> CheckResult {
         piece: Some(3),
         pause: Duration::from_millis(50),
         half_close: true,
+        wait_until_read: false,
     };
     let (list, _) = register_with(ctx, &mut server, name, plan).map_err(|f| {
         f.detail("the grader sent the name 3 bytes at a time with pauses: read until end of stream, then decode the bytes once")

@@ -92,19 +92,20 @@ fn one_mebibyte(ctx: &Ctx) -> CheckResult {
 fn small_pieces(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
     let message = b"Hello, world, in many small pieces with pauses between them";
-    // Pauses long enough that even a heavily loaded machine delivers the
-    // pieces to separate reads of a server that reads only once.
+    // Each piece goes out once the server has read the one before, so a
+    // server that reads only once sees one piece, however loaded the machine.
     let plan = SendPlan {
-        piece: Some(3),
-        pause: Duration::from_millis(25),
+        piece: Some(6),
+        pause: Duration::from_millis(2),
         half_close: true,
+        wait_until_read: true,
     };
     expect_echo(
         ctx,
         &mut server,
         message,
         plan,
-        "echo of a message sent 3 bytes at a time",
+        "echo of a message sent 6 bytes at a time",
     )
 }
 
