@@ -200,12 +200,8 @@ impl Process {
         // only makes async-signal-safe system calls.
         unsafe {
             command.pre_exec(move || {
-                // A crashing student program must not leave a core dump.
-                let no_core = libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
-                };
-                libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+                // No core dumps; CPU time, file size and address space capped.
+                limits::apply_in_child();
                 // If the grader itself dies, its programs die with it.
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 match fail_socket_calls {
@@ -616,6 +612,35 @@ mod tests {
         let output = String::from_utf8_lossy(&finished.stdout);
         assert!(output.contains("Too many open files"), "{output}");
         assert!(output.contains("refused"), "{output}");
+    }
+
+    #[test]
+    fn graded_programs_run_under_the_limits() {
+        let finished = Process::spawn(
+            &sh("ulimit -c; ulimit -t; ulimit -f; ulimit -v"),
+            Arc::default(),
+        )
+        .unwrap()
+        .finish(Instant::now() + Duration::from_secs(5));
+        let limits: Vec<String> = finished.stdout_text().lines().map(str::to_owned).collect();
+        let kib = |mib: u64| (mib * 1024).to_string();
+        // `ulimit -f` counts 512-byte blocks in POSIX sh.
+        let blocks = (limits::FILE_SIZE_LIMIT_MIB * 2048).to_string();
+        assert_eq!(limits[0], "0", "{limits:?}");
+        assert_eq!(
+            limits[1],
+            limits::CPU_LIMIT_SECONDS.to_string(),
+            "{limits:?}"
+        );
+        assert!(
+            limits[2] == blocks || limits[2] == kib(limits::FILE_SIZE_LIMIT_MIB),
+            "{limits:?}"
+        );
+        assert_eq!(
+            limits[3],
+            kib(limits::ADDRESS_SPACE_LIMIT_MIB),
+            "{limits:?}"
+        );
     }
 
     #[test]
