@@ -123,3 +123,12 @@ fn the_reference_server_survives_malformed_clients() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Half-closing after the request is allowed (lab 1 teaches it): a client
+/// that does so still meets a silent server and must still get full marks.
+#[test]
+fn a_client_that_half_closes_after_its_request_gets_full_marks() {
+    let dir = fixture_bin_dir("errors", &[("socket-errors", "half_close_after_request")]);
+    assert_full_marks(&grade_dir("errors", dir.path()));
+    assert_nothing_left(dir.path());
+}
