@@ -114,3 +114,12 @@ fn a_server_that_eats_memory_is_stopped_and_the_report_says_why() {
     assert!(failure.contains("used more than 1024 MiB"), "{failure}");
     assert_nothing_left(dir.path());
 }
+
+/// An `error:` line may name an exception as its cause (as a Java program
+/// would): that is a clean report, not a crash.
+#[test]
+fn an_exception_named_in_the_error_line_is_not_a_crash() {
+    let dir = fixture_bin_dir("echo", &[("echo-client", "java_style_cause")]);
+    let report = grade_dir_check("echo", dir.path(), "echo.client_refused");
+    assert_passes(&report, "echo.client_refused");
+}

@@ -489,6 +489,17 @@ impl Finished {
         String::from_utf8_lossy(&self.stderr).into_owned()
     }
 
+    /// Whether stderr shows a crash (a panic, a traceback, an uncaught
+    /// exception) on a line other than those `expected` accepts: an expected
+    /// `error: …` line may well quote an exception's name as its cause.
+    pub fn crashed(&self, expected: impl Fn(&str) -> bool) -> bool {
+        const SIGNS: [&str; 4] = ["panicked", "Traceback", "RUST_BACKTRACE", "Exception"];
+        self.stderr_text()
+            .lines()
+            .filter(|line| !expected(line))
+            .any(|line| SIGNS.iter().any(|sign| line.contains(sign)))
+    }
+
     /// The exit code, when it exited normally.
     pub fn code(&self) -> Option<i32> {
         self.status.and_then(|status| status.code())

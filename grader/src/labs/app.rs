@@ -1261,9 +1261,7 @@ fn client_malformed(ctx: &Ctx) -> CheckResult {
             .lines()
             .filter(|line| line.starts_with("error: "))
             .count();
-        let crashed = ["panicked", "Traceback", "RUST_BACKTRACE", "Exception"]
-            .iter()
-            .any(|sign| stderr.contains(sign));
+        let crashed = finished.crashed(|line: &str| line.starts_with("error: "));
         let printed_got = finished
             .stdout_text()
             .lines()

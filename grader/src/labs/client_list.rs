@@ -1222,9 +1222,7 @@ fn client_empty_reply(ctx: &Ctx) -> CheckResult {
         .lines()
         .filter(|line| line.starts_with("error: "))
         .count();
-    let crashed = ["panicked", "Traceback", "RUST_BACKTRACE", "Exception"]
-        .iter()
-        .any(|sign| stderr.contains(sign));
+    let crashed = finished.crashed(|line: &str| line.starts_with("error: "));
     if finished.code() == Some(1) && error_lines == 1 && !crashed && finished.stdout.is_empty() {
         return Ok(());
     }

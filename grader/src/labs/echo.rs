@@ -319,9 +319,7 @@ fn client_refused(ctx: &Ctx) -> CheckResult {
         .lines()
         .filter(|line| line.starts_with("error: "))
         .collect();
-    let crashed = ["panicked", "Traceback", "RUST_BACKTRACE", "Exception"]
-        .iter()
-        .any(|sign| stderr.contains(sign));
+    let crashed = finished.crashed(|line: &str| line.starts_with("error: "));
     if finished.code() == Some(1)
         && error_lines.len() == 1
         && !crashed

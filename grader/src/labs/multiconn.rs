@@ -1056,9 +1056,7 @@ fn client_early_close(ctx: &Ctx) -> CheckResult {
     let named = stderr
         .lines()
         .any(|line| line.starts_with("error: connection 1: "));
-    let crashed = ["panicked", "Traceback", "RUST_BACKTRACE", "Exception"]
-        .iter()
-        .any(|sign| stderr.contains(sign));
+    let crashed = finished.crashed(|line: &str| line.starts_with("error: "));
     if !finished.timed_out && finished.code() == Some(1) && named && !crashed {
         return Ok(());
     }
