@@ -525,8 +525,9 @@ fn split_length(ctx: &Ctx) -> CheckResult {
     ctx.note_command("(grader) send the first byte of the 2-byte length, pause, then the rest");
     net::send(&stream, &request[..1], ALL_AT_ONCE, deadline)
         .and_then(|()| {
-            // Part of the scenario: the two bytes must arrive in two reads.
-            thread::sleep(Duration::from_millis(150));
+            // The two bytes must arrive in two reads: the second goes out
+            // once the server has read the first, however loaded the machine.
+            net::wait_until_read(&stream, deadline);
             net::send(&stream, &request[1..], ALL_AT_ONCE, deadline)
         })
         .map_err(|err| {
