@@ -74,11 +74,19 @@ fn not_ready(server: &mut Process, limit: Duration) -> Failure {
             show::indent(&show::head(&stdout, 10), 4)
         )
     };
+    // The line is there but unfinished: only whole lines count.
+    let unterminated = stdout
+        .rsplit('\n')
+        .next()
+        .is_some_and(|last| last.starts_with(LISTENING));
     let failure = match server.exit_status() {
         Some(status) => Failure::new(format!(
             "the server exited ({}) before printing `Listening on`",
             describe_status(Some(status))
         )),
+        None if unterminated => Failure::new(
+            "the `Listening on ADDR` line never ended: print it with a newline at the end (println!), then flush",
+        ),
         None => Failure::new(format!(
             "waited {:.0} s for `Listening on ADDR` on stdout; {} — did it flush stdout after printing?",
             limit.as_secs_f64(),
