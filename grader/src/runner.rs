@@ -68,6 +68,8 @@ pub fn grade(
     options: &Options,
 ) -> LabReport {
     let started = Instant::now();
+    // Orphans of graded programs come back to us, to be swept after each check.
+    crate::harness::limits::become_subreaper();
     let specs: Vec<&'static CheckSpec> = rubric::for_lab(lab)
         .into_iter()
         .filter(|spec| options.only.as_ref().is_none_or(|only| &spec.id == only))
@@ -232,6 +234,8 @@ fn execute(
             )))
         }
     };
+    // The check's processes are gone; their orphans, if any, came to us.
+    crate::harness::limits::sweep_orphans();
     let (status, failure) = match result {
         Ok(()) => (Status::Passed, None),
         Err(failure) if ctx.was_skipped() => (Status::Skipped, Some(failure)),

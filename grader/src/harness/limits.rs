@@ -8,7 +8,7 @@
 //! only a backstop. CPU time and file size are plain rlimits.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread;
 use std::time::Duration;
 
@@ -156,4 +156,95 @@ fn marked_processes(marker: &str, own_pid: u32) -> Vec<u32> {
             })
         })
         .collect()
+}
+
+/// The leaders of graded programs that are running (spawned and not yet
+/// reaped), across all checks: the orphan sweep must never touch them.
+fn live_leaders() -> &'static Mutex<HashSet<u32>> {
+    static LIVE: OnceLock<Mutex<HashSet<u32>>> = OnceLock::new();
+    LIVE.get_or_init(Mutex::default)
+}
+
+/// Held (shared) while a graded program is being spawned and registered,
+/// and (exclusive) while orphans are swept: a program between `fork` and its
+/// registration is never mistaken for an orphan.
+pub fn spawn_lock() -> &'static RwLock<()> {
+    static LOCK: RwLock<()> = RwLock::new(());
+    &LOCK
+}
+
+/// Records a spawned leader (call under [`spawn_lock`]).
+pub fn leader_started(pid: u32) {
+    live_leaders()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(pid);
+}
+
+/// Forgets a leader once it has been reaped.
+pub fn leader_reaped(pid: u32) {
+    live_leaders()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&pid);
+}
+
+/// Makes this process a child subreaper, once: a descendant whose parent
+/// dies (the classic double fork of a daemon) is then re-parented to us
+/// instead of to init, so that [`sweep_orphans`] can find it even when it
+/// left its process group and cleared its environment.
+pub fn become_subreaper() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        // SAFETY: prctl with an integer argument; no memory is shared.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+    });
+}
+
+/// Kills and reaps our children that are neither running graded programs
+/// nor the grader's own tools: orphans re-parented to us as a subreaper
+/// after the graded program that forked them was killed (including those
+/// that left their group and cleared their environment, which
+/// [`kill_marked`] cannot see), and orphans that already exited.
+pub fn sweep_orphans() {
+    let _exclusive = spawn_lock().write().unwrap_or_else(|p| p.into_inner());
+    let own_pid = std::process::id();
+    let live = live_leaders()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for pid in entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+    {
+        if live.contains(&pid) || parent_of(pid) != Some(own_pid) || is_grader_tool(pid) {
+            continue;
+        }
+        // SAFETY: kill and waitpid on our own child.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL);
+            libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether a child of ours is one of the tools the grader runs itself
+/// (cargo to build, git for its version), possibly for another grade in the
+/// same process: those are waited for by their caller, never swept.
+fn is_grader_tool(pid: u32) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let program = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+    let name = program.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    matches!(name, b"cargo" | b"git" | b"rustc" | b"rustup")
 }

@@ -213,7 +213,15 @@ impl Process {
         // Taken before the fork: the program may run (and finish a timed
         // wait) while the grader is still setting up its capture threads.
         let started = Instant::now();
-        let mut child = command.spawn()?;
+        let mut child = {
+            // Shared: many checks spawn at once; the orphan sweep waits.
+            let _spawning = limits::spawn_lock()
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
+            let child = command.spawn()?;
+            limits::leader_started(child.id());
+            child
+        };
         let pid = child.id() as i32;
         registry.add(pid);
         let name = launch
@@ -311,6 +319,7 @@ impl Process {
         // Descendants that left the group (setsid) still carry the token.
         limits::kill_marked(&self.token);
         let status = self.child.wait().ok();
+        limits::leader_reaped(self.child.id());
         self.exit = self.exit.or(status);
         self.reaped = true;
         self.registry.remove(pgid);
