@@ -452,11 +452,20 @@ fn many_at_once(ctx: &Ctx) -> CheckResult {
             .map_err(|err| Failure::new(format!("local_addr: {err}")))?;
         streams.push((name.as_str(), stream, local));
     }
+    // All names first, then every half-close in a tight loop: the server's
+    // threads see their end of stream, and update the list, nearly at once,
+    // so a lost update (copy, modify, store back) has every chance to show.
     for (name, stream, _) in &streams {
         let mut writer = stream;
-        let sent = net::write_all_until(&mut writer, name.as_bytes(), deadline)
-            .and_then(|()| stream.shutdown(Shutdown::Write));
-        if let Err(err) = sent {
+        if let Err(err) = net::write_all_until(&mut writer, name.as_bytes(), deadline) {
+            return Err(server.explain(Failure::new(format!(
+                "sending {} failed: {err}",
+                quoted(name)
+            ))));
+        }
+    }
+    for (name, stream, _) in &streams {
+        if let Err(err) = stream.shutdown(Shutdown::Write) {
             return Err(server.explain(Failure::new(format!(
                 "sending {} failed: {err}",
                 quoted(name)
