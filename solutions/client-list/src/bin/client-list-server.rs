@@ -9,13 +9,14 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 use clap::Parser;
 use serde::Serialize;
+use socket2::{Domain, Protocol, Socket, Type};
 
 /// Keeps a list of the clients that registered, and sends it to each of them.
 #[derive(Debug, Parser)]
@@ -56,10 +57,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// How many connections may wait to be accepted. `TcpListener::bind` asks
+/// for 128; a burst of a thousand clients overflows that queue and the
+/// kernel resets the newcomers, so this server asks for more.
+const BACKLOG: i32 = 1024;
+
+/// `TcpListener::bind` with a longer accept queue: socket, SO_REUSEADDR,
+/// bind and listen as separate steps (lab 2 takes them apart the same way).
+fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
+    let addr = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for this host"))?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
 /// Binds, announces the address it got, then hands every connection to a
 /// thread of its own and goes straight back to `accept`.
 fn serve(host: &str, port: u16) -> io::Result<()> {
-    let listener = TcpListener::bind((host, port))
+    let listener = listen(host, port)
         .map_err(|err| io::Error::new(err.kind(), format!("binding {host}:{port}: {err}")))?;
     println!("Listening on {}", listener.local_addr()?);
     io::stdout().flush()?;
