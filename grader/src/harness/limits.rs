@@ -209,6 +209,8 @@ pub fn become_subreaper() {
 pub fn sweep_orphans() {
     let _exclusive = spawn_lock().write().unwrap_or_else(|p| p.into_inner());
     let own_pid = std::process::id();
+    // SAFETY: getsid(0) asks for our own session id.
+    let own_session = Some(unsafe { libc::getsid(0) } as u32);
     let live = live_leaders()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -220,7 +222,15 @@ pub fn sweep_orphans() {
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
     {
-        if live.contains(&pid) || parent_of(pid) != Some(own_pid) || is_grader_tool(pid) {
+        // Only processes in a session of their own: a graded program's
+        // escapes call setsid, while children that whoever embeds the
+        // grader starts directly (a test's own server, say) share our
+        // session and are not ours to sweep.
+        if live.contains(&pid)
+            || parent_of(pid) != Some(own_pid)
+            || session_of(pid) == own_session
+            || is_grader_tool(pid)
+        {
             continue;
         }
         // SAFETY: kill and waitpid on our own child.
@@ -231,10 +241,19 @@ pub fn sweep_orphans() {
     }
 }
 
-fn parent_of(pid: u32) -> Option<u32> {
+/// Field `n` after the command name in `/proc/PID/stat` (0 is the state).
+fn stat_field(pid: u32, n: usize) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after_name = stat.rsplit_once(')')?.1;
-    after_name.split_whitespace().nth(1)?.parse().ok()
+    after_name.split_whitespace().nth(n)?.parse().ok()
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    stat_field(pid, 1)
+}
+
+fn session_of(pid: u32) -> Option<u32> {
+    stat_field(pid, 3)
 }
 
 /// Whether a child of ours is one of the tools the grader runs itself
