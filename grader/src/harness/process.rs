@@ -509,6 +509,39 @@ impl Finished {
             .any(|line| SIGNS.iter().any(|sign| line.contains(sign)))
     }
 
+    /// The end of stderr as a failure detail (empty when nothing was printed,
+    /// which [`Failure::detail`](crate::outcome::Failure::detail) then skips).
+    pub fn stderr_detail(&self) -> String {
+        let stderr = self.stderr_text();
+        if stderr.trim().is_empty() {
+            String::new()
+        } else {
+            format!(
+                "stderr:\n{}",
+                super::show::indent(&super::show::tail(&stderr, 8), 4)
+            )
+        }
+    }
+
+    /// How it ended and what it printed, on one line for an `actual:` value:
+    /// `exit code 0 after 0.12 s; stderr: b"…"; stdout: (empty)`.
+    pub fn brief(&self) -> String {
+        let stderr = self.stderr_text();
+        let shown = |bytes: &[u8], max: usize| {
+            if bytes.is_empty() {
+                "(empty)".to_owned()
+            } else {
+                super::show::bytes(bytes, max)
+            }
+        };
+        format!(
+            "{}; stderr: {}; stdout: {}",
+            self.describe(),
+            shown(super::show::tail(stderr.trim(), 3).as_bytes(), 200),
+            shown(&self.stdout, 100)
+        )
+    }
+
     /// The exit code, when it exited normally.
     pub fn code(&self) -> Option<i32> {
         self.status.and_then(|status| status.code())

@@ -1039,15 +1039,6 @@ fn run_client(ctx: &Ctx, peer: SocketAddr, action: &str, value: &str) -> Result<
     )
 }
 
-fn stderr_detail(finished: &Finished) -> String {
-    let stderr = finished.stderr_text();
-    if stderr.trim().is_empty() {
-        String::new()
-    } else {
-        format!("stderr:\n{}", show::indent(&show::tail(&stderr, 8), 4))
-    }
-}
-
 /// Checks the request the client sent against what the contract asks.
 fn judge_request(
     seen: &SeenRequest,
@@ -1145,7 +1136,7 @@ fn expect_client(
             Failure::new(format!("{command}: the client sent no request"))
                 .expected("a framed request, then the answer printed and exit code 0")
                 .actual(finished.describe())
-                .detail(stderr_detail(&finished)),
+                .detail(finished.stderr_detail()),
         );
     }
     let (content_type, encoding, content) = if action == "search" {
@@ -1164,7 +1155,7 @@ fn expect_client(
     judge_request(&seen, content_type, encoding, &content).map_err(|failure| {
         failure
             .summary_prefix(&command)
-            .detail(stderr_detail(&finished))
+            .detail(finished.stderr_detail())
     })?;
     let stdout = finished.stdout_text();
     let got = stdout.lines().find(|line| line.starts_with("Got "));
@@ -1185,7 +1176,7 @@ fn expect_client(
                 ),
                 finished.describe()
             ))
-            .detail(stderr_detail(&finished)),
+            .detail(finished.stderr_detail()),
     )
 }
 
@@ -1274,16 +1265,7 @@ fn client_malformed(ctx: &Ctx) -> CheckResult {
             "the grader's server answered with {what}; the client did not report it cleanly"
         ))
         .expected("an `error: …` line on stderr, no `Got …` line, exit code 1 (no panic)")
-        .actual(format!(
-            "{}; stderr: {}; stdout: {}",
-            finished.describe(),
-            if stderr.trim().is_empty() {
-                "(empty)".to_owned()
-            } else {
-                show::bytes(show::tail(&stderr, 3).as_bytes(), 200)
-            },
-            show::bytes(&finished.stdout, 100)
-        ))
+        .actual(finished.brief())
         .detail(format!("the server sent: {}", show::bytes(&raw, 200))));
     }
     Ok(())

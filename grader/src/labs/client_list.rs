@@ -939,13 +939,13 @@ fn run_client(
             finished.describe(),
             show::bytes(&finished.stdout, 100)
         ))
-        .detail(stderr_detail(&finished)));
+        .detail(finished.stderr_detail()));
     };
     if finished.timed_out {
         return Err(Failure::new(format!("{CLIENT} did not finish: {}", finished.describe()))
             .expected(format!("{CLIENT} half-closes, reads the list until the server closes, prints it and exits"))
             .detail("the grader's server sends the list only once the client has shut down its sending side")
-            .detail(stderr_detail(&finished)));
+            .detail(finished.stderr_detail()));
     }
     let mut sent: BTreeMap<String, Value> = others
         .into_iter()
@@ -974,7 +974,7 @@ fn run_client(
             } else {
                 ""
             })
-            .detail(stderr_detail(&finished))
+            .detail(finished.stderr_detail())
     })?;
     if finished.code() != Some(0) {
         return Err(Failure::new(format!(
@@ -982,7 +982,7 @@ fn run_client(
         ))
         .expected("exit code 0")
         .actual(finished.describe())
-        .detail(stderr_detail(&finished)));
+        .detail(finished.stderr_detail()));
     }
     Ok(ClientRun {
         finished,
@@ -1020,15 +1020,6 @@ fn expect_same_list(run: &ClientRun) -> CheckResult {
         }
     }
     Ok(())
-}
-
-fn stderr_detail(finished: &Finished) -> String {
-    let stderr = finished.stderr_text();
-    if stderr.trim().is_empty() {
-        String::new()
-    } else {
-        format!("stderr:\n{}", show::indent(&show::tail(&stderr, 8), 4))
-    }
 }
 
 /// A few other clients, with made-up ports, for the peer's list.
@@ -1240,12 +1231,7 @@ fn client_empty_reply(ctx: &Ctx) -> CheckResult {
     }
     Err(Failure::new(format!("{CLIENT} did not report an empty reply cleanly"))
         .expected("one line `error: …` on stderr saying the server sent nothing, nothing on stdout, exit code 1")
-        .actual(format!(
-            "{}; stderr: {}; stdout: {}",
-            finished.describe(),
-            if stderr.trim().is_empty() { "(empty)".to_owned() } else { show::bytes(show::tail(&stderr, 3).as_bytes(), 200) },
-            if finished.stdout.is_empty() { "(empty)".to_owned() } else { show::bytes(&finished.stdout, 100) }
-        )))
+        .actual(finished.brief()))
 }
 
 #[cfg(test)]

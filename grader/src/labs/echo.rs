@@ -236,18 +236,9 @@ fn expect_client_output(
                 .map(|difference| format!("in the printed text, {difference}"))
                 .unwrap_or_default(),
         )
-        .detail(stderr_detail(&finished)));
+        .detail(finished.stderr_detail()));
     }
     Ok(finished)
-}
-
-fn stderr_detail(finished: &Finished) -> String {
-    let stderr = finished.stderr_text();
-    if stderr.trim().is_empty() {
-        String::new()
-    } else {
-        format!("stderr:\n{}", show::indent(&show::tail(&stderr, 8), 4))
-    }
 }
 
 /// A grader peer that reads everything until the client half-closes, then
@@ -337,18 +328,5 @@ fn client_refused(ctx: &Ctx) -> CheckResult {
         "{CLIENT} did not report the refused connection cleanly"
     ))
     .expected("one line `error: <what failed>: <cause>` on stderr, nothing on stdout, exit code 1")
-    .actual(format!(
-        "{}; stderr: {}; stdout: {}",
-        finished.describe(),
-        if stderr.trim().is_empty() {
-            "(empty)".to_owned()
-        } else {
-            show::bytes(show::tail(&stderr, 3).as_bytes(), 200)
-        },
-        if finished.stdout.is_empty() {
-            "(empty)".to_owned()
-        } else {
-            show::bytes(&finished.stdout, 100)
-        }
-    )))
+    .actual(finished.brief()))
 }

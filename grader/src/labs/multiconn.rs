@@ -22,7 +22,7 @@ use regex::Regex;
 use crate::harness::net::{self, Peers, ReadEnd, SendPlan};
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, procfs, show};
+use crate::harness::{Ctx, Server, procfs, show};
 use crate::outcome::{CheckResult, Failure};
 use crate::runner::CheckFn;
 
@@ -416,12 +416,18 @@ fn non_reading_client(ctx: &Ctx) -> CheckResult {
     outcome.map_err(|failure| server.explain(failure))
 }
 
-fn one_thread(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
-    let mut clients = Vec::new();
-    for number in 1..=5 {
+/// Connects `count` clients that each get one echo back and then stay
+/// connected: the server has seen every one of them when this returns.
+fn connected_clients(
+    ctx: &Ctx,
+    server: &mut Server,
+    count: usize,
+    what: &str,
+) -> Result<Vec<TcpStream>, Failure> {
+    let mut clients = Vec::with_capacity(count);
+    for number in 1..=count {
         let stream = net::connect(server.addr, ctx.deadline())?;
-        let message = format!("client {number} checks the thread count");
+        let message = format!("client {number} {what}");
         round_trip(&stream, message.as_bytes(), ctx.within(5.0)).map_err(|failed| {
             server.explain(round_trip_failure(
                 &format!("echo to client {number}"),
@@ -431,6 +437,12 @@ fn one_thread(ctx: &Ctx) -> CheckResult {
         })?;
         clients.push(stream);
     }
+    Ok(clients)
+}
+
+fn one_thread(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let clients = connected_clients(ctx, &mut server, 5, "checks the thread count")?;
     let threads = procfs::threads(server.process.pid())
         .map_err(|err| Failure::new(format!("could not read /proc (Linux only): {err}")))?;
     drop(clients);
@@ -527,19 +539,7 @@ fn large_half_close(ctx: &Ctx) -> CheckResult {
 
 fn idle_cpu(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
-    let mut clients = Vec::new();
-    for number in 1..=10 {
-        let stream = net::connect(server.addr, ctx.deadline())?;
-        let message = format!("idle client {number}");
-        round_trip(&stream, message.as_bytes(), ctx.within(5.0)).map_err(|failed| {
-            server.explain(round_trip_failure(
-                &format!("echo to client {number}"),
-                message.as_bytes(),
-                failed,
-            ))
-        })?;
-        clients.push(stream);
-    }
+    let clients = connected_clients(ctx, &mut server, 10, "stays idle")?;
     let pid = server.process.pid();
     let cpu = || {
         procfs::cpu_time(pid)
@@ -900,16 +900,6 @@ fn run_client(
     })
 }
 
-/// The end of the client's stderr, for failure details.
-fn stderr_detail(finished: &Finished) -> String {
-    let stderr = finished.stderr_text();
-    if stderr.trim().is_empty() {
-        String::new()
-    } else {
-        format!("stderr:\n{}", show::indent(&show::tail(&stderr, 8), 4))
-    }
-}
-
 /// Checks that the client exited 0 and that every connection 1..=`conns`
 /// logged all of its bytes coming back, and that the grader's server got
 /// both messages on every connection.
@@ -930,7 +920,7 @@ fn expect_client_success(run: &ClientRun, conns: usize) -> CheckResult {
             "`Starting connection N to ADDR`, `Sending …`, `Received …` and `Closing connection N` \
              for N = 1 to {conns}, then exit code 0"
         ))
-        .detail(stderr_detail(finished)));
+        .detail(finished.stderr_detail()));
     }
     let want = escaped(CLIENT_MESSAGES);
     for number in 1..=conns as u64 {
@@ -956,7 +946,7 @@ fn expect_client_success(run: &ClientRun, conns: usize) -> CheckResult {
                  returned: the echo may come in any number of pieces",
             )
             .detail(show::head(&finished.stdout_text(), 12))
-            .detail(stderr_detail(finished)));
+            .detail(finished.stderr_detail()));
         }
     }
     if finished.timed_out || finished.code() != Some(0) {
@@ -965,7 +955,7 @@ fn expect_client_success(run: &ClientRun, conns: usize) -> CheckResult {
             finished.describe()
         ))
         .expected("exit code 0 once every connection has its bytes back and is closed")
-        .detail(stderr_detail(finished)));
+        .detail(finished.stderr_detail()));
     }
     if accepted != conns {
         return Err(Failure::new(format!(
@@ -1043,7 +1033,7 @@ fn client_at_once(ctx: &Ctx) -> CheckResult {
              poller), then let the event loop drive them all; do not wait for one \
              connection's echo before opening the next",
         )
-        .detail(stderr_detail(finished)));
+        .detail(finished.stderr_detail()));
     }
     expect_client_success(&run, CONNS)
 }
@@ -1071,15 +1061,7 @@ fn client_early_close(ctx: &Ctx) -> CheckResult {
          the client did not report it as a failure of connection 1",
     )
     .expected("a line `error: connection 1: …` on stderr, then exit code 1")
-    .actual(format!(
-        "{}; stderr: {}",
-        finished.describe(),
-        if stderr.trim().is_empty() {
-            "(empty)".to_owned()
-        } else {
-            show::bytes(show::tail(&stderr, 4).as_bytes(), 300)
-        }
-    ))
+    .actual(finished.brief())
     .detail(
         "`read` returning 0 before every byte came back means the server closed early: \
          that connection failed",

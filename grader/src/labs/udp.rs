@@ -440,16 +440,6 @@ fn run_client(
     ctx.run(&ctx.launch(CLIENT, args)?, seconds)
 }
 
-/// The client's stderr for a failure message, if it printed any.
-fn stderr_detail(finished: &Finished) -> String {
-    let stderr = finished.stderr_text();
-    if stderr.trim().is_empty() {
-        String::new()
-    } else {
-        format!("stderr:\n{}", show::indent(&show::tail(&stderr, 8), 4))
-    }
-}
-
 /// Checks that the peer got exactly the client's message, as one datagram.
 fn expect_request(peer: &UdpPeer<Request>, finished: &Finished) -> Result<(), Failure> {
     let outcome = peer.outcome_until(Instant::now() + Duration::from_secs(1));
@@ -468,7 +458,7 @@ fn expect_request(peer: &UdpPeer<Request>, finished: &Finished) -> Result<(), Fa
                         show::bytes(CLIENT_MESSAGE.as_bytes(), 60)
                     ))
                     .actual(finished.describe())
-                    .detail(stderr_detail(finished)),
+                    .detail(finished.stderr_detail()),
             );
         }
     };
@@ -528,7 +518,7 @@ fn expect_printed_reply(
                 .detail("print the reply as a Rust byte string: b\"…\" with `escape_ascii()`");
         }
     }
-    Err(failure.detail(stderr_detail(finished)))
+    Err(failure.detail(finished.stderr_detail()))
 }
 
 fn client_reply(ctx: &Ctx) -> CheckResult {
@@ -635,7 +625,7 @@ fn expect_no_connection(finished: &Finished, situation: &str) -> Result<(), Fail
             .detail(if stderr.trim().is_empty() {
                 "stderr: (empty)".to_owned()
             } else {
-                stderr_detail(finished)
+                finished.stderr_detail()
             }),
     )
 }
@@ -684,7 +674,7 @@ fn client_timeout(ctx: &Ctx) -> CheckResult {
                 Ok(Ok(Some((datagram, _)))) => show::bytes(&datagram.bytes, 100),
                 _ => format!("nothing arrived; the client: {}", finished.describe()),
             })
-            .detail(stderr_detail(&finished)));
+            .detail(finished.stderr_detail()));
         }
     };
     expect_no_connection(&finished, "a server that never answers")?;
