@@ -203,6 +203,15 @@ impl LabReport {
         self.score == self.max_score && self.max_score > 0
     }
 
+    /// The ids of the checks that did not earn their points.
+    pub fn failed_ids(&self) -> Vec<&str> {
+        self.checks
+            .iter()
+            .filter(|check| !check.passed())
+            .map(|check| check.id.as_str())
+            .collect()
+    }
+
     /// The outcome of one check.
     pub fn check(&self, id: &str) -> Option<&CheckOutcome> {
         self.checks.iter().find(|check| check.id == id)

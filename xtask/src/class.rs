@@ -218,13 +218,7 @@ pub fn grade_class(
 pub fn csv(results: &[Graded]) -> String {
     let mut out = String::from("student,lab,score,max,failed_checks,grader_version,seed\n");
     for graded in results {
-        let failed: Vec<&str> = graded
-            .report
-            .checks
-            .iter()
-            .filter(|check| !check.passed())
-            .map(|check| check.id.as_str())
-            .collect();
+        let failed = graded.report.failed_ids();
         let _ = writeln!(
             out,
             "{},{},{},{},{},{},{}",
@@ -251,12 +245,7 @@ fn csv_field(text: &str) -> String {
 /// `cargo xtask grade-class`.
 pub fn run(args: &ClassArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let labs: Vec<&'static Lab> = args
-        .lab
-        .labs()
-        .into_iter()
-        .filter(|lab| !grader::rubric::for_lab(lab).is_empty())
-        .collect();
+    let labs = args.lab.labs();
     let seed = args.seed.unwrap_or_else(grader::runner::fresh_seed);
     let results = grade_class(&args.submissions, &labs, args.jobs, seed)?;
     let csv_path = args

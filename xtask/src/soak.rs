@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use clap::Args;
+use grader::Options;
 use grader::builder::{self, CompilerOutput, Edition};
 use grader::harness::Binaries;
 use grader::harness::process::{Launch, Process};
-use grader::{Lab, Options};
 
 use crate::grade::{Selection, parse_selection};
 
@@ -64,12 +64,7 @@ fn start_load() -> Result<Vec<Process>> {
 
 /// `cargo xtask soak`.
 pub fn run(args: &SoakArgs) -> Result<ExitCode> {
-    let labs: Vec<&'static Lab> = args
-        .lab
-        .labs()
-        .into_iter()
-        .filter(|lab| !grader::rubric::for_lab(lab).is_empty())
-        .collect();
+    let labs = args.lab.labs();
     let _load = if args.load { Some(start_load()?) } else { None };
     let mut all_stable = true;
     for lab in labs {
