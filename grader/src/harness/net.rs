@@ -490,14 +490,23 @@ impl<T: Send + 'static> Peers<T> {
 /// and a single `read` returns them all, so the bug the check is about
 /// passes.
 pub fn wait_until_read(stream: &TcpStream, deadline: Instant) {
-    let (Ok(ours), Ok(theirs)) = (stream.local_addr(), stream.peer_addr()) else {
-        return;
-    };
-    let (ours, theirs) = (
-        procfs::proc_net_address(ours),
-        procfs::proc_net_address(theirs),
-    );
-    while Instant::now() < deadline {
+    wait_until_all_read(std::slice::from_ref(stream), deadline);
+}
+
+/// [`wait_until_read`] for many connections at once, reading `/proc/net/tcp`
+/// once per round rather than once per connection.
+pub fn wait_until_all_read(streams: &[TcpStream], deadline: Instant) {
+    let mut pending: Vec<(String, String)> = streams
+        .iter()
+        .filter_map(|stream| Some((stream.local_addr().ok()?, stream.peer_addr().ok()?)))
+        .map(|(ours, theirs)| {
+            (
+                procfs::proc_net_address(ours),
+                procfs::proc_net_address(theirs),
+            )
+        })
+        .collect();
+    while !pending.is_empty() && Instant::now() < deadline {
         let Ok(sockets) = procfs::tcp_sockets() else {
             return;
         };
@@ -507,14 +516,16 @@ pub fn wait_until_read(stream: &TcpStream, deadline: Instant) {
                 .find(|socket| socket.local_address == local && socket.remote_address == remote)
                 .map(|socket| (socket.tx_queue, socket.rx_queue))
         };
-        let Some((unacknowledged, _)) = queues(&ours, &theirs) else {
-            return;
-        };
-        match queues(&theirs, &ours) {
-            Some((_, unread)) if unacknowledged > 0 || unread > 0 => {
-                thread::sleep(Duration::from_millis(1));
+        // Still waiting: our socket has unacknowledged bytes, or theirs
+        // unread ones. A socket that is gone has nothing more to read.
+        pending.retain(|(ours, theirs)| match queues(ours, theirs) {
+            None => false,
+            Some((unacknowledged, _)) => {
+                matches!(queues(theirs, ours), Some((_, unread)) if unacknowledged > 0 || unread > 0)
             }
-            _ => return,
+        });
+        if !pending.is_empty() {
+            thread::sleep(Duration::from_millis(1));
         }
     }
 }
