@@ -88,6 +88,10 @@ pub struct GradeArgs {
     /// Also write JUnit XML to PATH.
     #[arg(long, value_name = "PATH")]
     junit: Option<PathBuf>,
+    /// Refuse to grade without the minimum containment of graded programs
+    /// (for grades of record: platforms pass it when they run as root).
+    #[arg(long)]
+    contained: bool,
 }
 
 fn parse_scale(text: &str) -> Result<f64, String> {
@@ -115,6 +119,15 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
             bail!("--bin-dir {}: no such directory", dir.display());
         }
     }
+    if args.contained {
+        let missing = grader::harness::contain::Policy::get().minimum_missing();
+        if !missing.is_empty() {
+            bail!(
+                "--contained: graded programs cannot be contained here: {}",
+                missing.join("; ")
+            );
+        }
+    }
     let style = Style::for_stdout(args.verbose);
     let mut reports = Vec::new();
     for lab in args.lab.labs() {
@@ -129,13 +142,14 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
         println!();
         print!("{}", report::render_totals(&reports, style));
     }
+    // Written only now that every check has ended, each in one rename: a
+    // file a graded program left at the path is replaced, never trusted.
     if let Some(path) = &args.gradescope {
         let results = serde_json::to_string_pretty(&grader::export::gradescope(&reports))?;
-        std::fs::write(path, results).with_context(|| format!("writing {}", path.display()))?;
+        crate::files::write_atomically(path, results.as_bytes())?;
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, grader::export::junit(&reports))
-            .with_context(|| format!("writing {}", path.display()))?;
+        crate::files::write_atomically(path, grader::export::junit(&reports).as_bytes())?;
     }
     if !args.solution && args.bin_dir.is_none() && args.check.is_none() {
         for report in &reports {

@@ -10,7 +10,6 @@
 
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -1300,53 +1299,27 @@ fn client_output(ctx: &Ctx) -> CheckResult {
 // The crate's own tests
 // ---------------------------------------------------------------------------
 
-/// How many test cases the framing tests of the stub and the solution have:
-/// a crate that runs fewer has lost some, and has not shown that its
-/// framing works.
+/// How many test cases the grader's framing tests have: a run with fewer
+/// has lost some (a grader bug), and has not shown that the framing works.
 const FRAMING_TESTS: usize = 30;
 
-/// Runs the framing tests of the graded crate, the ones marked ignored in
-/// the stub included, as `cargo test -p app --lib -- --include-ignored`.
+/// Runs the grader's own framing tests (`grader/framing/tests/framing.rs`),
+/// built against the graded crate's library, as a graded program.
 fn framing_tests(ctx: &Ctx) -> CheckResult {
-    let Some(crate_dir) = ctx.binaries().crate_dir.clone() else {
+    let Some(tests) = ctx.binaries().tests.clone() else {
         return Err(ctx.skip(format!(
-            "not applicable: {} holds executables, not a cargo crate with the framing tests",
+            "not applicable: {} holds executables, not a cargo crate with the framing library",
             ctx.binaries().origin
         )));
     };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = crate_dir.join("Cargo.toml");
-    let mut launch = Launch::new(
-        PathBuf::from(cargo),
-        [
-            "test".into(),
-            "--manifest-path".into(),
-            manifest.into_os_string(),
-            "--lib".into(),
-            "--color".into(),
-            "never".into(),
-            "--".into(),
-            "--include-ignored".into(),
-            "--color".into(),
-            "never".into(),
-        ],
-    );
-    if let Some(target_dir) = &ctx.binaries().target_dir {
-        // Cargo's own options go before the `--` that starts the test binary's.
-        let separator = launch
-            .args
-            .iter()
-            .position(|arg| arg == "--")
-            .unwrap_or(launch.args.len());
-        launch
-            .args
-            .insert(separator, target_dir.clone().into_os_string());
-        launch.args.insert(separator, "--target-dir".into());
-    }
+    let executable = tests.map_err(|message| {
+        Failure::new(format!(
+            "the grader's framing tests do not compile against your library: keep the public API of src/lib.rs as the stub declares it\n{}",
+            show::tail(&message, 30)
+        ))
+    })?;
+    let mut launch = Launch::new(executable, ["--color", "never"]);
     launch.output_cap = ctx.spec().output_cap();
-    launch.current_dir = Some(crate_dir.clone());
-    // Panic messages without backtraces: they say which assertion failed.
-    launch = launch.env("RUST_BACKTRACE", "0");
     ctx.note_command(launch.command_line());
     let finished = ctx.run(&launch, ctx.spec().time_limit)?;
     let stdout = finished.stdout_text();
@@ -1380,9 +1353,7 @@ fn framing_tests(ctx: &Ctx) -> CheckResult {
     } else if results.is_empty() {
         "the framing tests did not build or did not run".to_owned()
     } else if failed.is_empty() {
-        format!(
-            "only {passed} framing tests ran; the lab comes with {FRAMING_TESTS} (keep them, add your own)"
-        )
+        format!("only {passed} of the grader's {FRAMING_TESTS} framing tests ran")
     } else {
         format!(
             "{} of {} framing tests failed",
@@ -1391,17 +1362,14 @@ fn framing_tests(ctx: &Ctx) -> CheckResult {
         )
     };
     Err(Failure::new(summary)
-        .expected("`cargo test -p app --lib -- --include-ignored` passes (the tests in src/lib.rs)")
+        .expected("the grader's framing tests pass: the same cases as the tests at the bottom of src/lib.rs (`cargo test -p app -- --include-ignored`)")
         .actual(finished.describe())
         .detail(if failed.is_empty() {
             String::new()
         } else {
             show::head(&failed.join("\n"), 12)
         })
-        .detail(format!(
-            "cargo's output:\n{}",
-            show::indent(&show::tail(&finished.stderr_text(), 15), 4)
-        ))
+        .detail(finished.stderr_detail())
         .detail(show::head(&panics(&stdout), 20)))
 }
 
