@@ -227,17 +227,18 @@ pub(super) fn recv_timeout(ctx: &Ctx) -> CheckResult {
 }
 
 /// How long the resetting peer gives a client to half-close after its
-/// request before it resets the connection.
-const HALF_CLOSE_GRACE: Duration = Duration::from_millis(500);
+/// request before it resets the connection, in seconds (scaled).
+const HALF_CLOSE_GRACE: f64 = 0.5;
 
 /// A peer that reads the request and resets the connection (SO_LINGER 0
 /// makes `close` send RST instead of FIN). A client that half-closes after
 /// its request (allowed; lab 1 teaches it) is given the time to do so
 /// first, so that the reset always meets it in its receive stage.
 fn resetting_peer(ctx: &Ctx) -> Result<Peer<Request>, Failure> {
-    start_peer(ctx, |mut stream| {
+    let grace = ctx.scaled(HALF_CLOSE_GRACE);
+    start_peer(ctx, move |mut stream| {
         let request = read_request(&mut stream);
-        stream.set_read_timeout(Some(HALF_CLOSE_GRACE))?;
+        stream.set_read_timeout(Some(grace))?;
         let mut rest = [0; 64];
         // End of stream, more bytes, or the grace passing: reset either way.
         let _ = stream.read(&mut rest);
@@ -296,7 +297,7 @@ pub(super) fn timeout_honoured(ctx: &Ctx) -> CheckResult {
         &format!("with --timeout {timeout} against a server that never answers"),
     )?;
     let asked = arrived
-        .recv_timeout(Duration::from_secs(1))
+        .recv_timeout(ctx.scaled(1.0))
         .map_err(|_| Failure::new("the grader's server never received the request"))?;
     let waited = exited.saturating_duration_since(asked).as_secs_f64();
     // Timers may fire a little early, never by a tenth.

@@ -335,7 +335,7 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
     {
         thread::sleep(Duration::from_millis(10));
     }
-    thread::sleep(Duration::from_millis(300));
+    thread::sleep(ctx.scaled(0.3));
     let (received, end) = net::read_until(&stream, None, ctx.within(40.0));
     let exchange = net::Exchange {
         received,

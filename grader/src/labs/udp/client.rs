@@ -50,8 +50,8 @@ fn run_client(
 }
 
 /// Checks that the peer got exactly the client's message, as one datagram.
-fn expect_request(peer: &UdpPeer<Request>, finished: &Finished) -> Result<(), Failure> {
-    let outcome = peer.outcome_until(Instant::now() + Duration::from_secs(1));
+fn expect_request(ctx: &Ctx, peer: &UdpPeer<Request>, finished: &Finished) -> Result<(), Failure> {
+    let outcome = peer.outcome_until(Instant::now() + ctx.scaled(1.0));
     let request = match outcome {
         Some(Ok(Some(request))) => request,
         Some(Err(err)) => {
@@ -135,7 +135,7 @@ pub(super) fn client_reply(ctx: &Ctx) -> CheckResult {
         socket.send_to(REPLY, request.from).map(drop)
     })?;
     let finished = run_client(ctx, peer.addr, &[], RUN_LIMIT)?;
-    expect_request(&peer, &finished)?;
+    expect_request(ctx, &peer, &finished)?;
     expect_printed_reply(&finished, peer.addr, REPLY)?;
     // The contract's line only: other lines a client prints are its own.
     let stdout = finished.stdout_text();
@@ -154,7 +154,7 @@ pub(super) fn client_binary_reply(ctx: &Ctx) -> CheckResult {
         socket.send_to(BINARY_REPLY, request.from).map(drop)
     })?;
     let finished = run_client(ctx, peer.addr, &[], RUN_LIMIT)?;
-    expect_request(&peer, &finished)?;
+    expect_request(ctx, &peer, &finished)?;
     expect_printed_reply(&finished, peer.addr, BINARY_REPLY)
 }
 
@@ -163,16 +163,17 @@ const STRANGER: &[u8] = b"I am not the server";
 pub(super) fn client_stranger(ctx: &Ctx) -> CheckResult {
     let stranger = grader_socket()?;
     let stranger_addr = local_addr(&stranger)?;
+    let pause = ctx.scaled(0.1);
     let peer = peer(ctx.within(RUN_LIMIT), move |socket, request| {
         // The client's port is known only from its datagram. The stranger
         // writes to it first; the pause lets its datagram arrive before the
         // real reply, as it would when a stranger is quicker than a server.
         stranger.send_to(STRANGER, request.from)?;
-        thread::sleep(Duration::from_millis(100));
+        thread::sleep(pause);
         socket.send_to(REPLY, request.from).map(drop)
     })?;
     let finished = run_client(ctx, peer.addr, &[], RUN_LIMIT)?;
-    expect_request(&peer, &finished)?;
+    expect_request(ctx, &peer, &finished)?;
     expect_printed_reply(&finished, peer.addr, REPLY).map_err(|failure| {
         if finished.stdout_text().contains(&stranger_addr.to_string()) {
             failure.detail(format!(
@@ -197,7 +198,7 @@ pub(super) fn client_delayed(ctx: &Ctx) -> CheckResult {
         socket.send_to(REPLY, request.from).map(drop)
     })?;
     let finished = run_client(ctx, peer.addr, &[], RUN_LIMIT)?;
-    expect_request(&peer, &finished)?;
+    expect_request(ctx, &peer, &finished)?;
     expect_printed_reply(&finished, peer.addr, REPLY).map_err(|failure| {
         failure.detail(format!(
             "the server answered {:.1} s after the datagram; without --timeout the client \
@@ -266,7 +267,7 @@ pub(super) fn client_timeout(ctx: &Ctx) -> CheckResult {
     let finished = run_client(ctx, addr, &args, RUN_LIMIT)?;
     // No later than the moment its exit was seen.
     let ended = before + finished.elapsed;
-    let arrived = match arrival.recv_timeout(Duration::from_secs(1)) {
+    let arrived = match arrival.recv_timeout(ctx.scaled(1.0)) {
         Ok(Ok(Some((datagram, at)))) if datagram.bytes == CLIENT_MESSAGE.as_bytes() => at,
         Ok(Err(err)) => {
             return Err(Failure::new(format!("the grader's socket failed: {err}")));
