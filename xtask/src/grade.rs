@@ -10,6 +10,8 @@ use grader::harness::Binaries;
 use grader::report::{self, Style};
 use grader::{LABS, Lab, LabReport, Options};
 
+use crate::options::RunOptions;
+
 /// Which labs to grade: one, or `all`.
 #[derive(Debug, Clone)]
 pub enum Selection {
@@ -67,12 +69,8 @@ pub struct GradeArgs {
     /// Run only this check (an id from the report, e.g. echo.hello).
     #[arg(long, value_name = "ID")]
     check: Option<String>,
-    /// Seed for random payloads, to replay a run exactly.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Multiply every time limit (for a slow machine).
-    #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
-    time_scale: f64,
+    #[command(flatten)]
+    run: RunOptions,
     /// How many checks run at once.
     #[arg(long, short = 'j', default_value_t = 8)]
     jobs: usize,
@@ -92,13 +90,6 @@ pub struct GradeArgs {
     /// (for grades of record: platforms pass it when they run as root).
     #[arg(long)]
     contained: bool,
-}
-
-fn parse_scale(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(scale) if scale > 0.0 && scale.is_finite() => Ok(scale),
-        _ => Err(format!("`{text}` is not a number above 0")),
-    }
 }
 
 /// Grades the selected labs and prints the report; exit 0 on full marks only.
@@ -191,12 +182,9 @@ fn grade_lab(lab: &'static Lab, args: &GradeArgs) -> Result<LabReport> {
         }
     };
     let options = Options {
-        seed: args.seed.unwrap_or_else(grader::runner::fresh_seed),
-        time_scale: args.time_scale,
         only: args.check.clone(),
         jobs: args.jobs,
-        graded,
-        ..Options::default()
+        ..args.run.grader_options(graded)
     };
     Ok(grader::grade(lab, binaries, &options))
 }

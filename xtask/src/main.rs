@@ -15,6 +15,7 @@ mod dist;
 mod files;
 mod grade;
 mod hint;
+mod options;
 mod results;
 mod soak;
 mod status;
