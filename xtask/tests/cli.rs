@@ -304,3 +304,21 @@ fn a_moved_course_grades_its_own_files() {
         "the grade was recorded outside the copy"
     );
 }
+
+/// Scripts take the lab list from `cargo xtask labs`: the lab table, in order.
+#[test]
+fn labs_lists_the_lab_table() {
+    let slugs: Vec<&str> = grader::LABS.iter().map(|lab| lab.slug).collect();
+    xtask()
+        .arg("labs")
+        .assert()
+        .success()
+        .stdout(format!("{}\n", slugs.join("\n")));
+    let binaries = xtask().args(["labs", "--binaries"]).output().unwrap();
+    let binaries = String::from_utf8_lossy(&binaries.stdout).into_owned();
+    for lab in grader::LABS {
+        for name in lab.binaries {
+            assert!(binaries.lines().any(|line| line == *name), "{name}");
+        }
+    }
+}
