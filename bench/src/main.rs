@@ -290,7 +290,7 @@ fn launch_of(target: &Target, cli: &Cli, notes: &mut Vec<String>) -> Option<Laun
             })
         }
         "python-selectors" => {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("selectors_echo_server.py");
+            let script = bench_file("selectors_echo_server.py");
             let runs = std::process::Command::new(&cli.python)
                 .arg("--version")
                 .output()
@@ -439,4 +439,18 @@ fn print_goals(results: &BTreeMap<(&str, usize), Cell>) {
             );
         }
     }
+}
+
+/// A file of `bench/`, found next to the running executable
+/// (`bench/target/release/…`), so that a course moved with its `target/`
+/// uses its own copy; the compile-time folder only when that fails.
+fn bench_file(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.ancestors()
+                .map(|dir| dir.join(name))
+                .find(|path| path.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name))
 }

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
@@ -32,12 +33,54 @@ impl Edition {
     }
 }
 
-/// The root of the course workspace.
+/// The root of the course workspace, found at run time.
+///
+/// A course is copied or moved with its `target/` (a Gradescope image is
+/// prepared that way), and cargo does not rebuild after a move, so a path
+/// fixed at compile time would grade the old folder. The root is the nearest
+/// ancestor that holds the course's manifests, searched from, in order:
+/// - `CARGO_MANIFEST_DIR` in the environment, which `cargo run`,
+///   `cargo xtask` and `cargo test` set to the package being run;
+/// - the running executable (`target/debug/xtask`, a test in
+///   `target/debug/deps/`), for a binary started directly;
+/// - the current directory.
+///
+/// Only when none of them is inside a course does the compile-time folder
+/// stand in.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("grader/ is inside the workspace")
-        .to_path_buf()
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let starts = [
+            std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from),
+            std::env::current_exe().ok(),
+            std::env::current_dir().ok(),
+        ];
+        starts
+            .into_iter()
+            .flatten()
+            .find_map(|start| course_root_above(&start))
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .parent()
+                    .expect("grader/ is inside the workspace")
+                    .to_path_buf()
+            })
+    })
+    .clone()
+}
+
+/// The nearest ancestor of `start` (itself included) that is a course root:
+/// a workspace manifest next to `grader/` and `xtask/`. The solutions'
+/// workspace and a lab crate are not, so a start inside them goes on up.
+pub fn course_root_above(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .find(|dir| {
+            ["Cargo.toml", "grader/Cargo.toml", "xtask/Cargo.toml"]
+                .iter()
+                .all(|file| dir.join(file).is_file())
+        })
+        .map(Path::to_path_buf)
 }
 
 /// How compiler output reaches the user.

@@ -115,6 +115,20 @@ fn a_server_that_eats_memory_is_stopped_and_the_report_says_why() {
     assert_nothing_left(dir.path());
 }
 
+/// `--check ID` (the Classroom workflow grades a check a step) still applies
+/// the check's gate: a client whose output is wrong earns nothing for
+/// reporting a refused connection, alone as in a full grade.
+#[test]
+fn one_check_alone_still_applies_its_gate() {
+    let dir = fixture_bin_dir("echo", &[("echo-client", "python_repr")]);
+    let report = grade_dir_check("echo", dir.path(), "echo.client_refused");
+    assert_eq!(report.checks.len(), 1, "{}", summary(&report));
+    assert_fails(&report, "echo.client_refused");
+    let failure = report.checks[0].failure.as_ref().unwrap().to_string();
+    assert!(failure.contains("`echo.client_output`"), "{failure}");
+    assert_nothing_left(dir.path());
+}
+
 /// An `error:` line may name an exception as its cause (as a Java program
 /// would): that is a clean report, not a crash.
 #[test]

@@ -1,26 +1,47 @@
 //! `cargo xtask dist OUTDIR`: the student edition of the course.
 //!
-//! The workspace as committed, without the reference solutions, the
-//! performance bench and the course's own tests (they grade the solutions),
-//! plus a GitHub Classroom workflow that grades each check with its points.
+//! The committed course (`git archive HEAD`, never the working folder), without
+//! the reference solutions, the performance bench and the course's own tests
+//! (they grade the solutions), plus a GitHub Classroom workflow that grades
+//! each check with its points. `--lab LAB` (repeatable) makes an edition for
+//! a one-lab assignment: only those labs, and a workflow that grades only them.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use grader::LABS;
 use grader::builder::workspace_root;
+use grader::{LABS, Lab};
 
 use crate::files::git;
+use crate::swap::swapped_labs;
 
 /// Arguments of `cargo xtask dist`.
 #[derive(Debug, Args)]
 pub struct DistArgs {
     /// Where to write the student edition (must not exist, or be empty).
     outdir: PathBuf,
+    /// Only this lab (repeatable): an edition whose workflow grades only it.
+    #[arg(long = "lab", value_name = "LAB", value_parser = parse_lab)]
+    labs: Vec<&'static Lab>,
 }
+
+fn parse_lab(name: &str) -> Result<&'static Lab, String> {
+    Lab::find(name).ok_or_else(|| {
+        format!(
+            "no lab is called `{name}`; valid names: {}",
+            Lab::valid_names()
+        )
+    })
+}
+
+/// Minutes a Classroom step may take: the first step of a run builds the
+/// grader, its dependencies and the lab from a clean cargo home (measured at
+/// COLD_BUILD minutes for a one-lab edition on 2 cores; see `dist` in the
+/// README), plus the check itself, with a margin for a slower runner.
+const STEP_TIMEOUT_MINUTES: u32 = 10;
 
 /// Paths left out of the student edition.
 fn left_out(path: &str) -> bool {
@@ -48,96 +69,187 @@ fn student_manifest(manifest: &str) -> String {
     out
 }
 
-/// Writes the student edition of the committed course into `outdir`.
-pub fn write(root: &Path, outdir: &Path) -> Result<usize> {
+/// Writes the student edition of the committed course into `outdir`, with
+/// the labs in `labs` (every lab when empty); returns how many files it wrote.
+pub fn write(root: &Path, outdir: &Path, labs: &[&'static Lab]) -> Result<usize> {
+    let labs: Vec<&'static Lab> = if labs.is_empty() {
+        LABS.iter().collect()
+    } else {
+        LABS.iter().filter(|lab| labs.contains(lab)).collect()
+    };
+    let swapped = swapped_labs(root);
+    if !swapped.is_empty() {
+        let names: Vec<String> = swapped.iter().map(|lab| lab.to_string()).collect();
+        bail!(
+            "{} {} the reference solution in place of the stub; swap back first \
+             (`cargo xtask swap LAB --to student`), so that no solution reaches students",
+            names.join(", "),
+            if swapped.len() == 1 { "holds" } else { "hold" }
+        );
+    }
     if outdir.exists() && std::fs::read_dir(outdir)?.next().is_some() {
         bail!(
             "{} exists and is not empty; choose a new directory",
             outdir.display()
         );
     }
-    // Tracked files and new ones not ignored: the course as it stands.
-    let tracked = git(
-        root,
-        &[
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ],
-    )
-    .context("dist needs a git checkout of the course")?;
-    let mut written = 0;
-    for path in tracked
+    let committed = git(root, &["ls-tree", "-r", "-z", "--name-only", "HEAD"])
+        .context("dist exports the committed course, and needs a git checkout of it")?;
+    refuse_committed_solutions(root)?;
+    let paths: Vec<&str> = committed
         .split('\0')
         .filter(|path| !path.is_empty() && !left_out(path))
-    {
-        let source = root.join(path);
-        if !source.is_file() {
-            continue; // deleted in the working tree
-        }
-        let target = outdir.join(path);
-        std::fs::create_dir_all(target.parent().expect("a file has a parent"))?;
-        if path == "Cargo.toml" {
-            std::fs::write(
-                &target,
-                student_manifest(&std::fs::read_to_string(&source)?),
-            )?;
-        } else {
-            std::fs::copy(&source, &target).with_context(|| format!("copying {path}"))?;
-        }
-        written += 1;
-    }
+        .filter(|path| {
+            !path.starts_with("labs/")
+                || labs
+                    .iter()
+                    .any(|lab| path.starts_with(&format!("{}/", lab.student_dir())))
+        })
+        .collect();
+    std::fs::create_dir_all(outdir)?;
+    extract_committed(root, &paths, outdir)?;
+    std::fs::write(
+        outdir.join("Cargo.toml"),
+        student_manifest(&std::fs::read_to_string(outdir.join("Cargo.toml"))?),
+    )?;
     let workflow = outdir.join(".github/workflows/classroom.yml");
     std::fs::create_dir_all(workflow.parent().expect("has a parent"))?;
-    std::fs::write(workflow, classroom_workflow())?;
-    Ok(written + 1)
+    std::fs::write(workflow, classroom_workflow(&labs))?;
+    Ok(paths.len() + 1)
 }
 
-/// A GitHub Classroom autograding workflow: one graded step per check, worth
-/// its rubric points.
-pub fn classroom_workflow() -> String {
+/// Refuses when a committed file under `labs/` is a committed solution file,
+/// byte for byte: a swap committed by mistake.
+fn refuse_committed_solutions(root: &Path) -> Result<()> {
+    let blobs = |tree: &str| -> Result<Vec<(String, String)>> {
+        let listing = git(root, &["ls-tree", "-r", "HEAD", "--", tree])?;
+        Ok(listing
+            .lines()
+            .filter_map(|line| {
+                let (meta, path) = line.split_once('\t')?;
+                Some((meta.split_whitespace().nth(2)?.to_owned(), path.to_owned()))
+            })
+            .collect())
+    };
+    let solutions = blobs("solutions/")?;
+    let leaked: Vec<String> = blobs("labs/")?
+        .into_iter()
+        .filter(|(blob, path)| {
+            path.contains("/src/") && solutions.iter().any(|(other, _)| other == blob)
+        })
+        .map(|(_, path)| path)
+        .collect();
+    if !leaked.is_empty() {
+        bail!(
+            "the committed {} equal a reference solution's file; commit the stubs back first",
+            leaked.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Writes `paths` as committed at HEAD into `outdir` (`git archive | tar`,
+/// which keeps the executable bits of the platform scripts).
+fn extract_committed(root: &Path, paths: &[&str], outdir: &Path) -> Result<()> {
+    let mut archive = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["archive", "--format=tar", "HEAD", "--"])
+        .args(paths)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running git archive")?;
+    let extract = Command::new("tar")
+        .arg("-x")
+        .arg("-C")
+        .arg(outdir)
+        .stdin(archive.stdout.take().expect("piped"))
+        .status()
+        .context("running tar")?;
+    let archived = archive.wait()?;
+    if !archived.success() || !extract.success() {
+        bail!("git archive HEAD | tar -x failed ({archived}, {extract})");
+    }
+    Ok(())
+}
+
+/// The id of a check's workflow step: letters and digits only, because the
+/// reporter rejects any other character in its `runners` list.
+fn step_id(check: &str) -> String {
+    let mut id = String::new();
+    let mut upper = false;
+    for c in check.chars() {
+        if c.is_ascii_alphanumeric() {
+            id.push(if upper { c.to_ascii_uppercase() } else { c });
+            upper = false;
+        } else {
+            upper = true;
+        }
+    }
+    id
+}
+
+/// A GitHub Classroom autograding workflow for `labs`: one graded step per
+/// check, worth its rubric points.
+///
+/// Every step builds what it grades (`cargo xtask grade` compiles the grader
+/// and the lab's crate), so a lab that does not compile costs only its own
+/// checks, and the reporter runs whatever happened before it. A step that
+/// grades one check runs the check's gate too (`requires` in the rubric).
+pub fn classroom_workflow(labs: &[&'static Lab]) -> String {
     let mut steps = String::new();
     let mut reporter_env = String::new();
-    let mut names = Vec::new();
-    for lab in LABS {
+    let mut ids = Vec::new();
+    let mut total = 0;
+    for lab in labs {
         for spec in grader::rubric::for_lab(lab) {
-            let step = spec.id.replace(['.', '-'], "_");
+            let id = step_id(&spec.id);
             let _ = write!(
                 steps,
-                "      - name: {id}\n        id: {step}\n        uses: classroom-resources/autograding-command-grader@v1\n        with:\n          test-name: \"{id}\"\n          command: cargo xtask grade {lab} --check {id}\n          timeout: 5\n          max-score: {points}\n",
-                id = spec.id,
+                "      - name: {check}\n        id: {id}\n        uses: classroom-resources/autograding-command-grader@v1\n        with:\n          test-name: \"{check}\"\n          command: cargo xtask grade {lab} --check {check}\n          timeout: {STEP_TIMEOUT_MINUTES}\n          max-score: {points}\n",
+                check = spec.id,
                 lab = lab.name(),
                 points = spec.points,
             );
             let _ = writeln!(
                 reporter_env,
-                "          {}_RESULTS: \"${{{{steps.{step}.outputs.result}}}}\"",
-                step.to_uppercase()
+                "          {}_RESULTS: \"${{{{steps.{id}.outputs.result}}}}\"",
+                id.to_uppercase()
             );
-            names.push(step);
+            ids.push(id);
+            total += spec.points;
         }
     }
+    let names: Vec<String> = labs.iter().map(|lab| lab.name()).collect();
     format!(
-        "# Generated by `cargo xtask dist`: grades every check of every lab with its points.\n\
+        "# Generated by `cargo xtask dist`: grades {labs} ({total} points), a check a step.\n\
+         # Each step builds what it grades, so a lab that does not compile costs only its checks.\n\
          # The grader runs from this repository; see the course README (\"What the grader trusts\").\n\
          name: Autograding Tests\n\
          on: [push, workflow_dispatch, repository_dispatch]\n\
          permissions:\n  checks: write\n  actions: read\n  contents: read\n\
          jobs:\n  run-autograding-tests:\n    runs-on: ubuntu-latest\n    if: github.actor != 'github-classroom[bot]'\n    steps:\n\
          \x20     - name: Checkout code\n        uses: actions/checkout@v4\n\
-         \x20     - name: Build the grader and the labs once\n        run: cargo build --workspace\n\
          {steps}\
-         \x20     - name: Autograding Reporter\n        uses: classroom-resources/autograding-grading-reporter@v1\n        env:\n{reporter_env}\
+         \x20     - name: Autograding Reporter\n        if: always()\n        uses: classroom-resources/autograding-grading-reporter@v1\n        env:\n{reporter_env}\
          \x20       with:\n          runners: {}\n",
-        names.join(",")
+        ids.join(","),
+        labs = names.join(", "),
     )
 }
 
 /// `cargo xtask dist`.
 pub fn run(args: &DistArgs) -> Result<ExitCode> {
-    let written = write(&workspace_root(), &args.outdir)?;
+    let root = workspace_root();
+    let written = write(&root, &args.outdir, &args.labs)?;
+    if let Ok(changed) = git(&root, &["status", "--porcelain"]) {
+        let count = changed.lines().count();
+        if count > 0 {
+            println!(
+                "note: {count} uncommitted change(s) in the working folder are not in the edition (it is the committed HEAD)"
+            );
+        }
+    }
     println!(
         "wrote the student edition ({written} files) to {}",
         args.outdir.display()
@@ -177,5 +289,106 @@ mod tests {
         }
         assert!(!left_out("labs/echo/src/main.rs"));
         assert!(!left_out("grader/src/lib.rs"));
+    }
+
+    /// A committed course with labs 1 and 2 and their solutions.
+    fn course() -> tempfile::TempDir {
+        crate::files::committed_copy(&[
+            "Cargo.toml",
+            "labs/echo",
+            "labs/errors",
+            "solutions/echo",
+            "solutions/errors",
+        ])
+    }
+
+    /// Every file under `dir` whose bytes equal a source file of the
+    /// solutions (their manifests are the stubs' on purpose).
+    fn solution_files_in(dir: &Path, root: &Path) -> Vec<PathBuf> {
+        let solutions: Vec<Vec<u8>> = crate::files::list_files(&root.join("solutions"))
+            .unwrap()
+            .into_iter()
+            .filter(|file| file.components().any(|part| part.as_os_str() == "src"))
+            .map(|file| std::fs::read(root.join("solutions").join(file)).unwrap())
+            .collect();
+        if !dir.exists() {
+            return Vec::new();
+        }
+        crate::files::list_files(dir)
+            .unwrap()
+            .into_iter()
+            .filter(|file| solutions.contains(&std::fs::read(dir.join(file)).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn dist_refuses_while_lab1_is_swapped_and_names_it() {
+        let course = course();
+        let root = course.path();
+        let echo = Lab::find("echo").unwrap();
+        crate::swap::swap_in(root, echo, false).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let edition = out.path().join("edition");
+        let err = write(root, &edition, &[]).unwrap_err().to_string();
+        assert!(err.contains("lab1 (echo)"), "{err}");
+        assert!(!err.contains("lab2"), "{err}");
+        assert_eq!(solution_files_in(&edition, root), Vec::<PathBuf>::new());
+    }
+
+    #[test]
+    fn dist_exports_the_committed_stub_not_the_working_folder() {
+        let course = course();
+        let root = course.path();
+        // The solution copied over the stub by hand, not committed.
+        for name in ["echo-server.rs", "echo-client.rs"] {
+            std::fs::copy(
+                root.join("solutions/echo/src/bin").join(name),
+                root.join("labs/echo/src/bin").join(name),
+            )
+            .unwrap();
+        }
+        let out = tempfile::tempdir().unwrap();
+        let edition = out.path().join("edition");
+        write(root, &edition, &[]).unwrap();
+        assert!(edition.join("labs/echo/src/bin/echo-server.rs").is_file());
+        assert_eq!(solution_files_in(&edition, root), Vec::<PathBuf>::new());
+        assert!(!edition.join("solutions").exists());
+
+        // Committed by mistake: refused, naming the files.
+        git(root, &["add", "-A"]).unwrap();
+        git(
+            root,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                "oops",
+            ],
+        )
+        .unwrap();
+        let again = out.path().join("again");
+        let err = write(root, &again, &[]).unwrap_err().to_string();
+        assert!(err.contains("labs/echo/src/bin/echo-server.rs"), "{err}");
+    }
+
+    #[test]
+    fn a_one_lab_edition_holds_and_grades_only_that_lab() {
+        let course = course();
+        let errors = Lab::find("errors").unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let edition = out.path().join("edition");
+        write(course.path(), &edition, &[errors]).unwrap();
+        assert!(edition.join("labs/errors/Cargo.toml").is_file());
+        assert!(!edition.join("labs/echo").exists());
+        let workflow =
+            std::fs::read_to_string(edition.join(".github/workflows/classroom.yml")).unwrap();
+        assert!(
+            workflow.contains("grade lab2 --check errors."),
+            "{workflow}"
+        );
+        assert!(!workflow.contains("echo."), "{workflow}");
     }
 }

@@ -130,3 +130,36 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
+
+/// A temp copy of the course's `paths` (files or folders, without `target/`)
+/// committed in a git repository of its own, for tests that swap or export.
+#[cfg(test)]
+pub fn committed_copy(paths: &[&str]) -> tempfile::TempDir {
+    let temp = tempfile::tempdir().unwrap();
+    let root = grader::builder::workspace_root();
+    for path in paths {
+        let (from, to) = (root.join(path), temp.path().join(path));
+        if from.is_dir() {
+            copy_tree(&from, &to, &["target"]).unwrap();
+        } else {
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&from, &to).unwrap();
+        }
+    }
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "x",
+        ],
+    ] {
+        git(temp.path(), args).unwrap();
+    }
+    temp
+}

@@ -22,10 +22,16 @@ pub enum Selection {
 }
 
 impl Selection {
-    /// The labs selected.
+    /// The labs selected; `all` means the labs this copy of the course has
+    /// (a one-lab edition from `dist --lab` has one).
     pub fn labs(&self) -> Vec<&'static Lab> {
         match self {
-            Selection::All => LABS.iter().collect(),
+            Selection::All => {
+                let root = builder::workspace_root();
+                LABS.iter()
+                    .filter(|lab| root.join(lab.student_dir()).is_dir())
+                    .collect()
+            }
             Selection::One(lab) => vec![lab],
         }
     }

@@ -2,8 +2,8 @@
 //!
 //! Students run `cargo xtask grade lab1`, `status`, `hint` and `watch`;
 //! instructors add `--solution` or `--bin-dir DIR`, and use `verify`, `swap`,
-//! `reset`, `dist`, `grade-class`, `soak` and `bench`. Each subcommand lives
-//! in a module of its own.
+//! `reset`, `dist`, `grade-class`, `soak` and `bench`; scripts read the lab
+//! table with `labs`. Each subcommand lives in a module of its own.
 
 use std::process::ExitCode;
 
@@ -15,6 +15,7 @@ mod dist;
 mod files;
 mod grade;
 mod hint;
+mod labs;
 mod options;
 mod results;
 mod soak;
@@ -55,6 +56,8 @@ enum Command {
     Soak(soak::SoakArgs),
     /// Time grading (warm and cold) and print the figures.
     Bench(bench::BenchArgs),
+    /// List the labs' slugs (or `--binaries`), one a line, for scripts.
+    Labs(labs::LabsArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Dist(args) => dist::run(&args),
         Command::Soak(args) => soak::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Labs(args) => labs::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -70,6 +70,13 @@ fn marker(root: &Path, lab: &Lab) -> PathBuf {
     swap_dir(root, lab).join("SWAPPED")
 }
 
+/// The labs that hold the reference solution now, in course order.
+pub fn swapped_labs(root: &Path) -> Vec<&'static Lab> {
+    LABS.iter()
+        .filter(|lab| marker(root, lab).exists())
+        .collect()
+}
+
 /// Copies the student's crate (without `target/`) aside; returns where.
 pub fn keep_copy(root: &Path, lab: &Lab, reason: &str) -> Result<PathBuf> {
     let copy = swap_dir(root, lab).join(format!("{}-{reason}", timestamp()));
@@ -221,31 +228,11 @@ pub fn run_reset(args: &ResetArgs) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::list_files;
+    use crate::files::{committed_copy, list_files};
 
     /// A temp copy of lab 1 (stub and solution) in a git repository of its own.
     fn course_copy() -> tempfile::TempDir {
-        let temp = tempfile::tempdir().unwrap();
-        let root = workspace_root();
-        for dir in ["labs/echo", "solutions/echo"] {
-            copy_tree(&root.join(dir), &temp.path().join(dir), &["target"]).unwrap();
-        }
-        for args in [
-            &["init", "-q"][..],
-            &["add", "-A"],
-            &[
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "commit",
-                "-qm",
-                "x",
-            ],
-        ] {
-            git(temp.path(), args).unwrap();
-        }
-        temp
+        committed_copy(&["labs/echo", "solutions/echo"])
     }
 
     fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {

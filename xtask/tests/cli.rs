@@ -1,10 +1,48 @@
 //! `cargo xtask grade` as a user meets it: names, exit codes, messages.
 
+use std::path::{Path, PathBuf};
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 
 fn xtask() -> Command {
     Command::cargo_bin("xtask").expect("the xtask binary")
+}
+
+/// A target dir in the course's own `target/` for a test that builds a copy
+/// of the course, kept across runs for its dependency builds. One per test:
+/// two copies built in one target dir write their binaries to the same files.
+fn copy_target(test: &str) -> PathBuf {
+    grader::builder::workspace_root()
+        .join("target/copies")
+        .join(test)
+}
+
+/// Copies the course's files (tracked, or new and not ignored) into `to`.
+fn copy_course(to: &Path) {
+    let root = grader::builder::workspace_root();
+    let listing = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&root)
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .output()
+        .expect("git");
+    assert!(listing.status.success(), "this test needs a git checkout");
+    for path in String::from_utf8_lossy(&listing.stdout).split('\0') {
+        let source = root.join(path);
+        if path.is_empty() || path.starts_with("bench/") || !source.is_file() {
+            continue;
+        }
+        let target = to.join(path);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&source, &target).unwrap();
+    }
 }
 
 #[test]
@@ -218,8 +256,7 @@ fn the_student_edition_builds_and_grades_lab1() {
             "{manifest} names the solutions"
         );
     }
-    // Share the dependency builds with the course's own target dir.
-    let target = grader::builder::workspace_root().join("target/dist-check");
+    let target = copy_target("dist");
     let grade =
         std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
             .args(["xtask", "grade", "lab1"])
@@ -248,4 +285,71 @@ fn verify_reports_lab1_as_calibrated() {
         .assert()
         .success()
         .stdout(predicate::str::is_match(r"lab1\s+echo\s+40/40\s+0/40\s+ok").unwrap());
+}
+
+/// A course moved with its `target/` grades its own files: the copied xtask
+/// binary, started directly (no cargo to tell it where it is), builds and
+/// grades the copy's lab 1, which holds the reference solution, while the
+/// original's lab 1 is the stub.
+#[test]
+fn a_moved_course_grades_its_own_files() {
+    let root = grader::builder::workspace_root();
+    if !root.join("solutions").is_dir() {
+        eprintln!("skipped: this edition has no solutions/ to put in the copy");
+        return;
+    }
+    let moved = tempfile::tempdir().unwrap();
+    let course = moved.path().join("course");
+    copy_course(&course);
+    let lab_src = course.join("labs/echo/src");
+    std::fs::remove_dir_all(&lab_src).unwrap();
+    let solution_src = root.join("solutions/echo/src");
+    for entry in ["bin/echo-server.rs", "bin/echo-client.rs"] {
+        std::fs::create_dir_all(lab_src.join("bin")).unwrap();
+        std::fs::copy(solution_src.join(entry), lab_src.join(entry)).unwrap();
+    }
+    let binary = course.join("target/debug/xtask");
+    std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
+    std::fs::copy(assert_cmd::cargo::cargo_bin("xtask"), &binary).unwrap();
+
+    let output = std::process::Command::new(&binary)
+        .args(["grade", "lab1"])
+        .env_remove("CARGO_MANIFEST_DIR")
+        .env("CARGO_TARGET_DIR", copy_target("moved"))
+        .env("NO_COLOR", "1")
+        .current_dir(moved.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let full = grader::rubric::for_lab(grader::Lab::find("echo").unwrap())
+        .iter()
+        .map(|spec| spec.points)
+        .sum::<u32>();
+    assert!(
+        stdout.contains(&format!("lab1: {full}/{full}")),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        course.join(".grades").exists(),
+        "the grade was recorded outside the copy"
+    );
+}
+
+/// Scripts take the lab list from `cargo xtask labs`: the lab table, in order.
+#[test]
+fn labs_lists_the_lab_table() {
+    let slugs: Vec<&str> = grader::LABS.iter().map(|lab| lab.slug).collect();
+    xtask()
+        .arg("labs")
+        .assert()
+        .success()
+        .stdout(format!("{}\n", slugs.join("\n")));
+    let binaries = xtask().args(["labs", "--binaries"]).output().unwrap();
+    let binaries = String::from_utf8_lossy(&binaries.stdout).into_owned();
+    for lab in grader::LABS {
+        for name in lab.binaries {
+            assert!(binaries.lines().any(|line| line == *name), "{name}");
+        }
+    }
 }

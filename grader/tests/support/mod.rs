@@ -76,8 +76,8 @@ pub fn grade_dir_check(slug: &str, dir: &Path, id: &str) -> LabReport {
 
 /// The fixture programs of a lab: `grader/tests/fixtures/SLUG/`.
 pub fn fixtures(slug: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+    grader::builder::workspace_root()
+        .join("grader/tests/fixtures")
         .join(slug)
 }
 
