@@ -554,6 +554,10 @@ unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
             libc::write(fd, b"0".as_ptr().cast(), 1);
         }
         if let Some(user) = plan.user_namespace {
+            // The grader is non-dumpable, which makes /proc/self root's: the
+            // child writes its own uid map, so it must own it again (exec
+            // would reset this anyway).
+            libc::prctl(libc::PR_SET_DUMPABLE, 1);
             if enter_user_namespace(user).is_err() {
                 fail(plan.exec_error);
             }
