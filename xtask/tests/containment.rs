@@ -83,6 +83,9 @@ fn a_server_that_forges_results_and_kills_its_grader_changes_nothing() {
     let attempts = std::fs::read_to_string(programs.path().join("outbox/attack_forge_and_kill"))
         .expect("the attack ran");
     assert!(!attempts.contains("killed"), "{attempts}");
+    // It could not even find the grader's command line, which names the
+    // results file.
+    assert!(!attempts.contains("forged"), "{attempts}");
 }
 
 #[test]

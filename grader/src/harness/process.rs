@@ -577,12 +577,15 @@ unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
         if let Some(user) = plan.user_namespace {
             protect_course(user);
         }
+        // hidepid=2: the program sees its own processes only, not this init,
+        // which (a clone of the grader that never execs) carries the
+        // grader's command line.
         libc::mount(
             c"proc".as_ptr(),
             c"/proc".as_ptr(),
             c"proc".as_ptr(),
             libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            std::ptr::null(),
+            c"hidepid=2".as_ptr().cast(),
         );
         let program = contain::raw_clone(0);
         if program == 0 {
