@@ -2,7 +2,7 @@
 //!
 //! `cargo xtask grade LAB` builds a lab's crate ([`builder`]), runs the lab's
 //! checks ([`labs`]) against its binaries with the shared [`harness`], and
-//! renders the [`outcome`] as a [`report`]. Points and hints come from the
+//! [`render`]s the [`outcome`] as a report. Points and hints come from the
 //! [`rubric`]; which labs exist comes from the [`lab`] table.
 //!
 //! A check is a plain function `fn(&Ctx) -> CheckResult`: failure is data
@@ -25,8 +25,9 @@
 //! - [`builder`]: builds the graded crate (student or solution) and finds
 //!   exactly its executables.
 //! - [`outcome`]: the result model, [`LabReport`] and [`CheckOutcome`].
-//! - [`report`]: the terminal report.
-//! - [`export`]: Gradescope's `results.json` and JUnit XML.
+//! - [`render`]: one view of each check, built once from the outcome, and
+//!   the writers over it: the terminal report, JSON, Gradescope, JUnit and
+//!   the grade-class CSV.
 //!
 //! # Adding a check
 //!
@@ -51,12 +52,11 @@
 //!    the stub zero.
 
 pub mod builder;
-pub mod export;
 pub mod harness;
 pub mod lab;
 pub mod labs;
 pub mod outcome;
-pub mod report;
+pub mod render;
 pub mod rubric;
 pub mod runner;
 

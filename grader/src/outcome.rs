@@ -1,7 +1,8 @@
 //! The result model: what a grade produced, check by check.
 //!
-//! Every output (the terminal report, `--format json`, and later exports) is a
-//! rendering of these types, so they carry everything a renderer may need.
+//! Every output (the terminal report, `--format json`, Gradescope, JUnit, the
+//! grade-class CSV) is rendered from these types through one view of each
+//! check (`crate::render`), so they carry everything a writer may need.
 
 use std::fmt;
 use std::time::Duration;
@@ -184,7 +185,8 @@ pub struct LabReport {
     pub seed: u64,
     /// The grader's version (git commit).
     pub grader_version: String,
-    /// Wall time of the whole lab, build included.
+    /// Wall time of the lab's checks, from the first to the last; the build
+    /// (which happens before grading starts) is not included.
     #[serde(serialize_with = "as_millis")]
     pub duration: Duration,
 }

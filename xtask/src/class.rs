@@ -8,7 +8,6 @@
 //! hangs or forks scores what it earns and the batch goes on.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -216,30 +215,11 @@ pub fn grade_class(
 
 /// The CSV: one row per (student, lab).
 pub fn csv(results: &[Graded]) -> String {
-    let mut out = String::from("student,lab,score,max,failed_checks,grader_version,seed\n");
-    for graded in results {
-        let failed = graded.report.failed_ids();
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{}",
-            csv_field(&graded.student),
-            graded.report.lab,
-            graded.report.score,
-            graded.report.max_score,
-            csv_field(&failed.join(" ")),
-            graded.report.grader_version,
-            graded.report.seed
-        );
-    }
-    out
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
+    grader::render::csv::grades(
+        results
+            .iter()
+            .map(|graded| (graded.student.as_str(), &graded.report)),
+    )
 }
 
 /// `cargo xtask grade-class`.
@@ -384,12 +364,12 @@ mod tests {
                 graded.report.score,
                 score,
                 "{student}:\n{}",
-                grader::report::render_lab(&graded.report, grader::report::Style::default())
+                grader::render::text::lab(&graded.report, grader::render::text::Style::default())
             );
         }
         let csv = csv(&results);
         assert_eq!(csv.lines().count(), count + 1);
-        assert!(csv.starts_with("student,lab,score,max,failed_checks,grader_version,seed\n"));
+        assert!(csv.starts_with(grader::render::csv::HEADER));
         elapsed
     }
 

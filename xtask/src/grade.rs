@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use grader::builder::{self, CompilerOutput, Edition};
 use grader::harness::Binaries;
-use grader::report::{self, Style};
+use grader::render::{self, text::Style};
 use grader::{LABS, Lab, LabReport, Options};
 
 use crate::options::RunOptions;
@@ -111,21 +111,21 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     for lab in args.lab.labs() {
         let report = grade_lab(lab, args)?;
         match args.format {
-            Format::Text => print!("{}", report::render_lab(&report, style)),
-            Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            Format::Text => print!("{}", render::text::lab(&report, style)),
+            Format::Json => println!("{}", render::json::lab(&report)),
         }
         reports.push(report);
     }
     if matches!(args.lab, Selection::All) && args.format == Format::Text {
         println!();
-        print!("{}", report::render_totals(&reports, style));
+        print!("{}", render::text::totals(&reports, style));
     }
     if let Some(path) = &args.gradescope {
-        let results = serde_json::to_string_pretty(&grader::export::gradescope(&reports))?;
+        let results = serde_json::to_string_pretty(&render::gradescope::results(&reports))?;
         std::fs::write(path, results).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, grader::export::junit(&reports))
+        std::fs::write(path, render::junit::xml(&reports))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if !args.solution && args.bin_dir.is_none() && args.check.is_none() {

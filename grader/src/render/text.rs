@@ -2,8 +2,9 @@
 
 use std::fmt::Write as _;
 
+use super::{CheckView, LabView};
 use crate::harness::show::indent;
-use crate::outcome::{BuildState, CheckOutcome, LabReport, Status};
+use crate::outcome::{LabReport, Status};
 
 /// How the report is drawn.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,52 +33,55 @@ impl Style {
     }
 }
 
-/// Renders one lab: a header, a line per check (with the reason, hint and
-/// handout section under each failure), and the total line `lab1: 34/40`.
-pub fn render_lab(report: &LabReport, style: Style) -> String {
+/// Renders one lab: a header, a line per check (with the reason, hint,
+/// handout section and try-it under each failure), and the total line
+/// `lab1: 34/40`.
+pub fn lab(report: &LabReport, style: Style) -> String {
+    let view = LabView::of(report);
     let mut out = String::new();
     let _ = writeln!(
         out,
         "{} — {} [{} · grader {} · seed {}]",
-        style.paint("1", &format!("{} ({})", report.lab, report.slug)),
-        report.title,
-        report.graded,
-        report.grader_version,
-        report.seed
+        style.paint("1", &format!("{} ({})", view.lab, view.slug)),
+        view.title,
+        view.graded,
+        view.grader_version,
+        view.seed
     );
-    if let BuildState::Failed { message } = &report.build {
+    if let Some(message) = view.build_failure {
         let _ = writeln!(out, "{}", style.paint("31", &indent(message.trim_end(), 2)));
     }
-    let id_width = report
+    let id_width = view
         .checks
         .iter()
         .map(|check| check.id.len())
         .max()
         .unwrap_or(0);
-    for check in &report.checks {
-        render_check(&mut out, check, id_width, style);
+    for check in &view.checks {
+        write_check(&mut out, check, id_width, style);
     }
-    let skipped = report.skipped();
-    if skipped > 0 {
+    if view.skipped > 0 {
         let _ = writeln!(
             out,
             "{}",
             style.paint(
                 "33",
-                &format!("{skipped} check(s) skipped, not counted in the total below; on another platform than Linux the grade is not final")
+                &format!(
+                    "{} check(s) skipped, not counted in the total below; on another platform than Linux the grade is not final",
+                    view.skipped
+                )
             )
         );
     }
-    let total = format!("{}: {}/{}", report.lab, report.score, report.max_score);
     let _ = writeln!(
         out,
         "{}",
-        style.paint(if report.full_marks() { "1;32" } else { "1" }, &total)
+        style.paint(if view.full_marks() { "1;32" } else { "1" }, &view.total())
     );
     out
 }
 
-fn render_check(out: &mut String, check: &CheckOutcome, id_width: usize, style: Style) {
+fn write_check(out: &mut String, check: &CheckView, id_width: usize, style: Style) {
     let (mark, colour) = match check.status {
         Status::Passed => ("✓", "32"),
         Status::Failed => ("✗", "31"),
@@ -86,50 +90,39 @@ fn render_check(out: &mut String, check: &CheckOutcome, id_width: usize, style: 
     };
     let _ = writeln!(
         out,
-        "{} {:<id_width$}  {}/{}  {}",
+        "{} {:<id_width$}  {}  {}",
         style.paint(colour, mark),
         check.id,
-        check.points,
-        check.max_points,
+        check.points(),
         check.title
     );
-    if check.status == Status::Passed {
-        if style.verbose {
-            render_commands(out, check);
+    // A check that did not run says why once, in the build failure above.
+    if check.status != Status::NotRun {
+        if let Some(failure) = check.failure {
+            let _ = writeln!(out, "{}", indent(&failure.to_string(), 4));
         }
-        return;
     }
-    if check.status == Status::NotRun {
-        return;
+    for (label, line) in check.guidance.iter().flat_map(|guidance| guidance.lines()) {
+        let _ = writeln!(out, "    {} {line}", style.paint("36", label));
     }
-    if let Some(failure) = &check.failure {
-        let _ = writeln!(out, "{}", indent(&failure.to_string(), 4));
-    }
-    if check.status == Status::Skipped {
-        return;
-    }
-    let _ = writeln!(out, "    {} {}", style.paint("36", "hint:"), check.hint);
-    let _ = writeln!(out, "    {} {}", style.paint("36", "read:"), check.handout);
-    if !check.manual.is_empty() {
-        let _ = writeln!(out, "    {} {}", style.paint("36", "try it:"), check.manual);
-    }
-    render_commands(out, check);
-}
-
-fn render_commands(out: &mut String, check: &CheckOutcome) {
-    if !check.commands.is_empty() {
+    let show_commands = match check.status {
+        Status::Failed => true,
+        Status::Passed => style.verbose,
+        Status::NotRun | Status::Skipped => false,
+    };
+    if show_commands && !check.commands.is_empty() {
         let _ = writeln!(out, "    ran:");
-        for command in &check.commands {
+        for command in check.commands {
             let _ = writeln!(out, "      {command}");
         }
     }
 }
 
 /// The closing lines of `grade all`: one per lab and the grand total.
-pub fn render_totals(reports: &[LabReport], style: Style) -> String {
+pub fn totals(reports: &[LabReport], style: Style) -> String {
     let mut out = String::new();
     for report in reports {
-        let _ = writeln!(out, "{}: {}/{}", report.lab, report.score, report.max_score);
+        let _ = writeln!(out, "{}", LabView::of(report).total());
     }
     let score: u32 = reports.iter().map(|r| r.score).sum();
     let max: u32 = reports.iter().map(|r| r.max_score).sum();
