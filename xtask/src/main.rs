@@ -17,6 +17,7 @@ mod grade;
 mod hint;
 mod options;
 mod results;
+mod seeded_class;
 mod soak;
 mod status;
 mod swap;
