@@ -31,6 +31,9 @@
 //!
 //! # Adding a check
 //!
+//! SLUG is the lab's slug (`client-list`); in Rust file names it is spelled
+//! with `_` (`client_list`).
+//!
 //! 1. `grader/rubric.toml`: a `[[check]]` entry with its id `SLUG.name`,
 //!    title, points, hint, handout anchor and manual (the file's header
 //!    lists every field).
@@ -43,7 +46,7 @@
 //! 4. `grader/src/labs/SLUG/mod.rs` (or `echo.rs`): a row
 //!    `("SLUG.name", server::name)` in `CHECKS`, in rubric order.
 //! 5. `grader/tests/SLUG.rs` and `grader/tests/fixtures/SLUG/`: a classic
-//!    bug, switched on by `LAB_BUG`, that fails exactly the new check
+//!    bug, switched on by `LAB_BUG` in the fixture program, that fails the new check
 //!    (`a_classic_bug_fails_its_check`).
 //! 6. `grader/snapshots/SLUG.name.snap`, if the check calls
 //!    `ctx.snapshot`: recorded from the solution by
