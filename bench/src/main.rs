@@ -241,7 +241,6 @@ fn run(cli: &Cli) -> Result<()> {
         max_requests: cli.max_requests,
         timeout: Duration::from_secs(5),
     };
-    print_machine();
     println!(
         "| server | workload | conns | req/s | p50 ms | p99 ms | errors | server CPU | CPU µs/req | load CPU |"
     );
@@ -346,25 +345,6 @@ fn measure(launch: &Launch, workload: Workload, config: &Config) -> Result<Cell>
         load_cpu,
         died,
     })
-}
-
-fn print_machine() {
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|line| line.strip_prefix("model name"))
-                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load: Vec<&str> = load.split_whitespace().take(3).collect();
-    println!(
-        "machine: {cores} cores, {model}; load average {} at the start",
-        load.join(" ")
-    );
-    println!();
 }
 
 fn print_row(target: &Target, conns: usize, cell: &Cell) {

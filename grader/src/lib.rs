@@ -2,7 +2,7 @@
 //!
 //! `cargo xtask grade LAB` builds a lab's crate ([`builder`]), runs the lab's
 //! checks ([`labs`]) against its binaries with the shared [`harness`], and
-//! renders the [`outcome`] as a [`report`]. Points and hints come from the
+//! [`render`]s the [`outcome`] as a report. Points and hints come from the
 //! [`rubric`]; which labs exist comes from the [`lab`] table.
 //!
 //! A check is a plain function `fn(&Ctx) -> CheckResult`: failure is data
@@ -25,10 +25,14 @@
 //! - [`builder`]: builds the graded crate (student or solution) and finds
 //!   exactly its executables.
 //! - [`outcome`]: the result model, [`LabReport`] and [`CheckOutcome`].
-//! - [`report`]: the terminal report.
-//! - [`export`]: Gradescope's `results.json` and JUnit XML.
+//! - [`render`]: one view of each check, built once from the outcome, and
+//!   the writers over it: the terminal report, JSON, Gradescope, JUnit and
+//!   the grade-class CSV.
 //!
 //! # Adding a check
+//!
+//! SLUG is the lab's slug (`client-list`); in Rust file names it is spelled
+//! with `_` (`client_list`).
 //!
 //! 1. `grader/rubric.toml`: a `[[check]]` entry with its id `SLUG.name`,
 //!    title, points, hint, handout anchor and manual (the file's header
@@ -42,7 +46,7 @@
 //! 4. `grader/src/labs/SLUG/mod.rs` (or `echo.rs`): a row
 //!    `("SLUG.name", server::name)` in `CHECKS`, in rubric order.
 //! 5. `grader/tests/SLUG.rs` and `grader/tests/fixtures/SLUG/`: a classic
-//!    bug, switched on by `LAB_BUG`, that fails exactly the new check
+//!    bug, switched on by `LAB_BUG` in the fixture program, that fails the new check
 //!    (`a_classic_bug_fails_its_check`).
 //! 6. `grader/snapshots/SLUG.name.snap`, if the check calls
 //!    `ctx.snapshot`: recorded from the solution by
@@ -51,12 +55,11 @@
 //!    the stub zero.
 
 pub mod builder;
-pub mod export;
 pub mod harness;
 pub mod lab;
 pub mod labs;
 pub mod outcome;
-pub mod report;
+pub mod render;
 pub mod rubric;
 pub mod runner;
 

@@ -1,7 +1,8 @@
 //! The result model: what a grade produced, check by check.
 //!
-//! Every output (the terminal report, `--format json`, and later exports) is a
-//! rendering of these types, so they carry everything a renderer may need.
+//! Every output (the terminal report, `--format json`, Gradescope, JUnit, the
+//! grade-class CSV) is rendered from these types through one view of each
+//! check (`crate::render`), so they carry everything a writer may need.
 
 use std::fmt;
 use std::time::Duration;
@@ -187,7 +188,8 @@ pub struct LabReport {
     /// How the graded programs were contained, e.g. `uid 64000 · pid ns ·
     /// net ns (loopback only) · cgroup (pids, memory, kill) · clean env`.
     pub containment: String,
-    /// Wall time of the whole lab, build included.
+    /// Wall time of the lab's checks, from the first to the last; the build
+    /// (which happens before grading starts) is not included.
     #[serde(serialize_with = "as_millis")]
     pub duration: Duration,
 }

@@ -417,37 +417,3 @@ fn grading_a_bin_dir_skips_the_framing_tests() {
     assert!(text.contains("not applicable"), "{text}");
     assert!(text.contains("skipped"), "{text}");
 }
-
-/// GitHub's anchor for a heading: lower case, spaces to dashes, most
-/// punctuation dropped.
-fn anchor(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
-}
-
-#[test]
-fn every_hint_points_at_a_section_of_the_handout() {
-    let handout =
-        std::fs::read_to_string(builder::workspace_root().join("labs/app/README.md")).unwrap();
-    let anchors: Vec<String> = handout
-        .lines()
-        .filter_map(|line| line.strip_prefix('#'))
-        .map(|heading| anchor(heading.trim_start_matches('#')))
-        .collect();
-    for spec in grader::rubric::for_lab(lab("app")) {
-        let wanted = spec.handout.trim_start_matches('#');
-        assert!(
-            anchors.iter().any(|anchor| anchor == wanted),
-            "{}: no section #{wanted} in labs/app/README.md; sections: {anchors:?}",
-            spec.id
-        );
-    }
-}

@@ -1,12 +1,13 @@
 //! `cargo xtask bench`: how long grading takes, and how fast the reference
 //! servers are.
 //!
-//! Grading (`cargo xtask bench`): for each lab with checks, the warm time of
+//! Grading (`cargo xtask bench`): for each lab, the warm time of
 //! `cargo xtask grade LAB --solution` (median of several runs) next to a
 //! no-op `cargo build` of the same crate, which is the floor any cargo-based
-//! grade pays; the cold time of lab 1 from empty target directories, in a
-//! temporary copy of the course so that the developer's builds are not
-//! touched; and the time of `grade all --solution`.
+//! grade pays; the time of `grade all --solution`; `grade-class` over 30
+//! seeded submissions of lab 1, with every score checked; and the cold time
+//! of lab 1 from empty target directories, in a temporary copy of the course
+//! so that the developer's builds are not touched.
 //!
 //! Servers (`cargo xtask bench servers`): builds the reference servers and the
 //! bench in `bench/` (its own workspace: tokio is compiled only here) in
@@ -34,12 +35,15 @@ pub struct BenchArgs {
     /// Runs per measurement (the median is printed).
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// Labs to time (default: those that have checks).
+    /// Labs to time (default: all).
     #[arg(long)]
     lab: Vec<String>,
     /// Skip the cold grade (it compiles everything from scratch: minutes on a small machine).
     #[arg(long)]
     no_cold: bool,
+    /// Skip grading a class of 30 seeded submissions (it builds each one: minutes).
+    #[arg(long)]
+    no_class: bool,
     /// Passed on to every grade the bench times.
     #[command(flatten)]
     run: RunOptions,
@@ -189,11 +193,44 @@ fn run_grading(args: &BenchArgs) -> Result<ExitCode> {
         labs_line.join(", ")
     );
 
+    let mut all_predicted = true;
+    if !args.no_class {
+        println!();
+        all_predicted = class_of_30(&args.run)?;
+    }
     if !args.no_cold {
         println!();
         cold_lab1(&root, &run_args)?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if all_predicted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// How many submissions the class row grades: a large lab section.
+const CLASS_SIZE: usize = 30;
+
+/// `grade-class` over 30 seeded submissions of lab 1, one and two at a time:
+/// each is built and graded, and each score must be the one its seeded bug
+/// predicts. Returns whether they all were.
+fn class_of_30(run: &RunOptions) -> Result<bool> {
+    let mut all_predicted = true;
+    for jobs in [1, 2] {
+        let run = crate::seeded_class::grade_seeded_class(CLASS_SIZE, jobs, run)?;
+        let predicted = run.wrong.is_empty() && run.csv_rows == CLASS_SIZE;
+        all_predicted &= predicted;
+        println!(
+            "grade-class, {CLASS_SIZE} seeded submissions of lab 1, -j {jobs}: {:.1} s; every score as predicted {}",
+            secs(run.elapsed),
+            mark(predicted)
+        );
+        for wrong in &run.wrong {
+            println!("  {wrong}");
+        }
+    }
+    Ok(all_predicted)
 }
 
 /// Grades lab 1's solution in a copy of the course whose target directories
@@ -294,6 +331,10 @@ fn run_servers(args: &ServersArgs) -> Result<ExitCode> {
     let generator = bench
         .get("socket-labs-bench")
         .context("cargo built no socket-labs-bench")?;
+    // The machine line is printed here, not by the generator, so that one
+    // function (and not a copy in bench/, a workspace of its own) says it.
+    println!("machine: {} at the start", machine());
+    println!();
     let mut command = Command::new(generator);
     for server in &servers {
         command.arg("--server").arg(server);
@@ -452,16 +493,19 @@ mod tests {
 
     #[test]
     fn reports_are_read_from_concatenated_json_objects() {
+        let total = grader::rubric::total(Lab::find("echo").unwrap());
         let output = Output {
             status: std::os::unix::process::ExitStatusExt::from_raw(0),
-            stdout: br#"{"lab": "lab1", "score": 40, "max_score": 40, "duration": 390}
-{"lab": "lab2", "score": 0, "max_score": 0, "duration": 0}"#
-                .to_vec(),
+            stdout: format!(
+                "{{\"lab\": \"lab1\", \"score\": {total}, \"max_score\": {total}, \"duration\": 390}}\n\
+                 {{\"lab\": \"lab2\", \"score\": 0, \"max_score\": 0, \"duration\": 0}}"
+            )
+            .into_bytes(),
             stderr: Vec::new(),
         };
         let reports = lab_reports(&output).unwrap();
         assert_eq!(reports.len(), 2);
-        assert_eq!(reports[0].score, "40/40");
+        assert_eq!(reports[0].score, format!("{total}/{total}"));
         assert_eq!(reports[0].duration, Duration::from_millis(390));
     }
 }

@@ -8,7 +8,6 @@
 //! hangs or forks scores what it earns and the batch goes on.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -216,30 +215,11 @@ pub fn grade_class(
 
 /// The CSV: one row per (student, lab).
 pub fn csv(results: &[Graded]) -> String {
-    let mut out = String::from("student,lab,score,max,failed_checks,grader_version,seed\n");
-    for graded in results {
-        let failed = graded.report.failed_ids();
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{}",
-            csv_field(&graded.student),
-            graded.report.lab,
-            graded.report.score,
-            graded.report.max_score,
-            csv_field(&failed.join(" ")),
-            graded.report.grader_version,
-            graded.report.seed
-        );
-    }
-    out
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
+    grader::render::csv::grades(
+        results
+            .iter()
+            .map(|graded| (graded.student.as_str(), &graded.report)),
+    )
 }
 
 /// `cargo xtask grade-class`.
@@ -277,138 +257,13 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    /// A seeded submission: lab 1 from the solution or the stub, with one
-    /// text substitution, and the score that bug predicts.
-    struct Seeded {
-        name: &'static str,
-        from: &'static str,
-        file: &'static str,
-        replace: (&'static str, &'static str),
-        predicted: u32,
-    }
-
-    const SEEDED: &[Seeded] = &[
-        Seeded {
-            name: "correct",
-            from: "solutions",
-            file: "",
-            replace: ("", ""),
-            predicted: 40,
-        },
-        Seeded {
-            name: "untouched",
-            from: "labs",
-            file: "",
-            replace: ("", ""),
-            predicted: 0,
-        },
-        Seeded {
-            name: "no-half-close",
-            from: "solutions",
-            file: "src/bin/echo-client.rs",
-            replace: (".shutdown(Shutdown::Write)", ".flush()"),
-            // Every client check waits for the server to close; the refused
-            // check is gated on the client's output.
-            predicted: 24,
-        },
-        Seeded {
-            name: "whole-buffer",
-            from: "solutions",
-            file: "src/bin/echo-server.rs",
-            replace: ("write_all(&buffer[..received])", "write_all(&buffer)"),
-            // Only `ready` of the server checks survives stale bytes.
-            predicted: 20,
-        },
-        Seeded {
-            name: "does-not-compile",
-            from: "solutions",
-            file: "src/bin/echo-server.rs",
-            replace: ("fn main()", "fn main() -> oops"),
-            predicted: 0,
-        },
-    ];
-
-    fn make_submissions(dir: &Path, count: usize) -> Vec<(String, u32)> {
-        let root = workspace_root();
-        (0..count)
-            .map(|index| {
-                let seeded = &SEEDED[index % SEEDED.len()];
-                let student = format!("student-{index:02}-{}", seeded.name);
-                let crate_dir = dir.join(&student).join("labs/echo");
-                copy_tree(
-                    &root.join(seeded.from).join("echo"),
-                    &crate_dir,
-                    &["target"],
-                )
-                .unwrap();
-                if !seeded.file.is_empty() {
-                    let path = crate_dir.join(seeded.file);
-                    let text = std::fs::read_to_string(&path).unwrap();
-                    assert!(
-                        text.contains(seeded.replace.0),
-                        "{} no longer contains the seeded line",
-                        seeded.file
-                    );
-                    std::fs::write(&path, text.replacen(seeded.replace.0, seeded.replace.1, 1))
-                        .unwrap();
-                }
-                (student, seeded.predicted)
-            })
-            .collect()
-    }
-
-    fn grade_and_check(count: usize, jobs: usize) -> std::time::Duration {
-        let dir = tempfile::tempdir().unwrap();
-        let predicted = make_submissions(dir.path(), count);
-        let started = Instant::now();
-        let results = grade_class(
-            dir.path(),
-            &[Lab::find("echo").unwrap()],
-            jobs,
-            &Options {
-                seed: 7,
-                ..Options::default()
-            },
-        )
-        .unwrap();
-        let elapsed = started.elapsed();
-        assert_eq!(results.len(), count);
-        for (student, score) in predicted {
-            let graded = results
-                .iter()
-                .find(|graded| graded.student == student)
-                .unwrap();
-            assert_eq!(
-                graded.report.score,
-                score,
-                "{student}:\n{}",
-                grader::report::render_lab(&graded.report, grader::report::Style::default())
-            );
-        }
-        let csv = csv(&results);
-        assert_eq!(csv.lines().count(), count + 1);
-        assert!(csv.starts_with("student,lab,score,max,failed_checks,grader_version,seed\n"));
-        elapsed
-    }
+    use crate::options::RunOptions;
+    use crate::seeded_class::{KINDS, grade_seeded_class};
 
     #[test]
     fn every_seeded_bug_scores_what_it_predicts() {
-        grade_and_check(SEEDED.len(), 2);
-    }
-
-    /// The class-sized measurement for the closing note:
-    /// `cargo test -p xtask --bins -- --ignored --nocapture class_of_30`.
-    #[test]
-    #[ignore = "a measurement: 30 submissions with -j 1 and -j 2"]
-    fn class_of_30() {
-        for jobs in [1, 2] {
-            let elapsed = grade_and_check(30, jobs);
-            println!(
-                "grade-class, 30 submissions, -j {jobs}: {:.1} s",
-                elapsed.as_secs_f64()
-            );
-        }
+        let run = grade_seeded_class(KINDS, 2, &RunOptions::default()).unwrap();
+        assert!(run.wrong.is_empty(), "{}", run.wrong.join("\n"));
+        assert_eq!(run.csv_rows, KINDS);
     }
 }

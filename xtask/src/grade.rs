@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use grader::builder::{self, CompilerOutput, Edition};
 use grader::harness::Binaries;
-use grader::report::{self, Style};
+use grader::render::{self, text::Style};
 use grader::{LABS, Lab, LabReport, Options};
 
 use crate::options::RunOptions;
@@ -130,23 +130,23 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     for lab in args.lab.labs() {
         let report = grade_lab(lab, args)?;
         match args.format {
-            Format::Text => print!("{}", report::render_lab(&report, style)),
-            Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            Format::Text => print!("{}", render::text::lab(&report, style)),
+            Format::Json => println!("{}", render::json::lab(&report)),
         }
         reports.push(report);
     }
     if matches!(args.lab, Selection::All) && args.format == Format::Text {
         println!();
-        print!("{}", report::render_totals(&reports, style));
+        print!("{}", render::text::totals(&reports, style));
     }
     // Written only now that every check has ended, each in one rename: a
     // file a graded program left at the path is replaced, never trusted.
     if let Some(path) = &args.gradescope {
-        let results = serde_json::to_string_pretty(&grader::export::gradescope(&reports))?;
+        let results = serde_json::to_string_pretty(&render::gradescope::results(&reports))?;
         crate::files::write_atomically(path, results.as_bytes())?;
     }
     if let Some(path) = &args.junit {
-        crate::files::write_atomically(path, grader::export::junit(&reports).as_bytes())?;
+        crate::files::write_atomically(path, render::junit::xml(&reports).as_bytes())?;
     }
     if !args.solution && args.bin_dir.is_none() && args.check.is_none() {
         for report in &reports {

@@ -18,6 +18,7 @@ mod hint;
 mod labs;
 mod options;
 mod results;
+mod seeded_class;
 mod soak;
 mod status;
 mod swap;

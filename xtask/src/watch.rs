@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Args;
 use grader::builder::{self, CompilerOutput, Edition, workspace_root};
-use grader::report::{self, Style};
+use grader::render::text::{self, Style};
 use grader::{LABS, Lab, LabReport};
 use notify::{RecursiveMode, Watcher};
 
@@ -127,7 +127,7 @@ fn grade(lab: &'static Lab, run: &RunOptions) -> LabReport {
     println!("grading {} …", lab.name());
     let binaries = builder::build(lab, Edition::Student, CompilerOutput::Show);
     let report = grader::grade(lab, binaries, &run.grader_options("student"));
-    print!("{}", report::render_lab(&report, Style::for_stdout(false)));
+    print!("{}", text::lab(&report, Style::for_stdout(false)));
     if let Err(err) = results::save(&report) {
         eprintln!("note: could not save the result: {err:#}");
     }

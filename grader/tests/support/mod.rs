@@ -118,7 +118,7 @@ pub fn fixture_bin_dir(slug: &str, bugs: &[(&str, &str)]) -> TempDir {
 
 /// A readable summary of a report for assertion messages.
 pub fn summary(report: &LabReport) -> String {
-    grader::report::render_lab(report, grader::report::Style::default())
+    grader::render::text::lab(report, grader::render::text::Style::default())
 }
 
 /// Asserts full marks, showing the report otherwise.

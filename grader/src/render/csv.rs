@@ -1,0 +1,39 @@
+//! The grade-class CSV: one row per student and lab, with the ids of the
+//! checks that did not earn their points.
+
+use std::fmt::Write as _;
+
+use super::LabView;
+use crate::outcome::LabReport;
+
+/// The header row.
+pub const HEADER: &str = "student,lab,score,max,failed_checks,grader_version,seed";
+
+/// The CSV of `(student, report)` rows, header first.
+pub fn grades<'a>(rows: impl IntoIterator<Item = (&'a str, &'a LabReport)>) -> String {
+    let mut out = format!("{HEADER}\n");
+    for (student, report) in rows {
+        let view = LabView::of(report);
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{}",
+            field(student),
+            view.lab,
+            view.score,
+            view.max_score,
+            field(&view.failed_ids().join(" ")),
+            view.grader_version,
+            view.seed
+        );
+    }
+    out
+}
+
+/// A field quoted when it holds a comma, a quote or a line break.
+fn field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}

@@ -1,0 +1,187 @@
+//! Everything a grade is shown as: one view of each check, built once from
+//! the [`LabReport`], and thin writers over it.
+//!
+//! - [`text`]: the terminal report a student reads after every grade.
+//! - [`json`]: `--format json`, the report as data.
+//! - [`gradescope`]: Gradescope's `results.json`.
+//! - [`junit`]: JUnit XML, one test case per check, named by its id.
+//! - [`csv`]: the grade-class CSV, one row per student and lab.
+//!
+//! What a check shows is decided here, once, so that every writer agrees:
+//! a check that ran and failed (gated ones included) shows why, the hint,
+//! the handout section and how to try it by hand; a check that was skipped
+//! or not run shows only why, since there is nothing in it for the student
+//! to fix (the platform, or the build, is the reason).
+
+pub mod csv;
+pub mod gradescope;
+pub mod json;
+pub mod junit;
+pub mod text;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::outcome::{BuildState, CheckOutcome, Failure, LabReport, Status};
+
+/// One lab as every writer shows it.
+#[derive(Debug)]
+pub struct LabView<'a> {
+    /// `lab1`.
+    pub lab: &'a str,
+    /// `echo`.
+    pub slug: &'a str,
+    /// The lab's title.
+    pub title: &'a str,
+    /// What was graded: `student`, `solution` or the `--bin-dir` path.
+    pub graded: &'a str,
+    /// Why the binaries were not there to run, when the build failed.
+    pub build_failure: Option<&'a str>,
+    /// Every check, in rubric order.
+    pub checks: Vec<CheckView<'a>>,
+    /// Points earned.
+    pub score: u32,
+    /// Points available (skipped checks left out).
+    pub max_score: u32,
+    /// How many checks were skipped on this platform.
+    pub skipped: usize,
+    /// The seed of the grade.
+    pub seed: u64,
+    /// The grader's version.
+    pub grader_version: &'a str,
+    /// What containment was in force (empty when unknown).
+    pub containment: &'a str,
+    /// Wall time of the checks (the build not included).
+    pub duration: Duration,
+}
+
+impl<'a> LabView<'a> {
+    /// The view of `report`.
+    pub fn of(report: &'a LabReport) -> Self {
+        Self {
+            lab: &report.lab,
+            slug: &report.slug,
+            title: &report.title,
+            graded: &report.graded,
+            build_failure: match &report.build {
+                BuildState::Ready => None,
+                BuildState::Failed { message } => Some(message),
+            },
+            checks: report.checks.iter().map(CheckView::of).collect(),
+            score: report.score,
+            max_score: report.max_score,
+            skipped: report.skipped(),
+            seed: report.seed,
+            grader_version: &report.grader_version,
+            containment: &report.containment,
+            duration: report.duration,
+        }
+    }
+
+    /// `lab1: 34/40`.
+    pub fn total(&self) -> String {
+        format!("{}: {}/{}", self.lab, self.score, self.max_score)
+    }
+
+    /// Full marks?
+    pub fn full_marks(&self) -> bool {
+        self.score == self.max_score && self.max_score > 0
+    }
+
+    /// The ids of the checks that did not earn their points.
+    pub fn failed_ids(&self) -> Vec<&'a str> {
+        self.checks
+            .iter()
+            .filter(|check| check.status != Status::Passed)
+            .map(|check| check.id)
+            .collect()
+    }
+}
+
+/// One check as every writer shows it.
+#[derive(Debug)]
+pub struct CheckView<'a> {
+    /// Stable id from the rubric, `echo.one_client`.
+    pub id: &'a str,
+    /// What the check verifies.
+    pub title: &'a str,
+    /// How it ended.
+    pub status: Status,
+    /// Points earned.
+    pub points: u32,
+    /// Points available.
+    pub max_points: u32,
+    /// Why it did not pass: what was expected, what happened, the diff.
+    pub failure: Option<&'a Failure>,
+    /// What to do about it; only for a check that ran and failed.
+    pub guidance: Option<Guidance<'a>>,
+    /// The commands the check ran.
+    pub commands: &'a [String],
+    /// Wall time the check took.
+    pub duration: Duration,
+}
+
+/// What a student can do about a failed check.
+#[derive(Debug, Clone, Copy)]
+pub struct Guidance<'a> {
+    /// The rubric's hint.
+    pub hint: &'a str,
+    /// The handout section to read.
+    pub handout: &'a str,
+    /// How to try the same thing by hand, when the rubric says.
+    pub try_it: Option<&'a str>,
+}
+
+impl Guidance<'_> {
+    /// The guidance as labelled lines: `("hint:", …)`, `("read:", …)` and,
+    /// when there is one, `("try it:", …)`.
+    pub fn lines(&self) -> Vec<(&'static str, &str)> {
+        let mut lines = vec![("hint:", self.hint), ("read:", self.handout)];
+        lines.extend(self.try_it.map(|try_it| ("try it:", try_it)));
+        lines
+    }
+}
+
+impl<'a> CheckView<'a> {
+    /// The view of `check`.
+    pub fn of(check: &'a CheckOutcome) -> Self {
+        Self {
+            id: &check.id,
+            title: &check.title,
+            status: check.status,
+            points: check.points,
+            max_points: check.max_points,
+            failure: check.failure.as_ref(),
+            guidance: (check.status == Status::Failed).then(|| Guidance {
+                hint: &check.hint,
+                handout: &check.handout,
+                try_it: Some(check.manual.as_str()).filter(|manual| !manual.is_empty()),
+            }),
+            commands: &check.commands,
+            duration: check.duration,
+        }
+    }
+
+    /// Whether the check earned its points.
+    pub fn passed(&self) -> bool {
+        self.status == Status::Passed
+    }
+
+    /// `4/4`.
+    pub fn points(&self) -> String {
+        format!("{}/{}", self.points, self.max_points)
+    }
+
+    /// The plain-text message for platforms that show one block per check:
+    /// why it did not pass, then the guidance; empty for a passed check.
+    pub fn message(&self) -> String {
+        let mut text = String::new();
+        if let Some(failure) = self.failure {
+            let _ = writeln!(text, "{failure}");
+        }
+        for (label, line) in self.guidance.iter().flat_map(Guidance::lines) {
+            let _ = writeln!(text, "{label} {line}");
+        }
+        text.trim_end().to_owned()
+    }
+}

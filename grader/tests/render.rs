@@ -1,0 +1,175 @@
+//! Golden tests of every writer over one fixed, hand-built grade that holds
+//! every way a check can end: passed, failed with expected/actual/diff,
+//! gated, skipped, and not run after a build failure. A change in any output
+//! shows as a snapshot diff to review (`cargo insta review`).
+
+use std::time::Duration;
+
+use grader::outcome::BuildState;
+use grader::render::{self, text::Style};
+use grader::{CheckOutcome, Failure, LabReport, Status};
+
+fn check(id: &str, status: Status, points: u32, max_points: u32) -> CheckOutcome {
+    CheckOutcome {
+        id: id.into(),
+        title: format!("what {id} verifies"),
+        status,
+        points,
+        max_points,
+        failure: None,
+        hint: format!("the hint of {id}"),
+        handout: format!("labs/echo/README.md#{}", id.replace('.', "-")),
+        manual: format!("cargo run -p echo -- try {id}"),
+        duration: Duration::from_millis(120),
+        time_limit: Duration::from_secs(10),
+        commands: vec![format!("/grader/bin/echo-server 127.0.0.1 0 # {id}")],
+    }
+}
+
+/// Lab 1 ran: one check of each status a run can give. Lab 2 did not build.
+fn reports() -> Vec<LabReport> {
+    let passed = check("echo.ready", Status::Passed, 4, 4);
+    let failed = CheckOutcome {
+        failure: Some(
+            Failure::new("the echo differs from what was sent")
+                .expected("b\"Hello, world\"")
+                .actual("b\"Hello, worl\"")
+                .diff("-Hello, world\n+Hello, worl")
+                .detail("stderr: nothing")
+                .detail("exit status: 0"),
+        ),
+        ..check("echo.hello", Status::Failed, 0, 6)
+    };
+    let gated = CheckOutcome {
+        failure: Some(Failure::new(
+            "this check earns its points only once `echo.ready` passes (an unfinished program could pass it by accident)",
+        )),
+        manual: String::new(),
+        commands: Vec::new(),
+        ..check("echo.server_log", Status::Failed, 0, 2)
+    };
+    let skipped = CheckOutcome {
+        failure: Some(Failure::new(
+            "skipped: this check needs Linux (/proc or seccomp); the grade is not final",
+        )),
+        duration: Duration::ZERO,
+        commands: Vec::new(),
+        ..check("echo.fd_leak", Status::Skipped, 0, 0)
+    };
+    let lab1 = LabReport {
+        lab: "lab1".into(),
+        slug: "echo".into(),
+        title: "Echo".into(),
+        graded: "student".into(),
+        build: BuildState::Ready,
+        score: 4,
+        max_score: 12,
+        checks: vec![passed, failed, gated, skipped],
+        seed: 42,
+        grader_version: "0123456789".into(),
+        containment: "uid 64000 · pid ns · net ns (loopback only) · clean env".into(),
+        duration: Duration::from_millis(1500),
+    };
+    let build_message = "the crate did not compile: error[E0425] in src/main.rs";
+    let not_run = |id: &str, max_points| CheckOutcome {
+        failure: Some(Failure::new(format!("not run: {build_message}"))),
+        duration: Duration::ZERO,
+        commands: Vec::new(),
+        ..check(id, Status::NotRun, 0, max_points)
+    };
+    let lab2 = LabReport {
+        lab: "lab2".into(),
+        slug: "errors".into(),
+        title: "Errors".into(),
+        graded: "student".into(),
+        build: BuildState::Failed {
+            message: build_message.into(),
+        },
+        score: 0,
+        max_score: 8,
+        checks: vec![not_run("errors.success", 5), not_run("errors.usage", 3)],
+        seed: 42,
+        grader_version: "0123456789".into(),
+        containment: "uid 64000 · pid ns · net ns (loopback only) · clean env".into(),
+        duration: Duration::from_millis(3),
+    };
+    vec![lab1, lab2]
+}
+
+#[test]
+fn text_report() {
+    let reports = reports();
+    let style = Style::default();
+    let mut out = String::new();
+    for report in &reports {
+        out.push_str(&render::text::lab(report, style));
+    }
+    out.push('\n');
+    out.push_str(&render::text::totals(&reports, style));
+    insta::assert_snapshot!("text", out);
+}
+
+#[test]
+fn text_report_verbose_shows_the_commands_of_passed_checks_too() {
+    let reports = reports();
+    let style = Style {
+        color: false,
+        verbose: true,
+    };
+    insta::assert_snapshot!("text_verbose", render::text::lab(&reports[0], style));
+}
+
+#[test]
+fn text_report_in_colour() {
+    let reports = reports();
+    let style = Style {
+        color: true,
+        verbose: false,
+    };
+    insta::assert_snapshot!("text_colour", render::text::lab(&reports[0], style));
+}
+
+#[test]
+fn json() {
+    let reports = reports();
+    let out: Vec<String> = reports.iter().map(render::json::lab).collect();
+    insta::assert_snapshot!("json", out.join("\n"));
+}
+
+#[test]
+fn gradescope() {
+    let results = render::gradescope::results(&reports());
+    insta::assert_snapshot!(
+        "gradescope",
+        serde_json::to_string_pretty(&results).unwrap()
+    );
+}
+
+#[test]
+fn junit() {
+    insta::assert_snapshot!("junit", render::junit::xml(&reports()));
+}
+
+#[test]
+fn csv() {
+    let reports = reports();
+    let rows = [("ada", &reports[0]), ("bob, \"the builder\"", &reports[1])];
+    insta::assert_snapshot!("csv", render::csv::grades(rows));
+}
+
+/// The same view feeds every writer: a check shows guidance only when it
+/// ran and failed.
+#[test]
+fn only_failed_checks_carry_hints() {
+    for report in reports() {
+        let view = render::LabView::of(&report);
+        for check in &view.checks {
+            assert_eq!(
+                check.guidance.is_some(),
+                check.status == Status::Failed,
+                "{}",
+                check.id
+            );
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! A class of seeded submissions: lab 1 copied from the solution or the
+//! stub, some with one known bug, each with the score it must get. The
+//! class tests grade a few of them; `cargo xtask bench` grades thirty and
+//! times it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use grader::builder::workspace_root;
+use grader::{Lab, Options};
+
+use crate::class::{csv, grade_class};
+use crate::files::copy_tree;
+use crate::options::RunOptions;
+
+/// The score a seeded submission must get.
+#[derive(Debug, Clone, Copy)]
+enum Predicted {
+    /// Every point of the lab, from the rubric.
+    FullMarks,
+    /// This many points.
+    Points(u32),
+}
+
+/// A seeded submission: lab 1 from the solution or the stub, with one
+/// text substitution, and the score that bug predicts.
+#[derive(Debug)]
+struct Seeded {
+    name: &'static str,
+    from: &'static str,
+    file: &'static str,
+    replace: (&'static str, &'static str),
+    predicted: Predicted,
+}
+
+/// The kinds of submission, in the order a class cycles through them.
+const SEEDED: &[Seeded] = &[
+    Seeded {
+        name: "correct",
+        from: "solutions",
+        file: "",
+        replace: ("", ""),
+        predicted: Predicted::FullMarks,
+    },
+    Seeded {
+        name: "untouched",
+        from: "labs",
+        file: "",
+        replace: ("", ""),
+        predicted: Predicted::Points(0),
+    },
+    Seeded {
+        name: "no-half-close",
+        from: "solutions",
+        file: "src/bin/echo-client.rs",
+        replace: (".shutdown(Shutdown::Write)", ".flush()"),
+        // Every client check waits for the server to close; the refused
+        // check is gated on the client's output.
+        predicted: Predicted::Points(24),
+    },
+    Seeded {
+        name: "whole-buffer",
+        from: "solutions",
+        file: "src/bin/echo-server.rs",
+        replace: ("write_all(&buffer[..received])", "write_all(&buffer)"),
+        // Only `ready` of the server checks survives stale bytes.
+        predicted: Predicted::Points(20),
+    },
+    Seeded {
+        name: "does-not-compile",
+        from: "solutions",
+        file: "src/bin/echo-server.rs",
+        replace: ("fn main()", "fn main() -> oops"),
+        predicted: Predicted::Points(0),
+    },
+];
+
+/// How many kinds of seeded submission there are: a class this size has
+/// one of each.
+#[cfg(test)]
+pub const KINDS: usize = SEEDED.len();
+
+/// What grading a seeded class gave.
+#[derive(Debug)]
+pub struct ClassRun {
+    /// Wall time of `grade_class` (building and grading).
+    pub elapsed: Duration,
+    /// One line per submission whose score differs from its prediction.
+    pub wrong: Vec<String>,
+    /// Data rows in the CSV.
+    pub csv_rows: usize,
+}
+
+/// Writes `count` submissions under `dir`; returns each student's name and
+/// predicted score.
+fn make_submissions(dir: &Path, count: usize) -> Result<Vec<(String, u32)>> {
+    let root = workspace_root();
+    let full_marks = grader::rubric::total(echo());
+    (0..count)
+        .map(|index| {
+            let seeded = &SEEDED[index % SEEDED.len()];
+            let student = format!("student-{index:02}-{}", seeded.name);
+            let crate_dir = dir.join(&student).join("labs/echo");
+            copy_tree(
+                &root.join(seeded.from).join("echo"),
+                &crate_dir,
+                &["target"],
+            )?;
+            if !seeded.file.is_empty() {
+                let path = crate_dir.join(seeded.file);
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                ensure!(
+                    text.contains(seeded.replace.0),
+                    "{} no longer contains the seeded line",
+                    seeded.file
+                );
+                std::fs::write(&path, text.replacen(seeded.replace.0, seeded.replace.1, 1))?;
+            }
+            let predicted = match seeded.predicted {
+                Predicted::FullMarks => full_marks,
+                Predicted::Points(points) => points,
+            };
+            Ok((student, predicted))
+        })
+        .collect()
+}
+
+fn echo() -> &'static Lab {
+    Lab::find("echo").expect("lab 1 is echo")
+}
+
+/// Grades a class of `count` seeded submissions, `jobs` at a time, with
+/// `run`'s time scale and seed (7 unless given), and compares every score
+/// with its prediction.
+pub fn grade_seeded_class(count: usize, jobs: usize, run: &RunOptions) -> Result<ClassRun> {
+    let dir = tempfile::Builder::new()
+        .prefix("seeded-class-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let predicted = make_submissions(dir.path(), count)?;
+    let started = Instant::now();
+    let options = Options {
+        seed: run.seed.unwrap_or(7),
+        ..run.grader_options("class")
+    };
+    let results = grade_class(dir.path(), &[echo()], jobs, &options)?;
+    let elapsed = started.elapsed();
+    let mut wrong = Vec::new();
+    for (student, score) in predicted {
+        match results.iter().find(|graded| graded.student == student) {
+            Some(graded) if graded.report.score == score => {}
+            Some(graded) => wrong.push(format!(
+                "{student}: {} where {score} was predicted:\n{}",
+                graded.report.score,
+                grader::render::text::lab(&graded.report, grader::render::text::Style::default())
+            )),
+            None => wrong.push(format!("{student}: not graded")),
+        }
+    }
+    let csv_rows = csv(&results).lines().count().saturating_sub(1);
+    Ok(ClassRun {
+        elapsed,
+        wrong,
+        csv_rows,
+    })
+}
