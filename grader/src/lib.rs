@@ -7,7 +7,8 @@
 //!
 //! A check is a plain function `fn(&Ctx) -> CheckResult`: failure is data
 //! (what was expected, what happened), never a panic, and every process a
-//! check starts is killed with its process group when the check ends.
+//! check starts is killed, with everything it started, when the check ends.
+//! Graded programs are untrusted guests: see [`harness::contain`].
 //!
 //! # Layout
 //!
@@ -20,6 +21,12 @@
 //!   protocol or log readers they share).
 //! - [`harness`]: what every check shares: processes and their limits,
 //!   readiness, sockets with deadlines, `/proc`, snapshots, and [`Ctx`](harness::Ctx).
+//!   - `harness/contain.rs`: the containment policy (guest uid, PID,
+//!     network and user namespaces, cgroups, cleared environment) and the
+//!     per-grade [`Sandbox`](harness::contain::Sandbox);
+//!   - `harness/process.rs`: a running graded program, its kill guard and
+//!     its output; `harness/guest.rs`: the child's side of starting it
+//!     (clone, the namespace's init, exec).
 //! - [`runner`]: runs a lab's checks in parallel, each under its time
 //!   limit, applies gates, and returns a [`LabReport`].
 //! - [`builder`]: builds the graded crate (student or solution) and finds
@@ -50,7 +57,9 @@
 //!    (`a_classic_bug_fails_its_check`).
 //! 6. `grader/snapshots/SLUG.name.snap`, if the check calls
 //!    `ctx.snapshot`: recorded from the solution by
-//!    `INSTA_UPDATE=always cargo test -p grader --test SLUG`, then reviewed.
+//!    `INSTA_UPDATE=always cargo test -p grader --test SLUG`, then reviewed,
+//!    and named in `SNAPSHOTS` in `grader/src/harness/snapshot.rs`, which
+//!    compiles it into the grader.
 //! 7. `cargo xtask verify SLUG`: the solution still scores full marks and
 //!    the stub zero.
 

@@ -4,6 +4,7 @@
 pub mod capture;
 pub mod contain;
 mod ctx;
+mod guest;
 pub mod limits;
 pub mod net;
 pub mod process;

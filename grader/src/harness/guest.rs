@@ -1,0 +1,381 @@
+//! The child's side of starting a graded program, from the clone to exec.
+//!
+//! [`Process::spawn`](super::process::Process::spawn) prepares everything
+//! (a [`ChildPlan`]) and clones; in a multithreaded grader the child may
+//! then only make async-signal-safe system calls, so everything here is
+//! plain system calls on prepared data. With a PID namespace the child is
+//! the namespace's init: it joins the cgroups, mounts a private `/proc`,
+//! starts the program as pid 2 and reaps until it exits.
+
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use super::{contain, limits};
+
+/// A list of C strings as `execve` wants it: pointers, then null.
+pub(super) fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// A pipe whose both ends close on exec (the child dups what it keeps).
+pub(super) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors, which we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Reads the errno the child sends when it could not start the program;
+/// `None` (end of file, as exec closes the pipe) when it started.
+pub(super) fn read_exec_error(read_end: OwnedFd) -> Option<i32> {
+    let mut file = File::from(read_end);
+    let mut raw = [0u8; 4];
+    let mut filled = 0;
+    while filled < raw.len() {
+        match file.read(&mut raw[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    (filled == raw.len()).then(|| i32::from_ne_bytes(raw))
+}
+
+/// The pid (as we see it) of the only child of the namespace init `pid`:
+/// the graded program.
+pub(super) fn init_child(pid: i32) -> Option<u32> {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
+/// The user namespace of a non-root grader: our uid mapped to itself, and
+/// the course folder mounted read-only. Everything the child needs is made
+/// here, before the clone.
+#[derive(Debug)]
+pub(super) struct UserNamespacePlan {
+    uid_map: CString,
+    gid_map: CString,
+    protected: CString,
+}
+
+impl UserNamespacePlan {
+    pub(super) fn new(protected: &std::path::Path) -> io::Result<Self> {
+        // SAFETY: getuid and getgid cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        Ok(Self {
+            uid_map: CString::new(format!("{uid} {uid} 1\n")).expect("digits"),
+            gid_map: CString::new(format!("{gid} {gid} 1\n")).expect("digits"),
+            protected: contain::c_path(protected.as_os_str())?,
+        })
+    }
+}
+
+/// Everything the child needs, prepared before the clone: after it, in a
+/// multithreaded parent, the child may not allocate.
+pub(super) struct ChildPlan<'a> {
+    pub(super) program: &'a CStr,
+    pub(super) argv: *const *const libc::c_char,
+    pub(super) envp: *const *const libc::c_char,
+    pub(super) cwd: &'a CStr,
+    pub(super) stdin: i32,
+    pub(super) stdout: i32,
+    pub(super) stderr: i32,
+    pub(super) exec_error: i32,
+    pub(super) status: i32,
+    pub(super) join_cgroups: &'a [i32],
+    pub(super) guest: Option<(u32, u32)>,
+    pub(super) fail_socket_calls: Option<i32>,
+    pub(super) pid_namespace: bool,
+    pub(super) user_namespace: Option<&'a UserNamespacePlan>,
+}
+
+/// The child after the clone. With a PID namespace it is the namespace's
+/// pid 1: it joins the cgroups, makes its mounts private, starts the program
+/// as pid 2 and stays as its init; otherwise it becomes the program.
+///
+/// # Safety
+///
+/// Only in the child of [`contain::raw_clone`]: async-signal-safe system
+/// calls only.
+pub(super) unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
+    // SAFETY: plain system calls on our own process and descriptors.
+    unsafe {
+        libc::setpgid(0, 0);
+        // If the grader dies, its programs die with it.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        for &fd in plan.join_cgroups {
+            libc::write(fd, b"0".as_ptr().cast(), 1);
+        }
+        if let Some(user) = plan.user_namespace {
+            // The grader is non-dumpable, which makes /proc/self root's: the
+            // child writes its own uid map, so it must own it again (exec
+            // would reset this anyway).
+            libc::prctl(libc::PR_SET_DUMPABLE, 1);
+            if enter_user_namespace(user).is_err() {
+                fail(plan.exec_error);
+            }
+        }
+        if !plan.pid_namespace {
+            exec_program(plan);
+        }
+        // Our mounts must not reach the grader's namespace, then a /proc
+        // that shows only this namespace's processes (best effort).
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        );
+        if let Some(user) = plan.user_namespace {
+            protect_course(user);
+        }
+        // hidepid=2: the program sees its own processes only, not this init,
+        // which (a clone of the grader that never execs) carries the
+        // grader's command line.
+        libc::mount(
+            c"proc".as_ptr(),
+            c"/proc".as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            c"hidepid=2".as_ptr().cast(),
+        );
+        let program = contain::raw_clone(0);
+        if program == 0 {
+            exec_program(plan);
+        }
+        if program < 0 {
+            fail(plan.exec_error);
+        }
+        // The init keeps only the descriptor it reports on: it never execs,
+        // so descriptors of checks spawning at the same moment, inherited at
+        // the clone, would otherwise stay open as long as it runs.
+        let status = plan.status as u32;
+        if status > 0 {
+            libc::syscall(libc::SYS_close_range, 0u32, status - 1, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, status + 1, u32::MAX, 0u32);
+        run_init(program, plan.status)
+    }
+}
+
+/// The init's loop: reap every process of the namespace; when the program
+/// exits, report its status and exit, which kills everything left in the
+/// namespace. A PID namespace's init receives only the signals it has a
+/// handler for, and SIGKILL from the grader: SIGTERM reaches the program.
+unsafe fn run_init(program: libc::pid_t, status_fd: i32) -> ! {
+    loop {
+        let mut status = 0;
+        // SAFETY: waiting for our own children.
+        let reaped = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+        if reaped == program {
+            // SAFETY: four bytes from a local; then exit.
+            unsafe {
+                libc::write(status_fd, (&raw const status).cast(), 4);
+                libc::syscall(libc::SYS_exit_group, 0);
+            }
+        }
+        // SAFETY: errno of this thread.
+        if reaped < 0 && unsafe { *libc::__errno_location() } != libc::EINTR {
+            // SAFETY: exit.
+            unsafe { libc::syscall(libc::SYS_exit_group, 0) };
+        }
+    }
+}
+
+/// Maps our uid and gid to themselves in the new user namespace.
+unsafe fn enter_user_namespace(user: &UserNamespacePlan) -> Result<(), ()> {
+    // SAFETY: files of our own process, written with prepared bytes.
+    unsafe {
+        write_file(c"/proc/self/setgroups", b"deny")?;
+        write_file(c"/proc/self/uid_map", user.uid_map.as_bytes())?;
+        write_file(c"/proc/self/gid_map", user.gid_map.as_bytes())
+    }
+}
+
+unsafe fn write_file(path: &CStr, bytes: &[u8]) -> Result<(), ()> {
+    // SAFETY: open/write/close with valid pointers.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(());
+        }
+        let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        libc::close(fd);
+        if written == bytes.len() as isize {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+}
+
+/// Mounts the course folder read-only in the program's mount namespace: in
+/// a user namespace the program has our uid, so file permissions alone
+/// would not stop it from writing into `grader/`.
+unsafe fn protect_course(user: &UserNamespacePlan) {
+    let path = user.protected.as_ptr();
+    // SAFETY: mount(2) with valid strings, in our own mount namespace.
+    unsafe {
+        libc::mount(
+            path,
+            path,
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        );
+        libc::mount(
+            std::ptr::null(),
+            path,
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+            std::ptr::null(),
+        );
+    }
+}
+
+/// Becomes the graded program: its stdio, its limits, its uid, then exec.
+unsafe fn exec_program(plan: &ChildPlan<'_>) -> ! {
+    // SAFETY: plain system calls with prepared arguments.
+    unsafe {
+        if libc::dup2(plan.stdin, 0) < 0
+            || libc::dup2(plan.stdout, 1) < 0
+            || libc::dup2(plan.stderr, 2) < 0
+        {
+            fail(plan.exec_error);
+        }
+        // Nothing else of the grader's crosses exec: its sockets, other
+        // checks' pipes, descriptors it inherited (a build's jobserver).
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+        // The grader ignores SIGPIPE (Rust does); a program starts with the
+        // default, and with no signal blocked.
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        limits::apply_in_child();
+        if libc::chdir(plan.cwd.as_ptr()) != 0 {
+            fail(plan.exec_error);
+        }
+        if let Some((uid, gid)) = plan.guest {
+            // Raw system calls: glibc's wrappers would try to change the
+            // credentials of threads that exist only in the parent.
+            if libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()) != 0
+                || libc::syscall(libc::SYS_setgid, gid) != 0
+                || libc::syscall(libc::SYS_setuid, uid) != 0
+            {
+                fail(plan.exec_error);
+            }
+        }
+        // A change of uid clears the parent-death signal: set it again.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // No set-uid program may give it privileges back.
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if let Some(errno) = plan.fail_socket_calls {
+            if deny_socket_calls(errno).is_err() {
+                fail(plan.exec_error);
+            }
+        }
+        libc::execve(plan.program.as_ptr(), plan.argv, plan.envp);
+        fail(plan.exec_error)
+    }
+}
+
+/// Sends this thread's errno to the grader and exits.
+unsafe fn fail(exec_error: i32) -> ! {
+    // SAFETY: errno of this thread; a four-byte write; exit.
+    unsafe {
+        let errno = *libc::__errno_location();
+        libc::write(exec_error, (&raw const errno).cast(), 4);
+        libc::syscall(libc::SYS_exit_group, 127);
+    }
+    unreachable!("exit_group returned")
+}
+
+/// Installs a seccomp filter in the calling process (and so in the program
+/// it is about to exec) under which `socket(2)` fails with `errno` and every
+/// other system call runs as usual. It works whatever language the program
+/// is written in, unlike a descriptor limit, which the dynamic loader and
+/// language runtimes trip over before `main`. Only allocation-free system
+/// calls: it runs between fork and exec.
+fn deny_socket_calls(errno: i32) -> io::Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    const NATIVE_ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
+    #[cfg(target_arch = "aarch64")]
+    const NATIVE_ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    return Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no seccomp filter for this architecture",
+    ));
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        use libc::{
+            BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W, SECCOMP_RET_ALLOW,
+            SECCOMP_RET_DATA, SECCOMP_RET_ERRNO, sock_filter,
+        };
+        let statement = |code: u32, k: u32| sock_filter {
+            code: code as u16,
+            jt: 0,
+            jf: 0,
+            k,
+        };
+        let jump_if_equal = |k: u32, jt: u8, jf: u8| sock_filter {
+            code: (BPF_JMP | BPF_JEQ | BPF_K) as u16,
+            jt,
+            jf,
+            k,
+        };
+        // Offsets in `struct seccomp_data`: nr at 0, arch at 4.
+        let filter = [
+            statement(BPF_LD | BPF_W | BPF_ABS, 4),
+            jump_if_equal(NATIVE_ARCH, 1, 0),
+            statement(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+            statement(BPF_LD | BPF_W | BPF_ABS, 0),
+            jump_if_equal(libc::SYS_socket as u32, 0, 1),
+            statement(
+                BPF_RET | BPF_K,
+                SECCOMP_RET_ERRNO | (errno as u32 & SECCOMP_RET_DATA),
+            ),
+            statement(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        ];
+        let program = libc::sock_fprog {
+            len: filter.len() as u16,
+            filter: filter.as_ptr().cast_mut(),
+        };
+        // SAFETY: prctl with valid arguments; `program` and `filter` outlive
+        // the call, which copies the filter into the kernel.
+        unsafe {
+            // Required to install a filter without CAP_SYS_ADMIN; it also
+            // means the program cannot gain privileges (setuid), which a
+            // graded program has no business doing anyway.
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &raw const program,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+}
