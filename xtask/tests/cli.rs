@@ -9,6 +9,16 @@ fn xtask() -> Command {
     Command::cargo_bin("xtask").expect("the xtask binary")
 }
 
+/// Whether this copy of the course has the reference solutions: the student
+/// edition does not, and there the tests about them say so and pass.
+fn has_solutions(test: &str) -> bool {
+    let present = grader::builder::workspace_root().join("solutions").is_dir();
+    if !present {
+        eprintln!("{test}: skipped, this edition of the course has no solutions/");
+    }
+    present
+}
+
 /// A target dir in the course's own `target/` for a test that builds a copy
 /// of the course, kept across runs for its dependency builds. One per test:
 /// two copies built in one target dir write their binaries to the same files.
@@ -206,6 +216,9 @@ fn status_lists_all_six_labs() {
 /// test that needs them, and no Cargo file that names them.
 #[test]
 fn the_student_edition_builds_and_grades_lab1() {
+    if !has_solutions("the_student_edition_builds_and_grades_lab1") {
+        return;
+    }
     let out = tempfile::tempdir().unwrap();
     let dist = out.path().join("course");
     xtask().arg("dist").arg(&dist).assert().success();
@@ -249,6 +262,9 @@ fn the_student_edition_builds_and_grades_lab1() {
 /// checks its solution and stub with the same library calls).
 #[test]
 fn verify_reports_lab1_as_calibrated() {
+    if !has_solutions("verify_reports_lab1_as_calibrated") {
+        return;
+    }
     xtask()
         .args(["verify", "lab1"])
         .assert()
@@ -262,11 +278,10 @@ fn verify_reports_lab1_as_calibrated() {
 /// original's lab 1 is the stub.
 #[test]
 fn a_moved_course_grades_its_own_files() {
-    let root = grader::builder::workspace_root();
-    if !root.join("solutions").is_dir() {
-        eprintln!("skipped: this edition has no solutions/ to put in the copy");
+    if !has_solutions("a_moved_course_grades_its_own_files") {
         return;
     }
+    let root = grader::builder::workspace_root();
     let moved = tempfile::tempdir().unwrap();
     let course = moved.path().join("course");
     copy_course(&course);
