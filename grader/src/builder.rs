@@ -144,9 +144,8 @@ pub struct BuildSpec<'a> {
 /// Builds the crate of `spec` and returns exactly the executables cargo
 /// reports for it.
 pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
-    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut command = cargo_command(spec);
     command
-        .current_dir(spec.workspace_manifest.parent().unwrap_or(Path::new(".")))
         .args([
             "build",
             "--bins",
@@ -154,9 +153,7 @@ pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
             "--manifest-path",
         ])
         .arg(&spec.workspace_manifest)
-        .args(["--package", spec.lab.package])
-        .stdout(Stdio::piped())
-        .stdin(Stdio::null());
+        .args(["--package", spec.lab.package]);
     if let Some(target_dir) = &spec.target_dir {
         command.arg("--target-dir").arg(target_dir);
     }
@@ -205,7 +202,65 @@ pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
             ));
         }
     }
+    if let Some(package) = spec.lab.grader_tests {
+        binaries.tests = Some(build_grader_tests(spec, package));
+    }
     Ok(binaries)
+}
+
+/// Builds the grader's own tests of the lab's library (`package`, a member
+/// of the same workspace that depends on the graded crate) without running
+/// them: they run later as a graded program. Returns the test executable,
+/// or the compiler's messages when they do not compile against the crate.
+pub fn build_grader_tests(spec: &BuildSpec<'_>, package: &str) -> Result<PathBuf, String> {
+    let mut command = cargo_command(spec);
+    command.args([
+        "test",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]);
+    command.arg("--manifest-path").arg(&spec.workspace_manifest);
+    // The test target is named after its package, and is left out of a
+    // plain `cargo test` (`test = false`): it is selected by name.
+    command.args(["--package", package, "--test", package]);
+    if let Some(target_dir) = &spec.target_dir {
+        command.arg("--target-dir").arg(target_dir);
+    }
+    // Captured either way: the check's report shows them.
+    command.stderr(Stdio::piped());
+    let result = command
+        .output()
+        .map_err(|err| format!("could not run cargo: {err}"))?;
+    if !result.status.success() {
+        return Err(format!(
+            "the grader's tests of {} did not compile against it:\n{}",
+            spec.crate_name,
+            String::from_utf8_lossy(&result.stderr)
+        ));
+    }
+    String::from_utf8_lossy(&result.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<ArtifactMessage>(line).ok())
+        .filter(|message| message.reason == "compiler-artifact")
+        .filter(|message| message.profile.as_ref().is_some_and(|p| p.test))
+        .filter(|message| {
+            message
+                .target
+                .as_ref()
+                .is_some_and(|target| target.kind.iter().any(|kind| kind == "test"))
+        })
+        .find_map(|message| message.executable)
+        .ok_or_else(|| format!("cargo built no test executable for `{package}`"))
+}
+
+/// `cargo`, in the workspace of `spec`, reading nothing from stdin.
+fn cargo_command(spec: &BuildSpec<'_>) -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .current_dir(spec.workspace_manifest.parent().unwrap_or(Path::new(".")))
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null());
+    command
 }
 
 #[derive(Deserialize)]
@@ -214,10 +269,18 @@ struct ArtifactMessage {
     #[serde(default)]
     manifest_path: String,
     target: Option<ArtifactTarget>,
+    profile: Option<ArtifactProfile>,
     executable: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
 struct ArtifactTarget {
     name: String,
+    #[serde(default)]
+    kind: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ArtifactProfile {
+    test: bool,
 }

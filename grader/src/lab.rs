@@ -20,6 +20,10 @@ pub struct Lab {
     pub package: &'static str,
     /// The binaries the contract names; `--bin-dir` looks for exactly these.
     pub binaries: &'static [&'static str],
+    /// The package of the grader's own tests of the lab's library, built
+    /// against the graded crate (`grader/framing` for lab 4), if any; its
+    /// test target has the package's name.
+    pub grader_tests: Option<&'static str>,
 }
 
 impl Lab {
@@ -76,6 +80,7 @@ pub const LABS: &[Lab] = &[
         title: "TCP echo: socket, bind, listen, accept, connect",
         package: "echo",
         binaries: &["echo-server", "echo-client"],
+        grader_tests: None,
     },
     Lab {
         number: 2,
@@ -83,6 +88,7 @@ pub const LABS: &[Lab] = &[
         title: "Socket errors, stage by stage",
         package: "errors",
         binaries: &["socket-errors", "bind-server"],
+        grader_tests: None,
     },
     Lab {
         number: 3,
@@ -90,6 +96,7 @@ pub const LABS: &[Lab] = &[
         title: "Many clients, one thread: an event loop",
         package: "multiconn",
         binaries: &["multiconn-server", "multiconn-client"],
+        grader_tests: None,
     },
     Lab {
         number: 4,
@@ -97,6 +104,7 @@ pub const LABS: &[Lab] = &[
         title: "An application protocol with framing",
         package: "app",
         binaries: &["app-server", "app-client"],
+        grader_tests: Some("framing-tests"),
     },
     Lab {
         number: 5,
@@ -104,6 +112,7 @@ pub const LABS: &[Lab] = &[
         title: "UDP: datagrams, no connection, timeouts",
         package: "udp",
         binaries: &["udp-server", "udp-client"],
+        grader_tests: None,
     },
     Lab {
         number: 6,
@@ -111,6 +120,7 @@ pub const LABS: &[Lab] = &[
         title: "A thread per connection and a shared client list",
         package: "client-list",
         binaries: &["client-list-server", "client-list-client"],
+        grader_tests: None,
     },
 ];
 

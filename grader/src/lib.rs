@@ -8,6 +8,47 @@
 //! A check is a plain function `fn(&Ctx) -> CheckResult`: failure is data
 //! (what was expected, what happened), never a panic, and every process a
 //! check starts is killed with its process group when the check ends.
+//!
+//! # Layout
+//!
+//! - [`lab`]: the lab table, the one list of the labs that exist.
+//! - [`rubric`]: reads `grader/rubric.toml`, the points, hints, handout
+//!   anchors and limits of every check.
+//! - [`labs`]: one module per lab, its checks as plain functions listed in
+//!   its `CHECKS` with their rubric ids; the larger labs are folders
+//!   (`mod.rs` with `CHECKS`, then `server.rs`, `client.rs` and the
+//!   protocol or log readers they share).
+//! - [`harness`]: what every check shares: processes and their limits,
+//!   readiness, sockets with deadlines, `/proc`, snapshots, and [`Ctx`](harness::Ctx).
+//! - [`runner`]: runs a lab's checks in parallel, each under its time
+//!   limit, applies gates, and returns a [`LabReport`].
+//! - [`builder`]: builds the graded crate (student or solution) and finds
+//!   exactly its executables.
+//! - [`outcome`]: the result model, [`LabReport`] and [`CheckOutcome`].
+//! - [`report`]: the terminal report.
+//! - [`export`]: Gradescope's `results.json` and JUnit XML.
+//!
+//! # Adding a check
+//!
+//! 1. `grader/rubric.toml`: a `[[check]]` entry with its id `SLUG.name`,
+//!    title, points, hint, handout anchor and manual (the file's header
+//!    lists every field).
+//! 2. `labs/SLUG/README.md`: the handout section the anchor points to, saying
+//!    what the program must do.
+//! 3. `grader/src/labs/SLUG/server.rs` or `client.rs` (or
+//!    `grader/src/labs/echo.rs` for lab 1): the function
+//!    `fn name(ctx: &Ctx) -> CheckResult`, failing with a [`Failure`] that
+//!    says what was expected and what happened.
+//! 4. `grader/src/labs/SLUG/mod.rs` (or `echo.rs`): a row
+//!    `("SLUG.name", server::name)` in `CHECKS`, in rubric order.
+//! 5. `grader/tests/SLUG.rs` and `grader/tests/fixtures/SLUG/`: a classic
+//!    bug, switched on by `LAB_BUG`, that fails exactly the new check
+//!    (`a_classic_bug_fails_its_check`).
+//! 6. `grader/snapshots/SLUG.name.snap`, if the check calls
+//!    `ctx.snapshot`: recorded from the solution by
+//!    `INSTA_UPDATE=always cargo test -p grader --test SLUG`, then reviewed.
+//! 7. `cargo xtask verify SLUG`: the solution still scores full marks and
+//!    the stub zero.
 
 pub mod builder;
 pub mod export;

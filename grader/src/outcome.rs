@@ -184,6 +184,9 @@ pub struct LabReport {
     pub seed: u64,
     /// The grader's version (git commit).
     pub grader_version: String,
+    /// How the graded programs were contained, e.g. `uid 64000 · pid ns ·
+    /// net ns (loopback only) · cgroup (pids, memory, kill) · clean env`.
+    pub containment: String,
     /// Wall time of the whole lab, build included.
     #[serde(serialize_with = "as_millis")]
     pub duration: Duration,

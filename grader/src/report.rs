@@ -45,6 +45,9 @@ pub fn render_lab(report: &LabReport, style: Style) -> String {
         report.grader_version,
         report.seed
     );
+    if !report.containment.is_empty() {
+        let _ = writeln!(out, "containment: {}", report.containment);
+    }
     if let BuildState::Failed { message } = &report.build {
         let _ = writeln!(out, "{}", style.paint("31", &indent(message.trim_end(), 2)));
     }

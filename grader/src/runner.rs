@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::harness::contain::{self, Sandbox};
 use crate::harness::snapshot::SnapshotMode;
 use crate::harness::{Binaries, Ctx};
 use crate::lab::Lab;
@@ -70,6 +71,14 @@ pub fn grade(
     let started = Instant::now();
     // Orphans of graded programs come back to us, to be swept after each check.
     crate::harness::limits::become_subreaper();
+    contain::protect_grader();
+    let mut sandbox = Sandbox::new();
+    let binaries = binaries.and_then(|binaries| {
+        sandbox.stage(&binaries).map_err(|err| {
+            format!("the grader could not stage the executables for the checks: {err}")
+        })
+    });
+    let sandbox = Arc::new(sandbox);
     let asked = |id: &str| options.only.as_ref().is_none_or(|only| id == only);
     // `--check ID` runs the check's gate too, so that grading one check at a
     // time (a Classroom step per check) awards exactly what a full grade does.
@@ -84,7 +93,7 @@ pub fn grade(
     let (build, checks) = match binaries {
         Ok(binaries) => (
             BuildState::Ready,
-            run_checks(lab, &specs, Arc::new(binaries), options),
+            run_checks(lab, &specs, Arc::new(binaries), &sandbox, options),
         ),
         Err(message) => {
             let not_run = specs
@@ -116,6 +125,7 @@ pub fn grade(
         checks,
         seed: options.seed,
         grader_version: crate::version(),
+        containment: sandbox.describe(),
         duration: started.elapsed(),
     }
 }
@@ -124,6 +134,7 @@ fn run_checks(
     lab: &'static Lab,
     specs: &[&'static CheckSpec],
     bins: Arc<Binaries>,
+    sandbox: &Arc<Sandbox>,
     options: &Options,
 ) -> Vec<CheckOutcome> {
     let functions = labs::checks(lab);
@@ -152,7 +163,7 @@ fn run_checks(
                 Duration::ZERO,
                 options,
             ),
-            Some(check) => execute(spec, lab, check, &bins, options),
+            Some(check) => execute(spec, lab, check, &bins, sandbox, options),
             None => outcome(
                 spec,
                 lab,
@@ -198,6 +209,7 @@ fn execute(
     lab: &Lab,
     check: CheckFn,
     bins: &Arc<Binaries>,
+    sandbox: &Arc<Sandbox>,
     options: &Options,
 ) -> CheckOutcome {
     let ctx = Arc::new(Ctx::new(
@@ -210,8 +222,15 @@ fn execute(
     let started = Instant::now();
     let (sender, receiver) = mpsc::channel();
     let worker_ctx = Arc::clone(&ctx);
+    let worker_sandbox = Arc::clone(sandbox);
     let spawned = thread::Builder::new().name(spec.id.clone()).spawn(move || {
-        let result = catch_unwind(AssertUnwindSafe(|| check(&worker_ctx)));
+        // The check, its programs and its peers share the grade's network.
+        let result = match worker_sandbox.enter() {
+            Ok(()) => catch_unwind(AssertUnwindSafe(|| check(&worker_ctx))),
+            Err(err) => Ok(Err(Failure::new(format!(
+                "the grader could not enter its network namespace: {err}"
+            )))),
+        };
         let _ = sender.send(result);
     });
     if let Err(err) = spawned {

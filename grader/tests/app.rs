@@ -6,7 +6,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -97,13 +97,13 @@ fn a_client_bug_leaves_the_server_checks_alone() {
     }
 }
 
-/// The reference solution's library copied into a workspace of its own in a
-/// temporary directory, with `from` replaced by `to` in its `src/lib.rs`.
-/// The copy shares `solutions/target`, so only the crate itself is
-/// compiled; it is renamed `name` because cargo names a path crate's
-/// artifacts after its path relative to the workspace, which would otherwise
-/// be the same as the solution's and overwrite them.
-fn broken_solution_crate(name: &str, from: &str, to: &str) -> tempfile::TempDir {
+/// A library crate (`lib`, e.g. the reference solution's `src/lib.rs`, with
+/// `from` replaced by `to`) in a workspace of its own in a temporary
+/// directory, next to a copy of the grader's framing-tests crate pointed at
+/// it. The copy shares `solutions/target`, so only the two crates are
+/// compiled; the library is renamed `name` so that its artifacts never
+/// replace the solution's.
+fn broken_solution_crate(name: &str, lib: &Path, from: &str, to: &str) -> tempfile::TempDir {
     let root = builder::workspace_root();
     let solutions = root.join("solutions");
     let dir = tempfile::Builder::new()
@@ -114,15 +114,6 @@ fn broken_solution_crate(name: &str, from: &str, to: &str) -> tempfile::TempDir 
     let manifest = regex_replace_members(&manifest);
     std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
     std::fs::copy(solutions.join("Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
-    std::fs::create_dir_all(dir.path().join(".cargo")).unwrap();
-    std::fs::write(
-        dir.path().join(".cargo/config.toml"),
-        format!(
-            "[build]\ntarget-dir = {:?}\n",
-            solutions.join("target").display().to_string()
-        ),
-    )
-    .unwrap();
     let app = dir.path().join("app");
     std::fs::create_dir_all(app.join("src")).unwrap();
     let crate_manifest = std::fs::read_to_string(solutions.join("app/Cargo.toml")).unwrap();
@@ -132,13 +123,54 @@ fn broken_solution_crate(name: &str, from: &str, to: &str) -> tempfile::TempDir 
         crate_manifest.replacen("name = \"app\"", &format!("name = \"{name}\""), 1),
     )
     .unwrap();
-    let lib = std::fs::read_to_string(solutions.join("app/src/lib.rs")).unwrap();
+    let source = std::fs::read_to_string(lib).unwrap();
     assert!(
-        lib.contains(from),
-        "the solution no longer contains {from:?}"
+        source.contains(from),
+        "{} no longer contains {from:?}",
+        lib.display()
     );
-    std::fs::write(app.join("src/lib.rs"), lib.replacen(from, to, 1)).unwrap();
+    std::fs::write(app.join("src/lib.rs"), source.replacen(from, to, 1)).unwrap();
+    let tests = dir.path().join("framing-tests");
+    std::fs::create_dir_all(&tests).unwrap();
+    let tests_manifest =
+        std::fs::read_to_string(solutions.join("framing-tests/Cargo.toml")).unwrap();
+    let grader_framing = format!("{}/", root.join("grader/framing").display());
+    std::fs::write(
+        tests.join("Cargo.toml"),
+        tests_manifest
+            .replace("../../grader/framing/", &grader_framing)
+            .replace(
+                "app = { path = \"../app\" }",
+                &format!("app = {{ path = \"../app\", package = \"{name}\" }}"),
+            ),
+    )
+    .unwrap();
     dir
+}
+
+/// Grades only `app.framing_tests` with the grader's tests built against
+/// the library in `dir` (from [`broken_solution_crate`]).
+fn grade_framing_of(dir: &tempfile::TempDir) -> grader::LabReport {
+    let lab = lab("app");
+    let solutions = builder::workspace_root().join("solutions");
+    let binaries = builder::build(lab, Edition::Solution, CompilerOutput::Capture).unwrap();
+    let spec = builder::BuildSpec {
+        lab,
+        workspace_manifest: dir.path().join("Cargo.toml"),
+        crate_dir: dir.path().join("app"),
+        crate_name: "the broken library".into(),
+        target_dir: Some(solutions.join("target")),
+        output: CompilerOutput::Capture,
+    };
+    let binaries = Binaries {
+        tests: Some(builder::build_grader_tests(&spec, "framing-tests")),
+        ..binaries
+    };
+    let options = grader::Options {
+        only: Some("app.framing_tests".into()),
+        ..options("broken framing library")
+    };
+    grader::grade(lab, Ok(binaries), &options)
 }
 
 fn regex_replace_members(manifest: &str) -> String {
@@ -146,7 +178,7 @@ fn regex_replace_members(manifest: &str) -> String {
         .lines()
         .map(|line| {
             if line.starts_with("members") {
-                "members = [\"app\"]"
+                "members = [\"app\", \"framing-tests\"]"
             } else {
                 line
             }
@@ -156,7 +188,7 @@ fn regex_replace_members(manifest: &str) -> String {
 }
 
 /// A framing library with a classic bug fails the framing tests check (the
-/// crate's own tests catch it), graded as a crate would be.
+/// grader's own tests catch it), graded as a crate would be.
 #[rstest]
 #[case::little_endian_length(
     "app-broken-byte-order",
@@ -176,33 +208,57 @@ fn regex_replace_members(manifest: &str) -> String {
     "let Some(&[high, low]) = buffer.get(..PROTO_HEADER_LEN) else {\n        return Err(FrameError::EmptyHeader);",
     "FAILED"
 )]
-#[case::a_test_deleted(
-    "app-broken-fewer-tests",
-    "#[case::huge(",
-    "// #[case::huge(",
-    "only 29 framing tests ran"
-)]
 fn a_broken_framing_library_fails_its_tests(
     #[case] name: &str,
     #[case] from: &str,
     #[case] to: &str,
     #[case] reported: &str,
 ) {
-    let dir = broken_solution_crate(name, from, to);
-    let lab = lab("app");
-    let binaries = builder::build(lab, Edition::Solution, CompilerOutput::Capture).unwrap();
-    let binaries = Binaries {
-        crate_dir: Some(dir.path().join("app")),
-        ..binaries
-    };
-    let options = grader::Options {
-        only: Some("app.framing_tests".into()),
-        ..options("broken framing library")
-    };
-    let report = grader::grade(lab, Ok(binaries), &options);
+    let solution_lib = builder::workspace_root().join("solutions/app/src/lib.rs");
+    let dir = broken_solution_crate(name, &solution_lib, from, to);
+    let report = grade_framing_of(&dir);
     assert_fails(&report, "app.framing_tests");
     let failure = report.checks[0].failure.as_ref().unwrap().to_string();
     assert!(failure.contains(reported), "{failure}");
+}
+
+/// The points of the framing check cannot be earned with the graded crate's
+/// own tests: the untouched stub's library with its exercise tests replaced
+/// by thirty that always pass still fails it.
+#[test]
+fn the_crates_own_tests_earn_nothing() {
+    let stub_lib = builder::workspace_root().join("labs/app/src/lib.rs");
+    let empty_tests: String = (0..30)
+        .map(|n| format!("    #[test]\n    fn always_passes_{n}() {{}}\n"))
+        .collect();
+    let dir = broken_solution_crate(
+        "app-own-tests",
+        &stub_lib,
+        "#[cfg(test)]\nmod tests {",
+        &format!(
+            "#[cfg(test)]\nmod tests {{\n{empty_tests}}}\n#[cfg(any())]\nmod exercise_tests {{"
+        ),
+    );
+    let report = grade_framing_of(&dir);
+    assert_fails(&report, "app.framing_tests");
+}
+
+#[test]
+fn the_grader_runs_the_stubs_exercise_tests_as_its_own() {
+    let root = builder::workspace_root();
+    let stub = std::fs::read_to_string(root.join("labs/app/src/lib.rs")).unwrap();
+    let (_, stub_tests) = stub.split_once("#[cfg(test)]").unwrap();
+    let grader_tests =
+        std::fs::read_to_string(root.join("grader/framing/tests/framing.rs")).unwrap();
+    // Every exercise test of the stub is in the grader's copy, under its name.
+    for line in stub_tests.lines().map(str::trim) {
+        if line.starts_with("fn ") || line.starts_with("#[case::") {
+            assert!(
+                grader_tests.contains(line),
+                "the grader's framing tests lack `{line}`"
+            );
+        }
+    }
 }
 
 #[test]

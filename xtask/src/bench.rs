@@ -24,6 +24,8 @@ use grader::builder::workspace_root;
 use grader::{LABS, Lab};
 use serde_json::Value;
 
+use crate::options::RunOptions;
+
 /// Arguments of `cargo xtask bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -38,6 +40,9 @@ pub struct BenchArgs {
     /// Skip the cold grade (it compiles everything from scratch: minutes on a small machine).
     #[arg(long)]
     no_cold: bool,
+    /// Passed on to every grade the bench times.
+    #[command(flatten)]
+    run: RunOptions,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +99,7 @@ fn run_grading(args: &BenchArgs) -> Result<ExitCode> {
             .collect::<Result<_>>()?
     };
     let runs = args.runs.max(1);
+    let run_args = args.run.to_args();
     println!("machine: {}", machine());
     println!("warm: median of {runs} runs, after one run that builds");
     println!();
@@ -108,7 +114,7 @@ fn run_grading(args: &BenchArgs) -> Result<ExitCode> {
     println!("|---|---:|---:|---:|---:|---:|---|---|");
     for lab in labs {
         let name = lab.name();
-        let grade_args = ["xtask", "grade", &name, "--solution", "--format", "json"];
+        let grade_args = grade_command(&name, &run_args);
         cargo(&root, &grade_args)?;
         let mut reports = Vec::new();
         let grade = median(runs, || {
@@ -162,7 +168,7 @@ fn run_grading(args: &BenchArgs) -> Result<ExitCode> {
     println!("nested `cargo build` of the lab, reading the rubric, printing the report).");
     println!();
 
-    let all_args = ["xtask", "grade", "all", "--solution", "--format", "json"];
+    let all_args = grade_command("all", &run_args);
     cargo(&root, &all_args)?;
     let mut per_lab: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
     let all = median(runs, || {
@@ -185,7 +191,7 @@ fn run_grading(args: &BenchArgs) -> Result<ExitCode> {
 
     if !args.no_cold {
         println!();
-        cold_lab1(&root)?;
+        cold_lab1(&root, &run_args)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -193,7 +199,7 @@ fn run_grading(args: &BenchArgs) -> Result<ExitCode> {
 /// Grades lab 1's solution in a copy of the course whose target directories
 /// are empty: what a fresh clone costs. The developer's `target/` and
 /// `solutions/target/` are not touched.
-fn cold_lab1(root: &Path) -> Result<()> {
+fn cold_lab1(root: &Path, run_args: &[String]) -> Result<()> {
     let copy = tempfile::Builder::new()
         .prefix("socket-labs-cold-")
         .tempdir()
@@ -204,10 +210,7 @@ fn cold_lab1(root: &Path) -> Result<()> {
         copy.path().display()
     );
     let (compile, _) = cargo_cold(copy.path(), &["build", "--quiet", "--package", "xtask"])?;
-    let (grade, output) = cargo_cold(
-        copy.path(),
-        &["xtask", "grade", "lab1", "--solution", "--format", "json"],
-    )?;
+    let (grade, output) = cargo_cold(copy.path(), &grade_command("lab1", run_args))?;
     let report = lab_reports(&output)?
         .into_iter()
         .next()
@@ -350,6 +353,13 @@ fn release_build(manifest: &Path, packages: &[&str]) -> Result<BTreeMap<String, 
         }
     }
     Ok(executables)
+}
+
+/// `cargo xtask grade LAB --solution --format json`, with the shared options.
+fn grade_command<'a>(lab: &'a str, run_args: &'a [String]) -> Vec<&'a str> {
+    let mut args = vec!["xtask", "grade", lab, "--solution", "--format", "json"];
+    args.extend(run_args.iter().map(String::as_str));
+    args
 }
 
 fn cargo_program() -> std::ffi::OsString {

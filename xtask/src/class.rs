@@ -22,6 +22,7 @@ use grader::{Lab, LabReport, Options};
 
 use crate::files::copy_tree;
 use crate::grade::{Selection, parse_selection};
+use crate::options::RunOptions;
 
 /// Arguments of `cargo xtask grade-class`.
 #[derive(Debug, Args)]
@@ -37,9 +38,9 @@ pub struct ClassArgs {
     /// Where to write the CSV (default: SUBMISSIONS/grades.csv).
     #[arg(long)]
     csv: Option<PathBuf>,
-    /// Seed for every random payload (the same for every student).
-    #[arg(long)]
-    seed: Option<u64>,
+    /// `--seed` (the same for every student) and `--time-scale`.
+    #[command(flatten)]
+    run: RunOptions,
 }
 
 /// One graded (student, lab) pair.
@@ -150,12 +151,12 @@ fn keep_binaries(binaries: Binaries, dir: &Path) -> Result<Binaries, String> {
     Ok(kept)
 }
 
-/// Grades every submission in `dir`.
+/// Grades every submission in `dir` with `options` (one seed for all).
 pub fn grade_class(
     dir: &Path,
     labs: &[&'static Lab],
     jobs: usize,
-    seed: u64,
+    options: &Options,
 ) -> Result<Vec<Graded>> {
     let mut submissions: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -187,10 +188,9 @@ pub fn grade_class(
                         return;
                     };
                     let options = Options {
-                        seed,
                         graded: student.clone(),
                         jobs: 4,
-                        ..Options::default()
+                        ..options.clone()
                     };
                     let report = grader::grade(lab, binaries, &options);
                     eprintln!(
@@ -246,8 +246,9 @@ fn csv_field(text: &str) -> String {
 pub fn run(args: &ClassArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let labs = args.lab.labs();
-    let seed = args.seed.unwrap_or_else(grader::runner::fresh_seed);
-    let results = grade_class(&args.submissions, &labs, args.jobs, seed)?;
+    let options = args.run.grader_options("class");
+    let seed = options.seed;
+    let results = grade_class(&args.submissions, &labs, args.jobs, &options)?;
     let csv_path = args
         .csv
         .clone()
@@ -362,7 +363,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let predicted = make_submissions(dir.path(), count);
         let started = Instant::now();
-        let results = grade_class(dir.path(), &[Lab::find("echo").unwrap()], jobs, 7).unwrap();
+        let results = grade_class(
+            dir.path(),
+            &[Lab::find("echo").unwrap()],
+            jobs,
+            &Options {
+                seed: 7,
+                ..Options::default()
+            },
+        )
+        .unwrap();
         let elapsed = started.elapsed();
         assert_eq!(results.len(), count);
         for (student, score) in predicted {

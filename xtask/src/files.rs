@@ -108,6 +108,29 @@ pub fn list_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     Ok(files)
 }
 
+/// Writes `contents` to `path` in one step: a temporary file beside it,
+/// renamed over it. A reader sees the old file or the whole new one; a
+/// symbolic link or file planted at `path` is replaced, not written through.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    // Readable by all, like a file written with std::fs::write.
+    use std::os::unix::fs::PermissionsExt as _;
+    file.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .and_then(|()| file.write_all(contents))
+        .and_then(|()| file.as_file().sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// A temp copy of the course's `paths` (files or folders, without `target/`)
 /// committed in a git repository of its own, for tests that swap or export.
 #[cfg(test)]

@@ -10,6 +10,8 @@ use grader::harness::Binaries;
 use grader::report::{self, Style};
 use grader::{LABS, Lab, LabReport, Options};
 
+use crate::options::RunOptions;
+
 /// Which labs to grade: one, or `all`.
 #[derive(Debug, Clone)]
 pub enum Selection {
@@ -73,12 +75,8 @@ pub struct GradeArgs {
     /// Run only this check (an id from the report, e.g. echo.hello).
     #[arg(long, value_name = "ID")]
     check: Option<String>,
-    /// Seed for random payloads, to replay a run exactly.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Multiply every time limit (for a slow machine).
-    #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
-    time_scale: f64,
+    #[command(flatten)]
+    run: RunOptions,
     /// How many checks run at once.
     #[arg(long, short = 'j', default_value_t = 8)]
     jobs: usize,
@@ -94,13 +92,10 @@ pub struct GradeArgs {
     /// Also write JUnit XML to PATH.
     #[arg(long, value_name = "PATH")]
     junit: Option<PathBuf>,
-}
-
-fn parse_scale(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(scale) if scale > 0.0 && scale.is_finite() => Ok(scale),
-        _ => Err(format!("`{text}` is not a number above 0")),
-    }
+    /// Refuse to grade without the minimum containment of graded programs
+    /// (for grades of record: platforms pass it when they run as root).
+    #[arg(long)]
+    contained: bool,
 }
 
 /// Grades the selected labs and prints the report; exit 0 on full marks only.
@@ -121,6 +116,15 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
             bail!("--bin-dir {}: no such directory", dir.display());
         }
     }
+    if args.contained {
+        let missing = grader::harness::contain::Policy::get().minimum_missing();
+        if !missing.is_empty() {
+            bail!(
+                "--contained: graded programs cannot be contained here: {}",
+                missing.join("; ")
+            );
+        }
+    }
     let style = Style::for_stdout(args.verbose);
     let mut reports = Vec::new();
     for lab in args.lab.labs() {
@@ -135,13 +139,14 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
         println!();
         print!("{}", report::render_totals(&reports, style));
     }
+    // Written only now that every check has ended, each in one rename: a
+    // file a graded program left at the path is replaced, never trusted.
     if let Some(path) = &args.gradescope {
         let results = serde_json::to_string_pretty(&grader::export::gradescope(&reports))?;
-        std::fs::write(path, results).with_context(|| format!("writing {}", path.display()))?;
+        crate::files::write_atomically(path, results.as_bytes())?;
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, grader::export::junit(&reports))
-            .with_context(|| format!("writing {}", path.display()))?;
+        crate::files::write_atomically(path, grader::export::junit(&reports).as_bytes())?;
     }
     if !args.solution && args.bin_dir.is_none() && args.check.is_none() {
         for report in &reports {
@@ -183,12 +188,9 @@ fn grade_lab(lab: &'static Lab, args: &GradeArgs) -> Result<LabReport> {
         }
     };
     let options = Options {
-        seed: args.seed.unwrap_or_else(grader::runner::fresh_seed),
-        time_scale: args.time_scale,
         only: args.check.clone(),
         jobs: args.jobs,
-        graded,
-        ..Options::default()
+        ..args.run.grader_options(graded)
     };
     Ok(grader::grade(lab, binaries, &options))
 }

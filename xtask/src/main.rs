@@ -16,6 +16,7 @@ mod files;
 mod grade;
 mod hint;
 mod labs;
+mod options;
 mod results;
 mod soak;
 mod status;

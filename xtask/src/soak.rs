@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use clap::Args;
-use grader::Options;
 use grader::builder::{self, CompilerOutput, Edition};
 use grader::harness::Binaries;
 use grader::harness::process::{Launch, Process};
 
 use crate::grade::{Selection, parse_selection};
+use crate::options::RunOptions;
 
 /// Arguments of `cargo xtask soak`.
 #[derive(Debug, Args)]
@@ -35,9 +35,8 @@ pub struct SoakArgs {
     /// Keep every core busy while grading.
     #[arg(long)]
     load: bool,
-    /// Multiply every time limit.
-    #[arg(long, default_value_t = 1.0)]
-    time_scale: f64,
+    #[command(flatten)]
+    run: RunOptions,
 }
 
 #[derive(Debug, Default)]
@@ -89,11 +88,7 @@ pub fn run(args: &SoakArgs) -> Result<ExitCode> {
             .collect();
         let started = Instant::now();
         for run in 0..args.runs {
-            let options = Options {
-                time_scale: args.time_scale,
-                graded: "soak".into(),
-                ..Options::default()
-            };
+            let options = args.run.grader_options("soak");
             let report = grader::grade(lab, Ok(binaries.clone()), &options);
             eprint!(
                 "\r{} run {}/{}: {}/{}   ",

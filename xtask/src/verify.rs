@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use grader::builder::{self, CompilerOutput, Edition};
-use grader::{Lab, LabReport, Options};
+use grader::{Lab, LabReport};
 
 use crate::grade::{Selection, parse_selection};
+use crate::options::RunOptions;
 
 /// Arguments of `cargo xtask verify`.
 #[derive(Debug, Args)]
@@ -16,9 +17,8 @@ pub struct VerifyArgs {
     /// The lab, or all (default).
     #[arg(value_parser = parse_selection, default_value = "all")]
     lab: Selection,
-    /// Multiply every time limit.
-    #[arg(long, default_value_t = 1.0)]
-    time_scale: f64,
+    #[command(flatten)]
+    run: RunOptions,
 }
 
 /// One row of the calibration table.
@@ -40,15 +40,10 @@ impl Calibration {
 }
 
 /// Grades the solution and the stub of `lab`.
-pub fn calibrate(lab: &'static Lab, time_scale: f64) -> Calibration {
+pub fn calibrate(lab: &'static Lab, run: &RunOptions) -> Calibration {
     let grade = |edition: Edition| {
         let binaries = builder::build(lab, edition, CompilerOutput::Capture);
-        let options = Options {
-            time_scale,
-            graded: edition.name().into(),
-            ..Options::default()
-        };
-        grader::grade(lab, binaries, &options)
+        grader::grade(lab, binaries, &run.grader_options(edition.name()))
     };
     Calibration {
         lab,
@@ -66,7 +61,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
     );
     let mut all_ok = true;
     for lab in labs {
-        let row = calibrate(lab, args.time_scale);
+        let row = calibrate(lab, &args.run);
         let verdict = if row.ok() {
             "ok".to_owned()
         } else {

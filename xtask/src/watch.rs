@@ -15,9 +15,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use grader::builder::{self, CompilerOutput, Edition, workspace_root};
 use grader::report::{self, Style};
-use grader::{LABS, Lab, LabReport, Options};
+use grader::{LABS, Lab, LabReport};
 use notify::{RecursiveMode, Watcher};
 
+use crate::options::RunOptions;
 use crate::results;
 
 /// How long the files must stay quiet before a grade starts.
@@ -28,6 +29,8 @@ pub const DEBOUNCE: Duration = Duration::from_millis(300);
 pub struct WatchArgs {
     /// The lab to watch (default: the first lab not yet at full marks).
     lab: Option<String>,
+    #[command(flatten)]
+    run: RunOptions,
 }
 
 /// Something the watch loop reacts to.
@@ -119,11 +122,11 @@ fn first_unfinished() -> &'static Lab {
         .unwrap_or(&LABS[0])
 }
 
-fn grade(lab: &'static Lab) -> LabReport {
+fn grade(lab: &'static Lab, run: &RunOptions) -> LabReport {
     print!("\x1b[2J\x1b[H");
     println!("grading {} …", lab.name());
     let binaries = builder::build(lab, Edition::Student, CompilerOutput::Show);
-    let report = grader::grade(lab, binaries, &Options::default());
+    let report = grader::grade(lab, binaries, &run.grader_options("student"));
     print!("{}", report::render_lab(&report, Style::for_stdout(false)));
     if let Err(err) = results::save(&report) {
         eprintln!("note: could not save the result: {err:#}");
@@ -191,7 +194,7 @@ pub fn run(args: &WatchArgs) -> Result<ExitCode> {
     loop {
         let crate_dir: PathBuf = workspace_root().join(lab.student_dir());
         let _watcher = watch_files(&crate_dir, sender.clone())?;
-        let mut report = grade(lab);
+        let mut report = grade(lab, &args.run);
         loop {
             if follow && report.full_marks() {
                 let next = first_unfinished();
@@ -207,9 +210,9 @@ pub fn run(args: &WatchArgs) -> Result<ExitCode> {
             );
             match next_action(&inputs, DEBOUNCE, None) {
                 Some(Action::Regrade) => {
-                    report = grade(lab);
+                    report = grade(lab, &args.run);
                     while changed_meanwhile(&inputs) {
-                        report = grade(lab);
+                        report = grade(lab, &args.run);
                     }
                 }
                 Some(Action::Key(b'q')) | Some(Action::Stop) | None => {

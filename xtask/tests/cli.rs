@@ -75,6 +75,37 @@ fn an_unknown_check_is_a_usage_error() {
         .stderr(predicate::str::contains("echo.nope"));
 }
 
+/// Every command that grades takes `--time-scale` and `--seed` from one
+/// parser: a bad value is a usage error before anything is built or run.
+#[test]
+fn bad_shared_options_are_usage_errors_in_every_grading_command() {
+    let commands: [&[&str]; 6] = [
+        &["grade", "lab1"],
+        &["watch", "lab1"],
+        &["verify", "lab1"],
+        &["soak", "lab1"],
+        &["grade-class", "."],
+        &["bench"],
+    ];
+    for command in commands {
+        for (option, value) in [
+            ("--time-scale", "-1"),
+            ("--time-scale", "0"),
+            ("--time-scale", "nan"),
+            ("--time-scale", "1e300"),
+            ("--seed", "-1"),
+            ("--seed", "x"),
+        ] {
+            xtask()
+                .args(command)
+                .args([option, value])
+                .assert()
+                .code(2)
+                .stderr(predicate::str::contains(format!("`{value}` is not a")));
+        }
+    }
+}
+
 #[test]
 fn solution_and_bin_dir_exclude_each_other() {
     xtask()

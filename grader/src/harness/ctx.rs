@@ -29,8 +29,12 @@ pub struct Binaries {
     /// (`None` for `--bin-dir`): checks that run the crate's own tests need it.
     pub crate_dir: Option<PathBuf>,
     /// The target directory the crate was built in, when not its
-    /// workspace's own (checks that run cargo again reuse it).
+    /// workspace's own.
     pub target_dir: Option<PathBuf>,
+    /// The grader's own tests of the lab's library, built against the
+    /// graded crate (lab 4): the test executable, or why it did not build.
+    /// `None` when there are none to run (no such tests, or `--bin-dir`).
+    pub tests: Option<Result<PathBuf, String>>,
 }
 
 impl Binaries {
@@ -48,6 +52,7 @@ impl Binaries {
             paths,
             crate_dir: None,
             target_dir: None,
+            tests: None,
         }
     }
 
@@ -291,6 +296,7 @@ impl Ctx {
     ) -> Result<Launch, Failure> {
         let mut launch = Launch::new(self.bins.path(bin)?, args);
         launch.output_cap = self.spec.output_cap();
+        launch.grace = launch.grace.mul_f64(self.time_scale);
         Ok(launch)
     }
 

@@ -69,8 +69,8 @@ pub fn explain_signal(signal: i32) -> Option<String> {
 }
 
 /// Watches the resident memory of `pid` until it exits; past the limit it
-/// kills the process group and leaves a note in `registry` for the report.
-pub fn watch_memory(pid: u32, name: String, registry: Arc<Registry>) {
+/// kills process group `pgid` and leaves a note in `registry` for the report.
+pub fn watch_memory(pid: u32, pgid: i32, name: String, registry: Arc<Registry>) {
     let spawned = thread::Builder::new().name("grader-memory-watch".into()).spawn(move || {
         loop {
             thread::sleep(WATCH_EVERY);
@@ -80,7 +80,7 @@ pub fn watch_memory(pid: u32, name: String, registry: Arc<Registry>) {
                     "{name} used more than {MEMORY_LIMIT_MIB} MiB of memory ({resident_mib} MiB resident) and was stopped"
                 ));
                 // SAFETY: signals the process group the check started.
-                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
                 return;
             }
         }

@@ -2,6 +2,7 @@
 //! `/proc`, snapshots, and the [`Ctx`] that ties them to one check.
 
 pub mod capture;
+pub mod contain;
 mod ctx;
 pub mod limits;
 pub mod net;

@@ -1,25 +1,30 @@
 //! Running a graded program: its own process group, captured output, a time
 //! limit, and a guard that leaves nothing behind.
 //!
-//! Every program a check starts is a [`Process`]. Dropping it (at the end of
-//! the check, on an early return, or while a panic unwinds) sends SIGTERM to
-//! its whole process group, waits a short fixed grace period, sends SIGKILL,
-//! and reaps the program, so no process outlives its check.
+//! Every program a check starts is a [`Process`], started as an untrusted
+//! guest ([`contain`]). Dropping it (at the end of the check, on an early
+//! return, or while a panic unwinds) sends SIGTERM to its whole process
+//! group, waits a short grace period, sends SIGKILL to the group, to the
+//! PID namespace's init and to the cgroup, and reaps the program, so no
+//! process outlives its check.
 
-use std::ffi::OsString;
+use std::ffi::{CStr, CString, OsString};
 use std::fmt::Write as _;
-use std::io;
+use std::fs::File;
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, ExitStatus};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::capture::Capture;
+use super::contain::{self, Policy, ProgramCgroups};
 use super::limits;
 
-/// How long a program has to exit after SIGTERM before it gets SIGKILL.
+/// How long a program has to exit after SIGTERM before it gets SIGKILL, at
+/// `--time-scale 1`.
 pub const GRACE: Duration = Duration::from_millis(250);
 
 /// What to run and how.
@@ -40,8 +45,10 @@ pub struct Launch {
     /// seccomp filter installed before exec), to test how a program of any
     /// language handles a socket it cannot create. Linux only.
     pub fail_socket_calls: Option<i32>,
-    /// Working directory (the grader's own if `None`).
+    /// Working directory (a fresh folder of the program's own if `None`).
     pub current_dir: Option<PathBuf>,
+    /// How long the program has to exit after SIGTERM.
+    pub grace: Duration,
 }
 
 impl Launch {
@@ -58,6 +65,7 @@ impl Launch {
             output_cap: 256 * 1024,
             fail_socket_calls: None,
             current_dir: None,
+            grace: GRACE,
         }
     }
 
@@ -160,96 +168,174 @@ fn signal_group(pgid: i32, signal: i32) {
 /// A running (or finished, not yet reaped) graded program.
 #[derive(Debug)]
 pub struct Process {
-    child: Child,
+    /// Our direct child: the namespace's init, or the program itself when
+    /// there is no PID namespace. Its pid is also the process group id.
+    pid: i32,
+    /// The program's pid as the grader sees it (for `/proc` and signals).
+    program_pid: u32,
     pidfd: Option<OwnedFd>,
+    /// Where the namespace's init reports how the program ended.
+    status_report: Option<File>,
     exit: Option<ExitStatus>,
     reaped: bool,
+    stdin: Option<ChildStdin>,
     stdout: Arc<Capture>,
     stderr: Arc<Capture>,
     command_line: String,
     registry: Arc<Registry>,
     token: String,
+    grace: Duration,
     started: Instant,
+    cgroups: ProgramCgroups,
+    home: PathBuf,
+    pid_namespace: bool,
 }
 
 impl Process {
-    /// Starts `launch` in a process group of its own.
+    /// Starts `launch` as an untrusted guest (see [`contain`]): its own
+    /// process group, PID namespace, uid, cgroups and environment, as far as
+    /// the machine allows.
     pub fn spawn(launch: &Launch, registry: Arc<Registry>) -> io::Result<Self> {
+        let policy = Policy::get();
         let token = format!("{:016x}", fastrand::u64(..));
-        let mut command = Command::new(&launch.program);
-        command
-            .env(limits::TOKEN_VARIABLE, &token)
-            // A panic's message and location say more to a student than a
-            // backtrace through the standard library.
-            .env("RUST_BACKTRACE", "0")
-            .args(&launch.args)
-            .envs(launch.env.iter().map(|(k, v)| (k, v)))
-            .stdin(if launch.piped_stdin {
-                Stdio::piped()
-            } else {
-                Stdio::null()
+        let home = contain::guest_home(policy)?;
+        let mut extra = vec![(
+            OsString::from(limits::TOKEN_VARIABLE),
+            OsString::from(&token),
+        )];
+        extra.extend(launch.env.iter().cloned());
+        let environment: Vec<CString> = contain::guest_environment(&home, &extra)
+            .into_iter()
+            .map(|(key, value)| {
+                let mut entry = key;
+                entry.push("=");
+                entry.push(value);
+                contain::c_path(&entry)
             })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let fail_socket_calls = launch.fail_socket_calls;
-        if let Some(dir) = &launch.current_dir {
-            command.current_dir(dir);
+            .collect::<io::Result<_>>()?;
+        let program = contain::c_path(launch.program.as_os_str())?;
+        let arguments: Vec<CString> = std::iter::once(Ok(program.clone()))
+            .chain(launch.args.iter().map(|arg| contain::c_path(arg)))
+            .collect::<io::Result<_>>()?;
+        let cwd = contain::c_path(launch.current_dir.as_deref().unwrap_or(&home).as_os_str())?;
+        let argv = null_terminated(&arguments);
+        let envp = null_terminated(&environment);
+
+        let (stdin_read, stdin_write) = if launch.piped_stdin {
+            let (read, write) = pipe()?;
+            (read, Some(write))
+        } else {
+            (File::open("/dev/null")?.into(), None)
+        };
+        let (stdout_read, stdout_write) = pipe()?;
+        let (stderr_read, stderr_write) = pipe()?;
+        let (exec_error_read, exec_error_write) = pipe()?;
+        let (status_read, status_write) = pipe()?;
+        let cgroups = ProgramCgroups::create(&policy.cgroups);
+        let join_cgroups = cgroups.join_fds();
+        let user_namespace = if policy.user_namespace {
+            Some(UserNamespacePlan::new(&policy.protected)?)
+        } else {
+            None
+        };
+        let plan = ChildPlan {
+            program: &program,
+            argv: argv.as_ptr(),
+            envp: envp.as_ptr(),
+            cwd: &cwd,
+            stdin: stdin_read.as_raw_fd(),
+            stdout: stdout_write.as_raw_fd(),
+            stderr: stderr_write.as_raw_fd(),
+            exec_error: exec_error_write.as_raw_fd(),
+            status: status_write.as_raw_fd(),
+            join_cgroups: &join_cgroups,
+            guest: policy.guest,
+            fail_socket_calls: launch.fail_socket_calls,
+            pid_namespace: policy.pid_namespace,
+            user_namespace: user_namespace.as_ref(),
+        };
+        let mut flags = 0;
+        if policy.pid_namespace {
+            flags |= libc::CLONE_NEWPID | libc::CLONE_NEWNS;
         }
-        // SAFETY: the closure runs in the child between fork and exec and
-        // only makes async-signal-safe system calls.
-        unsafe {
-            command.pre_exec(move || {
-                // No core dumps; CPU time, file size and address space capped.
-                limits::apply_in_child();
-                // If the grader itself dies, its programs die with it.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                match fail_socket_calls {
-                    Some(errno) => deny_socket_calls(errno),
-                    None => Ok(()),
-                }
-            });
+        if policy.user_namespace {
+            flags |= libc::CLONE_NEWUSER;
         }
-        // Taken before the fork: the program may run (and finish a timed
+        // Taken before the clone: the program may run (and finish a timed
         // wait) while the grader is still setting up its capture threads.
         let started = Instant::now();
-        let mut child = {
+        let pid = {
             // Shared: many checks spawn at once; the orphan sweep waits.
             let _spawning = limits::spawn_lock()
                 .read()
                 .unwrap_or_else(|p| p.into_inner());
-            let child = command.spawn()?;
-            limits::leader_started(child.id());
-            child
+            // SAFETY: the child runs `child_main`, which makes only
+            // async-signal-safe system calls and ends in exec or exit.
+            let pid = unsafe { contain::raw_clone(flags) };
+            if pid == 0 {
+                // SAFETY: we are the child; see above.
+                unsafe { child_main(&plan) }
+            }
+            if pid < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            limits::leader_started(pid as u32);
+            pid
         };
-        let pid = child.id() as i32;
+        // The child's ends belong to the child now.
+        drop((
+            stdin_read,
+            stdout_write,
+            stderr_write,
+            exec_error_write,
+            status_write,
+        ));
+        if let Some(errno) = read_exec_error(exec_error_read) {
+            // SAFETY: reaping our own child, which is exiting.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL) };
+            limits::leader_reaped(pid as u32);
+            contain::remove_guest_home(&home);
+            return Err(io::Error::from_raw_os_error(errno));
+        }
+        let program_pid = if policy.pid_namespace {
+            init_child(pid).unwrap_or(pid as u32)
+        } else {
+            pid as u32
+        };
         registry.add(pid);
         let name = launch
             .program
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        limits::watch_memory(pid as u32, name, Arc::clone(&registry));
+        limits::watch_memory(program_pid, pid, name, Arc::clone(&registry));
         let stdout = Capture::new(launch.output_cap);
         let stderr = Capture::new(launch.output_cap);
-        stdout.drain_in_background(child.stdout.take().expect("stdout is piped"));
-        stderr.drain_in_background(child.stderr.take().expect("stderr is piped"));
+        stdout.drain_in_background(File::from(stdout_read));
+        stderr.drain_in_background(File::from(stderr_read));
         Ok(Self {
             pidfd: open_pidfd(pid),
-            child,
+            pid,
+            program_pid,
+            status_report: policy.pid_namespace.then(|| File::from(status_read)),
             exit: None,
             reaped: false,
+            stdin: stdin_write.map(ChildStdin::from),
             stdout,
             stderr,
             command_line: launch.command_line(),
             registry,
             token,
+            grace: launch.grace,
             started,
+            cgroups,
+            home,
+            pid_namespace: policy.pid_namespace,
         })
     }
 
-    /// The program's pid (also its process group id).
+    /// The program's pid, as `/proc` and signals know it.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.program_pid
     }
 
     /// The command line it was started with.
@@ -270,16 +356,30 @@ impl Process {
     /// Its stdin, when launched with `piped_stdin`; taking it and dropping it
     /// closes the program's input.
     pub fn take_stdin(&mut self) -> Option<ChildStdin> {
-        self.child.stdin.take()
+        self.stdin.take()
     }
 
     /// The exit status, if the program has exited (without reaping it, so its
     /// process group id cannot be reused while we may still signal it).
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
         if self.exit.is_none() {
-            self.exit = peek_exit(self.child.id() as i32);
+            self.exit = peek_exit(self.pid).map(|own| self.program_status(own));
         }
         self.exit
+    }
+
+    /// How the program ended, given how our direct child ended: the init
+    /// reports the program's own status before it exits; without a report
+    /// the init was killed, and the namespace's processes with it.
+    fn program_status(&mut self, own: ExitStatus) -> ExitStatus {
+        let Some(report) = &mut self.status_report else {
+            return own;
+        };
+        let mut raw = [0u8; 4];
+        match report.read_exact(&mut raw) {
+            Ok(()) => ExitStatus::from_raw(i32::from_ne_bytes(raw)),
+            Err(_) => own,
+        }
     }
 
     /// Waits until the program exits or `deadline` passes.
@@ -302,25 +402,43 @@ impl Process {
         }
     }
 
-    /// Ends the program and everything in its process group: SIGTERM, up to
-    /// [`GRACE`] to exit, SIGKILL, reap. Returns how it ended. Idempotent.
+    /// Ends the program and everything it started: SIGTERM to its process
+    /// group, its grace period to exit, then SIGKILL to the group, the PID
+    /// namespace's init (which takes every process of the namespace with
+    /// it) and the cgroup; then reaps. Returns how it ended. Idempotent.
     pub fn terminate(&mut self) -> Option<ExitStatus> {
         if self.reaped {
             return self.exit;
         }
-        let pgid = self.child.id() as i32;
+        let pgid = self.pid;
         if self.exit_status().is_none() {
             signal_group(pgid, libc::SIGTERM);
-            self.wait_until(Instant::now() + GRACE);
+            self.wait_until(Instant::now() + self.grace);
         }
         // Whatever else is in the group (children of the program) goes too,
-        // even when the leader already exited by itself.
+        // even when the program already exited by itself.
         signal_group(pgid, libc::SIGKILL);
-        // Descendants that left the group (setsid) still carry the token.
-        limits::kill_marked(&self.token);
-        let status = self.child.wait().ok();
-        limits::leader_reaped(self.child.id());
-        self.exit = self.exit.or(status);
+        self.cgroups.kill_all();
+        if !self.pid_namespace {
+            // Descendants that left the group (setsid) still carry the token.
+            limits::kill_marked(&self.token);
+        }
+        let mut raw = 0;
+        // SAFETY: reaping our own child; it has been sent SIGKILL.
+        let reaped = unsafe { libc::waitpid(self.pid, &mut raw, libc::__WALL) };
+        limits::leader_reaped(self.pid as u32);
+        if self.exit.is_none() && reaped == self.pid {
+            let own = ExitStatus::from_raw(raw);
+            self.exit = Some(self.program_status(own));
+        }
+        if self.cgroups.hit_memory_limit() {
+            self.registry.note(format!(
+                "the program and its children used more than {} MiB of memory and were stopped",
+                contain::CGROUP_MEMORY_LIMIT_MIB
+            ));
+        }
+        self.cgroups.remove();
+        contain::remove_guest_home(&self.home);
         self.reaped = true;
         self.registry.remove(pgid);
         self.exit
@@ -331,6 +449,292 @@ impl Drop for Process {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+/// A list of C strings as `execve` wants it: pointers, then null.
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// A pipe whose both ends close on exec (the child dups what it keeps).
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors, which we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Reads the errno the child sends when it could not start the program;
+/// `None` (end of file, as exec closes the pipe) when it started.
+fn read_exec_error(read_end: OwnedFd) -> Option<i32> {
+    let mut file = File::from(read_end);
+    let mut raw = [0u8; 4];
+    let mut filled = 0;
+    while filled < raw.len() {
+        match file.read(&mut raw[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    (filled == raw.len()).then(|| i32::from_ne_bytes(raw))
+}
+
+/// The pid (as we see it) of the only child of the namespace init `pid`:
+/// the graded program.
+fn init_child(pid: i32) -> Option<u32> {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
+/// The user namespace of a non-root grader: our uid mapped to itself, and
+/// the course folder mounted read-only. Everything the child needs is made
+/// here, before the clone.
+#[derive(Debug)]
+struct UserNamespacePlan {
+    uid_map: CString,
+    gid_map: CString,
+    protected: CString,
+}
+
+impl UserNamespacePlan {
+    fn new(protected: &std::path::Path) -> io::Result<Self> {
+        // SAFETY: getuid and getgid cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        Ok(Self {
+            uid_map: CString::new(format!("{uid} {uid} 1\n")).expect("digits"),
+            gid_map: CString::new(format!("{gid} {gid} 1\n")).expect("digits"),
+            protected: contain::c_path(protected.as_os_str())?,
+        })
+    }
+}
+
+/// Everything the child needs, prepared before the clone: after it, in a
+/// multithreaded parent, the child may not allocate.
+struct ChildPlan<'a> {
+    program: &'a CStr,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    cwd: &'a CStr,
+    stdin: i32,
+    stdout: i32,
+    stderr: i32,
+    exec_error: i32,
+    status: i32,
+    join_cgroups: &'a [i32],
+    guest: Option<(u32, u32)>,
+    fail_socket_calls: Option<i32>,
+    pid_namespace: bool,
+    user_namespace: Option<&'a UserNamespacePlan>,
+}
+
+/// The child after the clone. With a PID namespace it is the namespace's
+/// pid 1: it joins the cgroups, makes its mounts private, starts the program
+/// as pid 2 and stays as its init; otherwise it becomes the program.
+///
+/// # Safety
+///
+/// Only in the child of [`contain::raw_clone`]: async-signal-safe system
+/// calls only.
+unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
+    // SAFETY: plain system calls on our own process and descriptors.
+    unsafe {
+        libc::setpgid(0, 0);
+        // If the grader dies, its programs die with it.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        for &fd in plan.join_cgroups {
+            libc::write(fd, b"0".as_ptr().cast(), 1);
+        }
+        if let Some(user) = plan.user_namespace {
+            if enter_user_namespace(user).is_err() {
+                fail(plan.exec_error);
+            }
+        }
+        if !plan.pid_namespace {
+            exec_program(plan);
+        }
+        // Our mounts must not reach the grader's namespace, then a /proc
+        // that shows only this namespace's processes (best effort).
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        );
+        if let Some(user) = plan.user_namespace {
+            protect_course(user);
+        }
+        libc::mount(
+            c"proc".as_ptr(),
+            c"/proc".as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            std::ptr::null(),
+        );
+        let program = contain::raw_clone(0);
+        if program == 0 {
+            exec_program(plan);
+        }
+        if program < 0 {
+            fail(plan.exec_error);
+        }
+        // The init keeps only the descriptor it reports on: it never execs,
+        // so descriptors of checks spawning at the same moment, inherited at
+        // the clone, would otherwise stay open as long as it runs.
+        let status = plan.status as u32;
+        if status > 0 {
+            libc::syscall(libc::SYS_close_range, 0u32, status - 1, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, status + 1, u32::MAX, 0u32);
+        run_init(program, plan.status)
+    }
+}
+
+/// The init's loop: reap every process of the namespace; when the program
+/// exits, report its status and exit, which kills everything left in the
+/// namespace. A PID namespace's init receives only the signals it has a
+/// handler for, and SIGKILL from the grader: SIGTERM reaches the program.
+unsafe fn run_init(program: libc::pid_t, status_fd: i32) -> ! {
+    loop {
+        let mut status = 0;
+        // SAFETY: waiting for our own children.
+        let reaped = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+        if reaped == program {
+            // SAFETY: four bytes from a local; then exit.
+            unsafe {
+                libc::write(status_fd, (&raw const status).cast(), 4);
+                libc::syscall(libc::SYS_exit_group, 0);
+            }
+        }
+        // SAFETY: errno of this thread.
+        if reaped < 0 && unsafe { *libc::__errno_location() } != libc::EINTR {
+            // SAFETY: exit.
+            unsafe { libc::syscall(libc::SYS_exit_group, 0) };
+        }
+    }
+}
+
+/// Maps our uid and gid to themselves in the new user namespace.
+unsafe fn enter_user_namespace(user: &UserNamespacePlan) -> Result<(), ()> {
+    // SAFETY: files of our own process, written with prepared bytes.
+    unsafe {
+        write_file(c"/proc/self/setgroups", b"deny")?;
+        write_file(c"/proc/self/uid_map", user.uid_map.as_bytes())?;
+        write_file(c"/proc/self/gid_map", user.gid_map.as_bytes())
+    }
+}
+
+unsafe fn write_file(path: &CStr, bytes: &[u8]) -> Result<(), ()> {
+    // SAFETY: open/write/close with valid pointers.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(());
+        }
+        let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        libc::close(fd);
+        if written == bytes.len() as isize {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+}
+
+/// Mounts the course folder read-only in the program's mount namespace: in
+/// a user namespace the program has our uid, so file permissions alone
+/// would not stop it from writing into `grader/`.
+unsafe fn protect_course(user: &UserNamespacePlan) {
+    let path = user.protected.as_ptr();
+    // SAFETY: mount(2) with valid strings, in our own mount namespace.
+    unsafe {
+        libc::mount(
+            path,
+            path,
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        );
+        libc::mount(
+            std::ptr::null(),
+            path,
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+            std::ptr::null(),
+        );
+    }
+}
+
+/// Becomes the graded program: its stdio, its limits, its uid, then exec.
+unsafe fn exec_program(plan: &ChildPlan<'_>) -> ! {
+    // SAFETY: plain system calls with prepared arguments.
+    unsafe {
+        if libc::dup2(plan.stdin, 0) < 0
+            || libc::dup2(plan.stdout, 1) < 0
+            || libc::dup2(plan.stderr, 2) < 0
+        {
+            fail(plan.exec_error);
+        }
+        // Nothing else of the grader's crosses exec: its sockets, other
+        // checks' pipes, descriptors it inherited (a build's jobserver).
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+        // The grader ignores SIGPIPE (Rust does); a program starts with the
+        // default, and with no signal blocked.
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        limits::apply_in_child();
+        if libc::chdir(plan.cwd.as_ptr()) != 0 {
+            fail(plan.exec_error);
+        }
+        if let Some((uid, gid)) = plan.guest {
+            // Raw system calls: glibc's wrappers would try to change the
+            // credentials of threads that exist only in the parent.
+            if libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()) != 0
+                || libc::syscall(libc::SYS_setgid, gid) != 0
+                || libc::syscall(libc::SYS_setuid, uid) != 0
+            {
+                fail(plan.exec_error);
+            }
+        }
+        // A change of uid clears the parent-death signal: set it again.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // No set-uid program may give it privileges back.
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if let Some(errno) = plan.fail_socket_calls {
+            if deny_socket_calls(errno).is_err() {
+                fail(plan.exec_error);
+            }
+        }
+        libc::execve(plan.program.as_ptr(), plan.argv, plan.envp);
+        fail(plan.exec_error)
+    }
+}
+
+/// Sends this thread's errno to the grader and exits.
+unsafe fn fail(exec_error: i32) -> ! {
+    // SAFETY: errno of this thread; a four-byte write; exit.
+    unsafe {
+        let errno = *libc::__errno_location();
+        libc::write(exec_error, (&raw const errno).cast(), 4);
+        libc::syscall(libc::SYS_exit_group, 127);
+    }
+    unreachable!("exit_group returned")
 }
 
 /// Installs a seccomp filter in the calling process (and so in the program
@@ -628,12 +1032,22 @@ mod tests {
     fn dropping_kills_the_whole_group_even_if_sigterm_is_ignored() {
         let launch = sh("trap '' TERM; sleep 30 & echo $!; wait");
         let process = Process::spawn(&launch, Arc::default()).unwrap();
-        let grandchild: i32 = process
+        // The pid the script prints may be its namespace's: find the
+        // grandchild as the grader sees it, among the script's children.
+        process
             .stdout()
             .wait_for(Instant::now() + Duration::from_secs(5), |bytes, _| {
-                std::str::from_utf8(bytes).ok()?.trim().parse().ok()
+                (!bytes.is_empty()).then_some(())
             })
-            .expect("the script prints its child's pid");
+            .expect("the script prints once its child runs");
+        let pid = process.pid();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .expect("the script's children");
+        let grandchild: i32 = children
+            .split_whitespace()
+            .next()
+            .and_then(|child| child.parse().ok())
+            .expect("the script has a child");
         assert!(alive(grandchild));
         let leader = process.pid() as i32;
         let started = Instant::now();

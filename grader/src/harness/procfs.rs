@@ -69,11 +69,12 @@ impl TcpSocket {
     pub const TIME_WAIT: u8 = 0x06;
 }
 
-/// Every TCP socket of this network namespace, IPv4 and IPv6
-/// (`/proc/net/tcp` and `/proc/net/tcp6`).
+/// Every TCP socket of the calling thread's network namespace, IPv4 and
+/// IPv6. `/proc/net` follows the process's main thread, which stays outside
+/// the grade's namespace: check threads read `/proc/thread-self/net`.
 pub fn tcp_sockets() -> io::Result<Vec<TcpSocket>> {
     let mut sockets = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+    for table in ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"] {
         let text = match std::fs::read_to_string(table) {
             Ok(text) => text,
             // A kernel without IPv6 has no tcp6 table.

@@ -2,8 +2,8 @@
 //!
 //! Snapshots are insta `.snap` files under `grader/snapshots/`. The project's
 //! own tests record them from the solutions with insta (so `cargo insta
-//! review` works as usual); grading only reads them and renders a diff, and
-//! never writes a file, least of all into the student's tree.
+//! review` works as usual); grading compares with the copies compiled into
+//! the grader ([`SNAPSHOTS`]), renders a diff, and never writes a file.
 
 use std::path::PathBuf;
 use std::sync::LazyLock;
@@ -23,10 +23,36 @@ pub enum SnapshotMode {
     Record,
 }
 
-/// Where the snapshots live: in the grader, never under `labs/`.
+/// Where the snapshot files live: in the grader, never under `labs/`. The
+/// project's tests record them there; grading reads [`SNAPSHOTS`].
 pub fn snapshot_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"))
 }
+
+/// `(name, contents)` of snapshot files in `grader/snapshots/`, compiled in.
+macro_rules! compiled_in {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../snapshots/", $name, ".snap")))),*]
+    };
+}
+
+/// Every snapshot, compiled into the grader as the rubric is: neither a
+/// graded program nor an edited copy of `grader/snapshots/` changes what a
+/// grade compares with. (A test keeps this list and the folder in step.)
+pub const SNAPSHOTS: &[(&str, &str)] = compiled_in![
+    "app.client_output",
+    "app.server_log",
+    "client-list.client_output",
+    "client-list.server_log",
+    "echo.client_output",
+    "echo.server_log",
+    "errors.bind_clients",
+    "errors.messages",
+    "multiconn.client_log",
+    "multiconn.server_log",
+    "udp.client_reply",
+    "udp.server_log",
+];
 
 /// Replaces what changes from run to run with placeholders: port numbers
 /// (`127.0.0.1:41234` → `127.0.0.1:[PORT]`).
@@ -70,16 +96,18 @@ fn record(name: &str, actual: &str) {
     settings.bind(|| insta::assert_snapshot!(name, actual));
 }
 
-/// Compares `actual` with the stored snapshot `name`.
+/// Compares `actual` with the snapshot `name` compiled into the grader.
 pub fn compare(name: &str, actual: &str) -> CheckResult {
-    let path = snapshot_dir().join(format!("{name}.snap"));
-    let stored = std::fs::read_to_string(&path).map_err(|err| {
-        Failure::new(format!(
-            "the grader has no snapshot {} ({err}); this is a grader bug",
-            path.display()
-        ))
-    })?;
-    let expected = normalize(snap_contents(&stored));
+    let stored = SNAPSHOTS
+        .iter()
+        .find(|(stored, _)| *stored == name)
+        .map(|(_, contents)| *contents)
+        .ok_or_else(|| {
+            Failure::new(format!(
+                "the grader has no snapshot `{name}`; this is a grader bug"
+            ))
+        })?;
+    let expected = normalize(snap_contents(stored));
     let actual = normalize(actual);
     if expected == actual {
         return Ok(());
@@ -136,6 +164,20 @@ mod tests {
             redact_after(text, &["Connection error: "]),
             "Connection error: [OS ERROR]\nother"
         );
+    }
+
+    #[test]
+    fn every_snapshot_file_is_compiled_in() {
+        let mut files: Vec<String> = std::fs::read_dir(snapshot_dir())
+            .unwrap()
+            .filter_map(|entry| {
+                let name = entry.unwrap().file_name().into_string().ok()?;
+                name.strip_suffix(".snap").map(str::to_owned)
+            })
+            .collect();
+        files.sort();
+        let compiled: Vec<&str> = SNAPSHOTS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(files, compiled, "update SNAPSHOTS in snapshot.rs");
     }
 
     #[test]

@@ -83,11 +83,19 @@ pub fn fixtures(slug: &str) -> PathBuf {
 
 /// A temporary bin dir with the lab's fixture programs, where the programs
 /// named in `bugs` run with `LAB_BUG` set to switch on one classic mistake.
+///
+/// Graded programs run as another uid when the tests run as root: the folder
+/// is readable by all, and its `outbox/` writable by all, for fixtures that
+/// leave word for the test.
 pub fn fixture_bin_dir(slug: &str, bugs: &[(&str, &str)]) -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::Builder::new()
         .prefix("socket-labs-fixture-")
         .tempdir()
         .expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::create_dir(outbox(&dir)).expect("outbox");
+    std::fs::set_permissions(outbox(&dir), std::fs::Permissions::from_mode(0o777)).expect("chmod");
     for name in lab(slug).binaries {
         let bug = bugs
             .iter()
@@ -103,7 +111,6 @@ pub fn fixture_bin_dir(slug: &str, bugs: &[(&str, &str)]) -> TempDir {
         );
         let path = dir.path().join(name);
         std::fs::write(&path, script).expect("writing a wrapper");
-        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
     dir
@@ -183,13 +190,23 @@ pub fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
+/// Where the fixtures of a [`fixture_bin_dir`] may write.
+pub fn outbox(dir: &TempDir) -> PathBuf {
+    dir.path().join("outbox")
+}
+
 /// Asserts that nothing started from `dir` is still running (SIGKILLed
 /// processes may take a moment to disappear, so this waits a little).
 pub fn assert_nothing_left(dir: &Path) {
-    let needle = dir.display().to_string();
+    assert_no_process_mentioning(&dir.display().to_string());
+}
+
+/// Asserts that no live process mentions `needle` on its command line or in
+/// its environment (waiting a little for SIGKILLed ones to go).
+pub fn assert_no_process_mentioning(needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let left = processes_mentioning(&needle);
+        let left = processes_mentioning(needle);
         if left.is_empty() {
             return;
         }

@@ -4,7 +4,7 @@
 //! at the bottom of this file are part of the lab: they are marked
 //! `#[ignore]` so that the course's `cargo test` passes before you start;
 //! run them with `cargo test -p app -- --include-ignored`. The grader runs
-//! them too (check `app.framing_tests`).
+//! its own copy of them against your library (check `app.framing_tests`).
 //!
 //! TCP delivers a stream of bytes, not messages: one `write` may arrive in
 //! several reads, and two writes may arrive in one. This protocol marks where

@@ -1,250 +1,26 @@
-//! Lab 2 — errors: each step of a connection fails in its own way, and a
-//! program should say which. Contract: the handout, `labs/errors/README.md`.
-//!
-//! `socket-errors` is run against grader peers that fail on purpose, each on
-//! loopback and deterministic: a seccomp filter for socket creation, the
-//! reserved `.invalid` domain for resolution, a bound but non-listening port
-//! for a refusal, a listener with a full accept queue for a connect that
-//! hangs, a peer that never answers, and a peer that resets. The send stage
-//! cannot be made to fail from outside (the request fits in the kernel's
-//! buffers at once); the handout says so and the solution unit-tests it.
+//! The `socket-errors` checks: a request that succeeds, then each stage
+//! made to fail on purpose, timeouts, usage and the error messages.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Read;
+use std::net::TcpListener;
 use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
 use crate::harness::net::{self, FullBacklog, Peer, RefusingPort};
 use crate::harness::process::{Finished, Launch};
-use crate::harness::procfs::{self, TcpSocket};
-use crate::harness::snapshot::{redact, redact_after};
-use crate::harness::{Ctx, Server, show};
+use crate::harness::snapshot::redact_after;
+use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
-use crate::runner::CheckFn;
 
-const CLIENT: &str = "socket-errors";
-const SERVER: &str = "bind-server";
-
-/// The checks of lab 2, in rubric order.
-pub const CHECKS: &[(&str, CheckFn)] = &[
-    ("errors.success", success),
-    ("errors.request_line", request_line),
-    ("errors.socket_create", socket_create),
-    ("errors.resolve", resolve),
-    ("errors.refused", refused),
-    ("errors.connect_timeout", connect_timeout),
-    ("errors.recv_timeout", recv_timeout),
-    ("errors.reset", reset),
-    ("errors.timeout_honoured", timeout_honoured),
-    ("errors.stderr_not_stdout", stderr_not_stdout),
-    ("errors.usage", usage),
-    ("errors.messages", messages),
-    ("errors.bind_ready", bind_ready),
-    ("errors.bind_clients", bind_clients),
-    ("errors.bind_failed", bind_failed),
-    ("errors.rebind_time_wait", rebind_time_wait),
-];
-
-/// A stage of `socket-errors`: its stderr prefix and exit code.
-#[derive(Debug, Clone, Copy)]
-struct Stage {
-    name: &'static str,
-    prefix: &'static str,
-    code: i32,
-}
-
-const CREATE: Stage = Stage {
-    name: "create socket",
-    prefix: "Error creating socket: ",
-    code: 10,
+use super::support::{
+    Request, client, expect_stage, grader_error, outputs, random_path, random_reply, read_request,
+    replying_peer, start_peer,
 };
-const RESOLVE: Stage = Stage {
-    name: "resolve host",
-    prefix: "Address-related error connecting to server: ",
-    code: 11,
-};
-const CONNECT: Stage = Stage {
-    name: "connect",
-    prefix: "Connection error: ",
-    code: 12,
-};
-const SEND: Stage = Stage {
-    name: "send",
-    prefix: "Error sending data: ",
-    code: 13,
-};
-const RECEIVE: Stage = Stage {
-    name: "receive",
-    prefix: "Error receiving data: ",
-    code: 14,
-};
+use super::{BIND_FAILED, CLIENT, CONNECT, CREATE, MARGIN, QUICK, RECEIVE, RESOLVE, SEND, SERVER};
 
-/// The start of `bind-server`'s line when its port is taken (errno 98 is
-/// EADDRINUSE on Linux).
-const BIND_FAILED: &str = "Bind failed. Error code: 98 Message: ";
-/// The exit code of a failed bind.
-const BIND_EXIT: i32 = 15;
-
-/// How much later than its timeout a program may end: starting a program
-/// (an interpreter, on a busy machine) takes time too.
-const MARGIN: f64 = 3.0;
-
-/// How long a program that should fail at once may take.
-const QUICK: f64 = 5.0;
-
-/// How `socket-errors` is started: `--host HOST --port PORT --file PATH`,
-/// then `extra`. Name resolution is told to give up after one try of one
-/// second, since no DNS server may be reachable (the contract asks graders
-/// to do so).
-fn client(ctx: &Ctx, host: &str, port: u16, path: &str, extra: &[&str]) -> Result<Launch, Failure> {
-    let port = port.to_string();
-    let mut args = vec!["--host", host, "--port", port.as_str(), "--file", path];
-    args.extend_from_slice(extra);
-    Ok(ctx
-        .launch(CLIENT, args)?
-        .env("RES_OPTIONS", "timeout:1 attempts:1"))
-}
-
-fn grader_error(what: &str, err: impl std::fmt::Display) -> Failure {
-    Failure::new(format!(
-        "the grader could not {what}: {err} (a grader problem, not yours)"
-    ))
-}
-
-/// Both output streams and the exit status, for failure messages: stderr
-/// as text (its first lines hold a panic's message, its last a traceback's
-/// error), stdout as bytes.
-fn outputs(finished: &Finished) -> String {
-    let stderr = finished.stderr_text();
-    let lines: Vec<&str> = stderr.lines().collect();
-    let stderr = match lines.len() {
-        0 => "(empty)".to_owned(),
-        1 => lines[0].to_owned(),
-        n if n <= 8 => format!("\n{}", show::indent(&lines.join("\n"), 8)),
-        n => format!(
-            "\n{}\n        … ({} lines) …\n{}",
-            show::indent(&lines[..4].join("\n"), 8),
-            n - 7,
-            show::indent(&lines[n - 3..].join("\n"), 8)
-        ),
-    };
-    let stdout = if finished.stdout.is_empty() {
-        "(empty)".to_owned()
-    } else {
-        show::bytes(&finished.stdout, 120)
-    };
-    format!(
-        "{}\n    stdout: {stdout}\n    stderr: {stderr}",
-        finished.describe()
-    )
-}
-
-/// The first line of either stream that starts with `prefix`.
-fn line_with(finished: &Finished, prefix: &str) -> Option<String> {
-    [finished.stderr_text(), finished.stdout_text()]
-        .iter()
-        .flat_map(|text| text.lines().map(str::to_owned).collect::<Vec<_>>())
-        .find(|line| line.starts_with(prefix))
-}
-
-/// Passes when the program ended at `stage`: its exit code, and its line on
-/// either stream (which stream is [`stderr_not_stdout`]'s business).
-fn expect_stage(finished: &Finished, stage: Stage, situation: &str) -> CheckResult {
-    let line = line_with(finished, stage.prefix);
-    if !finished.timed_out && finished.code() == Some(stage.code) && line.is_some() {
-        return Ok(());
-    }
-    let mut failure = Failure::new(format!(
-        "{situation}: expected a failure at the `{}` stage",
-        stage.name
-    ))
-    .expected(format!(
-        "a line `{}…` on stderr and exit code {}",
-        stage.prefix, stage.code
-    ))
-    .actual(outputs(finished));
-    if finished.timed_out {
-        failure = failure.detail("the program was still waiting when the grader stopped it");
-    } else if let Some(other) = [CREATE, RESOLVE, CONNECT, SEND, RECEIVE]
-        .into_iter()
-        .find(|other| finished.code() == Some(other.code))
-    {
-        failure = failure.detail(format!(
-            "exit code {} is the `{}` stage's: this failure happened at a different step",
-            other.code, other.name
-        ));
-    }
-    Err(failure)
-}
-
-/// What a grader peer read of the request before it acted.
-#[derive(Debug, Default)]
-struct Request {
-    bytes: Vec<u8>,
-    /// Whether it ended with a blank line (CRLF or, leniently, LF).
-    complete: bool,
-}
-
-/// Reads a request up to its blank line, end of stream or the stream's
-/// timeout. Checks other than `request_line` accept a bare `\n\n` so that
-/// one line-ending bug costs one check.
-fn read_request(stream: &mut TcpStream) -> Request {
-    let mut request = Request::default();
-    let mut buffer = [0; 4096];
-    while !request.complete {
-        match stream.read(&mut buffer) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => request.bytes.extend_from_slice(&buffer[..n]),
-        }
-        request.complete = request.bytes.ends_with(b"\r\n\r\n") || request.bytes.ends_with(b"\n\n");
-    }
-    request
-}
-
-fn start_peer<T: Send + 'static>(
-    ctx: &Ctx,
-    serve: impl FnOnce(TcpStream) -> io::Result<T> + Send + 'static,
-) -> Result<Peer<T>, Failure> {
-    Peer::serve_one(ctx.deadline(), serve).map_err(|err| grader_error("start its server", err))
-}
-
-/// A peer that reads the request, sends `reply` in pieces with pauses, and
-/// closes; it returns the request it read.
-fn replying_peer(ctx: &Ctx, reply: Vec<u8>) -> Result<Peer<Request>, Failure> {
-    start_peer(ctx, move |mut stream| {
-        let request = read_request(&mut stream);
-        for (index, piece) in reply.chunks(4096).enumerate() {
-            if index > 0 {
-                thread::sleep(Duration::from_millis(3));
-            }
-            // The client may have given up (a bug); the check reports that.
-            if stream.write_all(piece).is_err() {
-                break;
-            }
-        }
-        Ok(request)
-    })
-}
-
-fn random_reply(ctx: &Ctx, len: usize) -> Vec<u8> {
-    let mut rng = ctx.rng();
-    std::iter::repeat_with(|| rng.u8(..)).take(len).collect()
-}
-
-/// A path with characters that must go out verbatim (no encoding, no
-/// trimming): a space, `%`, `?`, `&`.
-fn random_path(ctx: &Ctx) -> String {
-    let mut rng = ctx.rng();
-    let name: String = std::iter::repeat_with(|| rng.alphanumeric())
-        .take(8)
-        .collect();
-    format!("/lab2/{name}.bin?part={}&q=a%20b c", rng.u16(..))
-}
-
-fn success(ctx: &Ctx) -> CheckResult {
+pub(super) fn success(ctx: &Ctx) -> CheckResult {
     let reply = random_reply(ctx, 48 * 1024);
     let peer = replying_peer(ctx, reply.clone())?;
     let finished = ctx.run(
@@ -289,7 +65,7 @@ fn success(ctx: &Ctx) -> CheckResult {
     Err(failure.detail(seed))
 }
 
-fn request_line(ctx: &Ctx) -> CheckResult {
+pub(super) fn request_line(ctx: &Ctx) -> CheckResult {
     let path = random_path(ctx);
     let peer = replying_peer(ctx, b"HTTP/1.0 200 OK\r\n\r\nhello\n".to_vec())?;
     let finished = ctx.run(
@@ -310,7 +86,7 @@ fn request_line(ctx: &Ctx) -> CheckResult {
     }
 }
 
-fn socket_create(ctx: &Ctx) -> CheckResult {
+pub(super) fn socket_create(ctx: &Ctx) -> CheckResult {
     let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
     let launch =
         client(ctx, "127.0.0.1", refusing.addr.port(), "/", &[])?.fail_socket_calls(libc::EMFILE);
@@ -331,7 +107,7 @@ fn socket_create(ctx: &Ctx) -> CheckResult {
     )
 }
 
-fn resolve(ctx: &Ctx) -> CheckResult {
+pub(super) fn resolve(ctx: &Ctx) -> CheckResult {
     let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
     let launch = client(ctx, "nosuchhost.invalid", refusing.addr.port(), "/", &[])?;
     let finished = ctx.run(&launch, QUICK)?;
@@ -342,7 +118,7 @@ fn resolve(ctx: &Ctx) -> CheckResult {
     )
 }
 
-fn refused(ctx: &Ctx) -> CheckResult {
+pub(super) fn refused(ctx: &Ctx) -> CheckResult {
     let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
     let launch = client(ctx, "127.0.0.1", refusing.addr.port(), "/", &[])?;
     let finished = ctx.run(&launch, QUICK)?;
@@ -408,7 +184,7 @@ fn check_elapsed(ctx: &Ctx, finished: &Finished, seconds: f64) -> CheckResult {
     .detail(why))
 }
 
-fn connect_timeout(ctx: &Ctx) -> CheckResult {
+pub(super) fn connect_timeout(ctx: &Ctx) -> CheckResult {
     // Not the default and not a whole number: a fixed or whole-second
     // timeout shows.
     hanging_connect(ctx, "1.5")
@@ -438,7 +214,7 @@ fn silent_peer(
 /// Lets the silent peer close its connection when dropped.
 struct SilentUntil(#[allow(dead_code)] mpsc::Sender<()>);
 
-fn recv_timeout(ctx: &Ctx) -> CheckResult {
+pub(super) fn recv_timeout(ctx: &Ctx) -> CheckResult {
     let (peer, _arrived, _silent) = silent_peer(ctx)?;
     let launch = client(ctx, "127.0.0.1", peer.addr.port(), "/", &["--timeout", "1"])?;
     let finished = ctx.run(&launch, 1.0 + MARGIN + 1.0)?;
@@ -451,17 +227,18 @@ fn recv_timeout(ctx: &Ctx) -> CheckResult {
 }
 
 /// How long the resetting peer gives a client to half-close after its
-/// request before it resets the connection.
-const HALF_CLOSE_GRACE: Duration = Duration::from_millis(500);
+/// request before it resets the connection, in seconds (scaled).
+const HALF_CLOSE_GRACE: f64 = 0.5;
 
 /// A peer that reads the request and resets the connection (SO_LINGER 0
 /// makes `close` send RST instead of FIN). A client that half-closes after
 /// its request (allowed; lab 1 teaches it) is given the time to do so
 /// first, so that the reset always meets it in its receive stage.
 fn resetting_peer(ctx: &Ctx) -> Result<Peer<Request>, Failure> {
-    start_peer(ctx, |mut stream| {
+    let grace = ctx.scaled(HALF_CLOSE_GRACE);
+    start_peer(ctx, move |mut stream| {
         let request = read_request(&mut stream);
-        stream.set_read_timeout(Some(HALF_CLOSE_GRACE))?;
+        stream.set_read_timeout(Some(grace))?;
         let mut rest = [0; 64];
         // End of stream, more bytes, or the grace passing: reset either way.
         let _ = stream.read(&mut rest);
@@ -471,7 +248,7 @@ fn resetting_peer(ctx: &Ctx) -> Result<Peer<Request>, Failure> {
     })
 }
 
-fn reset(ctx: &Ctx) -> CheckResult {
+pub(super) fn reset(ctx: &Ctx) -> CheckResult {
     let peer = resetting_peer(ctx)?;
     let launch = client(ctx, "127.0.0.1", peer.addr.port(), "/", &[])?;
     let finished = ctx.run(&launch, QUICK)?;
@@ -497,7 +274,7 @@ const ODD_TIMEOUT: f64 = 1.75;
 /// seen from its server (start-up excluded).
 const EXIT_SLACK: f64 = 1.5;
 
-fn timeout_honoured(ctx: &Ctx) -> CheckResult {
+pub(super) fn timeout_honoured(ctx: &Ctx) -> CheckResult {
     // The wait is timed from the moment the request arrived to the moment
     // the client exited: start-up time, which a busy machine stretches,
     // does not count.
@@ -520,7 +297,7 @@ fn timeout_honoured(ctx: &Ctx) -> CheckResult {
         &format!("with --timeout {timeout} against a server that never answers"),
     )?;
     let asked = arrived
-        .recv_timeout(Duration::from_secs(1))
+        .recv_timeout(ctx.scaled(1.0))
         .map_err(|_| Failure::new("the grader's server never received the request"))?;
     let waited = exited.saturating_duration_since(asked).as_secs_f64();
     // Timers may fire a little early, never by a tenth.
@@ -566,7 +343,7 @@ fn expect_stderr_only(ctx: &Ctx, launch: &Launch, situation: &str) -> CheckResul
     .actual(outputs(&finished)))
 }
 
-fn stderr_not_stdout(ctx: &Ctx) -> CheckResult {
+pub(super) fn stderr_not_stdout(ctx: &Ctx) -> CheckResult {
     let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
     let launch = client(ctx, "127.0.0.1", refusing.addr.port(), "/", &[])?;
     expect_stderr_only(ctx, &launch, "connection refused")?;
@@ -575,7 +352,7 @@ fn stderr_not_stdout(ctx: &Ctx) -> CheckResult {
     expect_stderr_only(ctx, &launch, "connection reset")
 }
 
-fn usage(ctx: &Ctx) -> CheckResult {
+pub(super) fn usage(ctx: &Ctx) -> CheckResult {
     // Every other argument is valid and points at a refusing port, so a
     // program that ignores the bad one fails quickly with another code.
     let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
@@ -672,7 +449,7 @@ fn transcript(launch: &Launch, finished: &Finished) -> String {
     format!("$ {}\n{stderr}\n[{ended}]\n", words.join(" "))
 }
 
-fn messages(ctx: &Ctx) -> CheckResult {
+pub(super) fn messages(ctx: &Ctx) -> CheckResult {
     let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
     let port = refusing.addr.port();
     let taken = TcpListener::bind("127.0.0.1:0").map_err(|err| grader_error("listen", err))?;
@@ -717,142 +494,4 @@ fn messages(ctx: &Ctx) -> CheckResult {
              operating system's message (shown here as [OS ERROR], since its wording varies)",
         )
     })
-}
-
-fn bind_ready(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
-    net::connect(server.addr, ctx.deadline()).map_err(|failure| server.explain(failure))?;
-    let lines = server.lines();
-    let bound = lines.iter().position(|line| line == "Socket bind complete");
-    let listening = lines
-        .iter()
-        .position(|line| line.starts_with("Listening on "));
-    match (bound, listening) {
-        (Some(bound), Some(listening)) if bound < listening => Ok(()),
-        _ => Err(Failure::new(
-            "the server must print `Socket bind complete` once bind succeeded, before `Listening on ADDR`",
-        )
-        .expected("Socket bind complete\nListening on 127.0.0.1:PORT")
-        .actual(show::head(&server.stdout(), 6))),
-    }
-}
-
-/// Connects a client and waits for the server's `Connected with PEER` line
-/// naming it.
-fn connect_and_expect_log(
-    ctx: &Ctx,
-    server: &mut Server,
-    which: &str,
-) -> Result<TcpStream, Failure> {
-    let stream =
-        net::connect(server.addr, ctx.deadline()).map_err(|failure| server.explain(failure))?;
-    let peer = stream
-        .local_addr()
-        .map_err(|err| grader_error("read its own address", err))?;
-    let wanted = format!("Connected with {peer}");
-    if server
-        .wait_for_line(ctx.within(5.0), |line| line == wanted)
-        .is_none()
-    {
-        return Err(server.explain(
-            Failure::new(format!("the server did not log the {which} client"))
-                .expected(format!("{wanted}   (the client's own address and port)"))
-                .actual(show::head(&server.stdout(), 10)),
-        ));
-    }
-    Ok(stream)
-}
-
-fn bind_clients(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
-    let first = connect_and_expect_log(ctx, &mut server, "first")?;
-    drop(first);
-    let _second = connect_and_expect_log(ctx, &mut server, "second")?;
-    let prefixes = ["Socket bind complete", "Listening on ", "Connected with "];
-    let lines: Vec<String> = server
-        .lines()
-        .into_iter()
-        .filter(|line| prefixes.iter().any(|prefix| line.starts_with(prefix)))
-        .collect();
-    ctx.snapshot(&redact(&lines.join("\n")))
-}
-
-fn bind_failed(ctx: &Ctx) -> CheckResult {
-    let taken = TcpListener::bind("127.0.0.1:0").map_err(|err| grader_error("listen", err))?;
-    let port = taken
-        .local_addr()
-        .map_err(|err| grader_error("listen", err))?
-        .port()
-        .to_string();
-    let finished = ctx.run(&ctx.launch(SERVER, ["127.0.0.1", port.as_str()])?, QUICK)?;
-    let stderr = finished.stderr_text();
-    let line = stderr.lines().find(|line| line.starts_with(BIND_FAILED));
-    let has_message = line.is_some_and(|line| !line[BIND_FAILED.len()..].trim().is_empty());
-    if finished.code() == Some(BIND_EXIT) && has_message {
-        return Ok(());
-    }
-    let mut failure = Failure::new(format!(
-        "{SERVER} on a port where another socket listens must report the failed bind"
-    ))
-    .expected(format!(
-        "`{BIND_FAILED}<the OS's text>` on stderr, then exit code {BIND_EXIT}"
-    ))
-    .actual(outputs(&finished));
-    if finished.timed_out {
-        failure = failure.detail(
-            "it was still running: did it bind at all? SO_REUSEADDR does not let a second socket \
-             bind a port where another one listens, so bind must have failed",
-        );
-    }
-    Err(failure)
-}
-
-/// Waits until a socket on local port `port` is in TIME_WAIT.
-fn wait_time_wait(port: u16, deadline: Instant) -> io::Result<bool> {
-    loop {
-        if procfs::tcp_sockets()?
-            .iter()
-            .any(|socket| socket.local_port == port && socket.state == TcpSocket::TIME_WAIT)
-        {
-            return Ok(true);
-        }
-        if Instant::now() >= deadline {
-            return Ok(false);
-        }
-        // The kernel offers no event for a state change: look again soon.
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn rebind_time_wait(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
-    let addr: SocketAddr = server.addr;
-    let client = connect_and_expect_log(ctx, &mut server, "first")?;
-    // Stopping the server closes its side of the connection first (if it
-    // had not already), so TIME_WAIT lands on the server's port once the
-    // grader closes its side too.
-    server.process.terminate();
-    let _ = net::read_until(&client, None, ctx.within(5.0));
-    drop(client);
-    match wait_time_wait(addr.port(), ctx.within(5.0)) {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(Failure::new(format!(
-                "after the server stopped, no connection on port {} went into TIME_WAIT",
-                addr.port()
-            ))
-            .detail("the grader closes its side after the server's: did the server end with the connection still open in another process?"));
-        }
-        Err(err) => return Err(grader_error("read /proc/net/tcp", err)),
-    }
-    let port = addr.port().to_string();
-    let launch = ctx.launch(SERVER, ["127.0.0.1", port.as_str()])?;
-    let restarted = ctx.start_server(&launch).map_err(|failure| {
-        failure.detail(format!(
-            "a connection on port {port} is in TIME_WAIT: a server binds that port again at once \
-             only if it set SO_REUSEADDR before bind"
-        ))
-    })?;
-    net::connect(restarted.addr, ctx.deadline())?;
-    Ok(())
 }

@@ -1,0 +1,314 @@
+//! The protocol, grader side: the encoder that builds requests (well-formed
+//! or broken on purpose), the decoder that reads a message by its framing, the
+//! reference answers of the contract, and `judge`, which checks a response
+//! against them.
+
+use std::net::TcpStream;
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+
+use crate::harness::net::{self, ReadEnd};
+use crate::harness::show;
+use crate::outcome::Failure;
+
+use super::{CLIENT_BINARY_TYPE, MAX_CONTENT_LENGTH, REQUIRED_KEYS, SERVER_BINARY_TYPE, TABLE};
+
+/// Frames `header` (sent exactly as given) and `content`.
+pub(super) fn frame_raw(header: &str, content: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(header.len()).expect("the grader's headers are short");
+    let mut bytes = len.to_be_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(content);
+    bytes
+}
+
+/// A JSON header for `content`.
+pub(super) fn header_for(content_type: &str, encoding: &str, content: &[u8]) -> Value {
+    json!({
+        "byteorder": "little",
+        "content-type": content_type,
+        "content-encoding": encoding,
+        "content-length": content.len(),
+    })
+}
+
+pub(super) fn frame(header: &Value, content: &[u8]) -> Vec<u8> {
+    frame_raw(&header.to_string(), content)
+}
+
+/// The content of a JSON request.
+pub(super) fn request_content(action: &str, value: &str) -> Vec<u8> {
+    json!({"action": action, "value": value})
+        .to_string()
+        .into_bytes()
+}
+
+/// A whole `text/json` request.
+pub(super) fn json_request(action: &str, value: &str) -> Vec<u8> {
+    let content = request_content(action, value);
+    frame(&header_for("text/json", "utf-8", &content), &content)
+}
+
+/// A whole binary request.
+pub(super) fn binary_request_bytes(content: &[u8]) -> Vec<u8> {
+    frame(&header_for(CLIENT_BINARY_TYPE, "binary", content), content)
+}
+
+/// A message read off the wire.
+#[derive(Debug)]
+pub(super) struct Received {
+    pub(super) header: Map<String, Value>,
+    pub(super) content: Vec<u8>,
+    /// Where the message ended in the bytes read.
+    pub(super) end: usize,
+}
+
+/// How far some bytes are into a message.
+#[derive(Debug)]
+pub(super) enum Parsed {
+    /// Not a whole message yet.
+    Incomplete(String),
+    /// A whole message.
+    Complete(Received),
+    /// Bytes that can never become a valid message.
+    Invalid(String),
+}
+
+/// Parses the message at the start of `bytes` as the contract defines it.
+pub(super) fn parse_message(bytes: &[u8]) -> Parsed {
+    let Some(&[high, low]) = bytes.get(..2) else {
+        return Parsed::Incomplete(format!(
+            "{} of the 2 bytes of the header length",
+            bytes.len()
+        ));
+    };
+    let header_len = usize::from(u16::from_be_bytes([high, low]));
+    if header_len == 0 {
+        return Parsed::Invalid("the JSON header length is 0".into());
+    }
+    let header_end = 2 + header_len;
+    let Some(header_bytes) = bytes.get(2..header_end) else {
+        return Parsed::Incomplete(format!(
+            "the 2-byte length announced a JSON header of {header_len} bytes; only {} arrived",
+            bytes.len() - 2
+        ));
+    };
+    let header = match serde_json::from_slice::<Value>(header_bytes) {
+        Ok(Value::Object(header)) => header,
+        Ok(_) => return Parsed::Invalid("the JSON header is not a JSON object".into()),
+        Err(err) => {
+            return Parsed::Invalid(format!(
+                "the JSON header is not valid UTF-8 JSON ({err}): {}",
+                show::bytes(header_bytes, 200)
+            ));
+        }
+    };
+    if let Some(key) = REQUIRED_KEYS.iter().find(|key| !header.contains_key(**key)) {
+        return Parsed::Invalid(format!(
+            "the JSON header has no \"{key}\" key: {}",
+            Value::Object(header.clone())
+        ));
+    }
+    let Some(length) = header["content-length"].as_u64() else {
+        return Parsed::Invalid(format!(
+            "the JSON header's content-length is not a whole number: {}",
+            header["content-length"]
+        ));
+    };
+    if length > MAX_CONTENT_LENGTH {
+        return Parsed::Invalid(format!(
+            "content-length {length} is above the limit of 1 MiB"
+        ));
+    }
+    let end = header_end + length as usize;
+    let Some(content) = bytes.get(header_end..end) else {
+        return Parsed::Incomplete(format!(
+            "the JSON header announced {length} bytes of content; only {} arrived",
+            bytes.len() - header_end
+        ));
+    };
+    Parsed::Complete(Received {
+        content: content.to_vec(),
+        header,
+        end,
+    })
+}
+
+fn is_complete_or_invalid(bytes: &[u8]) -> bool {
+    !matches!(parse_message(bytes), Parsed::Incomplete(_))
+}
+
+/// What the reference server answers to a request: `None` for bad input
+/// (it would log an error and close).
+pub(super) fn reference_answer(request: &Received) -> Option<Vec<u8>> {
+    let content_type = request.header["content-type"].as_str()?;
+    if content_type != "text/json" {
+        let mut answer = b"First 10 bytes of request: ".to_vec();
+        answer.extend_from_slice(&request.content[..request.content.len().min(10)]);
+        return Some(frame(
+            &header_for(SERVER_BINARY_TYPE, "binary", &answer),
+            &answer,
+        ));
+    }
+    let object: Map<String, Value> = serde_json::from_slice(&request.content).ok()?;
+    let action = object.get("action")?.as_str()?;
+    let value = object.get("value")?.as_str()?;
+    let content = json!({"result": expected_result(action, value)})
+        .to_string()
+        .into_bytes();
+    Some(frame(&header_for("text/json", "utf-8", &content), &content))
+}
+
+/// The `result` the contract gives for `action` and `value`.
+pub(super) fn expected_result(action: &str, value: &str) -> String {
+    if action != "search" {
+        return format!("Error: invalid action \"{action}\".");
+    }
+    TABLE.iter().find(|(key, _)| *key == value).map_or_else(
+        || format!("No match for \"{value}\"."),
+        |(_, answer)| (*answer).into(),
+    )
+}
+
+/// What a response must be.
+#[derive(Debug, Clone)]
+pub(super) enum Expected {
+    /// `text/json`, `utf-8`, content `{"result": …}`.
+    Result(String),
+    /// The server's binary type, encoding `binary`, these bytes.
+    Binary(Vec<u8>),
+}
+
+impl Expected {
+    pub(super) fn for_search(action: &str, value: &str) -> Self {
+        Expected::Result(expected_result(action, value))
+    }
+
+    pub(super) fn for_binary(content: &[u8]) -> Self {
+        let mut answer = b"First 10 bytes of request: ".to_vec();
+        answer.extend_from_slice(&content[..content.len().min(10)]);
+        Expected::Binary(answer)
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Expected::Result(result) => format!(
+                "a text/json response in utf-8 with content {}",
+                json!({ "result": result })
+            ),
+            Expected::Binary(bytes) => format!(
+                "a {SERVER_BINARY_TYPE} response, encoding binary, content {}",
+                show::bytes(bytes, 120)
+            ),
+        }
+    }
+}
+
+/// How a wait for the response ended, in words.
+pub(super) fn ending(end: &ReadEnd) -> &'static str {
+    match end {
+        ReadEnd::Eof => "the server closed the connection",
+        ReadEnd::Enough => "the grader stopped reading",
+        ReadEnd::Deadline => "nothing more arrived before the time limit",
+        ReadEnd::Error(_) => "the connection failed (reset by the server?)",
+    }
+}
+
+/// Checks a response against what the contract expects: framing, every
+/// header key, content-length agreeing with the bytes sent, and the content.
+pub(super) fn judge(received: &[u8], end: &ReadEnd, expected: &Expected) -> Result<(), Failure> {
+    let message = match parse_message(received) {
+        Parsed::Complete(message) => message,
+        Parsed::Incomplete(why) => {
+            let summary = if received.is_empty() {
+                format!("no response: {}", ending(end))
+            } else {
+                format!("the response is incomplete ({why}), then {}", ending(end))
+            };
+            return Err(Failure::new(summary)
+                .expected(expected.describe())
+                .actual(show::bytes(received, 300)));
+        }
+        Parsed::Invalid(why) => {
+            return Err(
+                Failure::new(format!("the response is not a valid message: {why}"))
+                    .expected(expected.describe())
+                    .actual(show::bytes(received, 300)),
+            );
+        }
+    };
+    let header = Value::Object(message.header.clone());
+    let bad_header = |what: String| {
+        Err(
+            Failure::new(format!("the response's JSON header is wrong: {what}"))
+                .expected(expected.describe())
+                .actual(format!(
+                    "header {header}, content {}",
+                    show::bytes(&message.content, 200)
+                )),
+        )
+    };
+    if !matches!(header["byteorder"].as_str(), Some("little" | "big")) {
+        return bad_header(format!(
+            "\"byteorder\" is {}, not \"little\" or \"big\"",
+            header["byteorder"]
+        ));
+    }
+    if received.len() > message.end {
+        return Err(Failure::new(format!(
+            "content-length says {} bytes, but {} more bytes followed them",
+            message.content.len(),
+            received.len() - message.end
+        ))
+        .expected("content-length equal to the number of content bytes (bytes, not characters)")
+        .actual(show::bytes(received, 300)));
+    }
+    let (content_type, encoding) = (
+        header["content-type"].as_str().unwrap_or_default(),
+        header["content-encoding"].as_str().unwrap_or_default(),
+    );
+    match expected {
+        Expected::Result(result) => {
+            if content_type != "text/json" || !encoding.eq_ignore_ascii_case("utf-8") {
+                return bad_header(format!(
+                    "content-type {} and content-encoding {} (expected \"text/json\" and \"utf-8\")",
+                    header["content-type"], header["content-encoding"]
+                ));
+            }
+            let want = json!({ "result": result });
+            match serde_json::from_slice::<Value>(&message.content) {
+                Ok(got) if got == want => Ok(()),
+                Ok(got) => Err(Failure::new("the response has the wrong result")
+                    .expected(want.to_string())
+                    .actual(got.to_string())),
+                Err(err) => Err(Failure::new(format!(
+                    "the response's content is not UTF-8 JSON ({err}); if it looks cut short, content-length may count characters instead of bytes"
+                ))
+                .expected(want.to_string())
+                .actual(show::bytes(&message.content, 300))),
+            }
+        }
+        Expected::Binary(bytes) => {
+            if content_type != SERVER_BINARY_TYPE || encoding != "binary" {
+                return bad_header(format!(
+                    "content-type {} and content-encoding {} (expected \"{SERVER_BINARY_TYPE}\" and \"binary\")",
+                    header["content-type"], header["content-encoding"]
+                ));
+            }
+            match show::first_difference(bytes, &message.content) {
+                None => Ok(()),
+                Some(difference) => Err(Failure::new("the response has the wrong content")
+                    .expected(show::bytes(bytes, 200))
+                    .actual(show::bytes(&message.content, 200))
+                    .detail(difference)),
+            }
+        }
+    }
+}
+
+/// Reads one response off `stream`: until it is complete (or can never be),
+/// the server closes, or `deadline`.
+pub(super) fn read_response(stream: &TcpStream, deadline: Instant) -> (Vec<u8>, ReadEnd) {
+    net::read_until_done(stream, deadline, is_complete_or_invalid)
+}

@@ -1,0 +1,330 @@
+//! Client checks: the graded client against a grader peer that follows
+//! the contract, or one that answers strangely.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::net::{self, Peer};
+use crate::harness::process::Finished;
+use crate::harness::{Ctx, show};
+use crate::outcome::{CheckResult, Failure};
+
+use super::CLIENT;
+use super::reply::{Pairs, canonical, layout_problem, quoted, quoted_list};
+
+/// What the grader's peer got from the client.
+#[derive(Debug)]
+struct PeerSaw {
+    name: Vec<u8>,
+    client: SocketAddr,
+}
+
+/// A grader server that follows the contract for one client: it reads the
+/// name until the client half-closes, then sends a list holding `others`
+/// and the client itself (sorted, as `BTreeMap` keeps it), in pieces of
+/// `piece` bytes with `pause` between them, and shuts down.
+///
+/// What it read comes through the channel as soon as it has it, so a check
+/// never waits for a client that crashed before connecting; the peer
+/// itself gives up at the check's deadline.
+fn list_peer(
+    ctx: &Ctx,
+    others: Vec<(String, u16)>,
+    piece: usize,
+    pause: Duration,
+) -> Result<(Peer<()>, mpsc::Receiver<PeerSaw>), Failure> {
+    let (sender, receiver) = mpsc::channel();
+    let peer = Peer::serve_one(ctx.deadline(), move |mut stream: TcpStream| {
+        let client = stream.peer_addr()?;
+        let name = net::read_to_eof(&mut stream)?;
+        let _ = sender.send(PeerSaw {
+            name: name.clone(),
+            client,
+        });
+        let mut list: BTreeMap<String, Value> = others
+            .into_iter()
+            .map(|(name, port)| {
+                let entry = json!({"name": name, "address": "127.0.0.1", "port": port});
+                (name, entry)
+            })
+            .collect();
+        if let Ok(text) = String::from_utf8(name) {
+            let entry =
+                json!({"name": text, "address": client.ip().to_string(), "port": client.port()});
+            list.insert(text, entry);
+        }
+        let reply = serde_json::to_vec(&list).map_err(io::Error::other)?;
+        for (index, chunk) in reply.chunks(piece.max(1)).enumerate() {
+            if index > 0 {
+                thread::sleep(pause);
+            }
+            stream.write_all(chunk)?;
+        }
+        stream.shutdown(Shutdown::Write)
+    })
+    .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))?;
+    Ok((peer, receiver))
+}
+
+/// A client run against a [`list_peer`]: what it printed, and the list the
+/// peer sent it (in the peer's order).
+#[derive(Debug)]
+struct ClientRun {
+    finished: Finished,
+    sent: Pairs,
+    printed: Pairs,
+}
+
+/// Runs the client with `args` after `HOST PORT` against a peer holding
+/// `others`, and checks it printed exactly the list the peer sent, names in
+/// the same order.
+fn run_client(
+    ctx: &Ctx,
+    args: &[&str],
+    others: Vec<(String, u16)>,
+    piece: usize,
+    pause: Duration,
+) -> Result<ClientRun, Failure> {
+    let (peer, saw) = list_peer(ctx, others.clone(), piece, pause)?;
+    let port = peer.addr.port().to_string();
+    let mut all_args = vec!["127.0.0.1", port.as_str()];
+    all_args.extend_from_slice(args);
+    let finished = ctx.run(&ctx.launch(CLIENT, all_args)?, 5.0)?;
+    // The client has ended: whatever it sent has reached the peer already.
+    let Ok(saw) = saw.recv_timeout(ctx.scaled(1.0)) else {
+        return Err(Failure::new(format!(
+            "{CLIENT} did not send a name to the grader's server"
+        ))
+        .expected(format!(
+            "{CLIENT} connects to HOST PORT, sends the name, half-closes and reads the list"
+        ))
+        .actual(format!(
+            "{}; stdout: {}",
+            finished.describe(),
+            show::bytes(&finished.stdout, 100)
+        ))
+        .detail(finished.stderr_detail()));
+    };
+    if finished.timed_out {
+        return Err(Failure::new(format!("{CLIENT} did not finish: {}", finished.describe()))
+            .expected(format!("{CLIENT} half-closes, reads the list until the server closes, prints it and exits"))
+            .detail("the grader's server sends the list only once the client has shut down its sending side")
+            .detail(finished.stderr_detail()));
+    }
+    let mut sent: BTreeMap<String, Value> = others
+        .into_iter()
+        .map(|(name, port)| {
+            (
+                name.clone(),
+                json!({"name": name, "address": "127.0.0.1", "port": port}),
+            )
+        })
+        .collect();
+    let own = String::from_utf8_lossy(&saw.name).into_owned();
+    sent.insert(
+        own.clone(),
+        json!({"name": own, "address": saw.client.ip().to_string(), "port": saw.client.port()}),
+    );
+    let reply_len = serde_json::to_vec(&sent).map_or(0, |reply| reply.len());
+    let sent = Pairs(sent.into_iter().collect());
+    let stdout = finished.stdout_text();
+    let printed: Pairs = serde_json::from_str(stdout.trim()).map_err(|err| {
+        Failure::new(format!("{CLIENT} did not print the list as one JSON object"))
+            .expected("the server's reply, pretty-printed as JSON with four spaces of indentation, and nothing else on stdout")
+            .actual(format!("{}, then {}", show::bytes(&finished.stdout, 300), finished.describe()))
+            .detail(format!("the JSON parser says: {err}"))
+            .detail(if reply_len > 1024 && err.is_eof() {
+                "the JSON stops short: the reply was longer than 1024 bytes, and one read returns only what has arrived so far; read until the server closes"
+            } else {
+                ""
+            })
+            .detail(finished.stderr_detail())
+    })?;
+    if finished.code() != Some(0) {
+        return Err(Failure::new(format!(
+            "{CLIENT} printed the list but did not exit cleanly"
+        ))
+        .expected("exit code 0")
+        .actual(finished.describe())
+        .detail(finished.stderr_detail()));
+    }
+    Ok(ClientRun {
+        finished,
+        sent,
+        printed,
+    })
+}
+
+/// The printed list holds what the peer sent, names in the same order.
+fn expect_same_list(run: &ClientRun) -> CheckResult {
+    let sent_names = run.sent.names();
+    let printed_names = run.printed.names();
+    if sent_names != printed_names {
+        let mut sorted_sent = sent_names.clone();
+        sorted_sent.sort_unstable();
+        let mut sorted_printed = printed_names.clone();
+        sorted_printed.sort_unstable();
+        let what = if sorted_sent == sorted_printed {
+            "the client printed the names in another order than the server sent them"
+        } else {
+            "the client did not print the names the server sent"
+        };
+        return Err(Failure::new(what)
+            .expected(quoted_list(&sent_names, 40))
+            .actual(quoted_list(&printed_names, 40))
+            .detail("keep the members in the order they arrived: deserialize into a Vec of pairs (a HashMap forgets the order, and changing it is not the client's job)"));
+    }
+    for ((name, sent), (_, printed)) in run.sent.0.iter().zip(&run.printed.0) {
+        if sent != printed {
+            return Err(
+                Failure::new(format!("the client changed the entry for {}", quoted(name)))
+                    .expected(sent.to_string())
+                    .actual(printed.to_string()),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A few other clients, with made-up ports, for the peer's list.
+fn some_others() -> Vec<(String, u16)> {
+    vec![
+        ("alice".into(), 40001),
+        ("zoë".into(), 40002),
+        ("Bob".into(), 40003),
+    ]
+}
+
+pub(super) fn client_output(ctx: &Ctx) -> CheckResult {
+    let run = run_client(ctx, &[], some_others(), usize::MAX, Duration::ZERO)?;
+    expect_same_list(&run)?;
+    ctx.snapshot(&canonical(&run.printed))
+}
+
+pub(super) fn client_indent(ctx: &Ctx) -> CheckResult {
+    let run = run_client(
+        ctx,
+        &["--name", "indented"],
+        some_others(),
+        usize::MAX,
+        Duration::ZERO,
+    )?;
+    let text = run.finished.stdout_text();
+    if let Some(problem) = layout_problem(&text, &run.printed) {
+        return Err(
+            Failure::new("the list is not pretty-printed with four spaces of indentation")
+                .expected(
+                    canonical(&run.sent)
+                        .replace("[PORT]", "41234")
+                        .lines()
+                        .take(8)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
+                .actual(show::head(&text, 8))
+                .detail(problem)
+                .detail(
+                    "serde_json's PrettyFormatter::with_indent(b\"    \") lays JSON out this way",
+                ),
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn client_long_list(ctx: &Ctx) -> CheckResult {
+    let mut rng = ctx.rng();
+    let others: Vec<(String, u16)> = (1..=60)
+        .map(|i| (format!("long list member {i:02}"), rng.u16(1024..)))
+        .collect();
+    let run = run_client(ctx, &["--name", "reader"], others, 700, Duration::from_millis(20))
+        .map_err(|f| f.detail("the reply was about 5 KB, sent in pieces of 700 bytes: a single read of 1024 bytes gets only the first piece"))?;
+    expect_same_list(&run)
+}
+
+pub(super) fn client_name(ctx: &Ctx) -> CheckResult {
+    let name = "  Zoë \"zo\" 🐶  ";
+    let run = run_client(
+        ctx,
+        &["--name", name],
+        some_others(),
+        usize::MAX,
+        Duration::ZERO,
+    )?;
+    let own: Vec<&str> = run
+        .sent
+        .names()
+        .into_iter()
+        .filter(|n| !some_others().iter().any(|(other, _)| other == n))
+        .collect();
+    if own != [name] {
+        let got = own.first().copied().unwrap_or("");
+        return Err(Failure::new("the client did not send exactly the name it was given")
+            .expected(show::bytes(name.as_bytes(), 80))
+            .actual(show::bytes(got.as_bytes(), 80))
+            .detail(show::first_difference(name.as_bytes(), got.as_bytes()).unwrap_or_default())
+            .detail("send the bytes of --name as they are (no newline, no trimming), then half-close"));
+    }
+    expect_same_list(&run)
+}
+
+pub(super) fn client_order(ctx: &Ctx) -> CheckResult {
+    let mut rng = ctx.rng();
+    let mut others: Vec<(String, u16)> = [
+        "Zed", "adam", "Bea", "bea", "Émile", "emile", "zoë", "Zoë", "10", "9", "🐶",
+    ]
+    .iter()
+    .map(|name| ((*name).to_owned(), rng.u16(1024..)))
+    .collect();
+    while others.len() < 30 {
+        let name: String = std::iter::repeat_with(|| rng.alphanumeric())
+            .take(6)
+            .collect();
+        if !others.iter().any(|(other, _)| *other == name) {
+            others.push((name, rng.u16(1024..)));
+        }
+    }
+    let run = run_client(
+        ctx,
+        &["--name", "orderly"],
+        others,
+        usize::MAX,
+        Duration::ZERO,
+    )?;
+    expect_same_list(&run)
+}
+
+pub(super) fn client_empty_reply(ctx: &Ctx) -> CheckResult {
+    // This server reads the name and closes without a word, as a server
+    // that refused the name would.
+    let peer = Peer::serve_one(ctx.deadline(), |mut stream: TcpStream| {
+        net::read_to_eof(&mut stream)?;
+        stream.shutdown(Shutdown::Both)
+    })
+    .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))?;
+    let port = peer.addr.port().to_string();
+    let finished = ctx.run(
+        &ctx.launch(CLIENT, ["127.0.0.1", port.as_str(), "--name", "refused"])?,
+        5.0,
+    )?;
+    // Not joined: if the client never connected, the peer waits until the
+    // check's deadline, and the check need not wait with it.
+    drop(peer);
+    let stderr = finished.stderr_text();
+    let error_lines = stderr
+        .lines()
+        .filter(|line| line.starts_with("error: "))
+        .count();
+    let crashed = finished.crashed(|line: &str| line.starts_with("error: "));
+    if finished.code() == Some(1) && error_lines == 1 && !crashed && finished.stdout.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::new(format!("{CLIENT} did not report an empty reply cleanly"))
+        .expected("one line `error: …` on stderr saying the server sent nothing, nothing on stdout, exit code 1")
+        .actual(finished.brief()))
+}

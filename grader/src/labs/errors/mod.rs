@@ -1,0 +1,86 @@
+//! Lab 2 — errors: each step of a connection fails in its own way, and a
+//! program should say which. Contract: the handout, `labs/errors/README.md`.
+//!
+//! `socket-errors` is run against grader peers that fail on purpose, each on
+//! loopback and deterministic: a seccomp filter for socket creation, the
+//! reserved `.invalid` domain for resolution, a bound but non-listening port
+//! for a refusal, a listener with a full accept queue for a connect that
+//! hangs, a peer that never answers, and a peer that resets. The send stage
+//! cannot be made to fail from outside (the request fits in the kernel's
+//! buffers at once); the handout says so and the solution unit-tests it.
+
+mod client;
+mod server;
+mod support;
+
+use crate::runner::CheckFn;
+
+const CLIENT: &str = "socket-errors";
+const SERVER: &str = "bind-server";
+
+/// The checks of lab 2, in rubric order.
+pub const CHECKS: &[(&str, CheckFn)] = &[
+    ("errors.success", client::success),
+    ("errors.request_line", client::request_line),
+    ("errors.socket_create", client::socket_create),
+    ("errors.resolve", client::resolve),
+    ("errors.refused", client::refused),
+    ("errors.connect_timeout", client::connect_timeout),
+    ("errors.recv_timeout", client::recv_timeout),
+    ("errors.reset", client::reset),
+    ("errors.timeout_honoured", client::timeout_honoured),
+    ("errors.stderr_not_stdout", client::stderr_not_stdout),
+    ("errors.usage", client::usage),
+    ("errors.messages", client::messages),
+    ("errors.bind_ready", server::bind_ready),
+    ("errors.bind_clients", server::bind_clients),
+    ("errors.bind_failed", server::bind_failed),
+    ("errors.rebind_time_wait", server::rebind_time_wait),
+];
+
+/// A stage of `socket-errors`: its stderr prefix and exit code.
+#[derive(Debug, Clone, Copy)]
+struct Stage {
+    name: &'static str,
+    prefix: &'static str,
+    code: i32,
+}
+
+const CREATE: Stage = Stage {
+    name: "create socket",
+    prefix: "Error creating socket: ",
+    code: 10,
+};
+const RESOLVE: Stage = Stage {
+    name: "resolve host",
+    prefix: "Address-related error connecting to server: ",
+    code: 11,
+};
+const CONNECT: Stage = Stage {
+    name: "connect",
+    prefix: "Connection error: ",
+    code: 12,
+};
+const SEND: Stage = Stage {
+    name: "send",
+    prefix: "Error sending data: ",
+    code: 13,
+};
+const RECEIVE: Stage = Stage {
+    name: "receive",
+    prefix: "Error receiving data: ",
+    code: 14,
+};
+
+/// The start of `bind-server`'s line when its port is taken (errno 98 is
+/// EADDRINUSE on Linux).
+const BIND_FAILED: &str = "Bind failed. Error code: 98 Message: ";
+/// The exit code of a failed bind.
+const BIND_EXIT: i32 = 15;
+
+/// How much later than its timeout a program may end: starting a program
+/// (an interpreter, on a busy machine) takes time too.
+const MARGIN: f64 = 3.0;
+
+/// How long a program that should fail at once may take.
+const QUICK: f64 = 5.0;

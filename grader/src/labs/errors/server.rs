@@ -1,0 +1,154 @@
+//! The `bind-server` checks: the log lines around bind, clients, a port
+//! already taken, and rebinding over TIME_WAIT.
+
+use std::io::{self};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::harness::net::{self};
+use crate::harness::procfs::{self, TcpSocket};
+use crate::harness::snapshot::redact;
+use crate::harness::{Ctx, Server, show};
+use crate::outcome::{CheckResult, Failure};
+
+use super::support::{grader_error, outputs};
+use super::{BIND_EXIT, BIND_FAILED, QUICK, SERVER};
+
+pub(super) fn bind_ready(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    net::connect(server.addr, ctx.deadline()).map_err(|failure| server.explain(failure))?;
+    let lines = server.lines();
+    let bound = lines.iter().position(|line| line == "Socket bind complete");
+    let listening = lines
+        .iter()
+        .position(|line| line.starts_with("Listening on "));
+    match (bound, listening) {
+        (Some(bound), Some(listening)) if bound < listening => Ok(()),
+        _ => Err(Failure::new(
+            "the server must print `Socket bind complete` once bind succeeded, before `Listening on ADDR`",
+        )
+        .expected("Socket bind complete\nListening on 127.0.0.1:PORT")
+        .actual(show::head(&server.stdout(), 6))),
+    }
+}
+
+/// Connects a client and waits for the server's `Connected with PEER` line
+/// naming it.
+fn connect_and_expect_log(
+    ctx: &Ctx,
+    server: &mut Server,
+    which: &str,
+) -> Result<TcpStream, Failure> {
+    let stream =
+        net::connect(server.addr, ctx.deadline()).map_err(|failure| server.explain(failure))?;
+    let peer = stream
+        .local_addr()
+        .map_err(|err| grader_error("read its own address", err))?;
+    let wanted = format!("Connected with {peer}");
+    if server
+        .wait_for_line(ctx.within(5.0), |line| line == wanted)
+        .is_none()
+    {
+        return Err(server.explain(
+            Failure::new(format!("the server did not log the {which} client"))
+                .expected(format!("{wanted}   (the client's own address and port)"))
+                .actual(show::head(&server.stdout(), 10)),
+        ));
+    }
+    Ok(stream)
+}
+
+pub(super) fn bind_clients(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let first = connect_and_expect_log(ctx, &mut server, "first")?;
+    drop(first);
+    let _second = connect_and_expect_log(ctx, &mut server, "second")?;
+    let prefixes = ["Socket bind complete", "Listening on ", "Connected with "];
+    let lines: Vec<String> = server
+        .lines()
+        .into_iter()
+        .filter(|line| prefixes.iter().any(|prefix| line.starts_with(prefix)))
+        .collect();
+    ctx.snapshot(&redact(&lines.join("\n")))
+}
+
+pub(super) fn bind_failed(ctx: &Ctx) -> CheckResult {
+    let taken = TcpListener::bind("127.0.0.1:0").map_err(|err| grader_error("listen", err))?;
+    let port = taken
+        .local_addr()
+        .map_err(|err| grader_error("listen", err))?
+        .port()
+        .to_string();
+    let finished = ctx.run(&ctx.launch(SERVER, ["127.0.0.1", port.as_str()])?, QUICK)?;
+    let stderr = finished.stderr_text();
+    let line = stderr.lines().find(|line| line.starts_with(BIND_FAILED));
+    let has_message = line.is_some_and(|line| !line[BIND_FAILED.len()..].trim().is_empty());
+    if finished.code() == Some(BIND_EXIT) && has_message {
+        return Ok(());
+    }
+    let mut failure = Failure::new(format!(
+        "{SERVER} on a port where another socket listens must report the failed bind"
+    ))
+    .expected(format!(
+        "`{BIND_FAILED}<the OS's text>` on stderr, then exit code {BIND_EXIT}"
+    ))
+    .actual(outputs(&finished));
+    if finished.timed_out {
+        failure = failure.detail(
+            "it was still running: did it bind at all? SO_REUSEADDR does not let a second socket \
+             bind a port where another one listens, so bind must have failed",
+        );
+    }
+    Err(failure)
+}
+
+/// Waits until a socket on local port `port` is in TIME_WAIT.
+fn wait_time_wait(port: u16, deadline: Instant) -> io::Result<bool> {
+    loop {
+        if procfs::tcp_sockets()?
+            .iter()
+            .any(|socket| socket.local_port == port && socket.state == TcpSocket::TIME_WAIT)
+        {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        // The kernel offers no event for a state change: look again soon.
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub(super) fn rebind_time_wait(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let addr: SocketAddr = server.addr;
+    let client = connect_and_expect_log(ctx, &mut server, "first")?;
+    // Stopping the server closes its side of the connection first (if it
+    // had not already), so TIME_WAIT lands on the server's port once the
+    // grader closes its side too.
+    server.process.terminate();
+    let _ = net::read_until(&client, None, ctx.within(5.0));
+    drop(client);
+    match wait_time_wait(addr.port(), ctx.within(5.0)) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(Failure::new(format!(
+                "after the server stopped, no connection on port {} went into TIME_WAIT",
+                addr.port()
+            ))
+            .detail("the grader closes its side after the server's: did the server end with the connection still open in another process?"));
+        }
+        Err(err) => return Err(grader_error("read /proc/net/tcp", err)),
+    }
+    let port = addr.port().to_string();
+    let launch = ctx.launch(SERVER, ["127.0.0.1", port.as_str()])?;
+    let restarted = ctx.start_server(&launch).map_err(|failure| {
+        failure.detail(format!(
+            "a connection on port {port} is in TIME_WAIT: a server binds that port again at once \
+             only if it set SO_REUSEADDR before bind"
+        ))
+    })?;
+    net::connect(restarted.addr, ctx.deadline())?;
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! What the `socket-errors` checks share: starting the program, reading
+//! what it printed, judging the stage it reports, and the grader peers that
+//! receive its request.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::Duration;
+
+use crate::harness::net::Peer;
+use crate::harness::process::{Finished, Launch};
+use crate::harness::{Ctx, show};
+use crate::outcome::{CheckResult, Failure};
+
+use super::{CLIENT, CONNECT, CREATE, RECEIVE, RESOLVE, SEND, Stage};
+
+/// How `socket-errors` is started: `--host HOST --port PORT --file PATH`,
+/// then `extra`. Name resolution is told to give up after one try of one
+/// second, since no DNS server may be reachable (the contract asks graders
+/// to do so).
+pub(super) fn client(
+    ctx: &Ctx,
+    host: &str,
+    port: u16,
+    path: &str,
+    extra: &[&str],
+) -> Result<Launch, Failure> {
+    let port = port.to_string();
+    let mut args = vec!["--host", host, "--port", port.as_str(), "--file", path];
+    args.extend_from_slice(extra);
+    Ok(ctx
+        .launch(CLIENT, args)?
+        .env("RES_OPTIONS", "timeout:1 attempts:1"))
+}
+
+pub(super) fn grader_error(what: &str, err: impl std::fmt::Display) -> Failure {
+    Failure::new(format!(
+        "the grader could not {what}: {err} (a grader problem, not yours)"
+    ))
+}
+
+/// Both output streams and the exit status, for failure messages: stderr
+/// as text (its first lines hold a panic's message, its last a traceback's
+/// error), stdout as bytes.
+pub(super) fn outputs(finished: &Finished) -> String {
+    let stderr = finished.stderr_text();
+    let lines: Vec<&str> = stderr.lines().collect();
+    let stderr = match lines.len() {
+        0 => "(empty)".to_owned(),
+        1 => lines[0].to_owned(),
+        n if n <= 8 => format!("\n{}", show::indent(&lines.join("\n"), 8)),
+        n => format!(
+            "\n{}\n        … ({} lines) …\n{}",
+            show::indent(&lines[..4].join("\n"), 8),
+            n - 7,
+            show::indent(&lines[n - 3..].join("\n"), 8)
+        ),
+    };
+    let stdout = if finished.stdout.is_empty() {
+        "(empty)".to_owned()
+    } else {
+        show::bytes(&finished.stdout, 120)
+    };
+    format!(
+        "{}\n    stdout: {stdout}\n    stderr: {stderr}",
+        finished.describe()
+    )
+}
+
+/// The first line of either stream that starts with `prefix`.
+fn line_with(finished: &Finished, prefix: &str) -> Option<String> {
+    [finished.stderr_text(), finished.stdout_text()]
+        .iter()
+        .flat_map(|text| text.lines().map(str::to_owned).collect::<Vec<_>>())
+        .find(|line| line.starts_with(prefix))
+}
+
+/// Passes when the program ended at `stage`: its exit code, and its line on
+/// either stream (which stream is [`stderr_not_stdout`]'s business).
+pub(super) fn expect_stage(finished: &Finished, stage: Stage, situation: &str) -> CheckResult {
+    let line = line_with(finished, stage.prefix);
+    if !finished.timed_out && finished.code() == Some(stage.code) && line.is_some() {
+        return Ok(());
+    }
+    let mut failure = Failure::new(format!(
+        "{situation}: expected a failure at the `{}` stage",
+        stage.name
+    ))
+    .expected(format!(
+        "a line `{}…` on stderr and exit code {}",
+        stage.prefix, stage.code
+    ))
+    .actual(outputs(finished));
+    if finished.timed_out {
+        failure = failure.detail("the program was still waiting when the grader stopped it");
+    } else if let Some(other) = [CREATE, RESOLVE, CONNECT, SEND, RECEIVE]
+        .into_iter()
+        .find(|other| finished.code() == Some(other.code))
+    {
+        failure = failure.detail(format!(
+            "exit code {} is the `{}` stage's: this failure happened at a different step",
+            other.code, other.name
+        ));
+    }
+    Err(failure)
+}
+
+/// What a grader peer read of the request before it acted.
+#[derive(Debug, Default)]
+pub(super) struct Request {
+    pub(super) bytes: Vec<u8>,
+    /// Whether it ended with a blank line (CRLF or, leniently, LF).
+    pub(super) complete: bool,
+}
+
+/// Reads a request up to its blank line, end of stream or the stream's
+/// timeout. Checks other than `request_line` accept a bare `\n\n` so that
+/// one line-ending bug costs one check.
+pub(super) fn read_request(stream: &mut TcpStream) -> Request {
+    let mut request = Request::default();
+    let mut buffer = [0; 4096];
+    while !request.complete {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => request.bytes.extend_from_slice(&buffer[..n]),
+        }
+        request.complete = request.bytes.ends_with(b"\r\n\r\n") || request.bytes.ends_with(b"\n\n");
+    }
+    request
+}
+
+pub(super) fn start_peer<T: Send + 'static>(
+    ctx: &Ctx,
+    serve: impl FnOnce(TcpStream) -> io::Result<T> + Send + 'static,
+) -> Result<Peer<T>, Failure> {
+    Peer::serve_one(ctx.deadline(), serve).map_err(|err| grader_error("start its server", err))
+}
+
+/// A peer that reads the request, sends `reply` in pieces with pauses, and
+/// closes; it returns the request it read.
+pub(super) fn replying_peer(ctx: &Ctx, reply: Vec<u8>) -> Result<Peer<Request>, Failure> {
+    start_peer(ctx, move |mut stream| {
+        let request = read_request(&mut stream);
+        for (index, piece) in reply.chunks(4096).enumerate() {
+            if index > 0 {
+                thread::sleep(Duration::from_millis(3));
+            }
+            // The client may have given up (a bug); the check reports that.
+            if stream.write_all(piece).is_err() {
+                break;
+            }
+        }
+        Ok(request)
+    })
+}
+
+pub(super) fn random_reply(ctx: &Ctx, len: usize) -> Vec<u8> {
+    let mut rng = ctx.rng();
+    std::iter::repeat_with(|| rng.u8(..)).take(len).collect()
+}
+
+/// A path with characters that must go out verbatim (no encoding, no
+/// trimming): a space, `%`, `?`, `&`.
+pub(super) fn random_path(ctx: &Ctx) -> String {
+    let mut rng = ctx.rng();
+    let name: String = std::iter::repeat_with(|| rng.alphanumeric())
+        .take(8)
+        .collect();
+    format!("/lab2/{name}.bin?part={}&q=a%20b c", rng.u16(..))
+}

@@ -1,0 +1,341 @@
+//! Client checks: `multiconn-client` against grader servers that echo, echo
+//! in fragments, hold every echo until all connections are open, or close
+//! early.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::harness::net::{self, Peers};
+use crate::harness::process::Finished;
+use crate::harness::{Ctx, show};
+use crate::outcome::{CheckResult, Failure};
+
+use super::logs::{client_views, escaped};
+use super::{CLIENT, CLIENT_MESSAGES};
+
+/// How the grader's server treats each connection of the client.
+#[derive(Debug, Clone)]
+enum Behaviour {
+    /// Echoes what arrives.
+    Echo,
+    /// Echoes in pieces of this many bytes, pausing between them.
+    Fragments(usize, Duration),
+    /// Echoes nothing until `count` connections are open (or gives up at the
+    /// deadline and closes).
+    HoldUntilAllOpen {
+        count: usize,
+        open: Arc<(Mutex<usize>, Condvar)>,
+        give_up: Instant,
+    },
+    /// Echoes the first message only, then closes.
+    CloseEarly,
+}
+
+/// A connection the grader's server served: what it received.
+#[derive(Debug)]
+struct Served {
+    received: Vec<u8>,
+}
+
+/// Serves one connection of the client as `behaviour` says.
+fn serve(mut stream: TcpStream, behaviour: &Behaviour) -> std::io::Result<Served> {
+    let mut received = Vec::new();
+    let mut buffer = [0; 4096];
+    match behaviour {
+        Behaviour::HoldUntilAllOpen {
+            count,
+            open,
+            give_up,
+        } => {
+            let (lock, changed) = &**open;
+            let mut opened = lock.lock().unwrap_or_else(|p| p.into_inner());
+            *opened += 1;
+            changed.notify_all();
+            while *opened < *count {
+                let now = Instant::now();
+                if now >= *give_up {
+                    // Closing now tells a client that waits for this echo
+                    // before opening its next connection.
+                    return Err(std::io::Error::new(
+                        ErrorKind::TimedOut,
+                        format!("only {opened} of {count} connections were open"),
+                    ));
+                }
+                opened = changed
+                    .wait_timeout(opened, *give_up - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
+        Behaviour::CloseEarly => {
+            let first = CLIENT_MESSAGES.len() / 2;
+            while received.len() < first {
+                let n = stream.read(&mut buffer)?;
+                if n == 0 {
+                    break;
+                }
+                received.extend_from_slice(&buffer[..n]);
+            }
+            let echo = received.len().min(first);
+            stream.write_all(&received[..echo])?;
+            stream.shutdown(Shutdown::Write)?;
+            // Reads the rest until the client closes, so that closing never
+            // turns into a reset.
+            let _ = net::read_to_eof(&mut stream).map(|rest| received.extend(rest));
+            return Ok(Served { received });
+        }
+        Behaviour::Echo | Behaviour::Fragments(..) => {}
+    }
+    loop {
+        let n = match stream.read(&mut buffer) {
+            Ok(0) => return Ok(Served { received }),
+            Ok(n) => n,
+            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        received.extend_from_slice(&buffer[..n]);
+        match behaviour {
+            Behaviour::Fragments(piece, pause) => {
+                for (index, chunk) in buffer[..n].chunks(*piece).enumerate() {
+                    if index > 0 {
+                        thread::sleep(*pause);
+                    }
+                    stream.write_all(chunk)?;
+                }
+            }
+            _ => stream.write_all(&buffer[..n])?,
+        }
+    }
+}
+
+/// How a run of the client went, seen from both ends.
+#[derive(Debug)]
+struct ClientRun {
+    /// How the client finished, with its output.
+    finished: Finished,
+    /// What the grader's server saw on each connection, in accept order.
+    served: Vec<(usize, std::io::Result<Served>)>,
+    /// How many connections the grader's server accepted.
+    accepted: usize,
+}
+
+/// Runs the client with `conns` connections against a grader server that
+/// behaves as `behaviour` says; returns how the client finished and what
+/// the server saw on each connection.
+fn run_client(
+    ctx: &Ctx,
+    conns: usize,
+    behaviour: Behaviour,
+    seconds: f64,
+) -> Result<ClientRun, Failure> {
+    let peers = Peers::serve_many(ctx.within(seconds + 2.0), conns, move |stream, _| {
+        serve(stream, &behaviour)
+    })
+    .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))?;
+    let port = peers.addr.port().to_string();
+    let count = conns.to_string();
+    let finished = ctx.run(
+        &ctx.launch(CLIENT, ["127.0.0.1", port.as_str(), count.as_str()])?,
+        seconds,
+    )?;
+    // The client has exited: its connections are closed, so every thread of
+    // the grader's server is about to finish.
+    let served = peers.results(ctx.within(2.0));
+    Ok(ClientRun {
+        finished,
+        served,
+        accepted: peers.accepted(),
+    })
+}
+
+/// Checks that the client exited 0 and that every connection 1..=`conns`
+/// logged all of its bytes coming back, and that the grader's server got
+/// both messages on every connection.
+fn expect_client_success(run: &ClientRun, conns: usize) -> CheckResult {
+    let ClientRun {
+        finished,
+        served,
+        accepted,
+    } = run;
+    let accepted = *accepted;
+    let views = client_views(&finished.stdout_text());
+    if views.is_empty() {
+        return Err(Failure::new(format!(
+            "{CLIENT} logged no connection at all: {}",
+            finished.describe()
+        ))
+        .expected(format!(
+            "`Starting connection N to ADDR`, `Sending …`, `Received …` and `Closing connection N` \
+             for N = 1 to {conns}, then exit code 0"
+        ))
+        .detail(finished.stderr_detail()));
+    }
+    let want = escaped(CLIENT_MESSAGES);
+    for number in 1..=conns as u64 {
+        let received = views
+            .get(&number)
+            .map(|view| view.received.as_str())
+            .unwrap_or_default();
+        if received != want {
+            return Err(Failure::new(format!(
+                "connection {number} did not log every byte that came back"
+            ))
+            .expected(format!(
+                "`Received` lines for connection {number} that together show b\"{want}\""
+            ))
+            .actual(if received.is_empty() {
+                format!("no `Received … from connection {number}` line")
+            } else {
+                format!("together: b\"{received}\"")
+            })
+            .detail(format!("the client {}", finished.describe()))
+            .detail(
+                "count the bytes each connection got back and close it only when all have \
+                 returned: the echo may come in any number of pieces",
+            )
+            .detail(show::head(&finished.stdout_text(), 12))
+            .detail(finished.stderr_detail()));
+        }
+    }
+    if finished.timed_out || finished.code() != Some(0) {
+        return Err(Failure::new(format!(
+            "every connection got its echo, but the client did not exit with code 0: {}",
+            finished.describe()
+        ))
+        .expected("exit code 0 once every connection has its bytes back and is closed")
+        .detail(finished.stderr_detail()));
+    }
+    if accepted != conns {
+        return Err(Failure::new(format!(
+            "the client opened {accepted} connections to the grader's server, not {conns}"
+        ))
+        .expected(format!(
+            "NUM_CONNS = {conns} connections, numbered 1 to {conns}"
+        )));
+    }
+    for (index, result) in served {
+        let received = match result {
+            Ok(served) => &served.received,
+            Err(err) => {
+                return Err(Failure::new(format!(
+                    "the grader's server failed on the connection it accepted {}: {err}",
+                    ordinal(*index)
+                )));
+            }
+        };
+        if received != CLIENT_MESSAGES {
+            return Err(Failure::new(format!(
+                "on the connection it accepted {}, the grader's server received the wrong bytes",
+                ordinal(*index)
+            ))
+            .expected(show::bytes(CLIENT_MESSAGES, 100))
+            .actual(show::bytes(received, 100)));
+        }
+    }
+    Ok(())
+}
+
+fn ordinal(index: usize) -> String {
+    match index + 1 {
+        1 => "first".into(),
+        2 => "second".into(),
+        3 => "third".into(),
+        n => format!("{n}th"),
+    }
+}
+
+pub(super) fn client_fifty(ctx: &Ctx) -> CheckResult {
+    let run = run_client(ctx, 50, Behaviour::Echo, 10.0)?;
+    expect_client_success(&run, 50)
+}
+
+pub(super) fn client_at_once(ctx: &Ctx) -> CheckResult {
+    const CONNS: usize = 10;
+    let open = Arc::new((Mutex::new(0), Condvar::new()));
+    let give_up = ctx.within(5.0);
+    let behaviour = Behaviour::HoldUntilAllOpen {
+        count: CONNS,
+        open: Arc::clone(&open),
+        give_up,
+    };
+    let run = run_client(ctx, CONNS, behaviour, 10.0)?;
+    let finished = &run.finished;
+    let gave_up = run.served.iter().any(|(_, result)| {
+        result
+            .as_ref()
+            .is_err_and(|err| err.kind() == ErrorKind::TimedOut)
+    });
+    if gave_up {
+        let opened = *open.0.lock().unwrap_or_else(|p| p.into_inner());
+        return Err(Failure::new(format!(
+            "the grader's server held back every echo until all {CONNS} connections were open, \
+             but after {:.0} s only {opened} were",
+            ctx.scaled(5.0).as_secs_f64()
+        ))
+        .expected(format!(
+            "{CONNS} connections open at the same time before any echo comes back"
+        ))
+        .detail(format!("the client {}", finished.describe()))
+        .detail(
+            "start every connection first (non-blocking connect, register each with the \
+             poller), then let the event loop drive them all; do not wait for one \
+             connection's echo before opening the next",
+        )
+        .detail(finished.stderr_detail()));
+    }
+    expect_client_success(&run, CONNS)
+}
+
+pub(super) fn client_fragments(ctx: &Ctx) -> CheckResult {
+    let behaviour = Behaviour::Fragments(3, Duration::from_millis(10));
+    let run = run_client(ctx, 5, behaviour, 10.0)?;
+    expect_client_success(&run, 5).map_err(|failure| {
+        failure.detail("the grader's server echoed 3 bytes at a time with short pauses")
+    })
+}
+
+pub(super) fn client_early_close(ctx: &Ctx) -> CheckResult {
+    let finished = run_client(ctx, 1, Behaviour::CloseEarly, 5.0)?.finished;
+    let stderr = finished.stderr_text();
+    let named = stderr
+        .lines()
+        .any(|line| line.starts_with("error: connection 1: "));
+    let crashed = finished.crashed(|line: &str| line.starts_with("error: "));
+    if !finished.timed_out && finished.code() == Some(1) && named && !crashed {
+        return Ok(());
+    }
+    Err(Failure::new(
+        "the grader's server echoed the first message, then closed the connection; \
+         the client did not report it as a failure of connection 1",
+    )
+    .expected("a line `error: connection 1: …` on stderr, then exit code 1")
+    .actual(finished.brief())
+    .detail(
+        "`read` returning 0 before every byte came back means the server closed early: \
+         that connection failed",
+    ))
+}
+
+pub(super) fn client_log(ctx: &Ctx) -> CheckResult {
+    const CONNS: usize = 3;
+    let run = run_client(ctx, CONNS, Behaviour::Echo, 10.0)?;
+    expect_client_success(&run, CONNS)?;
+    let mut text = Vec::new();
+    for (number, view) in client_views(&run.finished.stdout_text()) {
+        text.push(format!("connection {number}:"));
+        text.extend(
+            view.render(number)
+                .into_iter()
+                .map(|line| format!("    {line}")),
+        );
+    }
+    ctx.snapshot(&text.join("\n")).map_err(|failure| {
+        failure.detail(
+            "the grader groups the client's lines by connection and joins each connection's \
+             `Sending` and `Received` bytes, so how they are split into lines does not matter",
+        )
+    })
+}

@@ -1,0 +1,47 @@
+//! Lab 3 — multiconn: many clients, one thread, an event loop. Contract:
+//! "Lab 3" in the handout, `labs/multiconn/README.md`.
+//!
+//! The server checks connect the grader's own clients (small socket buffers,
+//! so that a server which blocks on a full socket is caught on any kernel).
+//! The client checks run `multiconn-client` against grader servers that
+//! echo, echo in fragments, hold every echo until all connections are open,
+//! or close early. Log lines are compared per connection: how many `Echoing`
+//! or `Received` lines one message makes depends on timing, so their bytes
+//! are joined, and connections that interleave are compared as sets.
+
+mod client;
+mod logs;
+mod server;
+
+use crate::runner::CheckFn;
+
+const SERVER: &str = "multiconn-server";
+const CLIENT: &str = "multiconn-client";
+
+/// What every connection of `multiconn-client` sends, in order.
+const CLIENT_MESSAGES: &[u8] = b"Message 1 from client.Message 2 from client.";
+
+/// 8 MiB: far more than any socket buffer, so it must wait in the server.
+const EIGHT_MIB: usize = 8 * 1024 * 1024;
+
+/// The checks of lab 3, in rubric order.
+pub const CHECKS: &[(&str, CheckFn)] = &[
+    ("multiconn.one_client", server::one_client),
+    ("multiconn.many_clients", server::many_clients),
+    ("multiconn.idle_client", server::idle_client),
+    ("multiconn.non_reading_client", server::non_reading_client),
+    ("multiconn.one_thread", server::one_thread),
+    ("multiconn.large_half_close", server::large_half_close),
+    ("multiconn.idle_cpu", server::idle_cpu),
+    ("multiconn.fd_leak", server::fd_leak),
+    (
+        "multiconn.close_while_buffered",
+        server::close_while_buffered,
+    ),
+    ("multiconn.server_log", server::server_log),
+    ("multiconn.client_fifty", client::client_fifty),
+    ("multiconn.client_at_once", client::client_at_once),
+    ("multiconn.client_fragments", client::client_fragments),
+    ("multiconn.client_early_close", client::client_early_close),
+    ("multiconn.client_log", client::client_log),
+];

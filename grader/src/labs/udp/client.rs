@@ -1,0 +1,335 @@
+//! Client checks: `udp-client` against grader peers that answer, answer
+//! late, answer from a stranger's address, never answer, or refuse.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::harness::process::Finished;
+use crate::harness::snapshot::redact;
+use crate::harness::udp::{self, Datagram, RefusingUdpPort, UdpPeer};
+use crate::harness::{Ctx, show};
+use crate::outcome::{CheckResult, Failure};
+
+use super::server::{grader_socket, local_addr};
+use super::{
+    CLIENT, CLIENT_MESSAGE, MARGIN, NO_CONNECTION, REPLY, RUN_LIMIT, STARTUP_MARGIN, TIMEOUT,
+};
+
+/// What a grader peer saw: the client's first datagram, if one came.
+type Request = Option<Datagram>;
+
+/// Starts a grader peer that waits for the client's datagram (until
+/// `deadline`) and then plays `answer` with its socket and that datagram.
+pub(super) fn peer(
+    deadline: Instant,
+    answer: impl FnOnce(&UdpSocket, &Datagram) -> std::io::Result<()> + Send + 'static,
+) -> Result<UdpPeer<Request>, Failure> {
+    UdpPeer::start(move |socket| {
+        let request = udp::recv_until(&socket, deadline)?;
+        if let Some(request) = &request {
+            answer(&socket, request)?;
+        }
+        Ok(request)
+    })
+    .map_err(|err| Failure::new(format!("the grader could not start its UDP server: {err}")))
+}
+
+/// Runs the client with `HOST PORT MESSAGE` and `extra` arguments.
+fn run_client(
+    ctx: &Ctx,
+    addr: SocketAddr,
+    extra: &[&str],
+    seconds: f64,
+) -> Result<Finished, Failure> {
+    let port = addr.port().to_string();
+    let mut args = vec!["127.0.0.1", port.as_str(), CLIENT_MESSAGE];
+    args.extend_from_slice(extra);
+    ctx.run(&ctx.launch(CLIENT, args)?, seconds)
+}
+
+/// Checks that the peer got exactly the client's message, as one datagram.
+fn expect_request(ctx: &Ctx, peer: &UdpPeer<Request>, finished: &Finished) -> Result<(), Failure> {
+    let outcome = peer.outcome_until(Instant::now() + ctx.scaled(1.0));
+    let request = match outcome {
+        Some(Ok(Some(request))) => request,
+        Some(Err(err)) => {
+            return Err(Failure::new(format!(
+                "the grader's UDP server failed: {err}"
+            )));
+        }
+        Some(Ok(None)) | None => {
+            return Err(
+                Failure::new(format!("{CLIENT} sent nothing to {}", peer.addr))
+                    .expected(format!(
+                        "one datagram {}",
+                        show::bytes(CLIENT_MESSAGE.as_bytes(), 60)
+                    ))
+                    .actual(finished.describe())
+                    .detail(finished.stderr_detail()),
+            );
+        }
+    };
+    if request.bytes == CLIENT_MESSAGE.as_bytes() {
+        return Ok(());
+    }
+    Err(Failure::new(format!(
+        "{CLIENT}'s datagram is not the MESSAGE argument, byte for byte"
+    ))
+    .expected(show::bytes(CLIENT_MESSAGE.as_bytes(), 60))
+    .actual(show::bytes(&request.bytes, 120))
+    .detail(show::first_difference(CLIENT_MESSAGE.as_bytes(), &request.bytes).unwrap_or_default())
+    .detail("send the whole message as one datagram: one send_to call"))
+}
+
+/// A line the program printed, as it printed it when it is plain text (so
+/// that its own escapes are not escaped again), or as bytes otherwise.
+fn printed_line(line: &str) -> String {
+    if line.len() <= 200 && !line.chars().any(char::is_control) {
+        line.to_owned()
+    } else {
+        show::bytes(line.as_bytes(), 160)
+    }
+}
+
+/// Checks that the client printed `Got reply from FROM: b"…"` with `reply`
+/// and exited 0.
+fn expect_printed_reply(
+    finished: &Finished,
+    from: SocketAddr,
+    reply: &[u8],
+) -> Result<(), Failure> {
+    let want = format!("Got reply from {from}: b\"{}\"", reply.escape_ascii());
+    let stdout = finished.stdout_text();
+    let got = stdout.lines().find(|line| line.starts_with("Got reply"));
+    if got.map(str::trim_end) == Some(want.as_str()) && finished.code() == Some(0) {
+        return Ok(());
+    }
+    let mut failure = Failure::new(format!("{CLIENT} did not print the server's reply"))
+        .expected(format!("{want}, then exit code 0"))
+        .actual(format!(
+            "{}, then {}",
+            got.map_or("no `Got reply` line".to_owned(), printed_line),
+            finished.describe()
+        ));
+    if let Some(line) = got {
+        let body = line
+            .trim_end()
+            .split_once(": b\"")
+            .and_then(|(_, rest)| rest.strip_suffix('"'));
+        if let Some(printed) = body.and_then(show::unescape_ascii) {
+            if let Some(difference) = show::first_difference(reply, &printed) {
+                failure = failure.detail(format!("in the reply bytes printed, {difference}"));
+            }
+        } else {
+            failure = failure
+                .detail("print the reply as a Rust byte string: b\"…\" with `escape_ascii()`");
+        }
+    }
+    Err(failure.detail(finished.stderr_detail()))
+}
+
+pub(super) fn client_reply(ctx: &Ctx) -> CheckResult {
+    let peer = peer(ctx.within(RUN_LIMIT), |socket, request| {
+        socket.send_to(REPLY, request.from).map(drop)
+    })?;
+    let finished = run_client(ctx, peer.addr, &[], RUN_LIMIT)?;
+    expect_request(ctx, &peer, &finished)?;
+    expect_printed_reply(&finished, peer.addr, REPLY)?;
+    // The contract's line only: other lines a client prints are its own.
+    let stdout = finished.stdout_text();
+    let replies: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("Got reply from "))
+        .collect();
+    ctx.snapshot(&redact(&replies.join("\n")))
+}
+
+/// A reply that is not text, with bytes the client must escape.
+const BINARY_REPLY: &[u8] = b"Got \xff\xfe \"quoted\" \\ \n\ttab \xf0\x9f\x90\xb6";
+
+pub(super) fn client_binary_reply(ctx: &Ctx) -> CheckResult {
+    let peer = peer(ctx.within(RUN_LIMIT), |socket, request| {
+        socket.send_to(BINARY_REPLY, request.from).map(drop)
+    })?;
+    let finished = run_client(ctx, peer.addr, &[], RUN_LIMIT)?;
+    expect_request(ctx, &peer, &finished)?;
+    expect_printed_reply(&finished, peer.addr, BINARY_REPLY)
+}
+
+const STRANGER: &[u8] = b"I am not the server";
+
+pub(super) fn client_stranger(ctx: &Ctx) -> CheckResult {
+    let stranger = grader_socket()?;
+    let stranger_addr = local_addr(&stranger)?;
+    let pause = ctx.scaled(0.1);
+    let peer = peer(ctx.within(RUN_LIMIT), move |socket, request| {
+        // The client's port is known only from its datagram. The stranger
+        // writes to it first; the pause lets its datagram arrive before the
+        // real reply, as it would when a stranger is quicker than a server.
+        stranger.send_to(STRANGER, request.from)?;
+        thread::sleep(pause);
+        socket.send_to(REPLY, request.from).map(drop)
+    })?;
+    let finished = run_client(ctx, peer.addr, &[], RUN_LIMIT)?;
+    expect_request(ctx, &peer, &finished)?;
+    expect_printed_reply(&finished, peer.addr, REPLY).map_err(|failure| {
+        if finished.stdout_text().contains(&stranger_addr.to_string()) {
+            failure.detail(format!(
+                "{stranger_addr} is a stranger that sent {} to the client's port before the \
+                 server answered: check the address recv_from returns and keep waiting \
+                 (or `connect` the socket to the server, so the kernel filters)",
+                show::bytes(STRANGER, 40)
+            ))
+        } else {
+            failure
+        }
+    })
+}
+
+/// How long the delayed peer waits before it answers: well inside the
+/// default 3 s timeout.
+const DELAY: Duration = Duration::from_millis(1500);
+
+pub(super) fn client_delayed(ctx: &Ctx) -> CheckResult {
+    let peer = peer(ctx.within(RUN_LIMIT), |socket, request| {
+        thread::sleep(DELAY);
+        socket.send_to(REPLY, request.from).map(drop)
+    })?;
+    let finished = run_client(ctx, peer.addr, &[], RUN_LIMIT)?;
+    expect_request(ctx, &peer, &finished)?;
+    expect_printed_reply(&finished, peer.addr, REPLY).map_err(|failure| {
+        failure.detail(format!(
+            "the server answered {:.1} s after the datagram; without --timeout the client \
+             waits 3 s",
+            DELAY.as_secs_f64()
+        ))
+    })
+}
+
+/// Checks the "no reply" outcome: the line on stderr, no reply printed,
+/// exit code 1, and no crash.
+fn expect_no_connection(finished: &Finished, situation: &str) -> Result<(), Failure> {
+    let stderr = finished.stderr_text();
+    let said = stderr.lines().any(|line| line.trim_end() == NO_CONNECTION);
+    let crashed = finished.crashed(|line: &str| line.trim_end() == NO_CONNECTION);
+    let printed_reply = finished.stdout_text().contains("Got reply");
+    if said && !crashed && !printed_reply && finished.code() == Some(1) && !finished.timed_out {
+        return Ok(());
+    }
+    let stdout = finished.stdout_text();
+    Err(
+        Failure::new(format!("{CLIENT} did not report {situation} cleanly"))
+            .expected(format!(
+                "`{NO_CONNECTION}` on stderr, exit code 1, no crash"
+            ))
+            .actual(format!(
+                "{}; stdout: {}",
+                finished.describe(),
+                stdout
+                    .lines()
+                    .next()
+                    .map_or("(empty)".to_owned(), printed_line)
+            ))
+            .detail(if stderr.trim().is_empty() {
+                "stderr: (empty)".to_owned()
+            } else {
+                finished.stderr_detail()
+            }),
+    )
+}
+
+/// The `--timeout` arguments of the timeout checks.
+fn timeout_args() -> [String; 2] {
+    ["--timeout".to_owned(), TIMEOUT.to_string()]
+}
+
+pub(super) fn client_timeout(ctx: &Ctx) -> CheckResult {
+    // Bound, so nothing tells the client "no one is here": it can only wait.
+    let silent = grader_socket()?;
+    let addr = local_addr(&silent)?;
+    // A watcher notes when the client's datagram arrives: the client's wait
+    // starts there, however long the program took to start up on a loaded
+    // machine. The socket itself stays open, held here, until the end.
+    let watcher = silent
+        .try_clone()
+        .map_err(|err| Failure::new(format!("the grader's socket failed: {err}")))?;
+    let (report, arrival) = mpsc::channel();
+    let watch_until = ctx.within(RUN_LIMIT);
+    thread::spawn(move || {
+        let got = udp::recv_until(&watcher, watch_until);
+        let _ = report.send(got.map(|datagram| datagram.map(|d| (d, Instant::now()))));
+    });
+    let args = timeout_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let before = Instant::now();
+    let finished = run_client(ctx, addr, &args, RUN_LIMIT)?;
+    // No later than the moment its exit was seen.
+    let ended = before + finished.elapsed;
+    let arrived = match arrival.recv_timeout(ctx.scaled(1.0)) {
+        Ok(Ok(Some((datagram, at)))) if datagram.bytes == CLIENT_MESSAGE.as_bytes() => at,
+        Ok(Err(err)) => {
+            return Err(Failure::new(format!("the grader's socket failed: {err}")));
+        }
+        other => {
+            return Err(Failure::new(format!(
+                "{CLIENT} did not send its message to the server's address"
+            ))
+            .expected(format!(
+                "the datagram {}",
+                show::bytes(CLIENT_MESSAGE.as_bytes(), 60)
+            ))
+            .actual(match other {
+                Ok(Ok(Some((datagram, _)))) => show::bytes(&datagram.bytes, 100),
+                _ => format!("nothing arrived; the client: {}", finished.describe()),
+            })
+            .detail(finished.stderr_detail()));
+        }
+    };
+    expect_no_connection(&finished, "a server that never answers")?;
+    // Timed from the datagram's arrival, so that a slow start-up cannot
+    // make a fixed, shorter timeout look right; timers may fire a little
+    // early, never by a tenth.
+    let waited = ended.saturating_duration_since(arrived).as_secs_f64();
+    if waited < TIMEOUT * 0.9 {
+        return Err(Failure::new(format!(
+            "{CLIENT} gave up {waited:.2} s after sending, before its --timeout of {TIMEOUT} s"
+        ))
+        .expected(format!("wait {TIMEOUT} s for a reply, then give up"))
+        .detail("set the timeout on the socket (set_read_timeout) from the --timeout argument; a non-blocking read gives up at once"));
+    }
+    let limit = TIMEOUT + MARGIN * ctx.scaled(1.0).as_secs_f64();
+    if waited > limit {
+        return Err(Failure::new(format!(
+            "{CLIENT} gave up only {waited:.2} s after sending, with --timeout {TIMEOUT}"
+        ))
+        .expected(format!(
+            "give up {TIMEOUT} s after sending (at most {limit:.1} s)"
+        ))
+        .detail("use the --timeout argument (a decimal number of seconds) rather than a fixed time, and do not start a new wait after a timed-out read"));
+    }
+    Ok(())
+}
+
+pub(super) fn client_no_server(ctx: &Ctx) -> CheckResult {
+    let refusing = RefusingUdpPort::reserve()
+        .map_err(|err| Failure::new(format!("reserving a UDP port: {err}")))?;
+    let args = timeout_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let finished = run_client(ctx, refusing.addr, &args, RUN_LIMIT)?;
+    expect_no_connection(&finished, "that no server is there")?;
+    // A client that `connect`s hears "port unreachable" and may stop at
+    // once; one that does not waits its timeout. Both are fine, later is not.
+    // Nothing arrives here to say when the client sent, so its start-up
+    // counts too: hence the larger margin.
+    let elapsed = finished.elapsed.as_secs_f64();
+    let limit = TIMEOUT + STARTUP_MARGIN * ctx.scaled(1.0).as_secs_f64();
+    if elapsed > limit {
+        return Err(Failure::new(format!(
+            "{CLIENT} gave up only after {elapsed:.2} s, with --timeout {TIMEOUT}"
+        ))
+        .expected(format!("`{NO_CONNECTION}` within {limit:.1} s of starting")));
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! Lab 5 — UDP: datagrams, `recv_from`/`send_to`, message boundaries, no
+//! delivery guarantee, and a client that times out. Contract: "Lab 5" in the
+//! handout, `labs/udp/README.md`.
+//!
+//! The server checks talk to `udp-server` from grader sockets; the client
+//! checks run `udp-client` against grader peers (a socket that answers, one
+//! that answers late, one that never answers, a refusing port). Only
+//! `client_timeout` and `client_no_server` may wait for a timeout: the
+//! client's own, set short with `--timeout`.
+
+mod client;
+mod server;
+
+use crate::runner::CheckFn;
+
+const SERVER: &str = "udp-server";
+const CLIENT: &str = "udp-client";
+/// The server's answer to every datagram.
+const REPLY: &[u8] = b"Got your message!";
+const HELLO: &[u8] = b"Hello, UDP";
+/// What `udp-client` is asked to send: text with a space, a comma and an
+/// emoji, so that it must go out as the exact UTF-8 bytes of the argument.
+const CLIENT_MESSAGE: &str = "Hello, UDP \u{1f436}";
+/// The line the client prints when no reply comes.
+const NO_CONNECTION: &str = "No connection between client and server";
+/// The `--timeout` of the timeout checks: not the default, and a decimal.
+const TIMEOUT: f64 = 1.2;
+/// How much later than its timeout a client may give up, counted from when
+/// its datagram arrived: a loaded machine, never a second timeout (a client
+/// that ignores `--timeout` and waits the default 3 s is past it).
+const MARGIN: f64 = 1.5;
+/// The same, counted from when the program was started: an interpreter may
+/// take seconds to start on a loaded machine.
+const STARTUP_MARGIN: f64 = 4.0;
+/// When the grader stops a client: a correct one has long finished.
+const RUN_LIMIT: f64 = 8.0;
+
+/// The checks of lab 5, in rubric order.
+pub const CHECKS: &[(&str, CheckFn)] = &[
+    ("udp.reply", server::reply),
+    ("udp.server_log", server::server_log),
+    ("udp.two_clients", server::two_clients),
+    ("udp.large_datagram", server::large_datagram),
+    ("udp.empty_datagram", server::empty_datagram),
+    ("udp.binary_datagram", server::binary_datagram),
+    ("udp.burst", server::burst),
+    ("udp.client_reply", client::client_reply),
+    ("udp.client_binary_reply", client::client_binary_reply),
+    ("udp.client_stranger", client::client_stranger),
+    ("udp.client_delayed", client::client_delayed),
+    ("udp.client_timeout", client::client_timeout),
+    ("udp.client_no_server", client::client_no_server),
+];

@@ -1,0 +1,357 @@
+//! Server checks: `udp-server` against datagrams from grader sockets.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use crate::harness::snapshot::redact;
+use crate::harness::udp::{self, Datagram};
+use crate::harness::{Ctx, Server, show};
+use crate::outcome::{CheckResult, Failure};
+
+use super::{HELLO, REPLY, SERVER};
+
+/// A grader socket on a free loopback port.
+pub(super) fn grader_socket() -> Result<UdpSocket, Failure> {
+    udp::bind()
+        .map_err(|err| Failure::new(format!("the grader could not open a UDP socket: {err}")))
+}
+
+/// The address a grader socket sends from: what the server must log and
+/// reply to.
+pub(super) fn local_addr(socket: &UdpSocket) -> Result<SocketAddr, Failure> {
+    socket
+        .local_addr()
+        .map_err(|err| Failure::new(format!("local_addr: {err}")))
+}
+
+/// Sends one datagram from `socket` to the server, noting it for `--verbose`.
+pub(super) fn send(
+    ctx: &Ctx,
+    socket: &UdpSocket,
+    data: &[u8],
+    server: &Server,
+) -> Result<(), Failure> {
+    let from = local_addr(socket)?;
+    ctx.note_command(format!(
+        "(grader) from {from} send the datagram {} to {}",
+        show::bytes(data, 60),
+        server.addr
+    ));
+    socket.send_to(data, server.addr).map(drop).map_err(|err| {
+        Failure::new(format!(
+            "the grader could not send a datagram to {}: {err}",
+            server.addr
+        ))
+    })
+}
+
+/// Waits for `Got your message!` from the server's address on `socket`;
+/// `what` names the datagram it answers.
+fn expect_reply(
+    server: &mut Server,
+    socket: &UdpSocket,
+    deadline: Instant,
+    what: &str,
+) -> Result<(), Failure> {
+    let waited = Instant::now();
+    let (reply, others) = udp::recv_from_until(socket, server.addr, deadline).map_err(|err| {
+        server.explain(Failure::new(format!(
+            "waiting for the reply to {what}, the grader's socket failed: {err}"
+        )))
+    })?;
+    match reply {
+        Some(reply) if reply.bytes == REPLY => Ok(()),
+        Some(reply) => Err(server.explain(
+            Failure::new(format!("the reply to {what} is not `Got your message!`"))
+                .expected(show::bytes(REPLY, 60))
+                .actual(show::bytes(&reply.bytes, 120))
+                .detail(show::first_difference(REPLY, &reply.bytes).unwrap_or_default()),
+        )),
+        None => {
+            let mut failure = Failure::new(format!(
+                "no reply to {what} came from {} within {:.1} s",
+                server.addr,
+                waited.elapsed().as_secs_f64()
+            ))
+            .expected(format!(
+                "the datagram {} from {}, the address the server announced",
+                show::bytes(REPLY, 60),
+                server.addr
+            ));
+            if let Some(other) = others.first() {
+                failure = failure
+                    .actual(format!(
+                        "{} came from {} instead",
+                        show::bytes(&other.bytes, 60),
+                        other.from
+                    ))
+                    .detail(
+                        "reply with send_to on the socket that received the datagram: a reply \
+                         from another socket comes from another port, and clients ignore it",
+                    );
+            } else {
+                failure = failure.actual(format!(
+                    "nothing arrived at {}",
+                    local_addr(socket)
+                        .map_or_else(|_| "the grader's socket".into(), |a| a.to_string())
+                ));
+            }
+            Err(server.explain(failure))
+        }
+    }
+}
+
+/// The log line the server must print for `data` from `peer`.
+fn log_line(peer: SocketAddr, data: &[u8]) -> String {
+    format!("Got message from {peer}: b\"{}\"", data.escape_ascii())
+}
+
+/// Waits until the server logs `data` from `peer` exactly; the failure says
+/// what it logged for that peer instead, byte by byte.
+fn expect_log(
+    ctx: &Ctx,
+    server: &mut Server,
+    peer: SocketAddr,
+    data: &[u8],
+) -> Result<(), Failure> {
+    let expected = log_line(peer, data);
+    if server
+        .wait_for_line(ctx.within(5.0), |line| line.trim_end() == expected)
+        .is_some()
+    {
+        return Ok(());
+    }
+    let lines = server.lines();
+    let prefix = format!("Got message from {peer}: ");
+    let mine = lines.iter().find(|line| line.starts_with(&prefix));
+    let failure = match mine {
+        None => Failure::new(format!(
+            "the server did not log the datagram from {peer} as the contract says"
+        ))
+        .expected(show::bytes(expected.as_bytes(), 160))
+        .actual(format!(
+            "the server's log:\n{}",
+            show::indent(&show::head(&server.stdout(), 10), 4)
+        ))
+        .detail("PEER is the sender's address as recv_from reports it, printed as `SocketAddr` prints it"),
+        Some(line) => {
+            let body = line.trim_end()[prefix.len()..]
+                .strip_prefix("b\"")
+                .and_then(|rest| rest.strip_suffix('"'));
+            let failure = Failure::new(format!(
+                "the server logged the {}-byte datagram from {peer} differently",
+                data.len()
+            ))
+            .expected(show::bytes(expected.as_bytes(), 160))
+            .actual(show::bytes(line.as_bytes(), 160));
+            match body.and_then(show::unescape_ascii) {
+                Some(logged) => failure.detail(
+                    show::first_difference(data, &logged)
+                        .map(|difference| format!("in the bytes logged, {difference}"))
+                        .unwrap_or_default(),
+                ),
+                None => failure.detail(
+                    "show the bytes as a Rust byte string: b\"…\" with `escape_ascii()`",
+                ),
+            }
+        }
+    };
+    Err(server.explain(failure))
+}
+
+/// One datagram, answered from the server's address.
+pub(super) fn reply(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let socket = grader_socket()?;
+    send(ctx, &socket, HELLO, &server)?;
+    expect_reply(&mut server, &socket, ctx.within(5.0), "b\"Hello, UDP\"")
+}
+
+/// The contract's lines, ports redacted: `Listening on` and `Got message from`.
+fn contract_lines(server: &Server) -> String {
+    let lines: Vec<String> = server
+        .lines()
+        .into_iter()
+        .filter(|line| line.starts_with("Listening on ") || line.starts_with("Got message from "))
+        .collect();
+    redact(&lines.join("\n"))
+}
+
+pub(super) fn server_log(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let socket = grader_socket()?;
+    send(ctx, &socket, HELLO, &server)?;
+    expect_reply(&mut server, &socket, ctx.within(5.0), "b\"Hello, UDP\"")?;
+    expect_log(ctx, &mut server, local_addr(&socket)?, HELLO)?;
+    ctx.snapshot(&contract_lines(&server))
+}
+
+pub(super) fn two_clients(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let first = grader_socket()?;
+    let second = grader_socket()?;
+    // Both datagrams are on their way before either reply is read: the
+    // server sees two senders at once, as it would on a network.
+    send(ctx, &first, b"from the first client", &server)?;
+    send(ctx, &second, b"from the second client", &server)?;
+    let deadline = ctx.within(5.0);
+    expect_reply(&mut server, &first, deadline, "the first client's datagram")?;
+    if let Err(failure) = expect_reply(
+        &mut server,
+        &second,
+        deadline,
+        "the second client's datagram",
+    ) {
+        let extra = udp::drain(&first).map_or(0, |datagrams| datagrams.len());
+        return Err(if extra > 0 {
+            failure.detail(format!(
+                "the first client got {} replies: the reply to the second client went to the \
+                 first one. Reply to the address recv_from returned with each datagram.",
+                extra + 1
+            ))
+        } else {
+            failure
+        });
+    }
+    expect_log(
+        ctx,
+        &mut server,
+        local_addr(&first)?,
+        b"from the first client",
+    )?;
+    expect_log(
+        ctx,
+        &mut server,
+        local_addr(&second)?,
+        b"from the second client",
+    )
+}
+
+pub(super) fn large_datagram(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let socket = grader_socket()?;
+    let mut rng = ctx.rng();
+    let payload: Vec<u8> = std::iter::repeat_with(|| rng.u8(..)).take(8192).collect();
+    send(ctx, &socket, &payload, &server)?;
+    expect_reply(
+        &mut server,
+        &socket,
+        ctx.within(5.0),
+        "an 8192-byte datagram",
+    )?;
+    expect_log(ctx, &mut server, local_addr(&socket)?, &payload)
+        .map_err(|failure| failure.detail(format!("the payload came from seed {}", ctx.seed())))
+}
+
+/// Sends `data`, expects its reply and log line, then checks the server
+/// still answers the next datagram.
+fn handled_and_alive(ctx: &Ctx, data: &[u8], what: &str) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let socket = grader_socket()?;
+    send(ctx, &socket, data, &server)?;
+    expect_reply(&mut server, &socket, ctx.within(5.0), what)?;
+    expect_log(ctx, &mut server, local_addr(&socket)?, data)?;
+    let after = b"and one more after it";
+    send(ctx, &socket, after, &server)?;
+    expect_reply(
+        &mut server,
+        &socket,
+        ctx.within(5.0),
+        &format!("the datagram sent after {what}"),
+    )
+}
+
+pub(super) fn empty_datagram(ctx: &Ctx) -> CheckResult {
+    handled_and_alive(ctx, b"", "an empty datagram")
+}
+
+/// Not UTF-8 (a lone continuation byte, an invalid sequence), with a NUL,
+/// quotes, a backslash and control characters that the log must escape.
+const BINARY: &[u8] = b"\xff\xfe\x00\x80 not UTF-8: \xc3\x28 \"q\" \\ \n\t\x7f";
+
+pub(super) fn binary_datagram(ctx: &Ctx) -> CheckResult {
+    handled_and_alive(ctx, BINARY, "a datagram that is not UTF-8")
+}
+
+pub(super) fn burst(ctx: &Ctx) -> CheckResult {
+    const SOCKETS: usize = 4;
+    const EACH: usize = 250;
+    let mut server = ctx.server(SERVER)?;
+    let senders: Vec<UdpSocket> = (0..SOCKETS)
+        .map(|_| grader_socket())
+        .collect::<Result<_, _>>()?;
+    ctx.note_command(format!(
+        "(grader) send {} datagrams to {} from {SOCKETS} sockets as fast as possible",
+        SOCKETS * EACH,
+        server.addr
+    ));
+    for index in 0..EACH {
+        for socket in &senders {
+            // A datagram the kernel drops is part of the scenario, and so is
+            // a send that fails while queues are full.
+            let _ = socket.send_to(format!("burst datagram {index}").as_bytes(), server.addr);
+        }
+    }
+    // Still alive? Ask again every so often: the server may be busy with
+    // the burst, and UDP may drop a question as well as an answer.
+    let probe = grader_socket()?;
+    let deadline = ctx.within(8.0);
+    let mut answered = None;
+    while answered.is_none() && Instant::now() < deadline {
+        let _ = probe.send_to(b"still there?", server.addr);
+        let wait = (Instant::now() + Duration::from_millis(300)).min(deadline);
+        let (reply, _) = udp::recv_from_until(&probe, server.addr, wait)
+            .map_err(|err| Failure::new(format!("the grader's probe socket failed: {err}")))?;
+        answered = reply;
+    }
+    let Some(answer) = answered else {
+        return Err(server.explain(
+            Failure::new(format!(
+                "after a burst of {} datagrams the server no longer answers",
+                SOCKETS * EACH
+            ))
+            .expected("`Got your message!` to a new datagram (asked again every 0.3 s)")
+            .actual(format!("no answer from {}", server.addr))
+            .detail(format!(
+                "the server logged {} `Got message from` lines",
+                server
+                    .lines()
+                    .iter()
+                    .filter(|line| line.starts_with("Got message from "))
+                    .count()
+            )),
+        ));
+    };
+    let mut replies: Vec<Datagram> = vec![answer];
+    for socket in &senders {
+        let got = udp::drain(socket)
+            .map_err(|err| Failure::new(format!("the grader's socket failed: {err}")))?;
+        if got.len() > EACH {
+            return Err(Failure::new(format!(
+                "one socket sent {EACH} datagrams and got {} replies",
+                got.len()
+            ))
+            .expected("at most one reply per datagram, to its sender"));
+        }
+        replies.extend(got);
+    }
+    if let Some(wrong) = replies
+        .iter()
+        .find(|reply| reply.bytes != REPLY || reply.from != server.addr)
+    {
+        return Err(server.explain(
+            Failure::new("under load, a reply was not `Got your message!` from the server")
+                .expected(format!("{} from {}", show::bytes(REPLY, 60), server.addr))
+                .actual(format!(
+                    "{} from {}",
+                    show::bytes(&wrong.bytes, 100),
+                    wrong.from
+                )),
+        ));
+    }
+    if let Some(status) = server.process.exit_status() {
+        return Err(Failure::new("the server exited during the burst")
+            .actual(crate::harness::process::describe_status(Some(status))));
+    }
+    Ok(())
+}
