@@ -8,14 +8,14 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use grader::builder::workspace_root;
 use grader::{LABS, Lab};
 
-use crate::files::git;
+use crate::files::{export_committed, git};
 use crate::swap::swapped_labs;
 
 /// Arguments of `cargo xtask dist`.
@@ -46,7 +46,7 @@ fn parse_lab(name: &str) -> Result<&'static Lab, String> {
 const STEP_TIMEOUT_MINUTES: u32 = 10;
 
 /// Paths left out of the student edition.
-fn left_out(path: &str) -> bool {
+pub fn left_out(path: &str) -> bool {
     ["solutions/", "grader/tests/", ".ci/", "bench/"]
         .iter()
         .any(|prefix| path.starts_with(prefix))
@@ -109,7 +109,7 @@ pub fn write(root: &Path, outdir: &Path, labs: &[&'static Lab]) -> Result<usize>
         })
         .collect();
     std::fs::create_dir_all(outdir)?;
-    extract_committed(root, &paths, outdir)?;
+    export_committed(root, &paths, outdir)?;
     std::fs::write(
         outdir.join("Cargo.toml"),
         student_manifest(&std::fs::read_to_string(outdir.join("Cargo.toml"))?),
@@ -146,31 +146,6 @@ fn refuse_committed_solutions(root: &Path) -> Result<()> {
             "the committed {} equal a reference solution's file; commit the stubs back first",
             leaked.join(", ")
         );
-    }
-    Ok(())
-}
-
-/// Writes `paths` as committed at HEAD into `outdir` (`git archive | tar`,
-/// which keeps the executable bits of the platform scripts).
-fn extract_committed(root: &Path, paths: &[&str], outdir: &Path) -> Result<()> {
-    let mut archive = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["archive", "--format=tar", "HEAD", "--"])
-        .args(paths)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("running git archive")?;
-    let extract = Command::new("tar")
-        .arg("-x")
-        .arg("-C")
-        .arg(outdir)
-        .stdin(archive.stdout.take().expect("piped"))
-        .status()
-        .context("running tar")?;
-    let archived = archive.wait()?;
-    if !archived.success() || !extract.success() {
-        bail!("git archive HEAD | tar -x failed ({archived}, {extract})");
     }
     Ok(())
 }

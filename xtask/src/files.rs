@@ -2,7 +2,7 @@
 //! `swap`, `reset`, `dist` and `grade-class`.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -75,6 +75,31 @@ pub fn git(root: &Path, args: &[&str]) -> Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Writes `paths` as committed at HEAD into `outdir` (`git archive | tar`,
+/// which keeps the executable bits of the platform scripts).
+pub fn export_committed(root: &Path, paths: &[&str], outdir: &Path) -> Result<()> {
+    let mut archive = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["archive", "--format=tar", "HEAD", "--"])
+        .args(paths)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running git archive")?;
+    let extract = Command::new("tar")
+        .arg("-x")
+        .arg("-C")
+        .arg(outdir)
+        .stdin(archive.stdout.take().expect("piped"))
+        .status()
+        .context("running tar")?;
+    let archived = archive.wait()?;
+    if !archived.success() || !extract.success() {
+        bail!("git archive HEAD | tar -x failed ({archived}, {extract})");
+    }
+    Ok(())
 }
 
 /// Files under `path` (relative to `root`) that are modified or not tracked.
