@@ -100,6 +100,18 @@ pub enum CompilerOutput {
 /// why it did not build (the compiler's own output has already been shown,
 /// or is in the message with [`CompilerOutput::Capture`]).
 pub fn build(lab: &Lab, edition: Edition, output: CompilerOutput) -> Result<Binaries, String> {
+    build_with(lab, edition, output, None)
+}
+
+/// [`build`], sealed ([`BuildSpec::sealed`]) when `sealed` is a time limit:
+/// for platform grading, where the course and its crates were prepared
+/// beforehand and nothing a student wrote may keep a build running.
+pub fn build_with(
+    lab: &Lab,
+    edition: Edition,
+    output: CompilerOutput,
+    sealed: Option<Duration>,
+) -> Result<Binaries, String> {
     let root = workspace_root();
     if edition == Edition::Solution && !root.join("solutions/Cargo.toml").exists() {
         return Err(
@@ -125,7 +137,7 @@ pub fn build(lab: &Lab, edition: Edition, output: CompilerOutput) -> Result<Bina
         crate_name,
         target_dir: None,
         output,
-        sealed: None,
+        sealed,
     })
 }
 
@@ -144,7 +156,8 @@ pub struct BuildSpec<'a> {
     pub target_dir: Option<PathBuf>,
     /// Where compiler messages go.
     pub output: CompilerOutput,
-    /// For batch grading (`grade-class`): build `--locked --offline`, with
+    /// For platform grading (`grade-class`, Gradescope's
+    /// `grade --build-timeout`): build `--locked --offline`, with
     /// the course's lock and crates already fetched, and stop the build (and
     /// every compiler it started) after this long. A student's own
     /// `cargo xtask grade` leaves it `None`: a first build on a fresh clone
