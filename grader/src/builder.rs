@@ -5,9 +5,13 @@
 //! one can never stand in for the other. The paths come from cargo's own
 //! report of what it built, not from guessing at `target/debug`.
 
+use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::process::{Command, Output, Stdio};
+use std::sync::{OnceLock, mpsc};
+use std::thread;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -96,6 +100,18 @@ pub enum CompilerOutput {
 /// why it did not build (the compiler's own output has already been shown,
 /// or is in the message with [`CompilerOutput::Capture`]).
 pub fn build(lab: &Lab, edition: Edition, output: CompilerOutput) -> Result<Binaries, String> {
+    build_with(lab, edition, output, None)
+}
+
+/// [`build`], sealed ([`BuildSpec::sealed`]) when `sealed` is a time limit:
+/// for platform grading, where the course and its crates were prepared
+/// beforehand and nothing a student wrote may keep a build running.
+pub fn build_with(
+    lab: &Lab,
+    edition: Edition,
+    output: CompilerOutput,
+    sealed: Option<Duration>,
+) -> Result<Binaries, String> {
     let root = workspace_root();
     if edition == Edition::Solution && !root.join("solutions/Cargo.toml").exists() {
         return Err(
@@ -121,6 +137,7 @@ pub fn build(lab: &Lab, edition: Edition, output: CompilerOutput) -> Result<Bina
         crate_name,
         target_dir: None,
         output,
+        sealed,
     })
 }
 
@@ -139,6 +156,13 @@ pub struct BuildSpec<'a> {
     pub target_dir: Option<PathBuf>,
     /// Where compiler messages go.
     pub output: CompilerOutput,
+    /// For platform grading (`grade-class`, Gradescope's
+    /// `grade --build-timeout`): build `--locked --offline`, with
+    /// the course's lock and crates already fetched, and stop the build (and
+    /// every compiler it started) after this long. A student's own
+    /// `cargo xtask grade` leaves it `None`: a first build on a fresh clone
+    /// may need the registry, and its length depends on the laptop.
+    pub sealed: Option<Duration>,
 }
 
 /// Builds the crate of `spec` and returns exactly the executables cargo
@@ -154,16 +178,12 @@ pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
         ])
         .arg(&spec.workspace_manifest)
         .args(["--package", spec.lab.package]);
-    if let Some(target_dir) = &spec.target_dir {
-        command.arg("--target-dir").arg(target_dir);
-    }
+    common_args(&mut command, spec);
     command.stderr(match spec.output {
         CompilerOutput::Show => Stdio::inherit(),
         CompilerOutput::Capture => Stdio::piped(),
     });
-    let result = command
-        .output()
-        .map_err(|err| format!("could not run cargo: {err}"))?;
+    let result = run_cargo(command, spec)?;
     if !result.status.success() {
         let mut message = format!("{} did not compile", spec.crate_name);
         if spec.output == CompilerOutput::Capture {
@@ -223,14 +243,10 @@ pub fn build_grader_tests(spec: &BuildSpec<'_>, package: &str) -> Result<PathBuf
     // The test target is named after its package, and is left out of a
     // plain `cargo test` (`test = false`): it is selected by name.
     command.args(["--package", package, "--test", package]);
-    if let Some(target_dir) = &spec.target_dir {
-        command.arg("--target-dir").arg(target_dir);
-    }
+    common_args(&mut command, spec);
     // Captured either way: the check's report shows them.
     command.stderr(Stdio::piped());
-    let result = command
-        .output()
-        .map_err(|err| format!("could not run cargo: {err}"))?;
+    let result = run_cargo(command, spec)?;
     if !result.status.success() {
         return Err(format!(
             "the grader's tests of {} did not compile against it:\n{}",
@@ -261,6 +277,64 @@ fn cargo_command(spec: &BuildSpec<'_>) -> Command {
         .stdout(Stdio::piped())
         .stdin(Stdio::null());
     command
+}
+
+/// The target dir, and `--locked --offline` for a sealed build.
+fn common_args(command: &mut Command, spec: &BuildSpec<'_>) {
+    if let Some(target_dir) = &spec.target_dir {
+        command.arg("--target-dir").arg(target_dir);
+    }
+    if spec.sealed.is_some() {
+        command.args(["--locked", "--offline"]);
+    }
+}
+
+/// Runs cargo to the end, or, for a sealed build, until its time limit: then
+/// cargo and every compiler it started (its process group) are killed, and
+/// the message says the build was stopped.
+fn run_cargo(mut command: Command, spec: &BuildSpec<'_>) -> Result<Output, String> {
+    let could_not_run = |err: std::io::Error| format!("could not run cargo: {err}");
+    let Some(limit) = spec.sealed else {
+        return command.output().map_err(could_not_run);
+    };
+    command.process_group(0);
+    let mut child = command.spawn().map_err(could_not_run)?;
+    let group = child.id();
+    let stdout = read_all(child.stdout.take());
+    let stderr = read_all(child.stderr.take());
+    let (done, waited) = mpsc::channel();
+    thread::spawn(move || done.send(child.wait()));
+    let status = match waited.recv_timeout(limit) {
+        Ok(status) => status.map_err(could_not_run)?,
+        Err(_) => {
+            // SAFETY: killpg only sends a signal; the group is cargo's own
+            // (process_group(0) above), and cargo is not reaped yet.
+            unsafe { libc::killpg(group as libc::pid_t, libc::SIGKILL) };
+            let _ = waited.recv();
+            return Err(format!(
+                "{} did not finish building within {} s, so the build was stopped \
+                 (a constant or macro that never finishes evaluating?)",
+                spec.crate_name,
+                limit.as_secs()
+            ));
+        }
+    };
+    Ok(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+/// Reads a child's pipe to its end on a thread of its own.
+fn read_all(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
 }
 
 #[derive(Deserialize)]

@@ -161,6 +161,7 @@ fn grade_framing_of(dir: &tempfile::TempDir) -> grader::LabReport {
         crate_name: "the broken library".into(),
         target_dir: Some(solutions.join("target")),
         output: CompilerOutput::Capture,
+        sealed: None,
     };
     let binaries = Binaries {
         tests: Some(builder::build_grader_tests(&spec, "framing-tests")),

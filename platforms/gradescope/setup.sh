@@ -9,6 +9,8 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 source "$HOME/.cargo/env"
 cd /autograder/source
-# Build the grader and the dependencies once, so that grading a submission
-# compiles only the student's crates.
-cargo build --workspace
+# Fetch and build the grader and the dependencies once, so that grading a
+# submission compiles only the student's crate, offline (run_autograder builds
+# with --locked --offline).
+cargo fetch --locked
+cargo build --workspace --locked

@@ -1,17 +1,23 @@
 //! `cargo xtask grade-class SUBMISSIONS_DIR`: grade a whole class.
 //!
-//! Each submission is graded in isolation: its lab crates are copied into a
-//! workspace of its own, built (all builds first, one after another, sharing
-//! one dependency build so that each submission compiles only its own
-//! crate), and the executables copied aside before the next build; then the
-//! grades run, N submissions at a time. A submission that does not compile,
-//! hangs or forks scores what it earns and the batch goes on.
+//! Each submission is graded in isolation. From it only the regular files of
+//! each lab's `src/` are taken (found at any depth, see [`crate::intake`]),
+//! into a fresh course exported from the instructor's committed files, so a
+//! submission's `Cargo.toml`, `build.rs` or extra crates never come in. The
+//! dependencies are built once, into a seed target dir; each submission
+//! builds in a copy of it (`--locked --offline`, under a time limit), with
+//! no fingerprint of any lab crate in it, so every submission's executables
+//! are built from its own sources whatever their modification times. The
+//! executables are copied aside and the target dir removed; then the grades
+//! run, N submissions at a time. A submission that is not found, does not
+//! compile, hangs its build or forks scores what it earns, its row says
+//! why, and the batch goes on.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -19,14 +25,14 @@ use grader::builder::{self, BuildSpec, CompilerOutput, workspace_root};
 use grader::harness::Binaries;
 use grader::{Lab, LabReport, Options};
 
-use crate::files::copy_tree;
+use crate::files::{copy_tree, export_committed, git};
 use crate::grade::{Selection, parse_selection};
 use crate::options::RunOptions;
 
 /// Arguments of `cargo xtask grade-class`.
 #[derive(Debug, Args)]
 pub struct ClassArgs {
-    /// One directory per student: a clone of the course, or a copy of its `labs/`.
+    /// One directory per student, holding the lab's `src/` at any depth.
     submissions: PathBuf,
     /// The lab to grade, or all (default).
     #[arg(long, value_parser = parse_selection, default_value = "all")]
@@ -37,6 +43,9 @@ pub struct ClassArgs {
     /// Where to write the CSV (default: SUBMISSIONS/grades.csv).
     #[arg(long)]
     csv: Option<PathBuf>,
+    /// Seconds a submission's build may take (its dependencies are built).
+    #[arg(long, value_name = "SECONDS", default_value_t = 180)]
+    build_timeout: u64,
     /// `--seed` (the same for every student) and `--time-scale`.
     #[command(flatten)]
     run: RunOptions,
@@ -51,57 +60,76 @@ pub struct Graded {
     pub report: LabReport,
 }
 
-/// Where a submission keeps its lab crates.
-fn labs_dir(submission: &Path) -> PathBuf {
-    let nested = submission.join("labs");
-    if nested.is_dir() {
-        nested
-    } else {
-        submission.to_path_buf()
-    }
-}
-
-/// A workspace manifest for one submission: the course's shared
-/// dependencies and lints, with the submission's lab crates as members.
-fn submission_manifest() -> Result<String> {
-    let root = workspace_root();
-    let mut manifest: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))?.parse()?;
-    let workspace = manifest
-        .get_mut("workspace")
-        .and_then(|w| w.as_table_mut())
-        .context("no [workspace]")?;
-    workspace.insert("members".into(), toml::Value::Array(vec!["labs/*".into()]));
-    workspace.remove("exclude");
-    Ok(toml::to_string(&manifest)?)
-}
-
 /// A submission's lab, built: its binaries, or why there are none.
 type Built = (String, &'static Lab, Result<Binaries, String>);
 
+/// The fresh course every submission is built in: the committed course
+/// (what `dist` ships, plus the lock), in `dir`.
+fn fresh_course(dir: &Path) -> Result<()> {
+    let root = workspace_root();
+    let committed = git(&root, &["ls-tree", "-r", "-z", "--name-only", "HEAD"])
+        .context("grade-class builds in the committed course, and needs a git checkout of it")?;
+    let paths: Vec<&str> = committed
+        .split('\0')
+        .filter(|path| !path.is_empty() && !crate::dist::left_out(path))
+        .collect();
+    std::fs::create_dir_all(dir)?;
+    export_committed(&root, &paths, dir)
+}
+
+/// Builds the stubs of `labs` in `course` into `seed` (the course's own
+/// files only, so the registry may be used), then removes every lab crate's
+/// fingerprint from it: a copy of the seed has the dependencies built, and
+/// cargo can only build a lab crate afresh in it.
+fn build_seed(course: &Path, labs: &[&'static Lab], seed: &Path) -> Result<()> {
+    for lab in labs {
+        builder::build_crate(&BuildSpec {
+            lab,
+            workspace_manifest: course.join("Cargo.toml"),
+            crate_dir: course.join(lab.student_dir()),
+            crate_name: format!("the course's {}", lab.student_dir()),
+            target_dir: Some(seed.to_path_buf()),
+            output: CompilerOutput::Capture,
+            sealed: None,
+        })
+        .map_err(anyhow::Error::msg)
+        .context("building the dependencies")?;
+    }
+    let fingerprints = seed.join("debug/.fingerprint");
+    for entry in std::fs::read_dir(&fingerprints)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let of_a_lab = grader::LABS.iter().any(|lab| {
+            std::iter::once(lab.package)
+                .chain(lab.grader_tests)
+                .any(|package| name.starts_with(&format!("{package}-")))
+        });
+        if of_a_lab {
+            std::fs::remove_dir_all(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// Builds every (submission, lab) crate; returns the binaries (copied out of
-/// the shared target dir) or why they are missing.
+/// the submission's target dir, which is then removed) or why they are
+/// missing.
 fn build_all(
     submissions: &[(String, PathBuf)],
     labs: &[&'static Lab],
     work: &Path,
+    build_timeout: Duration,
 ) -> Result<Vec<Built>> {
-    let manifest = submission_manifest()?;
-    let lock = workspace_root().join("Cargo.lock");
-    let target = workspace_root().join("target/grade-class");
+    let template = work.join("course");
+    fresh_course(&template)?;
+    // Kept across runs in the course's target/: the dependencies build once.
+    let seed = workspace_root().join("target/grade-class/seed");
+    build_seed(&template, labs, &seed)?;
     let mut built = Vec::new();
     for (index, (student, submission)) in submissions.iter().enumerate() {
-        let workspace = work.join(student);
-        std::fs::create_dir_all(workspace.join("labs"))?;
-        std::fs::write(workspace.join("Cargo.toml"), &manifest)?;
-        if lock.exists() {
-            std::fs::copy(&lock, workspace.join("Cargo.lock"))?;
-        }
-        for lab in labs {
-            let source = labs_dir(submission).join(lab.slug);
-            if source.is_dir() {
-                copy_tree(&source, &workspace.join("labs").join(lab.slug), &["target"])?;
-            }
-        }
+        let course = work.join("submissions").join(index.to_string());
+        copy_tree(&template, &course, &[])?;
+        let target = work.join("target");
+        copy_with_times(&seed, &target)?;
         for lab in labs {
             eprintln!(
                 "[build {}/{}] {student} {}",
@@ -109,44 +137,64 @@ fn build_all(
                 submissions.len(),
                 lab.name()
             );
-            let crate_dir = workspace.join("labs").join(lab.slug);
-            let binaries = if crate_dir.is_dir() {
+            let crate_dir = course.join(lab.student_dir());
+            let binaries = crate::intake::take(submission, lab, &crate_dir).and_then(|_| {
                 let spec = BuildSpec {
                     lab,
-                    workspace_manifest: workspace.join("Cargo.toml"),
+                    workspace_manifest: course.join("Cargo.toml"),
                     crate_dir,
-                    crate_name: format!("{student}/labs/{}", lab.slug),
+                    crate_name: format!("{student}/{}", lab.student_dir()),
                     target_dir: Some(target.clone()),
                     output: CompilerOutput::Capture,
+                    sealed: Some(build_timeout),
                 };
                 builder::build_crate(&spec).and_then(|binaries| {
-                    keep_binaries(binaries, &workspace.join("bin").join(lab.slug))
+                    keep_binaries(binaries, &course.join("bin").join(lab.slug))
                 })
-            } else {
-                Err(format!("the submission has no labs/{}", lab.slug))
-            };
+            });
             built.push((student.clone(), *lab, binaries));
         }
+        std::fs::remove_dir_all(&target)?;
     }
     Ok(built)
 }
 
-/// Copies executables out of the shared target dir, where the next
-/// submission's build would overwrite them.
+/// Copies the seed target dir keeping modification times: cargo rebuilds a
+/// dependency whose own dependencies' outputs look newer than it.
+fn copy_with_times(seed: &Path, target: &Path) -> Result<()> {
+    let status = std::process::Command::new("cp")
+        .args(["-a", "--reflink=auto"])
+        .arg(seed)
+        .arg(target)
+        .status()
+        .context("running cp")?;
+    if !status.success() {
+        bail!("copying {} failed ({status})", seed.display());
+    }
+    Ok(())
+}
+
+/// Copies executables (and the grader's tests built against the crate) out
+/// of the submission's target dir, which is removed after its build.
 fn keep_binaries(binaries: Binaries, dir: &Path) -> Result<Binaries, String> {
     std::fs::create_dir_all(dir).map_err(|err| err.to_string())?;
-    // The crate stays where it was built, for checks that run its tests.
+    let keep = |path: &Path| -> Result<PathBuf, String> {
+        let copy = dir.join(path.file_name().unwrap_or_default());
+        std::fs::copy(path, &copy).map_err(|err| format!("copying {}: {err}", path.display()))?;
+        Ok(copy)
+    };
     let mut kept = Binaries {
         origin: binaries.origin.clone(),
         crate_dir: binaries.crate_dir.clone(),
-        target_dir: binaries.target_dir.clone(),
         ..Binaries::default()
     };
-    for (name, path) in binaries.paths {
-        let copy = dir.join(&name);
-        std::fs::copy(&path, &copy).map_err(|err| format!("copying {}: {err}", path.display()))?;
-        kept.paths.insert(name, copy);
+    for (name, path) in &binaries.paths {
+        kept.paths.insert(name.clone(), keep(path)?);
     }
+    kept.tests = match binaries.tests {
+        Some(Ok(tests)) => Some(keep(&tests)),
+        other => other,
+    };
     Ok(kept)
 }
 
@@ -155,6 +203,7 @@ pub fn grade_class(
     dir: &Path,
     labs: &[&'static Lab],
     jobs: usize,
+    build_timeout: Duration,
     options: &Options,
 ) -> Result<Vec<Graded>> {
     let mut submissions: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
@@ -173,7 +222,7 @@ pub fn grade_class(
         bail!("{} holds no submission directories", dir.display());
     }
     let work = tempfile::Builder::new().prefix("grade-class-").tempdir()?;
-    let built = build_all(&submissions, labs, work.path())?;
+    let built = build_all(&submissions, labs, work.path(), build_timeout)?;
     let total = built.len();
     let queue = Mutex::new(built.into_iter().enumerate().collect::<Vec<_>>());
     let results = Mutex::new(Vec::new());
@@ -228,7 +277,13 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
     let labs = args.lab.labs();
     let options = args.run.grader_options("class");
     let seed = options.seed;
-    let results = grade_class(&args.submissions, &labs, args.jobs, &options)?;
+    let results = grade_class(
+        &args.submissions,
+        &labs,
+        args.jobs,
+        Duration::from_secs(args.build_timeout),
+        &options,
+    )?;
     let csv_path = args
         .csv
         .clone()
@@ -260,8 +315,16 @@ mod tests {
     use crate::options::RunOptions;
     use crate::seeded_class::{KINDS, grade_seeded_class};
 
+    /// Every seeded bug scores what it predicts, whichever way the
+    /// submission is laid out; every file has an old modification time and
+    /// the untouched stub comes right after the correct solution, so each
+    /// submission must get executables of its own. The build that hangs
+    /// gets a row that says so, and the rows after it are still right.
     #[test]
     fn every_seeded_bug_scores_what_it_predicts() {
+        if !crate::files::has_solutions("every_seeded_bug_scores_what_it_predicts") {
+            return;
+        }
         let run = grade_seeded_class(KINDS, 2, &RunOptions::default()).unwrap();
         assert!(run.wrong.is_empty(), "{}", run.wrong.join("\n"));
         assert_eq!(run.csv_rows, KINDS);

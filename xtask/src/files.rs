@@ -2,7 +2,7 @@
 //! `swap`, `reset`, `dist` and `grade-class`.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -77,6 +77,31 @@ pub fn git(root: &Path, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// Writes `paths` as committed at HEAD into `outdir` (`git archive | tar`,
+/// which keeps the executable bits of the platform scripts).
+pub fn export_committed(root: &Path, paths: &[&str], outdir: &Path) -> Result<()> {
+    let mut archive = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["archive", "--format=tar", "HEAD", "--"])
+        .args(paths)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running git archive")?;
+    let extract = Command::new("tar")
+        .arg("-x")
+        .arg("-C")
+        .arg(outdir)
+        .stdin(archive.stdout.take().expect("piped"))
+        .status()
+        .context("running tar")?;
+    let archived = archive.wait()?;
+    if !archived.success() || !extract.success() {
+        bail!("git archive HEAD | tar -x failed ({archived}, {extract})");
+    }
+    Ok(())
+}
+
 /// Files under `path` (relative to `root`) that are modified or not tracked.
 pub fn uncommitted(root: &Path, path: &str) -> Result<Vec<String>> {
     let status = git(
@@ -89,8 +114,8 @@ pub fn uncommitted(root: &Path, path: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Every file of `dir`, relative to it, sorted (for comparisons in tests).
-#[cfg(test)]
+/// Every file of `dir`, relative to it, sorted (for comparisons in tests,
+/// and for the seeded class of the bench).
 pub fn list_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -162,4 +187,16 @@ pub fn committed_copy(paths: &[&str]) -> tempfile::TempDir {
         git(temp.path(), args).unwrap();
     }
     temp
+}
+
+/// Whether this copy of the course has the reference solutions. The student
+/// edition (`cargo xtask dist`) does not: there the tests about swapping,
+/// exporting or grading solutions have nothing to test, and say so.
+#[cfg(test)]
+pub fn has_solutions(test: &str) -> bool {
+    let present = grader::builder::workspace_root().join("solutions").is_dir();
+    if !present {
+        eprintln!("{test}: skipped, this edition of the course has no solutions/");
+    }
+    present
 }

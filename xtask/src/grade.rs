@@ -92,6 +92,10 @@ pub struct GradeArgs {
     /// Also write JUnit XML to PATH.
     #[arg(long, value_name = "PATH")]
     junit: Option<PathBuf>,
+    /// Build `--locked --offline` and stop the build after SECONDS (platform
+    /// grading, where the course's crates were fetched beforehand).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "bin_dir")]
+    build_timeout: Option<u64>,
     /// Refuse to grade without the minimum containment of graded programs
     /// (for grades of record: platforms pass it when they run as root).
     #[arg(long)]
@@ -182,7 +186,12 @@ fn grade_lab(lab: &'static Lab, args: &GradeArgs) -> Result<LabReport> {
                 Edition::Student
             };
             (
-                builder::build(lab, edition, CompilerOutput::Show),
+                builder::build_with(
+                    lab,
+                    edition,
+                    CompilerOutput::Show,
+                    args.build_timeout.map(std::time::Duration::from_secs),
+                ),
                 edition.name().to_owned(),
             )
         }

@@ -15,6 +15,7 @@ mod dist;
 mod files;
 mod grade;
 mod hint;
+mod intake;
 mod labs;
 mod options;
 mod results;
@@ -57,6 +58,8 @@ enum Command {
     Soak(soak::SoakArgs),
     /// Time grading (warm and cold) and print the figures.
     Bench(bench::BenchArgs),
+    /// Put a submission's sources of a lab in place of this course's.
+    Intake(intake::IntakeArgs),
     /// List the labs' slugs (or `--binaries`), one a line, for scripts.
     Labs(labs::LabsArgs),
 }
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Soak(args) => soak::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Labs(args) => labs::run(&args),
+        Command::Intake(args) => intake::run(&args),
     };
     match result {
         Ok(code) => code,

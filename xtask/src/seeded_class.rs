@@ -68,6 +68,13 @@ const SEEDED: &[Seeded] = &[
         predicted: Predicted::Points(20),
     },
     Seeded {
+        name: "hangs-its-build",
+        from: "solutions",
+        file: "src/bin/echo-server.rs",
+        replace: ("fn main()", HANGING_CONST),
+        predicted: Predicted::Points(0),
+    },
+    Seeded {
         name: "does-not-compile",
         from: "solutions",
         file: "src/bin/echo-server.rs",
@@ -75,6 +82,39 @@ const SEEDED: &[Seeded] = &[
         predicted: Predicted::Points(0),
     },
 ];
+
+/// A constant the compiler evaluates for ever (the lint that would stop
+/// it is allowed): a build that hangs with nothing but sources.
+const HANGING_CONST: &str = "#[allow(long_running_const_eval)]
+const SPIN: u64 = {
+    let mut i: u64 = 1;
+    while i != 0 {
+        i = i.wrapping_mul(3);
+    }
+    i
+};
+
+fn main()";
+
+/// How long a seeded submission's build may take: long enough for a build
+/// under load, short for the one that hangs.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// How students upload: a clone, an extra parent folder, a zip of `labs/`,
+/// a zip of the crate alone. The class cycles through them.
+const LAYOUTS: &[&str] = &["labs/echo", "Lab 1 final/labs/echo", "echo", ""];
+
+/// A time long past, as unzip leaves the files' modification times.
+fn unzipped_long_ago(dir: &Path) -> Result<()> {
+    let long_ago = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    for file in crate::files::list_files(dir)? {
+        std::fs::File::options()
+            .write(true)
+            .open(dir.join(file))?
+            .set_modified(long_ago)?;
+    }
+    Ok(())
+}
 
 /// How many kinds of seeded submission there are: a class this size has
 /// one of each.
@@ -101,7 +141,7 @@ fn make_submissions(dir: &Path, count: usize) -> Result<Vec<(String, u32)>> {
         .map(|index| {
             let seeded = &SEEDED[index % SEEDED.len()];
             let student = format!("student-{index:02}-{}", seeded.name);
-            let crate_dir = dir.join(&student).join("labs/echo");
+            let crate_dir = dir.join(&student).join(LAYOUTS[index % LAYOUTS.len()]);
             copy_tree(
                 &root.join(seeded.from).join("echo"),
                 &crate_dir,
@@ -118,6 +158,7 @@ fn make_submissions(dir: &Path, count: usize) -> Result<Vec<(String, u32)>> {
                 );
                 std::fs::write(&path, text.replacen(seeded.replace.0, seeded.replace.1, 1))?;
             }
+            unzipped_long_ago(&crate_dir)?;
             let predicted = match seeded.predicted {
                 Predicted::FullMarks => full_marks,
                 Predicted::Points(points) => points,
@@ -145,7 +186,7 @@ pub fn grade_seeded_class(count: usize, jobs: usize, run: &RunOptions) -> Result
         seed: run.seed.unwrap_or(7),
         ..run.grader_options("class")
     };
-    let results = grade_class(dir.path(), &[echo()], jobs, &options)?;
+    let results = grade_class(dir.path(), &[echo()], jobs, BUILD_TIMEOUT, &options)?;
     let elapsed = started.elapsed();
     let mut wrong = Vec::new();
     for (student, score) in predicted {
@@ -159,7 +200,16 @@ pub fn grade_seeded_class(count: usize, jobs: usize, run: &RunOptions) -> Result
             None => wrong.push(format!("{student}: not graded")),
         }
     }
-    let csv_rows = csv(&results).lines().count().saturating_sub(1);
+    let csv = csv(&results);
+    for row in csv.lines().filter(|row| row.contains("-hangs-its-build,")) {
+        if !row.contains(&format!(
+            "did not finish building within {} s",
+            BUILD_TIMEOUT.as_secs()
+        )) {
+            wrong.push(format!("the row of a hung build does not say so: {row}"));
+        }
+    }
+    let csv_rows = csv.lines().count().saturating_sub(1);
     Ok(ClassRun {
         elapsed,
         wrong,

@@ -9,6 +9,16 @@ fn xtask() -> Command {
     Command::cargo_bin("xtask").expect("the xtask binary")
 }
 
+/// Whether this copy of the course has the reference solutions: the student
+/// edition does not, and there the tests about them say so and pass.
+fn has_solutions(test: &str) -> bool {
+    let present = grader::builder::workspace_root().join("solutions").is_dir();
+    if !present {
+        eprintln!("{test}: skipped, this edition of the course has no solutions/");
+    }
+    present
+}
+
 /// A target dir in the course's own `target/` for a test that builds a copy
 /// of the course, kept across runs for its dependency builds. One per test:
 /// two copies built in one target dir write their binaries to the same files.
@@ -242,6 +252,9 @@ fn status_lists_all_six_labs() {
 /// test that needs them, and no Cargo file that names them.
 #[test]
 fn the_student_edition_builds_and_grades_lab1() {
+    if !has_solutions("the_student_edition_builds_and_grades_lab1") {
+        return;
+    }
     let out = tempfile::tempdir().unwrap();
     let dist = out.path().join("course");
     xtask().arg("dist").arg(&dist).assert().success();
@@ -286,6 +299,9 @@ fn the_student_edition_builds_and_grades_lab1() {
 /// checks its solution and stub with the same library calls).
 #[test]
 fn verify_reports_lab1_as_calibrated() {
+    if !has_solutions("verify_reports_lab1_as_calibrated") {
+        return;
+    }
     xtask().args(["verify", "lab1"]).assert().success().stdout(
         predicate::str::is_match(format!(r"lab1\s+echo\s+{0}/{0}\s+0/{0}\s+ok", lab1_total()))
             .unwrap(),
@@ -298,21 +314,16 @@ fn verify_reports_lab1_as_calibrated() {
 /// original's lab 1 is the stub.
 #[test]
 fn a_moved_course_grades_its_own_files() {
-    let root = grader::builder::workspace_root();
-    if !root.join("solutions").is_dir() {
-        eprintln!("skipped: this edition has no solutions/ to put in the copy");
+    if !has_solutions("a_moved_course_grades_its_own_files") {
         return;
     }
+    let root = grader::builder::workspace_root();
     let moved = tempfile::tempdir().unwrap();
     let course = moved.path().join("course");
     copy_course(&course);
     let lab_src = course.join("labs/echo/src");
     std::fs::remove_dir_all(&lab_src).unwrap();
-    let solution_src = root.join("solutions/echo/src");
-    for entry in ["bin/echo-server.rs", "bin/echo-client.rs"] {
-        std::fs::create_dir_all(lab_src.join("bin")).unwrap();
-        std::fs::copy(solution_src.join(entry), lab_src.join(entry)).unwrap();
-    }
+    copy_dir(&root.join("solutions/echo/src"), &lab_src);
     let binary = course.join("target/debug/xtask");
     std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
     std::fs::copy(assert_cmd::cargo::cargo_bin("xtask"), &binary).unwrap();
@@ -355,6 +366,119 @@ fn labs_lists_the_lab_table() {
     for lab in grader::LABS {
         for name in lab.binaries {
             assert!(binaries.lines().any(|line| line == *name), "{name}");
+        }
+    }
+}
+
+/// Runs `platforms/gradescope/run_autograder` on a simulated `/autograder`
+/// tree under `root`, with the course's xtask at `xtask`; returns the
+/// results.json it left.
+fn run_autograder(root: &Path, xtask: &Path, labs: &str) -> serde_json::Value {
+    let script = grader::builder::workspace_root().join("platforms/gradescope/run_autograder");
+    let output = std::process::Command::new("bash")
+        .arg(script)
+        .env("AUTOGRADER_ROOT", root)
+        .env("XTASK", xtask)
+        .env("LABS", labs)
+        .env("NO_COLOR", "1")
+        .env("CARGO_TARGET_DIR", copy_target("gradescope"))
+        .env_remove("CARGO_MANIFEST_DIR")
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "run_autograder failed:\n{log}");
+    let results = std::fs::read(root.join("results/results.json"))
+        .unwrap_or_else(|err| panic!("no results.json ({err}):\n{log}"));
+    serde_json::from_slice(&results).unwrap_or_else(|err| panic!("{err}:\n{log}"))
+}
+
+/// The Gradescope flow on a simulated `/autograder` tree: the course built in
+/// `source/`, a submission zipped with an extra parent folder holding two
+/// labs, and `LABS` selecting one. Only that lab is graded, from the
+/// submission's files; a lab missing from the submission gets a results
+/// file that says what was expected; a grader that dies leaves a results
+/// file saying grading was interrupted, never the file it was writing.
+#[test]
+fn run_autograder_grades_the_selected_lab_of_a_submission_in_a_parent_folder() {
+    if !has_solutions("run_autograder_grades_the_selected_lab_of_a_submission_in_a_parent_folder") {
+        return;
+    }
+    let root = grader::builder::workspace_root();
+    let autograder = tempfile::tempdir().unwrap();
+    let ag = autograder.path();
+    copy_course(&ag.join("source"));
+    let xtask = ag.join("source/target/debug/xtask");
+    std::fs::create_dir_all(xtask.parent().unwrap()).unwrap();
+    std::fs::copy(assert_cmd::cargo::cargo_bin("xtask"), &xtask).unwrap();
+    for slug in ["echo", "errors"] {
+        copy_dir(
+            &root.join("solutions").join(slug).join("src"),
+            &ag.join("submission/Lab work/labs").join(slug).join("src"),
+        );
+    }
+    // A results file planted before grading is never what Gradescope reads.
+    std::fs::create_dir_all(ag.join("results")).unwrap();
+    std::fs::write(ag.join("results/results.json"), r#"{"score": 999}"#).unwrap();
+
+    let started = std::time::Instant::now();
+    let results = run_autograder(ag, &xtask, "lab1");
+    eprintln!(
+        "simulated Gradescope run of lab1: {:.1} s, results.json:\n{results:#}",
+        started.elapsed().as_secs_f64()
+    );
+    let echo = grader::rubric::for_lab(grader::Lab::find("echo").unwrap());
+    let full: u32 = echo.iter().map(|spec| spec.points).sum();
+    assert_eq!(results["score"], full, "{results:#}");
+    let tests = results["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), echo.len(), "{results:#}");
+    assert!(
+        tests
+            .iter()
+            .all(|test| test["name"].as_str().unwrap().contains("echo.")),
+        "{results:#}"
+    );
+
+    // An assignment for lab 2 when only lab 1 was uploaded: never a silent 0.
+    std::fs::remove_dir_all(ag.join("submission/Lab work/labs/errors")).unwrap();
+    let results = run_autograder(ag, &xtask, "errors");
+    assert_eq!(results["score"], 0);
+    let output = results["output"].as_str().unwrap();
+    assert!(output.contains("no sources for lab2 (errors)"), "{output}");
+    assert!(output.contains("`bin/socket-errors.rs`"), "{output}");
+    assert!(
+        output.contains("Lab work/labs/echo/src/bin/echo-server.rs"),
+        "{output}"
+    );
+
+    // A grader killed while a graded program forges the results.
+    let killed = ag.join("killed-xtask");
+    std::fs::write(
+        &killed,
+        "#!/bin/sh\n[ \"$1\" = grade ] || exit 0\nshift 2\necho '{\"score\": 999}' > \"$2\"\nkill -9 $$\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&killed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let results = run_autograder(ag, &killed, "lab1");
+    assert_eq!(results["score"], 0, "{results:#}");
+    let output = results["output"].as_str().unwrap();
+    assert!(output.contains("interrupted"), "{output}");
+    assert!(output.contains("status 137"), "{output}");
+}
+
+/// Copies the files of `from` into `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
         }
     }
 }
