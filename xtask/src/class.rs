@@ -273,6 +273,15 @@ pub fn csv(results: &[Graded]) -> String {
 
 /// `cargo xtask grade-class`.
 pub fn run(args: &ClassArgs) -> Result<ExitCode> {
+    // Grades of record: as `grade --contained` does, refuse without the
+    // minimum containment.
+    let missing = grader::harness::contain::Policy::get().minimum_missing();
+    if !missing.is_empty() {
+        bail!(
+            "graded programs cannot be contained here: {}",
+            missing.join("; ")
+        );
+    }
     let started = Instant::now();
     let labs = args.lab.labs();
     let options = args.run.grader_options("class");

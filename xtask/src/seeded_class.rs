@@ -68,6 +68,15 @@ const SEEDED: &[Seeded] = &[
         predicted: Predicted::Points(20),
     },
     Seeded {
+        name: "kills-its-grader",
+        from: "solutions",
+        file: "src/bin/echo-server.rs",
+        replace: ("fn main()", GRADER_KILLER),
+        // Contained, the attack changes nothing: the program serves as the
+        // solution does, and every other row is still right.
+        predicted: Predicted::FullMarks,
+    },
+    Seeded {
         name: "hangs-its-build",
         from: "solutions",
         file: "src/bin/echo-server.rs",
@@ -95,6 +104,27 @@ const SPIN: u64 = {
 };
 
 fn main()";
+
+/// A server that first tries to end its grading: it SIGKILLs its parent and
+/// every process whose command line names xtask, then serves as the
+/// solution does.
+const GRADER_KILLER: &str = "fn main() -> ExitCode {
+    let mut targets = vec![std::os::unix::process::parent_id()];
+    for entry in std::fs::read_dir(\"/proc\").into_iter().flatten().flatten() {
+        let cmdline = std::fs::read(entry.path().join(\"cmdline\")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(\"xtask\") {
+            targets.extend(entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()));
+        }
+    }
+    for pid in targets {
+        let _ = std::process::Command::new(\"kill\")
+            .args([\"-KILL\", &pid.to_string()])
+            .status();
+    }
+    solution_main()
+}
+
+fn solution_main()";
 
 /// How long a seeded submission's build may take: long enough for a build
 /// under load, short for the one that hangs.
@@ -139,7 +169,12 @@ fn make_submissions(dir: &Path, count: usize) -> Result<Vec<(String, u32)>> {
     let full_marks = grader::rubric::total(echo());
     (0..count)
         .map(|index| {
-            let seeded = &SEEDED[index % SEEDED.len()];
+            let seeded = match &SEEDED[index % SEEDED.len()] {
+                // Uncontained (no PID namespace, no guest uid), the killer
+                // would succeed: a correct submission stands in for it.
+                killer if killer.name == "kills-its-grader" && !can_contain() => &SEEDED[0],
+                seeded => seeded,
+            };
             let student = format!("student-{index:02}-{}", seeded.name);
             let crate_dir = dir.join(&student).join(LAYOUTS[index % LAYOUTS.len()]);
             copy_tree(
@@ -166,6 +201,12 @@ fn make_submissions(dir: &Path, count: usize) -> Result<Vec<(String, u32)>> {
             Ok((student, predicted))
         })
         .collect()
+}
+
+/// Whether graded programs are kept from signalling the grader.
+fn can_contain() -> bool {
+    let policy = grader::harness::contain::Policy::get();
+    policy.pid_namespace || policy.guest.is_some()
 }
 
 fn echo() -> &'static Lab {
