@@ -31,6 +31,9 @@ struct Seeded {
     from: &'static str,
     file: &'static str,
     replace: (&'static str, &'static str),
+    /// A file added to the crate: its path and contents, where `{MARKER}`
+    /// stands for a path in the class folder that must never be written.
+    added: Option<(&'static str, &'static str)>,
     predicted: Predicted,
 }
 
@@ -41,6 +44,7 @@ const SEEDED: &[Seeded] = &[
         from: "solutions",
         file: "",
         replace: ("", ""),
+        added: None,
         predicted: Predicted::FullMarks,
     },
     Seeded {
@@ -48,6 +52,7 @@ const SEEDED: &[Seeded] = &[
         from: "labs",
         file: "",
         replace: ("", ""),
+        added: None,
         predicted: Predicted::Points(0),
     },
     Seeded {
@@ -57,6 +62,7 @@ const SEEDED: &[Seeded] = &[
         replace: (".shutdown(Shutdown::Write)", ".flush()"),
         // Every client check waits for the server to close; the refused
         // check is gated on the client's output.
+        added: None,
         predicted: Predicted::Points(24),
     },
     Seeded {
@@ -65,6 +71,7 @@ const SEEDED: &[Seeded] = &[
         file: "src/bin/echo-server.rs",
         replace: ("write_all(&buffer[..received])", "write_all(&buffer)"),
         // Only `ready` of the server checks survives stale bytes.
+        added: None,
         predicted: Predicted::Points(20),
     },
     Seeded {
@@ -74,6 +81,20 @@ const SEEDED: &[Seeded] = &[
         replace: ("fn main()", GRADER_KILLER),
         // Contained, the attack changes nothing: the program serves as the
         // solution does, and every other row is still right.
+        added: None,
+        predicted: Predicted::FullMarks,
+    },
+    Seeded {
+        name: "runs-a-build-script",
+        from: "solutions",
+        file: "Cargo.toml",
+        replace: ("[package]", "[package]\nbuild = \"build.rs\""),
+        // Only the sources under src/ come in: the script never runs, and
+        // the solution earns its marks.
+        added: Some((
+            "build.rs",
+            "fn main() { std::fs::write(r\"{MARKER}\", \"the build script ran\").unwrap(); }",
+        )),
         predicted: Predicted::FullMarks,
     },
     Seeded {
@@ -81,6 +102,7 @@ const SEEDED: &[Seeded] = &[
         from: "solutions",
         file: "src/bin/echo-server.rs",
         replace: ("fn main()", HANGING_CONST),
+        added: None,
         predicted: Predicted::Points(0),
     },
     Seeded {
@@ -88,6 +110,7 @@ const SEEDED: &[Seeded] = &[
         from: "solutions",
         file: "src/bin/echo-server.rs",
         replace: ("fn main()", "fn main() -> oops"),
+        added: None,
         predicted: Predicted::Points(0),
     },
 ];
@@ -193,6 +216,11 @@ fn make_submissions(dir: &Path, count: usize) -> Result<Vec<(String, u32)>> {
                 );
                 std::fs::write(&path, text.replacen(seeded.replace.0, seeded.replace.1, 1))?;
             }
+            if let Some((file, contents)) = seeded.added {
+                let marker = build_script_marker(dir);
+                let contents = contents.replace("{MARKER}", &marker.display().to_string());
+                std::fs::write(crate_dir.join(file), contents)?;
+            }
             unzipped_long_ago(&crate_dir)?;
             let predicted = match seeded.predicted {
                 Predicted::FullMarks => full_marks,
@@ -201,6 +229,11 @@ fn make_submissions(dir: &Path, count: usize) -> Result<Vec<(String, u32)>> {
             Ok((student, predicted))
         })
         .collect()
+}
+
+/// Where a submission's build script would leave its mark, were it run.
+fn build_script_marker(class: &Path) -> std::path::PathBuf {
+    class.join("build-script-ran")
 }
 
 /// Whether graded programs are kept from signalling the grader.
@@ -249,6 +282,9 @@ pub fn grade_seeded_class(count: usize, jobs: usize, run: &RunOptions) -> Result
         )) {
             wrong.push(format!("the row of a hung build does not say so: {row}"));
         }
+    }
+    if build_script_marker(dir.path()).exists() {
+        wrong.push("a submission's build script ran".to_owned());
     }
     let csv_rows = csv.lines().count().saturating_sub(1);
     Ok(ClassRun {
