@@ -45,11 +45,19 @@ fn parse_lab(name: &str) -> Result<&'static Lab, String> {
 /// it in well under a minute); the later steps take seconds.
 const STEP_TIMEOUT_MINUTES: u32 = 10;
 
-/// Paths left out of the student edition.
+/// Paths left out of the student edition: the solutions, the bench, CI, and
+/// the course's tests that grade the grader with its fixtures
+/// (`grader/tests/fixtures/`).
 pub fn left_out(path: &str) -> bool {
-    ["solutions/", "grader/tests/", ".ci/", "bench/"]
-        .iter()
-        .any(|prefix| path.starts_with(prefix))
+    [
+        "solutions/",
+        "grader/tests/",
+        "xtask/tests/containment.rs",
+        ".ci/",
+        "bench/",
+    ]
+    .iter()
+    .any(|prefix| path.starts_with(prefix))
 }
 
 /// The root manifest without its `course-only` blocks (the lines that name
@@ -261,6 +269,7 @@ mod tests {
             "grader/tests/echo.rs",
             ".ci/run",
             "bench/Cargo.toml",
+            "xtask/tests/containment.rs",
         ] {
             assert!(left_out(path), "{path}");
         }
