@@ -516,6 +516,34 @@ fn main()";
         grade_and_check(SEEDED.len(), 2);
     }
 
+    /// The same class graded twice with the same seed gets the same rows.
+    #[test]
+    fn grading_a_class_twice_with_one_seed_gives_the_same_grades() {
+        if !crate::files::has_solutions("grading_a_class_twice_with_one_seed_gives_the_same_grades")
+        {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        make_submissions(dir.path(), 3);
+        let rows = || {
+            let results = grade_class(
+                dir.path(),
+                &[Lab::find("echo").unwrap()],
+                2,
+                Duration::from_secs(45),
+                &Options {
+                    seed: 11,
+                    ..Options::default()
+                },
+            )
+            .unwrap();
+            csv(&results).lines().map(str::to_owned).collect::<Vec<_>>()
+        };
+        let first = rows();
+        assert_eq!(first.len(), 4, "{first:#?}");
+        assert_eq!(first, rows());
+    }
+
     /// The class-sized measurement for the closing note:
     /// `cargo test -p xtask --bins -- --ignored --nocapture class_of_30`.
     #[test]
