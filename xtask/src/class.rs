@@ -321,8 +321,11 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
+    use grader::{Lab, Options};
+
+    use super::{csv, grade_class};
     use crate::options::RunOptions;
-    use crate::seeded_class::{KINDS, grade_seeded_class};
+    use crate::seeded_class::{BUILD_TIMEOUT, KINDS, grade_seeded_class, make_submissions};
 
     /// Every seeded bug scores what it predicts, whichever way the
     /// submission is laid out; every file has an old modification time and
@@ -337,5 +340,33 @@ mod tests {
         let run = grade_seeded_class(KINDS, 2, &RunOptions::default()).unwrap();
         assert!(run.wrong.is_empty(), "{}", run.wrong.join("\n"));
         assert_eq!(run.csv_rows, KINDS);
+    }
+
+    /// The same class graded twice with the same seed gets the same rows.
+    #[test]
+    fn grading_a_class_twice_with_one_seed_gives_the_same_grades() {
+        if !crate::files::has_solutions("grading_a_class_twice_with_one_seed_gives_the_same_grades")
+        {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        make_submissions(dir.path(), 3).unwrap();
+        let rows = || {
+            let results = grade_class(
+                dir.path(),
+                &[Lab::find("echo").unwrap()],
+                2,
+                BUILD_TIMEOUT,
+                &Options {
+                    seed: 11,
+                    ..Options::default()
+                },
+            )
+            .unwrap();
+            csv(&results).lines().map(str::to_owned).collect::<Vec<_>>()
+        };
+        let first = rows();
+        assert_eq!(first.len(), 4, "{first:#?}");
+        assert_eq!(first, rows());
     }
 }

@@ -151,7 +151,7 @@ fn solution_main()";
 
 /// How long a seeded submission's build may take: long enough for a build
 /// under load, short for the one that hangs.
-const BUILD_TIMEOUT: Duration = Duration::from_secs(45);
+pub const BUILD_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// How students upload: a clone, an extra parent folder, a zip of `labs/`,
 /// a zip of the crate alone. The class cycles through them.
@@ -187,7 +187,7 @@ pub struct ClassRun {
 
 /// Writes `count` submissions under `dir`; returns each student's name and
 /// predicted score.
-fn make_submissions(dir: &Path, count: usize) -> Result<Vec<(String, u32)>> {
+pub fn make_submissions(dir: &Path, count: usize) -> Result<Vec<(String, u32)>> {
     let root = workspace_root();
     let full_marks = grader::rubric::total(echo());
     (0..count)

@@ -7,7 +7,7 @@
 //! user the tests say why they are skipped.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use tempfile::TempDir;
@@ -28,7 +28,7 @@ fn contained(test: &str) -> bool {
 /// A `--bin-dir` of lab 1's Python fixtures, the server run with `LAB_BUG`
 /// set to `attack`; readable by all, with an `outbox/` writable by all.
 fn attacking_bin_dir(attack: &str) -> TempDir {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../grader/tests/fixtures/echo");
+    let fixtures = grader::builder::workspace_root().join("grader/tests/fixtures/echo");
     let dir = tempfile::Builder::new()
         .prefix("socket-labs-attack-")
         .tempdir()
