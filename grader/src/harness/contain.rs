@@ -78,8 +78,6 @@ pub struct Policy {
     pub cgroups: CgroupRoots,
     /// The folder mounted read-only inside a user namespace.
     pub protected: PathBuf,
-    /// Where guests' working folders and staged executables go.
-    pub scratch: PathBuf,
 }
 
 /// The cgroup folders under which each program gets one of its own.
@@ -103,7 +101,6 @@ impl Policy {
     fn detect() -> Policy {
         // SAFETY: geteuid cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
-        let scratch = scratch_root();
         let protected = super::super::builder::workspace_root();
         if std::env::var_os(DISABLE_VARIABLE).is_some() {
             return Policy {
@@ -113,7 +110,6 @@ impl Policy {
                 network_namespace: false,
                 cgroups: CgroupRoots::default(),
                 protected,
-                scratch,
             };
         }
         let (pid_namespace, user_namespace) = if root {
@@ -134,7 +130,6 @@ impl Policy {
                 CgroupRoots::default()
             },
             protected,
-            scratch,
         }
     }
 
@@ -187,15 +182,6 @@ impl Policy {
         }
         missing
     }
-}
-
-/// `$TMPDIR/socket-labs-guests`: world-traversable (0711), so a guest can
-/// reach its own folder inside but list nothing.
-fn scratch_root() -> PathBuf {
-    let root = std::env::temp_dir().join(format!("socket-labs-guests-{}", std::process::id()));
-    let _ = fs::create_dir_all(&root);
-    let _ = fs::set_permissions(&root, fs::Permissions::from_mode(0o711));
-    root
 }
 
 /// Whether a child can be created with `flags` (a probe that exits at once).
@@ -423,15 +409,14 @@ pub fn guest_environment(home: &Path, extra: &[(OsString, OsString)]) -> Vec<(Os
     env
 }
 
-/// A fresh working folder for one guest, owned by its uid, under the
-/// scratch root. Removed with [`remove_guest_home`].
+/// A fresh working folder for one guest, owned by its uid: a new folder
+/// with a random name in the temporary folder (which every uid may
+/// traverse), private to the guest. Removed with [`remove_guest_home`].
 pub fn guest_home(policy: &Policy) -> io::Result<PathBuf> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = policy
-        .scratch
-        .join(format!("home-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
-    fs::create_dir_all(&dir)?;
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+    let dir = tempfile::Builder::new()
+        .prefix("socket-labs-guest-")
+        .tempdir()?
+        .keep();
     if let Some((uid, gid)) = policy.guest {
         std::os::unix::fs::chown(&dir, Some(uid), Some(gid))?;
     }
@@ -450,7 +435,7 @@ pub fn remove_guest_home(dir: &Path) {
 #[derive(Debug)]
 pub struct Sandbox {
     network: Option<NetworkNamespace>,
-    staged: Option<PathBuf>,
+    staged: Option<tempfile::TempDir>,
 }
 
 impl Sandbox {
@@ -491,13 +476,12 @@ impl Sandbox {
     /// may read and run (build folders and temporary folders are often
     /// private), and returns the binaries pointing there.
     pub fn stage(&mut self, binaries: &Binaries) -> io::Result<Binaries> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let dir = Policy::get()
-            .scratch
-            .join(format!("bin-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
-        fs::create_dir_all(&dir)?;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))?;
-        self.staged = Some(dir.clone());
+        let folder = tempfile::Builder::new()
+            .prefix("socket-labs-bin-")
+            .tempdir()?;
+        fs::set_permissions(folder.path(), fs::Permissions::from_mode(0o755))?;
+        let dir = folder.path().to_path_buf();
+        self.staged = Some(folder);
         let mut staged = binaries.clone();
         let tests = staged
             .tests
@@ -530,14 +514,6 @@ impl Sandbox {
 impl Default for Sandbox {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Some(dir) = self.staged.take() {
-            let _ = fs::remove_dir_all(dir);
-        }
     }
 }
 

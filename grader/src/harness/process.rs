@@ -448,6 +448,40 @@ impl Process {
     }
 }
 
+impl Process {
+    /// Stops the program (SIGSTOP, as Ctrl-Z does) until the returned guard
+    /// is dropped (SIGCONT), waiting until every thread has stopped or
+    /// `deadline` passes. Whatever peers send meanwhile waits in the kernel,
+    /// so the program finds it all at once when it continues: a check can
+    /// make "many clients ready at the same time" happen, whatever the
+    /// machine's scheduling. Programs must retry calls that a stop and
+    /// continue interrupts (EINTR), as the handouts teach.
+    pub fn pause(&self, deadline: Instant) -> Paused {
+        let pid = self.program_pid as i32;
+        // SAFETY: kill(2) on our own graded program.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        while Instant::now() < deadline
+            && !super::procfs::all_threads_stopped(self.program_pid).unwrap_or(true)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Paused { pid }
+    }
+}
+
+/// A stopped graded program; dropping this continues it.
+#[derive(Debug)]
+pub struct Paused {
+    pid: i32,
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the graded program we stopped.
+        unsafe { libc::kill(self.pid, libc::SIGCONT) };
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         self.terminate();

@@ -69,6 +69,22 @@ impl TcpSocket {
     pub const TIME_WAIT: u8 = 0x06;
 }
 
+/// Whether every thread of `pid` is stopped (state `T` in
+/// `/proc/PID/task/TID/stat`), as after SIGSTOP.
+pub fn all_threads_stopped(pid: u32) -> io::Result<bool> {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let stat = std::fs::read_to_string(task?.path().join("stat"))?;
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .ok_or_else(|| io::Error::other("malformed /proc/PID/task/TID/stat"))?;
+        if state != "T" && state != "t" {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Every TCP socket of the calling thread's network namespace, IPv4 and
 /// IPv6. `/proc/net` follows the process's main thread, which stays outside
 /// the grade's namespace: check threads read `/proc/thread-self/net`.

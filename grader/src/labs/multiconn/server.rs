@@ -107,8 +107,10 @@ pub(super) fn many_clients(ctx: &Ctx) -> CheckResult {
             .collect();
         clients.push((stream, format!("client {number} of {CLIENTS}: {tag}")));
     }
-    // Everyone sends before anyone reads: the server sees 200 clients with
-    // data waiting at the same time.
+    // Everyone sends while the server is stopped (as by Ctrl-Z), then it
+    // continues: it finds 200 clients with data waiting at the same time,
+    // however fast it would otherwise have served them one by one.
+    let paused = server.process.pause(deadline);
     for (number, (stream, message)) in clients.iter().enumerate() {
         let mut writer = stream;
         net::write_all_until(&mut writer, message.as_bytes(), deadline).map_err(|err| {
@@ -118,6 +120,7 @@ pub(super) fn many_clients(ctx: &Ctx) -> CheckResult {
             )))
         })?;
     }
+    drop(paused);
     for (number, (stream, message)) in clients.iter().enumerate() {
         let (received, end) = net::read_until(stream, Some(message.len()), deadline);
         if received != message.as_bytes() {
