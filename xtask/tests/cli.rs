@@ -62,12 +62,99 @@ fn an_unknown_lab_is_a_usage_error_that_lists_the_valid_names() {
 }
 
 #[test]
-fn an_unknown_check_is_a_usage_error() {
+fn an_unknown_check_is_a_usage_error_that_lists_the_labs_checks() {
     xtask()
         .args(["grade", "lab1", "--check", "echo.nope"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("echo.nope"));
+        .stderr(predicate::str::contains("echo.nope"))
+        .stderr(predicate::str::contains("echo.ready, echo.hello"));
+}
+
+#[test]
+fn a_check_is_found_by_a_short_name_only_it_has() {
+    let empty = tempfile::tempdir().unwrap();
+    let assert = xtask()
+        .args(["grade", "lab1", "--check", "hello", "--bin-dir"])
+        .arg(empty.path())
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(stdout.contains("echo.hello"), "{stdout}");
+    assert!(!stdout.contains("echo.ready"), "{stdout}");
+    // A name several checks share is refused, naming them.
+    xtask()
+        .args(["grade", "lab1", "--check", "client"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "echo.client_output, echo.client_large",
+        ));
+}
+
+#[test]
+fn grade_without_a_lab_lists_the_labs() {
+    let assert = xtask().arg("grade").assert().code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    for lab in grader::LABS {
+        assert!(
+            stderr.contains(&format!("{:<5} {}", lab.name(), lab.slug)),
+            "{stderr}"
+        );
+    }
+    assert!(stderr.contains("cargo xtask grade LAB"), "{stderr}");
+}
+
+/// `hint` reads the last grade from the course's `.grades/`: a copy of the
+/// binary in a stand-in course root reads that root's, not this checkout's.
+#[test]
+fn hint_at_full_marks_says_there_is_nothing_to_fix() {
+    let root = tempfile::tempdir().unwrap();
+    for marker in ["Cargo.toml", "grader/Cargo.toml", "xtask/Cargo.toml"] {
+        let path = root.path().join(marker);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "").unwrap();
+    }
+    let bin = root.path().join("bin/xtask");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(assert_cmd::cargo::cargo_bin("xtask"), &bin).unwrap();
+    std::fs::create_dir_all(root.path().join(".grades")).unwrap();
+    let total = lab1_total();
+    let checks: Vec<serde_json::Value> =
+        grader::rubric::for_lab(grader::Lab::find("echo").unwrap())
+            .iter()
+            .map(|spec| serde_json::json!({"id": spec.id, "status": "passed"}))
+            .collect();
+    let report = serde_json::json!({
+        "lab": "lab1", "slug": "echo", "score": total, "max_score": total,
+        "checks": checks, "graded_at_unix": 0,
+    });
+    std::fs::write(root.path().join(".grades/echo.json"), report.to_string()).unwrap();
+    Command::new(&bin)
+        .env_remove("CARGO_MANIFEST_DIR")
+        .current_dir(root.path())
+        .args(["hint", "lab1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "full marks, {total}/{total}: nothing to fix"
+        )))
+        .stdout(predicate::str::contains("hint:").not());
+}
+
+/// The banner says what `watch` waits for once per grade: a hint, or any
+/// other key, does not repeat it.
+#[test]
+fn watch_prints_its_banner_once() {
+    let assert = xtask()
+        .args(["watch", "lab1"])
+        .write_stdin("hxq")
+        .timeout(std::time::Duration::from_secs(300))
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert_eq!(stdout.matches("watching labs/echo").count(), 1, "{stdout}");
+    assert!(stdout.contains("hint:"), "{stdout}");
 }
 
 /// Every command that grades takes `--time-scale` and `--seed` from one
@@ -227,6 +314,12 @@ fn hint_names_the_handout_section() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("its checks: echo.ready"));
+    // The same short names as `grade --check`.
+    xtask()
+        .args(["hint", "lab1", "half_close"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("echo.client_half_close"));
 }
 
 #[test]
