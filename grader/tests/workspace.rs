@@ -111,7 +111,7 @@ fn every_hint_points_at_a_section_of_its_handout() {
         // A check's diagnosis names a section too: `"#edge-triggered-…"`.
         for (file, anchor) in diagnosis_anchors(lab.slug) {
             assert!(
-                anchors.iter().any(|a| *a == anchor),
+                anchors.contains(&anchor),
                 "{file}: no section #{anchor} in {}",
                 lab.handout()
             );

@@ -451,3 +451,147 @@ fn labs_lists_the_lab_table() {
         }
     }
 }
+
+/// The commands in a "try it" line: its `backticked` parts, or the whole
+/// line when it has none, split where the shell starts a new command.
+fn commands_of(manual: &str) -> Vec<String> {
+    let spans: Vec<&str> = if manual.contains('`') {
+        manual.split('`').skip(1).step_by(2).collect()
+    } else {
+        vec![manual]
+    };
+    // A `$(…)` is a command of its own, and a word where it stands.
+    let mut lines = Vec::new();
+    for span in spans {
+        let mut rest = span.to_owned();
+        while let Some(start) = rest.rfind("$(") {
+            let end = rest[start..].find(')').map_or(rest.len(), |at| start + at);
+            lines.push(rest[start + 2..end].to_owned());
+            rest.replace_range(start..(end + 1).min(rest.len()), "WORD");
+        }
+        lines.push(rest);
+    }
+    lines
+        .iter()
+        .flat_map(|span| {
+            span.split([';', '|', '&'])
+                .map(str::trim)
+                .map(|command| {
+                    ["do ", "then "]
+                        .iter()
+                        .fold(command, |c, keyword| c.strip_prefix(keyword).unwrap_or(c))
+                        .to_owned()
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|command| {
+            command.chars().any(char::is_alphanumeric)
+                && !["for ", "done", "wait"]
+                    .iter()
+                    .any(|keyword| command.starts_with(keyword))
+        })
+        .collect()
+}
+
+/// Every "try it" line runs as printed on a stock machine: each program it
+/// names is installed here, or is cargo running one of the course's own
+/// commands (`cargo xtask SUB`, `cargo run -p LAB --bin BIN`), or a lab
+/// binary cargo built (`target/debug/BIN`). `nc` is not on a stock machine.
+#[test]
+fn every_try_it_line_names_programs_that_exist() {
+    let root = grader::builder::workspace_root();
+    let lab_binary = |package: &str, binary: &str| {
+        grader::LABS.iter().any(|lab| {
+            lab.slug == package && lab.binaries.contains(&binary)
+                || (package.is_empty() && lab.binaries.contains(&binary))
+        })
+    };
+    for lab in grader::LABS {
+        for spec in grader::rubric::for_lab(lab) {
+            for command in commands_of(&spec.manual) {
+                let words: Vec<&str> = command.split_whitespace().collect();
+                let ok = match words.as_slice() {
+                    ["cargo", "xtask", sub, ..] => xtask()
+                        .args([sub, "--help"])
+                        .output()
+                        .unwrap()
+                        .status
+                        .success(),
+                    ["cargo", "run", rest @ ..] => {
+                        let after = |flag: &str| {
+                            rest.iter()
+                                .position(|word| *word == flag)
+                                .and_then(|at| rest.get(at + 1))
+                                .copied()
+                                .unwrap_or_default()
+                        };
+                        lab_binary(after("-p"), after("--bin"))
+                    }
+                    ["cargo", "build" | "test", ..] => true,
+                    [program, ..] if program.starts_with("target/debug/") => {
+                        let binary = program.trim_start_matches("target/debug/");
+                        binary == "xtask" || lab_binary("", binary)
+                    }
+                    [program, ..] => std::process::Command::new("sh")
+                        .args(["-c", &format!("command -v {program}")])
+                        .current_dir(&root)
+                        .output()
+                        .unwrap()
+                        .status
+                        .success(),
+                    [] => true,
+                };
+                assert!(
+                    ok && !words.contains(&"nc"),
+                    "{}: `{command}` does not run on a stock machine (in: {})",
+                    spec.id,
+                    spec.manual
+                );
+            }
+        }
+    }
+}
+
+/// `cargo xtask send` against a loopback echo server: what it sends comes
+/// back on stdout once it half-closes.
+#[test]
+fn send_talks_to_a_tcp_server_and_half_closes() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut received = Vec::new();
+        stream.read_to_end(&mut received).unwrap();
+        stream.write_all(&received).unwrap();
+    });
+    xtask()
+        .args(["send", "127.0.0.1", &port.to_string(), "--half-close"])
+        .write_stdin("Hello, world")
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .success()
+        .stdout("Hello, world");
+    server.join().unwrap();
+}
+
+/// `cargo xtask send --udp`: one datagram out, the reply printed.
+#[test]
+fn send_udp_prints_the_reply() {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let mut buffer = [0; 100];
+        let (n, from) = socket.recv_from(&mut buffer).unwrap();
+        assert_eq!(&buffer[..n], b"hi");
+        socket.send_to(b"Got your message!", from).unwrap();
+    });
+    xtask()
+        .args(["send", "--udp", "127.0.0.1", &port.to_string()])
+        .write_stdin("hi")
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .success()
+        .stdout("Got your message!\n");
+    server.join().unwrap();
+}
