@@ -73,7 +73,7 @@ pub mod rubric;
 pub mod runner;
 
 pub use lab::{LABS, Lab};
-pub use outcome::{CheckOutcome, CheckResult, Failure, LabReport, Status};
+pub use outcome::{CheckOutcome, CheckResult, Diagnosis, Failure, LabReport, Status};
 pub use runner::{Options, grade};
 
 /// The grader's version: the git commit it was built from (`+changes` when

@@ -26,6 +26,23 @@ pub struct Failure {
     /// Further lines worth showing: a program's stderr, its exit status.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
+    /// What the evidence points at, when it points elsewhere than the
+    /// check's own rubric entry: the report shows this hint and handout
+    /// section in place of the rubric's (see [`Failure::diagnosis`]).
+    /// (Boxed: a failure travels in every `Err`, and is rarely diagnosed.)
+    #[serde(skip)]
+    pub diagnosis: Option<Box<Diagnosis>>,
+}
+
+/// A cause the grader found evidence for, and where the handout teaches
+/// its fix: e.g. bytes left unread in a server's receive queue point at
+/// the edge-triggered section, whichever check noticed them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnosis {
+    /// What to do about it, in place of the rubric's hint.
+    pub hint: String,
+    /// The handout section that teaches the fix, as an anchor (`#the-half-close`).
+    pub handout: String,
 }
 
 impl Failure {
@@ -55,6 +72,20 @@ impl Failure {
     #[must_use]
     pub fn diff(mut self, diff: impl Into<String>) -> Self {
         self.diff = Some(diff.into());
+        self
+    }
+
+    /// Says what the evidence points at: `hint` and the handout section
+    /// `handout` (an anchor of the lab's README) replace the rubric's in the
+    /// report. The first diagnosis made wins: it is the most specific.
+    #[must_use]
+    pub fn diagnosis(mut self, hint: impl Into<String>, handout: impl Into<String>) -> Self {
+        self.diagnosis.get_or_insert_with(|| {
+            Box::new(Diagnosis {
+                hint: hint.into(),
+                handout: handout.into(),
+            })
+        });
         self
     }
 

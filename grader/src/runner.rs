@@ -298,6 +298,11 @@ fn outcome(
     duration: Duration,
     options: &Options,
 ) -> CheckOutcome {
+    // Evidence of a specific cause beats the rubric's general advice.
+    let (hint, handout) = match failure.as_ref().and_then(|f| f.diagnosis.as_ref()) {
+        Some(diagnosis) => (diagnosis.hint.clone(), diagnosis.handout.clone()),
+        None => (spec.hint.trim().to_owned(), spec.handout.clone()),
+    };
     CheckOutcome {
         id: spec.id.clone(),
         title: spec.title.clone(),
@@ -315,8 +320,8 @@ fn outcome(
             spec.points
         },
         failure,
-        hint: spec.hint.trim().to_owned(),
-        handout: format!("{}{}", lab.handout(), spec.handout),
+        hint,
+        handout: format!("{}{handout}", lab.handout()),
         manual: spec.manual.trim().to_owned(),
         duration,
         time_limit: spec.time_limit(options.time_scale),

@@ -51,28 +51,138 @@ fn an_independent_python_implementation_gets_full_marks() {
 /// One classic mistake per check: each must cost that check (and sometimes
 /// a few that depend on the same behaviour).
 #[rstest]
-#[case::counts_characters_not_bytes("app-server", "length_in_chars", "app.search")]
-#[case::decodes_as_latin1("app-server", "decode_latin1", "app.unicode_query")]
-#[case::forgets_the_quotes("app-server", "no_match_unquoted", "app.no_match")]
-#[case::ignores_the_action("app-server", "ignore_action", "app.invalid_action")]
-#[case::treats_binary_as_text("app-server", "binary_as_text", "app.binary_request")]
-#[case::keeps_the_connection_open("app-server", "keep_open", "app.closes_after_answer")]
-#[case::header_in_one_read("app-server", "json_header_one_read", "app.one_byte_at_a_time")]
-#[case::length_in_one_read("app-server", "proto_header_one_read", "app.split_length")]
-#[case::one_shared_buffer("app-server", "shared_buffer", "app.concurrent")]
-#[case::crashes_on_bad_json("app-server", "crash_on_bad_header", "app.malformed_header")]
-#[case::crashes_on_a_missing_key("app-server", "crash_on_missing_key", "app.missing_key")]
-#[case::crashes_on_bad_content("app-server", "crash_on_bad_content", "app.bad_content")]
-#[case::no_length_limit("app-server", "no_length_limit", "app.huge_content_length")]
-#[case::blocking_reads("app-server", "blocking_reads", "app.stalled_half")]
-#[case::little_endian_length("app-server", "little_endian_length", "app.byte_order")]
-#[case::logs_a_python_repr("app-server", "log_python_repr", "app.server_log")]
-#[case::client_counts_characters("app-client", "length_in_chars", "app.client_search")]
-#[case::client_sends_json_always("app-client", "binary_as_json", "app.client_binary")]
-#[case::client_reads_once("app-client", "single_recv", "app.client_fragments")]
-#[case::client_traceback("app-client", "traceback_on_bad_response", "app.client_malformed")]
-#[case::client_lowercase("app-client", "lowercase_got", "app.client_output")]
-fn a_classic_bug_fails_its_check(#[case] program: &str, #[case] bug: &str, #[case] check: &str) {
+#[case::counts_characters_not_bytes(
+    "app-server",
+    "length_in_chars",
+    "app.search",
+    "#step-4-the-server-answers"
+)]
+#[case::decodes_as_latin1(
+    "app-server",
+    "decode_latin1",
+    "app.unicode_query",
+    "#text-bytes-and-content-length"
+)]
+#[case::forgets_the_quotes(
+    "app-server",
+    "no_match_unquoted",
+    "app.no_match",
+    "#step-4-the-server-answers"
+)]
+#[case::ignores_the_action(
+    "app-server",
+    "ignore_action",
+    "app.invalid_action",
+    "#step-4-the-server-answers"
+)]
+#[case::treats_binary_as_text(
+    "app-server",
+    "binary_as_text",
+    "app.binary_request",
+    "#step-4-the-server-answers"
+)]
+#[case::keeps_the_connection_open(
+    "app-server",
+    "keep_open",
+    "app.closes_after_answer",
+    "#the-connection-state-machine"
+)]
+#[case::header_in_one_read(
+    "app-server",
+    "json_header_one_read",
+    "app.one_byte_at_a_time",
+    "#a-byte-stream-has-no-message-boundaries"
+)]
+#[case::length_in_one_read(
+    "app-server",
+    "proto_header_one_read",
+    "app.split_length",
+    "#the-connection-state-machine"
+)]
+#[case::one_shared_buffer(
+    "app-server",
+    "shared_buffer",
+    "app.concurrent",
+    "#the-connection-state-machine"
+)]
+#[case::crashes_on_bad_json(
+    "app-server",
+    "crash_on_bad_header",
+    "app.malformed_header",
+    "#when-the-input-is-bad"
+)]
+#[case::crashes_on_a_missing_key(
+    "app-server",
+    "crash_on_missing_key",
+    "app.missing_key",
+    "#when-the-input-is-bad"
+)]
+#[case::crashes_on_bad_content(
+    "app-server",
+    "crash_on_bad_content",
+    "app.bad_content",
+    "#when-the-input-is-bad"
+)]
+#[case::no_length_limit(
+    "app-server",
+    "no_length_limit",
+    "app.huge_content_length",
+    "#limits-on-what-a-peer-may-make-you-allocate"
+)]
+#[case::blocking_reads(
+    "app-server",
+    "blocking_reads",
+    "app.stalled_half",
+    "#the-connection-state-machine"
+)]
+#[case::little_endian_length(
+    "app-server",
+    "little_endian_length",
+    "app.byte_order",
+    "#network-byte-order"
+)]
+#[case::logs_a_python_repr(
+    "app-server",
+    "log_python_repr",
+    "app.server_log",
+    "#what-the-server-prints"
+)]
+#[case::client_counts_characters(
+    "app-client",
+    "length_in_chars",
+    "app.client_search",
+    "#step-5-the-client"
+)]
+#[case::client_sends_json_always(
+    "app-client",
+    "binary_as_json",
+    "app.client_binary",
+    "#step-5-the-client"
+)]
+#[case::client_reads_once(
+    "app-client",
+    "single_recv",
+    "app.client_fragments",
+    "#a-byte-stream-has-no-message-boundaries"
+)]
+#[case::client_traceback(
+    "app-client",
+    "traceback_on_bad_response",
+    "app.client_malformed",
+    "#when-the-input-is-bad"
+)]
+#[case::client_lowercase(
+    "app-client",
+    "lowercase_got",
+    "app.client_output",
+    "#step-5-the-client"
+)]
+fn a_classic_bug_fails_its_check(
+    #[case] program: &str,
+    #[case] bug: &str,
+    #[case] check: &str,
+    #[case] section: &str,
+) {
     let dir = fixture_bin_dir("app", &[(program, bug)]);
     // Only the check at stake runs: several of these bugs stall the program,
     // and waiting out every other check's deadlines would only slow the suite.
@@ -83,6 +193,7 @@ fn a_classic_bug_fails_its_check(#[case] program: &str, #[case] bug: &str, #[cas
     };
     let report = grader::grade(lab, Ok(Binaries::from_dir(lab, dir.path())), &options);
     assert_fails(&report, check);
+    assert_diagnosis(&report, bug, section);
     assert_nothing_left(dir.path());
 }
 

@@ -19,30 +19,121 @@ const CLIENT: &str = "client-list-client";
 /// One classic mistake per check: each must cost that check (and sometimes
 /// a few that depend on the same behaviour).
 #[rstest]
-#[case::port_as_a_string(SERVER, "port_as_string", "client-list.sees_itself")]
-#[case::copies_the_list_outside_the_lock(SERVER, "copy_update", "client-list.many_at_once")]
-#[case::serves_one_client_at_a_time(SERVER, "sequential", "client-list.silent_client")]
-#[case::leaks_its_threads(SERVER, "leak_threads", "client-list.thread_per_connection")]
-#[case::builds_json_by_hand(SERVER, "hand_json", "client-list.awkward_names")]
-#[case::keeps_the_first_registration(SERVER, "keep_first", "client-list.duplicate_replaces")]
-#[case::cuts_long_names(SERVER, "truncate", "client-list.name_limit")]
-#[case::counts_characters(SERVER, "count_chars", "client-list.name_limit_multibyte")]
-#[case::accepts_an_empty_name(SERVER, "allow_empty", "client-list.empty_name")]
-#[case::trims_the_name(SERVER, "strip", "client-list.whitespace_kept")]
-#[case::reads_the_name_once(SERVER, "recv_once", "client-list.name_in_pieces")]
-#[case::decodes_lossily(SERVER, "lossy", "client-list.non_utf8")]
-#[case::keeps_insertion_order(SERVER, "insertion_order", "client-list.sorted")]
-#[case::logs_its_own_address(SERVER, "log_own_address", "client-list.server_log")]
-#[case::prints_a_python_dict(CLIENT, "python_repr", "client-list.client_output")]
-#[case::indents_with_two_spaces(CLIENT, "indent2", "client-list.client_indent")]
-#[case::reads_1024_bytes_once(CLIENT, "recv_1024", "client-list.client_long_list")]
-#[case::adds_a_newline(CLIENT, "newline", "client-list.client_name")]
-#[case::sorts_ignoring_case(CLIENT, "lower_sort", "client-list.client_order")]
-#[case::prints_an_empty_list(CLIENT, "print_empty", "client-list.client_empty_reply")]
-fn a_classic_bug_fails_its_check(#[case] program: &str, #[case] bug: &str, #[case] check: &str) {
+#[case::port_as_a_string(
+    SERVER,
+    "port_as_string",
+    "client-list.sees_itself",
+    "#step-2-register-and-reply"
+)]
+#[case::copies_the_list_outside_the_lock(
+    SERVER,
+    "copy_update",
+    "client-list.many_at_once",
+    "#lost-updates"
+)]
+#[case::serves_one_client_at_a_time(
+    SERVER,
+    "sequential",
+    "client-list.silent_client",
+    "#step-1-a-thread-per-connection"
+)]
+#[case::leaks_its_threads(
+    SERVER,
+    "leak_threads",
+    "client-list.thread_per_connection",
+    "#step-1-a-thread-per-connection"
+)]
+#[case::builds_json_by_hand(SERVER, "hand_json", "client-list.awkward_names", "#json-with-serde")]
+#[case::keeps_the_first_registration(
+    SERVER,
+    "keep_first",
+    "client-list.duplicate_replaces",
+    "#step-2-register-and-reply"
+)]
+#[case::cuts_long_names(
+    SERVER,
+    "truncate",
+    "client-list.name_limit",
+    "#step-3-reading-the-name"
+)]
+#[case::counts_characters(
+    SERVER,
+    "count_chars",
+    "client-list.name_limit_multibyte",
+    "#step-3-reading-the-name"
+)]
+#[case::accepts_an_empty_name(
+    SERVER,
+    "allow_empty",
+    "client-list.empty_name",
+    "#step-3-reading-the-name"
+)]
+#[case::trims_the_name(
+    SERVER,
+    "strip",
+    "client-list.whitespace_kept",
+    "#step-3-reading-the-name"
+)]
+#[case::reads_the_name_once(
+    SERVER,
+    "recv_once",
+    "client-list.name_in_pieces",
+    "#step-3-reading-the-name"
+)]
+#[case::decodes_lossily(SERVER, "lossy", "client-list.non_utf8", "#step-3-reading-the-name")]
+#[case::keeps_insertion_order(
+    SERVER,
+    "insertion_order",
+    "client-list.sorted",
+    "#step-2-register-and-reply"
+)]
+#[case::logs_its_own_address(
+    SERVER,
+    "log_own_address",
+    "client-list.server_log",
+    "#what-the-server-prints"
+)]
+#[case::prints_a_python_dict(
+    CLIENT,
+    "python_repr",
+    "client-list.client_output",
+    "#step-4-the-client"
+)]
+#[case::indents_with_two_spaces(
+    CLIENT,
+    "indent2",
+    "client-list.client_indent",
+    "#printing-json-in-the-servers-order"
+)]
+#[case::reads_1024_bytes_once(
+    CLIENT,
+    "recv_1024",
+    "client-list.client_long_list",
+    "#reading-a-reply-to-the-end"
+)]
+#[case::adds_a_newline(CLIENT, "newline", "client-list.client_name", "#step-4-the-client")]
+#[case::sorts_ignoring_case(
+    CLIENT,
+    "lower_sort",
+    "client-list.client_order",
+    "#printing-json-in-the-servers-order"
+)]
+#[case::prints_an_empty_list(
+    CLIENT,
+    "print_empty",
+    "client-list.client_empty_reply",
+    "#when-things-go-wrong"
+)]
+fn a_classic_bug_fails_its_check(
+    #[case] program: &str,
+    #[case] bug: &str,
+    #[case] check: &str,
+    #[case] section: &str,
+) {
     let dir = fixture_bin_dir("client-list", &[(program, bug)]);
     let report = grade_dir("client-list", dir.path());
     assert_fails(&report, check);
+    assert_diagnosis(&report, bug, section);
     assert_nothing_left(dir.path());
 }
 

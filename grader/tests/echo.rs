@@ -11,21 +11,77 @@ use support::*;
 /// One classic mistake per check: each must cost exactly that check (and
 /// sometimes a few that depend on the same behaviour).
 #[rstest]
-#[case::announces_the_port_it_asked_for("echo-server", "announce_requested_port", "echo.ready")]
-#[case::drops_a_byte("echo-server", "drop_last_byte", "echo.hello")]
-#[case::treats_bytes_as_text("echo-server", "text_roundtrip", "echo.one_mebibyte")]
-#[case::reads_once("echo-server", "reads_once", "echo.small_pieces")]
-#[case::stops_after_one_client("echo-server", "one_client", "echo.second_client")]
-#[case::logs_its_own_address("echo-server", "log_own_address", "echo.server_log")]
-#[case::prints_a_python_repr("echo-client", "python_repr", "echo.client_output")]
-#[case::client_reads_once_large("echo-client", "reads_once", "echo.client_large")]
-#[case::client_reads_once_pieces("echo-client", "reads_once", "echo.client_pieces")]
-#[case::never_half_closes("echo-client", "no_half_close", "echo.client_half_close")]
-#[case::traceback_when_refused("echo-client", "traceback_when_refused", "echo.client_refused")]
-fn a_classic_bug_fails_its_check(#[case] program: &str, #[case] bug: &str, #[case] check: &str) {
+#[case::announces_the_port_it_asked_for(
+    "echo-server",
+    "announce_requested_port",
+    "echo.ready",
+    "#step-1-the-server-binds-and-listens"
+)]
+#[case::drops_a_byte("echo-server", "drop_last_byte", "echo.hello", "#step-2-the-echo-loop")]
+#[case::treats_bytes_as_text(
+    "echo-server",
+    "text_roundtrip",
+    "echo.one_mebibyte",
+    "#why-write_all"
+)]
+#[case::reads_once(
+    "echo-server",
+    "reads_once",
+    "echo.small_pieces",
+    "#why-read-returns-less-than-you-asked"
+)]
+#[case::stops_after_one_client(
+    "echo-server",
+    "one_client",
+    "echo.second_client",
+    "#step-3-one-client-after-another"
+)]
+#[case::logs_its_own_address(
+    "echo-server",
+    "log_own_address",
+    "echo.server_log",
+    "#what-the-server-prints"
+)]
+#[case::prints_a_python_repr(
+    "echo-client",
+    "python_repr",
+    "echo.client_output",
+    "#step-4-the-client"
+)]
+#[case::client_reads_once_large(
+    "echo-client",
+    "reads_once",
+    "echo.client_large",
+    "#why-read-returns-less-than-you-asked"
+)]
+#[case::client_reads_once_pieces(
+    "echo-client",
+    "reads_once",
+    "echo.client_pieces",
+    "#why-read-returns-less-than-you-asked"
+)]
+#[case::never_half_closes(
+    "echo-client",
+    "no_half_close",
+    "echo.client_half_close",
+    "#the-half-close"
+)]
+#[case::traceback_when_refused(
+    "echo-client",
+    "traceback_when_refused",
+    "echo.client_refused",
+    "#when-things-go-wrong"
+)]
+fn a_classic_bug_fails_its_check(
+    #[case] program: &str,
+    #[case] bug: &str,
+    #[case] check: &str,
+    #[case] section: &str,
+) {
     let dir = fixture_bin_dir("echo", &[(program, bug)]);
     let report = grade_dir("echo", dir.path());
     assert_fails(&report, check);
+    assert_diagnosis(&report, bug, section);
     assert_nothing_left(dir.path());
 }
 
@@ -149,4 +205,20 @@ fn an_orphan_that_clears_its_environment_is_still_killed() {
     let marker =
         std::fs::read_to_string(outbox(&dir).join("escaped")).expect("the fixture escaped");
     assert_no_process_mentioning(&marker);
+}
+
+/// A server that exits after its first client: the failure that follows
+/// says, once and first, that it exited, with its status and when.
+#[test]
+fn a_server_that_exited_is_named_as_the_cause() {
+    let dir = fixture_bin_dir("echo", &[("echo-server", "one_client")]);
+    let report = grade_dir_check("echo", dir.path(), "echo.second_client");
+    let failure = report.checks[0].failure.as_ref().unwrap().to_string();
+    assert!(
+        failure.starts_with("the server is no longer running: it exited ")
+            && failure.contains("after it started, with exit code 0"),
+        "{failure}"
+    );
+    assert_eq!(failure.matches("no longer running").count(), 1, "{failure}");
+    assert_nothing_left(dir.path());
 }

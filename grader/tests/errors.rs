@@ -28,31 +28,98 @@ fn grade_one(dir: &std::path::Path, id: &str) -> LabReport {
 /// One classic mistake per check: each must cost that check. (That the
 /// correct fixture passes every check is shown above.)
 #[rstest]
-#[case::prints_the_reply_as_text("socket-errors", "text_reply", "errors.success")]
-#[case::speaks_http_1_1("socket-errors", "http11", "errors.request_line")]
+#[case::prints_the_reply_as_text(
+    "socket-errors",
+    "text_reply",
+    "errors.success",
+    "#step-5-receive-the-reply"
+)]
+#[case::speaks_http_1_1(
+    "socket-errors",
+    "http11",
+    "errors.request_line",
+    "#step-4-send-the-request"
+)]
 #[case::creates_and_connects_in_one_call(
     "socket-errors",
     "create_connection",
-    "errors.socket_create"
+    "errors.socket_create",
+    "#step-1-create-the-socket"
 )]
-#[case::files_resolution_under_connect("socket-errors", "resolve_as_connect", "errors.resolve")]
-#[case::exits_1_on_any_connect_error("socket-errors", "exit_1", "errors.refused")]
-#[case::connects_without_a_timeout("socket-errors", "no_connect_timeout", "errors.connect_timeout")]
-#[case::reads_without_a_timeout("socket-errors", "no_read_timeout", "errors.recv_timeout")]
-#[case::takes_a_reset_for_the_end("socket-errors", "reset_as_eof", "errors.reset")]
-#[case::whole_seconds_only("socket-errors", "integer_timeout", "errors.timeout_honoured")]
-#[case::fixed_timeout("socket-errors", "fixed_timeout", "errors.timeout_honoured")]
-#[case::errors_on_stdout("socket-errors", "errors_on_stdout", "errors.stderr_not_stdout")]
-#[case::host_has_a_default("socket-errors", "default_host", "errors.usage")]
-#[case::two_line_messages("socket-errors", "two_lines", "errors.messages")]
-#[case::announces_before_bind_line("bind-server", "listening_first", "errors.bind_ready")]
-#[case::accepts_once("bind-server", "one_client", "errors.bind_clients")]
-#[case::exits_1_when_bind_fails("bind-server", "exit_1", "errors.bind_failed")]
-#[case::no_reuseaddr("bind-server", "no_reuseaddr", "errors.rebind_time_wait")]
-fn a_classic_bug_fails_its_check(#[case] program: &str, #[case] bug: &str, #[case] check: &str) {
+#[case::files_resolution_under_connect(
+    "socket-errors",
+    "resolve_as_connect",
+    "errors.resolve",
+    "#step-2-resolve-the-host"
+)]
+#[case::exits_1_on_any_connect_error(
+    "socket-errors",
+    "exit_1",
+    "errors.refused",
+    "#step-3-connect-with-a-timeout"
+)]
+#[case::connects_without_a_timeout(
+    "socket-errors",
+    "no_connect_timeout",
+    "errors.connect_timeout",
+    "#timeouts"
+)]
+#[case::reads_without_a_timeout(
+    "socket-errors",
+    "no_read_timeout",
+    "errors.recv_timeout",
+    "#timeouts"
+)]
+#[case::takes_a_reset_for_the_end(
+    "socket-errors",
+    "reset_as_eof",
+    "errors.reset",
+    "#step-5-receive-the-reply"
+)]
+#[case::whole_seconds_only(
+    "socket-errors",
+    "integer_timeout",
+    "errors.timeout_honoured",
+    "#timeouts"
+)]
+#[case::fixed_timeout(
+    "socket-errors",
+    "fixed_timeout",
+    "errors.timeout_honoured",
+    "#timeouts"
+)]
+#[case::errors_on_stdout(
+    "socket-errors",
+    "errors_on_stdout",
+    "errors.stderr_not_stdout",
+    "#the-five-stages"
+)]
+#[case::host_has_a_default("socket-errors", "default_host", "errors.usage", "#running-it")]
+#[case::two_line_messages("socket-errors", "two_lines", "errors.messages", "#the-five-stages")]
+#[case::announces_before_bind_line(
+    "bind-server",
+    "listening_first",
+    "errors.bind_ready",
+    "#the-bind-server"
+)]
+#[case::accepts_once("bind-server", "one_client", "errors.bind_clients", "#the-bind-server")]
+#[case::exits_1_when_bind_fails("bind-server", "exit_1", "errors.bind_failed", "#when-bind-fails")]
+#[case::no_reuseaddr(
+    "bind-server",
+    "no_reuseaddr",
+    "errors.rebind_time_wait",
+    "#so_reuseaddr-and-time_wait"
+)]
+fn a_classic_bug_fails_its_check(
+    #[case] program: &str,
+    #[case] bug: &str,
+    #[case] check: &str,
+    #[case] section: &str,
+) {
     let dir = fixture_bin_dir("errors", &[(program, bug)]);
     let report = grade_one(dir.path(), check);
     assert_fails(&report, check);
+    assert_diagnosis(&report, bug, section);
     assert_nothing_left(dir.path());
 }
 

@@ -19,26 +19,108 @@ use support::*;
 /// One classic mistake per check: each must cost that check (and sometimes
 /// a few that depend on the same behaviour).
 #[rstest]
-#[case::no_echo_log("multiconn-server", "no_echo_log", "multiconn.one_client")]
-#[case::one_buffer_for_everyone("multiconn-server", "shared_buffer", "multiconn.many_clients")]
-#[case::one_client_at_a_time("multiconn-server", "blocking_server", "multiconn.idle_client")]
-#[case::blocking_write("multiconn-server", "blocking_write", "multiconn.non_reading_client")]
-#[case::thread_per_client("multiconn-server", "thread_per_client", "multiconn.one_thread")]
-#[case::drops_the_buffer_at_eof("multiconn-server", "close_on_eof", "multiconn.large_half_close")]
+#[case::no_echo_log(
+    "multiconn-server",
+    "no_echo_log",
+    "multiconn.one_client",
+    "#step-2-the-event-loop"
+)]
+#[case::one_buffer_for_everyone(
+    "multiconn-server",
+    "shared_buffer",
+    "multiconn.many_clients",
+    "#per-connection-state"
+)]
+#[case::one_client_at_a_time(
+    "multiconn-server",
+    "blocking_server",
+    "multiconn.idle_client",
+    "#never-block-the-loop"
+)]
+#[case::reads_once_per_edge_triggered_event(
+    "multiconn-server",
+    "read_once_per_event",
+    "multiconn.large_half_close",
+    "#edge-triggered-read-until-wouldblock"
+)]
+#[case::blocking_write(
+    "multiconn-server",
+    "blocking_write",
+    "multiconn.non_reading_client",
+    "#partial-writes-and-write-interest"
+)]
+#[case::thread_per_client(
+    "multiconn-server",
+    "thread_per_client",
+    "multiconn.one_thread",
+    "#see-it-in-proc"
+)]
+#[case::drops_the_buffer_at_eof(
+    "multiconn-server",
+    "close_on_eof",
+    "multiconn.large_half_close",
+    "#closing-and-deregistering"
+)]
 #[case::busy_polls_on_write_interest(
     "multiconn-server",
     "always_write_interest",
-    "multiconn.idle_cpu"
+    "multiconn.idle_cpu",
+    "#partial-writes-and-write-interest"
 )]
-#[case::never_closes_its_sockets("multiconn-server", "no_close", "multiconn.fd_leak")]
-#[case::crashes_on_a_reset("multiconn-server", "crash_on_reset", "multiconn.close_while_buffered")]
-#[case::logs_its_own_address("multiconn-server", "log_own_address", "multiconn.server_log")]
-#[case::off_by_one("multiconn-client", "off_by_one", "multiconn.client_fifty")]
-#[case::one_connection_after_another("multiconn-client", "sequential", "multiconn.client_at_once")]
-#[case::reads_once("multiconn-client", "reads_once", "multiconn.client_fragments")]
-#[case::eof_is_success("multiconn-client", "eof_is_success", "multiconn.client_early_close")]
-#[case::numbers_from_zero("multiconn-client", "numbers_from_zero", "multiconn.client_log")]
-fn a_classic_bug_fails_its_check(#[case] program: &str, #[case] bug: &str, #[case] check: &str) {
+#[case::never_closes_its_sockets(
+    "multiconn-server",
+    "no_close",
+    "multiconn.fd_leak",
+    "#see-it-in-proc"
+)]
+#[case::crashes_on_a_reset(
+    "multiconn-server",
+    "crash_on_reset",
+    "multiconn.close_while_buffered",
+    "#closing-and-deregistering"
+)]
+#[case::logs_its_own_address(
+    "multiconn-server",
+    "log_own_address",
+    "multiconn.server_log",
+    "#what-the-programs-print"
+)]
+#[case::off_by_one(
+    "multiconn-client",
+    "off_by_one",
+    "multiconn.client_fifty",
+    "#step-3-the-client"
+)]
+#[case::one_connection_after_another(
+    "multiconn-client",
+    "sequential",
+    "multiconn.client_at_once",
+    "#step-3-the-client"
+)]
+#[case::reads_once(
+    "multiconn-client",
+    "reads_once",
+    "multiconn.client_fragments",
+    "#edge-triggered-read-until-wouldblock"
+)]
+#[case::eof_is_success(
+    "multiconn-client",
+    "eof_is_success",
+    "multiconn.client_early_close",
+    "#when-things-go-wrong"
+)]
+#[case::numbers_from_zero(
+    "multiconn-client",
+    "numbers_from_zero",
+    "multiconn.client_log",
+    "#what-the-programs-print"
+)]
+fn a_classic_bug_fails_its_check(
+    #[case] program: &str,
+    #[case] bug: &str,
+    #[case] check: &str,
+    #[case] section: &str,
+) {
     let dir = fixture_bin_dir("multiconn", &[(program, bug)]);
     // Only the check under test runs: the 8 MiB checks against a Python
     // server take seconds, and the whole suite runs on busy machines.
@@ -49,6 +131,22 @@ fn a_classic_bug_fails_its_check(#[case] program: &str, #[case] bug: &str, #[cas
     };
     let report = grader::grade(lab, Ok(Binaries::from_dir(lab, dir.path())), &options);
     assert_fails(&report, check);
+    assert_diagnosis(&report, bug, section);
+    assert_nothing_left(dir.path());
+}
+
+/// Lab 3's central lesson, seen in a full report: a server that reads once
+/// per edge-triggered event leaves bytes unread, and its first failed check
+/// sends the student to the edge-triggered section.
+#[test]
+fn one_read_per_event_is_sent_to_the_edge_triggered_section() {
+    let dir = fixture_bin_dir("multiconn", &[("multiconn-server", "read_once_per_event")]);
+    let report = grade_dir("multiconn", dir.path());
+    assert_diagnosis(
+        &report,
+        "read_once_per_event (whole lab)",
+        "#edge-triggered-read-until-wouldblock",
+    );
     assert_nothing_left(dir.path());
 }
 

@@ -129,6 +129,80 @@ fn text_report_in_colour() {
     insta::assert_snapshot!("text_colour", render::text::lab(&reports[0], style));
 }
 
+/// An untouched stub: every server check fails alike (one `todo!()`
+/// panic), and a client check ran with a 100 KiB argument.
+fn stub_report() -> LabReport {
+    let panic = |port: u16| {
+        Failure::new("the server exited before printing `Listening on`").detail(format!(
+            "stderr:\n    thread 'main' (2) panicked at labs/echo/src/bin/echo-server.rs:45:5:\n    not yet implemented: bind to (127.0.0.1, {port})"
+        ))
+    };
+    let failed = |id: &str, failure: Failure| CheckOutcome {
+        failure: Some(failure),
+        ..check(id, Status::Failed, 0, 4)
+    };
+    let long = CheckOutcome {
+        commands: vec![format!(
+            "/grader/bin/echo-client 127.0.0.1 4000 {}",
+            "x".repeat(100 * 1024)
+        )],
+        ..failed(
+            "echo.client_large",
+            Failure::new("echo-client did not print every byte the server sent back")
+                .expected(format!("b\"Received b\\\"{}\\\"\"", "x".repeat(1000))),
+        )
+    };
+    LabReport {
+        lab: "lab1".into(),
+        slug: "echo".into(),
+        title: "Echo".into(),
+        graded: "student".into(),
+        build: BuildState::Ready,
+        score: 0,
+        max_score: 16,
+        checks: vec![
+            failed("echo.ready", panic(1)),
+            failed("echo.hello", panic(2)),
+            failed(
+                "echo.one_mebibyte",
+                Failure::new("the server exited").detail("exit code 1"),
+            ),
+            long,
+        ],
+        seed: 42,
+        grader_version: "0123456789".into(),
+        containment: String::new(),
+        duration: Duration::from_millis(300),
+    }
+}
+
+/// The stub's page: where to start, one explanation per cause with the
+/// checks it costs, and no line longer than the limit.
+#[test]
+fn text_report_of_a_stub_is_short() {
+    let out = render::text::lab(&stub_report(), Style::default());
+    for line in out.lines() {
+        assert!(
+            line.chars().count() <= render::text::MAX_LINE,
+            "{} characters: {line}",
+            line.chars().count()
+        );
+    }
+    insta::assert_snapshot!("text_stub", out);
+}
+
+/// `--verbose` keeps every line whole and every failure in full.
+#[test]
+fn text_report_verbose_keeps_long_lines_whole() {
+    let style = Style {
+        color: false,
+        verbose: true,
+    };
+    let out = render::text::lab(&stub_report(), style);
+    assert!(out.contains(&"x".repeat(100 * 1024)));
+    assert_eq!(out.matches("panicked at").count(), 2, "{out}");
+}
+
 #[test]
 fn json() {
     let reports = reports();

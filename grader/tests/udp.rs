@@ -16,23 +16,89 @@ use support::*;
 /// One classic mistake per check: each must cost that check (and sometimes
 /// a few that depend on the same behaviour).
 #[rstest]
-#[case::replies_from_a_new_socket("udp-server", "reply_from_new_socket", "udp.reply")]
-#[case::logs_a_python_repr("udp-server", "log_python_repr", "udp.server_log")]
-#[case::replies_to_the_first_sender("udp-server", "reply_to_first", "udp.two_clients")]
-#[case::receives_into_1024_bytes("udp-server", "small_buffer", "udp.large_datagram")]
-#[case::stops_on_an_empty_datagram("udp-server", "empty_means_stop", "udp.empty_datagram")]
-#[case::decodes_as_utf8("udp-server", "decode_utf8", "udp.binary_datagram")]
-#[case::counts_in_one_byte("udp-server", "counter_overflow", "udp.burst")]
-#[case::client_prints_a_python_repr("udp-client", "python_repr", "udp.client_reply")]
-#[case::client_decodes_lossily("udp-client", "lossy_text", "udp.client_binary_reply")]
-#[case::client_takes_the_first_datagram("udp-client", "first_datagram", "udp.client_stranger")]
-#[case::client_waits_one_second("udp-client", "timeout_one_second", "udp.client_delayed")]
-#[case::client_ignores_timeout("udp-client", "ignores_timeout", "udp.client_timeout")]
-#[case::client_traceback_when_refused("udp-client", "connect_traceback", "udp.client_no_server")]
-fn a_classic_bug_fails_its_check(#[case] program: &str, #[case] bug: &str, #[case] check: &str) {
+#[case::replies_from_a_new_socket(
+    "udp-server",
+    "reply_from_new_socket",
+    "udp.reply",
+    "#step-2-receive-log-reply"
+)]
+#[case::logs_a_python_repr(
+    "udp-server",
+    "log_python_repr",
+    "udp.server_log",
+    "#what-the-server-prints"
+)]
+#[case::replies_to_the_first_sender(
+    "udp-server",
+    "reply_to_first",
+    "udp.two_clients",
+    "#who-sent-this"
+)]
+#[case::receives_into_1024_bytes(
+    "udp-server",
+    "small_buffer",
+    "udp.large_datagram",
+    "#datagrams-have-edges"
+)]
+#[case::stops_on_an_empty_datagram(
+    "udp-server",
+    "empty_means_stop",
+    "udp.empty_datagram",
+    "#zero-bytes-is-a-message"
+)]
+#[case::decodes_as_utf8(
+    "udp-server",
+    "decode_utf8",
+    "udp.binary_datagram",
+    "#a-datagram-is-bytes-not-text"
+)]
+#[case::counts_in_one_byte("udp-server", "counter_overflow", "udp.burst", "#no-promises")]
+#[case::client_prints_a_python_repr(
+    "udp-client",
+    "python_repr",
+    "udp.client_reply",
+    "#step-3-the-client"
+)]
+#[case::client_decodes_lossily(
+    "udp-client",
+    "lossy_text",
+    "udp.client_binary_reply",
+    "#step-3-the-client"
+)]
+#[case::client_takes_the_first_datagram(
+    "udp-client",
+    "first_datagram",
+    "udp.client_stranger",
+    "#step-4-only-the-servers-reply"
+)]
+#[case::client_waits_one_second(
+    "udp-client",
+    "timeout_one_second",
+    "udp.client_delayed",
+    "#why-a-udp-client-needs-a-timeout"
+)]
+#[case::client_ignores_timeout(
+    "udp-client",
+    "ignores_timeout",
+    "udp.client_timeout",
+    "#why-a-udp-client-needs-a-timeout"
+)]
+#[case::client_traceback_when_refused(
+    "udp-client",
+    "connect_traceback",
+    "udp.client_no_server",
+    "#when-no-one-answers"
+)]
+fn a_classic_bug_fails_its_check(
+    #[case] program: &str,
+    #[case] bug: &str,
+    #[case] check: &str,
+    #[case] section: &str,
+) {
     let dir = fixture_bin_dir("udp", &[(program, bug)]);
     let report = grade_dir("udp", dir.path());
     assert_fails(&report, check);
+    assert_diagnosis(&report, bug, section);
     assert_nothing_left(dir.path());
 }
 

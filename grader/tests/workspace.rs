@@ -108,7 +108,39 @@ fn every_hint_points_at_a_section_of_its_handout() {
                 lab.handout()
             );
         }
+        // A check's diagnosis names a section too: `"#edge-triggered-…"`.
+        for (file, anchor) in diagnosis_anchors(lab.slug) {
+            assert!(
+                anchors.contains(&anchor),
+                "{file}: no section #{anchor} in {}",
+                lab.handout()
+            );
+        }
     }
+}
+
+/// The handout anchors (`"#some-section"` literals) in a lab's checks:
+/// `grader/src/labs/SLUG.rs` or the files of `grader/src/labs/SLUG/`.
+fn diagnosis_anchors(slug: &str) -> Vec<(String, String)> {
+    let module = root().join("grader/src/labs").join(slug.replace('-', "_"));
+    let files: Vec<std::path::PathBuf> = match std::fs::read_dir(&module) {
+        Ok(entries) => entries.flatten().map(|entry| entry.path()).collect(),
+        Err(_) => vec![module.with_extension("rs")],
+    };
+    let mut found = Vec::new();
+    for file in files {
+        let source = std::fs::read_to_string(&file).expect("reading a lab's checks");
+        for literal in source.split("\"#").skip(1) {
+            let anchor: String = literal
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            if literal[anchor.len()..].starts_with('"') && !anchor.is_empty() {
+                found.push((file.display().to_string(), anchor));
+            }
+        }
+    }
+    found
 }
 
 /// The anchor GitHub gives a heading.

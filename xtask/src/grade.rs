@@ -63,16 +63,18 @@ pub enum Format {
 /// Arguments of `cargo xtask grade`.
 #[derive(Debug, Args)]
 pub struct GradeArgs {
-    /// The lab: lab1..lab6, 1..6, its name (echo, errors, multiconn, app, udp, client-list), or all.
+    /// The lab: lab1..lab6, 1..6, its name (echo, errors, multiconn, app, udp, client-list), or all
+    /// (without one, the labs are listed).
     #[arg(value_parser = parse_selection)]
-    lab: Selection,
+    lab: Option<Selection>,
     /// Grade the reference solution instead of your crate.
     #[arg(long, conflicts_with = "bin_dir")]
     solution: bool,
     /// Grade executables already built in DIR (any language), named as in the handout.
     #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
-    /// Run only this check (an id from the report, e.g. echo.hello).
+    /// Run only this check: its id from the report (echo.hello), or a part
+    /// of its name that only it has (hello).
     #[arg(long, value_name = "ID")]
     check: Option<String>,
     #[command(flatten)]
@@ -102,19 +104,68 @@ pub struct GradeArgs {
     contained: bool,
 }
 
+/// The labs, one a line, for `grade` without a lab.
+pub fn lab_list() -> String {
+    let mut list = String::from("which lab? `cargo xtask grade LAB`, where LAB is one of:\n");
+    for lab in LABS {
+        list += &format!("  {:<5} {:<12} {}\n", lab.name(), lab.slug, lab.title);
+    }
+    list += "  all                every lab, one after another\n";
+    list
+}
+
+/// The check `name` names among the checks of `labs`: its id (`echo.hello`),
+/// its name (`hello`), or a part of its name that no other check has
+/// (`half_close`). Otherwise an error that lists the candidates, or every id.
+pub fn resolve_check(labs: &[&'static Lab], name: &str) -> Result<String, String> {
+    let ids: Vec<&str> = labs
+        .iter()
+        .flat_map(|lab| grader::rubric::for_lab(lab))
+        .map(|spec| spec.id.as_str())
+        .collect();
+    let short = |id: &str| id.split_once('.').map_or(id, |(_, short)| short).to_owned();
+    let name = name.trim();
+    let matching: Vec<&str> = [
+        |id: &str, name: &str, short: &str| id == name || short == name,
+        |_: &str, name: &str, short: &str| short.starts_with(name),
+        |_: &str, name: &str, short: &str| short.contains(name),
+    ]
+    .iter()
+    .map(|rule| {
+        ids.iter()
+            .copied()
+            .filter(|id| rule(id, name, &short(id)))
+            .collect::<Vec<_>>()
+    })
+    .find(|found| !found.is_empty())
+    .unwrap_or_default();
+    match matching.as_slice() {
+        [id] => Ok((*id).to_owned()),
+        [] => Err(format!(
+            "no check `{name}` in {}; its checks: {}",
+            labs.iter()
+                .map(|lab| lab.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            ids.join(", ")
+        )),
+        several => Err(format!(
+            "`{name}` could be any of {}: say which",
+            several.join(", ")
+        )),
+    }
+}
+
 /// Grades the selected labs and prints the report; exit 0 on full marks only.
 pub fn run(args: &GradeArgs) -> Result<ExitCode> {
-    if let Some(id) = &args.check {
-        let known = grader::rubric::find(id).is_some_and(|spec| {
-            args.lab
-                .labs()
-                .iter()
-                .any(|lab| lab.slug == spec.lab_slug())
-        });
-        if !known {
-            bail!("no check `{id}` in the selected lab(s); the report lists every check id");
-        }
-    }
+    let Some(selection) = &args.lab else {
+        eprint!("{}", lab_list());
+        return Ok(ExitCode::from(2));
+    };
+    let only = match &args.check {
+        Some(name) => Some(resolve_check(&selection.labs(), name).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     if let Some(dir) = &args.bin_dir {
         if !dir.is_dir() {
             bail!("--bin-dir {}: no such directory", dir.display());
@@ -131,15 +182,15 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     }
     let style = Style::for_stdout(args.verbose);
     let mut reports = Vec::new();
-    for lab in args.lab.labs() {
-        let report = grade_lab(lab, args)?;
+    for lab in selection.labs() {
+        let report = grade_lab(lab, args, only.clone())?;
         match args.format {
             Format::Text => print!("{}", render::text::lab(&report, style)),
             Format::Json => println!("{}", render::json::lab(&report)),
         }
         reports.push(report);
     }
-    if matches!(args.lab, Selection::All) && args.format == Format::Text {
+    if matches!(selection, Selection::All) && args.format == Format::Text {
         println!();
         print!("{}", render::text::totals(&reports, style));
     }
@@ -168,7 +219,7 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     })
 }
 
-fn grade_lab(lab: &'static Lab, args: &GradeArgs) -> Result<LabReport> {
+fn grade_lab(lab: &'static Lab, args: &GradeArgs, only: Option<String>) -> Result<LabReport> {
     let (binaries, graded) = match &args.bin_dir {
         Some(dir) => {
             let dir = dir
@@ -197,7 +248,7 @@ fn grade_lab(lab: &'static Lab, args: &GradeArgs) -> Result<LabReport> {
         }
     };
     let options = Options {
-        only: args.check.clone(),
+        only,
         jobs: args.jobs,
         ..args.run.grader_options(graded)
     };

@@ -30,20 +30,8 @@ pub fn run(args: &HintArgs) -> Result<ExitCode> {
     let specs = grader::rubric::for_lab(lab);
     let chosen: Vec<_> = match &args.check {
         Some(name) => {
-            let id = if name.contains('.') {
-                name.clone()
-            } else {
-                format!("{}.{name}", lab.slug)
-            };
-            let Some(spec) = specs.iter().find(|spec| spec.id == id) else {
-                let ids: Vec<&str> = specs.iter().map(|spec| spec.id.as_str()).collect();
-                bail!(
-                    "{} has no check `{name}`; its checks: {}",
-                    lab.name(),
-                    ids.join(", ")
-                );
-            };
-            vec![*spec]
+            let id = crate::grade::resolve_check(&[lab], name).map_err(anyhow::Error::msg)?;
+            specs.into_iter().filter(|spec| spec.id == id).collect()
         }
         None => {
             let first_failing = results::load(lab.slug).and_then(|report| {
@@ -54,9 +42,35 @@ pub fn run(args: &HintArgs) -> Result<ExitCode> {
                     .as_str()
                     .map(str::to_owned)
             });
-            match first_failing {
-                Some(id) => specs.iter().filter(|spec| spec.id == id).copied().collect(),
-                None => specs,
+            let last = results::load(lab.slug);
+            let full_marks = last.as_ref().is_some_and(|report| {
+                report["max_score"].as_u64().unwrap_or(0) > 0
+                    && report["score"] == report["max_score"]
+            });
+            match (first_failing, last) {
+                (Some(id), _) => specs.iter().filter(|spec| spec.id == id).copied().collect(),
+                (None, Some(report)) if full_marks => {
+                    println!(
+                        "{}: your last grade ({}) had full marks, {}/{}: nothing to fix.",
+                        lab.name(),
+                        results::age(&report),
+                        report["score"],
+                        report["max_score"]
+                    );
+                    println!(
+                        "`cargo xtask hint {} CHECK` shows the hint of any check.",
+                        lab.name()
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                _ => {
+                    println!(
+                        "{} has no grade yet (`cargo xtask grade {}`): the hints of every check.\n",
+                        lab.name(),
+                        lab.name()
+                    );
+                    specs
+                }
             }
         }
     };

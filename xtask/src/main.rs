@@ -20,6 +20,7 @@ mod labs;
 mod options;
 mod results;
 mod seeded_class;
+mod send;
 mod soak;
 mod status;
 mod swap;
@@ -62,6 +63,9 @@ enum Command {
     Intake(intake::IntakeArgs),
     /// List the labs' slugs (or `--binaries`), one a line, for scripts.
     Labs(labs::LabsArgs),
+    /// Send a file (or what you type) to HOST PORT and print the answer, as
+    /// the handouts' "try it" lines do: a small `nc`.
+    Send(send::SendArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         Command::Dist(args) => dist::run(&args),
         Command::Soak(args) => soak::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Send(args) => send::run(&args),
         Command::Labs(args) => labs::run(&args),
         Command::Intake(args) => intake::run(&args),
     };

@@ -134,6 +134,15 @@ fn grade(lab: &'static Lab, run: &RunOptions) -> LabReport {
     report
 }
 
+/// Says what the loop waits for: once after every grade, never again
+/// until the next (a hint or a stray key does not repeat it).
+fn banner(lab: &Lab) {
+    println!(
+        "\nwatching {} — save a file to grade again; h: hint, q: quit",
+        lab.student_dir()
+    );
+}
+
 /// Raw terminal input (one key at a time, no echo) while alive.
 struct RawTerminal(Option<libc::termios>);
 
@@ -195,6 +204,7 @@ pub fn run(args: &WatchArgs) -> Result<ExitCode> {
         let crate_dir: PathBuf = workspace_root().join(lab.student_dir());
         let _watcher = watch_files(&crate_dir, sender.clone())?;
         let mut report = grade(lab, &args.run);
+        let mut bannered = false;
         loop {
             if follow && report.full_marks() {
                 let next = first_unfinished();
@@ -204,16 +214,17 @@ pub fn run(args: &WatchArgs) -> Result<ExitCode> {
                     break;
                 }
             }
-            println!(
-                "\nwatching {} — save a file to grade again; h: hint, q: quit",
-                lab.student_dir()
-            );
+            if !bannered {
+                banner(lab);
+                bannered = true;
+            }
             match next_action(&inputs, DEBOUNCE, None) {
                 Some(Action::Regrade) => {
                     report = grade(lab, &args.run);
                     while changed_meanwhile(&inputs) {
                         report = grade(lab, &args.run);
                     }
+                    bannered = false;
                 }
                 Some(Action::Key(b'q')) | Some(Action::Stop) | None => {
                     return Ok(ExitCode::SUCCESS);

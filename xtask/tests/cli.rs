@@ -72,12 +72,99 @@ fn an_unknown_lab_is_a_usage_error_that_lists_the_valid_names() {
 }
 
 #[test]
-fn an_unknown_check_is_a_usage_error() {
+fn an_unknown_check_is_a_usage_error_that_lists_the_labs_checks() {
     xtask()
         .args(["grade", "lab1", "--check", "echo.nope"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("echo.nope"));
+        .stderr(predicate::str::contains("echo.nope"))
+        .stderr(predicate::str::contains("echo.ready, echo.hello"));
+}
+
+#[test]
+fn a_check_is_found_by_a_short_name_only_it_has() {
+    let empty = tempfile::tempdir().unwrap();
+    let assert = xtask()
+        .args(["grade", "lab1", "--check", "hello", "--bin-dir"])
+        .arg(empty.path())
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(stdout.contains("echo.hello"), "{stdout}");
+    assert!(!stdout.contains("echo.ready"), "{stdout}");
+    // A name several checks share is refused, naming them.
+    xtask()
+        .args(["grade", "lab1", "--check", "client"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "echo.client_output, echo.client_large",
+        ));
+}
+
+#[test]
+fn grade_without_a_lab_lists_the_labs() {
+    let assert = xtask().arg("grade").assert().code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    for lab in grader::LABS {
+        assert!(
+            stderr.contains(&format!("{:<5} {}", lab.name(), lab.slug)),
+            "{stderr}"
+        );
+    }
+    assert!(stderr.contains("cargo xtask grade LAB"), "{stderr}");
+}
+
+/// `hint` reads the last grade from the course's `.grades/`: a copy of the
+/// binary in a stand-in course root reads that root's, not this checkout's.
+#[test]
+fn hint_at_full_marks_says_there_is_nothing_to_fix() {
+    let root = tempfile::tempdir().unwrap();
+    for marker in ["Cargo.toml", "grader/Cargo.toml", "xtask/Cargo.toml"] {
+        let path = root.path().join(marker);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "").unwrap();
+    }
+    let bin = root.path().join("bin/xtask");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(assert_cmd::cargo::cargo_bin("xtask"), &bin).unwrap();
+    std::fs::create_dir_all(root.path().join(".grades")).unwrap();
+    let total = lab1_total();
+    let checks: Vec<serde_json::Value> =
+        grader::rubric::for_lab(grader::Lab::find("echo").unwrap())
+            .iter()
+            .map(|spec| serde_json::json!({"id": spec.id, "status": "passed"}))
+            .collect();
+    let report = serde_json::json!({
+        "lab": "lab1", "slug": "echo", "score": total, "max_score": total,
+        "checks": checks, "graded_at_unix": 0,
+    });
+    std::fs::write(root.path().join(".grades/echo.json"), report.to_string()).unwrap();
+    Command::new(&bin)
+        .env_remove("CARGO_MANIFEST_DIR")
+        .current_dir(root.path())
+        .args(["hint", "lab1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "full marks, {total}/{total}: nothing to fix"
+        )))
+        .stdout(predicate::str::contains("hint:").not());
+}
+
+/// The banner says what `watch` waits for once per grade: a hint, or any
+/// other key, does not repeat it.
+#[test]
+fn watch_prints_its_banner_once() {
+    let assert = xtask()
+        .args(["watch", "lab1"])
+        .write_stdin("hxq")
+        .timeout(std::time::Duration::from_secs(300))
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert_eq!(stdout.matches("watching labs/echo").count(), 1, "{stdout}");
+    assert!(stdout.contains("hint:"), "{stdout}");
 }
 
 /// Every command that grades takes `--time-scale` and `--seed` from one
@@ -237,6 +324,12 @@ fn hint_names_the_handout_section() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("its checks: echo.ready"));
+    // The same short names as `grade --check`.
+    xtask()
+        .args(["hint", "lab1", "half_close"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("echo.client_half_close"));
 }
 
 #[test]
@@ -493,4 +586,148 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+/// The commands in a "try it" line: its `backticked` parts, or the whole
+/// line when it has none, split where the shell starts a new command.
+fn commands_of(manual: &str) -> Vec<String> {
+    let spans: Vec<&str> = if manual.contains('`') {
+        manual.split('`').skip(1).step_by(2).collect()
+    } else {
+        vec![manual]
+    };
+    // A `$(…)` is a command of its own, and a word where it stands.
+    let mut lines = Vec::new();
+    for span in spans {
+        let mut rest = span.to_owned();
+        while let Some(start) = rest.rfind("$(") {
+            let end = rest[start..].find(')').map_or(rest.len(), |at| start + at);
+            lines.push(rest[start + 2..end].to_owned());
+            rest.replace_range(start..(end + 1).min(rest.len()), "WORD");
+        }
+        lines.push(rest);
+    }
+    lines
+        .iter()
+        .flat_map(|span| {
+            span.split([';', '|', '&'])
+                .map(str::trim)
+                .map(|command| {
+                    ["do ", "then "]
+                        .iter()
+                        .fold(command, |c, keyword| c.strip_prefix(keyword).unwrap_or(c))
+                        .to_owned()
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|command| {
+            command.chars().any(char::is_alphanumeric)
+                && !["for ", "done", "wait"]
+                    .iter()
+                    .any(|keyword| command.starts_with(keyword))
+        })
+        .collect()
+}
+
+/// Every "try it" line runs as printed on a stock machine: each program it
+/// names is installed here, or is cargo running one of the course's own
+/// commands (`cargo xtask SUB`, `cargo run -p LAB --bin BIN`), or a lab
+/// binary cargo built (`target/debug/BIN`). `nc` is not on a stock machine.
+#[test]
+fn every_try_it_line_names_programs_that_exist() {
+    let root = grader::builder::workspace_root();
+    let lab_binary = |package: &str, binary: &str| {
+        grader::LABS.iter().any(|lab| {
+            lab.slug == package && lab.binaries.contains(&binary)
+                || (package.is_empty() && lab.binaries.contains(&binary))
+        })
+    };
+    for lab in grader::LABS {
+        for spec in grader::rubric::for_lab(lab) {
+            for command in commands_of(&spec.manual) {
+                let words: Vec<&str> = command.split_whitespace().collect();
+                let ok = match words.as_slice() {
+                    ["cargo", "xtask", sub, ..] => xtask()
+                        .args([sub, "--help"])
+                        .output()
+                        .unwrap()
+                        .status
+                        .success(),
+                    ["cargo", "run", rest @ ..] => {
+                        let after = |flag: &str| {
+                            rest.iter()
+                                .position(|word| *word == flag)
+                                .and_then(|at| rest.get(at + 1))
+                                .copied()
+                                .unwrap_or_default()
+                        };
+                        lab_binary(after("-p"), after("--bin"))
+                    }
+                    ["cargo", "build" | "test", ..] => true,
+                    [program, ..] if program.starts_with("target/debug/") => {
+                        let binary = program.trim_start_matches("target/debug/");
+                        binary == "xtask" || lab_binary("", binary)
+                    }
+                    [program, ..] => std::process::Command::new("sh")
+                        .args(["-c", &format!("command -v {program}")])
+                        .current_dir(&root)
+                        .output()
+                        .unwrap()
+                        .status
+                        .success(),
+                    [] => true,
+                };
+                assert!(
+                    ok && !words.contains(&"nc"),
+                    "{}: `{command}` does not run on a stock machine (in: {})",
+                    spec.id,
+                    spec.manual
+                );
+            }
+        }
+    }
+}
+
+/// `cargo xtask send` against a loopback echo server: what it sends comes
+/// back on stdout once it half-closes.
+#[test]
+fn send_talks_to_a_tcp_server_and_half_closes() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut received = Vec::new();
+        stream.read_to_end(&mut received).unwrap();
+        stream.write_all(&received).unwrap();
+    });
+    xtask()
+        .args(["send", "127.0.0.1", &port.to_string(), "--half-close"])
+        .write_stdin("Hello, world")
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .success()
+        .stdout("Hello, world");
+    server.join().unwrap();
+}
+
+/// `cargo xtask send --udp`: one datagram out, the reply printed.
+#[test]
+fn send_udp_prints_the_reply() {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let mut buffer = [0; 100];
+        let (n, from) = socket.recv_from(&mut buffer).unwrap();
+        assert_eq!(&buffer[..n], b"hi");
+        socket.send_to(b"Got your message!", from).unwrap();
+    });
+    xtask()
+        .args(["send", "--udp", "127.0.0.1", &port.to_string()])
+        .write_stdin("hi")
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .success()
+        .stdout("Got your message!\n");
+    server.join().unwrap();
 }

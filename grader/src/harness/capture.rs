@@ -23,6 +23,9 @@ struct State {
     kept: Vec<u8>,
     total: u64,
     closed: bool,
+    /// When the stream closed: for a program's stdout, (almost always) the
+    /// moment it exited.
+    closed_at: Option<Instant>,
 }
 
 impl Capture {
@@ -56,7 +59,11 @@ impl Capture {
                 Err(_) => break,
             }
         }
-        self.lock().closed = true;
+        {
+            let mut state = self.lock();
+            state.closed = true;
+            state.closed_at = Some(Instant::now());
+        }
         self.changed.notify_all();
     }
 
@@ -103,6 +110,11 @@ impl Capture {
     /// Whether the stream has reached its end.
     pub fn closed(&self) -> bool {
         self.lock().closed
+    }
+
+    /// When the stream closed, if it did.
+    pub fn closed_at(&self) -> Option<Instant> {
+        self.lock().closed_at
     }
 
     /// Waits until `probe` finds what it looks for in the kept bytes, the

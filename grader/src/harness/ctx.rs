@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::capture::complete_lines;
 use super::process::{Finished, Launch, Process, Registry, describe_status};
 use super::snapshot::{self, SnapshotMode};
-use super::{ready, show};
+use super::{procfs, ready, show};
 use crate::lab::Lab;
 use crate::outcome::{CheckResult, Failure};
 use crate::rubric::CheckSpec;
@@ -80,7 +80,52 @@ pub struct Server {
     pub process: Process,
     /// The address from its `Listening on` line.
     pub addr: SocketAddr,
+    /// When it was started.
+    started: Instant,
+    /// What evidence about it means in this lab (see [`Server::on`]).
+    lessons: Vec<Lesson>,
 }
+
+/// Evidence about a graded server that points at one cause, whichever
+/// check comes across it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// Bytes that arrived wait unread in its sockets while it sleeps
+    /// waiting for readiness (see [`Server::unread_while_waiting`]).
+    UnreadWhileWaiting,
+    /// It exited on an error decoding bytes as UTF-8 (its stderr says so).
+    TextDecodingCrash,
+}
+
+/// What a piece of evidence means in a lab: a hint and the handout section
+/// (an anchor) that teaches the fix.
+#[derive(Debug, Clone, Copy)]
+struct Lesson {
+    evidence: Evidence,
+    hint: &'static str,
+    handout: &'static str,
+}
+
+/// Whether a program's last words are about decoding UTF-8: Rust's
+/// `FromUtf8Error`/`Utf8Error`, Python's `UnicodeDecodeError`, Java's
+/// `MalformedInputException`, and the like.
+fn mentions_utf8(stderr: &str) -> bool {
+    let stderr = stderr.to_ascii_lowercase();
+    ["utf-8", "utf8", "unicodedecodeerror", "malformedinput"]
+        .iter()
+        .any(|word| stderr.contains(word))
+}
+
+/// How long a server that is going away may take to be gone.
+const EXIT_SETTLE: Duration = Duration::from_millis(200);
+
+/// How long bytes must stay unread, the server asleep, to count as left
+/// behind rather than not read yet.
+const UNREAD_SETTLE: Duration = Duration::from_millis(200);
+
+/// The words every explanation of an exited server starts with: a failure
+/// says it once, however many steps explain it.
+const EXITED: &str = "the server is no longer running";
 
 impl Server {
     /// Everything it printed on stdout so far (up to the cap).
@@ -155,17 +200,100 @@ impl Server {
         })
     }
 
-    /// Adds what the server did to a failure: whether it is still running,
-    /// and the end of its stderr. Use it when a connection to it misbehaves.
+    /// Says what `evidence` means for this server: a failure explained
+    /// while it is seen carries `hint` and the handout section `handout`
+    /// (an anchor of the lab's README) instead of the check's own.
+    #[must_use]
+    pub fn on(mut self, evidence: Evidence, hint: &'static str, handout: &'static str) -> Self {
+        self.lessons.push(Lesson {
+            evidence,
+            hint,
+            handout,
+        });
+        self
+    }
+
+    fn lesson(&self, evidence: Evidence) -> Option<Lesson> {
+        self.lessons
+            .iter()
+            .copied()
+            .find(|lesson| lesson.evidence == evidence)
+    }
+
+    /// Bytes that arrived on the server's connections and wait unread while
+    /// it sleeps waiting for readiness, unchanged (and its CPU time too)
+    /// over `settle`: evidence a slow machine cannot fake, since a server
+    /// that is merely behind is running, not asleep in poll. `None` when
+    /// there are none, or `/proc` cannot tell.
+    pub fn unread_while_waiting(&self, settle: Duration) -> Option<u64> {
+        let pid = self.process.pid();
+        let sample = || {
+            let waiting = procfs::waits_for_readiness(pid).ok()?;
+            let unread = procfs::unread_by_server(self.addr).ok()?;
+            let cpu = procfs::cpu_time(pid).ok()?;
+            (waiting && unread > 0).then_some((unread, cpu))
+        };
+        let first = sample()?;
+        std::thread::sleep(settle);
+        let second = sample()?;
+        (first == second).then_some(first.0)
+    }
+
+    /// Connects to it by `deadline`; a failure says whether it is still
+    /// running (see [`Server::explain`]).
+    pub fn connect(&mut self, deadline: Instant) -> Result<std::net::TcpStream, Failure> {
+        super::net::connect(self.addr, deadline).map_err(|failure| self.explain(failure))
+    }
+
+    /// Adds what the server did to a failure: whether it is still running
+    /// (if not, how and when it ended: every failure after the end is
+    /// explained by it), and the end of its stderr. Use it when a connection
+    /// to it misbehaves. Explaining a failure twice adds nothing.
     pub fn explain(&mut self, failure: Failure) -> Failure {
-        let failure = match self.process.exit_status() {
-            Some(status) => failure.detail(format!(
-                "the server is no longer running: {}",
-                describe_status(Some(status))
-            )),
-            None => failure,
+        if failure.summary.starts_with(EXITED) {
+            return failure;
+        }
+        // A reset or refused connection is often the first sign of a
+        // server on its way out: give it a moment to finish exiting.
+        let failure = match self.process.wait_until(Instant::now() + EXIT_SETTLE) {
+            Some(status) => {
+                // Its stdout closes as it exits: the moment, within a
+                // scheduler tick, even when the grader notices later.
+                let ended = self
+                    .process
+                    .stdout()
+                    .closed_at()
+                    .unwrap_or_else(Instant::now);
+                Failure {
+                    summary: format!(
+                        "{EXITED}: it exited {} after it started, with {}\nso: {}",
+                        show::duration(ended.saturating_duration_since(self.started)),
+                        describe_status(Some(status)),
+                        failure.summary
+                    ),
+                    ..failure
+                }
+            }
+            None => match self.lesson(Evidence::UnreadWhileWaiting) {
+                Some(lesson) => match self.unread_while_waiting(UNREAD_SETTLE) {
+                    Some(unread) => failure
+                        .detail(format!(
+                            "{unread} bytes have arrived on the server's connections and wait unread, \
+                             while the server sleeps waiting for its next event"
+                        ))
+                        .diagnosis(lesson.hint, lesson.handout),
+                    None => failure,
+                },
+                None => failure,
+            },
         };
         let stderr = self.process.stderr().text();
+        let failure = match self.lesson(Evidence::TextDecodingCrash) {
+            Some(lesson) if self.process.exit_status().is_some() && mentions_utf8(&stderr) => {
+                failure.diagnosis(lesson.hint, lesson.handout)
+            }
+            _ => failure,
+        };
         if stderr.trim().is_empty() {
             failure
         } else {
@@ -318,12 +446,18 @@ impl Ctx {
 
     /// Starts a server as `launch` says and waits for its `Listening on` line.
     pub fn start_server(&self, launch: &Launch) -> Result<Server, Failure> {
+        let started = Instant::now();
         let mut process = self.spawn(launch)?;
         let limit = self
             .scaled(5.0)
             .min(self.deadline.saturating_duration_since(Instant::now()));
         let addr = ready::wait_listening(&mut process, limit)?;
-        Ok(Server { process, addr })
+        Ok(Server {
+            process,
+            addr,
+            started,
+            lessons: Vec::new(),
+        })
     }
 
     /// Runs a program to completion, stopping it after `seconds` (scaled, and

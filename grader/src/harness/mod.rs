@@ -14,4 +14,4 @@ pub mod show;
 pub mod snapshot;
 pub mod udp;
 
-pub use ctx::{Binaries, Ctx, Server};
+pub use ctx::{Binaries, Ctx, Evidence, Server};

@@ -89,6 +89,19 @@ pub enum ReadEnd {
     Error(String),
 }
 
+/// How reading ended, as a student reads it: `the server closed the
+/// connection`, never the variant's name.
+impl std::fmt::Display for ReadEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadEnd::Eof => write!(f, "the server closed the connection"),
+            ReadEnd::Enough => write!(f, "more bytes than expected arrived"),
+            ReadEnd::Deadline => write!(f, "nothing more arrived before the time limit"),
+            ReadEnd::Error(err) => write!(f, "the connection failed: {err}"),
+        }
+    }
+}
+
 /// What came back during an exchange.
 #[derive(Debug)]
 pub struct Exchange {
@@ -107,12 +120,7 @@ impl Exchange {
         let Some(difference) = show::first_difference(expected, &self.received) else {
             return Ok(());
         };
-        let ended = match &self.end {
-            ReadEnd::Eof => "then the server closed the connection".to_owned(),
-            ReadEnd::Enough => "then more bytes than expected arrived".to_owned(),
-            ReadEnd::Deadline => "then nothing more arrived before the time limit".to_owned(),
-            ReadEnd::Error(err) => format!("then the connection failed: {err}"),
-        };
+        let ended = format!("then {}", self.end);
         let mut failure = Failure::new(format!(
             "{what}: got {} of {} bytes, {ended}",
             self.received.len(),

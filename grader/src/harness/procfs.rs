@@ -44,6 +44,30 @@ pub fn cpu_time(pid: u32) -> io::Result<Duration> {
     Ok(Duration::from_micros(total * 1_000_000 / per_second))
 }
 
+/// Where in the kernel `pid`'s main thread sleeps (`/proc/PID/wchan`):
+/// `do_epoll_wait`, `sock_alloc_send_pskb`, or `0` when it is running.
+pub fn wchan(pid: u32) -> io::Result<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/wchan"))
+}
+
+/// Whether `pid`'s main thread sleeps waiting for readiness: in `poll`,
+/// `epoll_wait` or `select`.
+pub fn waits_for_readiness(pid: u32) -> io::Result<bool> {
+    let wchan = wchan(pid)?;
+    Ok(wchan.contains("poll") || wchan.contains("select"))
+}
+
+/// Bytes that arrived on the connections accepted at `server` (its
+/// listening address) and that the server has not read yet, all together.
+pub fn unread_by_server(server: SocketAddr) -> io::Result<u64> {
+    let local = proc_net_address(server);
+    Ok(tcp_sockets()?
+        .iter()
+        .filter(|socket| socket.local_address == local && socket.state != TcpSocket::LISTEN)
+        .map(|socket| u64::from(socket.rx_queue))
+        .sum())
+}
+
 /// One TCP socket of the machine, as `/proc/net/tcp` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpSocket {

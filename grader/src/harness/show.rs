@@ -129,6 +129,15 @@ pub fn tail(text: &str, max_lines: usize) -> String {
     )
 }
 
+/// A duration as a student reads it: `40 ms`, `2.5 s`.
+pub fn duration(duration: std::time::Duration) -> String {
+    if duration < std::time::Duration::from_secs(1) {
+        format!("{} ms", duration.as_millis())
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
+    }
+}
+
 /// Indents every line of `text` by `width` spaces.
 pub fn indent(text: &str, width: usize) -> String {
     let pad = " ".repeat(width);

@@ -1,8 +1,10 @@
 //! Lab 1 — echo: the TCP call sequence, partial reads, `write_all`, and the
 //! half-close. Contract: "Lab 1" in the handout, `labs/echo/README.md`.
 
-use std::io::Write;
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -41,23 +43,40 @@ fn expect_echo(
     plan: SendPlan,
     what: &str,
 ) -> CheckResult {
-    let stream = net::connect(server.addr, ctx.deadline())?;
+    let stream = server.connect(ctx.deadline())?;
     ctx.note_command(format!(
         "(grader) connect to {} and send {} bytes",
         server.addr,
         payload.len()
     ));
     let exchange = net::exchange(&stream, payload, plan, Some(payload.len()), ctx.deadline());
-    exchange
-        .expect_bytes(payload, what)
-        .map_err(|failure| server.explain(failure))
+    exchange.expect_bytes(payload, what).map_err(|failure| {
+        // A correct beginning, then the server closed while we were still
+        // sending: it stopped after what its first reads returned.
+        let closed_early = exchange.write_error.is_some()
+            && !exchange.received.is_empty()
+            && payload.starts_with(&exchange.received);
+        let failure = if closed_early {
+            failure
+                .detail(format!(
+                    "the server closed the connection after echoing {} bytes, while the rest was still arriving",
+                    exchange.received.len()
+                ))
+                .diagnosis(
+                    "One `read` returns whatever has arrived so far, not the whole message: keep reading in a loop until `read` returns 0 (the client closed), and echo each piece.",
+                    "#why-read-returns-less-than-you-asked",
+                )
+        } else {
+            failure
+        };
+        server.explain(failure)
+    })
 }
 
 /// The server starts, announces the port it really got, and accepts on it.
 fn ready(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
-    let stream =
-        net::connect(server.addr, ctx.deadline()).map_err(|failure| server.explain(failure))?;
+    let stream = server.connect(ctx.deadline())?;
     drop(stream);
     Ok(())
 }
@@ -111,7 +130,7 @@ fn small_pieces(ctx: &Ctx) -> CheckResult {
 
 fn second_client(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
-    let first = net::connect(server.addr, ctx.deadline())?;
+    let first = server.connect(ctx.deadline())?;
     let exchange = net::exchange(
         &first,
         b"first client",
@@ -150,7 +169,7 @@ fn contract_lines(server: &Server) -> String {
 
 fn server_log(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
-    let stream = net::connect(server.addr, ctx.deadline())?;
+    let stream = server.connect(ctx.deadline())?;
     let peer = stream
         .local_addr()
         .map_err(|err| Failure::new(format!("local_addr: {err}")))?;
@@ -194,25 +213,37 @@ fn server_log(ctx: &Ctx) -> CheckResult {
 fn expect_client_output(
     ctx: &Ctx,
     args: &[&str],
-    peer_addr: std::net::SocketAddr,
+    (peer_addr, heard): (std::net::SocketAddr, &Heard),
     expected: &[u8],
 ) -> Result<Finished, Failure> {
     let port = peer_addr.port().to_string();
     let mut all_args = vec!["127.0.0.1", port.as_str()];
     all_args.extend_from_slice(args);
-    let finished = ctx.run(&ctx.launch(CLIENT, all_args)?, 5.0)?;
+    let mut client = ctx.spawn(&ctx.launch(CLIENT, all_args)?)?;
+    let deadline = ctx.within(5.0);
+    // What the grader's peer heard while the client still ran: once it is
+    // stopped, its socket closes and the peer sees an end of stream anyway.
+    let heard_before_the_end = client
+        .wait_until(deadline)
+        .is_none()
+        .then(|| heard.snapshot());
+    let finished = client.finish(deadline);
     let expected_text = expected.escape_ascii().to_string();
     let want = format!("Received b\"{expected_text}\"");
     let stdout = finished.stdout_text();
     let got = stdout.lines().find(|line| line.starts_with("Received"));
     if finished.timed_out {
-        return Err(Failure::new(format!("{CLIENT} did not finish: {}", finished.describe()))
+        let failure = Failure::new(format!("{CLIENT} did not finish: {}", finished.describe()))
             .expected(format!("{CLIENT} half-closes, reads until the server closes, prints the line and exits"))
             .actual(match got {
                 Some(line) => format!("it printed {}", show::shorten(line, 120)),
                 None => "nothing printed yet".to_owned(),
             })
-            .detail("the grader's server closes the connection only after the client shuts down its sending side"));
+            .detail("the grader's server closes the connection only after the client shuts down its sending side");
+        return Err(match heard_before_the_end {
+            Some((bytes, false)) if bytes >= expected.len() => not_half_closed(failure, bytes),
+            _ => failure,
+        });
     }
     if got != Some(want.as_str()) || finished.code() != Some(0) {
         return Err(Failure::new(format!(
@@ -249,10 +280,12 @@ fn expect_client_output(
 /// piece, however slow the machine, and the check catches it every time.
 /// (Waiting after every piece would cost a scheduler round trip per piece,
 /// too slow for 100 KiB on a loaded machine.)
-fn echo_peer(ctx: &Ctx, piece: usize, pause: Duration) -> Result<Peer<()>, Failure> {
+fn echo_peer(ctx: &Ctx, piece: usize, pause: Duration) -> Result<(Peer<()>, Arc<Heard>), Failure> {
     let deadline = ctx.deadline();
+    let heard = Arc::new(Heard::default());
+    let noted = Arc::clone(&heard);
     Peer::serve_one(deadline, move |mut stream: TcpStream| {
-        let request = net::read_to_eof(&mut stream)?;
+        let request = noted.read_to_eof(&mut stream)?;
         for (index, chunk) in request.chunks(piece).enumerate() {
             if index == 1 {
                 net::wait_until_read(&stream, deadline);
@@ -264,12 +297,60 @@ fn echo_peer(ctx: &Ctx, piece: usize, pause: Duration) -> Result<Peer<()>, Failu
         }
         Ok(())
     })
+    .map(|peer| (peer, heard))
     .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))
 }
 
+/// A client that sent its whole message, then waited for the echo without
+/// half-closing: the grader's peer, waiting for the end of stream, had every
+/// byte but never the end.
+fn not_half_closed(failure: Failure, bytes: usize) -> Failure {
+    failure
+        .detail(format!(
+            "the grader's server received all {bytes} bytes, but never the end of stream: the client did not shut down its sending side"
+        ))
+        .diagnosis(
+            "After writing the whole message, call `stream.shutdown(Shutdown::Write)`: the server echoes everything once it knows you are done, then closes, and your read loop ends.",
+            "#the-half-close",
+        )
+}
+
+/// What a grader peer has heard from the client so far: how many bytes, and
+/// whether the client shut down its sending side.
+#[derive(Debug, Default)]
+struct Heard {
+    bytes: AtomicUsize,
+    end: AtomicBool,
+}
+
+impl Heard {
+    /// Reads `stream` to its end, noting progress as it goes.
+    fn read_to_eof(&self, stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+        let mut request = Vec::new();
+        let mut buffer = [0; 64 * 1024];
+        loop {
+            let n = stream.read(&mut buffer)?;
+            if n == 0 {
+                self.end.store(true, Ordering::SeqCst);
+                return Ok(request);
+            }
+            request.extend_from_slice(&buffer[..n]);
+            self.bytes.fetch_add(n, Ordering::SeqCst);
+        }
+    }
+
+    /// How many bytes it heard, and whether the client half-closed.
+    fn snapshot(&self) -> (usize, bool) {
+        (
+            self.bytes.load(Ordering::SeqCst),
+            self.end.load(Ordering::SeqCst),
+        )
+    }
+}
+
 fn client_output(ctx: &Ctx) -> CheckResult {
-    let peer = echo_peer(ctx, usize::MAX, Duration::ZERO)?;
-    let finished = expect_client_output(ctx, &[], peer.addr, HELLO)?;
+    let (peer, heard) = echo_peer(ctx, usize::MAX, Duration::ZERO)?;
+    let finished = expect_client_output(ctx, &[], (peer.addr, &heard), HELLO)?;
     // The contract's line only: other lines a client prints are its own.
     let stdout = finished.stdout_text();
     let received: Vec<&str> = stdout
@@ -280,30 +361,32 @@ fn client_output(ctx: &Ctx) -> CheckResult {
 }
 
 fn client_large(ctx: &Ctx) -> CheckResult {
-    let peer = echo_peer(ctx, 4096, Duration::from_millis(2))?;
+    let (peer, heard) = echo_peer(ctx, 4096, Duration::from_millis(2))?;
     let mut rng = ctx.rng();
     let message: String = std::iter::repeat_with(|| rng.alphanumeric())
         .take(100 * 1024)
         .collect();
-    expect_client_output(ctx, &[&message], peer.addr, message.as_bytes())
+    expect_client_output(ctx, &[&message], (peer.addr, &heard), message.as_bytes())
         .map(drop)
         .map_err(|failure| failure.detail(format!("the message came from seed {}", ctx.seed())))
 }
 
 fn client_pieces(ctx: &Ctx) -> CheckResult {
-    let peer = echo_peer(ctx, 4, Duration::from_millis(50))?;
-    expect_client_output(ctx, &["Hello, world"], peer.addr, HELLO).map(drop)
+    let (peer, heard) = echo_peer(ctx, 4, Duration::from_millis(50))?;
+    expect_client_output(ctx, &["Hello, world"], (peer.addr, &heard), HELLO).map(drop)
 }
 
 fn client_half_close(ctx: &Ctx) -> CheckResult {
     // This server answers only once the client has said "I'm done sending".
-    let peer = Peer::serve_one(ctx.deadline(), |mut stream: TcpStream| {
-        let request = net::read_to_eof(&mut stream)?;
+    let heard = Arc::new(Heard::default());
+    let noted = Arc::clone(&heard);
+    let peer = Peer::serve_one(ctx.deadline(), move |mut stream: TcpStream| {
+        let request = noted.read_to_eof(&mut stream)?;
         stream.write_all(&request)?;
         stream.shutdown(Shutdown::Write)
     })
     .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))?;
-    expect_client_output(ctx, &["Hello, world"], peer.addr, HELLO).map(drop)
+    expect_client_output(ctx, &["Hello, world"], (peer.addr, &heard), HELLO).map(drop)
 }
 
 fn client_refused(ctx: &Ctx) -> CheckResult {

@@ -60,8 +60,21 @@ pub fn lab(report: &LabReport, style: Style) -> String {
         .map(|check| check.id.len())
         .max()
         .unwrap_or(0);
-    for check in &view.checks {
-        write_check(&mut out, check, id_width, style);
+    if let Some(start) = where_to_start(&view) {
+        let _ = writeln!(out, "{}", style.paint("1", &start));
+    }
+    let same = same_failures(&view.checks);
+    for (index, check) in view.checks.iter().enumerate() {
+        match &same[index] {
+            Same::AsAbove(first) if !style.verbose => {
+                write_status_line(&mut out, check, id_width, style);
+                let _ = writeln!(out, "    {}", same_as(first, check));
+            }
+            Same::AlsoCosts(others) if !style.verbose => {
+                write_check(&mut out, check, id_width, style, others);
+            }
+            _ => write_check(&mut out, check, id_width, style, &[]),
+        }
     }
     if view.skipped > 0 {
         let _ = writeln!(
@@ -81,10 +94,122 @@ pub fn lab(report: &LabReport, style: Style) -> String {
         "{}",
         style.paint(if view.full_marks() { "1;32" } else { "1" }, &view.total())
     );
-    out
+    if style.verbose {
+        out
+    } else {
+        out.lines().map(clip).fold(String::new(), |mut page, line| {
+            page.push_str(&line);
+            page.push('\n');
+            page
+        })
+    }
 }
 
-fn write_check(out: &mut String, check: &CheckView, id_width: usize, style: Style) {
+/// How long a line of the report may be before it is cut (without
+/// `--verbose`): a 100 KiB argument fills no screen.
+pub const MAX_LINE: usize = 200;
+
+/// `line`, cut in the middle when longer than [`MAX_LINE`] characters.
+fn clip(line: &str) -> String {
+    let length = line.chars().count();
+    if length <= MAX_LINE {
+        return line.to_owned();
+    }
+    let (head, tail) = (120, 30);
+    let left_out = length - head - tail;
+    let mut clipped: String = line.chars().take(head).collect();
+    let _ = write!(clipped, " …[{left_out} characters: --verbose shows them]… ");
+    clipped.extend(line.chars().skip(length - tail));
+    clipped
+}
+
+/// Where a student whose program passes nothing yet should begin: the first
+/// check, and the handout section it links.
+fn where_to_start(view: &LabView) -> Option<String> {
+    if view.build_failure.is_some() || view.checks.iter().any(CheckView::passed) {
+        return None;
+    }
+    let first = view
+        .checks
+        .iter()
+        .find(|check| check.status == Status::Failed)?;
+    let read = first.guidance.map(|guidance| guidance.handout)?;
+    Some(format!(
+        "Nothing passes yet, which is where every lab starts. Begin with {}: read {read}, \
+         then grade again with --check {}.",
+        first.id, first.id
+    ))
+}
+
+/// The line that stands for a failure explained at `first`.
+fn same_as(first: &str, check: &CheckView) -> String {
+    let text = check.failure.map(ToString::to_string).unwrap_or_default();
+    match panic_site(&text) {
+        Some(site) => format!("the same panic as {first}, above ({site})"),
+        None => format!("the same failure as {first}, above"),
+    }
+}
+
+/// How a check's failure relates to the others'.
+enum Same {
+    /// Its failure is its own.
+    Own,
+    /// It fails word for word like these later checks: explained here once.
+    AlsoCosts(Vec<String>),
+    /// It fails word for word like this earlier check.
+    AsAbove(String),
+}
+
+/// Where a Rust program panicked, from the stderr a failure shows:
+/// `labs/echo/src/bin/echo-client.rs:46:5`. Checks that end in the same
+/// panic (a `todo!()`) fail for one reason, whatever each expected.
+fn panic_site(failure: &str) -> Option<&str> {
+    failure.lines().find_map(|line| {
+        let (_, site) = line.split_once(" panicked at ")?;
+        Some(site.trim_end().trim_end_matches(':'))
+    })
+}
+
+/// Groups the failed checks whose failures read the same (a `todo!()` that
+/// ends the server before it listens fails every server check alike).
+fn same_failures(checks: &[CheckView]) -> Vec<Same> {
+    let text = |check: &CheckView| {
+        (check.status == Status::Failed)
+            .then_some(check.failure)
+            .flatten()
+            .map(|failure| {
+                let text = failure.to_string();
+                panic_site(&text).map_or(text.clone(), |site| format!("panicked at {site}"))
+            })
+    };
+    checks
+        .iter()
+        .enumerate()
+        .map(|(index, check)| {
+            let Some(mine) = text(check) else {
+                return Same::Own;
+            };
+            if let Some(first) = checks[..index]
+                .iter()
+                .find(|earlier| text(earlier).as_ref() == Some(&mine))
+            {
+                return Same::AsAbove(first.id.to_owned());
+            }
+            let later: Vec<String> = checks[index + 1..]
+                .iter()
+                .filter(|later| text(later).as_ref() == Some(&mine))
+                .map(|later| later.id.to_owned())
+                .collect();
+            if later.is_empty() {
+                Same::Own
+            } else {
+                Same::AlsoCosts(later)
+            }
+        })
+        .collect()
+}
+
+fn write_status_line(out: &mut String, check: &CheckView, id_width: usize, style: Style) {
     let (mark, colour) = match check.status {
         Status::Passed => ("✓", "32"),
         Status::Failed => ("✗", "31"),
@@ -99,11 +224,46 @@ fn write_check(out: &mut String, check: &CheckView, id_width: usize, style: Styl
         check.points(),
         check.title
     );
+}
+
+/// A check's line, and under a failure: why, which later checks the same
+/// failure costs (`also_costs`), the guidance and the commands.
+fn write_check(
+    out: &mut String,
+    check: &CheckView,
+    id_width: usize,
+    style: Style,
+    also_costs: &[String],
+) {
+    write_status_line(out, check, id_width, style);
     // A check that did not run says why once, in the build failure above.
     if check.status != Status::NotRun {
         if let Some(failure) = check.failure {
             let _ = writeln!(out, "{}", indent(&failure.to_string(), 4));
         }
+    }
+    if !also_costs.is_empty() {
+        let _ = writeln!(
+            out,
+            "    {}",
+            style.paint(
+                "33",
+                &format!(
+                    "the same {} costs {} more check(s): {}",
+                    match check
+                        .failure
+                        .map(ToString::to_string)
+                        .as_deref()
+                        .and_then(panic_site)
+                    {
+                        Some(_) => "panic",
+                        None => "failure",
+                    },
+                    also_costs.len(),
+                    also_costs.join(", ")
+                )
+            )
+        );
     }
     for (label, line) in check.guidance.iter().flat_map(|guidance| guidance.lines()) {
         let _ = writeln!(out, "    {} {line}", style.paint("36", label));

@@ -217,3 +217,63 @@ pub fn assert_no_process_mentioning(needle: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Asserts that the report sends the student to the handout section that
+/// teaches the fix of `bug`: its first failed check links `section` (an
+/// anchor of the lab's README, `#the-half-close`) or names it in its
+/// message. Prints the row `diagnosis: SLUG BUG → expected → linked` for
+/// the table of every classic bug (`--nocapture`).
+pub fn assert_diagnosis(report: &LabReport, bug: &str, section: &str) {
+    let first = report
+        .checks
+        .iter()
+        .find(|check| check.status == Status::Failed);
+    let linked = first.map_or("(nothing failed)", |check| {
+        check
+            .handout
+            .rfind('#')
+            .map_or(check.handout.as_str(), |at| &check.handout[at..])
+    });
+    let named = first
+        .and_then(|check| check.failure.as_ref())
+        .is_some_and(|failure| failure.to_string().contains(section));
+    eprintln!(
+        "diagnosis: {} {bug} → {section} → {linked}{} (first failed: {})",
+        report.slug,
+        if named { " (named)" } else { "" },
+        first.map_or("-", |check| check.id.as_str())
+    );
+    // The grader's own words (not a program's stderr) name no internal type.
+    for check in report
+        .checks
+        .iter()
+        .filter(|check| check.status == Status::Failed)
+    {
+        let Some(failure) = &check.failure else {
+            continue;
+        };
+        let own_words = [
+            &failure.summary,
+            failure.expected.as_ref().unwrap_or(&String::new()),
+            failure.actual.as_ref().unwrap_or(&String::new()),
+        ]
+        .map(|text| text.to_string())
+        .join("\n");
+        for internal in [
+            "Deadline", "Eof", "Enough", "ReadEnd", "Some(", "None", "Ok(", "Err(",
+        ] {
+            assert!(
+                !own_words
+                    .split(|c: char| !c.is_alphanumeric() && c != '(')
+                    .any(|word| word == internal),
+                "{}: `{internal}` is a name from the grader's code:\n{own_words}",
+                check.id
+            );
+        }
+    }
+    assert!(
+        linked == section || named,
+        "the first failed check should send the student to {section}, it links {linked}:\n{}",
+        summary(report)
+    );
+}

@@ -28,7 +28,7 @@ fn ask(
     expected: &Expected,
     what: &str,
 ) -> CheckResult {
-    let stream = net::connect(server.addr, ctx.deadline())?;
+    let stream = server.connect(ctx.deadline())?;
     ctx.note_command(format!(
         "(grader) send {what} to {}: {}",
         server.addr,
@@ -121,7 +121,7 @@ pub(super) fn binary_request(ctx: &Ctx) -> CheckResult {
 pub(super) fn closes_after_answer(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
     let request = json_request("search", "ring");
-    let stream = net::connect(server.addr, ctx.deadline())?;
+    let stream = server.connect(ctx.deadline())?;
     net::send(&stream, &request, ALL_AT_ONCE, ctx.deadline())
         .map_err(|err| Failure::new(format!("sending the request failed: {err}")))?;
     let (received, end) = net::read_until(&stream, None, ctx.within(3.0));
@@ -161,7 +161,7 @@ pub(super) fn one_byte_at_a_time(ctx: &Ctx) -> CheckResult {
 pub(super) fn split_length(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
     let request = json_request("search", "ring");
-    let stream = net::connect(server.addr, ctx.deadline())?;
+    let stream = server.connect(ctx.deadline())?;
     let deadline = ctx.within(5.0);
     ctx.note_command("(grader) send the first byte of the 2-byte length, pause, then the rest");
     net::send(&stream, &request[..1], ALL_AT_ONCE, deadline)
@@ -200,7 +200,7 @@ pub(super) fn concurrent(ctx: &Ctx) -> CheckResult {
         .collect();
     let mut streams = Vec::with_capacity(CLIENTS);
     for _ in 0..CLIENTS {
-        streams.push(net::connect(server.addr, deadline).map_err(|f| server.explain(f))?);
+        streams.push(server.connect(deadline)?);
     }
     ctx.note_command(format!(
         "(grader) open {CLIENTS} connections, send the first half of every request, then every second half"
@@ -265,7 +265,7 @@ pub(super) fn concurrent(ctx: &Ctx) -> CheckResult {
 fn bad_input_scenario(ctx: &Ctx, cases: &[(&str, Vec<u8>)]) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
     let good = json_request("search", "morpheus");
-    let waiting = net::connect(server.addr, ctx.deadline())?;
+    let waiting = server.connect(ctx.deadline())?;
     let middle = good.len() / 2;
     net::send(&waiting, &good[..middle], ALL_AT_ONCE, ctx.deadline()).map_err(|err| {
         Failure::new(format!("sending the first half of a request failed: {err}"))
@@ -275,7 +275,7 @@ fn bad_input_scenario(ctx: &Ctx, cases: &[(&str, Vec<u8>)]) -> CheckResult {
             "(grader) on a new connection, send {what}: {}",
             show::bytes(bytes, 160)
         ));
-        let bad = net::connect(server.addr, ctx.deadline()).map_err(|f| server.explain(f))?;
+        let bad = server.connect(ctx.deadline())?;
         let peer = bad
             .local_addr()
             .map_err(|err| Failure::new(format!("local_addr: {err}")))?;
@@ -444,7 +444,7 @@ pub(super) fn stalled_half(ctx: &Ctx) -> CheckResult {
     let cuts = [1, stalled_request.len() - 5];
     let mut stalled = Vec::new();
     for cut in cuts {
-        let stream = net::connect(server.addr, ctx.deadline())?;
+        let stream = server.connect(ctx.deadline())?;
         net::send(
             &stream,
             &stalled_request[..cut],
@@ -457,7 +457,7 @@ pub(super) fn stalled_half(ctx: &Ctx) -> CheckResult {
     ctx.note_command(
         "(grader) two connections send part of a request and stall; a third client asks meanwhile",
     );
-    let stream = net::connect(server.addr, ctx.deadline())?;
+    let stream = server.connect(ctx.deadline())?;
     let request = json_request("search", "🐶");
     net::send(&stream, &request, ALL_AT_ONCE, ctx.deadline())
         .map_err(|err| Failure::new(format!("sending the request failed: {err}")))?;
@@ -562,7 +562,7 @@ pub(super) fn server_log(ctx: &Ctx) -> CheckResult {
         ),
     ];
     for (request, expected, received_line) in &exchanges {
-        let stream = net::connect(server.addr, ctx.deadline())?;
+        let stream = server.connect(ctx.deadline())?;
         let peer = stream
             .local_addr()
             .map_err(|err| Failure::new(format!("local_addr: {err}")))?;

@@ -170,15 +170,23 @@ fn expect_same_list(run: &ClientRun) -> CheckResult {
         sorted_sent.sort_unstable();
         let mut sorted_printed = printed_names.clone();
         sorted_printed.sort_unstable();
-        let what = if sorted_sent == sorted_printed {
+        let reordered = sorted_sent == sorted_printed;
+        let failure = Failure::new(if reordered {
             "the client printed the names in another order than the server sent them"
         } else {
             "the client did not print the names the server sent"
-        };
-        return Err(Failure::new(what)
-            .expected(quoted_list(&sent_names, 40))
-            .actual(quoted_list(&printed_names, 40))
-            .detail("keep the members in the order they arrived: deserialize into a Vec of pairs (a HashMap forgets the order, and changing it is not the client's job)"));
+        })
+        .expected(quoted_list(&sent_names, 40))
+        .actual(quoted_list(&printed_names, 40))
+        .detail("keep the members in the order they arrived: deserialize into a Vec of pairs (a HashMap forgets the order, and changing it is not the client's job)");
+        return Err(if reordered {
+            failure.diagnosis(
+                "Print the members in the order the server sent them: deserialize into a Vec of pairs, not a map, and do not sort.",
+                "#printing-json-in-the-servers-order",
+            )
+        } else {
+            failure
+        });
     }
     for ((name, sent), (_, printed)) in run.sent.0.iter().zip(&run.printed.0) {
         if sent != printed {

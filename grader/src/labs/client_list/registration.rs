@@ -31,7 +31,7 @@ pub(super) fn send_name(
     plan: SendPlan,
     deadline: Instant,
 ) -> Result<Registration, Failure> {
-    let stream = net::connect(server.addr, deadline).map_err(|f| server.explain(f))?;
+    let stream = server.connect(deadline)?;
     let local = stream
         .local_addr()
         .map_err(|err| Failure::new(format!("local_addr: {err}")))?;

@@ -104,7 +104,7 @@ pub(super) fn many_at_once(ctx: &Ctx) -> CheckResult {
 
 pub(super) fn silent_client(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
-    let silent = net::connect(server.addr, ctx.deadline())?;
+    let silent = server.connect(ctx.deadline())?;
     ctx.note_command(format!(
         "(grader) connect to {} and send nothing, then register another client",
         server.addr
@@ -159,8 +159,8 @@ pub(super) fn thread_per_connection(ctx: &Ctx) -> CheckResult {
     ));
     // Both stay silent: reading a name blocks until its client half-closes,
     // so each holds on to its thread.
-    let first = net::connect(server.addr, ctx.deadline())?;
-    let second = net::connect(server.addr, ctx.deadline())?;
+    let first = server.connect(ctx.deadline())?;
+    let second = server.connect(ctx.deadline())?;
     let (stalled, rose) = wait_threads(pid, ctx.within(5.0), |count| count >= idle + 2)?;
     if !rose {
         return Err(server.explain(

@@ -17,7 +17,7 @@ use super::{BIND_EXIT, BIND_FAILED, QUICK, SERVER};
 
 pub(super) fn bind_ready(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
-    net::connect(server.addr, ctx.deadline()).map_err(|failure| server.explain(failure))?;
+    server.connect(ctx.deadline())?;
     let lines = server.lines();
     let bound = lines.iter().position(|line| line == "Socket bind complete");
     let listening = lines
@@ -40,8 +40,7 @@ fn connect_and_expect_log(
     server: &mut Server,
     which: &str,
 ) -> Result<TcpStream, Failure> {
-    let stream =
-        net::connect(server.addr, ctx.deadline()).map_err(|failure| server.explain(failure))?;
+    let stream = server.connect(ctx.deadline())?;
     let peer = stream
         .local_addr()
         .map_err(|err| grader_error("read its own address", err))?;

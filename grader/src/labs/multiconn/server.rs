@@ -10,11 +10,22 @@ use std::time::{Duration, Instant};
 
 use crate::harness::net::{self, ReadEnd, SendPlan};
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, Server, procfs, show};
+use crate::harness::{Ctx, Evidence, Server, procfs, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::logs::{ServerView, escaped, local_addr};
 use super::{EIGHT_MIB, SERVER};
+
+/// Starts the graded server. Bytes it leaves unread while it sleeps in
+/// `poll` mean one thing in this lab: it did not read until `WouldBlock`
+/// on an edge-triggered event, and no new event will come for them.
+fn start(ctx: &Ctx) -> Result<Server, Failure> {
+    Ok(ctx.server(SERVER)?.on(
+        Evidence::UnreadWhileWaiting,
+        "Edge-triggered readiness says \"something changed\" once: on every readable event, read in a loop until `WouldBlock`, or the bytes left in the socket wait for an event that never comes.",
+        "#edge-triggered-read-until-wouldblock",
+    ))
+}
 
 /// One request/response on an open connection: sends `message`, reads the
 /// same number of bytes back by `deadline`; on failure, what came back.
@@ -47,8 +58,8 @@ fn round_trip_failure(what: &str, message: &[u8], exchange: net::Exchange) -> Fa
 }
 
 pub(super) fn one_client(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
-    let stream = net::connect(server.addr, ctx.deadline())?;
+    let mut server = start(ctx)?;
+    let stream = server.connect(ctx.deadline())?;
     let peer = local_addr(&stream)?;
     let message = b"Hello from one client, with \"quotes\" and a tab\t.";
     round_trip(&stream, message, ctx.within(5.0)).map_err(|failed| {
@@ -94,7 +105,7 @@ pub(super) fn one_client(ctx: &Ctx) -> CheckResult {
 
 pub(super) fn many_clients(ctx: &Ctx) -> CheckResult {
     const CLIENTS: usize = 200;
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let deadline = ctx.within(15.0);
     let mut rng = ctx.rng();
     let mut clients = Vec::with_capacity(CLIENTS);
@@ -148,11 +159,11 @@ pub(super) fn many_clients(ctx: &Ctx) -> CheckResult {
 }
 
 pub(super) fn idle_client(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     // Connected first, so a server that serves one client at a time is busy
     // waiting for this one.
-    let idle = net::connect(server.addr, ctx.deadline())?;
-    let other = net::connect(server.addr, ctx.deadline())?;
+    let idle = server.connect(ctx.deadline())?;
+    let other = server.connect(ctx.deadline())?;
     let message = b"I am not the idle one";
     let started = Instant::now();
     let result = round_trip(&other, message, ctx.within(1.0));
@@ -174,9 +185,9 @@ pub(super) fn idle_client(ctx: &Ctx) -> CheckResult {
 }
 
 pub(super) fn non_reading_client(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
-    let hog = net::connect(server.addr, ctx.deadline())?;
-    let other = net::connect(server.addr, ctx.deadline())?;
+    let mut server = start(ctx)?;
+    let hog = server.connect(ctx.deadline())?;
+    let other = server.connect(ctx.deadline())?;
     // The hog writes 8 MiB and never reads: its echo piles up at the server.
     let sent = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicBool::new(false));
@@ -254,7 +265,7 @@ fn connected_clients(
 ) -> Result<Vec<TcpStream>, Failure> {
     let mut clients = Vec::with_capacity(count);
     for number in 1..=count {
-        let stream = net::connect(server.addr, ctx.deadline())?;
+        let stream = server.connect(ctx.deadline())?;
         let message = format!("client {number} {what}");
         round_trip(&stream, message.as_bytes(), ctx.within(5.0)).map_err(|failed| {
             server.explain(round_trip_failure(
@@ -269,7 +280,7 @@ fn connected_clients(
 }
 
 pub(super) fn one_thread(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let clients = connected_clients(ctx, &mut server, 5, "checks the thread count")?;
     let threads = procfs::threads(server.process.pid())
         .map_err(|err| Failure::new(format!("could not read /proc (Linux only): {err}")))?;
@@ -289,8 +300,8 @@ pub(super) fn one_thread(ctx: &Ctx) -> CheckResult {
 }
 
 pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
-    let stream = net::connect(server.addr, ctx.deadline())?;
+    let mut server = start(ctx)?;
+    let stream = server.connect(ctx.deadline())?;
     let mut rng = ctx.rng();
     let payload: Vec<u8> = std::iter::repeat_with(|| rng.u8(..))
         .take(EIGHT_MIB)
@@ -359,14 +370,14 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
         return Err(server.explain(
             Failure::new("every byte came back, but the server did not close the connection")
                 .expected("after the client half-closed and its buffer is empty, the server closes")
-                .actual(format!("{:?}", exchange.end)),
+                .actual(format!("after the last byte, {}", exchange.end)),
         ));
     }
     Ok(())
 }
 
 pub(super) fn idle_cpu(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let clients = connected_clients(ctx, &mut server, 10, "stays idle")?;
     let pid = server.process.pid();
     let cpu = || {
@@ -406,7 +417,7 @@ pub(super) fn idle_cpu(ctx: &Ctx) -> CheckResult {
 pub(super) fn fd_leak(ctx: &Ctx) -> CheckResult {
     /// Descriptors a runtime may open lazily on first use.
     const SLACK: usize = 2;
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let pid = server.process.pid();
     let fds = || {
         procfs::open_fds(pid)
@@ -420,7 +431,7 @@ pub(super) fn fd_leak(ctx: &Ctx) -> CheckResult {
         if number == WARM_UP + 1 {
             baseline = fds()?;
         }
-        let stream = net::connect(server.addr, ctx.deadline())?;
+        let stream = server.connect(ctx.deadline())?;
         let message = format!("client {number} comes and goes");
         if number % 2 == 0 {
             // Half of them half-close and wait for the server to close.
@@ -473,10 +484,10 @@ pub(super) fn fd_leak(ctx: &Ctx) -> CheckResult {
 }
 
 pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let mut rng = ctx.rng();
     for round in 1..=3 {
-        let rude = net::connect(server.addr, ctx.deadline())?;
+        let rude = server.connect(ctx.deadline())?;
         let payload: Vec<u8> = std::iter::repeat_with(|| rng.alphanumeric() as u8)
             .take(1024 * 1024)
             .collect();
@@ -521,11 +532,11 @@ pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
 
 pub(super) fn server_log(ctx: &Ctx) -> CheckResult {
     const CLIENTS: usize = 3;
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let deadline = ctx.within(5.0);
     let mut clients = Vec::new();
     for _ in 0..CLIENTS {
-        let stream = net::connect(server.addr, deadline)?;
+        let stream = server.connect(deadline)?;
         clients.push((local_addr(&stream)?, stream));
     }
     // The three clients interleave: first messages, then second messages,

@@ -5,10 +5,20 @@ use std::time::{Duration, Instant};
 
 use crate::harness::snapshot::redact;
 use crate::harness::udp::{self, Datagram};
-use crate::harness::{Ctx, Server, show};
+use crate::harness::{Ctx, Evidence, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::{HELLO, REPLY, SERVER};
+
+/// Starts the graded server. Whichever datagram makes it crash on decoding
+/// UTF-8, the lesson is the same: a datagram is bytes, not text.
+fn start(ctx: &Ctx) -> Result<Server, Failure> {
+    Ok(ctx.server(SERVER)?.on(
+        Evidence::TextDecodingCrash,
+        "Datagrams are bytes, not text: log them with `escape_ascii()` and never convert them to a String with `unwrap` (that panics on invalid UTF-8).",
+        "#a-datagram-is-bytes-not-text",
+    ))
+}
 
 /// A grader socket on a free loopback port.
 pub(super) fn grader_socket() -> Result<UdpSocket, Failure> {
@@ -161,7 +171,7 @@ fn expect_log(
 
 /// One datagram, answered from the server's address.
 pub(super) fn reply(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let socket = grader_socket()?;
     send(ctx, &socket, HELLO, &server)?;
     expect_reply(&mut server, &socket, ctx.within(5.0), "b\"Hello, UDP\"")
@@ -178,7 +188,7 @@ fn contract_lines(server: &Server) -> String {
 }
 
 pub(super) fn server_log(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let socket = grader_socket()?;
     send(ctx, &socket, HELLO, &server)?;
     expect_reply(&mut server, &socket, ctx.within(5.0), "b\"Hello, UDP\"")?;
@@ -187,7 +197,7 @@ pub(super) fn server_log(ctx: &Ctx) -> CheckResult {
 }
 
 pub(super) fn two_clients(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let first = grader_socket()?;
     let second = grader_socket()?;
     // Both datagrams are on their way before either reply is read: the
@@ -228,7 +238,7 @@ pub(super) fn two_clients(ctx: &Ctx) -> CheckResult {
 }
 
 pub(super) fn large_datagram(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let socket = grader_socket()?;
     let mut rng = ctx.rng();
     let payload: Vec<u8> = std::iter::repeat_with(|| rng.u8(..)).take(8192).collect();
@@ -246,7 +256,7 @@ pub(super) fn large_datagram(ctx: &Ctx) -> CheckResult {
 /// Sends `data`, expects its reply and log line, then checks the server
 /// still answers the next datagram.
 fn handled_and_alive(ctx: &Ctx, data: &[u8], what: &str) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let socket = grader_socket()?;
     send(ctx, &socket, data, &server)?;
     expect_reply(&mut server, &socket, ctx.within(5.0), what)?;
@@ -276,7 +286,7 @@ pub(super) fn binary_datagram(ctx: &Ctx) -> CheckResult {
 pub(super) fn burst(ctx: &Ctx) -> CheckResult {
     const SOCKETS: usize = 4;
     const EACH: usize = 250;
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let senders: Vec<UdpSocket> = (0..SOCKETS)
         .map(|_| grader_socket())
         .collect::<Result<_, _>>()?;
