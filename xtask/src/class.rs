@@ -123,6 +123,9 @@ fn build_all(
     fresh_course(&template)?;
     // Kept across runs in the course's target/: the dependencies build once.
     let seed = workspace_root().join("target/grade-class/seed");
+    // One grade-class at a time builds in it or copies it (two at once, as
+    // tests or a bench beside a class, would copy files cargo is writing).
+    let _seed_lock = lock_exclusively(&seed.with_extension("lock"))?;
     build_seed(&template, labs, &seed)?;
     let mut built = Vec::new();
     for (index, (student, submission)) in submissions.iter().enumerate() {
@@ -157,6 +160,31 @@ fn build_all(
         std::fs::remove_dir_all(&target)?;
     }
     Ok(built)
+}
+
+/// Holds an exclusive `flock(2)` on `path` (made if missing) until the
+/// returned file is dropped, waiting for any other holder.
+fn lock_exclusively(path: &Path) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(file);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err).with_context(|| format!("locking {}", path.display()));
+        }
+    }
 }
 
 /// Copies the seed target dir keeping modification times: cargo rebuilds a
