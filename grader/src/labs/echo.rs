@@ -115,7 +115,7 @@ fn small_pieces(ctx: &Ctx) -> CheckResult {
     // server that reads only once sees one piece, however loaded the machine.
     let plan = SendPlan {
         piece: Some(6),
-        pause: Duration::from_millis(2),
+        pause: ctx.scaled(0.002),
         half_close: true,
         wait_until_read: true,
     };
@@ -361,7 +361,7 @@ fn client_output(ctx: &Ctx) -> CheckResult {
 }
 
 fn client_large(ctx: &Ctx) -> CheckResult {
-    let (peer, heard) = echo_peer(ctx, 4096, Duration::from_millis(2))?;
+    let (peer, heard) = echo_peer(ctx, 4096, ctx.scaled(0.002))?;
     let mut rng = ctx.rng();
     let message: String = std::iter::repeat_with(|| rng.alphanumeric())
         .take(100 * 1024)
@@ -372,7 +372,7 @@ fn client_large(ctx: &Ctx) -> CheckResult {
 }
 
 fn client_pieces(ctx: &Ctx) -> CheckResult {
-    let (peer, heard) = echo_peer(ctx, 4, Duration::from_millis(50))?;
+    let (peer, heard) = echo_peer(ctx, 4, ctx.scaled(0.05))?;
     expect_client_output(ctx, &["Hello, world"], (peer.addr, &heard), HELLO).map(drop)
 }
 

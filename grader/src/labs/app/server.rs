@@ -144,7 +144,7 @@ pub(super) fn one_byte_at_a_time(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
     let plan = SendPlan {
         piece: Some(1),
-        pause: Duration::from_millis(3),
+        pause: ctx.scaled(0.003),
         half_close: false,
         wait_until_read: false,
     };

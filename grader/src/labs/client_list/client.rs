@@ -250,7 +250,7 @@ pub(super) fn client_long_list(ctx: &Ctx) -> CheckResult {
     let others: Vec<(String, u16)> = (1..=60)
         .map(|i| (format!("long list member {i:02}"), rng.u16(1024..)))
         .collect();
-    let run = run_client(ctx, &["--name", "reader"], others, 700, Duration::from_millis(20))
+    let run = run_client(ctx, &["--name", "reader"], others, 700, ctx.scaled(0.02))
         .map_err(|f| f.detail("the reply was about 5 KB, sent in pieces of 700 bytes: a single read of 1024 bytes gets only the first piece"))?;
     expect_same_list(&run)
 }

@@ -333,7 +333,7 @@ pub(super) fn name_in_pieces(ctx: &Ctx) -> CheckResult {
     let name = "piece by piece 🧩 name";
     let plan = SendPlan {
         piece: Some(3),
-        pause: Duration::from_millis(5),
+        pause: ctx.scaled(0.005),
         half_close: true,
         // Each piece is read before the next is sent: a server that decodes
         // each read separately sees the split emoji, however loaded the

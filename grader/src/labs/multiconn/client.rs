@@ -290,7 +290,7 @@ pub(super) fn client_at_once(ctx: &Ctx) -> CheckResult {
 }
 
 pub(super) fn client_fragments(ctx: &Ctx) -> CheckResult {
-    let behaviour = Behaviour::Fragments(3, Duration::from_millis(10));
+    let behaviour = Behaviour::Fragments(3, ctx.scaled(0.01));
     let run = run_client(ctx, 5, behaviour, 10.0)?;
     expect_client_success(&run, 5).map_err(|failure| {
         failure.detail("the grader's server echoed 3 bytes at a time with short pauses")
