@@ -105,16 +105,17 @@ pub fn classic_bugs(root: &Path, lab: &Lab) -> Result<Vec<(String, String)>> {
 }
 
 /// Grades every classic bug of `lab` (the lab's Python fixtures, one bug
-/// switched on) and prints the median and the slowest grade.
+/// switched on) with `cargo xtask grade`, as a student would, and prints the
+/// median and the slowest grade.
 pub fn failing_grades(root: &Path, lab: &Lab) -> Result<()> {
-    let xtask = std::env::current_exe().context("finding xtask itself")?;
     let mut times = Vec::new();
     let mut slowest = (Duration::ZERO, String::new());
     for (program, bug) in classic_bugs(root, lab)? {
         let dir = fixture_dir(root, lab, &program, &bug)?;
         let started = Instant::now();
-        Command::new(&xtask)
-            .args(["grade", &lab.name(), "--format", "json", "--bin-dir"])
+        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(root)
+            .args(["xtask", "grade", &lab.name(), "--format", "json", "--bin-dir"])
             .arg(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
