@@ -115,7 +115,14 @@ pub fn failing_grades(root: &Path, lab: &Lab) -> Result<()> {
         let started = Instant::now();
         Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
             .current_dir(root)
-            .args(["xtask", "grade", &lab.name(), "--format", "json", "--bin-dir"])
+            .args([
+                "xtask",
+                "grade",
+                &lab.name(),
+                "--format",
+                "json",
+                "--bin-dir",
+            ])
             .arg(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
