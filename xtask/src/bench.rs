@@ -44,6 +44,9 @@ pub struct BenchArgs {
     /// Skip grading a class of 30 seeded submissions (it builds each one: minutes).
     #[arg(long)]
     no_class: bool,
+    /// Skip grading every classic bug of each lab (about 100 grades: minutes).
+    #[arg(long)]
+    no_failing: bool,
     /// Passed on to every grade the bench times.
     #[command(flatten)]
     run: RunOptions,
@@ -116,7 +119,7 @@ fn run_grading(args: &BenchArgs) -> Result<ExitCode> {
     println!();
     println!("| lab | warm grade | checks | build + start | no-op build | ratio | score | goal |");
     println!("|---|---:|---:|---:|---:|---:|---|---|");
-    for lab in labs {
+    for lab in labs.iter().copied() {
         let name = lab.name();
         let grade_args = grade_command(&name, &run_args);
         cargo(&root, &grade_args)?;
@@ -198,9 +201,20 @@ fn run_grading(args: &BenchArgs) -> Result<ExitCode> {
         println!();
         all_predicted = class_of_30(&args.run)?;
     }
+    if !args.no_failing {
+        println!();
+        println!("failing grades: every classic bug (`LAB_BUG`) of the lab's Python fixtures");
+        println!("| lab | bugs | median | slowest | goal |");
+        println!("|---|---:|---:|---:|---|");
+        for lab in &labs {
+            crate::bench_failing::failing_grades(&root, lab)?;
+        }
+    }
     if !args.no_cold {
         println!();
         cold_lab1(&root, &run_args)?;
+        println!();
+        crate::bench_failing::cold_ratio(&root)?;
     }
     Ok(if all_predicted {
         ExitCode::SUCCESS

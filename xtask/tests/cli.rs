@@ -55,6 +55,22 @@ fn copy_course(to: &Path) {
     }
 }
 
+/// Runs a binary this test has just written. Another test's thread that
+/// forks meanwhile holds the file's write descriptor until its child execs:
+/// exec then fails with ETXTBSY for a moment, which is no failure of ours.
+fn output_of_fresh_binary(command: &mut std::process::Command) -> std::process::Output {
+    let mut attempts = 0;
+    loop {
+        match command.output() {
+            Err(err) if err.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 100 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result.expect("running the copied binary"),
+        }
+    }
+}
+
 /// What lab 1 is out of, from the rubric.
 fn lab1_total() -> u32 {
     grader::rubric::total(grader::Lab::find("echo").unwrap())
@@ -119,15 +135,21 @@ fn grade_without_a_lab_lists_the_labs() {
 /// binary in a stand-in course root reads that root's, not this checkout's.
 #[test]
 fn hint_at_full_marks_says_there_is_nothing_to_fix() {
-    let root = tempfile::tempdir().unwrap();
+    // Beside the binary, on its file system, for the hard link below.
+    let target = assert_cmd::cargo::cargo_bin("xtask")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let root = tempfile::tempdir_in(target).unwrap();
     for marker in ["Cargo.toml", "grader/Cargo.toml", "xtask/Cargo.toml"] {
         let path = root.path().join(marker);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, "").unwrap();
     }
+    // A hard link, not a copy: writing a copy races with other tests' forks.
     let bin = root.path().join("bin/xtask");
     std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
-    std::fs::copy(assert_cmd::cargo::cargo_bin("xtask"), &bin).unwrap();
+    std::fs::hard_link(assert_cmd::cargo::cargo_bin("xtask"), &bin).unwrap();
     std::fs::create_dir_all(root.path().join(".grades")).unwrap();
     let total = lab1_total();
     let checks: Vec<serde_json::Value> =
@@ -421,26 +443,14 @@ fn a_moved_course_grades_its_own_files() {
     std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
     std::fs::copy(assert_cmd::cargo::cargo_bin("xtask"), &binary).unwrap();
 
-    let mut command = std::process::Command::new(&binary);
-    command
-        .args(["grade", "lab1"])
-        .env_remove("CARGO_MANIFEST_DIR")
-        .env("CARGO_TARGET_DIR", copy_target("moved"))
-        .env("NO_COLOR", "1")
-        .current_dir(moved.path());
-    // A process another test thread forks while the copy is open for
-    // writing holds it open until it execs: exec then fails with ETXTBSY
-    // for that moment. Try again, a bounded number of times.
-    let mut attempts = 0;
-    let output = loop {
-        match command.output() {
-            Err(err) if err.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 100 => {
-                attempts += 1;
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            result => break result.unwrap(),
-        }
-    };
+    let output = output_of_fresh_binary(
+        std::process::Command::new(&binary)
+            .args(["grade", "lab1"])
+            .env_remove("CARGO_MANIFEST_DIR")
+            .env("CARGO_TARGET_DIR", copy_target("moved"))
+            .env("NO_COLOR", "1")
+            .current_dir(moved.path()),
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let full = grader::rubric::for_lab(grader::Lab::find("echo").unwrap())
         .iter()

@@ -6,9 +6,7 @@
 //! the grader ([`SNAPSHOTS`]), renders a diff, and never writes a file.
 
 use std::path::PathBuf;
-use std::sync::LazyLock;
 
-use regex::Regex;
 use similar::TextDiff;
 
 use crate::outcome::{CheckResult, Failure};
@@ -57,10 +55,50 @@ pub const SNAPSHOTS: &[(&str, &str)] = compiled_in![
 /// Replaces what changes from run to run with placeholders: port numbers
 /// (`127.0.0.1:41234` → `127.0.0.1:[PORT]`).
 pub fn redact(text: &str) -> String {
-    static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):\d{1,5}\b").expect("valid regex")
-    });
-    ADDRESS.replace_all(text, "$1:[PORT]").into_owned()
+    let mut redacted = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (colon, _) in text.match_indices(':') {
+        if colon < copied {
+            continue;
+        }
+        let after = &text[colon + 1..];
+        let port = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let ends_word = after[port..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphanumeric() && c != '_');
+        if (1..=5).contains(&port) && ends_word && ends_with_ip(&text[..colon]) {
+            redacted.push_str(&text[copied..colon]);
+            redacted.push_str(":[PORT]");
+            copied = colon + 1 + port;
+        }
+    }
+    redacted.push_str(&text[copied..]);
+    redacted
+}
+
+/// Whether `text` ends with an IPv4 address (`127.0.0.1`) or a bracketed
+/// IPv6 one (`[::1]`).
+fn ends_with_ip(text: &str) -> bool {
+    if let Some(inside) = text.strip_suffix(']') {
+        let inside = inside.rsplit_once('[').map_or("", |(_, inside)| inside);
+        return !inside.is_empty()
+            && inside
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
+    }
+    let octet =
+        |group: &str| (1..=3).contains(&group.len()) && group.bytes().all(|b| b.is_ascii_digit());
+    let mut groups = text.rsplitn(4, '.');
+    let (Some(fourth), Some(third), Some(second), Some(first)) =
+        (groups.next(), groups.next(), groups.next(), groups.next())
+    else {
+        return false;
+    };
+    // The address may follow other text (`at1.2.3.4`): the first octet is
+    // the last one to three digits before the dot.
+    let first_digits = first.len() - first.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    octet(fourth) && octet(third) && octet(second) && first_digits >= 1
 }
 
 /// Replaces the text after each of `prefixes` on a line with `[OS ERROR]`:
@@ -155,6 +193,16 @@ mod tests {
             "Listening on [::1]:[PORT]."
         );
         assert_eq!(redact("Message 2 from client."), "Message 2 from client.");
+        assert_eq!(
+            redact("from 10.0.0.1:1, to [fe80::1%2]:80 and [::ffff:1.2.3.4]:65535"),
+            "from 10.0.0.1:[PORT], to [fe80::1%2]:80 and [::ffff:1.2.3.4]:[PORT]"
+        );
+        assert_eq!(
+            redact("at 1.2.3.4:123456 and 1.2.3:80"),
+            "at 1.2.3.4:123456 and 1.2.3:80"
+        );
+        assert_eq!(redact("x1.2.3.4:80y"), "x1.2.3.4:80y");
+        assert_eq!(redact("at1.2.3.4:80."), "at1.2.3.4:[PORT].");
     }
 
     #[test]

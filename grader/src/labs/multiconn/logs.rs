@@ -3,28 +3,49 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::LazyLock;
-
-use regex::Regex;
 
 use crate::harness::snapshot::redact;
 use crate::outcome::Failure;
 
-static ACCEPTED: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^Accepted connection from (\S+)$").expect("valid regex"));
-static ECHOING: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"^Echoing b"(.*)" to (\S+)$"#).expect("valid regex"));
-static CLOSING: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^Closing connection to (\S+)$").expect("valid regex"));
-static STARTING: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^Starting connection (\d+) to (\S+)$").expect("valid regex"));
-static SENDING: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"^Sending b"(.*)" to connection (\d+)$"#).expect("valid regex"));
-static RECEIVED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"^Received b"(.*)" from connection (\d+)$"#).expect("valid regex")
-});
-static CLIENT_CLOSING: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^Closing connection (\d+)$").expect("valid regex"));
+/// The log lines of the contract, as templates: `{}` is any text (as long
+/// as the rest of the line matches), `{w}` a word without spaces, `{n}` a
+/// number. A line matches when it is exactly the template filled in.
+const ACCEPTED: &str = "Accepted connection from {w}";
+const ECHOING: &str = "Echoing b\"{}\" to {w}";
+const CLOSING: &str = "Closing connection to {w}";
+const STARTING: &str = "Starting connection {n} to {w}";
+const SENDING: &str = "Sending b\"{}\" to connection {n}";
+const RECEIVED: &str = "Received b\"{}\" from connection {n}";
+const CLIENT_CLOSING: &str = "Closing connection {n}";
+
+/// The fields of `line` if it fills in `template` (see [`ACCEPTED`]); a
+/// `{}` takes as much as it can, like `.*` in a regular expression.
+fn captures<'a>(line: &'a str, template: &str) -> Option<Vec<&'a str>> {
+    let mut fields = Vec::new();
+    let mut rest = line;
+    let mut pieces = template.split('{').peekable();
+    rest = rest.strip_prefix(pieces.next().unwrap_or_default())?;
+    while let Some(piece) = pieces.next() {
+        let (kind, literal) = piece.split_once('}')?;
+        let end = if literal.is_empty() && pieces.peek().is_none() {
+            rest.len()
+        } else {
+            rest.rfind(literal)?
+        };
+        let field = &rest[..end];
+        let fits = match kind {
+            "w" => !field.is_empty() && !field.contains(char::is_whitespace),
+            "n" => !field.is_empty() && field.bytes().all(|b| b.is_ascii_digit()),
+            _ => true,
+        };
+        if !fits {
+            return None;
+        }
+        fields.push(field);
+        rest = &rest[end + literal.len()..];
+    }
+    rest.is_empty().then_some(fields)
+}
 
 /// What the server logged about one peer. Bytes are kept as the escaped text
 /// of the log: escaping works byte by byte, so joining the escaped pieces
@@ -42,12 +63,12 @@ impl ServerView {
         let peer = peer.to_string();
         let mut view = Self::default();
         for line in lines {
-            if ACCEPTED.captures(line).is_some_and(|c| c[1] == peer) {
+            if captures(line, ACCEPTED).is_some_and(|c| c[0] == peer) {
                 view.accepted += 1;
-            } else if let Some(c) = ECHOING.captures(line).filter(|c| c[2] == peer) {
-                view.echoed.push_str(&c[1]);
+            } else if let Some(c) = captures(line, ECHOING).filter(|c| c[1] == peer) {
+                view.echoed.push_str(c[0]);
                 view.echo_lines += 1;
-            } else if CLOSING.captures(line).is_some_and(|c| c[1] == peer) {
+            } else if captures(line, CLOSING).is_some_and(|c| c[0] == peer) {
                 view.closing += 1;
             }
         }
@@ -87,19 +108,19 @@ pub(super) fn client_views(stdout: &str) -> BTreeMap<u64, ClientView> {
     let number = |text: &str| text.parse::<u64>().unwrap_or(u64::MAX);
     for line in stdout.lines() {
         let line = line.strip_suffix('\r').unwrap_or(line);
-        if let Some(c) = STARTING.captures(line) {
-            let view = views.entry(number(&c[1])).or_default();
-            view.starting.push(c[2].to_owned());
-        } else if let Some(c) = SENDING.captures(line) {
-            let view = views.entry(number(&c[2])).or_default();
-            view.sent.push_str(&c[1]);
+        if let Some(c) = captures(line, STARTING) {
+            let view = views.entry(number(c[0])).or_default();
+            view.starting.push(c[1].to_owned());
+        } else if let Some(c) = captures(line, SENDING) {
+            let view = views.entry(number(c[1])).or_default();
+            view.sent.push_str(c[0]);
             view.sent_lines += 1;
-        } else if let Some(c) = RECEIVED.captures(line) {
-            let view = views.entry(number(&c[2])).or_default();
-            view.received.push_str(&c[1]);
+        } else if let Some(c) = captures(line, RECEIVED) {
+            let view = views.entry(number(c[1])).or_default();
+            view.received.push_str(c[0]);
             view.received_lines += 1;
-        } else if let Some(c) = CLIENT_CLOSING.captures(line) {
-            views.entry(number(&c[1])).or_default().closing += 1;
+        } else if let Some(c) = captures(line, CLIENT_CLOSING) {
+            views.entry(number(c[0])).or_default().closing += 1;
         }
     }
     views
