@@ -483,6 +483,7 @@ impl Sandbox {
         let dir = folder.path().to_path_buf();
         self.staged = Some(folder);
         let mut staged = binaries.clone();
+        let mut staged_from = std::collections::BTreeMap::new();
         let tests = staged
             .tests
             .iter_mut()
@@ -494,7 +495,7 @@ impl Sandbox {
             .map(|(name, path)| (name.clone(), path))
             .chain(tests)
         {
-            let copy = dir.join(name);
+            let copy = dir.join(&name);
             if fs::hard_link(&*path, &copy).is_err() {
                 fs::copy(&*path, &copy)?;
             }
@@ -505,8 +506,10 @@ impl Sandbox {
                 fs::copy(&*path, &copy)?;
                 fs::set_permissions(&copy, fs::Permissions::from_mode(0o755))?;
             }
+            staged_from.insert(name, path.clone());
             *path = copy;
         }
+        staged.shown = staged_from;
         Ok(staged)
     }
 }

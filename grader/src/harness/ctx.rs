@@ -35,6 +35,10 @@ pub struct Binaries {
     /// graded crate (lab 4): the test executable, or why it did not build.
     /// `None` when there are none to run (no such tests, or `--bin-dir`).
     pub tests: Option<Result<PathBuf, String>>,
+    /// Contract name → where the executable came from, when `paths` point
+    /// at staged copies: reports show these (the copies are removed after
+    /// the grade).
+    pub shown: BTreeMap<String, PathBuf>,
 }
 
 impl Binaries {
@@ -53,6 +57,7 @@ impl Binaries {
             crate_dir: None,
             target_dir: None,
             tests: None,
+            shown: BTreeMap::new(),
         }
     }
 
@@ -423,6 +428,7 @@ impl Ctx {
         args: impl IntoIterator<Item = impl Into<OsString>>,
     ) -> Result<Launch, Failure> {
         let mut launch = Launch::new(self.bins.path(bin)?, args);
+        launch.shown_as = self.bins.shown.get(bin).cloned();
         launch.output_cap = self.spec.output_cap();
         launch.grace = launch.grace.mul_f64(self.time_scale);
         Ok(launch)

@@ -25,6 +25,7 @@ use super::guest::{
     ChildPlan, UserNamespacePlan, child_main, init_child, null_terminated, pipe, read_exec_error,
 };
 use super::limits;
+use super::show::shell_quote;
 
 /// How long a program has to exit after SIGTERM before it gets SIGKILL, at
 /// `--time-scale 1`.
@@ -52,6 +53,9 @@ pub struct Launch {
     pub current_dir: Option<PathBuf>,
     /// How long the program has to exit after SIGTERM.
     pub grace: Duration,
+    /// The path reports show for the program, when it runs from a staged
+    /// copy (see [`contain::Sandbox::stage`]).
+    pub shown_as: Option<PathBuf>,
 }
 
 impl Launch {
@@ -69,6 +73,7 @@ impl Launch {
             fail_socket_calls: None,
             current_dir: None,
             grace: GRACE,
+            shown_as: None,
         }
     }
 
@@ -92,26 +97,13 @@ impl Launch {
         for (key, value) in &self.env {
             let _ = write!(line, "{}={} ", shell_quote(key), shell_quote(value));
         }
-        line.push_str(&shell_quote(self.program.as_os_str()));
+        let program = self.shown_as.as_ref().unwrap_or(&self.program);
+        line.push_str(&shell_quote(program.as_os_str()));
         for arg in &self.args {
             line.push(' ');
             line.push_str(&shell_quote(arg));
         }
         line
-    }
-}
-
-/// Quotes a word for a POSIX shell when it needs quoting.
-fn shell_quote(word: &std::ffi::OsStr) -> String {
-    let word = word.to_string_lossy();
-    let plain = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+%".contains(&b));
-    if plain {
-        word.into_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 

@@ -147,6 +147,20 @@ pub fn indent(text: &str, width: usize) -> String {
         .join("\n")
 }
 
+/// Quotes a word for a POSIX shell when it needs quoting.
+pub fn shell_quote(word: &std::ffi::OsStr) -> String {
+    let word = word.to_string_lossy();
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+%".contains(&b));
+    if plain {
+        word.into_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
