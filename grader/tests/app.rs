@@ -186,12 +186,7 @@ fn a_classic_bug_fails_its_check(
     let dir = fixture_bin_dir("app", &[(program, bug)]);
     // Only the check at stake runs: several of these bugs stall the program,
     // and waiting out every other check's deadlines would only slow the suite.
-    let lab = lab("app");
-    let options = grader::Options {
-        only: Some(check.into()),
-        ..options(&dir.path().display().to_string())
-    };
-    let report = grader::grade(lab, Ok(Binaries::from_dir(lab, dir.path())), &options);
+    let report = grade_dir_check("app", dir.path(), check);
     assert_fails(&report, check);
     assert_diagnosis(&report, bug, section);
     assert_nothing_left(dir.path());

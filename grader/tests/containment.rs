@@ -12,17 +12,6 @@ mod support;
 use grader::harness::contain::{GUEST_UID, Policy};
 use support::*;
 
-/// Whether the grader runs with the containment these tests are about;
-/// otherwise says on stderr why the calling test checks nothing.
-fn contained(test: &str) -> bool {
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("{test}: skipped: containment is tested as root (CI runs as root)");
-    }
-    root
-}
-
 /// Grades `echo.hello` with the server attempting `attack`, asserts the
 /// check still passed, and returns what the attack reported.
 fn attempt(attack: &str) -> String {

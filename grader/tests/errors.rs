@@ -9,21 +9,8 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use grader::harness::Binaries;
-use grader::{LabReport, Options};
 use rstest::rstest;
 use support::*;
-
-/// Grades only check `id` of the programs in `dir` (`--check ID`): a
-/// classic bug needs only its own check run, which keeps the table fast.
-fn grade_one(dir: &std::path::Path, id: &str) -> LabReport {
-    let lab = lab("errors");
-    let options = Options {
-        only: Some(id.to_owned()),
-        ..options(&dir.display().to_string())
-    };
-    grader::grade(lab, Ok(Binaries::from_dir(lab, dir)), &options)
-}
 
 /// One classic mistake per check: each must cost that check. (That the
 /// correct fixture passes every check is shown above.)
@@ -117,7 +104,7 @@ fn a_classic_bug_fails_its_check(
     #[case] section: &str,
 ) {
     let dir = fixture_bin_dir("errors", &[(program, bug)]);
-    let report = grade_one(dir.path(), check);
+    let report = grade_dir_check("errors", dir.path(), check);
     assert_fails(&report, check);
     assert_diagnosis(&report, bug, section);
     assert_nothing_left(dir.path());

@@ -8,9 +8,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
-use grader::Options;
 use grader::builder::{self, CompilerOutput, Edition};
-use grader::harness::Binaries;
 use grader::harness::process::{Launch, Process};
 use grader::harness::ready;
 use rstest::rstest;
@@ -124,12 +122,7 @@ fn a_classic_bug_fails_its_check(
     let dir = fixture_bin_dir("multiconn", &[(program, bug)]);
     // Only the check under test runs: the 8 MiB checks against a Python
     // server take seconds, and the whole suite runs on busy machines.
-    let lab = support::lab("multiconn");
-    let options = Options {
-        only: Some(check.to_owned()),
-        ..support::options(&dir.path().display().to_string())
-    };
-    let report = grader::grade(lab, Ok(Binaries::from_dir(lab, dir.path())), &options);
+    let report = grade_dir_check("multiconn", dir.path(), check);
     assert_fails(&report, check);
     assert_diagnosis(&report, bug, section);
     assert_nothing_left(dir.path());

@@ -447,20 +447,7 @@ mod tests {
         assert!(!edition.join("solutions").exists());
 
         // Committed by mistake: refused, naming the files.
-        git(root, &["add", "-A"]).unwrap();
-        git(
-            root,
-            &[
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "commit",
-                "-qm",
-                "oops",
-            ],
-        )
-        .unwrap();
+        crate::files::commit_everything(root, "oops");
         let again = out.path().join("again");
         let err = write(root, &again, &[]).unwrap_err().to_string();
         assert!(err.contains("labs/echo/src/bin/echo-server.rs"), "{err}");

@@ -171,22 +171,17 @@ pub fn committed_copy(paths: &[&str]) -> tempfile::TempDir {
             std::fs::copy(&from, &to).unwrap();
         }
     }
-    for args in [
-        &["init", "-q"][..],
-        &["add", "-A"],
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "x",
-        ],
-    ] {
-        git(temp.path(), args).unwrap();
-    }
+    git(temp.path(), &["init", "-q"]).unwrap();
+    commit_everything(temp.path(), "x");
     temp
+}
+
+/// Commits every file of the test repository `root` as a test author.
+#[cfg(test)]
+pub fn commit_everything(root: &Path, message: &str) {
+    git(root, &["add", "-A"]).unwrap();
+    let author = ["-c", "user.name=t", "-c", "user.email=t@t"];
+    git(root, &[&author[..], &["commit", "-qm", message]].concat()).unwrap();
 }
 
 /// Whether this copy of the course has the reference solutions. The student

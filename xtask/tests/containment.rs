@@ -6,48 +6,20 @@
 //! The guarantees hold when the grader runs as root (CI does); as another
 //! user the tests say why they are skipped.
 
+// The grader's test support: lab 1's fixtures in a `--bin-dir`, with an
+// outbox the attacks report to.
+#[path = "../../grader/tests/support/mod.rs"]
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use assert_cmd::Command;
+use support::{contained, fixture_bin_dir, outbox};
 use tempfile::TempDir;
 
 fn xtask() -> Command {
     Command::cargo_bin("xtask").expect("the xtask binary")
-}
-
-fn contained(test: &str) -> bool {
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("{test}: skipped: containment is tested as root (CI runs as root)");
-    }
-    root
-}
-
-/// A `--bin-dir` of lab 1's Python fixtures, the server run with `LAB_BUG`
-/// set to `attack`; readable by all, with an `outbox/` writable by all.
-fn attacking_bin_dir(attack: &str) -> TempDir {
-    let fixtures = grader::builder::workspace_root().join("grader/tests/fixtures/echo");
-    let dir = tempfile::Builder::new()
-        .prefix("socket-labs-attack-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let outbox = dir.path().join("outbox");
-    std::fs::create_dir(&outbox).unwrap();
-    std::fs::set_permissions(&outbox, std::fs::Permissions::from_mode(0o777)).unwrap();
-    for (name, bug) in [("echo-server", attack), ("echo-client", "")] {
-        let script = format!(
-            "#!/bin/sh\nLAB_BUG='{bug}' SOCKET_LABS_FIXTURE='{}' exec '{}' \"$@\"\n",
-            dir.path().display(),
-            fixtures.join(name).canonicalize().unwrap().display()
-        );
-        let path = dir.path().join(name);
-        std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    dir
 }
 
 /// A folder anyone may write in: the attacker's best case.
@@ -63,7 +35,7 @@ fn a_server_that_forges_results_and_kills_its_grader_changes_nothing() {
     if !contained("forge and kill") {
         return;
     }
-    let programs = attacking_bin_dir("attack_forge_and_kill");
+    let programs = fixture_bin_dir("echo", &[("echo-server", "attack_forge_and_kill")]);
     let (_results_dir, results) = open_results_dir();
     let bin_dir = programs.path().to_str().unwrap();
     let output = xtask()
@@ -80,7 +52,7 @@ fn a_server_that_forges_results_and_kills_its_grader_changes_nothing() {
         serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
     assert!(written.get("forged").is_none(), "{written}");
     assert_eq!(written["tests"].as_array().unwrap().len(), 11, "{written}");
-    let attempts = std::fs::read_to_string(programs.path().join("outbox/attack_forge_and_kill"))
+    let attempts = std::fs::read_to_string(outbox(&programs).join("attack_forge_and_kill"))
         .expect("the attack ran");
     assert!(!attempts.contains("killed"), "{attempts}");
     // It could not even find the grader's command line, which names the
@@ -93,7 +65,7 @@ fn a_secret_in_the_graders_environment_stays_secret() {
     if !contained("secret environment variable") {
         return;
     }
-    let programs = attacking_bin_dir("attack_secrets");
+    let programs = fixture_bin_dir("echo", &[("echo-server", "attack_secrets")]);
     let secret = "correct-horse-battery-staple";
     let output = xtask()
         .env("SOCKET_LABS_TEST_SECRET", secret)
@@ -107,8 +79,8 @@ fn a_secret_in_the_graders_environment_stays_secret() {
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
-    let seen = std::fs::read_to_string(programs.path().join("outbox/attack_secrets"))
-        .expect("the attack ran");
+    let seen =
+        std::fs::read_to_string(outbox(&programs).join("attack_secrets")).expect("the attack ran");
     assert!(seen.contains("own: "), "{seen}");
     assert!(!seen.contains(secret), "{seen}");
 }

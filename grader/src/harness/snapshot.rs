@@ -95,7 +95,7 @@ fn ends_with_ip(text: &str) -> bool {
     else {
         return false;
     };
-    // The address may follow other text (`at1.2.3.4`): the first octet is
+    // The address may follow other text (`at127.1.2.3`): the first octet is
     // the last one to three digits before the dot.
     let first_digits = first.len() - first.trim_end_matches(|c: char| c.is_ascii_digit()).len();
     octet(fourth) && octet(third) && octet(second) && first_digits >= 1
@@ -194,15 +194,15 @@ mod tests {
         );
         assert_eq!(redact("Message 2 from client."), "Message 2 from client.");
         assert_eq!(
-            redact("from 10.0.0.1:1, to [fe80::1%2]:80 and [::ffff:1.2.3.4]:65535"),
-            "from 10.0.0.1:[PORT], to [fe80::1%2]:80 and [::ffff:1.2.3.4]:[PORT]"
+            redact("from 127.0.0.9:1, to [fe80::1%2]:80 and [::ffff:127.1.2.3]:65535"),
+            "from 127.0.0.9:[PORT], to [fe80::1%2]:80 and [::ffff:127.1.2.3]:[PORT]"
         );
         assert_eq!(
-            redact("at 1.2.3.4:123456 and 1.2.3:80"),
-            "at 1.2.3.4:123456 and 1.2.3:80"
+            redact("at 127.1.2.3:123456 and 1.2.3:80"),
+            "at 127.1.2.3:123456 and 1.2.3:80"
         );
-        assert_eq!(redact("x1.2.3.4:80y"), "x1.2.3.4:80y");
-        assert_eq!(redact("at1.2.3.4:80."), "at1.2.3.4:[PORT].");
+        assert_eq!(redact("x127.1.2.3:80y"), "x127.1.2.3:80y");
+        assert_eq!(redact("at127.1.2.3:80."), "at127.1.2.3:[PORT].");
     }
 
     #[test]
