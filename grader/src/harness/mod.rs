@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod contain;
+pub mod conversation;
 mod ctx;
 mod guest;
 pub mod limits;
