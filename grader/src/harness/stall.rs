@@ -50,8 +50,10 @@ pub struct Watch {
 impl Watch {
     /// A watch over the programs of the check this thread works for.
     pub fn new() -> Self {
+        // Without `/proc` nothing can be told: such a watch never gives up.
+        let proc_readable = std::path::Path::new("/proc/self/task").exists();
         Self {
-            conversation: conversation::current(),
+            conversation: conversation::current().filter(|_| proc_readable),
             steady: None,
             // A wait that ends within a slice never looks at `/proc`: the
             // many short waits of a passing check cost nothing.
@@ -277,5 +279,72 @@ impl Drop for Patience {
         if let Some(conversation) = &self.conversation {
             conversation.set_patient(false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Child, Command};
+    use std::thread;
+
+    use super::*;
+
+    /// Watches `program` as the server of a fresh conversation with a short
+    /// window, for up to `limit`; returns the verdict, if any.
+    fn verdict(program: &Child, limit: Duration, patient_meanwhile: bool) -> Option<String> {
+        let conversation = Conversation::new();
+        conversation.scale_stall_window(0.3);
+        let _entered = conversation::enter(Some(Arc::clone(&conversation)));
+        let _patience = patient_meanwhile.then(patient);
+        conversation.add_guest(program.id(), Party::Server);
+        let mut watch = Watch::new();
+        let until = Instant::now() + limit;
+        while Instant::now() < until {
+            if let Some(why) = watch.stalled() {
+                return Some(why);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    fn ended(mut program: Child) {
+        let _ = program.kill();
+        let _ = program.wait();
+    }
+
+    #[test]
+    fn a_program_asleep_with_nothing_changing_has_stalled() {
+        let sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+        let why = verdict(&sleeper, Duration::from_secs(20), false);
+        ended(sleeper);
+        assert!(why.is_some_and(|why| why.contains("asleep")));
+    }
+
+    #[test]
+    fn a_busy_program_never_stalls() {
+        let spinner = Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        let why = verdict(&spinner, Duration::from_millis(1500), false);
+        ended(spinner);
+        assert_eq!(why, None);
+    }
+
+    #[test]
+    fn patience_waits_out_a_sleeping_program() {
+        let sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+        let why = verdict(&sleeper, Duration::from_millis(1500), true);
+        ended(sleeper);
+        assert_eq!(why, None);
+    }
+
+    #[test]
+    fn a_program_that_exited_is_seen_to_have_exited() {
+        let mut quick = Command::new("true").spawn().unwrap();
+        quick.wait().unwrap();
+        let why = verdict(&quick, Duration::from_secs(20), false);
+        assert!(why.is_some_and(|why| why.contains("exited")));
     }
 }

@@ -205,7 +205,7 @@ fn silent_peer(
     let deadline = ctx.deadline();
     let peer = start_peer(ctx, move |mut stream| {
         let request = read_request(&mut stream);
-        let _ = arrived_sender.send(Instant::now());
+        let _ = arrived_sender.send(net::last_arrival(&stream));
         // The client may half-close; the connection stays open regardless.
         let _ = net::read_to_eof(&mut stream);
         let _ = released.recv_timeout(deadline.saturating_duration_since(Instant::now()));

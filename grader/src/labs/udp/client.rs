@@ -265,7 +265,12 @@ pub(super) fn client_timeout(ctx: &Ctx) -> CheckResult {
     let watch_until = ctx.within(RUN_LIMIT);
     conversation::spawn("grader-udp-watcher", move || {
         let got = udp::recv_until(&watcher, watch_until);
-        let _ = report.send(got.map(|datagram| datagram.map(|d| (d, Instant::now()))));
+        let _ = report.send(got.map(|datagram| {
+            datagram.map(|d| {
+                let at = d.arrived;
+                (d, at)
+            })
+        }));
     })
     .map_err(|err| Failure::new(format!("the grader could not start a thread: {err}")))?;
     let args = timeout_args();
