@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::harness::conversation::Transcript;
+
 /// Why a check did not pass, as data: the runner renders it, nothing panics.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Failure {
@@ -167,6 +169,9 @@ pub struct CheckOutcome {
     pub time_limit: Duration,
     /// The commands the check ran, for `--verbose`.
     pub commands: Vec<String>,
+    /// The conversation the check had with the graded programs.
+    #[serde(skip_serializing_if = "Transcript::is_empty")]
+    pub conversation: Transcript,
 }
 
 impl CheckOutcome {

@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::harness::contain::{self, Sandbox};
+use crate::harness::conversation::{self, Conversation, Transcript};
 use crate::harness::snapshot::SnapshotMode;
 use crate::harness::{Binaries, Ctx};
 use crate::lab::Lab;
@@ -220,10 +221,13 @@ fn execute(
         options.snapshot_mode,
     ));
     let started = Instant::now();
+    let conversation = Conversation::starting_at(started);
     let (sender, receiver) = mpsc::channel();
     let worker_ctx = Arc::clone(&ctx);
+    let worker_conversation = Arc::clone(&conversation);
     let worker_sandbox = Arc::clone(sandbox);
     let spawned = thread::Builder::new().name(spec.id.clone()).spawn(move || {
+        let _recording = conversation::enter(Some(worker_conversation));
         // The check, its programs and its peers share the grade's network.
         let result = match worker_sandbox.enter() {
             Ok(()) => catch_unwind(AssertUnwindSafe(|| check(&worker_ctx))),
@@ -279,6 +283,7 @@ fn execute(
     };
     let mut result = outcome(spec, lab, status, failure, started.elapsed(), options);
     result.commands = ctx.commands();
+    result.conversation = conversation.transcript();
     result
 }
 
@@ -326,6 +331,7 @@ fn outcome(
         duration,
         time_limit: spec.time_limit(options.time_scale),
         commands: Vec::new(),
+        conversation: Transcript::default(),
     }
 }
 

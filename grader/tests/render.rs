@@ -23,6 +23,7 @@ fn check(id: &str, status: Status, points: u32, max_points: u32) -> CheckOutcome
         duration: Duration::from_millis(120),
         time_limit: Duration::from_secs(10),
         commands: vec![format!("/grader/bin/echo-server 127.0.0.1 0 # {id}")],
+        conversation: Default::default(),
     }
 }
 

@@ -2,12 +2,13 @@
 //! half-close. Contract: "Lab 1" in the handout, `labs/echo/README.md`.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
+use crate::harness::conn::Conn;
 use crate::harness::net::{self, Peer, RefusingPort, SendPlan};
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
@@ -330,7 +331,7 @@ fn echo_peer(ctx: &Ctx, piece: usize, pause: Duration) -> Result<(Peer<()>, Arc<
     let deadline = ctx.deadline();
     let heard = Arc::new(Heard::default());
     let noted = Arc::clone(&heard);
-    Peer::serve_one(deadline, move |mut stream| {
+    Peer::serve_one(deadline, move |mut stream: Conn| {
         let request = noted.read_to_eof(&mut stream)?;
         for (index, chunk) in request.chunks(piece).enumerate() {
             if index == 1 {
@@ -374,7 +375,7 @@ struct Heard {
 
 impl Heard {
     /// Reads `stream` to its end, noting what arrives as it goes.
-    fn read_to_eof(&self, stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    fn read_to_eof(&self, stream: &mut Conn) -> io::Result<Vec<u8>> {
         let mut buffer = [0; 64 * 1024];
         loop {
             let n = stream.read(&mut buffer)?;
@@ -387,7 +388,7 @@ impl Heard {
     }
 
     /// Writes all of `bytes` to `stream`, noting them once sent.
-    fn write(&self, stream: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
+    fn write(&self, stream: &mut Conn, bytes: &[u8]) -> io::Result<()> {
         stream.write_all(bytes)?;
         lock(&self.sent).extend_from_slice(bytes);
         Ok(())
@@ -450,7 +451,7 @@ fn client_half_close(ctx: &Ctx) -> CheckResult {
     // This server answers only once the client has said "I'm done sending".
     let heard = Arc::new(Heard::default());
     let noted = Arc::clone(&heard);
-    let peer = Peer::serve_one(ctx.deadline(), move |mut stream| {
+    let peer = Peer::serve_one(ctx.deadline(), move |mut stream: Conn| {
         let request = noted.read_to_eof(&mut stream)?;
         noted.write(&mut stream, &request)?;
         stream.shutdown(Shutdown::Write)

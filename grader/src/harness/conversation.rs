@@ -1,0 +1,500 @@
+//! The conversation a check had with the programs it graded: who connected,
+//! who sent how many bytes, who closed first, what the programs printed and
+//! when they exited, and what the grader decided while it waited.
+//!
+//! Sockets are about who sends what, when, and who closes first: a failed
+//! check shows this as a timeline (`render::text`) and a sequence diagram
+//! (`render::html`), drawn from the events recorded here.
+//!
+//! Recording is cheap and bounded. The harness records as it goes (its
+//! connections, peers, datagram sockets and processes record themselves);
+//! bytes moving in one direction of a connection coalesce into one event; a
+//! check keeps its first and last events up to a cap, and notes how many it
+//! left out in between.
+//!
+//! Each check thread has its conversation as the thread's current one
+//! ([`enter`]); threads the harness starts for a check (its peers, its
+//! writers, the readers of a program's output) carry it over ([`current`]).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// Events kept from the start of a check.
+const HEAD: usize = 80;
+/// Events kept from the end of a check.
+const TAIL: usize = 120;
+/// Bytes of a message shown in its event's preview.
+const PREVIEW: usize = 24;
+/// Characters kept of an output line.
+const LINE: usize = 160;
+/// How far back a data event looks for one to coalesce with.
+const COALESCE_WINDOW: usize = 8;
+
+/// Who took part in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Party {
+    /// The grader: its own clients, peers and decisions.
+    Grader,
+    /// A graded server program.
+    Server,
+    /// A graded client program.
+    Client,
+}
+
+impl Party {
+    /// The party's name as the report shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Party::Grader => "grader",
+            Party::Server => "server",
+            Party::Client => "client",
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// `from` connected to `to` (TCP).
+    Connect,
+    /// `to` accepted a connection from `from` (TCP).
+    Accept,
+    /// `from` sent `bytes` to `to` on connection `conn`; `text` previews them.
+    Data,
+    /// `from` closed its sending side (FIN): a half-close or a close.
+    Fin,
+    /// The connection was reset (RST), as `to` saw it.
+    Reset,
+    /// A connection failed as `from` tried it (`text` says how: refused…).
+    Refused,
+    /// A UDP datagram of `bytes` from `from` to `to`; `text` holds the
+    /// addresses and a preview.
+    Datagram,
+    /// A program started: `from` is its role, `text` its command line.
+    Start,
+    /// A line the program `from` printed on stdout.
+    Stdout,
+    /// A line the program `from` printed on stderr.
+    Stderr,
+    /// The program `from` ended: `text` says how (exit status or signal).
+    Exit,
+    /// What the grader decided: `waited 2.0 s for more bytes`.
+    Note,
+}
+
+/// One event, timed from the start of its check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// When it happened, since the check started (milliseconds in JSON).
+    #[serde(rename = "at_ms", serialize_with = "as_millis")]
+    pub at: Duration,
+    /// For data coalesced from many writes or reads: when the last came.
+    #[serde(
+        rename = "until_ms",
+        serialize_with = "as_millis_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub until: Option<Duration>,
+    /// What happened.
+    pub kind: Kind,
+    /// Who did it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Party>,
+    /// To whom.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<Party>,
+    /// The connection (numbered from 1 in each check), for TCP events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conn: Option<u32>,
+    /// How many bytes, for data and datagrams.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// A preview of the bytes, an output line, a command, an exit status or
+    /// the grader's note, escaped and short.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub text: String,
+}
+
+impl Event {
+    fn new(kind: Kind) -> Self {
+        Self {
+            at: Duration::ZERO,
+            until: None,
+            kind,
+            from: None,
+            to: None,
+            conn: None,
+            bytes: None,
+            text: String::new(),
+        }
+    }
+}
+
+/// What a check recorded: its events, first and last, and how many were
+/// left out between them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Transcript {
+    /// The events, in order.
+    pub events: Vec<Event>,
+    /// How many events were left out (after the first [`HEAD`] events) to
+    /// keep the record bounded.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub elided: u64,
+    /// Where the left-out events were: the index in `events` they precede.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elided_at: Option<usize>,
+}
+
+impl Transcript {
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
+}
+
+/// The conversation of one check, as it is being recorded.
+#[derive(Debug)]
+pub struct Conversation {
+    started: Instant,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    head: Vec<Event>,
+    tail: VecDeque<Event>,
+    elided: u64,
+    connections: u32,
+}
+
+impl Conversation {
+    /// A conversation starting now.
+    pub fn new() -> Arc<Self> {
+        Self::starting_at(Instant::now())
+    }
+
+    /// A conversation whose clock started at `started` (the check's start).
+    pub fn starting_at(started: Instant) -> Arc<Self> {
+        Arc::new(Self {
+            started,
+            state: Mutex::default(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A fresh connection number.
+    pub fn next_connection(&self) -> u32 {
+        let mut state = self.lock();
+        state.connections += 1;
+        state.connections
+    }
+
+    fn push(&self, mut event: Event, at: Instant) {
+        event.at = at.saturating_duration_since(self.started);
+        let mut state = self.lock();
+        if event.kind == Kind::Data && state.coalesce(&event) {
+            return;
+        }
+        if state.head.len() < HEAD {
+            state.head.push(event);
+            return;
+        }
+        if state.tail.len() == TAIL {
+            state.tail.pop_front();
+            state.elided += 1;
+        }
+        state.tail.push_back(event);
+    }
+
+    /// What was recorded so far.
+    pub fn transcript(&self) -> Transcript {
+        let state = self.lock();
+        let mut events = state.head.clone();
+        let elided_at = (state.elided > 0).then_some(events.len());
+        events.extend(state.tail.iter().cloned());
+        Transcript {
+            events,
+            elided: state.elided,
+            elided_at,
+        }
+    }
+
+    /// Records a connection `from` → `to` (`Connect`, or `Accept` when the
+    /// grader accepted it), begun `at`.
+    pub fn connected(&self, kind: Kind, from: Party, to: Party, conn: u32, at: Instant) {
+        self.push(
+            Event {
+                from: Some(from),
+                to: Some(to),
+                conn: Some(conn),
+                ..Event::new(kind)
+            },
+            at,
+        );
+    }
+
+    /// Records `data` moving `from` → `to` on `conn`, coalesced with the
+    /// bytes that moved the same way just before.
+    pub fn data(&self, from: Party, to: Party, conn: u32, data: &[u8]) {
+        self.data_at(from, to, conn, data, Instant::now());
+    }
+
+    /// [`Conversation::data`] for bytes that began to move `at` (a write
+    /// that blocked until the peer read).
+    pub fn data_at(&self, from: Party, to: Party, conn: u32, data: &[u8], at: Instant) {
+        self.push(
+            Event {
+                from: Some(from),
+                to: Some(to),
+                conn: Some(conn),
+                bytes: Some(data.len() as u64),
+                text: preview(data),
+                ..Event::new(Kind::Data)
+            },
+            at,
+        );
+    }
+
+    /// Records a connection event without bytes: `Fin`, `Reset`, `Refused`.
+    pub fn signal(&self, kind: Kind, from: Party, to: Party, conn: Option<u32>, text: &str) {
+        self.push(
+            Event {
+                from: Some(from),
+                to: Some(to),
+                conn,
+                text: text.to_owned(),
+                ..Event::new(kind)
+            },
+            Instant::now(),
+        );
+    }
+
+    /// Records a datagram `from` → `to` of `data`, between the two addresses.
+    pub fn datagram(&self, from: Party, to: Party, route: &str, data: &[u8]) {
+        self.push(
+            Event {
+                from: Some(from),
+                to: Some(to),
+                bytes: Some(data.len() as u64),
+                text: format!("{route}  {}", preview(data)),
+                ..Event::new(Kind::Datagram)
+            },
+            Instant::now(),
+        );
+    }
+
+    /// Records something about the program playing `party`: its start
+    /// (`text` = command line), an output line, or its end.
+    pub fn program(&self, kind: Kind, party: Party, text: &str, at: Instant) {
+        self.push(
+            Event {
+                from: Some(party),
+                text: crate::harness::show::shorten(text, LINE),
+                ..Event::new(kind)
+            },
+            at,
+        );
+    }
+
+    /// Records a decision of the grader's.
+    pub fn note(&self, text: impl Into<String>) {
+        self.push(
+            Event {
+                from: Some(Party::Grader),
+                text: text.into(),
+                ..Event::new(Kind::Note)
+            },
+            Instant::now(),
+        );
+    }
+}
+
+impl State {
+    /// Adds `event`'s bytes to the latest data event of the same connection
+    /// and direction, if nothing closed or reset that connection since.
+    fn coalesce(&mut self, event: &Event) -> bool {
+        let recent = self
+            .tail
+            .iter_mut()
+            .rev()
+            .chain(self.head.iter_mut().rev())
+            .take(COALESCE_WINDOW);
+        for earlier in recent {
+            if earlier.conn != event.conn {
+                continue;
+            }
+            if earlier.kind == Kind::Data && earlier.from == event.from {
+                let before = earlier.bytes.unwrap_or(0);
+                earlier.bytes = Some(before + event.bytes.unwrap_or(0));
+                earlier.until = Some(event.at);
+                if before < PREVIEW as u64 {
+                    let joined = format!("{}{}", earlier.text, event.text);
+                    earlier.text = clip(&joined, PREVIEW * 2);
+                } else if !earlier.text.ends_with('…') {
+                    earlier.text.push('…');
+                }
+                return true;
+            }
+            if earlier.kind != Kind::Data {
+                return false;
+            }
+        }
+        false
+    }
+}
+
+/// The bytes as a short escaped preview (`Hel\n…`).
+fn preview(data: &[u8]) -> String {
+    let mut text = data[..data.len().min(PREVIEW)].escape_ascii().to_string();
+    if data.len() > PREVIEW {
+        text.push('…');
+    }
+    text
+}
+
+/// `text` cut to `max` characters, marked with `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    let text = text.trim_end_matches('…');
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut kept: String = text.chars().take(max).collect();
+    kept.push('…');
+    kept
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<Conversation>>> = const { RefCell::new(None) };
+}
+
+/// The conversation of the check this thread works for, if any.
+pub fn current() -> Option<Arc<Conversation>> {
+    CURRENT.with(|current| current.borrow().clone())
+}
+
+/// Makes `conversation` this thread's current one until the guard drops.
+pub fn enter(conversation: Option<Arc<Conversation>>) -> Entered {
+    let previous = CURRENT.with(|current| current.replace(conversation));
+    Entered { previous }
+}
+
+/// Restores the thread's previous conversation when dropped.
+#[derive(Debug)]
+pub struct Entered {
+    previous: Option<Arc<Conversation>>,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|current| *current.borrow_mut() = previous);
+    }
+}
+
+/// Records through the current conversation, if the thread has one.
+pub fn record(action: impl FnOnce(&Conversation)) {
+    if let Some(conversation) = current() {
+        action(&conversation);
+    }
+}
+
+/// Spawns a thread that works for the same check as this one: it records
+/// into the same conversation.
+pub fn spawn<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<T>> {
+    let conversation = current();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let _entered = enter(conversation);
+            work()
+        })
+}
+
+fn as_millis<S: serde::Serializer>(at: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(u64::try_from(at.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn as_millis_opt<S: serde::Serializer>(
+    at: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => as_millis(at, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_in_one_direction_coalesces_and_the_other_direction_does_not() {
+        let conversation = Conversation::new();
+        let conn = conversation.next_connection();
+        conversation.connected(
+            Kind::Connect,
+            Party::Grader,
+            Party::Server,
+            conn,
+            Instant::now(),
+        );
+        conversation.data(Party::Grader, Party::Server, conn, b"Hel");
+        conversation.data(Party::Server, Party::Grader, conn, b"Hel");
+        conversation.data(Party::Grader, Party::Server, conn, b"lo");
+        conversation.signal(Kind::Fin, Party::Grader, Party::Server, Some(conn), "");
+        conversation.data(Party::Server, Party::Grader, conn, b"lo");
+        let events = conversation.transcript().events;
+        let kinds: Vec<Kind> = events.iter().map(|event| event.kind).collect();
+        assert_eq!(
+            kinds,
+            [Kind::Connect, Kind::Data, Kind::Data, Kind::Fin, Kind::Data]
+        );
+        assert_eq!(events[1].bytes, Some(5));
+        assert_eq!(events[1].text, "Hello");
+        // The server's "lo" came after the grader's FIN: it stays apart.
+        assert_eq!(events[2].bytes, Some(3));
+        assert_eq!(events[4].bytes, Some(2));
+    }
+
+    #[test]
+    fn a_long_conversation_keeps_its_start_and_end_and_counts_the_rest() {
+        let conversation = Conversation::new();
+        for index in 0..1000 {
+            conversation.note(format!("step {index}"));
+        }
+        let transcript = conversation.transcript();
+        assert_eq!(transcript.events.len(), HEAD + TAIL);
+        assert_eq!(transcript.elided, 1000 - (HEAD + TAIL) as u64);
+        assert_eq!(transcript.elided_at, Some(HEAD));
+        assert_eq!(transcript.events[0].text, "step 0");
+        assert_eq!(transcript.events.last().unwrap().text, "step 999");
+    }
+
+    #[test]
+    fn spawned_threads_record_into_the_same_conversation() {
+        let conversation = Conversation::new();
+        let _entered = enter(Some(Arc::clone(&conversation)));
+        spawn("test", || record(|c| c.note("from a peer")))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(conversation.transcript().events[0].text, "from a peer");
+    }
+}
