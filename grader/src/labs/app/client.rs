@@ -2,7 +2,7 @@
 //! request by its framing, judges it, and answers as the scenario says.
 
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr};
 
 use crate::harness::conn::Conn;
 use std::thread;
@@ -10,18 +10,18 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::net::{Peer, ReadEnd};
+use crate::harness::net::{self, Peer, ReadEnd};
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::protocol::{
-    Expected, Parsed, ending, expected_result, frame, frame_raw, header_for, parse_message,
-    read_response, reference_answer,
+    Expected, Parsed, Received, ending, expected_result, frame, frame_raw, header_for,
+    parse_message, read_response, reference_answer,
 };
 use super::server::SummaryPrefix;
-use super::{CLIENT, CLIENT_BINARY_TYPE};
+use super::{CLIENT, CLIENT_BINARY_TYPE, SERVER_BINARY_TYPE};
 
 /// How the grader's server sends its response.
 #[derive(Debug, Clone)]
@@ -33,6 +33,10 @@ enum Reply {
     Fragments,
     /// These bytes instead, then close.
     Raw(Vec<u8>),
+    /// A well-formed response from the grader's own table instead of the
+    /// contract's: `{"result": RESULT}` to a `text/json` request, this
+    /// binary content to any other.
+    Table { result: String, binary: Vec<u8> },
 }
 
 /// What the grader's server saw of the client's request.
@@ -48,13 +52,16 @@ fn reference_peer(ctx: &Ctx, reply: Reply) -> Result<Peer<SeenRequest>, Failure>
     let deadline = ctx.within(8.0);
     Peer::serve_one(deadline, move |mut stream: Conn| {
         let (bytes, end) = read_response(&stream, deadline);
-        let answer = match parse_message(&bytes) {
-            Parsed::Complete(request) => reference_answer(&request),
+        let answer = match (parse_message(&bytes), &reply) {
+            (Parsed::Complete(request), Reply::Table { result, binary }) => {
+                table_answer(&request, result, binary)
+            }
+            (Parsed::Complete(request), _) => reference_answer(&request),
             _ => None,
         };
         match (reply, answer) {
             (Reply::Raw(raw), _) => stream.write_all(&raw)?,
-            (Reply::Reference, Some(answer)) => stream.write_all(&answer)?,
+            (Reply::Reference | Reply::Table { .. }, Some(answer)) => stream.write_all(&answer)?,
             (Reply::Fragments, Some(answer)) => {
                 stream.write_all(&answer[..1])?;
                 for piece in answer[1..].chunks(3) {
@@ -71,12 +78,19 @@ fn reference_peer(ctx: &Ctx, reply: Reply) -> Result<Peer<SeenRequest>, Failure>
     .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))
 }
 
-/// Wakes up a grader server still waiting for its client, once the client
-/// has exited: a client that never connected must not make the check wait
-/// for the server's deadline. (If the client was served, this connection
-/// just goes unanswered.)
-fn poke(addr: SocketAddr) {
-    let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+/// The grader's table's answer to a well-formed request (`None` for bad
+/// input, as the reference server would close without answering).
+fn table_answer(request: &Received, result: &str, binary: &[u8]) -> Option<Vec<u8>> {
+    let content_type = request.header["content-type"].as_str()?;
+    if content_type != "text/json" {
+        return Some(frame(
+            &header_for(SERVER_BINARY_TYPE, "binary", binary),
+            binary,
+        ));
+    }
+    serde_json::from_slice::<serde_json::Map<String, Value>>(&request.content).ok()?;
+    let content = json!({ "result": result }).to_string().into_bytes();
+    Some(frame(&header_for("text/json", "utf-8", &content), &content))
 }
 
 /// Runs the client against `peer` with ACTION and VALUE.
@@ -175,17 +189,25 @@ fn expect_client(
 ) -> Result<Finished, Failure> {
     let peer = reference_peer(ctx, reply)?;
     let finished = run_client(ctx, peer.addr, action, value)?;
-    poke(peer.addr);
+    net::poke(peer.addr);
     let seen = peer
         .join()
         .map_err(|err| Failure::new(format!("the grader's server failed: {err}")))?;
     let command = format!("{CLIENT} 127.0.0.1 PORT {action} {value}");
-    if seen.bytes.is_empty() && finished.code() != Some(0) {
+    if seen.bytes.is_empty() {
         return Err(
             Failure::new(format!("{command}: the client sent no request"))
                 .expected("a framed request, then the answer printed and exit code 0")
-                .actual(finished.describe())
-                .detail(finished.stderr_detail()),
+                .actual(format!(
+                    "{}; stdout: {}",
+                    finished.describe(),
+                    show::bytes(&finished.stdout, 200)
+                ))
+                .detail(finished.stderr_detail())
+                .diagnosis(
+                    "Send the framed request, then read the server's response and print what it says: the grader checks the request it received, and its servers do not all answer from the handout's table.",
+                    "#step-5-the-client",
+                ),
         );
     }
     let (content_type, encoding, content) = if action == "search" {
@@ -266,6 +288,47 @@ pub(super) fn client_fragments(ctx: &Ctx) -> CheckResult {
     })
 }
 
+/// Words for the grader's own answers: a result drawn from them cannot be
+/// guessed from the handout.
+const WORDS: &[&str] = &[
+    "amber", "basalt", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "indigo", "juniper",
+    "kelp", "lagoon", "meadow", "nectar", "onyx", "prairie", "quartz", "ridge", "saffron",
+    "tundra",
+];
+
+/// The grader's server answers from a table drawn from the seed, not the
+/// handout's: a client that prints the handout's answers without reading
+/// the response fails.
+pub(super) fn client_any_answer(ctx: &Ctx) -> CheckResult {
+    let mut rng = ctx.rng();
+    let mut words: Vec<&str> = (0..4).map(|_| WORDS[rng.usize(..WORDS.len())]).collect();
+    let nonce = rng.u32(..).to_string();
+    words.push(&nonce);
+    let result = format!("{} 🐇", words.join(" "));
+    let mut binary = b"seeded ".to_vec();
+    let length = rng.usize(8..24);
+    binary.extend(std::iter::repeat_with(|| rng.u8(..)).take(length));
+    let seed = format!(
+        "the grader's server answered from a table drawn from seed {}",
+        ctx.seed()
+    );
+    let table = Reply::Table {
+        result: result.clone(),
+        binary: binary.clone(),
+    };
+    expect_client(
+        ctx,
+        table.clone(),
+        ("search", "morpheus"),
+        &format!("Got result: {result}"),
+    )
+    .map_err(|failure| failure.detail(seed.clone()))?;
+    let want = format!("Got response: b\"{}\"", binary.escape_ascii());
+    expect_client(ctx, table, ("double", "🐶"), &want)
+        .map(drop)
+        .map_err(|failure| failure.detail(seed))
+}
+
 pub(super) fn client_malformed(ctx: &Ctx) -> CheckResult {
     let not_json = b"not json";
     let answer = br#"{"result": "In the caves beneath the Misty Mountains."}"#;
@@ -295,7 +358,7 @@ pub(super) fn client_malformed(ctx: &Ctx) -> CheckResult {
     for (what, raw) in cases {
         let peer = reference_peer(ctx, Reply::Raw(raw.clone()))?;
         let finished = run_client(ctx, peer.addr, "search", "ring")?;
-        poke(peer.addr);
+        net::poke(peer.addr);
         let _ = peer.join();
         let stderr = finished.stderr_text();
         let error_lines = stderr
