@@ -174,7 +174,7 @@ fn an_independent_python_implementation_gets_full_marks() {
 #[case::client_prints_the_handout_table(
     "app-client",
     "prints_the_handout_table",
-    "app.client_any_answer",
+    "app.client_search",
     "#step-5-the-client"
 )]
 #[case::client_traceback(

@@ -39,7 +39,6 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("app.client_search", client::client_search),
     ("app.client_binary", client::client_binary),
     ("app.client_fragments", client::client_fragments),
-    ("app.client_any_answer", client::client_any_answer),
     ("app.client_malformed", client::client_malformed),
     ("app.client_output", client::client_output),
     ("app.framing_tests", framing_tests::framing_tests),
