@@ -165,6 +165,18 @@ fn an_independent_python_implementation_gets_full_marks() {
     "app.client_fragments",
     "#a-byte-stream-has-no-message-boundaries"
 )]
+#[case::client_prints_without_talking(
+    "app-client",
+    "prints_without_talking",
+    "app.client_search",
+    "#step-5-the-client"
+)]
+#[case::client_prints_the_handout_table(
+    "app-client",
+    "prints_the_handout_table",
+    "app.client_search",
+    "#step-5-the-client"
+)]
 #[case::client_traceback(
     "app-client",
     "traceback_on_bad_response",

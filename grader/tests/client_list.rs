@@ -111,6 +111,18 @@ const CLIENT: &str = "client-list-client";
     "client-list.client_long_list",
     "#reading-a-reply-to-the-end"
 )]
+#[case::prints_without_talking(
+    CLIENT,
+    "prints_without_talking",
+    "client-list.client_output",
+    "#step-4-the-client"
+)]
+#[case::prints_without_reading(
+    CLIENT,
+    "prints_without_reading",
+    "client-list.client_output",
+    "#step-4-the-client"
+)]
 #[case::adds_a_newline(CLIENT, "newline", "client-list.client_name", "#step-4-the-client")]
 #[case::sorts_ignoring_case(
     CLIENT,

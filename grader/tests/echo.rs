@@ -66,6 +66,18 @@ use support::*;
     "echo.client_half_close",
     "#the-half-close"
 )]
+#[case::prints_without_talking(
+    "echo-client",
+    "prints_without_talking",
+    "echo.client_output",
+    "#step-4-the-client"
+)]
+#[case::prints_its_message(
+    "echo-client",
+    "prints_its_message",
+    "echo.client_prints_the_reply",
+    "#step-4-the-client"
+)]
 #[case::traceback_when_refused(
     "echo-client",
     "traceback_when_refused",

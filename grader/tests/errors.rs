@@ -21,6 +21,12 @@ use support::*;
     "errors.success",
     "#step-5-receive-the-reply"
 )]
+#[case::sends_no_request(
+    "socket-errors",
+    "sends_no_request",
+    "errors.success",
+    "#step-4-send-the-request"
+)]
 #[case::speaks_http_1_1(
     "socket-errors",
     "http11",

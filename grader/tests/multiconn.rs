@@ -101,6 +101,18 @@ use support::*;
     "multiconn.client_fragments",
     "#edge-triggered-read-until-wouldblock"
 )]
+#[case::client_prints_without_talking(
+    "multiconn-client",
+    "prints_without_talking",
+    "multiconn.client_fifty",
+    "#step-3-the-client"
+)]
+#[case::client_logs_its_messages(
+    "multiconn-client",
+    "logs_its_messages",
+    "multiconn.client_logs_the_reply",
+    "#step-3-the-client"
+)]
 #[case::eof_is_success(
     "multiconn-client",
     "eof_is_success",

@@ -59,6 +59,18 @@ use support::*;
     "udp.client_reply",
     "#step-3-the-client"
 )]
+#[case::client_prints_without_talking(
+    "udp-client",
+    "prints_without_talking",
+    "udp.client_reply",
+    "#step-3-the-client"
+)]
+#[case::client_prints_the_fixed_reply(
+    "udp-client",
+    "prints_the_fixed_reply",
+    "udp.client_binary_reply",
+    "#step-3-the-client"
+)]
 #[case::client_decodes_lossily(
     "udp-client",
     "lossy_text",

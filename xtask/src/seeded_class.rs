@@ -72,7 +72,7 @@ const SEEDED: &[Seeded] = &[
         replace: ("write_all(&buffer[..received])", "write_all(&buffer)"),
         // Only `ready` of the server checks survives stale bytes.
         added: None,
-        predicted: Predicted::Points(20),
+        predicted: Predicted::Points(22),
     },
     Seeded {
         name: "kills-its-grader",

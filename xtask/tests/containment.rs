@@ -51,7 +51,12 @@ fn a_server_that_forges_results_and_kills_its_grader_changes_nothing() {
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
     assert!(written.get("forged").is_none(), "{written}");
-    assert_eq!(written["tests"].as_array().unwrap().len(), 11, "{written}");
+    let checks = grader::rubric::for_lab(support::lab("echo")).len();
+    assert_eq!(
+        written["tests"].as_array().unwrap().len(),
+        checks,
+        "{written}"
+    );
     let attempts = std::fs::read_to_string(outbox(&programs).join("attack_forge_and_kill"))
         .expect("the attack ran");
     assert!(!attempts.contains("killed"), "{attempts}");

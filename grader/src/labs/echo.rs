@@ -3,8 +3,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -32,6 +32,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("echo.client_large", client_large),
     ("echo.client_pieces", client_pieces),
     ("echo.client_half_close", client_half_close),
+    ("echo.client_prints_the_reply", client_prints_the_reply),
     ("echo.client_refused", client_refused),
 ];
 
@@ -210,14 +211,16 @@ fn server_log(ctx: &Ctx) -> CheckResult {
 }
 
 /// Runs the client against `peer` with `args` after `HOST PORT`, and checks
-/// it printed `Received` with exactly `expected`.
+/// that the conversation happened: the peer received `message` and the end
+/// of stream, and the client printed `Received` with exactly the bytes the
+/// peer sent back.
 fn expect_client_output(
     ctx: &Ctx,
     args: &[&str],
-    (peer_addr, heard): (std::net::SocketAddr, &Heard),
-    expected: &[u8],
+    (peer, heard): (Peer<()>, &Heard),
+    message: &[u8],
 ) -> Result<Finished, Failure> {
-    let port = peer_addr.port().to_string();
+    let port = peer.addr.port().to_string();
     let mut all_args = vec!["127.0.0.1", port.as_str()];
     all_args.extend_from_slice(args);
     let mut client = ctx.spawn(&ctx.launch(CLIENT, all_args)?)?;
@@ -225,15 +228,13 @@ fn expect_client_output(
     // What the grader's peer heard while the client still ran: once it is
     // stopped, its socket closes and the peer sees an end of stream anyway.
     let (exited, stalled) = client.wait_watching(deadline);
-    let heard_before_the_end = (!exited).then(|| heard.snapshot());
+    let heard_before_the_end = (!exited).then(|| heard.progress());
     let mut finished = client.finish(if stalled.is_some() {
         std::time::Instant::now()
     } else {
         deadline
     });
     finished.stalled = finished.stalled.or(stalled);
-    let expected_text = expected.escape_ascii().to_string();
-    let want = format!("Received b\"{expected_text}\"");
     let stdout = finished.stdout_text();
     let got = stdout.lines().find(|line| line.starts_with("Received"));
     if finished.timed_out {
@@ -245,12 +246,24 @@ fn expect_client_output(
             })
             .detail("the grader's server closes the connection only after the client shuts down its sending side");
         return Err(match heard_before_the_end {
-            Some((bytes, false)) if bytes >= expected.len() => not_half_closed(failure, bytes),
+            Some((bytes, false)) if bytes >= message.len() => not_half_closed(failure, bytes),
             _ => failure,
         });
     }
+    // The client has exited, so the peer is about to end too: wake it if
+    // it still waits for a connection, then take what really crossed the
+    // wire.
+    net::poke(peer.addr);
+    let _ = peer.join();
+    let (received, half_closed) = heard.received();
+    if received != message || !half_closed {
+        return Err(not_sent(&finished, message, &received, half_closed));
+    }
+    let sent = heard.sent();
+    let expected_text = sent.escape_ascii().to_string();
+    let want = format!("Received b\"{expected_text}\"");
     if got != Some(want.as_str()) || finished.code() != Some(0) {
-        return Err(Failure::new(format!(
+        let mut failure = Failure::new(format!(
             "{CLIENT} did not print every byte the server sent back"
         ))
         .expected(format!(
@@ -270,10 +283,43 @@ fn expect_client_output(
                 .and_then(|text| show::first_difference(expected_text.as_bytes(), text.as_bytes()))
                 .map(|difference| format!("in the printed text, {difference}"))
                 .unwrap_or_default(),
-        )
-        .detail(finished.stderr_detail()));
+        );
+        if sent != message
+            && got.is_some_and(|line| line.contains(&message.escape_ascii().to_string()))
+        {
+            failure = failure.diagnosis(
+                "Print the bytes your reads returned, not the message you sent: the grader's server answered with other bytes.",
+                "#step-4-the-client",
+            );
+        }
+        return Err(failure.detail(finished.stderr_detail()));
     }
     Ok(finished)
+}
+
+/// The client exited without sending its whole message and the end of
+/// stream to the grader's server: it did not talk, or not all of it.
+fn not_sent(finished: &Finished, message: &[u8], received: &[u8], half_closed: bool) -> Failure {
+    let what = match (received.is_empty(), half_closed) {
+        (true, true) => "nothing before the connection closed".to_owned(),
+        (true, false) => "nothing".to_owned(),
+        (false, true) => format!("{}, then the end of stream", show::bytes(received, 120)),
+        (false, false) => format!("{}, and no end of stream", show::bytes(received, 120)),
+    };
+    Failure::new(format!(
+        "the grader's server did not receive the message from {CLIENT}"
+    ))
+    .expected(format!(
+        "{}, then the end of stream (the half-close)",
+        show::bytes(message, 120)
+    ))
+    .actual(format!("it received {what}; {CLIENT} {}", finished.describe()))
+    .detail(show::first_difference(message, received).unwrap_or_default())
+    .detail(finished.stderr_detail())
+    .diagnosis(
+        "Connect, write the whole message with `write_all`, shut down writing, then print what the server sent back: the grader compares your output with what really crossed the connection.",
+        "#step-4-the-client",
+    )
 }
 
 /// A grader peer that reads everything until the client half-closes, then
@@ -297,7 +343,7 @@ fn echo_peer(ctx: &Ctx, piece: usize, pause: Duration) -> Result<(Peer<()>, Arc<
             if index > 0 {
                 thread::sleep(pause);
             }
-            stream.write_all(chunk)?;
+            noted.write(&mut stream, chunk)?;
         }
         Ok(())
     })
@@ -319,42 +365,66 @@ fn not_half_closed(failure: Failure, bytes: usize) -> Failure {
         )
 }
 
-/// What a grader peer has heard from the client so far: how many bytes, and
-/// whether the client shut down its sending side.
+/// What crossed the wire between a grader peer and the client: the bytes
+/// the peer received, whether the client shut down its sending side, and
+/// the bytes the peer sent back. The checks compare the client's output
+/// with it, so a client that prints without talking gets nothing.
 #[derive(Debug, Default)]
 struct Heard {
-    bytes: AtomicUsize,
+    received: Mutex<Vec<u8>>,
     end: AtomicBool,
+    sent: Mutex<Vec<u8>>,
 }
 
 impl Heard {
-    /// Reads `stream` to its end, noting progress as it goes.
+    /// Reads `stream` to its end, noting what arrives as it goes.
     fn read_to_eof(&self, stream: &mut Conn) -> io::Result<Vec<u8>> {
-        let mut request = Vec::new();
         let mut buffer = [0; 64 * 1024];
         loop {
             let n = stream.read(&mut buffer)?;
             if n == 0 {
                 self.end.store(true, Ordering::SeqCst);
-                return Ok(request);
+                return Ok(self.received().0);
             }
-            request.extend_from_slice(&buffer[..n]);
-            self.bytes.fetch_add(n, Ordering::SeqCst);
+            lock(&self.received).extend_from_slice(&buffer[..n]);
         }
     }
 
-    /// How many bytes it heard, and whether the client half-closed.
-    fn snapshot(&self) -> (usize, bool) {
+    /// Writes all of `bytes` to `stream`, noting them once sent.
+    fn write(&self, stream: &mut Conn, bytes: &[u8]) -> io::Result<()> {
+        stream.write_all(bytes)?;
+        lock(&self.sent).extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// How many bytes it heard so far, and whether the client half-closed.
+    fn progress(&self) -> (usize, bool) {
+        (lock(&self.received).len(), self.end.load(Ordering::SeqCst))
+    }
+
+    /// The bytes it heard, and whether the client half-closed.
+    fn received(&self) -> (Vec<u8>, bool) {
         (
-            self.bytes.load(Ordering::SeqCst),
+            lock(&self.received).clone(),
             self.end.load(Ordering::SeqCst),
         )
     }
+
+    /// The bytes it sent back.
+    fn sent(&self) -> Vec<u8> {
+        lock(&self.sent).clone()
+    }
+}
+
+/// The data behind `mutex`, also after a panic elsewhere (the bytes noted
+/// so far are still what crossed the wire).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn client_output(ctx: &Ctx) -> CheckResult {
     let (peer, heard) = echo_peer(ctx, usize::MAX, Duration::ZERO)?;
-    let finished = expect_client_output(ctx, &[], (peer.addr, &heard), HELLO)?;
+    let finished = expect_client_output(ctx, &[], (peer, &heard), HELLO)?;
     // The contract's line only: other lines a client prints are its own.
     let stdout = finished.stdout_text();
     let received: Vec<&str> = stdout
@@ -370,14 +440,14 @@ fn client_large(ctx: &Ctx) -> CheckResult {
     let message: String = std::iter::repeat_with(|| rng.alphanumeric())
         .take(100 * 1024)
         .collect();
-    expect_client_output(ctx, &[&message], (peer.addr, &heard), message.as_bytes())
+    expect_client_output(ctx, &[&message], (peer, &heard), message.as_bytes())
         .map(drop)
         .map_err(|failure| failure.detail(format!("the message came from seed {}", ctx.seed())))
 }
 
 fn client_pieces(ctx: &Ctx) -> CheckResult {
     let (peer, heard) = echo_peer(ctx, 4, ctx.scaled(0.05))?;
-    expect_client_output(ctx, &["Hello, world"], (peer.addr, &heard), HELLO).map(drop)
+    expect_client_output(ctx, &["Hello, world"], (peer, &heard), HELLO).map(drop)
 }
 
 fn client_half_close(ctx: &Ctx) -> CheckResult {
@@ -386,11 +456,37 @@ fn client_half_close(ctx: &Ctx) -> CheckResult {
     let noted = Arc::clone(&heard);
     let peer = Peer::serve_one(ctx.deadline(), move |mut stream: Conn| {
         let request = noted.read_to_eof(&mut stream)?;
-        stream.write_all(&request)?;
+        noted.write(&mut stream, &request)?;
         stream.shutdown(Shutdown::Write)
     })
     .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))?;
-    expect_client_output(ctx, &["Hello, world"], (peer.addr, &heard), HELLO).map(drop)
+    expect_client_output(ctx, &["Hello, world"], (peer, &heard), HELLO).map(drop)
+}
+
+/// An echo's output equals its input, so a client could print its own
+/// message without reading: this grader server answers with other bytes,
+/// drawn from the seed, and the client must print those.
+fn client_prints_the_reply(ctx: &Ctx) -> CheckResult {
+    let mut rng = ctx.rng();
+    let mut reply = b"not an echo: ".to_vec();
+    let length = rng.usize(16..48);
+    reply.extend(std::iter::repeat_with(|| rng.u8(..)).take(length));
+    let heard = Arc::new(Heard::default());
+    let noted = Arc::clone(&heard);
+    let peer = Peer::serve_one(ctx.deadline(), move |mut stream| {
+        noted.read_to_eof(&mut stream)?;
+        noted.write(&mut stream, &reply)?;
+        stream.shutdown(Shutdown::Write)
+    })
+    .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))?;
+    expect_client_output(ctx, &["Hello, world"], (peer, &heard), HELLO)
+        .map(drop)
+        .map_err(|failure| {
+            failure.detail(format!(
+                "this grader server answers with other bytes than it received, drawn from seed {}",
+                ctx.seed()
+            ))
+        })
 }
 
 fn client_refused(ctx: &Ctx) -> CheckResult {

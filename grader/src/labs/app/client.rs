@@ -2,7 +2,7 @@
 //! request by its framing, judges it, and answers as the scenario says.
 
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr};
 
 use crate::harness::conn::Conn;
 use std::thread;
@@ -10,28 +10,123 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::net::{Peer, ReadEnd};
+use crate::harness::net::{self, Peer, ReadEnd};
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::protocol::{
-    Expected, Parsed, ending, expected_result, frame, frame_raw, header_for, parse_message,
-    read_response, reference_answer,
+    Expected, Parsed, Received, ending, expected_result, frame, frame_raw, header_for,
+    parse_message, read_response, reference_answer,
 };
 use super::server::SummaryPrefix;
-use super::{CLIENT, CLIENT_BINARY_TYPE};
+use super::{CLIENT, CLIENT_BINARY_TYPE, SERVER_BINARY_TYPE};
 
-/// How the grader's server sends its response.
+/// What the grader's server answers to a well-formed request.
+#[derive(Debug, Clone)]
+enum Answers {
+    /// The contract's: the handout's table, and `First 10 bytes of
+    /// request: …` to a binary request.
+    Reference,
+    /// The grader's own, drawn from the seed: `{"result": RESULT}` to any
+    /// `text/json` request, this binary content to any other. Only a client
+    /// that read the response can print them.
+    Seeded { result: String, binary: Vec<u8> },
+}
+
+/// Words for the grader's own answers: a result drawn from them cannot be
+/// guessed from the handout.
+const WORDS: &[&str] = &[
+    "amber", "basalt", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "indigo", "juniper",
+    "kelp", "lagoon", "meadow", "nectar", "onyx", "prairie", "quartz", "ridge", "saffron",
+    "tundra",
+];
+
+impl Answers {
+    /// Answers drawn from the check's seed: a phrase with a nonce (and an
+    /// emoji, so the client must print UTF-8 as it is), and binary content
+    /// of random bytes.
+    fn seeded(ctx: &Ctx) -> Self {
+        let mut rng = ctx.rng();
+        let mut words: Vec<String> = (0..4)
+            .map(|_| WORDS[rng.usize(..WORDS.len())].to_owned())
+            .collect();
+        words.push(rng.u32(..).to_string());
+        let mut binary = b"seeded ".to_vec();
+        let length = rng.usize(8..24);
+        binary.extend(std::iter::repeat_with(|| rng.u8(..)).take(length));
+        Answers::Seeded {
+            result: format!("{} 🐇", words.join(" ")),
+            binary,
+        }
+    }
+
+    /// The framed response to a well-formed `request` (`None` for bad
+    /// input: the reference server closes without answering).
+    fn to(&self, request: &Received) -> Option<Vec<u8>> {
+        let Answers::Seeded { result, binary } = self else {
+            return reference_answer(request);
+        };
+        let content_type = request.header["content-type"].as_str()?;
+        if content_type != "text/json" {
+            return Some(frame(
+                &header_for(SERVER_BINARY_TYPE, "binary", binary),
+                binary,
+            ));
+        }
+        serde_json::from_slice::<serde_json::Map<String, Value>>(&request.content).ok()?;
+        let content = json!({ "result": result }).to_string().into_bytes();
+        Some(frame(&header_for("text/json", "utf-8", &content), &content))
+    }
+
+    /// The line the client prints for the answer to ACTION and VALUE.
+    fn printed(&self, action: &str, value: &str) -> String {
+        match (self, action) {
+            (Answers::Reference, "search") => {
+                format!("Got result: {}", expected_result(action, value))
+            }
+            (Answers::Reference, _) => {
+                let content = [action.as_bytes(), value.as_bytes()].concat();
+                let mut answer = b"First 10 bytes of request: ".to_vec();
+                answer.extend_from_slice(&content[..content.len().min(10)]);
+                format!("Got response: b\"{}\"", answer.escape_ascii())
+            }
+            (Answers::Seeded { result, .. }, "search") => format!("Got result: {result}"),
+            (Answers::Seeded { binary, .. }, _) => {
+                format!("Got response: b\"{}\"", binary.escape_ascii())
+            }
+        }
+    }
+
+    /// What a failure adds about where the answers came from.
+    fn origin(&self, ctx: &Ctx) -> String {
+        match self {
+            Answers::Reference => String::new(),
+            Answers::Seeded { .. } => format!(
+                "the grader's server answered from a table of its own, drawn from seed {}, not the handout's",
+                ctx.seed()
+            ),
+        }
+    }
+}
+
+/// How the grader's server sends a well-formed answer.
+#[derive(Debug, Clone, Copy)]
+enum Delivery {
+    /// In one write.
+    Whole,
+    /// In fragments with pauses, the 2-byte length split between the first
+    /// two.
+    Fragments,
+}
+
+/// How the grader's server responds.
 #[derive(Debug, Clone)]
 enum Reply {
-    /// As the reference server would, in one write.
-    Reference,
-    /// The reference response in fragments with pauses, the 2-byte length
-    /// split between the first two.
-    Fragments,
-    /// These bytes instead, then close.
+    /// With the answer to the request, delivered as said.
+    Answer(Answers, Delivery),
+    /// With these bytes instead, then it closes.
     Raw(Vec<u8>),
 }
 
@@ -44,18 +139,18 @@ struct SeenRequest {
 
 /// Starts a grader server that reads one request by its framing and answers
 /// as `reply` says.
-fn reference_peer(ctx: &Ctx, reply: Reply) -> Result<Peer<SeenRequest>, Failure> {
+fn answering_peer(ctx: &Ctx, reply: Reply) -> Result<Peer<SeenRequest>, Failure> {
     let deadline = ctx.within(8.0);
     Peer::serve_one(deadline, move |mut stream: Conn| {
         let (bytes, end) = read_response(&stream, deadline);
-        let answer = match parse_message(&bytes) {
-            Parsed::Complete(request) => reference_answer(&request),
+        let answer = match (parse_message(&bytes), &reply) {
+            (Parsed::Complete(request), Reply::Answer(answers, _)) => answers.to(&request),
             _ => None,
         };
         match (reply, answer) {
             (Reply::Raw(raw), _) => stream.write_all(&raw)?,
-            (Reply::Reference, Some(answer)) => stream.write_all(&answer)?,
-            (Reply::Fragments, Some(answer)) => {
+            (Reply::Answer(_, Delivery::Whole), Some(answer)) => stream.write_all(&answer)?,
+            (Reply::Answer(_, Delivery::Fragments), Some(answer)) => {
                 stream.write_all(&answer[..1])?;
                 for piece in answer[1..].chunks(3) {
                     thread::sleep(Duration::from_millis(8));
@@ -69,14 +164,6 @@ fn reference_peer(ctx: &Ctx, reply: Reply) -> Result<Peer<SeenRequest>, Failure>
         Ok(SeenRequest { bytes, end })
     })
     .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))
-}
-
-/// Wakes up a grader server still waiting for its client, once the client
-/// has exited: a client that never connected must not make the check wait
-/// for the server's deadline. (If the client was served, this connection
-/// just goes unanswered.)
-fn poke(addr: SocketAddr) {
-    let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
 }
 
 /// Runs the client against `peer` with ACTION and VALUE.
@@ -169,23 +256,31 @@ fn judge_request(
 /// it printed `want` and exited 0.
 fn expect_client(
     ctx: &Ctx,
-    reply: Reply,
+    (answers, delivery): (&Answers, Delivery),
     (action, value): (&str, &str),
-    want: &str,
 ) -> Result<Finished, Failure> {
-    let peer = reference_peer(ctx, reply)?;
+    let want = answers.printed(action, value);
+    let peer = answering_peer(ctx, Reply::Answer(answers.clone(), delivery))?;
     let finished = run_client(ctx, peer.addr, action, value)?;
-    poke(peer.addr);
+    net::poke(peer.addr);
     let seen = peer
         .join()
         .map_err(|err| Failure::new(format!("the grader's server failed: {err}")))?;
     let command = format!("{CLIENT} 127.0.0.1 PORT {action} {value}");
-    if seen.bytes.is_empty() && finished.code() != Some(0) {
+    if seen.bytes.is_empty() {
         return Err(
             Failure::new(format!("{command}: the client sent no request"))
                 .expected("a framed request, then the answer printed and exit code 0")
-                .actual(finished.describe())
-                .detail(finished.stderr_detail()),
+                .actual(format!(
+                    "{}; stdout: {}",
+                    finished.describe(),
+                    show::bytes(&finished.stdout, 200)
+                ))
+                .detail(finished.stderr_detail())
+                .diagnosis(
+                    "Send the framed request, then read the server's response and print what it says: the grader checks the request it received, and its servers do not all answer from the handout's table.",
+                    "#step-5-the-client",
+                ),
         );
     }
     let (content_type, encoding, content) = if action == "search" {
@@ -208,62 +303,55 @@ fn expect_client(
     })?;
     let stdout = finished.stdout_text();
     let got = stdout.lines().find(|line| line.starts_with("Got "));
-    if got == Some(want) && finished.code() == Some(0) {
+    if got == Some(want.as_str()) && finished.code() == Some(0) {
         return Ok(finished);
     }
-    Err(
-        Failure::new(format!("{command}: the client did not print the answer"))
-            .expected(format!("{want}   then exit code 0"))
-            .actual(format!(
-                "{}, then {}",
-                got.map_or_else(
-                    || format!(
-                        "no `Got …` line (stdout: {})",
-                        show::bytes(&finished.stdout, 200)
-                    ),
-                    str::to_owned
+    let handout = Answers::Reference.printed(action, value);
+    let failure = Failure::new(format!("{command}: the client did not print the answer"))
+        .expected(format!("{want}   then exit code 0"))
+        .actual(format!(
+            "{}, then {}",
+            got.map_or_else(
+                || format!(
+                    "no `Got …` line (stdout: {})",
+                    show::bytes(&finished.stdout, 200)
                 ),
-                finished.describe()
-            ))
-            .detail(finished.stderr_detail()),
-    )
-}
-
-fn got_result(action: &str, value: &str) -> String {
-    format!("Got result: {}", expected_result(action, value))
+                str::to_owned
+            ),
+            finished.describe()
+        ))
+        .detail(answers.origin(ctx))
+        .detail(finished.stderr_detail());
+    Err(if want != handout && got == Some(handout.as_str()) {
+        failure.diagnosis(
+            "Print the result or content of the response you decoded, not the handout's table: any server may answer anything well-formed.",
+            "#step-5-the-client",
+        )
+    } else {
+        failure
+    })
 }
 
 pub(super) fn client_search(ctx: &Ctx) -> CheckResult {
+    let answers = Answers::seeded(ctx);
     for value in ["morpheus", "🐶"] {
-        expect_client(
-            ctx,
-            Reply::Reference,
-            ("search", value),
-            &got_result("search", value),
-        )?;
+        expect_client(ctx, (&answers, Delivery::Whole), ("search", value))?;
     }
     Ok(())
 }
 
 pub(super) fn client_binary(ctx: &Ctx) -> CheckResult {
-    let want = format!(
-        "Got response: b\"{}\"",
-        b"First 10 bytes of request: double\xf0\x9f\x90\xb6".escape_ascii()
-    );
-    expect_client(ctx, Reply::Reference, ("double", "🐶🐶"), &want).map(drop)
+    let answers = Answers::seeded(ctx);
+    expect_client(ctx, (&answers, Delivery::Whole), ("double", "🐶🐶")).map(drop)
 }
 
 pub(super) fn client_fragments(ctx: &Ctx) -> CheckResult {
-    expect_client(
-        ctx,
-        Reply::Fragments,
-        ("search", "ring"),
-        &got_result("search", "ring"),
-    )
-    .map(drop)
-    .map_err(|failure| {
-        failure.detail("the grader's server sent the response 3 bytes at a time, the 2-byte length split between the first two writes")
-    })
+    let answers = Answers::seeded(ctx);
+    expect_client(ctx, (&answers, Delivery::Fragments), ("search", "ring"))
+        .map(drop)
+        .map_err(|failure| {
+            failure.detail("the grader's server sent the response 3 bytes at a time, the 2-byte length split between the first two writes")
+        })
 }
 
 pub(super) fn client_malformed(ctx: &Ctx) -> CheckResult {
@@ -293,9 +381,9 @@ pub(super) fn client_malformed(ctx: &Ctx) -> CheckResult {
         ),
     ];
     for (what, raw) in cases {
-        let peer = reference_peer(ctx, Reply::Raw(raw.clone()))?;
+        let peer = answering_peer(ctx, Reply::Raw(raw.clone()))?;
         let finished = run_client(ctx, peer.addr, "search", "ring")?;
-        poke(peer.addr);
+        net::poke(peer.addr);
         let _ = peer.join();
         let stderr = finished.stderr_text();
         let error_lines = stderr
@@ -322,18 +410,8 @@ pub(super) fn client_malformed(ctx: &Ctx) -> CheckResult {
 
 pub(super) fn client_output(ctx: &Ctx) -> CheckResult {
     let mut output = String::new();
-    let runs = [
-        (("search", "morpheus"), got_result("search", "morpheus")),
-        (
-            ("double", "🐶"),
-            format!(
-                "Got response: b\"{}\"",
-                b"First 10 bytes of request: double\xf0\x9f\x90\xb6".escape_ascii()
-            ),
-        ),
-    ];
-    for (args, want) in runs {
-        let finished = expect_client(ctx, Reply::Reference, args, &want)?;
+    for args in [("search", "morpheus"), ("double", "🐶")] {
+        let finished = expect_client(ctx, (&Answers::Reference, Delivery::Whole), args)?;
         for line in finished.stdout_text().lines() {
             if line.starts_with("Got ") {
                 output.push_str(line);

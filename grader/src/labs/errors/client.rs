@@ -14,8 +14,8 @@ use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::support::{
-    Request, client, expect_stage, grader_error, outputs, random_path, random_reply, read_request,
-    replying_peer, start_peer,
+    Request, client, expect_request_sent, expect_stage, grader_error, outputs, random_path,
+    random_reply, read_request, replying_peer, start_peer,
 };
 use super::{BIND_FAILED, CLIENT, CONNECT, CREATE, MARGIN, QUICK, RECEIVE, RESOLVE, SEND, SERVER};
 
@@ -26,19 +26,10 @@ pub(super) fn success(ctx: &Ctx) -> CheckResult {
         &client(ctx, "127.0.0.1", peer.addr.port(), "/index.html", &[])?,
         QUICK,
     )?;
+    net::poke(peer.addr);
     let request = peer.join().unwrap_or_default();
     let seed = format!("the reply came from seed {}", ctx.seed());
-    if !request.complete {
-        return Err(Failure::new(
-            "the grader's server never received a complete request (a line and a blank line)",
-        )
-        .expected(show::bytes(b"GET /index.html HTTP/1.0\r\n\r\n", 80))
-        .actual(format!(
-            "{}; then {}",
-            show::bytes(&request.bytes, 80),
-            outputs(&finished)
-        )));
-    }
+    expect_request_sent(&request, "/index.html", &finished)?;
     if finished.code() == Some(0) && finished.stdout == reply {
         return Ok(());
     }
@@ -220,9 +211,13 @@ struct SilentUntil(#[allow(dead_code)] mpsc::Sender<()>);
 pub(super) fn recv_timeout(ctx: &Ctx) -> CheckResult {
     // The program is meant to sleep on its timer here: wait it out.
     let _patient = stall::patient();
-    let (peer, _arrived, _silent) = silent_peer(ctx)?;
+    let (peer, _arrived, silent) = silent_peer(ctx)?;
     let launch = client(ctx, "127.0.0.1", peer.addr.port(), "/", &["--timeout", "1"])?;
     let finished = ctx.run(&launch, 1.0 + MARGIN + 1.0)?;
+    drop(silent);
+    net::poke(peer.addr);
+    let request = peer.join().unwrap_or_default();
+    expect_request_sent(&request, "/", &finished)?;
     expect_stage(
         &finished,
         RECEIVE,
@@ -258,6 +253,9 @@ pub(super) fn reset(ctx: &Ctx) -> CheckResult {
     let peer = resetting_peer(ctx)?;
     let launch = client(ctx, "127.0.0.1", peer.addr.port(), "/", &[])?;
     let finished = ctx.run(&launch, QUICK)?;
+    net::poke(peer.addr);
+    let request = peer.join().unwrap_or_default();
+    expect_request_sent(&request, "/", &finished)?;
     expect_stage(
         &finished,
         RECEIVE,

@@ -154,6 +154,32 @@ pub(super) fn replying_peer(ctx: &Ctx, reply: Vec<u8>) -> Result<Peer<Request>, 
     })
 }
 
+/// Fails unless the grader's peer received a whole request for `path`: a
+/// client that reports a stage, or prints a reply, without having sent its
+/// request proves nothing about that stage.
+pub(super) fn expect_request_sent(
+    request: &Request,
+    path: &str,
+    finished: &Finished,
+) -> CheckResult {
+    if request.complete {
+        return Ok(());
+    }
+    Err(Failure::new(
+        "the grader's server never received a complete request (a line and a blank line)",
+    )
+    .expected(show::bytes(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes(), 80))
+    .actual(format!(
+        "{}; then {}",
+        show::bytes(&request.bytes, 80),
+        outputs(finished)
+    ))
+    .diagnosis(
+        "Send the whole request with `write_all` as soon as you are connected, then read the reply: every check after the connect starts with the request reaching the server.",
+        "#step-4-send-the-request",
+    ))
+}
+
 pub(super) fn random_reply(ctx: &Ctx, len: usize) -> Vec<u8> {
     let mut rng = ctx.rng();
     std::iter::repeat_with(|| rng.u8(..)).take(len).collect()

@@ -33,6 +33,9 @@ enum Behaviour {
     },
     /// Echoes the first message only, then closes.
     CloseEarly,
+    /// Answers each byte `b` with `table[b]`: as many bytes as an echo, but
+    /// other ones, so that only a client that read them can log them.
+    Substitute(Arc<[u8; 256]>),
 }
 
 /// A connection the grader's server served: what it received.
@@ -88,7 +91,7 @@ fn serve(mut stream: Conn, behaviour: &Behaviour) -> std::io::Result<Served> {
             let _ = net::read_to_eof(&mut stream).map(|rest| received.extend(rest));
             return Ok(Served { received });
         }
-        Behaviour::Echo | Behaviour::Fragments(..) => {}
+        Behaviour::Echo | Behaviour::Fragments(..) | Behaviour::Substitute(_) => {}
     }
     loop {
         let n = match stream.read(&mut buffer) {
@@ -106,6 +109,10 @@ fn serve(mut stream: Conn, behaviour: &Behaviour) -> std::io::Result<Served> {
                     }
                     stream.write_all(chunk)?;
                 }
+            }
+            Behaviour::Substitute(table) => {
+                let reply: Vec<u8> = buffer[..n].iter().map(|&b| table[usize::from(b)]).collect();
+                stream.write_all(&reply)?;
             }
             _ => stream.write_all(&buffer[..n])?,
         }
@@ -153,9 +160,10 @@ fn run_client(
 }
 
 /// Checks that the client exited 0 and that every connection 1..=`conns`
-/// logged all of its bytes coming back, and that the grader's server got
-/// both messages on every connection.
-fn expect_client_success(run: &ClientRun, conns: usize) -> CheckResult {
+/// logged all of its bytes coming back (`reply`, what the grader's server
+/// sends for the two messages), and that the grader's server got both
+/// messages on every connection.
+fn expect_client_success(run: &ClientRun, conns: usize, reply: &[u8]) -> CheckResult {
     let ClientRun {
         finished,
         served,
@@ -174,14 +182,14 @@ fn expect_client_success(run: &ClientRun, conns: usize) -> CheckResult {
         ))
         .detail(finished.stderr_detail()));
     }
-    let want = escaped(CLIENT_MESSAGES);
+    let want = escaped(reply);
     for number in 1..=conns as u64 {
         let received = views
             .get(&number)
             .map(|view| view.received.as_str())
             .unwrap_or_default();
         if received != want {
-            return Err(Failure::new(format!(
+            let failure = Failure::new(format!(
                 "connection {number} did not log every byte that came back"
             ))
             .expected(format!(
@@ -198,7 +206,17 @@ fn expect_client_success(run: &ClientRun, conns: usize) -> CheckResult {
                  returned: the echo may come in any number of pieces",
             )
             .detail(show::head(&finished.stdout_text(), 12))
-            .detail(finished.stderr_detail()));
+            .detail(finished.stderr_detail());
+            return Err(
+                if reply != CLIENT_MESSAGES && received == escaped(CLIENT_MESSAGES) {
+                    failure.diagnosis(
+                        "Log the bytes each read returned, not the messages you sent: the grader's server answered with other bytes.",
+                        "#step-3-the-client",
+                    )
+                } else {
+                    failure
+                },
+            );
         }
     }
     if finished.timed_out || finished.code() != Some(0) {
@@ -228,12 +246,20 @@ fn expect_client_success(run: &ClientRun, conns: usize) -> CheckResult {
             }
         };
         if received != CLIENT_MESSAGES {
-            return Err(Failure::new(format!(
+            let failure = Failure::new(format!(
                 "on the connection it accepted {}, the grader's server received the wrong bytes",
                 ordinal(*index)
             ))
             .expected(show::bytes(CLIENT_MESSAGES, 100))
-            .actual(show::bytes(received, 100)));
+            .actual(show::bytes(received, 100));
+            return Err(if received.is_empty() {
+                failure.diagnosis(
+                    "Send both messages on every connection and log what really comes back: the grader's server notes what it receives.",
+                    "#step-3-the-client",
+                )
+            } else {
+                failure
+            });
         }
     }
     Ok(())
@@ -250,7 +276,7 @@ fn ordinal(index: usize) -> String {
 
 pub(super) fn client_fifty(ctx: &Ctx) -> CheckResult {
     let run = run_client(ctx, 50, Behaviour::Echo, 10.0)?;
-    expect_client_success(&run, 50)
+    expect_client_success(&run, 50, CLIENT_MESSAGES)
 }
 
 pub(super) fn client_at_once(ctx: &Ctx) -> CheckResult {
@@ -287,14 +313,38 @@ pub(super) fn client_at_once(ctx: &Ctx) -> CheckResult {
         )
         .detail(finished.stderr_detail()));
     }
-    expect_client_success(&run, CONNS)
+    expect_client_success(&run, CONNS, CLIENT_MESSAGES)
 }
 
 pub(super) fn client_fragments(ctx: &Ctx) -> CheckResult {
     let behaviour = Behaviour::Fragments(3, ctx.scaled(0.01));
     let run = run_client(ctx, 5, behaviour, 10.0)?;
-    expect_client_success(&run, 5).map_err(|failure| {
+    expect_client_success(&run, 5, CLIENT_MESSAGES).map_err(|failure| {
         failure.detail("the grader's server echoed 3 bytes at a time with short pauses")
+    })
+}
+
+/// An echo's bytes can be logged without reading them: this grader server
+/// answers each byte with another, from a table drawn from the seed, and
+/// the client must log what came back.
+pub(super) fn client_logs_the_reply(ctx: &Ctx) -> CheckResult {
+    let mut rng = ctx.rng();
+    let mut table = [0; 256];
+    for (byte, other) in (0..=u8::MAX).zip(table.iter_mut()) {
+        *other = std::iter::repeat_with(|| rng.alphanumeric() as u8)
+            .find(|&letter| letter != byte)
+            .expect("an endless supply of letters");
+    }
+    let reply: Vec<u8> = CLIENT_MESSAGES
+        .iter()
+        .map(|&b| table[usize::from(b)])
+        .collect();
+    let run = run_client(ctx, 5, Behaviour::Substitute(Arc::new(table)), 10.0)?;
+    expect_client_success(&run, 5, &reply).map_err(|failure| {
+        failure.detail(format!(
+            "the grader's server answered each byte with another, from a table drawn from seed {}",
+            ctx.seed()
+        ))
     })
 }
 
@@ -323,7 +373,7 @@ pub(super) fn client_early_close(ctx: &Ctx) -> CheckResult {
 pub(super) fn client_log(ctx: &Ctx) -> CheckResult {
     const CONNS: usize = 3;
     let run = run_client(ctx, CONNS, Behaviour::Echo, 10.0)?;
-    expect_client_success(&run, CONNS)?;
+    expect_client_success(&run, CONNS, CLIENT_MESSAGES)?;
     let mut text = Vec::new();
     for (number, view) in client_views(&run.finished.stdout_text()) {
         text.push(format!("connection {number}:"));

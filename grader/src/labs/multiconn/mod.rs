@@ -42,6 +42,10 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("multiconn.client_fifty", client::client_fifty),
     ("multiconn.client_at_once", client::client_at_once),
     ("multiconn.client_fragments", client::client_fragments),
+    (
+        "multiconn.client_logs_the_reply",
+        client::client_logs_the_reply,
+    ),
     ("multiconn.client_early_close", client::client_early_close),
     ("multiconn.client_log", client::client_log),
 ];

@@ -68,8 +68,16 @@ fn expect_request(ctx: &Ctx, peer: &UdpPeer<Request>, finished: &Finished) -> Re
                         "one datagram {}",
                         show::bytes(CLIENT_MESSAGE.as_bytes(), 60)
                     ))
-                    .actual(finished.describe())
-                    .detail(finished.stderr_detail()),
+                    .actual(format!(
+                        "{}; stdout: {}",
+                        finished.describe(),
+                        show::bytes(&finished.stdout, 120)
+                    ))
+                    .detail(finished.stderr_detail())
+                    .diagnosis(
+                        "Send MESSAGE to the server as one datagram, then print the reply that really came back: the grader's servers note what they receive, and their replies vary.",
+                        "#step-3-the-client",
+                    ),
             );
         }
     };
@@ -148,16 +156,43 @@ pub(super) fn client_reply(ctx: &Ctx) -> CheckResult {
     ctx.snapshot(&redact(&replies.join("\n")))
 }
 
-/// A reply that is not text, with bytes the client must escape.
+/// The start of a reply that is not text, with bytes the client must escape.
 const BINARY_REPLY: &[u8] = b"Got \xff\xfe \"quoted\" \\ \n\ttab \xf0\x9f\x90\xb6";
 
+/// A reply other than the contract's fixed one: `start`, then a nonce drawn
+/// from the seed, so that only a client that received it can print it.
+fn with_nonce(ctx: &Ctx, start: &[u8], nonce: impl Fn(&mut fastrand::Rng) -> u8) -> Vec<u8> {
+    let mut rng = ctx.rng();
+    let mut reply = start.to_vec();
+    reply.extend_from_slice(b" nonce ");
+    let length = rng.usize(8..16);
+    reply.extend(std::iter::repeat_with(|| nonce(&mut rng)).take(length));
+    reply
+}
+
+/// [`with_nonce`] with a nonce of letters and digits: a text reply.
+fn text_reply(ctx: &Ctx) -> Vec<u8> {
+    with_nonce(ctx, REPLY, |rng| rng.alphanumeric() as u8)
+}
+
+/// What a failure adds when the reply carried a nonce.
+fn nonce_detail(ctx: &Ctx) -> String {
+    format!(
+        "the grader's server replies with a nonce drawn from seed {}: print the datagram that came back",
+        ctx.seed()
+    )
+}
+
 pub(super) fn client_binary_reply(ctx: &Ctx) -> CheckResult {
-    let peer = peer(ctx.within(RUN_LIMIT), |socket, request| {
-        socket.send_to(BINARY_REPLY, request.from).map(drop)
+    let reply = with_nonce(ctx, BINARY_REPLY, |rng| rng.u8(..));
+    let sent = reply.clone();
+    let peer = peer(ctx.within(RUN_LIMIT), move |socket, request| {
+        socket.send_to(&sent, request.from).map(drop)
     })?;
     let finished = run_client(ctx, peer.addr, &[], RUN_LIMIT)?;
     expect_request(ctx, &peer, &finished)?;
-    expect_printed_reply(&finished, peer.addr, BINARY_REPLY)
+    expect_printed_reply(&finished, peer.addr, &reply)
+        .map_err(|failure| failure.detail(nonce_detail(ctx)))
 }
 
 const STRANGER: &[u8] = b"I am not the server";
@@ -166,17 +201,19 @@ pub(super) fn client_stranger(ctx: &Ctx) -> CheckResult {
     let stranger = grader_socket()?;
     let stranger_addr = local_addr(&stranger)?;
     let pause = ctx.scaled(0.1);
+    let reply = text_reply(ctx);
+    let sent = reply.clone();
     let peer = peer(ctx.within(RUN_LIMIT), move |socket, request| {
         // The client's port is known only from its datagram. The stranger
         // writes to it first; the pause lets its datagram arrive before the
         // real reply, as it would when a stranger is quicker than a server.
         stranger.send_to(STRANGER, request.from)?;
         thread::sleep(pause);
-        socket.send_to(REPLY, request.from).map(drop)
+        socket.send_to(&sent, request.from).map(drop)
     })?;
     let finished = run_client(ctx, peer.addr, &[], RUN_LIMIT)?;
     expect_request(ctx, &peer, &finished)?;
-    expect_printed_reply(&finished, peer.addr, REPLY).map_err(|failure| {
+    expect_printed_reply(&finished, peer.addr, &reply).map_err(|failure| {
         if finished.stdout_text().contains(&stranger_addr.to_string()) {
             failure.detail(format!(
                 "{stranger_addr} is a stranger that sent {} to the client's port before the \
@@ -197,13 +234,15 @@ const DELAY: Duration = Duration::from_millis(1500);
 pub(super) fn client_delayed(ctx: &Ctx) -> CheckResult {
     // The program is meant to sleep on its timer here: wait it out.
     let _patient = stall::patient();
-    let peer = peer(ctx.within(RUN_LIMIT), |socket, request| {
+    let reply = text_reply(ctx);
+    let sent = reply.clone();
+    let peer = peer(ctx.within(RUN_LIMIT), move |socket, request| {
         thread::sleep(DELAY);
-        socket.send_to(REPLY, request.from).map(drop)
+        socket.send_to(&sent, request.from).map(drop)
     })?;
     let finished = run_client(ctx, peer.addr, &[], RUN_LIMIT)?;
     expect_request(ctx, &peer, &finished)?;
-    expect_printed_reply(&finished, peer.addr, REPLY).map_err(|failure| {
+    expect_printed_reply(&finished, peer.addr, &reply).map_err(|failure| {
         failure.detail(format!(
             "the server answered {:.1} s after the datagram; without --timeout the client \
              waits 3 s",
