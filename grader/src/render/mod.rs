@@ -7,6 +7,9 @@
 //! - [`junit`]: JUnit XML, one test case per check, named by its id.
 //! - [`csv`]: the grade-class CSV, one row per student and lab.
 //!
+//! [`timeline`] is the view of a check's conversation that the text report
+//! and the HTML page share.
+//!
 //! What a check shows is decided here, once, so that every writer agrees:
 //! a check that ran and failed (gated ones included) shows why, the hint,
 //! the handout section and how to try it by hand; a check that was skipped
@@ -18,10 +21,12 @@ pub mod gradescope;
 pub mod json;
 pub mod junit;
 pub mod text;
+pub mod timeline;
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::harness::conversation::Transcript;
 use crate::outcome::{BuildState, CheckOutcome, Failure, LabReport, Status};
 
 /// One lab as every writer shows it.
@@ -119,6 +124,8 @@ pub struct CheckView<'a> {
     pub commands: &'a [String],
     /// Wall time the check took.
     pub duration: Duration,
+    /// The conversation the check had with the graded programs.
+    pub conversation: &'a Transcript,
 }
 
 /// What a student can do about a failed check.
@@ -159,6 +166,7 @@ impl<'a> CheckView<'a> {
             }),
             commands: &check.commands,
             duration: check.duration,
+            conversation: &check.conversation,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::timeline::{self, Row, Timeline};
 use super::{CheckView, LabView};
 use crate::harness::show::indent;
 use crate::outcome::{LabReport, Status};
@@ -11,7 +12,8 @@ use crate::outcome::{LabReport, Status};
 pub struct Style {
     /// ANSI colours (off for pipes and with `NO_COLOR`).
     pub color: bool,
-    /// Show the commands each check ran.
+    /// Show the commands each check ran, and every check's conversation
+    /// whole.
     pub verbose: bool,
 }
 
@@ -242,6 +244,19 @@ fn write_check(
             let _ = writeln!(out, "{}", indent(&failure.to_string(), 4));
         }
     }
+    let show_conversation = match check.status {
+        Status::Failed => true,
+        Status::Passed => style.verbose,
+        Status::NotRun | Status::Skipped => false,
+    };
+    if show_conversation && !check.conversation.is_empty() {
+        let timeline = if style.verbose {
+            Timeline::whole(check.conversation)
+        } else {
+            Timeline::relevant(check.conversation, timeline::RELEVANT_TAIL)
+        };
+        write_timeline(out, &timeline, style);
+    }
     if !also_costs.is_empty() {
         let _ = writeln!(
             out,
@@ -278,6 +293,39 @@ fn write_check(
         for command in check.commands {
             let _ = writeln!(out, "      {command}");
         }
+    }
+}
+
+/// The conversation as aligned lines under a `conversation:` heading:
+/// `0.013  server → grader  6 B  "Hello,"`.
+fn write_timeline(out: &mut String, timeline: &Timeline, style: Style) {
+    let events: Vec<_> = timeline.events().collect();
+    let time_width = events
+        .iter()
+        .map(|event| timeline::seconds(event.at).len())
+        .max()
+        .unwrap_or(0);
+    let who_width = events
+        .iter()
+        .map(|event| timeline.who(event).chars().count())
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(out, "    {}", style.paint("36", "conversation:"));
+    for row in &timeline.rows {
+        let line = match row {
+            Row::Event(event) => format!(
+                "{:>time_width$}  {:<who_width$}  {}",
+                timeline::seconds(event.at),
+                timeline.who(event),
+                timeline::what(event)
+            ),
+            Row::Gap(left_out) => format!(
+                "{:>time_width$}  {}",
+                "",
+                style.paint("2", &timeline::gap(*left_out))
+            ),
+        };
+        let _ = writeln!(out, "      {}", line.trim_end());
     }
 }
 

@@ -1,0 +1,253 @@
+//! A check's conversation as every writer shows it: which events, and each
+//! in words. The terminal draws it as aligned lines, the HTML page as a
+//! sequence diagram; both show the same rows, worded alike.
+//!
+//! A long conversation is cut to its relevant part: how it began (the first
+//! connection, or the first event) and the events that led to the failure
+//! (its end), with one row saying how many were left out between.
+
+use std::time::Duration;
+
+use crate::harness::conversation::{Event, Kind, Party, Transcript};
+
+/// Events a failed check shows from the end of its conversation.
+pub const RELEVANT_TAIL: usize = 12;
+/// Events before the first connection that are shown with it (the program
+/// starting, its `Listening on` line).
+const LEAD_IN: usize = 3;
+
+/// One row of a timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row<'a> {
+    /// An event.
+    Event(&'a Event),
+    /// Events left out here: by the recording (bounded per check) or by
+    /// the cut to the relevant part.
+    Gap(u64),
+}
+
+/// The rows of one check's conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeline<'a> {
+    /// The rows, in time order.
+    pub rows: Vec<Row<'a>>,
+    /// Whether the conversation had more than one TCP connection (rows then
+    /// name theirs: `#2`).
+    pub many_connections: bool,
+}
+
+impl<'a> Timeline<'a> {
+    /// Every recorded event, with a gap where the recording left some out.
+    pub fn whole(transcript: &'a Transcript) -> Self {
+        Self::keeping(transcript, |_| true)
+    }
+
+    /// How it began (up to the first connection, when that comes early;
+    /// else the first connection, or the first event) and the last `tail`
+    /// events; what lies between is one gap.
+    pub fn relevant(transcript: &'a Transcript, tail: usize) -> Self {
+        let events = &transcript.events;
+        let first = events
+            .iter()
+            .position(|event| matches!(event.kind, Kind::Connect | Kind::Datagram))
+            .unwrap_or(0);
+        let lead_in = if first <= LEAD_IN { 0 } else { first };
+        let tail_from = events.len().saturating_sub(tail);
+        // A gap of one row would hide no more than it takes: show the event.
+        let tail_from = if tail_from == first + 2 {
+            first + 1
+        } else {
+            tail_from
+        };
+        Self::keeping(transcript, |index| {
+            (lead_in..=first).contains(&index) || index >= tail_from
+        })
+    }
+
+    fn keeping(transcript: &'a Transcript, keep: impl Fn(usize) -> bool) -> Self {
+        let mut rows = Vec::new();
+        let mut left_out = 0;
+        for (index, event) in transcript.events.iter().enumerate() {
+            if transcript.elided_at == Some(index) {
+                left_out += transcript.elided;
+            }
+            if keep(index) {
+                if left_out > 0 {
+                    rows.push(Row::Gap(left_out));
+                    left_out = 0;
+                }
+                rows.push(Row::Event(event));
+            } else {
+                left_out += 1;
+            }
+        }
+        if transcript.elided_at == Some(transcript.events.len()) {
+            left_out += transcript.elided;
+        }
+        if left_out > 0 {
+            rows.push(Row::Gap(left_out));
+        }
+        let mut connections = transcript.events.iter().filter_map(|event| event.conn);
+        let many_connections = connections
+            .next()
+            .is_some_and(|first| connections.any(|conn| conn != first));
+        Self {
+            rows,
+            many_connections,
+        }
+    }
+
+    /// The parties that take part, in the order their lifelines are drawn:
+    /// the grader, then the server, then the client.
+    pub fn parties(&self) -> Vec<Party> {
+        [Party::Grader, Party::Server, Party::Client]
+            .into_iter()
+            .filter(|party| {
+                self.events()
+                    .any(|event| event.from == Some(*party) || event.to == Some(*party))
+            })
+            .collect()
+    }
+
+    /// The events shown.
+    pub fn events(&self) -> impl Iterator<Item = &'a Event> + '_ {
+        self.rows.iter().filter_map(|row| match row {
+            Row::Event(event) => Some(*event),
+            Row::Gap(_) => None,
+        })
+    }
+
+    /// Who: `grader → server`, `server`, with the connection when there are
+    /// several (`grader → server #2`).
+    pub fn who(&self, event: &Event) -> String {
+        let mut who = match (event.from, event.to) {
+            (Some(from), Some(to)) => format!("{} → {}", from.name(), to.name()),
+            (Some(party), None) | (None, Some(party)) => party.name().to_owned(),
+            (None, None) => String::new(),
+        };
+        if let (true, Some(conn)) = (self.many_connections, event.conn) {
+            who.push_str(&format!(" #{conn}"));
+        }
+        who
+    }
+}
+
+/// `0.013`: seconds since the check started, three decimals.
+pub fn seconds(at: Duration) -> String {
+    format!("{:.3}", at.as_secs_f64())
+}
+
+/// `3 B`, `12.5 KiB`, `1.0 MiB`.
+pub fn byte_count(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    match bytes {
+        0..10_240 => format!("{bytes} B"),
+        10_240..10_485_760 => format!("{:.1} KiB", bytes as f64 / KIB),
+        _ => format!("{:.1} MiB", bytes as f64 / KIB / KIB),
+    }
+}
+
+/// What happened, in words: `3 B  "Hel"`, `FIN (closed its sending side)`,
+/// `exited: exit code 1`.
+pub fn what(event: &Event) -> String {
+    let text = event.text.as_str();
+    let with = |label: &str| {
+        if text.is_empty() {
+            label.to_owned()
+        } else {
+            format!("{label}: {text}")
+        }
+    };
+    match event.kind {
+        Kind::Connect => "connected".to_owned(),
+        Kind::Accept => "connection accepted".to_owned(),
+        Kind::Data => format!(
+            "{}  \"{text}\"",
+            byte_count(event.bytes.unwrap_or_default())
+        ),
+        Kind::Fin => with("FIN (closed its sending side)"),
+        Kind::Reset => with("RST (connection reset)"),
+        Kind::Refused => with("connection failed"),
+        Kind::Datagram => format!(
+            "datagram {}  {text}",
+            byte_count(event.bytes.unwrap_or_default())
+        ),
+        Kind::Start => with("started"),
+        Kind::Stdout => with("stdout"),
+        Kind::Stderr => with("stderr"),
+        Kind::Exit => with("exited"),
+        Kind::Note => text.to_owned(),
+    }
+}
+
+/// `… 40 events left out …`.
+pub fn gap(left_out: u64) -> String {
+    let events = if left_out == 1 { "event" } else { "events" };
+    format!("… {left_out} {events} left out …")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(index: usize) -> Event {
+        Event {
+            at: Duration::from_millis(index as u64),
+            until: None,
+            kind: Kind::Note,
+            from: Some(Party::Grader),
+            to: None,
+            conn: None,
+            bytes: None,
+            text: format!("step {index}"),
+        }
+    }
+
+    fn transcript(count: usize) -> Transcript {
+        Transcript {
+            events: (0..count).map(note).collect(),
+            ..Transcript::default()
+        }
+    }
+
+    fn shown(timeline: &Timeline) -> Vec<String> {
+        timeline
+            .rows
+            .iter()
+            .map(|row| match row {
+                Row::Event(event) => event.text.clone(),
+                Row::Gap(left_out) => format!("gap {left_out}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_short_conversation_is_shown_whole() {
+        let transcript = transcript(5);
+        let timeline = Timeline::relevant(&transcript, RELEVANT_TAIL);
+        assert_eq!(timeline, Timeline::whole(&transcript));
+        assert_eq!(timeline.rows.len(), 5);
+    }
+
+    #[test]
+    fn a_long_conversation_keeps_its_start_and_its_end() {
+        let transcript = transcript(40);
+        let rows = shown(&Timeline::relevant(&transcript, 3));
+        assert_eq!(rows, ["step 0", "gap 36", "step 37", "step 38", "step 39"]);
+    }
+
+    #[test]
+    fn what_the_recording_left_out_is_counted_in_the_gap() {
+        let mut transcript = transcript(10);
+        transcript.elided = 1000;
+        transcript.elided_at = Some(5);
+        assert_eq!(
+            shown(&Timeline::whole(&transcript))[4..7],
+            ["step 4", "gap 1000", "step 5"]
+        );
+        assert_eq!(
+            shown(&Timeline::relevant(&transcript, 2)),
+            ["step 0", "gap 1007", "step 8", "step 9"]
+        );
+    }
+}
