@@ -322,6 +322,43 @@ fn text_report_verbose_keeps_long_lines_whole() {
     assert!(!out.contains("the same panic as"), "{out}");
 }
 
+/// The page: every check with its status in words, a diagram of each
+/// conversation, links into the handout, and nothing fetched.
+#[test]
+fn html_page() {
+    let links = render::html::Links {
+        handouts: "file:///course/",
+        up: None,
+    };
+    let page = render::html::page(&reports(), links);
+    assert!(page.contains(render::html::CONTENT_SECURITY_POLICY));
+    for id in [
+        "echo.ready",
+        "echo.hello",
+        "echo.server_log",
+        "echo.fd_leak",
+        "errors.usage",
+    ] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    assert_eq!(page.matches("<svg class=\"seq\"").count(), 2);
+    assert!(page.contains("href=\"file:///course/labs/echo/README.md#echo-hello\""));
+    for fetch in ["src=", "http://", "https://", "<script", "url(http"] {
+        assert!(!page.contains(fetch), "{fetch}");
+    }
+    insta::assert_snapshot!("html", page);
+}
+
+/// The stub's page explains the panic once, as the terminal does.
+#[test]
+fn html_page_of_a_stub_explains_a_shared_failure_once() {
+    let page = render::html::page(&[stub_report()], render::html::Links::default());
+    assert!(page.contains("Nothing passes yet"));
+    assert!(page.contains("the same panic as echo.ready"));
+    assert_eq!(page.matches("<svg class=\"seq\"").count(), 3);
+    assert!(page.contains("events left out"));
+}
+
 #[test]
 fn json() {
     let reports = reports();

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::timeline::{self, Row, Timeline};
-use super::{CheckView, LabView};
+use super::{CheckView, LabView, Same, panic_site, same_as, same_failures, where_to_start};
 use crate::harness::show::indent;
 use crate::outcome::{LabReport, Status};
 
@@ -123,92 +123,6 @@ fn clip(line: &str) -> String {
     let _ = write!(clipped, " …[{left_out} characters: --verbose shows them]… ");
     clipped.extend(line.chars().skip(length - tail));
     clipped
-}
-
-/// Where a student whose program passes nothing yet should begin: the first
-/// check, and the handout section it links.
-fn where_to_start(view: &LabView) -> Option<String> {
-    if view.build_failure.is_some() || view.checks.iter().any(CheckView::passed) {
-        return None;
-    }
-    let first = view
-        .checks
-        .iter()
-        .find(|check| check.status == Status::Failed)?;
-    let read = first.guidance.map(|guidance| guidance.handout)?;
-    Some(format!(
-        "Nothing passes yet, which is where every lab starts. Begin with {}: read {read}, \
-         then grade again with --check {}.",
-        first.id, first.id
-    ))
-}
-
-/// The line that stands for a failure explained at `first`.
-fn same_as(first: &str, check: &CheckView) -> String {
-    let text = check.failure.map(ToString::to_string).unwrap_or_default();
-    match panic_site(&text) {
-        Some(site) => format!("the same panic as {first}, above ({site})"),
-        None => format!("the same failure as {first}, above"),
-    }
-}
-
-/// How a check's failure relates to the others'.
-enum Same {
-    /// Its failure is its own.
-    Own,
-    /// It fails word for word like these later checks: explained here once.
-    AlsoCosts(Vec<String>),
-    /// It fails word for word like this earlier check.
-    AsAbove(String),
-}
-
-/// Where a Rust program panicked, from the stderr a failure shows:
-/// `labs/echo/src/bin/echo-client.rs:46:5`. Checks that end in the same
-/// panic (a `todo!()`) fail for one reason, whatever each expected.
-fn panic_site(failure: &str) -> Option<&str> {
-    failure.lines().find_map(|line| {
-        let (_, site) = line.split_once(" panicked at ")?;
-        Some(site.trim_end().trim_end_matches(':'))
-    })
-}
-
-/// Groups the failed checks whose failures read the same (a `todo!()` that
-/// ends the server before it listens fails every server check alike).
-fn same_failures(checks: &[CheckView]) -> Vec<Same> {
-    let text = |check: &CheckView| {
-        (check.status == Status::Failed)
-            .then_some(check.failure)
-            .flatten()
-            .map(|failure| {
-                let text = failure.to_string();
-                panic_site(&text).map_or(text.clone(), |site| format!("panicked at {site}"))
-            })
-    };
-    checks
-        .iter()
-        .enumerate()
-        .map(|(index, check)| {
-            let Some(mine) = text(check) else {
-                return Same::Own;
-            };
-            if let Some(first) = checks[..index]
-                .iter()
-                .find(|earlier| text(earlier).as_ref() == Some(&mine))
-            {
-                return Same::AsAbove(first.id.to_owned());
-            }
-            let later: Vec<String> = checks[index + 1..]
-                .iter()
-                .filter(|later| text(later).as_ref() == Some(&mine))
-                .map(|later| later.id.to_owned())
-                .collect();
-            if later.is_empty() {
-                Same::Own
-            } else {
-                Same::AlsoCosts(later)
-            }
-        })
-        .collect()
 }
 
 fn write_status_line(out: &mut String, check: &CheckView, id_width: usize, style: Style) {
