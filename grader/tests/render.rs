@@ -403,3 +403,40 @@ fn only_failed_checks_carry_hints() {
         }
     }
 }
+
+/// The class page: a histogram, every check's pass rate with the hardest
+/// first, a row per student linking to the student's page, and the
+/// grader's version and seed.
+#[test]
+fn class_dashboard() {
+    let lab1 = reports().remove(0);
+    let stub = stub_report();
+    let students = [
+        render::dashboard::Student {
+            name: "ada",
+            page: "students/ada.html",
+            reports: vec![&lab1],
+        },
+        render::dashboard::Student {
+            name: "bob <b>",
+            page: "students/bob-b.html",
+            reports: vec![&stub],
+        },
+    ];
+    let page = render::dashboard::page(&students, render::html::Links::default());
+    assert!(page.contains(render::html::CONTENT_SECURITY_POLICY));
+    assert!(page.contains("aria-label=\"histogram of total scores: 1 at 0–9 %, 1 at 30–39 %\""));
+    let hardest = page.find("<code>echo.hello</code>").unwrap();
+    let easiest = page.find("<code>echo.ready</code>").unwrap();
+    assert!(
+        hardest < easiest,
+        "echo.hello (0/2) comes before echo.ready (1/2)"
+    );
+    assert!(
+        !page.contains("<code>echo.fd_leak</code>"),
+        "skipped everywhere"
+    );
+    assert!(page.contains("<a href=\"students/bob-b.html\">bob &lt;b&gt;</a>"));
+    assert!(page.contains("grader 0123456789 · seed 42"));
+    insta::assert_snapshot!("dashboard", page);
+}

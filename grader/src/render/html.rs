@@ -115,7 +115,7 @@ fn lab(html: &mut String, view: &LabView, links: Links) {
     let percent = (view.score * 100).checked_div(view.max_score).unwrap_or(0);
     let _ = writeln!(
         html,
-        "<div class=\"bar\" role=\"img\" aria-label=\"{percent}% of the points\"><div style=\"width:{percent}%\"></div></div>\n\
+        "<div class=\"scorebar\" role=\"img\" aria-label=\"{percent}% of the points\"><div style=\"width:{percent}%\"></div></div>\n\
          <p class=\"counts\">{passed} of {} checks passed{}</p>",
         view.checks.len(),
         if view.skipped > 0 {
@@ -486,8 +486,8 @@ body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:var(--in
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.2em 0 .3em}\
 .total,.score{font-variant-numeric:tabular-nums;background:#eef1f4;border-radius:6px;padding:0 .4em}\
 .meta,.counts,footer{color:var(--mute);font-size:.9em}\
-.bar{height:10px;background:#eef1f4;border:1px solid var(--line);border-radius:5px;max-width:420px}\
-.bar div{height:100%;background:var(--ok);border-radius:5px}\
+.scorebar{height:10px;background:#eef1f4;border:1px solid var(--line);border-radius:5px;max-width:420px}\
+.scorebar div{height:100%;background:var(--ok);border-radius:5px}\
 .start{border-left:4px solid var(--warn);padding:.3em .8em;background:#fff8e5}\
 ol.checks{list-style:none;padding:0;margin:.5em 0}\
 .check{border-left:5px solid var(--line);margin:4px 0;padding:2px 10px;background:#fafbfc}\
@@ -515,4 +515,8 @@ svg.seq{font:12px ui-monospace,Menlo,Consolas,monospace;background:#fff;border:1
 .seq g:hover{font-weight:bold}\
 table{border-collapse:collapse}th,td{padding:3px 10px;border-bottom:1px solid var(--line);text-align:left}\
 td.n{text-align:right;font-variant-numeric:tabular-nums}\
+.title{color:var(--mute);font-size:.9em}td .title{font-size:.85em}\
+svg.chart{font:12px system-ui,sans-serif;max-width:100%;height:auto}.chart .b{fill:#4c6ef5}.chart .b.full{fill:var(--ok)}\
+.chart .axis{stroke:#57606a}.chart .count{font-weight:bold;fill:var(--ink)}.chart .tick{fill:var(--mute)}\
+svg.rate{vertical-align:middle}.rate .track{fill:#eef1f4;stroke:#d0d7de}.rate .b{fill:#4c6ef5}\
 @media print{details{display:block}}";

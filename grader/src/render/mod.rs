@@ -8,6 +8,7 @@
 //! - [`gradescope`]: Gradescope's `results.json`.
 //! - [`junit`]: JUnit XML, one test case per check, named by its id.
 //! - [`csv`]: the grade-class CSV, one row per student and lab.
+//! - [`dashboard`]: the grade-class page: histogram, pass rates, students.
 //!
 //! [`timeline`] is the view of a check's conversation that the text report
 //! and the HTML page share.
@@ -19,6 +20,7 @@
 //! to fix (the platform, or the build, is the reason).
 
 pub mod csv;
+pub mod dashboard;
 pub mod gradescope;
 pub mod html;
 pub mod json;
