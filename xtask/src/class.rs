@@ -299,6 +299,60 @@ pub fn csv(results: &[Graded]) -> String {
     )
 }
 
+/// The class's pages in `dir`: the dashboard `report.html`, and for each
+/// student `report-STUDENT.html`, the page `grade --html` writes, linking
+/// back to the dashboard. Files, not a folder: every folder of `dir` is a
+/// submission.
+pub fn write_pages(dir: &Path, results: &[Graded]) -> Result<PathBuf> {
+    use grader::render::{dashboard, html};
+    let handouts = html::folder_url(&workspace_root());
+    let mut by_student: BTreeMap<&str, Vec<&LabReport>> = BTreeMap::new();
+    for graded in results {
+        by_student
+            .entry(&graded.student)
+            .or_default()
+            .push(&graded.report);
+    }
+    let pages: Vec<(String, String)> = by_student
+        .keys()
+        .map(|student| {
+            let file = format!("report-{student}.html");
+            (html::url_path(&file), file)
+        })
+        .collect();
+    for ((student, reports), (_, file)) in by_student.iter().zip(&pages) {
+        let page = html::page(
+            reports.iter().copied(),
+            html::Links {
+                handouts: &handouts,
+                up: Some(("report.html", "the class report")),
+            },
+        );
+        let path = dir.join(file);
+        crate::files::write_atomically(&path, page.as_bytes())
+            .with_context(|| format!("writing the page of {student}"))?;
+    }
+    let students: Vec<dashboard::Student> = by_student
+        .iter()
+        .zip(&pages)
+        .map(|((name, reports), (href, _))| dashboard::Student {
+            name,
+            page: href,
+            reports: reports.clone(),
+        })
+        .collect();
+    let path = dir.join("report.html");
+    let page = dashboard::page(
+        &students,
+        html::Links {
+            handouts: &handouts,
+            up: None,
+        },
+    );
+    crate::files::write_atomically(&path, page.as_bytes())?;
+    Ok(path)
+}
+
 /// `cargo xtask grade-class`.
 pub fn run(args: &ClassArgs) -> Result<ExitCode> {
     // Grades of record: as `grade --contained` does, refuse without the
@@ -327,6 +381,7 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| args.submissions.join("grades.csv"));
     std::fs::write(&csv_path, csv(&results))
         .with_context(|| format!("writing {}", csv_path.display()))?;
+    let dashboard = write_pages(&args.submissions, &results)?;
     let mut per_student: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
     for graded in &results {
         let entry = per_student.entry(&graded.student).or_default();
@@ -338,11 +393,12 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
         println!("{student:<24} {:>9}", format!("{score}/{max}"));
     }
     println!(
-        "\n{} submissions, {} lab grades in {:.1} s (seed {seed}); CSV: {}",
+        "\n{} submissions, {} lab grades in {:.1} s (seed {seed}); CSV: {}; class report: {} (a page per student beside it)",
         per_student.len(),
         results.len(),
         started.elapsed().as_secs_f64(),
-        csv_path.display()
+        csv_path.display(),
+        dashboard.display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -35,10 +35,9 @@ pub struct Links<'a> {
     pub up: Option<(&'a str, &'a str)>,
 }
 
-/// The page of one grade: every lab in `reports`, whose programs
-/// `graded` names (`student`, a student's name).
-pub fn page(reports: &[LabReport], links: Links) -> String {
-    let views: Vec<LabView> = reports.iter().map(LabView::of).collect();
+/// The page of one grade: every lab in `reports`.
+pub fn page<'a>(reports: impl IntoIterator<Item = &'a LabReport>, links: Links) -> String {
+    let views: Vec<LabView> = reports.into_iter().map(LabView::of).collect();
     let score: u32 = views.iter().map(|view| view.score).sum();
     let max: u32 = views.iter().map(|view| view.max_score).sum();
     let labs = views
@@ -451,6 +450,29 @@ fn clip(text: &str, max: usize) -> String {
     let mut kept: String = text.chars().take(max - 1).collect();
     kept.push('…');
     kept
+}
+
+/// `path` as a link's address: characters other than letters, digits and
+/// `/-._~` percent-encoded (a student's directory may be called anything).
+pub fn url_path(path: &str) -> String {
+    let mut encoded = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'.' | b'_' | b'~' => {
+                encoded.push(char::from(byte));
+            }
+            _ => {
+                let _ = write!(encoded, "%{byte:02X}");
+            }
+        }
+    }
+    encoded
+}
+
+/// A folder as the `file://` URL handout links start with (ends with `/`).
+pub fn folder_url(folder: &std::path::Path) -> String {
+    let path = folder.to_string_lossy();
+    format!("file://{}/", url_path(path.trim_end_matches('/')))
 }
 
 /// Text for HTML or SVG, in an element or an attribute.
