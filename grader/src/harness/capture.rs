@@ -10,6 +10,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Instant;
 
+use super::conversation::{Conversation, Kind, Party};
+
 /// The captured output of one stream.
 #[derive(Debug)]
 pub struct Capture {
@@ -42,22 +44,40 @@ impl Capture {
     /// stream. The thread is not joined: it ends when every holder of the
     /// pipe's write end is gone.
     pub fn drain_in_background(self: &Arc<Self>, source: impl Read + Send + 'static) {
+        self.drain_recording(source, None);
+    }
+
+    /// [`Capture::drain_in_background`], also recording each line in the
+    /// check's conversation as `lines` says.
+    pub fn drain_recording(
+        self: &Arc<Self>,
+        source: impl Read + Send + 'static,
+        lines: Option<LineRecorder>,
+    ) {
         let capture = Arc::clone(self);
         thread::Builder::new()
             .name("grader-capture".into())
-            .spawn(move || capture.drain(source))
+            .spawn(move || capture.drain(source, lines))
             .expect("spawning a capture thread");
     }
 
-    fn drain(&self, mut source: impl Read) {
+    fn drain(&self, mut source: impl Read, mut lines: Option<LineRecorder>) {
         let mut buffer = vec![0; 64 * 1024];
         loop {
             match source.read(&mut buffer) {
                 Ok(0) => break,
-                Ok(n) => self.push(&buffer[..n]),
+                Ok(n) => {
+                    self.push(&buffer[..n]);
+                    if let Some(lines) = &mut lines {
+                        lines.feed(&buffer[..n]);
+                    }
+                }
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
+        }
+        if let Some(lines) = &mut lines {
+            lines.finish();
         }
         {
             let mut state = self.lock();
@@ -150,6 +170,80 @@ impl Capture {
     pub fn wait_closed(&self, deadline: Instant) -> bool {
         self.wait_for(deadline, |_, closed| closed.then_some(()))
             .is_some()
+    }
+}
+
+/// Records a program's output in its check's conversation, a line at a
+/// time as it arrives, up to [`LineRecorder::MAX_LINES`] lines.
+#[derive(Debug)]
+pub struct LineRecorder {
+    conversation: Arc<Conversation>,
+    party: Party,
+    kind: Kind,
+    partial: Vec<u8>,
+    recorded: usize,
+}
+
+impl LineRecorder {
+    /// The most lines recorded of one stream: a program that floods its
+    /// output is shown by its first lines and a note.
+    pub const MAX_LINES: usize = 200;
+    /// The longest partial line kept while waiting for its newline.
+    const MAX_PARTIAL: usize = 1024;
+
+    /// Records the lines of `party`'s stdout (`Kind::Stdout`) or stderr.
+    pub fn new(conversation: Arc<Conversation>, party: Party, kind: Kind) -> Self {
+        Self {
+            conversation,
+            party,
+            kind,
+            partial: Vec::new(),
+            recorded: 0,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        if self.recorded > Self::MAX_LINES {
+            return;
+        }
+        let now = Instant::now();
+        for piece in bytes.split_inclusive(|&b| b == b'\n') {
+            if self.partial.len() < Self::MAX_PARTIAL {
+                let room = Self::MAX_PARTIAL - self.partial.len();
+                self.partial
+                    .extend_from_slice(&piece[..piece.len().min(room)]);
+            }
+            if piece.ends_with(b"\n") {
+                self.line(now);
+            }
+        }
+    }
+
+    fn line(&mut self, at: Instant) {
+        let text = String::from_utf8_lossy(&self.partial);
+        let text = text.trim_end_matches(['\n', '\r']);
+        self.recorded += 1;
+        if self.recorded <= Self::MAX_LINES {
+            self.conversation.program(self.kind, self.party, text, at);
+        } else {
+            let stream = if self.kind == Kind::Stderr {
+                "stderr"
+            } else {
+                "stdout"
+            };
+            self.conversation.note(format!(
+                "the {} printed more than {} lines on {stream}: the rest are not shown here",
+                self.party.name(),
+                Self::MAX_LINES
+            ));
+        }
+        self.partial.clear();
+    }
+
+    fn finish(&mut self) {
+        if !self.partial.is_empty() && self.recorded <= Self::MAX_LINES {
+            self.line(Instant::now());
+        }
     }
 }
 

@@ -233,8 +233,8 @@ impl Conversation {
     }
 
     /// Records a connection `from` → `to` (`Connect`, or `Accept` when the
-    /// grader accepted it).
-    pub fn connected(&self, kind: Kind, from: Party, to: Party, conn: u32) {
+    /// grader accepted it), begun `at`.
+    pub fn connected(&self, kind: Kind, from: Party, to: Party, conn: u32, at: Instant) {
         self.push(
             Event {
                 from: Some(from),
@@ -242,13 +242,19 @@ impl Conversation {
                 conn: Some(conn),
                 ..Event::new(kind)
             },
-            Instant::now(),
+            at,
         );
     }
 
     /// Records `data` moving `from` → `to` on `conn`, coalesced with the
     /// bytes that moved the same way just before.
     pub fn data(&self, from: Party, to: Party, conn: u32, data: &[u8]) {
+        self.data_at(from, to, conn, data, Instant::now());
+    }
+
+    /// [`Conversation::data`] for bytes that began to move `at` (a write
+    /// that blocked until the peer read).
+    pub fn data_at(&self, from: Party, to: Party, conn: u32, data: &[u8], at: Instant) {
         self.push(
             Event {
                 from: Some(from),
@@ -258,7 +264,7 @@ impl Conversation {
                 text: preview(data),
                 ..Event::new(Kind::Data)
             },
-            Instant::now(),
+            at,
         );
     }
 
@@ -442,7 +448,13 @@ mod tests {
     fn data_in_one_direction_coalesces_and_the_other_direction_does_not() {
         let conversation = Conversation::new();
         let conn = conversation.next_connection();
-        conversation.connected(Kind::Connect, Party::Grader, Party::Server, conn);
+        conversation.connected(
+            Kind::Connect,
+            Party::Grader,
+            Party::Server,
+            conn,
+            Instant::now(),
+        );
         conversation.data(Party::Grader, Party::Server, conn, b"Hel");
         conversation.data(Party::Server, Party::Grader, conn, b"Hel");
         conversation.data(Party::Grader, Party::Server, conn, b"lo");

@@ -246,7 +246,7 @@ impl Server {
 
     /// Connects to it by `deadline`; a failure says whether it is still
     /// running (see [`Server::explain`]).
-    pub fn connect(&mut self, deadline: Instant) -> Result<std::net::TcpStream, Failure> {
+    pub fn connect(&mut self, deadline: Instant) -> Result<super::conn::Conn, Failure> {
         super::net::connect(self.addr, deadline).map_err(|failure| self.explain(failure))
     }
 

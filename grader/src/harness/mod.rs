@@ -2,9 +2,11 @@
 //! `/proc`, snapshots, and the [`Ctx`] that ties them to one check.
 
 pub mod capture;
+pub mod conn;
 pub mod contain;
 pub mod conversation;
 mod ctx;
+mod finished;
 mod guest;
 pub mod limits;
 pub mod net;

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::conn::Conn;
+use super::conversation::{self, Kind, Party};
 use super::{procfs, show};
 use crate::outcome::Failure;
 
@@ -31,7 +33,7 @@ pub fn remaining(deadline: Instant) -> Duration {
 }
 
 /// Connects to `addr` with small buffers, failing at `deadline`.
-pub fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, Failure> {
+pub fn connect(addr: SocketAddr, deadline: Instant) -> Result<Conn, Failure> {
     try_connect(addr, deadline).map_err(|err| {
         Failure::new(format!("could not connect to {addr}: {err}")).expected(format!(
             "the server accepts connections on {addr}, the address it announced"
@@ -40,15 +42,22 @@ pub fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, Failure
 }
 
 /// [`connect`], with the error left as an `io::Error` for checks that expect
-/// failures.
-pub fn try_connect(addr: SocketAddr, deadline: Instant) -> io::Result<TcpStream> {
+/// failures. The connection, or its failure, goes in the conversation.
+pub fn try_connect(addr: SocketAddr, deadline: Instant) -> io::Result<Conn> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_send_buffer_size(SMALL_BUFFER)?;
     socket.set_recv_buffer_size(SMALL_BUFFER)?;
-    socket.connect_timeout(&addr.into(), remaining(deadline))?;
+    let began = Instant::now();
+    if let Err(err) = socket.connect_timeout(&addr.into(), remaining(deadline)) {
+        conversation::record(|c| {
+            let how = format!("connecting to {addr} failed: {err}");
+            c.signal(Kind::Refused, Party::Grader, Party::Server, None, &how);
+        });
+        return Err(err);
+    }
     let stream: TcpStream = socket.into();
     stream.set_nodelay(true)?;
-    Ok(stream)
+    Ok(Conn::connected(stream, Party::Server, began))
 }
 
 /// How the grader's client sends its payload.
@@ -137,7 +146,7 @@ impl Exchange {
 /// Sends `payload` following `plan` while reading the reply on the same
 /// connection, until end of stream, `stop_after` bytes, an error or `deadline`.
 pub fn exchange(
-    stream: &TcpStream,
+    stream: &Conn,
     payload: &[u8],
     plan: SendPlan,
     stop_after: Option<usize>,
@@ -145,7 +154,10 @@ pub fn exchange(
 ) -> Exchange {
     let writer = stream.try_clone().expect("cloning a socket");
     let payload = payload.to_vec();
-    let write_handle = thread::spawn(move || send(&writer, &payload, plan, deadline));
+    let write_handle = conversation::spawn("grader-writer", move || {
+        send(&writer, &payload, plan, deadline)
+    })
+    .expect("starting the grader's writer thread");
     let (received, end) = read_until(stream, stop_after, deadline);
     // The writer is bounded by the same deadline, so this join is too.
     let write_error = match write_handle.join() {
@@ -161,12 +173,7 @@ pub fn exchange(
 }
 
 /// Writes `payload` as `plan` says, within `deadline`.
-pub fn send(
-    stream: &TcpStream,
-    payload: &[u8],
-    plan: SendPlan,
-    deadline: Instant,
-) -> io::Result<()> {
+pub fn send(stream: &Conn, payload: &[u8], plan: SendPlan, deadline: Instant) -> io::Result<()> {
     let mut stream = stream;
     let piece = plan.piece.unwrap_or(payload.len()).max(1);
     for (index, chunk) in payload.chunks(piece).enumerate() {
@@ -186,11 +193,7 @@ pub fn send(
 
 /// `write_all` bounded by `deadline` as a whole: a socket timeout bounds
 /// each `write` call, and `write_all` may make many of them.
-pub fn write_all_until(
-    stream: &mut &TcpStream,
-    mut data: &[u8],
-    deadline: Instant,
-) -> io::Result<()> {
+pub fn write_all_until(stream: &mut &Conn, mut data: &[u8], deadline: Instant) -> io::Result<()> {
     while !data.is_empty() {
         if Instant::now() >= deadline {
             return Err(io::Error::new(
@@ -215,7 +218,7 @@ pub fn write_all_until(
 
 /// Reads until end of stream, `stop_after` bytes, an error or `deadline`.
 pub fn read_until(
-    stream: &TcpStream,
+    stream: &Conn,
     stop_after: Option<usize>,
     deadline: Instant,
 ) -> (Vec<u8>, ReadEnd) {
@@ -228,7 +231,7 @@ pub fn read_until(
 /// protocol with framing: a whole message has arrived), end of stream, an
 /// error or `deadline`.
 pub fn read_until_done(
-    stream: &TcpStream,
+    stream: &Conn,
     deadline: Instant,
     mut done: impl FnMut(&[u8]) -> bool,
 ) -> (Vec<u8>, ReadEnd) {
@@ -264,10 +267,7 @@ pub fn listen() -> io::Result<(TcpListener, SocketAddr)> {
 }
 
 /// Accepts one connection, waiting no later than `deadline`.
-pub fn accept_until(
-    listener: &TcpListener,
-    deadline: Instant,
-) -> io::Result<(TcpStream, SocketAddr)> {
+pub fn accept_until(listener: &TcpListener, deadline: Instant) -> io::Result<(Conn, SocketAddr)> {
     loop {
         let mut pollfd = libc::pollfd {
             fd: listener.as_raw_fd(),
@@ -280,7 +280,7 @@ pub fn accept_until(
         if ready > 0 {
             let (stream, peer) = listener.accept()?;
             stream.set_nonblocking(false)?;
-            return Ok((stream, peer));
+            return Ok((Conn::accepted(stream, Party::Client), peer));
         }
         if Instant::now() >= deadline {
             return Err(io::Error::new(
@@ -324,7 +324,7 @@ impl RefusingPort {
 #[derive(Debug)]
 pub struct FullBacklog {
     _listener: Socket,
-    _queued: Vec<TcpStream>,
+    _queued: Vec<Conn>,
     /// The address where connecting hangs.
     pub addr: SocketAddr,
 }
@@ -386,17 +386,15 @@ impl<T: Send + 'static> Peer<T> {
     /// `serve` in a thread of its own; gives up at `deadline`.
     pub fn serve_one(
         deadline: Instant,
-        serve: impl FnOnce(TcpStream) -> io::Result<T> + Send + 'static,
+        serve: impl FnOnce(Conn) -> io::Result<T> + Send + 'static,
     ) -> io::Result<Self> {
         let (listener, addr) = listen()?;
-        let handle = thread::Builder::new()
-            .name("grader-peer".into())
-            .spawn(move || {
-                let (stream, _) = accept_until(&listener, deadline)?;
-                stream.set_read_timeout(Some(remaining(deadline)))?;
-                stream.set_write_timeout(Some(remaining(deadline)))?;
-                serve(stream)
-            })?;
+        let handle = conversation::spawn("grader-peer", move || {
+            let (stream, _) = accept_until(&listener, deadline)?;
+            stream.set_read_timeout(Some(remaining(deadline)))?;
+            stream.set_write_timeout(Some(remaining(deadline)))?;
+            serve(stream)
+        })?;
         Ok(Self { addr, handle })
     }
 
@@ -426,34 +424,30 @@ impl<T: Send + 'static> Peers<T> {
     pub fn serve_many(
         deadline: Instant,
         count: usize,
-        serve: impl Fn(TcpStream, usize) -> io::Result<T> + Send + Sync + 'static,
+        serve: impl Fn(Conn, usize) -> io::Result<T> + Send + Sync + 'static,
     ) -> io::Result<Self> {
         let (listener, addr) = listen()?;
         let accepted = Arc::new(AtomicUsize::new(0));
         let (sender, results) = mpsc::channel();
         let serve = Arc::new(serve);
         let counter = Arc::clone(&accepted);
-        thread::Builder::new()
-            .name("grader-peers".into())
-            .spawn(move || {
-                for index in 0..count {
-                    let Ok((stream, _)) = accept_until(&listener, deadline) else {
-                        return;
-                    };
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let serve = Arc::clone(&serve);
-                    let sender = sender.clone();
-                    let _ = thread::Builder::new()
-                        .name("grader-peer".into())
-                        .spawn(move || {
-                            let result = stream
-                                .set_read_timeout(Some(remaining(deadline)))
-                                .and_then(|()| stream.set_write_timeout(Some(remaining(deadline))))
-                                .and_then(|()| serve(stream, index));
-                            let _ = sender.send((index, result));
-                        });
-                }
-            })?;
+        conversation::spawn("grader-peers", move || {
+            for index in 0..count {
+                let Ok((stream, _)) = accept_until(&listener, deadline) else {
+                    return;
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let serve = Arc::clone(&serve);
+                let sender = sender.clone();
+                let _ = conversation::spawn("grader-peer", move || {
+                    let result = stream
+                        .set_read_timeout(Some(remaining(deadline)))
+                        .and_then(|()| stream.set_write_timeout(Some(remaining(deadline))))
+                        .and_then(|()| serve(stream, index));
+                    let _ = sender.send((index, result));
+                });
+            }
+        })?;
         Ok(Self {
             addr,
             accepted,
@@ -497,13 +491,13 @@ impl<T: Send + 'static> Peers<T> {
 /// descheduled for longer than the pauses finds every piece already waiting
 /// and a single `read` returns them all, so the bug the check is about
 /// passes.
-pub fn wait_until_read(stream: &TcpStream, deadline: Instant) {
+pub fn wait_until_read(stream: &Conn, deadline: Instant) {
     wait_until_all_read(std::slice::from_ref(stream), deadline);
 }
 
 /// [`wait_until_read`] for many connections at once, reading `/proc/net/tcp`
 /// once per round rather than once per connection.
-pub fn wait_until_all_read(streams: &[TcpStream], deadline: Instant) {
+pub fn wait_until_all_read(streams: &[Conn], deadline: Instant) {
     let mut pending: Vec<(String, String)> = streams
         .iter()
         .filter_map(|stream| Some((stream.local_addr().ok()?, stream.peer_addr().ok()?)))
@@ -540,7 +534,7 @@ pub fn wait_until_all_read(streams: &[TcpStream], deadline: Instant) {
 
 /// Reads from `stream` until the other side half-closes (or the stream's
 /// timeout ends the wait).
-pub fn read_to_eof(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+pub fn read_to_eof(stream: &mut Conn) -> io::Result<Vec<u8>> {
     let mut received = Vec::new();
     stream.read_to_end(&mut received)?;
     Ok(received)
@@ -554,7 +548,8 @@ mod tests {
     fn the_receive_queue_of_a_local_peer_is_seen_and_emptied() {
         let (listener, addr) = listen().unwrap();
         let mut client = TcpStream::connect(addr).unwrap();
-        let (mut server, _) = listener.accept().unwrap();
+        let (mut server, _) =
+            accept_until(&listener, Instant::now() + Duration::from_secs(5)).unwrap();
         let client_addr = client.local_addr().unwrap();
         server.write_all(b"12345").unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);

@@ -19,8 +19,10 @@ use std::process::{ChildStdin, ExitStatus};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::capture::Capture;
+use super::capture::{Capture, LineRecorder};
 use super::contain::{self, Policy, ProgramCgroups};
+use super::conversation::{self, Conversation, Kind, Party};
+pub use super::finished::{Finished, describe_status};
 use super::guest::{
     ChildPlan, UserNamespacePlan, child_main, init_child, null_terminated, pipe, read_exec_error,
 };
@@ -184,6 +186,10 @@ pub struct Process {
     cgroups: ProgramCgroups,
     home: PathBuf,
     pid_namespace: bool,
+    /// Its role in the check's conversation, and where that is recorded.
+    party: Party,
+    conversation: Option<Arc<Conversation>>,
+    exit_recorded: bool,
 }
 
 impl Process {
@@ -303,10 +309,19 @@ impl Process {
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         limits::watch_memory(program_pid, pid, name, Arc::clone(&registry));
+        let party = role_of(launch);
+        let conversation = conversation::current();
+        if let Some(conversation) = &conversation {
+            conversation.program(Kind::Start, party, &launch.command_line(), started);
+        }
+        let lines = |kind| {
+            let conversation = Arc::clone(conversation.as_ref()?);
+            Some(LineRecorder::new(conversation, party, kind))
+        };
         let stdout = Capture::new(launch.output_cap);
         let stderr = Capture::new(launch.output_cap);
-        stdout.drain_in_background(File::from(stdout_read));
-        stderr.drain_in_background(File::from(stderr_read));
+        stdout.drain_recording(File::from(stdout_read), lines(Kind::Stdout));
+        stderr.drain_recording(File::from(stderr_read), lines(Kind::Stderr));
         Ok(Self {
             pidfd: open_pidfd(pid),
             pid,
@@ -325,12 +340,20 @@ impl Process {
             cgroups,
             home,
             pid_namespace: policy.pid_namespace,
+            party,
+            conversation,
+            exit_recorded: false,
         })
     }
 
     /// The program's pid, as `/proc` and signals know it.
     pub fn pid(&self) -> u32 {
         self.program_pid
+    }
+
+    /// When it was started (just before the clone).
+    pub(super) fn started(&self) -> Instant {
+        self.started
     }
 
     /// The command line it was started with.
@@ -360,7 +383,20 @@ impl Process {
         if self.exit.is_none() {
             self.exit = peek_exit(self.pid).map(|own| self.program_status(own));
         }
+        self.record_exit();
         self.exit
+    }
+
+    /// Records how the program ended, once, at the moment its stdout closed
+    /// (within a scheduler tick of its exit, however late the grader looks).
+    fn record_exit(&mut self) {
+        let (Some(status), Some(conversation)) = (self.exit, &self.conversation) else {
+            return;
+        };
+        if !std::mem::replace(&mut self.exit_recorded, true) {
+            let at = self.stdout.closed_at().unwrap_or_else(Instant::now);
+            conversation.program(Kind::Exit, self.party, &describe_status(Some(status)), at);
+        }
     }
 
     /// How the program ended, given how our direct child ended: the init
@@ -407,6 +443,12 @@ impl Process {
         }
         let pgid = self.pid;
         if self.exit_status().is_none() {
+            if let Some(conversation) = &self.conversation {
+                conversation.note(format!(
+                    "the grader stops the {} (SIGTERM)",
+                    self.party.name()
+                ));
+            }
             signal_group(pgid, libc::SIGTERM);
             self.wait_until(Instant::now() + self.grace);
         }
@@ -426,6 +468,7 @@ impl Process {
             let own = ExitStatus::from_raw(raw);
             self.exit = Some(self.program_status(own));
         }
+        self.record_exit();
         if self.cgroups.hit_memory_limit() {
             self.registry.note(format!(
                 "the program and its children used more than {} MiB of memory and were stopped",
@@ -480,6 +523,18 @@ impl Drop for Process {
     }
 }
 
+/// The program's part in a conversation, from its name: the labs' servers
+/// are named `…-server`; everything else graded is a client.
+fn role_of(launch: &Launch) -> Party {
+    let program = launch.shown_as.as_ref().unwrap_or(&launch.program);
+    let name = program.file_name().unwrap_or_default().to_string_lossy();
+    if name.contains("server") {
+        Party::Server
+    } else {
+        Party::Client
+    }
+}
+
 fn open_pidfd(pid: i32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open returns a new descriptor that we own, or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -521,148 +576,6 @@ fn peek_exit(pid: i32) -> Option<ExitStatus> {
         _ => si_status & 0x7f,
     };
     Some(ExitStatus::from_raw(raw))
-}
-
-/// Describes an exit status the way a student reads it.
-pub fn describe_status(status: Option<ExitStatus>) -> String {
-    match status {
-        None => "still running".into(),
-        Some(status) => match (status.code(), status.signal()) {
-            (Some(101), _) => "exit code 101 (a Rust panic, or a todo!() not yet replaced)".into(),
-            (Some(code), _) => format!("exit code {code}"),
-            (None, Some(libc::SIGKILL)) => "killed by SIGKILL".into(),
-            (None, Some(libc::SIGTERM)) => "killed by SIGTERM".into(),
-            (None, Some(libc::SIGSEGV)) => "crashed: segmentation fault (SIGSEGV)".into(),
-            (None, Some(libc::SIGABRT)) => "crashed: aborted (SIGABRT)".into(),
-            (None, Some(signal)) => limits::explain_signal(signal)
-                .unwrap_or_else(|| format!("killed by signal {signal}")),
-            (None, None) => "ended in an unknown way".into(),
-        },
-    }
-}
-
-/// A program that ran to completion (or to its time limit).
-#[derive(Debug, Clone)]
-pub struct Finished {
-    /// How it ended (`None` only if it could not be reaped).
-    pub status: Option<ExitStatus>,
-    /// Whether the grader had to stop it at its time limit.
-    pub timed_out: bool,
-    /// Kept stdout bytes.
-    pub stdout: Vec<u8>,
-    /// Kept stderr bytes.
-    pub stderr: Vec<u8>,
-    /// Whether stdout was longer than what was kept.
-    pub stdout_truncated: bool,
-    /// How long it ran: from just before it started until its exit was
-    /// seen (or the grader stopped waiting). Never shorter than its run.
-    pub elapsed: Duration,
-    /// How it was started.
-    pub command_line: String,
-}
-
-impl Finished {
-    /// stdout as text.
-    pub fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-
-    /// stderr as text.
-    pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr).into_owned()
-    }
-
-    /// Whether stderr shows a crash (a panic, a traceback, an uncaught
-    /// exception) on a line other than those `expected` accepts: an expected
-    /// `error: …` line may well quote an exception's name as its cause.
-    pub fn crashed(&self, expected: impl Fn(&str) -> bool) -> bool {
-        const SIGNS: [&str; 4] = ["panicked", "Traceback", "RUST_BACKTRACE", "Exception"];
-        self.stderr_text()
-            .lines()
-            .filter(|line| !expected(line))
-            .any(|line| SIGNS.iter().any(|sign| line.contains(sign)))
-    }
-
-    /// The end of stderr as a failure detail (empty when nothing was printed,
-    /// which [`Failure::detail`](crate::outcome::Failure::detail) then skips).
-    pub fn stderr_detail(&self) -> String {
-        let stderr = self.stderr_text();
-        if stderr.trim().is_empty() {
-            String::new()
-        } else {
-            format!(
-                "stderr:\n{}",
-                super::show::indent(&super::show::tail(&stderr, 8), 4)
-            )
-        }
-    }
-
-    /// How it ended and what it printed, on one line for an `actual:` value:
-    /// `exit code 0 after 0.12 s; stderr: b"…"; stdout: (empty)`.
-    pub fn brief(&self) -> String {
-        let stderr = self.stderr_text();
-        let shown = |bytes: &[u8], max: usize| {
-            if bytes.is_empty() {
-                "(empty)".to_owned()
-            } else {
-                super::show::bytes(bytes, max)
-            }
-        };
-        format!(
-            "{}; stderr: {}; stdout: {}",
-            self.describe(),
-            shown(super::show::tail(stderr.trim(), 3).as_bytes(), 200),
-            shown(&self.stdout, 100)
-        )
-    }
-
-    /// The exit code, when it exited normally.
-    pub fn code(&self) -> Option<i32> {
-        self.status.and_then(|status| status.code())
-    }
-
-    /// One line for reports: `exit code 1 after 0.12 s`.
-    pub fn describe(&self) -> String {
-        if self.timed_out {
-            format!(
-                "still running after {:.1} s; the grader stopped it",
-                self.elapsed.as_secs_f64()
-            )
-        } else {
-            format!(
-                "{} after {:.2} s",
-                describe_status(self.status),
-                self.elapsed.as_secs_f64()
-            )
-        }
-    }
-}
-
-impl Process {
-    /// Waits for the program to exit (stopping it at `deadline`), ends its
-    /// process group, and collects its output.
-    pub fn finish(mut self, deadline: Instant) -> Finished {
-        let exited = self.wait_until(deadline).is_some();
-        // From just before the program started until its exit was seen (or
-        // the deadline came): never shorter than its run, however slowly the
-        // grader set up around it, and without the clean-up below.
-        let elapsed = self.started.elapsed();
-        let status = self.terminate();
-        // The group is dead, so the pipes close; a descendant that escaped
-        // the group could hold them open, so this wait is bounded too.
-        let drain_deadline = Instant::now() + Duration::from_secs(1);
-        self.stdout.wait_closed(drain_deadline);
-        self.stderr.wait_closed(drain_deadline);
-        Finished {
-            status,
-            timed_out: !exited,
-            stdout: self.stdout.bytes(),
-            stderr: self.stderr.bytes(),
-            stdout_truncated: self.stdout.truncated(),
-            elapsed,
-            command_line: self.command_line.clone(),
-        }
-    }
 }
 
 #[cfg(test)]

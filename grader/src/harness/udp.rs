@@ -7,10 +7,10 @@
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, UdpSocket};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
-use std::thread;
+use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
+use super::conversation::{self, Conversation, Party};
 use super::net::remaining;
 
 /// The largest datagram the grader expects to receive (the IPv4 UDP limit),
@@ -26,15 +26,92 @@ pub struct Datagram {
     pub from: SocketAddr,
 }
 
-/// A UDP socket bound to a free loopback port (127.0.0.1, port 0).
-pub fn bind() -> io::Result<UdpSocket> {
-    UdpSocket::bind("127.0.0.1:0")
+/// A UDP socket bound to a free loopback port (127.0.0.1, port 0), for
+/// talking to a graded server.
+pub fn bind() -> io::Result<Udp> {
+    bind_facing(Party::Server)
+}
+
+/// A UDP socket bound to a free loopback port, talking to the graded
+/// program `theirs`.
+pub fn bind_facing(theirs: Party) -> io::Result<Udp> {
+    Ok(Udp {
+        socket: UdpSocket::bind("127.0.0.1:0")?,
+        theirs,
+        conversation: conversation::current(),
+    })
+}
+
+/// The grader's UDP socket, recording every datagram it sends or receives
+/// in the check's conversation. It derefs to the `UdpSocket` for the rest.
+#[derive(Debug)]
+pub struct Udp {
+    socket: UdpSocket,
+    theirs: Party,
+    conversation: Option<Arc<Conversation>>,
+}
+
+impl Udp {
+    /// Another handle to the same socket, recording into the same
+    /// conversation.
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self {
+            socket: self.socket.try_clone()?,
+            theirs: self.theirs,
+            conversation: self.conversation.clone(),
+        })
+    }
+
+    /// `send_to`, recorded.
+    pub fn send_to(&self, data: &[u8], to: SocketAddr) -> io::Result<usize> {
+        let sent = self.socket.send_to(data, to)?;
+        self.record(
+            Party::Grader,
+            self.theirs,
+            self.socket.local_addr().ok(),
+            Some(to),
+            data,
+        );
+        Ok(sent)
+    }
+
+    /// `recv_from`, recorded.
+    pub fn recv_from(&self, buffer: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let (n, from) = self.socket.recv_from(buffer)?;
+        let to = self.socket.local_addr().ok();
+        self.record(self.theirs, Party::Grader, Some(from), to, &buffer[..n]);
+        Ok((n, from))
+    }
+
+    fn record(
+        &self,
+        sender: Party,
+        receiver: Party,
+        from: Option<SocketAddr>,
+        to: Option<SocketAddr>,
+        data: &[u8],
+    ) {
+        if let Some(conversation) = &self.conversation {
+            let show =
+                |addr: Option<SocketAddr>| addr.map_or_else(|| "?".into(), |a| a.to_string());
+            let route = format!("{} → {}", show(from), show(to));
+            conversation.datagram(sender, receiver, &route, data);
+        }
+    }
+}
+
+impl std::ops::Deref for Udp {
+    type Target = UdpSocket;
+
+    fn deref(&self) -> &UdpSocket {
+        &self.socket
+    }
 }
 
 /// Receives the next datagram, or `None` once `deadline` passes first.
 /// An error the socket reports (e.g. an ICMP "port unreachable" on a
 /// connected socket) is returned as an error.
-pub fn recv_until(socket: &UdpSocket, deadline: Instant) -> io::Result<Option<Datagram>> {
+pub fn recv_until(socket: &Udp, deadline: Instant) -> io::Result<Option<Datagram>> {
     let mut buffer = vec![0; MAX_DATAGRAM];
     loop {
         if Instant::now() >= deadline {
@@ -63,7 +140,7 @@ pub fn recv_until(socket: &UdpSocket, deadline: Instant) -> io::Result<Option<Da
 /// first, so that a check can tell "nothing came" from "it came from the
 /// wrong address".
 pub fn recv_from_until(
-    socket: &UdpSocket,
+    socket: &Udp,
     from: SocketAddr,
     deadline: Instant,
 ) -> io::Result<(Option<Datagram>, Vec<Datagram>)> {
@@ -79,7 +156,7 @@ pub fn recv_from_until(
 
 /// Every datagram already waiting on `socket`, without waiting for more.
 /// Errors the socket reports are skipped: only the datagrams matter here.
-pub fn drain(socket: &UdpSocket) -> io::Result<Vec<Datagram>> {
+pub fn drain(socket: &Udp) -> io::Result<Vec<Datagram>> {
     socket.set_nonblocking(true)?;
     let mut buffer = vec![0; MAX_DATAGRAM];
     let mut received = Vec::new();
@@ -108,7 +185,7 @@ pub fn drain(socket: &UdpSocket) -> io::Result<Vec<Datagram>> {
 /// that was bound and released, no other program can take it meanwhile.
 #[derive(Debug)]
 pub struct RefusingUdpPort {
-    _socket: UdpSocket,
+    _socket: Udp,
     /// The address where datagrams are refused.
     pub addr: SocketAddr,
 }
@@ -138,19 +215,15 @@ pub struct UdpPeer<T> {
 impl<T: Send + 'static> UdpPeer<T> {
     /// Binds a free loopback port and runs `serve` with the socket. `serve`
     /// must bound its own waits, e.g. with [`recv_until`] and a deadline.
-    pub fn start(
-        serve: impl FnOnce(UdpSocket) -> io::Result<T> + Send + 'static,
-    ) -> io::Result<Self> {
-        let socket = bind()?;
+    pub fn start(serve: impl FnOnce(Udp) -> io::Result<T> + Send + 'static) -> io::Result<Self> {
+        let socket = bind_facing(Party::Client)?;
         let addr = socket.local_addr()?;
         let (sender, result) = mpsc::channel();
-        thread::Builder::new()
-            .name("grader-udp-peer".into())
-            .spawn(move || {
-                let outcome = catch_unwind(AssertUnwindSafe(|| serve(socket)))
-                    .unwrap_or_else(|_| Err(io::Error::other("the grader's UDP peer panicked")));
-                let _ = sender.send(outcome);
-            })?;
+        conversation::spawn("grader-udp-peer", move || {
+            let outcome = catch_unwind(AssertUnwindSafe(|| serve(socket)))
+                .unwrap_or_else(|_| Err(io::Error::other("the grader's UDP peer panicked")));
+            let _ = sender.send(outcome);
+        })?;
         Ok(Self { addr, result })
     }
 

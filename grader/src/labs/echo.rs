@@ -2,12 +2,13 @@
 //! half-close. Contract: "Lab 1" in the handout, `labs/echo/README.md`.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
+use crate::harness::conn::Conn;
 use crate::harness::net::{self, Peer, RefusingPort, SendPlan};
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
@@ -284,7 +285,7 @@ fn echo_peer(ctx: &Ctx, piece: usize, pause: Duration) -> Result<(Peer<()>, Arc<
     let deadline = ctx.deadline();
     let heard = Arc::new(Heard::default());
     let noted = Arc::clone(&heard);
-    Peer::serve_one(deadline, move |mut stream: TcpStream| {
+    Peer::serve_one(deadline, move |mut stream: Conn| {
         let request = noted.read_to_eof(&mut stream)?;
         for (index, chunk) in request.chunks(piece).enumerate() {
             if index == 1 {
@@ -325,7 +326,7 @@ struct Heard {
 
 impl Heard {
     /// Reads `stream` to its end, noting progress as it goes.
-    fn read_to_eof(&self, stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    fn read_to_eof(&self, stream: &mut Conn) -> io::Result<Vec<u8>> {
         let mut request = Vec::new();
         let mut buffer = [0; 64 * 1024];
         loop {
@@ -380,7 +381,7 @@ fn client_half_close(ctx: &Ctx) -> CheckResult {
     // This server answers only once the client has said "I'm done sending".
     let heard = Arc::new(Heard::default());
     let noted = Arc::clone(&heard);
-    let peer = Peer::serve_one(ctx.deadline(), move |mut stream: TcpStream| {
+    let peer = Peer::serve_one(ctx.deadline(), move |mut stream: Conn| {
         let request = noted.read_to_eof(&mut stream)?;
         stream.write_all(&request)?;
         stream.shutdown(Shutdown::Write)

@@ -3,6 +3,8 @@
 
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
+
+use crate::harness::conn::Conn;
 use std::thread;
 use std::time::Duration;
 
@@ -44,7 +46,7 @@ struct SeenRequest {
 /// as `reply` says.
 fn reference_peer(ctx: &Ctx, reply: Reply) -> Result<Peer<SeenRequest>, Failure> {
     let deadline = ctx.within(8.0);
-    Peer::serve_one(deadline, move |mut stream: TcpStream| {
+    Peer::serve_one(deadline, move |mut stream: Conn| {
         let (bytes, end) = read_response(&stream, deadline);
         let answer = match parse_message(&bytes) {
             Parsed::Complete(request) => reference_answer(&request),

@@ -3,11 +3,11 @@
 //! reference answers of the contract, and `judge`, which checks a response
 //! against them.
 
-use std::net::TcpStream;
 use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
+use crate::harness::conn::Conn;
 use crate::harness::net::{self, ReadEnd};
 use crate::harness::show;
 use crate::outcome::Failure;
@@ -309,6 +309,6 @@ pub(super) fn judge(received: &[u8], end: &ReadEnd, expected: &Expected) -> Resu
 
 /// Reads one response off `stream`: until it is complete (or can never be),
 /// the server closes, or `deadline`.
-pub(super) fn read_response(stream: &TcpStream, deadline: Instant) -> (Vec<u8>, ReadEnd) {
+pub(super) fn read_response(stream: &Conn, deadline: Instant) -> (Vec<u8>, ReadEnd) {
     net::read_until_done(stream, deadline, is_complete_or_invalid)
 }

@@ -1,12 +1,12 @@
 //! Server checks: the grader is the client, sends requests (whole, byte by
 //! byte, split, broken) and judges each response and the server's log.
 
-use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::harness::capture::complete_lines;
+use crate::harness::conn::Conn;
 use crate::harness::net::{self, ReadEnd, SendPlan};
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Server, show};
@@ -209,7 +209,7 @@ pub(super) fn concurrent(ctx: &Ctx) -> CheckResult {
     // the server must keep a buffer and a state per connection. The second
     // halves go out in the reverse order, once the server has accepted every
     // connection (and so could read their first halves).
-    let send_part = |stream: &TcpStream, part: &[u8]| {
+    let send_part = |stream: &Conn, part: &[u8]| {
         net::send(stream, part, ALL_AT_ONCE, deadline).map_err(|err| {
             Failure::new(format!(
                 "sending to one of {CLIENTS} connections failed: {err}"

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::harness::conn::Conn;
 use crate::harness::net::{self, Peer};
 use crate::harness::process::Finished;
 use crate::harness::{Ctx, show};
@@ -40,7 +41,7 @@ fn list_peer(
     pause: Duration,
 ) -> Result<(Peer<()>, mpsc::Receiver<PeerSaw>), Failure> {
     let (sender, receiver) = mpsc::channel();
-    let peer = Peer::serve_one(ctx.deadline(), move |mut stream: TcpStream| {
+    let peer = Peer::serve_one(ctx.deadline(), move |mut stream: Conn| {
         let client = stream.peer_addr()?;
         let name = net::read_to_eof(&mut stream)?;
         let _ = sender.send(PeerSaw {
@@ -310,7 +311,7 @@ pub(super) fn client_order(ctx: &Ctx) -> CheckResult {
 pub(super) fn client_empty_reply(ctx: &Ctx) -> CheckResult {
     // This server reads the name and closes without a word, as a server
     // that refused the name would.
-    let peer = Peer::serve_one(ctx.deadline(), |mut stream: TcpStream| {
+    let peer = Peer::serve_one(ctx.deadline(), |mut stream: Conn| {
         net::read_to_eof(&mut stream)?;
         stream.shutdown(Shutdown::Both)
     })

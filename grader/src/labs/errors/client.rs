@@ -4,9 +4,7 @@
 use std::io::Read;
 use std::net::TcpListener;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-use socket2::SockRef;
+use std::time::Instant;
 
 use crate::harness::net::{self, FullBacklog, Peer, RefusingPort};
 use crate::harness::process::{Finished, Launch};
@@ -242,8 +240,7 @@ fn resetting_peer(ctx: &Ctx) -> Result<Peer<Request>, Failure> {
         let mut rest = [0; 64];
         // End of stream, more bytes, or the grace passing: reset either way.
         let _ = stream.read(&mut rest);
-        SockRef::from(&stream).set_linger(Some(Duration::ZERO))?;
-        drop(stream);
+        stream.reset()?;
         Ok(request)
     })
 }

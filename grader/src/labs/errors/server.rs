@@ -2,10 +2,11 @@
 //! already taken, and rebinding over TIME_WAIT.
 
 use std::io::{self};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::harness::conn::Conn;
 use crate::harness::net::{self};
 use crate::harness::procfs::{self, TcpSocket};
 use crate::harness::snapshot::redact;
@@ -35,11 +36,7 @@ pub(super) fn bind_ready(ctx: &Ctx) -> CheckResult {
 
 /// Connects a client and waits for the server's `Connected with PEER` line
 /// naming it.
-fn connect_and_expect_log(
-    ctx: &Ctx,
-    server: &mut Server,
-    which: &str,
-) -> Result<TcpStream, Failure> {
+fn connect_and_expect_log(ctx: &Ctx, server: &mut Server, which: &str) -> Result<Conn, Failure> {
     let stream = server.connect(ctx.deadline())?;
     let peer = stream
         .local_addr()

@@ -3,10 +3,10 @@
 //! receive its request.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
+use crate::harness::conn::Conn;
 use crate::harness::net::Peer;
 use crate::harness::process::{Finished, Launch};
 use crate::harness::{Ctx, show};
@@ -116,7 +116,7 @@ pub(super) struct Request {
 /// Reads a request up to its blank line, end of stream or the stream's
 /// timeout. Checks other than `request_line` accept a bare `\n\n` so that
 /// one line-ending bug costs one check.
-pub(super) fn read_request(stream: &mut TcpStream) -> Request {
+pub(super) fn read_request(stream: &mut Conn) -> Request {
     let mut request = Request::default();
     let mut buffer = [0; 4096];
     while !request.complete {
@@ -131,7 +131,7 @@ pub(super) fn read_request(stream: &mut TcpStream) -> Request {
 
 pub(super) fn start_peer<T: Send + 'static>(
     ctx: &Ctx,
-    serve: impl FnOnce(TcpStream) -> io::Result<T> + Send + 'static,
+    serve: impl FnOnce(Conn) -> io::Result<T> + Send + 'static,
 ) -> Result<Peer<T>, Failure> {
     Peer::serve_one(ctx.deadline(), serve).map_err(|err| grader_error("start its server", err))
 }

@@ -3,11 +3,12 @@
 //! early.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::harness::conn::Conn;
 use crate::harness::net::{self, Peers};
 use crate::harness::process::Finished;
 use crate::harness::{Ctx, show};
@@ -41,7 +42,7 @@ struct Served {
 }
 
 /// Serves one connection of the client as `behaviour` says.
-fn serve(mut stream: TcpStream, behaviour: &Behaviour) -> std::io::Result<Served> {
+fn serve(mut stream: Conn, behaviour: &Behaviour) -> std::io::Result<Served> {
     let mut received = Vec::new();
     let mut buffer = [0; 4096];
     match behaviour {

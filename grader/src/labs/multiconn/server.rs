@@ -2,12 +2,13 @@
 //! the graded server.
 
 use std::io::ErrorKind;
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::harness::conn::Conn;
 use crate::harness::net::{self, ReadEnd, SendPlan};
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Evidence, Server, procfs, show};
@@ -29,7 +30,7 @@ fn start(ctx: &Ctx) -> Result<Server, Failure> {
 
 /// One request/response on an open connection: sends `message`, reads the
 /// same number of bytes back by `deadline`; on failure, what came back.
-fn round_trip(stream: &TcpStream, message: &[u8], deadline: Instant) -> Result<(), net::Exchange> {
+fn round_trip(stream: &Conn, message: &[u8], deadline: Instant) -> Result<(), net::Exchange> {
     let mut writer = stream;
     if let Err(err) = net::write_all_until(&mut writer, message, deadline) {
         return Err(net::Exchange {
@@ -262,7 +263,7 @@ fn connected_clients(
     server: &mut Server,
     count: usize,
     what: &str,
-) -> Result<Vec<TcpStream>, Failure> {
+) -> Result<Vec<Conn>, Failure> {
     let mut clients = Vec::with_capacity(count);
     for number in 1..=count {
         let stream = server.connect(ctx.deadline())?;

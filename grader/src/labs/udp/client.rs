@@ -1,14 +1,15 @@
 //! Client checks: `udp-client` against grader peers that answer, answer
 //! late, answer from a stranger's address, never answer, or refuse.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::harness::conversation;
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
-use crate::harness::udp::{self, Datagram, RefusingUdpPort, UdpPeer};
+use crate::harness::udp::{self, Datagram, RefusingUdpPort, Udp, UdpPeer};
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
@@ -24,7 +25,7 @@ type Request = Option<Datagram>;
 /// `deadline`) and then plays `answer` with its socket and that datagram.
 pub(super) fn peer(
     deadline: Instant,
-    answer: impl FnOnce(&UdpSocket, &Datagram) -> std::io::Result<()> + Send + 'static,
+    answer: impl FnOnce(&Udp, &Datagram) -> std::io::Result<()> + Send + 'static,
 ) -> Result<UdpPeer<Request>, Failure> {
     UdpPeer::start(move |socket| {
         let request = udp::recv_until(&socket, deadline)?;
@@ -257,10 +258,11 @@ pub(super) fn client_timeout(ctx: &Ctx) -> CheckResult {
         .map_err(|err| Failure::new(format!("the grader's socket failed: {err}")))?;
     let (report, arrival) = mpsc::channel();
     let watch_until = ctx.within(RUN_LIMIT);
-    thread::spawn(move || {
+    conversation::spawn("grader-udp-watcher", move || {
         let got = udp::recv_until(&watcher, watch_until);
         let _ = report.send(got.map(|datagram| datagram.map(|d| (d, Instant::now()))));
-    });
+    })
+    .map_err(|err| Failure::new(format!("the grader could not start a thread: {err}")))?;
     let args = timeout_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let before = Instant::now();

@@ -1,10 +1,10 @@
 //! Server checks: `udp-server` against datagrams from grader sockets.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::harness::snapshot::redact;
-use crate::harness::udp::{self, Datagram};
+use crate::harness::udp::{self, Datagram, Udp};
 use crate::harness::{Ctx, Evidence, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
@@ -21,26 +21,21 @@ fn start(ctx: &Ctx) -> Result<Server, Failure> {
 }
 
 /// A grader socket on a free loopback port.
-pub(super) fn grader_socket() -> Result<UdpSocket, Failure> {
+pub(super) fn grader_socket() -> Result<Udp, Failure> {
     udp::bind()
         .map_err(|err| Failure::new(format!("the grader could not open a UDP socket: {err}")))
 }
 
 /// The address a grader socket sends from: what the server must log and
 /// reply to.
-pub(super) fn local_addr(socket: &UdpSocket) -> Result<SocketAddr, Failure> {
+pub(super) fn local_addr(socket: &Udp) -> Result<SocketAddr, Failure> {
     socket
         .local_addr()
         .map_err(|err| Failure::new(format!("local_addr: {err}")))
 }
 
 /// Sends one datagram from `socket` to the server, noting it for `--verbose`.
-pub(super) fn send(
-    ctx: &Ctx,
-    socket: &UdpSocket,
-    data: &[u8],
-    server: &Server,
-) -> Result<(), Failure> {
+pub(super) fn send(ctx: &Ctx, socket: &Udp, data: &[u8], server: &Server) -> Result<(), Failure> {
     let from = local_addr(socket)?;
     ctx.note_command(format!(
         "(grader) from {from} send the datagram {} to {}",
@@ -59,7 +54,7 @@ pub(super) fn send(
 /// `what` names the datagram it answers.
 fn expect_reply(
     server: &mut Server,
-    socket: &UdpSocket,
+    socket: &Udp,
     deadline: Instant,
     what: &str,
 ) -> Result<(), Failure> {
@@ -287,7 +282,7 @@ pub(super) fn burst(ctx: &Ctx) -> CheckResult {
     const SOCKETS: usize = 4;
     const EACH: usize = 250;
     let mut server = start(ctx)?;
-    let senders: Vec<UdpSocket> = (0..SOCKETS)
+    let senders: Vec<Udp> = (0..SOCKETS)
         .map(|_| grader_socket())
         .collect::<Result<_, _>>()?;
     ctx.note_command(format!(

@@ -1,0 +1,150 @@
+//! How a graded program ended, as checks and students read it: its exit
+//! status in words, and what a finished program left behind (its output).
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use super::limits;
+use super::process::Process;
+/// Describes an exit status the way a student reads it.
+pub fn describe_status(status: Option<ExitStatus>) -> String {
+    match status {
+        None => "still running".into(),
+        Some(status) => match (status.code(), status.signal()) {
+            (Some(101), _) => "exit code 101 (a Rust panic, or a todo!() not yet replaced)".into(),
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(libc::SIGKILL)) => "killed by SIGKILL".into(),
+            (None, Some(libc::SIGTERM)) => "killed by SIGTERM".into(),
+            (None, Some(libc::SIGSEGV)) => "crashed: segmentation fault (SIGSEGV)".into(),
+            (None, Some(libc::SIGABRT)) => "crashed: aborted (SIGABRT)".into(),
+            (None, Some(signal)) => limits::explain_signal(signal)
+                .unwrap_or_else(|| format!("killed by signal {signal}")),
+            (None, None) => "ended in an unknown way".into(),
+        },
+    }
+}
+
+/// A program that ran to completion (or to its time limit).
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// How it ended (`None` only if it could not be reaped).
+    pub status: Option<ExitStatus>,
+    /// Whether the grader had to stop it at its time limit.
+    pub timed_out: bool,
+    /// Kept stdout bytes.
+    pub stdout: Vec<u8>,
+    /// Kept stderr bytes.
+    pub stderr: Vec<u8>,
+    /// Whether stdout was longer than what was kept.
+    pub stdout_truncated: bool,
+    /// How long it ran: from just before it started until its exit was
+    /// seen (or the grader stopped waiting). Never shorter than its run.
+    pub elapsed: Duration,
+    /// How it was started.
+    pub command_line: String,
+}
+
+impl Finished {
+    /// stdout as text.
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// stderr as text.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    /// Whether stderr shows a crash (a panic, a traceback, an uncaught
+    /// exception) on a line other than those `expected` accepts: an expected
+    /// `error: …` line may well quote an exception's name as its cause.
+    pub fn crashed(&self, expected: impl Fn(&str) -> bool) -> bool {
+        const SIGNS: [&str; 4] = ["panicked", "Traceback", "RUST_BACKTRACE", "Exception"];
+        self.stderr_text()
+            .lines()
+            .filter(|line| !expected(line))
+            .any(|line| SIGNS.iter().any(|sign| line.contains(sign)))
+    }
+
+    /// The end of stderr as a failure detail (empty when nothing was printed,
+    /// which [`Failure::detail`](crate::outcome::Failure::detail) then skips).
+    pub fn stderr_detail(&self) -> String {
+        let stderr = self.stderr_text();
+        if stderr.trim().is_empty() {
+            String::new()
+        } else {
+            format!(
+                "stderr:\n{}",
+                super::show::indent(&super::show::tail(&stderr, 8), 4)
+            )
+        }
+    }
+
+    /// How it ended and what it printed, on one line for an `actual:` value:
+    /// `exit code 0 after 0.12 s; stderr: b"…"; stdout: (empty)`.
+    pub fn brief(&self) -> String {
+        let stderr = self.stderr_text();
+        let shown = |bytes: &[u8], max: usize| {
+            if bytes.is_empty() {
+                "(empty)".to_owned()
+            } else {
+                super::show::bytes(bytes, max)
+            }
+        };
+        format!(
+            "{}; stderr: {}; stdout: {}",
+            self.describe(),
+            shown(super::show::tail(stderr.trim(), 3).as_bytes(), 200),
+            shown(&self.stdout, 100)
+        )
+    }
+
+    /// The exit code, when it exited normally.
+    pub fn code(&self) -> Option<i32> {
+        self.status.and_then(|status| status.code())
+    }
+
+    /// One line for reports: `exit code 1 after 0.12 s`.
+    pub fn describe(&self) -> String {
+        if self.timed_out {
+            format!(
+                "still running after {:.1} s; the grader stopped it",
+                self.elapsed.as_secs_f64()
+            )
+        } else {
+            format!(
+                "{} after {:.2} s",
+                describe_status(self.status),
+                self.elapsed.as_secs_f64()
+            )
+        }
+    }
+}
+
+impl Process {
+    /// Waits for the program to exit (stopping it at `deadline`), ends its
+    /// process group, and collects its output.
+    pub fn finish(mut self, deadline: Instant) -> Finished {
+        let exited = self.wait_until(deadline).is_some();
+        // From just before the program started until its exit was seen (or
+        // the deadline came): never shorter than its run, however slowly the
+        // grader set up around it, and without the clean-up below.
+        let elapsed = self.started().elapsed();
+        let status = self.terminate();
+        // The group is dead, so the pipes close; a descendant that escaped
+        // the group could hold them open, so this wait is bounded too.
+        let drain_deadline = Instant::now() + Duration::from_secs(1);
+        self.stdout().wait_closed(drain_deadline);
+        self.stderr().wait_closed(drain_deadline);
+        Finished {
+            status,
+            timed_out: !exited,
+            stdout: self.stdout().bytes(),
+            stderr: self.stderr().bytes(),
+            stdout_truncated: self.stdout().truncated(),
+            elapsed,
+            command_line: self.command_line().to_owned(),
+        }
+    }
+}
