@@ -242,7 +242,13 @@ fn check(html: &mut String, check: &CheckView, same: &Same, links: Links) {
         } else {
             DIAGRAM_TAIL
         };
-        let timeline = Timeline::relevant(check.conversation, tail);
+        let quoted = check
+            .failure
+            .filter(|_| shows_failure)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let timeline =
+            Timeline::relevant(check.conversation, tail).folding_lines_quoted_in(&quoted);
         let _ = writeln!(
             html,
             "<figure>{}<figcaption>The conversation of {}: time runs down; each arrow is a connection, bytes, FIN or RST between two parties.</figcaption></figure>",
@@ -336,7 +342,11 @@ pub fn sequence_diagram(timeline: &Timeline, id: &str) -> String {
                     escape(&timeline::gap(*left_out))
                 );
             }
-            Row::Event(event) => {
+            Row::Event(event) | Row::Quoted(event, _) => {
+                let what = match row {
+                    Row::Quoted(_, lines) => timeline::quoted(event, *lines),
+                    _ => timeline::what(event),
+                };
                 let _ = write!(
                     svg,
                     "<g class=\"{}\"><title>{}</title><text x=\"{TIME_END}\" y=\"{}\" text-anchor=\"end\" class=\"t\">{}</text>",
@@ -345,13 +355,13 @@ pub fn sequence_diagram(timeline: &Timeline, id: &str) -> String {
                         "{}  {}  {}",
                         timeline::seconds(event.at),
                         timeline.who(event),
-                        timeline::what(event)
+                        what
                     )),
                     y + 4,
                     timeline::seconds(event.at)
                 );
                 draw_event(&mut svg, event, y, &x_of);
-                let words = format!("{}  {}", timeline.who(event), timeline::what(event));
+                let words = format!("{}  {what}", timeline.who(event));
                 let _ = write!(
                     svg,
                     "<text x=\"{text_x}\" y=\"{}\" class=\"w\">{}</text></g>",

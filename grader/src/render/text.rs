@@ -167,7 +167,9 @@ fn write_check(
         let timeline = if style.verbose {
             Timeline::whole(check.conversation)
         } else {
+            let quoted = check.failure.map(ToString::to_string).unwrap_or_default();
             Timeline::relevant(check.conversation, timeline::RELEVANT_TAIL)
+                .folding_lines_quoted_in(&quoted)
         };
         write_timeline(out, &timeline, style);
     }
@@ -232,6 +234,12 @@ fn write_timeline(out: &mut String, timeline: &Timeline, style: Style) {
                 timeline::seconds(event.at),
                 timeline.who(event),
                 timeline::what(event)
+            ),
+            Row::Quoted(event, lines) => format!(
+                "{:>time_width$}  {:<who_width$}  {}",
+                timeline::seconds(event.at),
+                timeline.who(event),
+                timeline::quoted(event, *lines)
             ),
             Row::Gap(left_out) => format!(
                 "{:>time_width$}  {}",

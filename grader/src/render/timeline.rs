@@ -24,6 +24,9 @@ pub enum Row<'a> {
     /// Events left out here: by the recording (bounded per check) or by
     /// the cut to the relevant part.
     Gap(u64),
+    /// Lines a program printed (this one first) that the failure already
+    /// quotes, and how many.
+    Quoted(&'a Event, usize),
 }
 
 /// The rows of one check's conversation.
@@ -65,9 +68,15 @@ impl<'a> Timeline<'a> {
     }
 
     fn keeping(transcript: &'a Transcript, keep: impl Fn(usize) -> bool) -> Self {
+        // In time order: an event is recorded when its call returns, which
+        // can be after events that came later (a long write, and the reset
+        // that ended it). The recording's gap stays where it was.
+        let segment = |index: usize| transcript.elided_at.is_some_and(|at| index >= at);
+        let mut order: Vec<(usize, &Event)> = transcript.events.iter().enumerate().collect();
+        order.sort_by_key(|(index, event)| (segment(*index), event.at));
         let mut rows = Vec::new();
         let mut left_out = 0;
-        for (index, event) in transcript.events.iter().enumerate() {
+        for (index, (_, event)) in order.into_iter().enumerate() {
             if transcript.elided_at == Some(index) {
                 left_out += transcript.elided;
             }
@@ -97,6 +106,28 @@ impl<'a> Timeline<'a> {
         }
     }
 
+    /// The same rows, with each run of a program's output lines that
+    /// `shown` (the failure's text) already quotes folded into one row.
+    #[must_use]
+    pub fn folding_lines_quoted_in(self, shown: &str) -> Self {
+        let quoted = |event: &Event| {
+            matches!(event.kind, Kind::Stdout | Kind::Stderr) && shown.contains(event.text.trim())
+        };
+        let mut rows: Vec<Row<'a>> = Vec::with_capacity(self.rows.len());
+        for row in self.rows {
+            match (rows.last_mut(), row) {
+                (Some(Row::Quoted(first, lines)), Row::Event(event))
+                    if quoted(event) && event.kind == first.kind && event.from == first.from =>
+                {
+                    *lines += 1;
+                }
+                (_, Row::Event(event)) if quoted(event) => rows.push(Row::Quoted(event, 1)),
+                (_, row) => rows.push(row),
+            }
+        }
+        Self { rows, ..self }
+    }
+
     /// The parties that take part, in the order their lifelines are drawn:
     /// the grader, then the server, then the client.
     pub fn parties(&self) -> Vec<Party> {
@@ -112,7 +143,7 @@ impl<'a> Timeline<'a> {
     /// The events shown.
     pub fn events(&self) -> impl Iterator<Item = &'a Event> + '_ {
         self.rows.iter().filter_map(|row| match row {
-            Row::Event(event) => Some(*event),
+            Row::Event(event) | Row::Quoted(event, _) => Some(*event),
             Row::Gap(_) => None,
         })
     }
@@ -173,10 +204,32 @@ pub fn what(event: &Event) -> String {
             byte_count(event.bytes.unwrap_or_default())
         ),
         Kind::Start => with("started"),
+        Kind::Stdout | Kind::Stderr if text.is_empty() => {
+            format!("{}: (an empty line)", stream(event.kind))
+        }
         Kind::Stdout => with("stdout"),
         Kind::Stderr => with("stderr"),
         Kind::Exit => with("exited"),
         Kind::Note => text.to_owned(),
+    }
+}
+
+/// `stderr: 3 lines (quoted above)`.
+pub fn quoted(event: &Event, lines: usize) -> String {
+    let stream = stream(event.kind);
+    let lines = if lines == 1 {
+        "1 line".to_owned()
+    } else {
+        format!("{lines} lines")
+    };
+    format!("{stream}: {lines} (quoted above)")
+}
+
+fn stream(kind: Kind) -> &'static str {
+    if kind == Kind::Stdout {
+        "stdout"
+    } else {
+        "stderr"
     }
 }
 
@@ -217,6 +270,7 @@ mod tests {
             .map(|row| match row {
                 Row::Event(event) => event.text.clone(),
                 Row::Gap(left_out) => format!("gap {left_out}"),
+                Row::Quoted(event, lines) => format!("{} quoted {lines}", event.text),
             })
             .collect()
     }
@@ -234,6 +288,29 @@ mod tests {
         let transcript = transcript(40);
         let rows = shown(&Timeline::relevant(&transcript, 3));
         assert_eq!(rows, ["step 0", "gap 36", "step 37", "step 38", "step 39"]);
+    }
+
+    #[test]
+    fn output_the_failure_quotes_folds_into_one_row() {
+        let mut transcript = transcript(4);
+        for (index, text) in [(1, "panicked at x"), (2, "")] {
+            transcript.events[index].kind = Kind::Stderr;
+            transcript.events[index].text = text.into();
+        }
+        let timeline =
+            Timeline::whole(&transcript).folding_lines_quoted_in("stderr: panicked at x");
+        assert_eq!(
+            shown(&timeline),
+            ["step 0", "panicked at x quoted 2", "step 3"]
+        );
+    }
+
+    #[test]
+    fn rows_run_in_time_order() {
+        let mut transcript = transcript(3);
+        transcript.events[0].at = Duration::from_millis(5);
+        let rows = shown(&Timeline::whole(&transcript));
+        assert_eq!(rows, ["step 1", "step 2", "step 0"]);
     }
 
     #[test]
