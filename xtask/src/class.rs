@@ -435,8 +435,8 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         make_submissions(dir.path(), 3).unwrap();
-        let rows = || {
-            let results = grade_class(
+        let grade = || {
+            grade_class(
                 dir.path(),
                 &[Lab::find("echo").unwrap()],
                 2,
@@ -446,11 +446,23 @@ mod tests {
                     ..Options::default()
                 },
             )
-            .unwrap();
-            csv(&results).lines().map(str::to_owned).collect::<Vec<_>>()
+            .unwrap()
         };
-        let first = rows();
+        let rows =
+            |results: &[super::Graded]| csv(results).lines().map(str::to_owned).collect::<Vec<_>>();
+        let results = grade();
+        let first = rows(&results);
         assert_eq!(first.len(), 4, "{first:#?}");
-        assert_eq!(first, rows());
+        assert_eq!(first, rows(&grade()));
+
+        // The class's pages: the dashboard links every student's page.
+        let dashboard = super::write_pages(dir.path(), &results).unwrap();
+        let dashboard = std::fs::read_to_string(dashboard).unwrap();
+        for graded in &results {
+            let page = dir.path().join(format!("report-{}.html", graded.student));
+            let page = std::fs::read_to_string(&page).unwrap();
+            assert!(page.contains("href=\"report.html\""), "{}", graded.student);
+            assert!(dashboard.contains(&format!("href=\"report-{}.html\"", graded.student)));
+        }
     }
 }
