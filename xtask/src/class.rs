@@ -46,6 +46,11 @@ pub struct ClassArgs {
     /// Seconds a submission's build may take (its dependencies are built).
     #[arg(long, value_name = "SECONDS", default_value_t = 180)]
     build_timeout: u64,
+    /// Where the pages' handout links point: the course's address on the web
+    /// (`https://…/socket-labs/`), for pages handed back to students
+    /// (default: this course's folder, as a file:// URL).
+    #[arg(long, value_name = "URL")]
+    handouts: Option<String>,
     /// `--seed` (the same for every student) and `--time-scale`.
     #[command(flatten)]
     run: RunOptions,
@@ -303,9 +308,13 @@ pub fn csv(results: &[Graded]) -> String {
 /// student `report-STUDENT.html`, the page `grade --html` writes, linking
 /// back to the dashboard. Files, not a folder: every folder of `dir` is a
 /// submission.
-pub fn write_pages(dir: &Path, results: &[Graded]) -> Result<PathBuf> {
+pub fn write_pages(dir: &Path, results: &[Graded], handouts: Option<&str>) -> Result<PathBuf> {
     use grader::render::{dashboard, html};
-    let handouts = html::folder_url(&workspace_root());
+    let handouts = match handouts {
+        Some(url) if url.ends_with('/') => url.to_owned(),
+        Some(url) => format!("{url}/"),
+        None => html::folder_url(&workspace_root()),
+    };
     let mut by_student: BTreeMap<&str, Vec<&LabReport>> = BTreeMap::new();
     for graded in results {
         by_student
@@ -381,7 +390,7 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| args.submissions.join("grades.csv"));
     std::fs::write(&csv_path, csv(&results))
         .with_context(|| format!("writing {}", csv_path.display()))?;
-    let dashboard = write_pages(&args.submissions, &results)?;
+    let dashboard = write_pages(&args.submissions, &results, args.handouts.as_deref())?;
     let mut per_student: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
     for graded in &results {
         let entry = per_student.entry(&graded.student).or_default();
@@ -456,8 +465,10 @@ mod tests {
         assert_eq!(first, rows(&grade()));
 
         // The class's pages: the dashboard links every student's page.
-        let dashboard = super::write_pages(dir.path(), &results).unwrap();
+        let url = "https://example.edu/socket-labs";
+        let dashboard = super::write_pages(dir.path(), &results, Some(url)).unwrap();
         let dashboard = std::fs::read_to_string(dashboard).unwrap();
+        assert!(dashboard.contains("href=\"https://example.edu/socket-labs/labs/echo/README.md#"));
         for graded in &results {
             let page = dir.path().join(format!("report-{}.html", graded.student));
             let page = std::fs::read_to_string(&page).unwrap();

@@ -38,8 +38,8 @@ pub fn save_page(page: &str) -> Result<()> {
     crate::files::write_atomically(&page_path(), page.as_bytes())
 }
 
-/// The student page of `reports`, its handout links into this course.
-pub fn page(reports: &[LabReport]) -> String {
+/// The page of `reports`, its handout links into this course.
+pub fn page<'a>(reports: impl IntoIterator<Item = &'a LabReport>) -> String {
     let handouts = grader::render::html::folder_url(&workspace_root());
     grader::render::html::page(
         reports,

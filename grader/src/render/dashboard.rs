@@ -83,13 +83,19 @@ pub fn page(students: &[Student], links: Links) -> String {
 /// Students by total score, in buckets of 10 %.
 fn histogram(page: &mut String, students: &[Student]) {
     let mut counts = [0usize; BUCKETS];
-    for student in students {
-        let (score, max) = student.score();
-        let percent = (score as usize * 100)
-            .checked_div(max as usize)
-            .unwrap_or(0);
+    let mut percents: Vec<usize> = students
+        .iter()
+        .map(|student| {
+            let (score, max) = student.score();
+            (score as usize * 100)
+                .checked_div(max as usize)
+                .unwrap_or(0)
+        })
+        .collect();
+    for percent in &percents {
         counts[(percent / 10).min(BUCKETS - 1)] += 1;
     }
+    percents.sort_unstable();
     let tallest = counts.iter().copied().max().unwrap_or(0).max(1);
     let (bar, gap, plot_height, left, top) = (52, 8, 160, 40, 20);
     let width = left + BUCKETS * (bar + gap) + 10;
@@ -106,7 +112,10 @@ fn histogram(page: &mut String, students: &[Student]) {
         .collect();
     let _ = write!(
         page,
-        "<section id=\"scores\"><h2>Scores</h2>\n<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"histogram of total scores: {}\"><title>Students per total score</title>",
+        "<section id=\"scores\"><h2>Scores</h2>\n<p class=\"counts\">median {} % of the points · {} at full marks · {} at zero</p>\n<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"histogram of total scores: {}\"><title>Students per total score</title>",
+        median(&percents),
+        percents.iter().filter(|percent| **percent == 100).count(),
+        percents.iter().filter(|percent| **percent == 0).count(),
         escape(&description.join(", "))
     );
     let base = top + plot_height;
@@ -144,6 +153,16 @@ fn histogram(page: &mut String, students: &[Student]) {
     );
 }
 
+/// The middle of `sorted` (the mean of the two middle ones for an even
+/// count), 0 when empty.
+fn median(sorted: &[usize]) -> usize {
+    match sorted.len() {
+        0 => 0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]).div_ceil(2),
+    }
+}
+
 /// Every check's pass rate, the class's hardest first.
 fn pass_rates(page: &mut String, students: &[Student], links: Links) {
     let mut rates: BTreeMap<&str, CheckRate> = BTreeMap::new();
@@ -178,12 +197,15 @@ fn pass_rates(page: &mut String, students: &[Student], links: Links) {
     );
     for id in order {
         let rate = &rates[id];
-        let percent = (rate.passed * 100).checked_div(rate.graded).unwrap_or(0);
+        // Rounded to the nearest: 20 of 30 is 67 %.
+        let percent = (rate.passed * 200 + rate.graded)
+            .checked_div(rate.graded * 2)
+            .unwrap_or(0);
         let (file, anchor) = rate.handout.split_once('#').unwrap_or((rate.handout, ""));
         let _ = writeln!(
             page,
             "<tr><td><code>{}</code><br><span class=\"title\">{}</span></td><td class=\"n\">{}/{}</td>\
-             <td><svg class=\"rate\" width=\"204\" height=\"16\" role=\"img\" aria-label=\"{percent}% passed\"><rect x=\"1\" y=\"2\" width=\"200\" height=\"12\" class=\"track\"/><rect x=\"1\" y=\"2\" width=\"{}\" height=\"12\" class=\"b\"/></svg> {percent}%</td>\
+             <td class=\"rate\"><svg class=\"rate\" width=\"204\" height=\"16\" role=\"img\" aria-label=\"{percent}% passed\"><rect x=\"1\" y=\"2\" width=\"200\" height=\"12\" class=\"track\"/><rect x=\"1\" y=\"2\" width=\"{}\" height=\"12\" class=\"b\"/></svg> {percent}%</td>\
              <td><a href=\"{}{}\">{}</a><br><span class=\"title\">{}</span></td></tr>",
             escape(id),
             escape(rate.title),

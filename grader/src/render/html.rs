@@ -384,8 +384,7 @@ fn draw_event(svg: &mut String, event: &Event, y: usize, x_of: &impl Fn(Party) -
                 Kind::Data | Kind::Datagram => {
                     timeline::byte_count(event.bytes.unwrap_or_default())
                 }
-                Kind::Connect => "connect".to_owned(),
-                Kind::Accept => "accept".to_owned(),
+                Kind::Connect | Kind::Accept => "connect".to_owned(),
                 Kind::Fin => "FIN".to_owned(),
                 Kind::Reset => "RST".to_owned(),
                 Kind::Refused => "refused".to_owned(),
@@ -550,5 +549,5 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}\
 .title{color:var(--mute);font-size:.9em}td .title{font-size:.85em}\
 svg.chart{font:12px system-ui,sans-serif;max-width:100%;height:auto}.chart .b{fill:#4c6ef5}.chart .b.full{fill:var(--ok)}\
 .chart .axis{stroke:#57606a}.chart .count{font-weight:bold;fill:var(--ink)}.chart .tick{fill:var(--mute)}\
-svg.rate{vertical-align:middle}.rate .track{fill:#eef1f4;stroke:#d0d7de}.rate .b{fill:#4c6ef5}\
+td.rate{white-space:nowrap}svg.rate{vertical-align:middle}.rate .track{fill:#eef1f4;stroke:#d0d7de}.rate .b{fill:#4c6ef5}\
 @media print{details{display:block}}";

@@ -191,7 +191,7 @@ pub fn what(event: &Event) -> String {
     };
     match event.kind {
         Kind::Connect => "connected".to_owned(),
-        Kind::Accept => "connection accepted".to_owned(),
+        Kind::Accept => "connected (accepted)".to_owned(),
         Kind::Data => format!(
             "{}  \"{text}\"",
             byte_count(event.bytes.unwrap_or_default())
