@@ -342,31 +342,27 @@ pub fn sequence_diagram(timeline: &Timeline, id: &str) -> String {
                     escape(&timeline::gap(*left_out))
                 );
             }
-            Row::Event(event) | Row::Quoted(event, _) => {
-                let what = match row {
-                    Row::Quoted(_, lines) => timeline::quoted(event, *lines),
-                    _ => timeline::what(event),
-                };
+            Row::Event(event) | Row::Quoted(event, _) | Row::Repeated(event, _, _) => {
+                let what = timeline::what_of(row);
+                let who = timeline.who_of(row);
                 let _ = write!(
                     svg,
                     "<g class=\"{}\"><title>{}</title><text x=\"{TIME_END}\" y=\"{}\" text-anchor=\"end\" class=\"t\">{}</text>",
                     kind_class(event.kind),
-                    escape(&format!(
-                        "{}  {}  {}",
-                        timeline::seconds(event.at),
-                        timeline.who(event),
-                        what
-                    )),
+                    escape(&format!("{}  {who}  {what}", timeline::seconds(event.at))),
                     y + 4,
                     timeline::seconds(event.at)
                 );
-                draw_event(&mut svg, event, y, &x_of);
-                let words = format!("{}  {what}", timeline.who(event));
+                let times = match row {
+                    Row::Repeated(_, _, count) => Some(*count),
+                    _ => None,
+                };
+                draw_event(&mut svg, event, times, y, &x_of);
                 let _ = write!(
                     svg,
                     "<text x=\"{text_x}\" y=\"{}\" class=\"w\">{}</text></g>",
                     y + 4,
-                    escape(&clip(&words, TEXT_CHARS))
+                    escape(&clip(&format!("{who}  {what}"), TEXT_CHARS))
                 );
             }
         }
@@ -375,8 +371,15 @@ pub fn sequence_diagram(timeline: &Timeline, id: &str) -> String {
     svg
 }
 
-/// The arrow or mark of one event at height `y`.
-fn draw_event(svg: &mut String, event: &Event, y: usize, x_of: &impl Fn(Party) -> usize) {
+/// The arrow or mark of one event (done `times` times, on as many
+/// connections) at height `y`.
+fn draw_event(
+    svg: &mut String,
+    event: &Event,
+    times: Option<usize>,
+    y: usize,
+    x_of: &impl Fn(Party) -> usize,
+) {
     match (event.from, event.to) {
         (Some(from), Some(to)) if from != to => {
             let (x1, x2) = (x_of(from), x_of(to));
@@ -389,6 +392,10 @@ fn draw_event(svg: &mut String, event: &Event, y: usize, x_of: &impl Fn(Party) -
                 Kind::Reset => "RST".to_owned(),
                 Kind::Refused => "refused".to_owned(),
                 _ => String::new(),
+            };
+            let label = match times {
+                Some(times) => format!("{label} ×{times}"),
+                None => label,
             };
             let ends_in_cross = matches!(event.kind, Kind::Reset | Kind::Refused);
             // Short of the lifeline, so that the head (or cross) shows.

@@ -215,40 +215,54 @@ fn write_check(
 /// The conversation as aligned lines under a `conversation:` heading:
 /// `0.013  server → grader  6 B  "Hello,"`.
 fn write_timeline(out: &mut String, timeline: &Timeline, style: Style) {
-    let events: Vec<_> = timeline.events().collect();
-    let time_width = events
-        .iter()
+    let time_width = timeline
+        .events()
         .map(|event| timeline::seconds(event.at).len())
         .max()
         .unwrap_or(0);
-    let who_width = events
+    let who_width = timeline
+        .rows
         .iter()
-        .map(|event| timeline.who(event).chars().count())
+        .map(|row| timeline.who_of(row).chars().count())
         .max()
         .unwrap_or(0);
     let _ = writeln!(out, "    {}", style.paint("36", "conversation:"));
     for row in &timeline.rows {
         let line = match row {
-            Row::Event(event) => format!(
-                "{:>time_width$}  {:<who_width$}  {}",
-                timeline::seconds(event.at),
-                timeline.who(event),
-                timeline::what(event)
-            ),
-            Row::Quoted(event, lines) => format!(
-                "{:>time_width$}  {:<who_width$}  {}",
-                timeline::seconds(event.at),
-                timeline.who(event),
-                timeline::quoted(event, *lines)
-            ),
             Row::Gap(left_out) => format!(
                 "{:>time_width$}  {}",
                 "",
                 style.paint("2", &timeline::gap(*left_out))
             ),
+            Row::Event(event) | Row::Quoted(event, _) | Row::Repeated(event, _, _) => {
+                let what = timeline::what_of(row);
+                format!(
+                    "{:>time_width$}  {:<who_width$}  {}",
+                    timeline::seconds(event.at),
+                    timeline.who_of(row),
+                    if style.verbose {
+                        what
+                    } else {
+                        clip_what(&what)
+                    }
+                )
+            }
         };
         let _ = writeln!(out, "      {}", line.trim_end());
     }
+}
+
+/// Characters of an event's words a timeline line shows (without
+/// `--verbose`): a line a server printed is evidence, not the story.
+const WHAT_WIDTH: usize = 110;
+
+fn clip_what(what: &str) -> String {
+    if what.chars().count() <= WHAT_WIDTH {
+        return what.to_owned();
+    }
+    let mut kept: String = what.chars().take(WHAT_WIDTH - 1).collect();
+    kept.push('…');
+    kept
 }
 
 /// The closing lines of `grade all`: one per lab and the grand total.

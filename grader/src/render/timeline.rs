@@ -27,6 +27,9 @@ pub enum Row<'a> {
     /// Lines a program printed (this one first) that the failure already
     /// quotes, and how many.
     Quoted(&'a Event, usize),
+    /// Alike events in a row, differing only in their connection: the
+    /// first, the last, and how many.
+    Repeated(&'a Event, &'a Event, usize),
 }
 
 /// The rows of one check's conversation.
@@ -39,60 +42,113 @@ pub struct Timeline<'a> {
     pub many_connections: bool,
 }
 
+/// Alike events in a row (the same thing done on many connections, the
+/// same note made again), shown as one row.
+#[derive(Debug, Clone, Copy)]
+struct Run<'a> {
+    first: &'a Event,
+    last: &'a Event,
+    count: usize,
+    /// Events the recording left out just before.
+    left_out_before: u64,
+}
+
+impl<'a> Run<'a> {
+    fn row(&self) -> Row<'a> {
+        if self.count == 1 {
+            Row::Event(self.first)
+        } else {
+            Row::Repeated(self.first, self.last, self.count)
+        }
+    }
+}
+
+/// Whether `b` does what `a` did, but for the connection.
+fn alike(a: &Event, b: &Event) -> bool {
+    (a.kind, a.from, a.to, a.bytes, &a.text) == (b.kind, b.from, b.to, b.bytes, &b.text)
+}
+
+/// The events of `transcript` in time order, alike ones in a row as one
+/// run, and how many the recording left out at the end.
+fn runs(transcript: &Transcript) -> (Vec<Run<'_>>, u64) {
+    // In time order: an event is recorded when its call returns, which can
+    // be after events that came later (a long write, and the reset that
+    // ended it). The recording's gap stays where it was.
+    let segment = |index: usize| transcript.elided_at.is_some_and(|at| index >= at);
+    let mut order: Vec<(usize, &Event)> = transcript.events.iter().enumerate().collect();
+    order.sort_by_key(|(index, event)| (segment(*index), event.at));
+    let mut runs: Vec<Run> = Vec::new();
+    for (index, (_, event)) in order.into_iter().enumerate() {
+        let left_out_before = if transcript.elided_at == Some(index) {
+            transcript.elided
+        } else {
+            0
+        };
+        match runs.last_mut() {
+            Some(run) if left_out_before == 0 && alike(run.last, event) => {
+                run.last = event;
+                run.count += 1;
+            }
+            _ => runs.push(Run {
+                first: event,
+                last: event,
+                count: 1,
+                left_out_before,
+            }),
+        }
+    }
+    let left_out_after = if transcript.elided_at == Some(transcript.events.len()) {
+        transcript.elided
+    } else {
+        0
+    };
+    (runs, left_out_after)
+}
+
 impl<'a> Timeline<'a> {
     /// Every recorded event, with a gap where the recording left some out.
     pub fn whole(transcript: &'a Transcript) -> Self {
-        Self::keeping(transcript, |_| true)
+        Self::keeping(transcript, |_, _| true)
     }
 
     /// How it began (up to the first connection, when that comes early;
     /// else the first connection, or the first event) and the last `tail`
-    /// events; what lies between is one gap.
+    /// rows; what lies between is one gap.
     pub fn relevant(transcript: &'a Transcript, tail: usize) -> Self {
-        let events = &transcript.events;
-        let first = events
-            .iter()
-            .position(|event| matches!(event.kind, Kind::Connect | Kind::Datagram))
-            .unwrap_or(0);
-        let lead_in = if first <= LEAD_IN { 0 } else { first };
-        let tail_from = events.len().saturating_sub(tail);
-        // A gap of one row would hide no more than it takes: show the event.
-        let tail_from = if tail_from == first + 2 {
-            first + 1
-        } else {
-            tail_from
-        };
-        Self::keeping(transcript, |index| {
+        Self::keeping(transcript, |index, runs| {
+            let first = runs
+                .iter()
+                .position(|run| matches!(run.first.kind, Kind::Connect | Kind::Datagram))
+                .unwrap_or(0);
+            let lead_in = if first <= LEAD_IN { 0 } else { first };
+            let tail_from = runs.len().saturating_sub(tail);
+            // A gap of one row would hide no more than it takes: show it.
+            let tail_from = if tail_from == first + 2 {
+                first + 1
+            } else {
+                tail_from
+            };
             (lead_in..=first).contains(&index) || index >= tail_from
         })
     }
 
-    fn keeping(transcript: &'a Transcript, keep: impl Fn(usize) -> bool) -> Self {
-        // In time order: an event is recorded when its call returns, which
-        // can be after events that came later (a long write, and the reset
-        // that ended it). The recording's gap stays where it was.
-        let segment = |index: usize| transcript.elided_at.is_some_and(|at| index >= at);
-        let mut order: Vec<(usize, &Event)> = transcript.events.iter().enumerate().collect();
-        order.sort_by_key(|(index, event)| (segment(*index), event.at));
+    fn keeping(transcript: &'a Transcript, keep: impl Fn(usize, &[Run]) -> bool) -> Self {
+        let (runs, left_out_after) = runs(transcript);
         let mut rows = Vec::new();
         let mut left_out = 0;
-        for (index, (_, event)) in order.into_iter().enumerate() {
-            if transcript.elided_at == Some(index) {
-                left_out += transcript.elided;
-            }
-            if keep(index) {
+        for (index, run) in runs.iter().enumerate() {
+            left_out += run.left_out_before;
+            if keep(index, &runs) {
                 if left_out > 0 {
                     rows.push(Row::Gap(left_out));
                     left_out = 0;
                 }
-                rows.push(Row::Event(event));
+                rows.push(run.row());
             } else {
-                left_out += 1;
+                left_out += run.count as u64;
             }
         }
-        if transcript.elided_at == Some(transcript.events.len()) {
-            left_out += transcript.elided;
-        }
+        left_out += left_out_after;
         if left_out > 0 {
             rows.push(Row::Gap(left_out));
         }
@@ -143,9 +199,24 @@ impl<'a> Timeline<'a> {
     /// The events shown.
     pub fn events(&self) -> impl Iterator<Item = &'a Event> + '_ {
         self.rows.iter().filter_map(|row| match row {
-            Row::Event(event) | Row::Quoted(event, _) => Some(*event),
+            Row::Event(event) | Row::Quoted(event, _) | Row::Repeated(event, _, _) => Some(*event),
             Row::Gap(_) => None,
         })
+    }
+
+    /// Who did what a row shows: [`Timeline::who`] of its event, and for
+    /// alike events on many connections their range (`#191–#200`).
+    pub fn who_of(&self, row: &Row) -> String {
+        match row {
+            Row::Repeated(first, last, _) => match (first.conn, last.conn) {
+                (Some(from), Some(to)) if self.many_connections && from != to => {
+                    format!("{}–{to}", self.who(first))
+                }
+                _ => self.who(first),
+            },
+            Row::Event(event) | Row::Quoted(event, _) => self.who(event),
+            Row::Gap(_) => String::new(),
+        }
     }
 
     /// Who: `grader → server`, `server`, with the connection when there are
@@ -168,12 +239,12 @@ pub fn seconds(at: Duration) -> String {
     format!("{:.3}", at.as_secs_f64())
 }
 
-/// `3 B`, `12.5 KiB`, `1.0 MiB`.
+/// `3 B`, `12.5 KiB`, `2.5 MiB`.
 pub fn byte_count(bytes: u64) -> String {
     const KIB: f64 = 1024.0;
     match bytes {
         0..10_240 => format!("{bytes} B"),
-        10_240..10_485_760 => format!("{:.1} KiB", bytes as f64 / KIB),
+        10_240..1_048_576 => format!("{:.1} KiB", bytes as f64 / KIB),
         _ => format!("{:.1} MiB", bytes as f64 / KIB / KIB),
     }
 }
@@ -211,6 +282,17 @@ pub fn what(event: &Event) -> String {
         Kind::Stderr => with("stderr"),
         Kind::Exit => with("exited"),
         Kind::Note => text.to_owned(),
+    }
+}
+
+/// What a row shows happened: [`what`] of its event, `stderr: 3 lines
+/// (quoted above)`, or `FIN (closed its sending side)  ×10`.
+pub fn what_of(row: &Row) -> String {
+    match row {
+        Row::Event(event) => what(event),
+        Row::Quoted(event, lines) => quoted(event, *lines),
+        Row::Repeated(event, _, count) => format!("{}  ×{count}", what(event)),
+        Row::Gap(left_out) => gap(*left_out),
     }
 }
 
@@ -271,6 +353,7 @@ mod tests {
                 Row::Event(event) => event.text.clone(),
                 Row::Gap(left_out) => format!("gap {left_out}"),
                 Row::Quoted(event, lines) => format!("{} quoted {lines}", event.text),
+                Row::Repeated(event, _, count) => format!("{} ×{count}", event.text),
             })
             .collect()
     }
@@ -302,6 +385,22 @@ mod tests {
         assert_eq!(
             shown(&timeline),
             ["step 0", "panicked at x quoted 2", "step 3"]
+        );
+    }
+
+    #[test]
+    fn alike_events_in_a_row_are_one_row_and_count_as_many_when_cut() {
+        let mut transcript = transcript(12);
+        for event in &mut transcript.events[2..10] {
+            event.text = "closed".into();
+        }
+        assert_eq!(
+            shown(&Timeline::whole(&transcript)),
+            ["step 0", "step 1", "closed ×8", "step 10", "step 11"]
+        );
+        assert_eq!(
+            shown(&Timeline::relevant(&transcript, 2)),
+            ["step 0", "gap 9", "step 10", "step 11"]
         );
     }
 
