@@ -222,6 +222,7 @@ fn execute(
     ));
     let started = Instant::now();
     let conversation = Conversation::starting_at(started);
+    conversation.scale_stall_window(options.time_scale);
     let (sender, receiver) = mpsc::channel();
     let worker_ctx = Arc::clone(&ctx);
     let worker_conversation = Arc::clone(&conversation);

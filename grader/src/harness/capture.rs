@@ -145,7 +145,9 @@ impl Capture {
         deadline: Instant,
         mut probe: impl FnMut(&[u8], bool) -> Option<T>,
     ) -> Option<T> {
+        let mut watch = super::stall::Watch::new();
         let mut state = self.lock();
+        let mut seen = state.total;
         loop {
             if let Some(found) = probe(&state.kept, state.closed) {
                 return Some(found);
@@ -157,9 +159,21 @@ impl Capture {
             if now >= deadline {
                 return None;
             }
+            if state.total != seen {
+                seen = state.total;
+                watch.progress();
+            }
+            // The programs are looked at without holding the lock, so that
+            // the reader thread can go on draining meanwhile.
+            drop(state);
+            if watch.stalled().is_some() {
+                return None;
+            }
+            state = self.lock();
+            let slice = (deadline - now).min(super::stall::SLICE);
             state = self
                 .changed
-                .wait_timeout(state, deadline - now)
+                .wait_timeout(state, slice)
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .0;
         }

@@ -18,6 +18,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -167,7 +168,20 @@ fn is_zero(count: &u64) -> bool {
 pub struct Conversation {
     started: Instant,
     state: Mutex<State>,
+    /// The graded programs of the check: their pids and roles (see
+    /// [`super::stall`]).
+    guests: Mutex<Vec<(u32, Party)>>,
+    /// How many reasons there are not to give up early (see
+    /// [`super::stall::patient`]).
+    patience: AtomicUsize,
+    /// How long programs must sleep without any change to count as stalled.
+    stall_window: Mutex<Duration>,
+    /// How many events were recorded: anything moving counts as progress.
+    activity: AtomicUsize,
 }
+
+/// How long a stall must last at `--time-scale 1`.
+const STALL_WINDOW: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default)]
 struct State {
@@ -188,7 +202,60 @@ impl Conversation {
         Arc::new(Self {
             started,
             state: Mutex::default(),
+            guests: Mutex::default(),
+            patience: AtomicUsize::new(0),
+            stall_window: Mutex::new(STALL_WINDOW),
+            activity: AtomicUsize::new(0),
         })
+    }
+
+    /// Scales the stall window with the grade's `--time-scale`.
+    pub fn scale_stall_window(&self, time_scale: f64) {
+        *self.stall_window.lock().unwrap_or_else(|p| p.into_inner()) =
+            STALL_WINDOW.mul_f64(time_scale.max(0.01));
+    }
+
+    /// How long programs must sleep without any change to count as stalled.
+    pub fn stall_window(&self) -> Duration {
+        *self.stall_window.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A graded program started: waits watch it.
+    pub fn add_guest(&self, pid: u32, party: Party) {
+        self.guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((pid, party));
+    }
+
+    /// A graded program is gone (reaped): waits stop watching it.
+    pub fn remove_guest(&self, pid: u32) {
+        self.guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(guest, _)| *guest != pid);
+    }
+
+    /// The graded programs running for the check.
+    pub fn guests(&self) -> Vec<(u32, Party)> {
+        self.guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Adds (`true`) or removes a reason to wait out the time limit.
+    pub fn set_patient(&self, patient: bool) {
+        if patient {
+            self.patience.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.patience.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether waits must not give up early now.
+    pub fn is_patient(&self) -> bool {
+        self.patience.load(Ordering::SeqCst) > 0
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -202,7 +269,15 @@ impl Conversation {
         state.connections
     }
 
+    /// How many events were recorded so far (coalesced ones included).
+    pub fn activity(&self) -> usize {
+        self.activity.load(Ordering::SeqCst)
+    }
+
     fn push(&self, mut event: Event, at: Instant) {
+        if event.kind != Kind::Note {
+            self.activity.fetch_add(1, Ordering::SeqCst);
+        }
         event.at = at.saturating_duration_since(self.started);
         let mut state = self.lock();
         if event.kind == Kind::Data && state.coalesce(&event) {

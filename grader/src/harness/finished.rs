@@ -30,8 +30,12 @@ pub fn describe_status(status: Option<ExitStatus>) -> String {
 pub struct Finished {
     /// How it ended (`None` only if it could not be reaped).
     pub status: Option<ExitStatus>,
-    /// Whether the grader had to stop it at its time limit.
+    /// Whether the grader had to stop it: at its time limit, or earlier
+    /// because it had stalled.
     pub timed_out: bool,
+    /// Why the grader stopped it before its time limit: it sat asleep with
+    /// nothing changing (see [`super::stall`]).
+    pub stalled: Option<String>,
     /// Kept stdout bytes.
     pub stdout: Vec<u8>,
     /// Kept stderr bytes.
@@ -107,7 +111,15 @@ impl Finished {
 
     /// One line for reports: `exit code 1 after 0.12 s`.
     pub fn describe(&self) -> String {
-        if self.timed_out {
+        if let (true, Some(why)) = (self.timed_out, &self.stalled) {
+            format!(
+                "still running after {:.1} s, but {}; the grader stopped it",
+                self.elapsed.as_secs_f64(),
+                why.trim_start_matches("the client ")
+                    .trim_start_matches("the server ")
+                    .replacen("has been", "it had been", 1)
+            )
+        } else if self.timed_out {
             format!(
                 "still running after {:.1} s; the grader stopped it",
                 self.elapsed.as_secs_f64()
@@ -123,10 +135,28 @@ impl Finished {
 }
 
 impl Process {
+    /// Waits until the program exits (true), `deadline` passes, or the
+    /// check's programs stall (false, and why).
+    pub fn wait_watching(&mut self, deadline: Instant) -> (bool, Option<String>) {
+        let mut watch = super::stall::Watch::new();
+        loop {
+            let slice = (Instant::now() + super::stall::SLICE).min(deadline);
+            if self.wait_until(slice).is_some() {
+                return (true, None);
+            }
+            if Instant::now() >= deadline {
+                return (false, None);
+            }
+            if let Some(why) = watch.stalled() {
+                return (false, Some(why));
+            }
+        }
+    }
+
     /// Waits for the program to exit (stopping it at `deadline`), ends its
     /// process group, and collects its output.
     pub fn finish(mut self, deadline: Instant) -> Finished {
-        let exited = self.wait_until(deadline).is_some();
+        let (exited, stalled) = self.wait_watching(deadline);
         // From just before the program started until its exit was seen (or
         // the deadline came): never shorter than its run, however slowly the
         // grader set up around it, and without the clean-up below.
@@ -140,6 +170,7 @@ impl Process {
         Finished {
             status,
             timed_out: !exited,
+            stalled,
             stdout: self.stdout().bytes(),
             stderr: self.stderr().bytes(),
             stdout_truncated: self.stdout().truncated(),

@@ -15,6 +15,7 @@ pub mod procfs;
 pub mod ready;
 pub mod show;
 pub mod snapshot;
+pub mod stall;
 pub mod udp;
 
 pub use ctx::{Binaries, Ctx, Evidence, Server};

@@ -18,6 +18,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::conn::Conn;
 use super::conversation::{self, Kind, Party};
+use super::stall::{self, Watch};
 use super::{procfs, show};
 use crate::outcome::Failure;
 
@@ -94,8 +95,18 @@ pub enum ReadEnd {
     Enough,
     /// The deadline passed.
     Deadline,
+    /// The program stopped making progress (see [`super::stall`]): why.
+    Stalled(String),
     /// The connection failed (e.g. reset by the peer).
     Error(String),
+}
+
+impl ReadEnd {
+    /// Whether the grader gave up waiting: the time limit passed, or the
+    /// program stalled.
+    pub fn gave_up(&self) -> bool {
+        matches!(self, ReadEnd::Deadline | ReadEnd::Stalled(_))
+    }
 }
 
 /// How reading ended, as a student reads it: `the server closed the
@@ -106,6 +117,7 @@ impl std::fmt::Display for ReadEnd {
             ReadEnd::Eof => write!(f, "the server closed the connection"),
             ReadEnd::Enough => write!(f, "more bytes than expected arrived"),
             ReadEnd::Deadline => write!(f, "nothing more arrived before the time limit"),
+            ReadEnd::Stalled(why) => write!(f, "nothing more arrived: {why}"),
             ReadEnd::Error(err) => write!(f, "the connection failed: {err}"),
         }
     }
@@ -177,11 +189,17 @@ pub fn send(stream: &Conn, payload: &[u8], plan: SendPlan, deadline: Instant) ->
     let mut stream = stream;
     let piece = plan.piece.unwrap_or(payload.len()).max(1);
     for (index, chunk) in payload.chunks(piece).enumerate() {
-        if index > 0 && plan.wait_until_read {
-            wait_until_read(stream, deadline);
-        }
-        if index > 0 && !plan.pause.is_zero() {
-            thread::sleep(plan.pause.min(remaining(deadline)));
+        if index > 0 {
+            // While the grader takes its time between pieces, the program
+            // waits for it: that is no stall. (A write blocked because the
+            // program stopped reading is one, so writing is not covered.)
+            let _pausing = stall::patient();
+            if plan.wait_until_read {
+                wait_until_read(stream, deadline);
+            }
+            if !plan.pause.is_zero() {
+                thread::sleep(plan.pause.min(remaining(deadline)));
+            }
         }
         write_all_until(&mut stream, chunk, deadline)?;
     }
@@ -238,6 +256,7 @@ pub fn read_until_done(
     let mut stream = stream;
     let mut received = Vec::new();
     let mut buffer = vec![0; 64 * 1024];
+    let mut watch = Watch::new();
     loop {
         if done(&received) {
             return (received, ReadEnd::Enough);
@@ -245,12 +264,19 @@ pub fn read_until_done(
         if Instant::now() >= deadline {
             return (received, ReadEnd::Deadline);
         }
-        if let Err(err) = stream.set_read_timeout(Some(remaining(deadline))) {
+        if let Some(why) = watch.stalled() {
+            return (received, ReadEnd::Stalled(why));
+        }
+        let slice = remaining(deadline).min(stall::SLICE);
+        if let Err(err) = stream.set_read_timeout(Some(slice)) {
             return (received, ReadEnd::Error(err.to_string()));
         }
         match stream.read(&mut buffer) {
             Ok(0) => return (received, ReadEnd::Eof),
-            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Ok(n) => {
+                received.extend_from_slice(&buffer[..n]);
+                watch.progress();
+            }
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
             Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(err) => return (received, ReadEnd::Error(err.to_string())),
@@ -268,13 +294,21 @@ pub fn listen() -> io::Result<(TcpListener, SocketAddr)> {
 
 /// Accepts one connection, waiting no later than `deadline`.
 pub fn accept_until(listener: &TcpListener, deadline: Instant) -> io::Result<(Conn, SocketAddr)> {
+    let mut watch = Watch::new();
     loop {
+        if let Some(why) = watch.stalled() {
+            return Err(io::Error::new(
+                ErrorKind::TimedOut,
+                format!("no client connected: {why}"),
+            ));
+        }
         let mut pollfd = libc::pollfd {
             fd: listener.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
-        let millis = i32::try_from(remaining(deadline).as_millis()).unwrap_or(i32::MAX);
+        let slice = remaining(deadline).min(stall::SLICE);
+        let millis = i32::try_from(slice.as_millis()).unwrap_or(i32::MAX);
         // SAFETY: one valid pollfd for a descriptor we own.
         let ready = unsafe { libc::poll(&mut pollfd, 1, millis) };
         if ready > 0 {

@@ -313,6 +313,7 @@ impl Process {
         let conversation = conversation::current();
         if let Some(conversation) = &conversation {
             conversation.program(Kind::Start, party, &launch.command_line(), started);
+            conversation.add_guest(program_pid, party);
         }
         let lines = |kind| {
             let conversation = Arc::clone(conversation.as_ref()?);
@@ -477,6 +478,9 @@ impl Process {
         }
         self.cgroups.remove();
         contain::remove_guest_home(&self.home);
+        if let Some(conversation) = &self.conversation {
+            conversation.remove_guest(self.program_pid);
+        }
         self.reaped = true;
         self.registry.remove(pgid);
         self.exit

@@ -224,11 +224,14 @@ fn expect_client_output(
     let deadline = ctx.within(5.0);
     // What the grader's peer heard while the client still ran: once it is
     // stopped, its socket closes and the peer sees an end of stream anyway.
-    let heard_before_the_end = client
-        .wait_until(deadline)
-        .is_none()
-        .then(|| heard.snapshot());
-    let finished = client.finish(deadline);
+    let (exited, stalled) = client.wait_watching(deadline);
+    let heard_before_the_end = (!exited).then(|| heard.snapshot());
+    let mut finished = client.finish(if stalled.is_some() {
+        std::time::Instant::now()
+    } else {
+        deadline
+    });
+    finished.stalled = finished.stalled.or(stalled);
     let expected_text = expected.escape_ascii().to_string();
     let want = format!("Received b\"{expected_text}\"");
     let stdout = finished.stdout_text();

@@ -211,6 +211,7 @@ pub(super) fn ending(end: &ReadEnd) -> &'static str {
         ReadEnd::Eof => "the server closed the connection",
         ReadEnd::Enough => "the grader stopped reading",
         ReadEnd::Deadline => "nothing more arrived before the time limit",
+        ReadEnd::Stalled(_) => "nothing more arrived: the server sat idle, asleep",
         ReadEnd::Error(_) => "the connection failed (reset by the server?)",
     }
 }

@@ -77,14 +77,14 @@ pub(super) fn reply_list(registration: &Registration, name: &str) -> Result<Pair
     let what = format!("registering {}", quoted(name));
     match &registration.end {
         ReadEnd::Eof | ReadEnd::Enough => {}
-        ReadEnd::Deadline if registration.received.is_empty() => {
+        ReadEnd::Deadline | ReadEnd::Stalled(_) if registration.received.is_empty() => {
             return Err(Failure::new(format!(
                 "{what}: no reply, and the connection stayed open"
             ))
             .expected("the list as JSON, then the server shuts the connection down")
             .detail("the grader half-closed after the name: reading until end of stream tells the server the name is complete"));
         }
-        ReadEnd::Deadline => {
+        ReadEnd::Deadline | ReadEnd::Stalled(_) => {
             return Err(Failure::new(format!(
                 "{what}: the server sent {} bytes but never closed the connection",
                 registration.received.len()
@@ -193,7 +193,7 @@ pub(super) fn expect_refused(
 ) -> CheckResult {
     let registration = send_name(ctx, server, name, SendPlan::ALL_THEN_CLOSE, ctx.within(5.0))?;
     let what = format!("a name that {why} ({})", show::bytes(name, 60));
-    if registration.end == ReadEnd::Deadline {
+    if registration.end.gave_up() {
         return Err(server.explain(
             Failure::new(format!(
                 "{what}: the server neither answered nor closed the connection"

@@ -5,7 +5,7 @@ use std::net::Shutdown;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::net::{self, ReadEnd, SendPlan};
+use crate::harness::net::{self, SendPlan};
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, procfs, show};
 use crate::outcome::{CheckResult, Failure};
@@ -116,7 +116,7 @@ pub(super) fn silent_client(ctx: &Ctx) -> CheckResult {
         SendPlan::ALL_THEN_CLOSE,
         ctx.within(1.0),
     )?;
-    if registration.received.is_empty() && registration.end == ReadEnd::Deadline {
+    if registration.received.is_empty() && registration.end.gave_up() {
         return Err(server.explain(
             Failure::new("while one client stayed connected without sending anything, another got no reply within a second")
                 .expected("every connection is served by its own thread, so a silent client holds up only itself")

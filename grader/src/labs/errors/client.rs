@@ -9,6 +9,7 @@ use std::time::Instant;
 use crate::harness::net::{self, FullBacklog, Peer, RefusingPort};
 use crate::harness::process::{Finished, Launch};
 use crate::harness::snapshot::redact_after;
+use crate::harness::stall;
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
@@ -106,6 +107,8 @@ pub(super) fn socket_create(ctx: &Ctx) -> CheckResult {
 }
 
 pub(super) fn resolve(ctx: &Ctx) -> CheckResult {
+    // The program is meant to sleep on its timer here: wait it out.
+    let _patient = stall::patient();
     let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
     let launch = client(ctx, "nosuchhost.invalid", refusing.addr.port(), "/", &[])?;
     let finished = ctx.run(&launch, QUICK)?;
@@ -183,6 +186,8 @@ fn check_elapsed(ctx: &Ctx, finished: &Finished, seconds: f64) -> CheckResult {
 }
 
 pub(super) fn connect_timeout(ctx: &Ctx) -> CheckResult {
+    // The program is meant to sleep on its timer here: wait it out.
+    let _patient = stall::patient();
     // Not the default and not a whole number: a fixed or whole-second
     // timeout shows.
     hanging_connect(ctx, "1.5")
@@ -213,6 +218,8 @@ fn silent_peer(
 struct SilentUntil(#[allow(dead_code)] mpsc::Sender<()>);
 
 pub(super) fn recv_timeout(ctx: &Ctx) -> CheckResult {
+    // The program is meant to sleep on its timer here: wait it out.
+    let _patient = stall::patient();
     let (peer, _arrived, _silent) = silent_peer(ctx)?;
     let launch = client(ctx, "127.0.0.1", peer.addr.port(), "/", &["--timeout", "1"])?;
     let finished = ctx.run(&launch, 1.0 + MARGIN + 1.0)?;
@@ -236,6 +243,8 @@ fn resetting_peer(ctx: &Ctx) -> Result<Peer<Request>, Failure> {
     let grace = ctx.scaled(HALF_CLOSE_GRACE);
     start_peer(ctx, move |mut stream| {
         let request = read_request(&mut stream);
+        // The client waits for the reset while the grader waits its grace.
+        let _patient = stall::patient();
         stream.set_read_timeout(Some(grace))?;
         let mut rest = [0; 64];
         // End of stream, more bytes, or the grace passing: reset either way.
@@ -272,6 +281,8 @@ const ODD_TIMEOUT: f64 = 1.75;
 const EXIT_SLACK: f64 = 1.5;
 
 pub(super) fn timeout_honoured(ctx: &Ctx) -> CheckResult {
+    // The program is meant to sleep on its timer here: wait it out.
+    let _patient = stall::patient();
     // The wait is timed from the moment the request arrived to the moment
     // the client exited: start-up time, which a busy machine stretches,
     // does not count.

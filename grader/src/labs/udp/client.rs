@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::harness::conversation;
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
+use crate::harness::stall;
 use crate::harness::udp::{self, Datagram, RefusingUdpPort, Udp, UdpPeer};
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
@@ -194,6 +195,8 @@ pub(super) fn client_stranger(ctx: &Ctx) -> CheckResult {
 const DELAY: Duration = Duration::from_millis(1500);
 
 pub(super) fn client_delayed(ctx: &Ctx) -> CheckResult {
+    // The program is meant to sleep on its timer here: wait it out.
+    let _patient = stall::patient();
     let peer = peer(ctx.within(RUN_LIMIT), |socket, request| {
         thread::sleep(DELAY);
         socket.send_to(REPLY, request.from).map(drop)
@@ -247,6 +250,8 @@ fn timeout_args() -> [String; 2] {
 }
 
 pub(super) fn client_timeout(ctx: &Ctx) -> CheckResult {
+    // The program is meant to sleep on its timer here: wait it out.
+    let _patient = stall::patient();
     // Bound, so nothing tells the client "no one is here": it can only wait.
     let silent = grader_socket()?;
     let addr = local_addr(&silent)?;
@@ -315,6 +320,8 @@ pub(super) fn client_timeout(ctx: &Ctx) -> CheckResult {
 }
 
 pub(super) fn client_no_server(ctx: &Ctx) -> CheckResult {
+    // The program is meant to sleep on its timer here: wait it out.
+    let _patient = stall::patient();
     let refusing = RefusingUdpPort::reserve()
         .map_err(|err| Failure::new(format!("reserving a UDP port: {err}")))?;
     let args = timeout_args();

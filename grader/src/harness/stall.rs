@@ -1,0 +1,282 @@
+//! Failing fast: telling, while the grader waits, that a graded program will
+//! never send what the grader waits for.
+//!
+//! A check waits for bytes, a line, a datagram, a connection or an exit up
+//! to its time limit, which is set for slow machines. A program that has
+//! stalled would make every student wait out that limit, so waits also
+//! watch the check's programs and give up early, but only on evidence a slow
+//! machine cannot fake: every process of every program has exited, or every
+//! thread of them sleeps (state `S`, not runnable, not blocked writing its
+//! output to the grader) while their CPU time, their I/O counters and the
+//! queues of their sockets stay exactly the same for a whole
+//! [`window`](Conversation::stall_window) (one second at `--time-scale 1`).
+//! A program that is merely slow is runnable, or its counters move.
+//!
+//! Checks that test timeouts expect a program to sleep on a timer: they wait
+//! with [`patient`] in force, and only their time limit ends the wait.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::conversation::{self, Conversation, Party};
+
+/// How often a waiting loop looks at the programs.
+pub const SLICE: Duration = Duration::from_millis(100);
+
+/// A program's observable state: equal samples over the window mean that
+/// nothing happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sample {
+    /// Every process of it: pid, CPU ticks, syscalls of reading and writing.
+    processes: Vec<(u32, u64, u64, u64)>,
+    /// Its sockets' queues and states (`/proc/net/{tcp,udp}` rows, minus the
+    /// timers that change by themselves).
+    sockets: BTreeSet<String>,
+    /// How many events the check's conversation had recorded: bytes moving
+    /// either way, output, exits.
+    activity: usize,
+}
+
+/// Watches the current check's programs during one wait.
+#[derive(Debug)]
+pub struct Watch {
+    conversation: Option<Arc<Conversation>>,
+    /// The last sample and since when it has been the same.
+    steady: Option<(Sample, Instant)>,
+    next_look: Instant,
+}
+
+impl Watch {
+    /// A watch over the programs of the check this thread works for.
+    pub fn new() -> Self {
+        Self {
+            conversation: conversation::current(),
+            steady: None,
+            // A wait that ends within a slice never looks at `/proc`: the
+            // many short waits of a passing check cost nothing.
+            next_look: Instant::now() + SLICE,
+        }
+    }
+
+    /// Something moved that the waiting loop saw itself (bytes arrived):
+    /// the program is alive, start over.
+    pub fn progress(&mut self) {
+        self.steady = None;
+    }
+
+    /// Why waiting on is pointless, if it is: every program has exited, or
+    /// all have slept without any change for the window. Cheap to call
+    /// often: it looks at `/proc` at most every [`SLICE`].
+    pub fn stalled(&mut self) -> Option<String> {
+        let conversation = self.conversation.as_ref()?;
+        let now = Instant::now();
+        if now < self.next_look || conversation.is_patient() {
+            return None;
+        }
+        self.next_look = now + SLICE;
+        let guests = conversation.guests();
+        if guests.is_empty() {
+            return None;
+        }
+        let mut sample = Sample {
+            processes: Vec::new(),
+            sockets: BTreeSet::new(),
+            activity: conversation.activity(),
+        };
+        let mut alive = Vec::new();
+        for (pid, party) in &guests {
+            match observe(*pid, &mut sample) {
+                Observed::Gone => {}
+                Observed::Busy => {
+                    self.steady = None;
+                    return None;
+                }
+                Observed::Asleep => alive.push(*party),
+            }
+        }
+        match &self.steady {
+            Some((before, since)) if *before == sample => {
+                let window = conversation.stall_window();
+                // An exit shows at once in what the grader waits on (the
+                // connection closes, the output ends, the exit is seen): a
+                // quarter of the window lets that happen first.
+                if alive.is_empty() && now.duration_since(*since) >= window / 4 {
+                    let who = names(guests.iter().map(|(_, party)| *party));
+                    let reason = format!("the {who} has exited");
+                    conversation.note(format!("the grader stops waiting: {reason}"));
+                    return Some(reason);
+                }
+                if now.duration_since(*since) < window {
+                    return None;
+                }
+                let who = names(alive.into_iter());
+                let reason = format!(
+                    "the {who} has been asleep for {:.1} s with nothing changing \
+                     (no CPU time used, no bytes read or written)",
+                    window.as_secs_f64()
+                );
+                conversation.note(format!("the grader stops waiting: {reason}"));
+                Some(reason)
+            }
+            _ => {
+                self.steady = Some((sample, now));
+                None
+            }
+        }
+    }
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// "server", "client", or "server and client".
+fn names(parties: impl Iterator<Item = Party>) -> String {
+    let mut names: Vec<&str> = parties.map(Party::name).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(" and ")
+}
+
+enum Observed {
+    /// Exited (or a zombie): it will do nothing more.
+    Gone,
+    /// Some thread is runnable, stopped, in the disk, or writing output to
+    /// the grader: not a stall.
+    Busy,
+    /// Every thread sleeps; its counters went into the sample.
+    Asleep,
+}
+
+/// Looks at `pid` and every process it started.
+fn observe(pid: u32, sample: &mut Sample) -> Observed {
+    let mut pending = vec![pid];
+    let mut any = false;
+    while let Some(pid) = pending.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        let mut threads = 0;
+        for task in tasks.flatten() {
+            let path = task.path();
+            let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+                continue;
+            };
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .unwrap_or("Z");
+            match state {
+                "Z" | "X" => continue,
+                "S" => {}
+                _ => return Observed::Busy,
+            }
+            let wchan = std::fs::read_to_string(path.join("wchan")).unwrap_or_default();
+            if wchan.contains("pipe") {
+                return Observed::Busy;
+            }
+            threads += 1;
+            if let Ok(children) = std::fs::read_to_string(path.join("children")) {
+                pending.extend(
+                    children
+                        .split_whitespace()
+                        .filter_map(|c| c.parse::<u32>().ok()),
+                );
+            }
+        }
+        if threads == 0 {
+            continue;
+        }
+        any = true;
+        let cpu = super::procfs::cpu_time(pid).map_or(0, |t| t.as_micros() as u64);
+        let (reads, writes) = io_calls(pid);
+        sample.processes.push((pid, cpu, reads, writes));
+        sample.sockets.extend(socket_rows(pid));
+    }
+    sample.processes.sort_unstable();
+    if any {
+        Observed::Asleep
+    } else {
+        Observed::Gone
+    }
+}
+
+/// `syscr` and `syscw` of `/proc/PID/io`: every read, write, send and
+/// receive the process made.
+fn io_calls(pid: u32) -> (u64, u64) {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    let field = |name: &str| {
+        io.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("syscr:"), field("syscw:"))
+}
+
+/// The rows of `/proc/net/{tcp,tcp6,udp,udp6}` for the sockets `pid` holds,
+/// cut to the fields that change only when something happens: addresses,
+/// state, queues (the timer fields tick by themselves).
+fn socket_rows(pid: u32) -> Vec<String> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let inodes: BTreeSet<String> = fds
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            let inode = target.strip_prefix("socket:[")?.strip_suffix(']')?;
+            Some(inode.to_owned())
+        })
+        .collect();
+    if inodes.is_empty() {
+        return Vec::new();
+    }
+    let mut rows = Vec::new();
+    for table in ["tcp", "tcp6", "udp", "udp6"] {
+        let path = format!("/proc/thread-self/net/{table}");
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode …
+            if fields.len() > 9 && inodes.contains(fields[9]) {
+                rows.push(format!(
+                    "{table} {} {} {} {}",
+                    fields[1], fields[2], fields[3], fields[4]
+                ));
+            }
+        }
+    }
+    rows
+}
+
+/// While the returned guard lives, waits of this check do not give up early:
+/// for checks where the program is meant to sleep on a timer (a timeout
+/// the check measures).
+pub fn patient() -> Patience {
+    let conversation = conversation::current();
+    if let Some(conversation) = &conversation {
+        conversation.set_patient(true);
+    }
+    Patience { conversation }
+}
+
+/// Ends patience when dropped (see [`patient`]).
+#[derive(Debug)]
+pub struct Patience {
+    conversation: Option<Arc<Conversation>>,
+}
+
+impl Drop for Patience {
+    fn drop(&mut self) {
+        if let Some(conversation) = &self.conversation {
+            conversation.set_patient(false);
+        }
+    }
+}
