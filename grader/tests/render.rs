@@ -354,6 +354,7 @@ fn html_page() {
 fn html_page_of_a_stub_explains_a_shared_failure_once() {
     let page = render::html::page(&[stub_report()], render::html::Links::default());
     assert!(page.contains("Nothing passes yet"));
+    assert!(page.contains("read <a href=\"labs/echo/README.md#echo-ready\">"));
     assert!(page.contains("the same panic as echo.ready"));
     assert_eq!(page.matches("<svg class=\"seq\"").count(), 3);
     assert!(page.contains("events left out"));

@@ -134,7 +134,24 @@ fn lab(html: &mut String, view: &LabView, links: Links) {
         );
     }
     if let Some(start) = where_to_start(view) {
-        let _ = writeln!(html, "<p class=\"start\">{}</p>", escape(&start));
+        // The handout section it names is a link, as everywhere on the page.
+        let handout = view
+            .checks
+            .iter()
+            .find_map(|check| check.guidance)
+            .map(|guidance| guidance.handout)
+            .unwrap_or_default();
+        let mut start = escape(&start);
+        if !handout.is_empty() {
+            let link = format!(
+                "<a href=\"{}{}\">{}</a>",
+                escape(links.handouts),
+                escape(handout),
+                escape(handout)
+            );
+            start = start.replacen(&escape(handout), &link, 1);
+        }
+        let _ = writeln!(html, "<p class=\"start\">{start}</p>");
     }
     html.push_str("<ol class=\"checks\">\n");
     let same = same_failures(&view.checks);
@@ -538,7 +555,7 @@ summary,.line{cursor:default;padding:3px 0}summary{cursor:pointer}\
 .status{font-size:.8em;text-transform:uppercase;letter-spacing:.04em;display:inline-block;width:5.5em}\
 .points{font-variant-numeric:tabular-nums;display:inline-block;width:3em;text-align:right;margin-right:.5em}\
 code,pre{font:13px/1.4 ui-monospace,'SFMono-Regular',Menlo,Consolas,monospace}\
-pre{background:#f3f4f6;padding:8px;overflow-x:auto;white-space:pre-wrap;word-break:break-all;max-height:24em}\
+pre{background:#f3f4f6;padding:8px;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere;max-height:24em}\
 .same{color:var(--mute)}\
 dl.guidance{display:grid;grid-template-columns:5em 1fr;gap:2px 8px;margin:.4em 0}dt{color:var(--mute)}dd{margin:0}\
 figure{margin:.5em 0;overflow-x:auto}figcaption{color:var(--mute);font-size:.85em}\
