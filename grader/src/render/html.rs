@@ -362,11 +362,19 @@ pub fn sequence_diagram(timeline: &Timeline, id: &str) -> String {
             Row::Event(event) | Row::Quoted(event, _) | Row::Repeated(event, _, _) => {
                 let what = timeline::what_of(row);
                 let who = timeline.who_of(row);
+                let words = format!("{who}  {what}");
+                let shown = clip(&words, TEXT_CHARS);
+                // The whole text on hover, only where it is cut: a row's
+                // markup is most of a page.
+                let title = if shown == words {
+                    String::new()
+                } else {
+                    format!("<title>{}</title>", escape(&words))
+                };
                 let _ = write!(
                     svg,
-                    "<g class=\"{}\"><title>{}</title><text x=\"{TIME_END}\" y=\"{}\" text-anchor=\"end\" class=\"t\">{}</text>",
+                    "<g class=\"{}\">{title}<text x=\"{TIME_END}\" y=\"{}\" text-anchor=\"end\" class=\"t\">{}</text>",
                     kind_class(event.kind),
-                    escape(&format!("{}  {who}  {what}", timeline::seconds(event.at))),
                     y + 4,
                     timeline::seconds(event.at)
                 );
@@ -379,7 +387,7 @@ pub fn sequence_diagram(timeline: &Timeline, id: &str) -> String {
                     svg,
                     "<text x=\"{text_x}\" y=\"{}\" class=\"w\">{}</text></g>",
                     y + 4,
-                    escape(&clip(&format!("{who}  {what}"), TEXT_CHARS))
+                    escape(&shown)
                 );
             }
         }
@@ -530,7 +538,7 @@ pub fn escape(text: &str) -> String {
 
 /// The arrowhead every diagram's arrows share, and what the marks mean.
 const LEGEND: &str = "<footer><svg width=\"0\" height=\"0\" style=\"position:absolute\" aria-hidden=\"true\"><defs><marker id=\"head\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"9\" markerHeight=\"9\" orient=\"auto-start-reverse\"><path d=\"M0 0L10 5L0 10z\" fill=\"#333\"/></marker></defs></svg>\
-<p>In the diagrams: ▶ a program started, ● it printed a line, ■ it exited, ◆ the grader noted something; an arrow → carries bytes, a connection, or FIN (a side closed); ✕ a reset (RST) or a refused connection. Hover a row for its full text.</p>\
+<p>In the diagrams: ▶ a program started, ● it printed a line, ■ it exited, ◆ the grader noted something; an arrow → carries bytes, a connection, or FIN (a side closed); ✕ a reset (RST) or a refused connection. Hover a row cut short (…) for its whole text.</p>\
 <p>Made by the Socket Labs grader; this page fetches nothing and runs no script.</p></footer>\n";
 
 /// The style sheet of every page: system fonts, and status shown by a
