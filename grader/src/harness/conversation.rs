@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+/// Set (to anything) to grade without recording conversations, which also
+/// turns off failing fast: for measuring what recording costs.
+pub const DISABLE_VARIABLE: &str = "SOCKET_LABS_NO_RECORDING";
+
 /// Events kept from the start of a check.
 const HEAD: usize = 80;
 /// Events kept from the end of a check.

@@ -102,6 +102,35 @@ pub enum Evidence {
     TextDecodingCrash,
 }
 
+/// What waits unread in a sleeping server's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unread {
+    /// Bytes that arrived and were not read.
+    pub bytes: u64,
+    /// Clients' ends of stream (FIN) the server has not noticed.
+    pub ends: usize,
+}
+
+impl Unread {
+    /// The evidence in words, for a failure's details.
+    fn describe(self) -> String {
+        let mut parts = Vec::new();
+        if self.bytes > 0 {
+            parts.push(format!("{} bytes", self.bytes));
+        }
+        match self.ends {
+            0 => {}
+            1 => parts.push("an end of stream (a client half-closed)".into()),
+            ends => parts.push(format!("{ends} ends of stream (clients half-closed)")),
+        }
+        format!(
+            "{} arrived on the server's connections and wait unread, while the server sleeps \
+             waiting for its next event",
+            parts.join(" and ")
+        )
+    }
+}
+
 /// What a piece of evidence means in a lab: a hint and the handout section
 /// (an anchor) that teaches the fix.
 #[derive(Debug, Clone, Copy)]
@@ -225,18 +254,22 @@ impl Server {
             .find(|lesson| lesson.evidence == evidence)
     }
 
-    /// Bytes that arrived on the server's connections and wait unread while
-    /// it sleeps waiting for readiness, unchanged (and its CPU time too)
-    /// over `settle`: evidence a slow machine cannot fake, since a server
-    /// that is merely behind is running, not asleep in poll. `None` when
-    /// there are none, or `/proc` cannot tell.
-    pub fn unread_while_waiting(&self, settle: Duration) -> Option<u64> {
+    /// Bytes that arrived on the server's connections, and ends of stream
+    /// (a client's FIN), that wait unread while it sleeps waiting for
+    /// readiness, unchanged (and its CPU time too) over `settle`: evidence a
+    /// slow machine cannot fake, since a server that is merely behind is
+    /// running, not asleep in poll. `None` when there are none, or `/proc`
+    /// cannot tell.
+    pub fn unread_while_waiting(&self, settle: Duration) -> Option<Unread> {
         let pid = self.process.pid();
         let sample = || {
             let waiting = procfs::waits_for_readiness(pid).ok()?;
-            let unread = procfs::unread_by_server(self.addr).ok()?;
+            let unread = Unread {
+                bytes: procfs::unread_by_server(self.addr).ok()?,
+                ends: procfs::unnoticed_ends(self.addr).ok()?,
+            };
             let cpu = procfs::cpu_time(pid).ok()?;
-            (waiting && unread > 0).then_some((unread, cpu))
+            (waiting && (unread.bytes > 0 || unread.ends > 0)).then_some((unread, cpu))
         };
         let first = sample()?;
         std::thread::sleep(settle);
@@ -282,10 +315,7 @@ impl Server {
             None => match self.lesson(Evidence::UnreadWhileWaiting) {
                 Some(lesson) => match self.unread_while_waiting(UNREAD_SETTLE) {
                     Some(unread) => failure
-                        .detail(format!(
-                            "{unread} bytes have arrived on the server's connections and wait unread, \
-                             while the server sleeps waiting for its next event"
-                        ))
+                        .detail(unread.describe())
                         .diagnosis(lesson.hint, lesson.handout),
                     None => failure,
                 },

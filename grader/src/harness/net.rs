@@ -212,6 +212,7 @@ pub fn send(stream: &Conn, payload: &[u8], plan: SendPlan, deadline: Instant) ->
 /// `write_all` bounded by `deadline` as a whole: a socket timeout bounds
 /// each `write` call, and `write_all` may make many of them.
 pub fn write_all_until(stream: &mut &Conn, mut data: &[u8], deadline: Instant) -> io::Result<()> {
+    let mut watch = Watch::new();
     while !data.is_empty() {
         if Instant::now() >= deadline {
             return Err(io::Error::new(
@@ -219,10 +220,20 @@ pub fn write_all_until(stream: &mut &Conn, mut data: &[u8], deadline: Instant) -
                 "the peer stopped reading",
             ));
         }
-        stream.set_write_timeout(Some(remaining(deadline)))?;
+        // A program that stopped reading and sleeps will never make room.
+        if let Some(why) = watch.stalled() {
+            return Err(io::Error::new(
+                ErrorKind::TimedOut,
+                format!("the peer stopped reading: {why}"),
+            ));
+        }
+        stream.set_write_timeout(Some(remaining(deadline).min(stall::SLICE)))?;
         match stream.write(data) {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
+            Ok(n) => {
+                data = &data[n..];
+                watch.progress();
+            }
             Err(err)
                 if matches!(
                     err.kind(),

@@ -68,6 +68,21 @@ pub fn unread_by_server(server: SocketAddr) -> io::Result<u64> {
         .sum())
 }
 
+/// Connections accepted at `server` whose client has closed its side (the
+/// FIN arrived: `CLOSE_WAIT`) while the server has nothing left to send
+/// them: an end of stream the server has not noticed yet.
+pub fn unnoticed_ends(server: SocketAddr) -> io::Result<usize> {
+    let local = proc_net_address(server);
+    Ok(tcp_sockets()?
+        .iter()
+        .filter(|socket| {
+            socket.local_address == local
+                && socket.state == TcpSocket::CLOSE_WAIT
+                && socket.tx_queue == 0
+        })
+        .count())
+}
+
 /// One TCP socket of the machine, as `/proc/net/tcp` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpSocket {
@@ -89,6 +104,8 @@ pub struct TcpSocket {
 impl TcpSocket {
     /// `TCP_LISTEN` in the kernel's numbering.
     pub const LISTEN: u8 = 0x0A;
+    /// `TCP_CLOSE_WAIT` in the kernel's numbering: the peer closed its side.
+    pub const CLOSE_WAIT: u8 = 0x08;
     /// `TCP_TIME_WAIT` in the kernel's numbering.
     pub const TIME_WAIT: u8 = 0x06;
 }

@@ -112,8 +112,7 @@ impl Watch {
                 }
                 let who = names(alive.into_iter());
                 let reason = format!(
-                    "the {who} has been asleep for {:.1} s with nothing changing \
-                     (no CPU time used, no bytes read or written)",
+                    "the {who} has been asleep for {:.1} s, doing nothing",
                     window.as_secs_f64()
                 );
                 conversation.note(format!("the grader stops waiting: {reason}"));

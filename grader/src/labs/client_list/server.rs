@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::net::{self, SendPlan};
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, procfs, show};
+use crate::harness::{Ctx, procfs, show, stall};
 use crate::outcome::{CheckResult, Failure};
 
 use super::registration::{
@@ -135,13 +135,15 @@ fn wait_threads(
     deadline: Instant,
     done: impl Fn(usize) -> bool,
 ) -> Result<(usize, bool), Failure> {
+    // A server asleep with nothing changing will not start or end a thread.
+    let mut watch = stall::Watch::new();
     loop {
         let count = procfs::threads(pid)
             .map_err(|err| Failure::new(format!("reading /proc/{pid}/status: {err}")))?;
         if done(count) {
             return Ok((count, true));
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline || watch.stalled().is_some() {
             return Ok((count, false));
         }
         // /proc cannot be waited on: look again shortly.

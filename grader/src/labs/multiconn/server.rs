@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::harness::conn::Conn;
 use crate::harness::net::{self, ReadEnd, SendPlan};
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, Evidence, Server, procfs, show};
+use crate::harness::{Ctx, Evidence, Server, procfs, show, stall};
 use crate::outcome::{CheckResult, Failure};
 
 use super::logs::{ServerView, escaped, local_addr};
@@ -345,8 +345,10 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
     // also reads the end of stream, before we read anything.
     let (here, there) = (local_addr(&stream)?, server.addr);
     let drained = ctx.within(20.0);
+    let mut watch = stall::Watch::new();
     while procfs::tcp_unread(there, here).is_ok_and(|unread| unread.is_some_and(|n| n > 0))
         && Instant::now() < drained
+        && watch.stalled().is_none()
     {
         thread::sleep(Duration::from_millis(10));
     }
@@ -446,6 +448,16 @@ pub(super) fn fd_leak(ctx: &Ctx) -> CheckResult {
             exchange
                 .expect_bytes(message.as_bytes(), &format!("echo to client {number}"))
                 .map_err(|failure| server.explain(failure))?;
+            if exchange.end != ReadEnd::Eof {
+                return Err(server.explain(
+                    Failure::new(format!(
+                        "client {number} got its echo and half-closed, but the server did not \
+                         close the connection: {}",
+                        exchange.end
+                    ))
+                    .expected("at end of stream, the server closes the connection and forgets it"),
+                ));
+            }
         } else {
             // The others close as soon as their echo is back.
             round_trip(&stream, message.as_bytes(), ctx.within(5.0)).map_err(|failed| {

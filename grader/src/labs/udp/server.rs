@@ -302,12 +302,23 @@ pub(super) fn burst(ctx: &Ctx) -> CheckResult {
     let probe = grader_socket()?;
     let deadline = ctx.within(8.0);
     let mut answered = None;
+    let heard_probe = format!("Got message from {}", local_addr(&probe)?);
     while answered.is_none() && Instant::now() < deadline {
         let _ = probe.send_to(b"still there?", server.addr);
         let wait = (Instant::now() + Duration::from_millis(300)).min(deadline);
         let (reply, _) = udp::recv_from_until(&probe, server.addr, wait)
             .map_err(|err| Failure::new(format!("the grader's probe socket failed: {err}")))?;
         answered = reply;
+        // Fail fast: a server that has exited answers no more, and one that
+        // logged three probes without answering them answers elsewhere.
+        let logged = server
+            .lines()
+            .iter()
+            .filter(|line| line.starts_with(&heard_probe))
+            .count();
+        if answered.is_none() && (server.process.exit_status().is_some() || logged >= 3) {
+            break;
+        }
     }
     let Some(answer) = answered else {
         return Err(server.explain(
