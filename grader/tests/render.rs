@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use grader::harness::conversation::{Event, Kind, Party, Transcript};
 use grader::outcome::BuildState;
 use grader::render::{self, text::Style};
 use grader::{CheckOutcome, Failure, LabReport, Status};
@@ -27,10 +28,78 @@ fn check(id: &str, status: Status, points: u32, max_points: u32) -> CheckOutcome
     }
 }
 
+/// An event at `ms` milliseconds into the check.
+fn event(ms: u64, kind: Kind, from: Party, to: Option<Party>, text: &str) -> Event {
+    Event {
+        at: Duration::from_millis(ms),
+        until: None,
+        kind,
+        from: Some(from),
+        to,
+        conn: to.map(|_| 1),
+        bytes: None,
+        text: text.into(),
+    }
+}
+
+/// `bytes` from `from` to `to` on connection 1.
+fn data(ms: u64, from: Party, to: Party, bytes: u64, preview: &str) -> Event {
+    Event {
+        bytes: Some(bytes),
+        ..event(ms, Kind::Data, from, Some(to), preview)
+    }
+}
+
+/// The server echoes 6 of 59 bytes and closes: the conversation of a
+/// server that echoes one `read` only.
+fn echoes_one_read() -> Transcript {
+    use Party::{Grader, Server};
+    Transcript {
+        events: vec![
+            event(
+                0,
+                Kind::Start,
+                Server,
+                None,
+                "/grader/bin/echo-server 127.0.0.1 0",
+            ),
+            event(
+                4,
+                Kind::Stdout,
+                Server,
+                None,
+                "Listening on 127.0.0.1:40001",
+            ),
+            event(5, Kind::Connect, Grader, Some(Server), ""),
+            data(6, Grader, Server, 3, "Hel"),
+            data(9, Server, Grader, 3, "Hel"),
+            data(110, Grader, Server, 56, "lo, world, in many small…"),
+            data(111, Server, Grader, 3, "lo,"),
+            event(113, Kind::Fin, Server, Some(Grader), ""),
+            event(2013, Kind::Note, Grader, None, "got 6 of 59 bytes back"),
+            event(
+                2015,
+                Kind::Exit,
+                Server,
+                None,
+                "killed by SIGKILL (by the grader)",
+            ),
+        ],
+        ..Transcript::default()
+    }
+}
+
 /// Lab 1 ran: one check of each status a run can give. Lab 2 did not build.
 fn reports() -> Vec<LabReport> {
-    let passed = check("echo.ready", Status::Passed, 4, 4);
+    let passed = CheckOutcome {
+        conversation: Transcript {
+            events: echoes_one_read().events[..3].to_vec(),
+            ..Transcript::default()
+        },
+        ..check("echo.ready", Status::Passed, 4, 4)
+    };
     let failed = CheckOutcome {
+        conversation: echoes_one_read(),
         failure: Some(
             Failure::new("the echo differs from what was sent")
                 .expected("b\"Hello, world\"")
@@ -138,10 +207,51 @@ fn stub_report() -> LabReport {
             "stderr:\n    thread 'main' (2) panicked at labs/echo/src/bin/echo-server.rs:45:5:\n    not yet implemented: bind to (127.0.0.1, {port})"
         ))
     };
+    let panicked = Transcript {
+        events: vec![
+            event(
+                0,
+                Kind::Start,
+                Party::Server,
+                None,
+                "/grader/bin/echo-server 127.0.0.1 0",
+            ),
+            event(
+                3,
+                Kind::Stderr,
+                Party::Server,
+                None,
+                "thread 'main' (2) panicked at labs/echo/src/bin/echo-server.rs:45:5:",
+            ),
+            event(
+                3,
+                Kind::Stderr,
+                Party::Server,
+                None,
+                "not yet implemented: bind to (127.0.0.1, 0)",
+            ),
+            event(4, Kind::Exit, Party::Server, None, "exit code 101"),
+        ],
+        ..Transcript::default()
+    };
     let failed = |id: &str, failure: Failure| CheckOutcome {
         failure: Some(failure),
+        conversation: panicked.clone(),
         ..check(id, Status::Failed, 0, 4)
     };
+    let mut mebibyte = echoes_one_read();
+    mebibyte.events.truncate(3);
+    let x = "xxxxxxxxxxxxxxxxxxxxxxxx…";
+    mebibyte.events.extend((0..40).flat_map(|index| {
+        [
+            data(10 + 10 * index, Party::Grader, Party::Server, 65536, x),
+            data(15 + 10 * index, Party::Server, Party::Grader, 65536, x),
+        ]
+    }));
+    mebibyte.events.extend([
+        event(412, Kind::Fin, Party::Server, Some(Party::Grader), ""),
+        event(413, Kind::Exit, Party::Server, None, "exit code 1"),
+    ]);
     let long = CheckOutcome {
         commands: vec![format!(
             "/grader/bin/echo-client 127.0.0.1 4000 {}",
@@ -164,10 +274,13 @@ fn stub_report() -> LabReport {
         checks: vec![
             failed("echo.ready", panic(1)),
             failed("echo.hello", panic(2)),
-            failed(
-                "echo.one_mebibyte",
-                Failure::new("the server exited").detail("exit code 1"),
-            ),
+            CheckOutcome {
+                conversation: mebibyte,
+                ..failed(
+                    "echo.one_mebibyte",
+                    Failure::new("the server closed the connection after 2.6 MiB"),
+                )
+            },
             long,
         ],
         seed: 42,
@@ -189,6 +302,10 @@ fn text_report_of_a_stub_is_short() {
             line.chars().count()
         );
     }
+    // The panic is explained once, with its conversation; the long
+    // conversation is cut to its start and end.
+    assert_eq!(out.matches("conversation:").count(), 3, "{out}");
+    assert!(out.contains("events left out"), "{out}");
     insta::assert_snapshot!("text_stub", out);
 }
 
@@ -201,7 +318,46 @@ fn text_report_verbose_keeps_long_lines_whole() {
     };
     let out = render::text::lab(&stub_report(), style);
     assert!(out.contains(&"x".repeat(100 * 1024)));
-    assert_eq!(out.matches("panicked at").count(), 2, "{out}");
+    assert_eq!(out.matches("    stderr:\n").count(), 2, "{out}");
+    assert!(!out.contains("the same panic as"), "{out}");
+}
+
+/// The page: every check with its status in words, a diagram of each
+/// conversation, links into the handout, and nothing fetched.
+#[test]
+fn html_page() {
+    let links = render::html::Links {
+        handouts: "file:///course/",
+        up: None,
+    };
+    let page = render::html::page(&reports(), links);
+    assert!(page.contains(render::html::CONTENT_SECURITY_POLICY));
+    for id in [
+        "echo.ready",
+        "echo.hello",
+        "echo.server_log",
+        "echo.fd_leak",
+        "errors.usage",
+    ] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    assert_eq!(page.matches("<svg class=\"seq\"").count(), 2);
+    assert!(page.contains("href=\"file:///course/labs/echo/README.md#echo-hello\""));
+    for fetch in ["src=", "http://", "https://", "<script", "url(http"] {
+        assert!(!page.contains(fetch), "{fetch}");
+    }
+    insta::assert_snapshot!("html", page);
+}
+
+/// The stub's page explains the panic once, as the terminal does.
+#[test]
+fn html_page_of_a_stub_explains_a_shared_failure_once() {
+    let page = render::html::page(&[stub_report()], render::html::Links::default());
+    assert!(page.contains("Nothing passes yet"));
+    assert!(page.contains("read <a href=\"labs/echo/README.md#echo-ready\">"));
+    assert!(page.contains("the same panic as echo.ready"));
+    assert_eq!(page.matches("<svg class=\"seq\"").count(), 3);
+    assert!(page.contains("events left out"));
 }
 
 #[test]
@@ -247,4 +403,41 @@ fn only_failed_checks_carry_hints() {
             );
         }
     }
+}
+
+/// The class page: a histogram, every check's pass rate with the hardest
+/// first, a row per student linking to the student's page, and the
+/// grader's version and seed.
+#[test]
+fn class_dashboard() {
+    let lab1 = reports().remove(0);
+    let stub = stub_report();
+    let students = [
+        render::dashboard::Student {
+            name: "ada",
+            page: "students/ada.html",
+            reports: vec![&lab1],
+        },
+        render::dashboard::Student {
+            name: "bob <b>",
+            page: "students/bob-b.html",
+            reports: vec![&stub],
+        },
+    ];
+    let page = render::dashboard::page(&students, render::html::Links::default());
+    assert!(page.contains(render::html::CONTENT_SECURITY_POLICY));
+    assert!(page.contains("aria-label=\"histogram of total scores: 1 at 0–9 %, 1 at 30–39 %\""));
+    let hardest = page.find("<code>echo.hello</code>").unwrap();
+    let easiest = page.find("<code>echo.ready</code>").unwrap();
+    assert!(
+        hardest < easiest,
+        "echo.hello (0/2) comes before echo.ready (1/2)"
+    );
+    assert!(
+        !page.contains("<code>echo.fd_leak</code>"),
+        "skipped everywhere"
+    );
+    assert!(page.contains("<a href=\"students/bob-b.html\">bob &lt;b&gt;</a>"));
+    assert!(page.contains("grader 0123456789 · seed 42"));
+    insta::assert_snapshot!("dashboard", page);
 }

@@ -46,6 +46,11 @@ pub struct ClassArgs {
     /// Seconds a submission's build may take (its dependencies are built).
     #[arg(long, value_name = "SECONDS", default_value_t = 180)]
     build_timeout: u64,
+    /// Where the pages' handout links point: the course's address on the web
+    /// (`https://…/socket-labs/`), for pages handed back to students
+    /// (default: this course's folder, as a file:// URL).
+    #[arg(long, value_name = "URL")]
+    handouts: Option<String>,
     /// `--seed` (the same for every student) and `--time-scale`.
     #[command(flatten)]
     run: RunOptions,
@@ -299,6 +304,64 @@ pub fn csv(results: &[Graded]) -> String {
     )
 }
 
+/// The class's pages in `dir`: the dashboard `report.html`, and for each
+/// student `report-STUDENT.html`, the page `grade --html` writes, linking
+/// back to the dashboard. Files, not a folder: every folder of `dir` is a
+/// submission.
+pub fn write_pages(dir: &Path, results: &[Graded], handouts: Option<&str>) -> Result<PathBuf> {
+    use grader::render::{dashboard, html};
+    let handouts = match handouts {
+        Some(url) if url.ends_with('/') => url.to_owned(),
+        Some(url) => format!("{url}/"),
+        None => html::folder_url(&workspace_root()),
+    };
+    let mut by_student: BTreeMap<&str, Vec<&LabReport>> = BTreeMap::new();
+    for graded in results {
+        by_student
+            .entry(&graded.student)
+            .or_default()
+            .push(&graded.report);
+    }
+    let pages: Vec<(String, String)> = by_student
+        .keys()
+        .map(|student| {
+            let file = format!("report-{student}.html");
+            (html::url_path(&file), file)
+        })
+        .collect();
+    for ((student, reports), (_, file)) in by_student.iter().zip(&pages) {
+        let page = html::page(
+            reports.iter().copied(),
+            html::Links {
+                handouts: &handouts,
+                up: Some(("report.html", "the class report")),
+            },
+        );
+        let path = dir.join(file);
+        crate::files::write_atomically(&path, page.as_bytes())
+            .with_context(|| format!("writing the page of {student}"))?;
+    }
+    let students: Vec<dashboard::Student> = by_student
+        .iter()
+        .zip(&pages)
+        .map(|((name, reports), (href, _))| dashboard::Student {
+            name,
+            page: href,
+            reports: reports.clone(),
+        })
+        .collect();
+    let path = dir.join("report.html");
+    let page = dashboard::page(
+        &students,
+        html::Links {
+            handouts: &handouts,
+            up: None,
+        },
+    );
+    crate::files::write_atomically(&path, page.as_bytes())?;
+    Ok(path)
+}
+
 /// `cargo xtask grade-class`.
 pub fn run(args: &ClassArgs) -> Result<ExitCode> {
     // Grades of record: as `grade --contained` does, refuse without the
@@ -327,6 +390,7 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| args.submissions.join("grades.csv"));
     std::fs::write(&csv_path, csv(&results))
         .with_context(|| format!("writing {}", csv_path.display()))?;
+    let dashboard = write_pages(&args.submissions, &results, args.handouts.as_deref())?;
     let mut per_student: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
     for graded in &results {
         let entry = per_student.entry(&graded.student).or_default();
@@ -338,11 +402,12 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
         println!("{student:<24} {:>9}", format!("{score}/{max}"));
     }
     println!(
-        "\n{} submissions, {} lab grades in {:.1} s (seed {seed}); CSV: {}",
+        "\n{} submissions, {} lab grades in {:.1} s (seed {seed}); CSV: {}; class report: {} (a page per student beside it)",
         per_student.len(),
         results.len(),
         started.elapsed().as_secs_f64(),
-        csv_path.display()
+        csv_path.display(),
+        dashboard.display()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -379,8 +444,8 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         make_submissions(dir.path(), 3).unwrap();
-        let rows = || {
-            let results = grade_class(
+        let grade = || {
+            grade_class(
                 dir.path(),
                 &[Lab::find("echo").unwrap()],
                 2,
@@ -390,11 +455,25 @@ mod tests {
                     ..Options::default()
                 },
             )
-            .unwrap();
-            csv(&results).lines().map(str::to_owned).collect::<Vec<_>>()
+            .unwrap()
         };
-        let first = rows();
+        let rows =
+            |results: &[super::Graded]| csv(results).lines().map(str::to_owned).collect::<Vec<_>>();
+        let results = grade();
+        let first = rows(&results);
         assert_eq!(first.len(), 4, "{first:#?}");
-        assert_eq!(first, rows());
+        assert_eq!(first, rows(&grade()));
+
+        // The class's pages: the dashboard links every student's page.
+        let url = "https://example.edu/socket-labs";
+        let dashboard = super::write_pages(dir.path(), &results, Some(url)).unwrap();
+        let dashboard = std::fs::read_to_string(dashboard).unwrap();
+        assert!(dashboard.contains("href=\"https://example.edu/socket-labs/labs/echo/README.md#"));
+        for graded in &results {
+            let page = dir.path().join(format!("report-{}.html", graded.student));
+            let page = std::fs::read_to_string(&page).unwrap();
+            assert!(page.contains("href=\"report.html\""), "{}", graded.student);
+            assert!(dashboard.contains(&format!("href=\"report-{}.html\"", graded.student)));
+        }
     }
 }

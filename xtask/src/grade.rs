@@ -94,6 +94,10 @@ pub struct GradeArgs {
     /// Also write JUnit XML to PATH.
     #[arg(long, value_name = "PATH")]
     junit: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page to FILE, each
+    /// check's conversation drawn (`cargo xtask report` finds the last one).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Build `--locked --offline` and stop the build after SECONDS (platform
     /// grading, where the course's crates were fetched beforehand).
     #[arg(long, value_name = "SECONDS", conflicts_with = "bin_dir")]
@@ -202,6 +206,14 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     }
     if let Some(path) = &args.junit {
         crate::files::write_atomically(path, render::junit::xml(&reports).as_bytes())?;
+    }
+    let page = crate::results::page(&reports);
+    if let Some(path) = &args.html {
+        crate::files::write_atomically(path, page.as_bytes())?;
+    }
+    // `cargo xtask report` reads it; failing to save is not worth failing the grade.
+    if let Err(err) = crate::results::save_page(&page) {
+        eprintln!("note: could not save the page for `cargo xtask report`: {err:#}");
     }
     if !args.solution && args.bin_dir.is_none() && args.check.is_none() {
         for report in &reports {

@@ -1,6 +1,6 @@
 //! `cargo xtask`: the course's commands, in plain Rust.
 //!
-//! Students run `cargo xtask grade lab1`, `status`, `hint` and `watch`;
+//! Students run `cargo xtask grade lab1`, `status`, `report`, `hint` and `watch`;
 //! instructors add `--solution` or `--bin-dir DIR`, and use `verify`, `swap`,
 //! `reset`, `dist`, `grade-class`, `soak` and `bench`; scripts read the lab
 //! table with `labs`. Each subcommand lives in a module of its own.
@@ -19,6 +19,7 @@ mod hint;
 mod intake;
 mod labs;
 mod options;
+mod report;
 mod results;
 mod seeded_class;
 mod send;
@@ -44,6 +45,8 @@ enum Command {
     Watch(watch::WatchArgs),
     /// Your score in every lab, from your last grades.
     Status,
+    /// The last grade as a page (each check's conversation drawn): prints its path.
+    Report(report::ReportArgs),
     /// The hint and handout section for a check.
     Hint(hint::HintArgs),
     /// Check calibration: solutions at full marks, untouched stubs at zero.
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Grade(args) => grade::run(&args),
         Command::Watch(args) => watch::run(&args),
         Command::Status => status::run(),
+        Command::Report(args) => report::run(&args),
         Command::Hint(args) => hint::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Swap(args) => swap::run(&args),

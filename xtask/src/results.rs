@@ -1,5 +1,6 @@
 //! Saved grades: the last report of each lab, kept in the git-ignored
-//! `.grades/` directory for `cargo xtask status`.
+//! `.grades/` directory for `cargo xtask status`, and the page of the last
+//! grade for `cargo xtask report`.
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,6 +25,29 @@ pub fn save(report: &LabReport) -> Result<()> {
     let path = dir().join(format!("{}.json", report.slug));
     std::fs::write(&path, serde_json::to_vec_pretty(&value)?)
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Where the page of the last grade is kept.
+pub fn page_path() -> PathBuf {
+    dir().join("report.html")
+}
+
+/// Keeps `page` as the page of the last grade.
+pub fn save_page(page: &str) -> Result<()> {
+    std::fs::create_dir_all(dir())?;
+    crate::files::write_atomically(&page_path(), page.as_bytes())
+}
+
+/// The page of `reports`, its handout links into this course.
+pub fn page<'a>(reports: impl IntoIterator<Item = &'a LabReport>) -> String {
+    let handouts = grader::render::html::folder_url(&workspace_root());
+    grader::render::html::page(
+        reports,
+        grader::render::html::Links {
+            handouts: &handouts,
+            up: None,
+        },
+    )
 }
 
 /// The last saved report of lab `slug`, if any.

@@ -128,7 +128,9 @@ fn grade(lab: &'static Lab, run: &RunOptions) -> LabReport {
     let binaries = builder::build(lab, Edition::Student, CompilerOutput::Show);
     let report = grader::grade(lab, binaries, &run.grader_options("student"));
     print!("{}", text::lab(&report, Style::for_stdout(false)));
-    if let Err(err) = results::save(&report) {
+    let saved = results::save(&report)
+        .and_then(|()| results::save_page(&results::page(std::slice::from_ref(&report))));
+    if let Err(err) = saved {
         eprintln!("note: could not save the result: {err:#}");
     }
     report

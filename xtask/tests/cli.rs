@@ -244,6 +244,38 @@ fn a_bin_dir_without_the_programs_scores_zero_and_exits_1() {
         .stdout(predicate::str::is_match(r"(?m)^lab1: 0/\d+$").unwrap());
 }
 
+/// `--html` writes the page; `report` finds the last grade's page (another
+/// test's grade may be the last by then) and writes it where asked.
+#[test]
+fn grade_writes_an_html_page_and_report_finds_the_last_one() {
+    let empty = tempfile::tempdir().unwrap();
+    let page = empty.path().join("page.html");
+    xtask()
+        .args(["grade", "echo", "--bin-dir"])
+        .arg(empty.path())
+        .arg("--html")
+        .arg(&page)
+        .assert()
+        .code(1);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("Content-Security-Policy"));
+    assert!(html.contains("id=\"echo.hello\""));
+    let copy = empty.path().join("copy.html");
+    xtask()
+        .arg("report")
+        .arg("--out")
+        .arg(&copy)
+        .assert()
+        .success()
+        .stdout(predicate::str::ends_with("copy.html\n"));
+    assert!(
+        std::fs::read_to_string(&copy)
+            .unwrap()
+            .starts_with("<!DOCTYPE html>")
+    );
+}
+
 #[test]
 fn json_output_is_one_object_per_lab_with_every_check() {
     let empty = tempfile::tempdir().unwrap();

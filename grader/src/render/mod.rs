@@ -2,10 +2,16 @@
 //! the [`LabReport`], and thin writers over it.
 //!
 //! - [`text`]: the terminal report a student reads after every grade.
+//! - [`html`]: the same as a self-contained page, each check's
+//!   conversation drawn as a sequence diagram.
 //! - [`json`]: `--format json`, the report as data.
 //! - [`gradescope`]: Gradescope's `results.json`.
 //! - [`junit`]: JUnit XML, one test case per check, named by its id.
 //! - [`csv`]: the grade-class CSV, one row per student and lab.
+//! - [`dashboard`]: the grade-class page: histogram, pass rates, students.
+//!
+//! [`timeline`] is the view of a check's conversation that the text report
+//! and the HTML page share.
 //!
 //! What a check shows is decided here, once, so that every writer agrees:
 //! a check that ran and failed (gated ones included) shows why, the hint,
@@ -14,14 +20,18 @@
 //! to fix (the platform, or the build, is the reason).
 
 pub mod csv;
+pub mod dashboard;
 pub mod gradescope;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod text;
+pub mod timeline;
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::harness::conversation::Transcript;
 use crate::outcome::{BuildState, CheckOutcome, Failure, LabReport, Status};
 
 /// One lab as every writer shows it.
@@ -119,6 +129,8 @@ pub struct CheckView<'a> {
     pub commands: &'a [String],
     /// Wall time the check took.
     pub duration: Duration,
+    /// The conversation the check had with the graded programs.
+    pub conversation: &'a Transcript,
 }
 
 /// What a student can do about a failed check.
@@ -159,6 +171,7 @@ impl<'a> CheckView<'a> {
             }),
             commands: &check.commands,
             duration: check.duration,
+            conversation: &check.conversation,
         }
     }
 
@@ -184,4 +197,91 @@ impl<'a> CheckView<'a> {
         }
         text.trim_end().to_owned()
     }
+}
+
+/// Where a student whose program passes nothing yet should begin: the first
+/// check, and the handout section it links.
+pub fn where_to_start(view: &LabView) -> Option<String> {
+    if view.build_failure.is_some() || view.checks.iter().any(CheckView::passed) {
+        return None;
+    }
+    let first = view
+        .checks
+        .iter()
+        .find(|check| check.status == Status::Failed)?;
+    let read = first.guidance.map(|guidance| guidance.handout)?;
+    Some(format!(
+        "Nothing passes yet, which is where every lab starts. Begin with {}: read {read}, \
+         then grade again with --check {}.",
+        first.id, first.id
+    ))
+}
+
+/// The line that stands for a failure explained at `first`.
+pub fn same_as(first: &str, check: &CheckView) -> String {
+    let text = check.failure.map(ToString::to_string).unwrap_or_default();
+    match panic_site(&text) {
+        Some(site) => format!("the same panic as {first}, above ({site})"),
+        None => format!("the same failure as {first}, above"),
+    }
+}
+
+/// How a check's failure relates to the others'.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Same {
+    /// Its failure is its own.
+    Own,
+    /// It fails word for word like these later checks: explained here once.
+    AlsoCosts(Vec<String>),
+    /// It fails word for word like this earlier check.
+    AsAbove(String),
+}
+
+/// Where a Rust program panicked, from the stderr a failure shows:
+/// `labs/echo/src/bin/echo-client.rs:46:5`. Checks that end in the same
+/// panic (a `todo!()`) fail for one reason, whatever each expected.
+pub fn panic_site(failure: &str) -> Option<&str> {
+    failure.lines().find_map(|line| {
+        let (_, site) = line.split_once(" panicked at ")?;
+        Some(site.trim_end().trim_end_matches(':'))
+    })
+}
+
+/// Groups the failed checks whose failures read the same (a `todo!()` that
+/// ends the server before it listens fails every server check alike).
+pub fn same_failures(checks: &[CheckView]) -> Vec<Same> {
+    let text = |check: &CheckView| {
+        (check.status == Status::Failed)
+            .then_some(check.failure)
+            .flatten()
+            .map(|failure| {
+                let text = failure.to_string();
+                panic_site(&text).map_or(text.clone(), |site| format!("panicked at {site}"))
+            })
+    };
+    checks
+        .iter()
+        .enumerate()
+        .map(|(index, check)| {
+            let Some(mine) = text(check) else {
+                return Same::Own;
+            };
+            if let Some(first) = checks[..index]
+                .iter()
+                .find(|earlier| text(earlier).as_ref() == Some(&mine))
+            {
+                return Same::AsAbove(first.id.to_owned());
+            }
+            let later: Vec<String> = checks[index + 1..]
+                .iter()
+                .filter(|later| text(later).as_ref() == Some(&mine))
+                .map(|later| later.id.to_owned())
+                .collect();
+            if later.is_empty() {
+                Same::Own
+            } else {
+                Same::AlsoCosts(later)
+            }
+        })
+        .collect()
 }

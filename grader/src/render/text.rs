@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::{CheckView, LabView};
+use super::timeline::{self, Row, Timeline};
+use super::{CheckView, LabView, Same, panic_site, same_as, same_failures, where_to_start};
 use crate::harness::show::indent;
 use crate::outcome::{LabReport, Status};
 
@@ -11,7 +12,8 @@ use crate::outcome::{LabReport, Status};
 pub struct Style {
     /// ANSI colours (off for pipes and with `NO_COLOR`).
     pub color: bool,
-    /// Show the commands each check ran.
+    /// Show the commands each check ran, and every check's conversation
+    /// whole.
     pub verbose: bool,
 }
 
@@ -123,92 +125,6 @@ fn clip(line: &str) -> String {
     clipped
 }
 
-/// Where a student whose program passes nothing yet should begin: the first
-/// check, and the handout section it links.
-fn where_to_start(view: &LabView) -> Option<String> {
-    if view.build_failure.is_some() || view.checks.iter().any(CheckView::passed) {
-        return None;
-    }
-    let first = view
-        .checks
-        .iter()
-        .find(|check| check.status == Status::Failed)?;
-    let read = first.guidance.map(|guidance| guidance.handout)?;
-    Some(format!(
-        "Nothing passes yet, which is where every lab starts. Begin with {}: read {read}, \
-         then grade again with --check {}.",
-        first.id, first.id
-    ))
-}
-
-/// The line that stands for a failure explained at `first`.
-fn same_as(first: &str, check: &CheckView) -> String {
-    let text = check.failure.map(ToString::to_string).unwrap_or_default();
-    match panic_site(&text) {
-        Some(site) => format!("the same panic as {first}, above ({site})"),
-        None => format!("the same failure as {first}, above"),
-    }
-}
-
-/// How a check's failure relates to the others'.
-enum Same {
-    /// Its failure is its own.
-    Own,
-    /// It fails word for word like these later checks: explained here once.
-    AlsoCosts(Vec<String>),
-    /// It fails word for word like this earlier check.
-    AsAbove(String),
-}
-
-/// Where a Rust program panicked, from the stderr a failure shows:
-/// `labs/echo/src/bin/echo-client.rs:46:5`. Checks that end in the same
-/// panic (a `todo!()`) fail for one reason, whatever each expected.
-fn panic_site(failure: &str) -> Option<&str> {
-    failure.lines().find_map(|line| {
-        let (_, site) = line.split_once(" panicked at ")?;
-        Some(site.trim_end().trim_end_matches(':'))
-    })
-}
-
-/// Groups the failed checks whose failures read the same (a `todo!()` that
-/// ends the server before it listens fails every server check alike).
-fn same_failures(checks: &[CheckView]) -> Vec<Same> {
-    let text = |check: &CheckView| {
-        (check.status == Status::Failed)
-            .then_some(check.failure)
-            .flatten()
-            .map(|failure| {
-                let text = failure.to_string();
-                panic_site(&text).map_or(text.clone(), |site| format!("panicked at {site}"))
-            })
-    };
-    checks
-        .iter()
-        .enumerate()
-        .map(|(index, check)| {
-            let Some(mine) = text(check) else {
-                return Same::Own;
-            };
-            if let Some(first) = checks[..index]
-                .iter()
-                .find(|earlier| text(earlier).as_ref() == Some(&mine))
-            {
-                return Same::AsAbove(first.id.to_owned());
-            }
-            let later: Vec<String> = checks[index + 1..]
-                .iter()
-                .filter(|later| text(later).as_ref() == Some(&mine))
-                .map(|later| later.id.to_owned())
-                .collect();
-            if later.is_empty() {
-                Same::Own
-            } else {
-                Same::AlsoCosts(later)
-            }
-        })
-        .collect()
-}
-
 fn write_status_line(out: &mut String, check: &CheckView, id_width: usize, style: Style) {
     let (mark, colour) = match check.status {
         Status::Passed => ("✓", "32"),
@@ -241,6 +157,21 @@ fn write_check(
         if let Some(failure) = check.failure {
             let _ = writeln!(out, "{}", indent(&failure.to_string(), 4));
         }
+    }
+    let show_conversation = match check.status {
+        Status::Failed => true,
+        Status::Passed => style.verbose,
+        Status::NotRun | Status::Skipped => false,
+    };
+    if show_conversation && !check.conversation.is_empty() {
+        let timeline = if style.verbose {
+            Timeline::whole(check.conversation)
+        } else {
+            let quoted = check.failure.map(ToString::to_string).unwrap_or_default();
+            Timeline::relevant(check.conversation, timeline::RELEVANT_TAIL)
+                .folding_lines_quoted_in(&quoted)
+        };
+        write_timeline(out, &timeline, style);
     }
     if !also_costs.is_empty() {
         let _ = writeln!(
@@ -279,6 +210,59 @@ fn write_check(
             let _ = writeln!(out, "      {command}");
         }
     }
+}
+
+/// The conversation as aligned lines under a `conversation:` heading:
+/// `0.013  server → grader  6 B  "Hello,"`.
+fn write_timeline(out: &mut String, timeline: &Timeline, style: Style) {
+    let time_width = timeline
+        .events()
+        .map(|event| timeline::seconds(event.at).len())
+        .max()
+        .unwrap_or(0);
+    let who_width = timeline
+        .rows
+        .iter()
+        .map(|row| timeline.who_of(row).chars().count())
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(out, "    {}", style.paint("36", "conversation:"));
+    for row in &timeline.rows {
+        let line = match row {
+            Row::Gap(left_out) => format!(
+                "{:>time_width$}  {}",
+                "",
+                style.paint("2", &timeline::gap(*left_out))
+            ),
+            Row::Event(event) | Row::Quoted(event, _) | Row::Repeated(event, _, _) => {
+                let what = timeline::what_of(row);
+                format!(
+                    "{:>time_width$}  {:<who_width$}  {}",
+                    timeline::seconds(event.at),
+                    timeline.who_of(row),
+                    if style.verbose {
+                        what
+                    } else {
+                        clip_what(&what)
+                    }
+                )
+            }
+        };
+        let _ = writeln!(out, "      {}", line.trim_end());
+    }
+}
+
+/// Characters of an event's words a timeline line shows (without
+/// `--verbose`): a line a server printed is evidence, not the story.
+const WHAT_WIDTH: usize = 110;
+
+fn clip_what(what: &str) -> String {
+    if what.chars().count() <= WHAT_WIDTH {
+        return what.to_owned();
+    }
+    let mut kept: String = what.chars().take(WHAT_WIDTH - 1).collect();
+    kept.push('…');
+    kept
 }
 
 /// The closing lines of `grade all`: one per lab and the grand total.

@@ -1,0 +1,585 @@
+//! The HTML report: one self-contained page per grade (`grade --html`,
+//! `cargo xtask report`, a student's page of `grade-class`).
+//!
+//! Everything is inline: the style sheet, and each check's conversation
+//! drawn as an SVG sequence diagram (one lifeline per party, time running
+//! down). Nothing is fetched, no script runs: the Content-Security-Policy
+//! says so, and the page reads the same offline. A status is a shape and a
+//! word as well as a colour.
+
+use std::fmt::Write as _;
+
+use super::timeline::{self, Row, Timeline};
+use super::{CheckView, LabView, Same, same_as, same_failures, where_to_start};
+use crate::harness::conversation::{Event, Kind, Party};
+use crate::outcome::{LabReport, Status};
+
+/// Events a failed check's diagram shows from the end of its conversation
+/// (a page has room for more than a terminal).
+const DIAGRAM_TAIL: usize = 40;
+/// … and a passed check's, folded away under its line.
+const PASSED_DIAGRAM_TAIL: usize = 12;
+
+/// Forbids every fetch (no script, font, image or style from anywhere)
+/// while keeping the inline style sheet.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'";
+
+/// Where a page's links go.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Links<'a> {
+    /// What handout paths (`labs/echo/README.md#the-half-close`) are
+    /// relative to: the course's folder as a `file://` URL, or its web
+    /// address; ends with `/`.
+    pub handouts: &'a str,
+    /// The page to go back to (a class's dashboard), and what it is called.
+    pub up: Option<(&'a str, &'a str)>,
+}
+
+/// The page of one grade: every lab in `reports`.
+pub fn page<'a>(reports: impl IntoIterator<Item = &'a LabReport>, links: Links) -> String {
+    let views: Vec<LabView> = reports.into_iter().map(LabView::of).collect();
+    let score: u32 = views.iter().map(|view| view.score).sum();
+    let max: u32 = views.iter().map(|view| view.max_score).sum();
+    let labs = views
+        .iter()
+        .map(|view| view.lab)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let graded = views.first().map_or("", |view| view.graded);
+    let mut html = String::new();
+    head(
+        &mut html,
+        &format!("{labs}: {score}/{max} — {graded} — Socket Labs"),
+    );
+    if let Some((href, label)) = links.up {
+        let _ = writeln!(
+            html,
+            "<nav><a href=\"{}\">← {}</a></nav>",
+            escape(href),
+            escape(label)
+        );
+    }
+    let _ = writeln!(
+        html,
+        "<header><h1>{} <span class=\"total\">{score}/{max}</span></h1>",
+        escape(&format!("{labs} — {graded}"))
+    );
+    if let Some(view) = views.first() {
+        let _ = writeln!(
+            html,
+            "<p class=\"meta\">grader {} · seed {}{}</p>",
+            escape(view.grader_version),
+            view.seed,
+            if view.containment.is_empty() {
+                String::new()
+            } else {
+                format!(" · {}", escape(view.containment))
+            }
+        );
+    }
+    html.push_str("</header>\n<main>\n");
+    for view in &views {
+        lab(&mut html, view, links);
+    }
+    html.push_str("</main>\n");
+    html.push_str(LEGEND);
+    html.push_str("</body>\n</html>\n");
+    html
+}
+
+/// The document up to `<body>`: the policy, the title and the style sheet.
+pub(super) fn head(html: &mut String, title: &str) {
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{CONTENT_SECURITY_POLICY}\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        escape(title)
+    );
+}
+
+fn lab(html: &mut String, view: &LabView, links: Links) {
+    let passed = view.checks.iter().filter(|check| check.passed()).count();
+    let _ = writeln!(
+        html,
+        "<section class=\"lab\" id=\"{}\">\n<h2>{} ({}) — {} <span class=\"score\">{}/{}</span></h2>",
+        escape(view.lab),
+        escape(view.lab),
+        escape(view.slug),
+        escape(view.title),
+        view.score,
+        view.max_score
+    );
+    let percent = (view.score * 100).checked_div(view.max_score).unwrap_or(0);
+    let _ = writeln!(
+        html,
+        "<div class=\"scorebar\" role=\"img\" aria-label=\"{percent}% of the points\"><div style=\"width:{percent}%\"></div></div>\n\
+         <p class=\"counts\">{passed} of {} checks passed{}</p>",
+        view.checks.len(),
+        if view.skipped > 0 {
+            format!(
+                " · {} skipped, not counted (on another platform than Linux the grade is not final)",
+                view.skipped
+            )
+        } else {
+            String::new()
+        }
+    );
+    if let Some(message) = view.build_failure {
+        let _ = writeln!(
+            html,
+            "<p class=\"build\"><strong>The crate did not build:</strong></p><pre>{}</pre>",
+            escape(message.trim_end())
+        );
+    }
+    if let Some(start) = where_to_start(view) {
+        // The handout section it names is a link, as everywhere on the page.
+        let handout = view
+            .checks
+            .iter()
+            .find_map(|check| check.guidance)
+            .map(|guidance| guidance.handout)
+            .unwrap_or_default();
+        let mut start = escape(&start);
+        if !handout.is_empty() {
+            let link = format!(
+                "<a href=\"{}{}\">{}</a>",
+                escape(links.handouts),
+                escape(handout),
+                escape(handout)
+            );
+            start = start.replacen(&escape(handout), &link, 1);
+        }
+        let _ = writeln!(html, "<p class=\"start\">{start}</p>");
+    }
+    html.push_str("<ol class=\"checks\">\n");
+    let same = same_failures(&view.checks);
+    for (check, same) in view.checks.iter().zip(&same) {
+        self::check(html, check, same, links);
+    }
+    html.push_str("</ol>\n</section>\n");
+}
+
+/// The mark and word of a status: never colour alone.
+pub(super) fn status_label(status: Status) -> (&'static str, &'static str) {
+    match status {
+        Status::Passed => ("✓", "passed"),
+        Status::Failed => ("✗", "failed"),
+        Status::NotRun => ("·", "not run"),
+        Status::Skipped => ("–", "skipped"),
+    }
+}
+
+pub(super) fn status_class(status: Status) -> &'static str {
+    match status {
+        Status::Passed => "passed",
+        Status::Failed => "failed",
+        Status::NotRun => "not-run",
+        Status::Skipped => "skipped",
+    }
+}
+
+fn check(html: &mut String, check: &CheckView, same: &Same, links: Links) {
+    let (mark, word) = status_label(check.status);
+    // A check that did not run says why once, in the build failure above.
+    let shows_failure = check.failure.is_some() && check.status != Status::NotRun;
+    let has_body = shows_failure || !check.conversation.is_empty();
+    // A failure is shown open; a passed check folds its conversation away.
+    let open = if check.status == Status::Failed && !matches!(same, Same::AsAbove(_)) {
+        " open"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        html,
+        "<li class=\"check {}\" id=\"{}\">",
+        status_class(check.status),
+        escape(check.id)
+    );
+    let summary = format!(
+        "<span class=\"mark\" aria-hidden=\"true\">{mark}</span> <span class=\"status\">{word}</span> \
+         <code class=\"id\">{}</code> <span class=\"points\">{}</span> <span class=\"title\">{}</span>",
+        escape(check.id),
+        check.points(),
+        escape(check.title)
+    );
+    if !has_body {
+        let _ = writeln!(html, "<div class=\"line\">{summary}</div>\n</li>");
+        return;
+    }
+    let _ = writeln!(html, "<details{open}><summary>{summary}</summary>");
+    if let Same::AsAbove(first) = same {
+        let _ = writeln!(
+            html,
+            "<p class=\"same\"><a href=\"#{}\">{}</a></p>\n</details>\n</li>",
+            escape(first),
+            escape(&same_as(first, check))
+        );
+        return;
+    }
+    if let Some(failure) = check.failure.filter(|_| shows_failure) {
+        let _ = writeln!(
+            html,
+            "<pre class=\"failure\">{}</pre>",
+            escape(&failure.to_string())
+        );
+    }
+    if let Same::AlsoCosts(others) = same {
+        let list: Vec<String> = others
+            .iter()
+            .map(|id| format!("<a href=\"#{0}\">{0}</a>", escape(id)))
+            .collect();
+        let _ = writeln!(
+            html,
+            "<p class=\"same\">The same failure costs {} more check(s): {}</p>",
+            others.len(),
+            list.join(", ")
+        );
+    }
+    if let Some(guidance) = check.guidance {
+        let _ = writeln!(
+            html,
+            "<dl class=\"guidance\"><dt>hint</dt><dd>{}</dd><dt>read</dt><dd>{}</dd>",
+            escape(guidance.hint),
+            handout_link(guidance.handout, links)
+        );
+        if let Some(try_it) = guidance.try_it {
+            let _ = writeln!(
+                html,
+                "<dt>try it</dt><dd><code>{}</code></dd>",
+                escape(try_it)
+            );
+        }
+        html.push_str("</dl>\n");
+    }
+    if !check.conversation.is_empty() && matches!(check.status, Status::Passed | Status::Failed) {
+        let tail = if check.passed() {
+            PASSED_DIAGRAM_TAIL
+        } else {
+            DIAGRAM_TAIL
+        };
+        let quoted = check
+            .failure
+            .filter(|_| shows_failure)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let timeline =
+            Timeline::relevant(check.conversation, tail).folding_lines_quoted_in(&quoted);
+        let _ = writeln!(
+            html,
+            "<figure>{}<figcaption>The conversation of {}: time runs down; each arrow is a connection, bytes, FIN or RST between two parties.</figcaption></figure>",
+            sequence_diagram(&timeline, check.id),
+            escape(check.id)
+        );
+    }
+    html.push_str("</details>\n</li>\n");
+}
+
+/// `labs/echo/README.md#the-half-close` as a link that says where it goes:
+/// `the half-close (labs/echo/README.md)`.
+fn handout_link(handout: &str, links: Links) -> String {
+    let (file, anchor) = handout.split_once('#').unwrap_or((handout, ""));
+    let section = if anchor.is_empty() {
+        file.to_owned()
+    } else {
+        format!("{} ({file})", anchor.replace('-', " "))
+    };
+    format!(
+        "<a href=\"{}{}\">{}</a>",
+        escape(links.handouts),
+        escape(handout),
+        escape(&section)
+    )
+}
+
+/// Geometry of the diagram, in pixels.
+const ROW: usize = 22;
+const TOP: usize = 44;
+const FIRST_LIFELINE: usize = 120;
+/// Where the times end (they are right-aligned).
+const TIME_END: usize = 62;
+const LANE: usize = 150;
+const TEXT_CHARS: usize = 78;
+
+/// A check's conversation as an SVG sequence diagram: a lifeline per
+/// party, a row per event (times at the left, words at the right), arrows
+/// between lifelines for connections, bytes, FIN and RST, marks on one
+/// lifeline for a program's start, output and exit and the grader's notes.
+pub fn sequence_diagram(timeline: &Timeline, id: &str) -> String {
+    let parties = timeline.parties();
+    let x_of = |party: Party| {
+        let index = parties.iter().position(|p| *p == party).unwrap_or(0);
+        FIRST_LIFELINE + index * LANE
+    };
+    let text_x = FIRST_LIFELINE + parties.len().saturating_sub(1) * LANE + 56;
+    let width = text_x + TEXT_CHARS * 7 + 10;
+    let height = TOP + timeline.rows.len() * ROW + 10;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        "<svg class=\"seq\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"sequence diagram of {}\">",
+        escape(id)
+    );
+    let _ = write!(
+        svg,
+        "<text x=\"{TIME_END}\" y=\"20\" class=\"h\" text-anchor=\"end\">time (s)</text>"
+    );
+    for party in &parties {
+        let x = x_of(*party);
+        let _ = write!(
+            svg,
+            "<rect x=\"{}\" y=\"6\" width=\"80\" height=\"22\" rx=\"4\" class=\"p\"/><text x=\"{x}\" y=\"21\" text-anchor=\"middle\" class=\"h\">{}</text><line x1=\"{x}\" y1=\"28\" x2=\"{x}\" y2=\"{}\" class=\"life\"/>",
+            x - 40,
+            party.name(),
+            height - 4
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"{text_x}\" y=\"20\" class=\"h\">what happened</text>"
+    );
+    for (index, row) in timeline.rows.iter().enumerate() {
+        let y = TOP + index * ROW + ROW / 2;
+        match row {
+            Row::Gap(left_out) => {
+                for party in &parties {
+                    let x = x_of(*party);
+                    let _ = write!(
+                        svg,
+                        "<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" class=\"gap\"/>",
+                        x - 6,
+                        y - 6
+                    );
+                }
+                let _ = write!(
+                    svg,
+                    "<text x=\"{text_x}\" y=\"{}\" class=\"g\">{}</text>",
+                    y + 4,
+                    escape(&timeline::gap(*left_out))
+                );
+            }
+            Row::Event(event) | Row::Quoted(event, _) | Row::Repeated(event, _, _) => {
+                let what = timeline::what_of(row);
+                let who = timeline.who_of(row);
+                let words = format!("{who}  {what}");
+                let shown = clip(&words, TEXT_CHARS);
+                // The whole text on hover, only where it is cut: a row's
+                // markup is most of a page.
+                let title = if shown == words {
+                    String::new()
+                } else {
+                    format!("<title>{}</title>", escape(&words))
+                };
+                let _ = write!(
+                    svg,
+                    "<g class=\"{}\">{title}<text x=\"{TIME_END}\" y=\"{}\" text-anchor=\"end\" class=\"t\">{}</text>",
+                    kind_class(event.kind),
+                    y + 4,
+                    timeline::seconds(event.at)
+                );
+                let times = match row {
+                    Row::Repeated(_, _, count) => Some(*count),
+                    _ => None,
+                };
+                draw_event(&mut svg, event, times, y, &x_of);
+                let _ = write!(
+                    svg,
+                    "<text x=\"{text_x}\" y=\"{}\" class=\"w\">{}</text></g>",
+                    y + 4,
+                    escape(&shown)
+                );
+            }
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// The arrow or mark of one event (done `times` times, on as many
+/// connections) at height `y`.
+fn draw_event(
+    svg: &mut String,
+    event: &Event,
+    times: Option<usize>,
+    y: usize,
+    x_of: &impl Fn(Party) -> usize,
+) {
+    match (event.from, event.to) {
+        (Some(from), Some(to)) if from != to => {
+            let (x1, x2) = (x_of(from), x_of(to));
+            let label = match event.kind {
+                Kind::Data | Kind::Datagram => {
+                    timeline::byte_count(event.bytes.unwrap_or_default())
+                }
+                Kind::Connect | Kind::Accept => "connect".to_owned(),
+                Kind::Fin => "FIN".to_owned(),
+                Kind::Reset => "RST".to_owned(),
+                Kind::Refused => "refused".to_owned(),
+                _ => String::new(),
+            };
+            let label = match times {
+                Some(times) => format!("{label} ×{times}"),
+                None => label,
+            };
+            let ends_in_cross = matches!(event.kind, Kind::Reset | Kind::Refused);
+            // Short of the lifeline, so that the head (or cross) shows.
+            let x2_end = if x2 > x1 { x2 - 3 } else { x2 + 3 };
+            let _ = write!(
+                svg,
+                "<line x1=\"{x1}\" y1=\"{y}\" x2=\"{x2_end}\" y2=\"{y}\" class=\"a\"{}/>",
+                if ends_in_cross {
+                    ""
+                } else {
+                    " marker-end=\"url(#head)\""
+                }
+            );
+            if ends_in_cross {
+                let _ = write!(
+                    svg,
+                    "<path d=\"M{} {}l10 10m0 -10l-10 10\" class=\"x\"/>",
+                    x2 - 5,
+                    y - 5
+                );
+            }
+            let _ = write!(
+                svg,
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" class=\"l\">{}</text>",
+                (x1 + x2) / 2,
+                y - 4,
+                escape(&label)
+            );
+        }
+        (Some(party), _) | (None, Some(party)) => {
+            let x = x_of(party);
+            let mark = match event.kind {
+                Kind::Start => {
+                    format!("<path d=\"M{} {}l10 6l-10 6z\" class=\"m\"/>", x - 4, y - 6)
+                }
+                Kind::Exit => format!(
+                    "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" class=\"m\"/>",
+                    x - 5,
+                    y - 5
+                ),
+                Kind::Note => format!("<path d=\"M{x} {}l6 6l-6 6l-6 -6z\" class=\"m\"/>", y - 6),
+                _ => format!("<circle cx=\"{x}\" cy=\"{y}\" r=\"3.5\" class=\"m\"/>"),
+            };
+            svg.push_str(&mark);
+        }
+        (None, None) => {}
+    }
+}
+
+fn kind_class(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Connect | Kind::Accept => "conn",
+        Kind::Data | Kind::Datagram => "data",
+        Kind::Fin => "fin",
+        Kind::Reset | Kind::Refused => "rst",
+        Kind::Start | Kind::Exit => "proc",
+        Kind::Stdout => "out",
+        Kind::Stderr => "err",
+        Kind::Note => "note",
+    }
+}
+
+/// `text` cut to `max` characters, with `…`.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut kept: String = text.chars().take(max - 1).collect();
+    kept.push('…');
+    kept
+}
+
+/// `path` as a link's address: characters other than letters, digits and
+/// `/-._~` percent-encoded (a student's directory may be called anything).
+pub fn url_path(path: &str) -> String {
+    let mut encoded = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'.' | b'_' | b'~' => {
+                encoded.push(char::from(byte));
+            }
+            _ => {
+                let _ = write!(encoded, "%{byte:02X}");
+            }
+        }
+    }
+    encoded
+}
+
+/// A folder as the `file://` URL handout links start with (ends with `/`).
+pub fn folder_url(folder: &std::path::Path) -> String {
+    let path = folder.to_string_lossy();
+    format!("file://{}/", url_path(path.trim_end_matches('/')))
+}
+
+/// Text for HTML or SVG, in an element or an attribute.
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            // Control characters have no place in a page (XML forbids most).
+            c if c.is_control() && c != '\n' && c != '\t' => {
+                let _ = write!(escaped, "\\u{{{:x}}}", c as u32);
+            }
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// The arrowhead every diagram's arrows share, and what the marks mean.
+const LEGEND: &str = "<footer><svg width=\"0\" height=\"0\" style=\"position:absolute\" aria-hidden=\"true\"><defs><marker id=\"head\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"9\" markerHeight=\"9\" orient=\"auto-start-reverse\"><path d=\"M0 0L10 5L0 10z\" fill=\"#333\"/></marker></defs></svg>\
+<p>In the diagrams: ▶ a program started, ● it printed a line, ■ it exited, ◆ the grader noted something; an arrow → carries bytes, a connection, or FIN (a side closed); ✕ a reset (RST) or a refused connection. Hover a row cut short (…) for its whole text.</p>\
+<p>Made by the Socket Labs grader; this page fetches nothing and runs no script.</p></footer>\n";
+
+/// The style sheet of every page: system fonts, and status shown by a
+/// mark and a word as well as colour.
+pub(super) const STYLE: &str = "\
+:root{--ok:#1a7f37;--bad:#c62828;--warn:#9a6700;--ink:#1f2328;--mute:#59636e;--line:#d0d7de}\
+body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:var(--ink);margin:0 auto;max-width:1100px;padding:16px 24px}\
+h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.2em 0 .3em}\
+.total,.score{font-variant-numeric:tabular-nums;background:#eef1f4;border-radius:6px;padding:0 .4em}\
+.meta,.counts,footer{color:var(--mute);font-size:.9em}\
+.scorebar{height:10px;background:#eef1f4;border:1px solid var(--line);border-radius:5px;max-width:420px}\
+.scorebar div{height:100%;background:var(--ok);border-radius:5px}\
+.start{border-left:4px solid var(--warn);padding:.3em .8em;background:#fff8e5}\
+ol.checks{list-style:none;padding:0;margin:.5em 0}\
+.check{border-left:5px solid var(--line);margin:4px 0;padding:2px 10px;background:#fafbfc}\
+.check.passed{border-color:var(--ok)}.check.failed{border-color:var(--bad);border-left-style:double;border-left-width:7px}\
+.check.not-run,.check.skipped{border-color:var(--warn);border-left-style:dashed}\
+summary,.line{cursor:default;padding:3px 0}summary{cursor:pointer}\
+.mark{display:inline-block;width:1.2em;text-align:center;font-weight:bold}\
+.passed .mark,.passed .status{color:var(--ok)}.failed .mark,.failed .status{color:var(--bad)}\
+.not-run .mark,.not-run .status,.skipped .mark,.skipped .status{color:var(--warn)}\
+.status{font-size:.8em;text-transform:uppercase;letter-spacing:.04em;display:inline-block;width:5.5em}\
+.points{font-variant-numeric:tabular-nums;display:inline-block;width:3em;text-align:right;margin-right:.5em}\
+code,pre{font:13px/1.4 ui-monospace,'SFMono-Regular',Menlo,Consolas,monospace}\
+pre{background:#f3f4f6;padding:8px;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere;max-height:24em}\
+.same{color:var(--mute)}\
+dl.guidance{display:grid;grid-template-columns:5em 1fr;gap:2px 8px;margin:.4em 0}dt{color:var(--mute)}dd{margin:0}\
+figure{margin:.5em 0;overflow-x:auto}figcaption{color:var(--mute);font-size:.85em}\
+svg.seq{font:12px ui-monospace,Menlo,Consolas,monospace;background:#fff;border:1px solid var(--line)}\
+.seq .h{font-weight:bold;fill:var(--ink)}.seq .p{fill:#eef1f4;stroke:#8c959f}\
+.seq .life{stroke:#8c959f;stroke-dasharray:4 3}.seq .t{fill:var(--mute)}.seq .w{fill:var(--ink)}.seq .g{fill:var(--mute);font-style:italic}\
+.seq .gap{fill:#fff;stroke:#8c959f;stroke-dasharray:2 2}\
+.seq .a{stroke:#333;stroke-width:1.5}.seq .l{fill:#333;font-size:11px}\
+.seq .conn .a{stroke-dasharray:5 3}.seq .fin .a{stroke:#6f42c1;stroke-width:2.5}.seq .fin .l{fill:#6f42c1;font-weight:bold}\
+.seq .rst .a{stroke:var(--bad);stroke-dasharray:2 2}.seq .x{stroke:var(--bad);stroke-width:2.5}.seq .rst .l{fill:var(--bad);font-weight:bold}\
+.seq .m{fill:#333}.seq .err .m,.seq .err .w{fill:var(--bad)}.seq .note .m{fill:var(--warn)}\
+.seq g:hover{font-weight:bold}\
+table{border-collapse:collapse}th,td{padding:3px 10px;border-bottom:1px solid var(--line);text-align:left}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}\
+.title{color:var(--mute);font-size:.9em}td .title{font-size:.85em}\
+svg.chart{font:12px system-ui,sans-serif;max-width:100%;height:auto}.chart .b{fill:#4c6ef5}.chart .b.full{fill:var(--ok)}\
+.chart .axis{stroke:#57606a}.chart .count{font-weight:bold;fill:var(--ink)}.chart .tick{fill:var(--mute)}\
+td.rate{white-space:nowrap}svg.rate{vertical-align:middle}.rate .track{fill:#eef1f4;stroke:#d0d7de}.rate .b{fill:#4c6ef5}\
+@media print{details{display:block}}";
