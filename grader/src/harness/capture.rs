@@ -239,7 +239,7 @@ impl LineRecorder {
         self.recorded += 1;
         if self.recorded <= Self::MAX_LINES {
             self.conversation.program(self.kind, self.party, text, at);
-        } else {
+        } else if self.recorded == Self::MAX_LINES + 1 {
             let stream = if self.kind == Kind::Stderr {
                 "stderr"
             } else {

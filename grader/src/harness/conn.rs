@@ -170,7 +170,7 @@ impl Drop for Tag {
     /// The last handle gone closes the socket: a FIN unless one went already.
     fn drop(&mut self) {
         if !self.reset.load(Ordering::SeqCst) {
-            self.we_close("closed");
+            self.we_close("");
         }
     }
 }

@@ -445,10 +445,7 @@ impl Process {
         let pgid = self.pid;
         if self.exit_status().is_none() {
             if let Some(conversation) = &self.conversation {
-                conversation.note(format!(
-                    "the grader stops the {} (SIGTERM)",
-                    self.party.name()
-                ));
+                conversation.note(format!("stops the {} (SIGTERM)", self.party.name()));
             }
             signal_group(pgid, libc::SIGTERM);
             self.wait_until(Instant::now() + self.grace);

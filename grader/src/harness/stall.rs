@@ -106,7 +106,7 @@ impl Watch {
                 if alive.is_empty() && now.duration_since(*since) >= window / 4 {
                     let who = names(guests.iter().map(|(_, party)| *party));
                     let reason = format!("the {who} has exited");
-                    conversation.note(format!("the grader stops waiting: {reason}"));
+                    conversation.note(format!("stops waiting: {reason}"));
                     return Some(reason);
                 }
                 if now.duration_since(*since) < window {
@@ -117,7 +117,7 @@ impl Watch {
                     "the {who} has been asleep for {:.1} s, doing nothing",
                     window.as_secs_f64()
                 );
-                conversation.note(format!("the grader stops waiting: {reason}"));
+                conversation.note(format!("stops waiting: {reason}"));
                 Some(reason)
             }
             _ => {

@@ -202,7 +202,11 @@ impl<'a> CheckView<'a> {
 /// Where a student whose program passes nothing yet should begin: the first
 /// check, and the handout section it links.
 pub fn where_to_start(view: &LabView) -> Option<String> {
-    if view.build_failure.is_some() || view.checks.iter().any(CheckView::passed) {
+    // A grade of one check (`--check ID`) says nothing about the rest.
+    if view.build_failure.is_some()
+        || view.checks.len() < 2
+        || view.checks.iter().any(CheckView::passed)
+    {
         return None;
     }
     let first = view
