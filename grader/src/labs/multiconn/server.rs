@@ -119,6 +119,15 @@ pub(super) fn many_clients(ctx: &Ctx) -> CheckResult {
             .collect();
         clients.push((stream, format!("client {number} of {CLIENTS}: {tag}")));
     }
+    // Every connection is accepted first (none waits in the listening
+    // socket's queue), so that all 200 are the server's to watch.
+    let mut watch = stall::Watch::new();
+    while waiting_to_be_accepted(server.addr) > 0
+        && Instant::now() < deadline
+        && watch.stalled().is_none()
+    {
+        thread::sleep(Duration::from_millis(1));
+    }
     // Everyone sends while the server is stopped (as by Ctrl-Z), then it
     // continues: it finds 200 clients with data waiting at the same time,
     // however fast it would otherwise have served them one by one.
@@ -157,6 +166,19 @@ pub(super) fn many_clients(ctx: &Ctx) -> CheckResult {
         }
     }
     Ok(())
+}
+
+/// Connections that wait in the server's listening socket to be accepted.
+fn waiting_to_be_accepted(server: std::net::SocketAddr) -> u32 {
+    procfs::tcp_sockets().map_or(0, |sockets| {
+        sockets
+            .iter()
+            .filter(|socket| {
+                socket.local_port == server.port() && socket.state == procfs::TcpSocket::LISTEN
+            })
+            .map(|socket| socket.rx_queue)
+            .sum()
+    })
 }
 
 pub(super) fn idle_client(ctx: &Ctx) -> CheckResult {
