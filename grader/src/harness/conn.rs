@@ -22,6 +22,7 @@ use super::conversation::{self, Conversation, Kind, Party};
 pub struct Conn {
     stream: TcpStream,
     tag: Arc<Tag>,
+    poke: bool,
 }
 
 /// What all clones of one connection share: where it records, and which of
@@ -49,8 +50,31 @@ impl Conn {
         Self::recorded(stream, theirs, Kind::Accept, Instant::now())
     }
 
+    /// A connection of the grader's own (a [`poke`](super::net::poke)),
+    /// which the conversation leaves out.
+    pub fn unrecorded(stream: TcpStream) -> Self {
+        let mut conn = Self::with(stream, Party::Client, Kind::Accept, Instant::now(), None);
+        conn.poke = true;
+        conn
+    }
+
+    /// Whether this is the grader's own [`poke`](super::net::poke), which
+    /// woke a peer whose client never connected: nothing a program sent.
+    pub fn is_poke(&self) -> bool {
+        self.poke
+    }
+
     fn recorded(stream: TcpStream, theirs: Party, kind: Kind, at: Instant) -> Self {
-        let conversation = conversation::current();
+        Self::with(stream, theirs, kind, at, conversation::current())
+    }
+
+    fn with(
+        stream: TcpStream,
+        theirs: Party,
+        kind: Kind,
+        at: Instant,
+        conversation: Option<Arc<Conversation>>,
+    ) -> Self {
         let id = conversation.as_ref().map_or(0, |c| c.next_connection());
         if let Some(conversation) = &conversation {
             match kind {
@@ -68,6 +92,7 @@ impl Conn {
                 they_closed: AtomicBool::new(false),
                 reset: AtomicBool::new(false),
             }),
+            poke: false,
         }
     }
 
@@ -77,6 +102,7 @@ impl Conn {
         Ok(Self {
             stream: self.stream.try_clone()?,
             tag: Arc::clone(&self.tag),
+            poke: self.poke,
         })
     }
 
