@@ -81,6 +81,12 @@ use support::*;
     "errors.stderr_not_stdout",
     "#the-five-stages"
 )]
+#[case::interrupted_read_is_an_error(
+    "socket-errors",
+    "interrupted_as_error",
+    "errors.stop_and_continue",
+    "#interrupted-reads"
+)]
 #[case::host_has_a_default("socket-errors", "default_host", "errors.usage", "#running-it")]
 #[case::two_line_messages("socket-errors", "two_lines", "errors.messages", "#the-five-stages")]
 #[case::announces_before_bind_line(
