@@ -5,7 +5,7 @@
 //! cargo-mutants`) copies `solutions/`, changes one thing in a lab's
 //! solution (a mutant), builds it and runs its `tests/graded.rs`, which
 //! grades the executables with a copy of this grader
-//! (`solutions/grade-oracle`). A mutant is caught when its grade drops below
+//! (`solutions/grade_oracle.rs`). A mutant is caught when its grade drops below
 //! full marks; one that keeps full marks survives, and shows either a
 //! behaviour no check looks at or an equivalent mutant (the same observable
 //! behaviour), recorded with a reason in [`REVIEWED`].
@@ -438,7 +438,7 @@ pub fn run(args: &MutantsArgs) -> Result<ExitCode> {
     })
 }
 
-/// The environment variables of `solutions/grade-oracle` (a crate of the
+/// The environment variables of `solutions/grade_oracle.rs` (a crate of the
 /// solutions' workspace, so its constants are repeated here).
 mod grade_oracle_env {
     pub const GRADER: &str = "SOCKET_LABS_GRADER";

@@ -1,5 +1,8 @@
 //! The course's grader as this lab's test oracle, for `cargo xtask
-//! mutants` (see the `grade-oracle` crate): ignored in a plain `cargo test`.
+//! mutants` (see `solutions/grade_oracle.rs`): ignored in a plain `cargo test`.
+
+#[path = "../../grade_oracle.rs"]
+mod grade_oracle;
 
 #[test]
 #[ignore = "grades with the course's grader: `cargo xtask mutants` runs it"]

@@ -3,10 +3,11 @@
 //!
 //! cargo-mutants copies this workspace, mutates one lab's sources, and runs
 //! `cargo test --package LAB --test graded -- --ignored` in the copy. Each
-//! lab's `tests/graded.rs` hands [`assert_full_marks`] the executables cargo
-//! has just built (`CARGO_BIN_EXE_*`), which are graded with
-//! `grade LAB --bin-dir DIR`: the mutant is caught when they score less than
-//! full marks.
+//! lab's `tests/graded.rs` includes this file and hands [`assert_full_marks`]
+//! the executables cargo has just built (`CARGO_BIN_EXE_*`), which are graded
+//! with `grade LAB --bin-dir DIR`: the mutant is caught when they score less
+//! than full marks. (A module, not a crate: a dev-dependency would follow the
+//! lab's manifest wherever it is copied.)
 //!
 //! The copy cannot build a grader of its own (the grader lives in the course
 //! workspace, outside this one), so `cargo xtask mutants` names a prebuilt
