@@ -165,6 +165,12 @@ fn an_independent_python_implementation_gets_full_marks() {
     "app.client_fragments",
     "#a-byte-stream-has-no-message-boundaries"
 )]
+#[case::interrupted_poll_ends_the_server(
+    "app-server",
+    "interrupted_as_error",
+    "app.stop_and_continue",
+    "#the-connection-state-machine"
+)]
 #[case::client_traceback(
     "app-client",
     "traceback_on_bad_response",

@@ -2,14 +2,15 @@
 //! byte, split, broken) and judges each response and the server's log.
 
 use std::net::TcpStream;
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::harness::capture::complete_lines;
 use crate::harness::net::{self, ReadEnd, SendPlan};
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, Server, show};
+use crate::harness::{Ctx, Server, procfs, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::protocol::{
@@ -434,6 +435,48 @@ pub(super) fn huge_content_length(ctx: &Ctx) -> CheckResult {
             ),
         ],
     )
+}
+
+/// How long [`stop_and_continue`] waits for the server to read the first
+/// half and sleep in `poll` before it stops it anyway (seconds, scaled):
+/// where `/proc/PID/wchan` says nothing, the stop still comes while the
+/// server most likely waits.
+const ASLEEP_WITHIN: f64 = 2.0;
+
+pub(super) fn stop_and_continue(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let request = json_request("search", "morpheus");
+    let stream = server.connect(ctx.deadline())?;
+    // Half a request: the server keeps it, and goes back to `poll` to wait
+    // for the rest.
+    let half = request.len() / 2;
+    net::send(&stream, &request[..half], ALL_AT_ONCE, ctx.deadline())
+        .map_err(|err| Failure::new(format!("sending half a request failed: {err}")))?;
+    let pid = server.process.pid();
+    let asleep_by = ctx.within(ASLEEP_WITHIN);
+    while Instant::now() < asleep_by
+        && !(procfs::unread_by_server(server.addr).is_ok_and(|unread| unread == 0)
+            && procfs::waits_for_readiness(pid).unwrap_or(false))
+    {
+        thread::sleep(Duration::from_millis(5));
+    }
+    ctx.note_command(
+        "(grader) stop the server (SIGSTOP, as Ctrl-Z does) while it waits in poll, then continue it (SIGCONT, as fg does)",
+    );
+    drop(server.process.pause(ctx.deadline()));
+    let deadline = ctx.within(5.0);
+    let write_error = net::send(&stream, &request[half..], ALL_AT_ONCE, deadline).err();
+    let (received, end) = read_response(&stream, deadline);
+    judge(&received, &end, &Expected::for_search("search", "morpheus")).map_err(|failure| {
+        let failure = failure
+            .summary_prefix("after the server was stopped (as by Ctrl-Z) and continued (`fg`) in the middle of a request")
+            .detail("a stop and continue makes `poll` return Interrupted (EINTR): nothing went wrong, poll again");
+        let failure = match write_error {
+            Some(err) => failure.detail(format!("sending the rest of the request failed: {err}")),
+            None => failure,
+        };
+        server.explain(failure)
+    })
 }
 
 pub(super) fn stalled_half(ctx: &Ctx) -> CheckResult {
