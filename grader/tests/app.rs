@@ -165,6 +165,12 @@ fn an_independent_python_implementation_gets_full_marks() {
     "app.client_fragments",
     "#a-byte-stream-has-no-message-boundaries"
 )]
+#[case::end_of_stream_drops_the_request(
+    "app-server",
+    "eof_drops_request",
+    "app.half_close",
+    "#the-connection-state-machine"
+)]
 #[case::interrupted_poll_ends_the_server(
     "app-server",
     "interrupted_as_error",

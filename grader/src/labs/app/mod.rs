@@ -34,6 +34,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("app.bad_content", server::bad_content),
     ("app.huge_content_length", server::huge_content_length),
     ("app.stalled_half", server::stalled_half),
+    ("app.half_close", server::half_close),
     ("app.stop_and_continue", server::stop_and_continue),
     ("app.byte_order", server::byte_order),
     ("app.server_log", server::server_log),

@@ -57,6 +57,12 @@ const ALL_AT_ONCE: SendPlan = SendPlan {
     wait_until_read: false,
 };
 
+/// Everything at once, then a half-close (shutdown(Write)).
+const HALF_CLOSE: SendPlan = SendPlan {
+    half_close: true,
+    ..ALL_AT_ONCE
+};
+
 pub(super) trait SummaryPrefix {
     fn summary_prefix(self, what: &str) -> Self;
 }
@@ -437,6 +443,34 @@ pub(super) fn huge_content_length(ctx: &Ctx) -> CheckResult {
     )
 }
 
+pub(super) fn half_close(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let stream = server.connect(ctx.deadline())?;
+    let request = json_request("search", "ring");
+    // The request and the end of stream arrive while the server is stopped,
+    // so that it reads both in one go, whatever the scheduling.
+    ctx.note_command(format!(
+        "(grader) while the server is stopped: send {} to {}, then half-close",
+        show::bytes(&request, 160),
+        server.addr
+    ));
+    let paused = server.process.pause(ctx.deadline());
+    let deadline = ctx.within(5.0);
+    let write_error = net::send(&stream, &request, HALF_CLOSE, deadline).err();
+    drop(paused);
+    let (received, end) = read_response(&stream, deadline);
+    judge(&received, &end, &Expected::for_search("search", "ring")).map_err(|failure| {
+        let failure = failure
+            .summary_prefix("a whole request, then the client's end of stream (a half-close)")
+            .detail("end of stream after a complete request is no error: answer the request, then close");
+        let failure = match write_error {
+            Some(err) => failure.detail(format!("sending the request failed: {err}")),
+            None => failure,
+        };
+        server.explain(failure)
+    })
+}
+
 /// How long [`stop_and_continue`] waits for the server to read the first
 /// half and sleep in `poll` before it stops it anyway (seconds, scaled):
 /// where `/proc/PID/wchan` says nothing, the stop still comes while the
@@ -568,13 +602,31 @@ fn contract_lines(server: &Server) -> String {
     let lines: Vec<String> = server
         .lines()
         .into_iter()
-        .filter(|line| prefixes.iter().any(|prefix| line.starts_with(prefix)))
+        // Error lines stay in, whatever their case: one where nothing went
+        // wrong (a WouldBlock logged as an error) is a difference.
+        .filter(|line| {
+            prefixes.iter().any(|prefix| line.starts_with(prefix))
+                || line.to_ascii_lowercase().starts_with("error")
+        })
         .map(|line| match parse_received_request(&line) {
             Some((object, peer)) => format!("Received request {object} from {peer}"),
-            None => line,
+            None => error_reason_redacted(line),
         })
         .collect();
     redact(&lines.join("\n"))
+}
+
+/// `Error: PEER: REASON` with REASON, which is the program's own wording,
+/// replaced by `[REASON]`; other lines unchanged.
+fn error_reason_redacted(line: String) -> String {
+    let peer_and_reason = line
+        .strip_prefix("Error: ")
+        .and_then(|rest| rest.split_once(": "))
+        .filter(|(peer, _)| peer.parse::<std::net::SocketAddr>().is_ok());
+    match peer_and_reason {
+        Some((peer, _)) => format!("Error: {peer}: [REASON]"),
+        None => line,
+    }
 }
 
 /// Splits `Received request {…} from PEER` into the parsed object and PEER.
@@ -651,6 +703,28 @@ pub(super) fn server_log(ctx: &Ctx) -> CheckResult {
             .actual(show::tail(&server.stdout(), 10))
             .detail("the {…} in `Received request {…} from PEER` is the request's content as one line of JSON (the grader parses it)"));
         }
+    }
+    // A client that closes after one byte of its request: bad input, one
+    // `Error:` line for that peer, then its connection closes.
+    let stream = server.connect(ctx.deadline())?;
+    let peer = stream
+        .local_addr()
+        .map_err(|err| Failure::new(format!("local_addr: {err}")))?;
+    net::send(&stream, &search_request[..1], HALF_CLOSE, ctx.deadline())
+        .map_err(|err| Failure::new(format!("sending one byte failed: {err}")))?;
+    drop(stream);
+    let closing = format!("Closing connection to {peer}");
+    if server
+        .wait_for_line(ctx.within(5.0), |line| line == closing)
+        .is_none()
+    {
+        return Err(Failure::new(
+            "the server did not close the connection of a client that closed after one byte of its request",
+        )
+        .expected(format!(
+            "Accepted connection from {peer}\nError: {peer}: REASON\n{closing}"
+        ))
+        .actual(show::tail(&server.stdout(), 10)));
     }
     ctx.snapshot(&contract_lines(&server))
 }
