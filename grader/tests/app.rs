@@ -165,6 +165,12 @@ fn an_independent_python_implementation_gets_full_marks() {
     "app.client_fragments",
     "#a-byte-stream-has-no-message-boundaries"
 )]
+#[case::refuses_the_limit_itself(
+    "app-server",
+    "limit_inclusive",
+    "app.largest_content",
+    "#limits-on-what-a-peer-may-make-you-allocate"
+)]
 #[case::end_of_stream_drops_the_request(
     "app-server",
     "eof_drops_request",

@@ -33,6 +33,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("app.missing_key", server::missing_key),
     ("app.bad_content", server::bad_content),
     ("app.huge_content_length", server::huge_content_length),
+    ("app.largest_content", server::largest_content),
     ("app.stalled_half", server::stalled_half),
     ("app.half_close", server::half_close),
     ("app.stop_and_continue", server::stop_and_continue),

@@ -443,6 +443,26 @@ pub(super) fn huge_content_length(ctx: &Ctx) -> CheckResult {
     )
 }
 
+pub(super) fn largest_content(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    // Exactly the limit: allowed, only what is above it is refused.
+    let mut rng = ctx.rng();
+    let content: Vec<u8> = std::iter::repeat_with(|| rng.u8(..))
+        .take(MAX_CONTENT_LENGTH as usize)
+        .collect();
+    ask(
+        ctx,
+        &mut server,
+        &binary_request_bytes(&content),
+        ALL_AT_ONCE,
+        &Expected::for_binary(&content),
+        &format!(
+            "a binary request with exactly 1 MiB ({MAX_CONTENT_LENGTH} bytes) of content, seed {}",
+            ctx.seed()
+        ),
+    )
+}
+
 pub(super) fn half_close(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
     let stream = server.connect(ctx.deadline())?;
