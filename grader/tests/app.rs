@@ -171,6 +171,12 @@ fn an_independent_python_implementation_gets_full_marks() {
     "app.largest_content",
     "#limits-on-what-a-peer-may-make-you-allocate"
 )]
+#[case::a_reset_ends_the_server(
+    "app-server",
+    "crash_on_reset",
+    "app.reset_mid_request",
+    "#when-the-input-is-bad"
+)]
 #[case::end_of_stream_drops_the_request(
     "app-server",
     "eof_drops_request",

@@ -36,6 +36,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("app.largest_content", server::largest_content),
     ("app.stalled_half", server::stalled_half),
     ("app.half_close", server::half_close),
+    ("app.reset_mid_request", server::reset_mid_request),
     ("app.stop_and_continue", server::stop_and_continue),
     ("app.byte_order", server::byte_order),
     ("app.server_log", server::server_log),

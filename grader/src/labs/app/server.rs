@@ -463,6 +463,62 @@ pub(super) fn largest_content(ctx: &Ctx) -> CheckResult {
     )
 }
 
+pub(super) fn reset_mid_request(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let stream = server.connect(ctx.deadline())?;
+    let peer = stream
+        .local_addr()
+        .map_err(|err| Failure::new(format!("local_addr: {err}")))?;
+    let request = json_request("search", "ring");
+    net::send(
+        &stream,
+        &request[..request.len() / 2],
+        ALL_AT_ONCE,
+        ctx.deadline(),
+    )
+    .map_err(|err| Failure::new(format!("sending half a request failed: {err}")))?;
+    // Once the server holds the half, the connection is reset (SO_LINGER 0
+    // makes close send RST): its next read fails with ConnectionReset.
+    let read_by = ctx.within(2.0);
+    while Instant::now() < read_by
+        && !procfs::unread_by_server(server.addr).is_ok_and(|unread| unread == 0)
+    {
+        thread::sleep(Duration::from_millis(5));
+    }
+    ctx.note_command(format!(
+        "(grader) {peer} sends half a request, then resets the connection (SO_LINGER 0, close)"
+    ));
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .map_err(|err| Failure::new(format!("SO_LINGER: {err}")))?;
+    drop(stream);
+    let closing = format!("Closing connection to {peer}");
+    let error = format!("Error: {peer}: ");
+    let closed = server
+        .wait_for_line(ctx.within(5.0), |line| line == closing)
+        .is_some();
+    let lines = server.lines();
+    let logged = lines.iter().any(|line| line.starts_with(&error));
+    if closed && logged {
+        return Ok(());
+    }
+    Err(server.explain(
+        Failure::new(format!(
+            "a client that reset its connection in the middle of a request was {}",
+            if closed {
+                "closed without an `Error:` line"
+            } else {
+                "never closed"
+            }
+        ))
+        .expected(format!(
+            "Error: {peer}: REASON\n{closing}   (a failed read ends that connection)"
+        ))
+        .actual(show::tail(&server.stdout(), 10))
+        .detail("a read error other than WouldBlock (here ConnectionReset) ends that connection: log it, deregister it, drop it"),
+    ))
+}
+
 pub(super) fn half_close(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
     let stream = server.connect(ctx.deadline())?;
