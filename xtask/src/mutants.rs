@@ -402,9 +402,12 @@ pub fn run(args: &MutantsArgs) -> Result<ExitCode> {
         .context("reading cargo-mutants' outcomes.json")?;
     let mutants = read_outcomes(&outcomes)?;
 
+    let filtered = !args.file.is_empty() || !args.re.is_empty();
     let rows: Vec<(&Lab, Tally)> = labs
         .iter()
         .map(|lab| (*lab, tally(&mutants, lab.package, &reviewed)))
+        // A filter may leave a lab without mutants: no row, rather than 0/0.
+        .filter(|(_, tally)| !filtered || tally.counted() + tally.unviable + tally.equivalent > 0)
         .collect();
     println!();
     print!("{}", table(&rows));
