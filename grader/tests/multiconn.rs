@@ -113,6 +113,12 @@ use support::*;
     "multiconn.client_log",
     "#what-the-programs-print"
 )]
+#[case::interrupted_poll_ends_the_server(
+    "multiconn-server",
+    "interrupted_as_error",
+    "multiconn.many_clients",
+    "#per-connection-state"
+)]
 #[case::interrupted_poll_ends_the_client(
     "multiconn-client",
     "interrupted_as_error",
