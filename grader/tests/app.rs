@@ -177,6 +177,30 @@ fn an_independent_python_implementation_gets_full_marks() {
     "app.client_search",
     "#step-5-the-client"
 )]
+#[case::refuses_the_limit_itself(
+    "app-server",
+    "limit_inclusive",
+    "app.largest_content",
+    "#limits-on-what-a-peer-may-make-you-allocate"
+)]
+#[case::a_reset_ends_the_server(
+    "app-server",
+    "crash_on_reset",
+    "app.reset_mid_request",
+    "#when-the-input-is-bad"
+)]
+#[case::end_of_stream_drops_the_request(
+    "app-server",
+    "eof_drops_request",
+    "app.half_close",
+    "#the-connection-state-machine"
+)]
+#[case::interrupted_poll_ends_the_server(
+    "app-server",
+    "interrupted_as_error",
+    "app.stop_and_continue",
+    "#the-connection-state-machine"
+)]
 #[case::client_traceback(
     "app-client",
     "traceback_on_bad_response",

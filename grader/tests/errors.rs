@@ -69,6 +69,12 @@ use support::*;
     "errors.reset",
     "#step-5-receive-the-reply"
 )]
+#[case::calls_a_reset_a_timeout(
+    "socket-errors",
+    "reset_as_timeout",
+    "errors.reset",
+    "#step-5-receive-the-reply"
+)]
 #[case::whole_seconds_only(
     "socket-errors",
     "integer_timeout",
@@ -87,6 +93,12 @@ use support::*;
     "errors.stderr_not_stdout",
     "#the-five-stages"
 )]
+#[case::interrupted_read_is_an_error(
+    "socket-errors",
+    "interrupted_as_error",
+    "errors.stop_and_continue",
+    "#interrupted-reads"
+)]
 #[case::host_has_a_default("socket-errors", "default_host", "errors.usage", "#running-it")]
 #[case::two_line_messages("socket-errors", "two_lines", "errors.messages", "#the-five-stages")]
 #[case::announces_before_bind_line(
@@ -96,6 +108,12 @@ use support::*;
     "#the-bind-server"
 )]
 #[case::accepts_once("bind-server", "one_client", "errors.bind_clients", "#the-bind-server")]
+#[case::own_words_for_the_bind_error(
+    "bind-server",
+    "own_message",
+    "errors.bind_failed",
+    "#when-bind-fails"
+)]
 #[case::exits_1_when_bind_fails("bind-server", "exit_1", "errors.bind_failed", "#when-bind-fails")]
 #[case::no_reuseaddr(
     "bind-server",

@@ -125,6 +125,18 @@ use support::*;
     "multiconn.client_log",
     "#what-the-programs-print"
 )]
+#[case::interrupted_poll_ends_the_server(
+    "multiconn-server",
+    "interrupted_as_error",
+    "multiconn.many_clients",
+    "#per-connection-state"
+)]
+#[case::interrupted_poll_ends_the_client(
+    "multiconn-client",
+    "interrupted_as_error",
+    "multiconn.client_stop_and_continue",
+    "#edge-triggered-read-until-wouldblock"
+)]
 fn a_classic_bug_fails_its_check(
     #[case] program: &str,
     #[case] bug: &str,

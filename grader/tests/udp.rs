@@ -101,6 +101,12 @@ use support::*;
     "udp.client_no_server",
     "#when-no-one-answers"
 )]
+#[case::zero_timeout_accepted(
+    "udp-client",
+    "zero_timeout",
+    "udp.client_usage",
+    "#step-3-the-client"
+)]
 fn a_classic_bug_fails_its_check(
     #[case] program: &str,
     #[case] bug: &str,

@@ -2,7 +2,7 @@
 //!
 //! Students run `cargo xtask grade lab1`, `status`, `report`, `hint` and `watch`;
 //! instructors add `--solution` or `--bin-dir DIR`, and use `verify`, `swap`,
-//! `reset`, `dist`, `grade-class`, `soak` and `bench`; scripts read the lab
+//! `reset`, `dist`, `grade-class`, `soak`, `bench` and `mutants`; scripts read the lab
 //! table with `labs`. Each subcommand lives in a module of its own.
 
 use std::process::ExitCode;
@@ -18,6 +18,7 @@ mod grade;
 mod hint;
 mod intake;
 mod labs;
+mod mutants;
 mod options;
 mod report;
 mod results;
@@ -67,6 +68,9 @@ enum Command {
     Intake(intake::IntakeArgs),
     /// List the labs' slugs (or `--binaries`), one a line, for scripts.
     Labs(labs::LabsArgs),
+    /// Mutation testing of a lab's reference solution, with the grader as
+    /// the oracle (needs cargo-mutants).
+    Mutants(mutants::MutantsArgs),
     /// Send a file (or what you type) to HOST PORT and print the answer, as
     /// the handouts' "try it" lines do: a small `nc`.
     Send(send::SendArgs),
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Send(args) => send::run(&args),
         Command::Labs(args) => labs::run(&args),
+        Command::Mutants(args) => mutants::run(&args),
         Command::Intake(args) => intake::run(&args),
     };
     match result {

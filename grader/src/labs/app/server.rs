@@ -1,6 +1,7 @@
 //! Server checks: the grader is the client, sends requests (whole, byte by
 //! byte, split, broken) and judges each response and the server's log.
 
+use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -9,7 +10,7 @@ use crate::harness::capture::complete_lines;
 use crate::harness::conn::Conn;
 use crate::harness::net::{self, ReadEnd, SendPlan};
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, Server, show};
+use crate::harness::{Ctx, Server, procfs, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::protocol::{
@@ -54,6 +55,12 @@ const ALL_AT_ONCE: SendPlan = SendPlan {
     pause: Duration::ZERO,
     half_close: false,
     wait_until_read: false,
+};
+
+/// Everything at once, then a half-close (shutdown(Write)).
+const HALF_CLOSE: SendPlan = SendPlan {
+    half_close: true,
+    ..ALL_AT_ONCE
 };
 
 pub(super) trait SummaryPrefix {
@@ -442,6 +449,152 @@ pub(super) fn huge_content_length(ctx: &Ctx) -> CheckResult {
     )
 }
 
+pub(super) fn largest_content(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    // Exactly the limit: allowed, only what is above it is refused.
+    let mut rng = ctx.rng();
+    let content: Vec<u8> = std::iter::repeat_with(|| rng.u8(..))
+        .take(MAX_CONTENT_LENGTH as usize)
+        .collect();
+    ask(
+        ctx,
+        &mut server,
+        &binary_request_bytes(&content),
+        ALL_AT_ONCE,
+        &Expected::for_binary(&content),
+        &format!(
+            "a binary request with exactly 1 MiB ({MAX_CONTENT_LENGTH} bytes) of content, seed {}",
+            ctx.seed()
+        ),
+    )
+}
+
+pub(super) fn reset_mid_request(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let stream = server.connect(ctx.deadline())?;
+    let peer = stream
+        .local_addr()
+        .map_err(|err| Failure::new(format!("local_addr: {err}")))?;
+    let request = json_request("search", "ring");
+    net::send(
+        &stream,
+        &request[..request.len() / 2],
+        ALL_AT_ONCE,
+        ctx.deadline(),
+    )
+    .map_err(|err| Failure::new(format!("sending half a request failed: {err}")))?;
+    // Once the server holds the half, the connection is reset (SO_LINGER 0
+    // makes close send RST): its next read fails with ConnectionReset.
+    let read_by = ctx.within(2.0);
+    while Instant::now() < read_by
+        && !procfs::unread_by_server(server.addr).is_ok_and(|unread| unread == 0)
+    {
+        thread::sleep(Duration::from_millis(5));
+    }
+    ctx.note_command(format!(
+        "(grader) {peer} sends half a request, then resets the connection (SO_LINGER 0, close)"
+    ));
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .map_err(|err| Failure::new(format!("SO_LINGER: {err}")))?;
+    drop(stream);
+    let closing = format!("Closing connection to {peer}");
+    let error = format!("Error: {peer}: ");
+    let closed = server
+        .wait_for_line(ctx.within(5.0), |line| line == closing)
+        .is_some();
+    let lines = server.lines();
+    let logged = lines.iter().any(|line| line.starts_with(&error));
+    if closed && logged {
+        return Ok(());
+    }
+    Err(server.explain(
+        Failure::new(format!(
+            "a client that reset its connection in the middle of a request was {}",
+            if closed {
+                "closed without an `Error:` line"
+            } else {
+                "never closed"
+            }
+        ))
+        .expected(format!(
+            "Error: {peer}: REASON\n{closing}   (a failed read ends that connection)"
+        ))
+        .actual(show::tail(&server.stdout(), 10))
+        .detail("a read error other than WouldBlock (here ConnectionReset) ends that connection: log it, deregister it, drop it"),
+    ))
+}
+
+pub(super) fn half_close(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let stream = server.connect(ctx.deadline())?;
+    let request = json_request("search", "ring");
+    // The request and the end of stream arrive while the server is stopped,
+    // so that it reads both in one go, whatever the scheduling.
+    ctx.note_command(format!(
+        "(grader) while the server is stopped: send {} to {}, then half-close",
+        show::bytes(&request, 160),
+        server.addr
+    ));
+    let paused = server.process.pause(ctx.deadline());
+    let deadline = ctx.within(5.0);
+    let write_error = net::send(&stream, &request, HALF_CLOSE, deadline).err();
+    drop(paused);
+    let (received, end) = read_response(&stream, deadline);
+    judge(&received, &end, &Expected::for_search("search", "ring")).map_err(|failure| {
+        let failure = failure
+            .summary_prefix("a whole request, then the client's end of stream (a half-close)")
+            .detail("end of stream after a complete request is no error: answer the request, then close");
+        let failure = match write_error {
+            Some(err) => failure.detail(format!("sending the request failed: {err}")),
+            None => failure,
+        };
+        server.explain(failure)
+    })
+}
+
+/// How long [`stop_and_continue`] waits for the server to read the first
+/// half and sleep in `poll` before it stops it anyway (seconds, scaled):
+/// where `/proc/PID/wchan` says nothing, the stop still comes while the
+/// server most likely waits.
+const ASLEEP_WITHIN: f64 = 2.0;
+
+pub(super) fn stop_and_continue(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let request = json_request("search", "morpheus");
+    let stream = server.connect(ctx.deadline())?;
+    // Half a request: the server keeps it, and goes back to `poll` to wait
+    // for the rest.
+    let half = request.len() / 2;
+    net::send(&stream, &request[..half], ALL_AT_ONCE, ctx.deadline())
+        .map_err(|err| Failure::new(format!("sending half a request failed: {err}")))?;
+    let pid = server.process.pid();
+    let asleep_by = ctx.within(ASLEEP_WITHIN);
+    while Instant::now() < asleep_by
+        && !(procfs::unread_by_server(server.addr).is_ok_and(|unread| unread == 0)
+            && procfs::waits_for_readiness(pid).unwrap_or(false))
+    {
+        thread::sleep(Duration::from_millis(5));
+    }
+    ctx.note_command(
+        "(grader) stop the server (SIGSTOP, as Ctrl-Z does) while it waits in poll, then continue it (SIGCONT, as fg does)",
+    );
+    drop(server.process.pause(ctx.deadline()));
+    let deadline = ctx.within(5.0);
+    let write_error = net::send(&stream, &request[half..], ALL_AT_ONCE, deadline).err();
+    let (received, end) = read_response(&stream, deadline);
+    judge(&received, &end, &Expected::for_search("search", "morpheus")).map_err(|failure| {
+        let failure = failure
+            .summary_prefix("after the server was stopped (as by Ctrl-Z) and continued (`fg`) in the middle of a request")
+            .detail("a stop and continue makes `poll` return Interrupted (EINTR): nothing went wrong, poll again");
+        let failure = match write_error {
+            Some(err) => failure.detail(format!("sending the rest of the request failed: {err}")),
+            None => failure,
+        };
+        server.explain(failure)
+    })
+}
+
 pub(super) fn stalled_half(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
     let stalled_request = json_request("search", "ring");
@@ -531,13 +684,31 @@ fn contract_lines(server: &Server) -> String {
     let lines: Vec<String> = server
         .lines()
         .into_iter()
-        .filter(|line| prefixes.iter().any(|prefix| line.starts_with(prefix)))
+        // Error lines stay in, whatever their case: one where nothing went
+        // wrong (a WouldBlock logged as an error) is a difference.
+        .filter(|line| {
+            prefixes.iter().any(|prefix| line.starts_with(prefix))
+                || line.to_ascii_lowercase().starts_with("error")
+        })
         .map(|line| match parse_received_request(&line) {
             Some((object, peer)) => format!("Received request {object} from {peer}"),
-            None => line,
+            None => error_reason_redacted(line),
         })
         .collect();
     redact(&lines.join("\n"))
+}
+
+/// `Error: PEER: REASON` with REASON, which is the program's own wording,
+/// replaced by `[REASON]`; other lines unchanged.
+fn error_reason_redacted(line: String) -> String {
+    let peer_and_reason = line
+        .strip_prefix("Error: ")
+        .and_then(|rest| rest.split_once(": "))
+        .filter(|(peer, _)| peer.parse::<std::net::SocketAddr>().is_ok());
+    match peer_and_reason {
+        Some((peer, _)) => format!("Error: {peer}: [REASON]"),
+        None => line,
+    }
 }
 
 /// Splits `Received request {…} from PEER` into the parsed object and PEER.
@@ -614,6 +785,28 @@ pub(super) fn server_log(ctx: &Ctx) -> CheckResult {
             .actual(show::tail(&server.stdout(), 10))
             .detail("the {…} in `Received request {…} from PEER` is the request's content as one line of JSON (the grader parses it)"));
         }
+    }
+    // A client that closes after one byte of its request: bad input, one
+    // `Error:` line for that peer, then its connection closes.
+    let stream = server.connect(ctx.deadline())?;
+    let peer = stream
+        .local_addr()
+        .map_err(|err| Failure::new(format!("local_addr: {err}")))?;
+    net::send(&stream, &search_request[..1], HALF_CLOSE, ctx.deadline())
+        .map_err(|err| Failure::new(format!("sending one byte failed: {err}")))?;
+    drop(stream);
+    let closing = format!("Closing connection to {peer}");
+    if server
+        .wait_for_line(ctx.within(5.0), |line| line == closing)
+        .is_none()
+    {
+        return Err(Failure::new(
+            "the server did not close the connection of a client that closed after one byte of its request",
+        )
+        .expected(format!(
+            "Accepted connection from {peer}\nError: {peer}: REASON\n{closing}"
+        ))
+        .actual(show::tail(&server.stdout(), 10)));
     }
     ctx.snapshot(&contract_lines(&server))
 }

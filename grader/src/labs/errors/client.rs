@@ -267,7 +267,20 @@ pub(super) fn reset(ctx: &Ctx) -> CheckResult {
         } else {
             failure
         }
-    })
+    })?;
+    // The cause says what happened: a reset, not a timeout.
+    if finished
+        .stderr_text()
+        .to_ascii_lowercase()
+        .contains("reset")
+    {
+        return Ok(());
+    }
+    Err(Failure::new(
+        "against a server that resets the connection, the receive error does not say it was reset",
+    )
+    .expected("`Error receiving data: ` and the error the read returned, which names the reset (`Connection reset by peer`)")
+    .actual(outputs(&finished)))
 }
 
 /// The `--timeout` of [`timeout_honoured`]: not a whole number, so that a

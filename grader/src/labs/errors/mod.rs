@@ -10,6 +10,7 @@
 //! buffers at once); the handout says so and the solution unit-tests it.
 
 mod client;
+mod interrupted;
 mod server;
 mod support;
 
@@ -28,6 +29,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("errors.connect_timeout", client::connect_timeout),
     ("errors.recv_timeout", client::recv_timeout),
     ("errors.reset", client::reset),
+    ("errors.stop_and_continue", interrupted::stop_and_continue),
     ("errors.timeout_honoured", client::timeout_honoured),
     ("errors.stderr_not_stdout", client::stderr_not_stdout),
     ("errors.usage", client::usage),

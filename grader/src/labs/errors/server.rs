@@ -79,7 +79,14 @@ pub(super) fn bind_failed(ctx: &Ctx) -> CheckResult {
     let finished = ctx.run(&ctx.launch(SERVER, ["127.0.0.1", port.as_str()])?, QUICK)?;
     let stderr = finished.stderr_text();
     let line = stderr.lines().find(|line| line.starts_with(BIND_FAILED));
-    let has_message = line.is_some_and(|line| !line[BIND_FAILED.len()..].trim().is_empty());
+    // The OS's own text for EADDRINUSE (strerror), in any letter case: a
+    // message of one's own wording is not the OS's.
+    let os_text = address_in_use_text();
+    let has_message = line.is_some_and(|line| {
+        line[BIND_FAILED.len()..]
+            .trim()
+            .eq_ignore_ascii_case(&os_text)
+    });
     if finished.code() == Some(BIND_EXIT) && has_message {
         return Ok(());
     }
@@ -87,7 +94,7 @@ pub(super) fn bind_failed(ctx: &Ctx) -> CheckResult {
         "{SERVER} on a port where another socket listens must report the failed bind"
     ))
     .expected(format!(
-        "`{BIND_FAILED}<the OS's text>` on stderr, then exit code {BIND_EXIT}"
+        "`{BIND_FAILED}{os_text}` (the OS's text for error 98) on stderr, then exit code {BIND_EXIT}"
     ))
     .actual(outputs(&finished));
     if finished.timed_out {
@@ -97,6 +104,16 @@ pub(super) fn bind_failed(ctx: &Ctx) -> CheckResult {
         );
     }
     Err(failure)
+}
+
+/// The operating system's text for EADDRINUSE, as strerror gives it
+/// (`Address already in use`), without Rust's ` (os error 98)`.
+fn address_in_use_text() -> String {
+    let err = io::Error::from_raw_os_error(libc::EADDRINUSE);
+    let text = err.to_string();
+    text.strip_suffix(&format!(" (os error {})", libc::EADDRINUSE))
+        .unwrap_or(&text)
+        .to_owned()
 }
 
 /// Waits until a socket on local port `port` is in TIME_WAIT.

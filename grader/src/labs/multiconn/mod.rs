@@ -10,6 +10,7 @@
 //! are joined, and connections that interleave are compared as sets.
 
 mod client;
+mod interrupted;
 mod logs;
 mod server;
 
@@ -48,4 +49,8 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ),
     ("multiconn.client_early_close", client::client_early_close),
     ("multiconn.client_log", client::client_log),
+    (
+        "multiconn.client_stop_and_continue",
+        interrupted::client_stop_and_continue,
+    ),
 ];

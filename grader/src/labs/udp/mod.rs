@@ -10,6 +10,7 @@
 
 mod client;
 mod server;
+mod usage;
 
 use crate::runner::CheckFn;
 
@@ -50,4 +51,5 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("udp.client_delayed", client::client_delayed),
     ("udp.client_timeout", client::client_timeout),
     ("udp.client_no_server", client::client_no_server),
+    ("udp.client_usage", usage::client_usage),
 ];

@@ -1,0 +1,58 @@
+//! The oracle of `cargo xtask mutants`: the course's grader decides whether
+//! a mutated reference solution still works.
+//!
+//! cargo-mutants copies this workspace, mutates one lab's sources, and runs
+//! `cargo test --package LAB --test graded -- --ignored` in the copy. Each
+//! lab's `tests/graded.rs` includes this file and hands [`assert_full_marks`]
+//! the executables cargo has just built (`CARGO_BIN_EXE_*`), which are graded
+//! with `grade LAB --bin-dir DIR`: the mutant is caught when they score less
+//! than full marks. (A module, not a crate: a dev-dependency would follow the
+//! lab's manifest wherever it is copied.)
+//!
+//! The copy cannot build a grader of its own (the grader lives in the course
+//! workspace, outside this one), so `cargo xtask mutants` names a prebuilt
+//! one in [`GRADER`]. In a plain `cargo test` the graded test is ignored;
+//! run by hand without [`GRADER`], it fails and says how to run it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The environment variable naming the grader: an executable that takes
+/// `grade LAB --bin-dir DIR`, exits 0 on full marks and prints its report.
+pub const GRADER: &str = "SOCKET_LABS_GRADER";
+
+/// Further arguments for the grader, separated by spaces
+/// (`--time-scale 2 --seed 7`).
+pub const GRADER_ARGS: &str = "SOCKET_LABS_GRADER_ARGS";
+
+/// Grades `lab` with the executables in the directory of `executable` (where
+/// cargo puts all of a package's binaries), and panics with the grader's
+/// report unless they score full marks.
+pub fn assert_full_marks(lab: &str, executable: &str) {
+    let Some(grader) = std::env::var_os(GRADER).map(PathBuf::from) else {
+        panic!(
+            "{GRADER} is not set: this test grades the executables with the course's grader, \
+             and `cargo xtask mutants` runs it with {GRADER} naming the grader"
+        );
+    };
+    let bin_dir = Path::new(executable)
+        .parent()
+        .expect("cargo puts executables in a directory");
+    let extra = std::env::var(GRADER_ARGS).unwrap_or_default();
+    let output = Command::new(&grader)
+        .args(["grade", lab, "--bin-dir"])
+        .arg(bin_dir)
+        .args(extra.split_whitespace())
+        // The grader finds the course from its own executable; cargo's
+        // variables here describe the copy of the solutions instead.
+        .env_remove("CARGO_MANIFEST_DIR")
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run the grader {}: {err}", grader.display()));
+    assert!(
+        output.status.success(),
+        "{lab} is below full marks ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
