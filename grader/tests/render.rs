@@ -441,3 +441,22 @@ fn class_dashboard() {
     assert!(page.contains("grader 0123456789 · seed 42"));
     insta::assert_snapshot!("dashboard", page);
 }
+
+/// A long hint wraps at spaces and keeps every word; a long argument is cut
+/// in the middle.
+#[test]
+fn text_report_wraps_prose_and_cuts_arguments() {
+    let mut report = stub_report();
+    let hint = format!("{} the end.", "read until WouldBlock, then".repeat(12));
+    for check in &mut report.checks {
+        check.hint.clone_from(&hint);
+    }
+    let out = render::text::lab(&report, Style::default());
+    let shown: String = out.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+    assert!(shown.contains("the end."), "{out}");
+    assert!(
+        out.lines()
+            .all(|line| line.chars().count() <= render::text::MAX_LINE)
+    );
+    assert!(out.contains("--verbose shows them"), "{out}");
+}

@@ -111,11 +111,23 @@ pub fn lab(report: &LabReport, style: Style) -> String {
 /// `--verbose`): a 100 KiB argument fills no screen.
 pub const MAX_LINE: usize = 200;
 
-/// `line`, cut in the middle when longer than [`MAX_LINE`] characters.
+/// The longest word a long line may hold and still be prose (wrapped at
+/// spaces) rather than an argument (cut in the middle).
+const LONGEST_WORD: usize = 80;
+
+/// `line` as the report shows it: prose longer than [`MAX_LINE`] characters
+/// wraps at spaces, indented under itself; a line holding a long argument is
+/// cut in the middle.
 fn clip(line: &str) -> String {
     let length = line.chars().count();
     if length <= MAX_LINE {
         return line.to_owned();
+    }
+    if line
+        .split(' ')
+        .all(|word| word.chars().count() <= LONGEST_WORD)
+    {
+        return wrap(line);
     }
     let (head, tail) = (120, 30);
     let left_out = length - head - tail;
@@ -123,6 +135,33 @@ fn clip(line: &str) -> String {
     let _ = write!(clipped, " …[{left_out} characters: --verbose shows them]… ");
     clipped.extend(line.chars().skip(length - tail));
     clipped
+}
+
+/// Prose wrapped at spaces into lines of at most [`MAX_LINE`] characters,
+/// the continuations indented four spaces deeper than the line.
+fn wrap(line: &str) -> String {
+    let indent = line.len() - line.trim_start().len();
+    let continuation = " ".repeat(indent + 4);
+    let mut out = String::new();
+    let mut current = line[..indent].to_owned();
+    let mut width = indent;
+    for word in line.trim_start().split(' ') {
+        let length = word.chars().count();
+        if width > continuation.len() && width + 1 + length > MAX_LINE {
+            out.push_str(current.trim_end());
+            out.push('\n');
+            current.clone_from(&continuation);
+            width = continuation.len();
+        }
+        if width > indent && width != continuation.len() {
+            current.push(' ');
+            width += 1;
+        }
+        current.push_str(word);
+        width += length;
+    }
+    out.push_str(&current);
+    out
 }
 
 fn write_status_line(out: &mut String, check: &CheckView, id_width: usize, style: Style) {
