@@ -252,7 +252,21 @@ fn stub_report() -> LabReport {
         event(412, Kind::Fin, Party::Server, Some(Party::Grader), ""),
         event(413, Kind::Exit, Party::Server, None, "exit code 1"),
     ]);
+    // A client check with a failure of its own: no panic in its conversation.
     let long = CheckOutcome {
+        conversation: Transcript {
+            events: vec![
+                event(
+                    0,
+                    Kind::Start,
+                    Party::Client,
+                    None,
+                    "/grader/bin/echo-client",
+                ),
+                event(9, Kind::Exit, Party::Client, None, "exit code 0"),
+            ],
+            ..Transcript::default()
+        },
         commands: vec![format!(
             "/grader/bin/echo-client 127.0.0.1 4000 {}",
             "x".repeat(100 * 1024)

@@ -223,11 +223,26 @@ pub fn where_to_start(view: &LabView) -> Option<String> {
 
 /// The line that stands for a failure explained at `first`.
 pub fn same_as(first: &str, check: &CheckView) -> String {
-    let text = check.failure.map(ToString::to_string).unwrap_or_default();
-    match panic_site(&text) {
+    match check_panic_site(check) {
         Some(site) => format!("the same panic as {first}, above ({site})"),
         None => format!("the same failure as {first}, above"),
     }
+}
+
+/// Where the program of a failed check panicked: from its failure's text,
+/// or else from the stderr its conversation recorded (a failure may quote
+/// stderr escaped, or not at all).
+fn check_panic_site(check: &CheckView) -> Option<String> {
+    let text = check.failure.map(ToString::to_string).unwrap_or_default();
+    if let Some(site) = panic_site(&text) {
+        return Some(site.to_owned());
+    }
+    check
+        .conversation
+        .events
+        .iter()
+        .filter(|event| event.kind == crate::harness::conversation::Kind::Stderr)
+        .find_map(|event| panic_site(&event.text).map(str::to_owned))
 }
 
 /// How a check's failure relates to the others'.
@@ -246,8 +261,13 @@ pub enum Same {
 /// panic (a `todo!()`) fail for one reason, whatever each expected.
 pub fn panic_site(failure: &str) -> Option<&str> {
     failure.lines().find_map(|line| {
-        let (_, site) = line.split_once(" panicked at ")?;
-        Some(site.trim_end().trim_end_matches(':'))
+        let (_, rest) = line.split_once(" panicked at ")?;
+        // `path:line:col:`, ended by whitespace, or by an escaped newline
+        // when the failure quotes stderr as a byte string.
+        let site = rest
+            .split(|c: char| c.is_whitespace() || c == '\\' || c == '"')
+            .next()?;
+        Some(site.trim_end_matches(':'))
     })
 }
 
@@ -258,9 +278,9 @@ pub fn same_failures(checks: &[CheckView]) -> Vec<Same> {
         (check.status == Status::Failed)
             .then_some(check.failure)
             .flatten()
-            .map(|failure| {
-                let text = failure.to_string();
-                panic_site(&text).map_or(text.clone(), |site| format!("panicked at {site}"))
+            .map(|failure| match check_panic_site(check) {
+                Some(site) => format!("panicked at {site}"),
+                None => failure.to_string(),
             })
     };
     checks
