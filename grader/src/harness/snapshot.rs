@@ -3,7 +3,9 @@
 //! Snapshots are insta `.snap` files under `grader/snapshots/`. The project's
 //! own tests record them from the solutions with insta (so `cargo insta
 //! review` works as usual); grading compares with the copies compiled into
-//! the grader ([`SNAPSHOTS`]), renders a diff, and never writes a file.
+//! the grader ([`SNAPSHOTS`]), renders a diff, and never writes a file. The
+//! tests hand the grader their recorder ([`SnapshotMode::Record`]): insta is
+//! one of their dependencies, not the grader's, so a grade never compiles it.
 
 use std::path::PathBuf;
 
@@ -12,13 +14,15 @@ use similar::TextDiff;
 use crate::outcome::{CheckResult, Failure};
 
 /// Whether a snapshot check compares (grading) or records (the project's tests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub enum SnapshotMode {
     /// Compare with the stored snapshot; never write.
     #[default]
     Compare,
-    /// Assert with insta, which records new or changed snapshots for review.
-    Record,
+    /// Hand `(name, actual)` to a recorder: the project's tests pass one that
+    /// asserts with insta, which records new or changed snapshots in
+    /// [`snapshot_dir`] for review.
+    Record(fn(name: &str, actual: &str)),
 }
 
 /// Where the snapshot files live: in the grader, never under `labs/`. The
@@ -119,19 +123,11 @@ pub fn redact_after(text: &str, prefixes: &[&str]) -> String {
 pub fn check(name: &str, actual: &str, mode: SnapshotMode) -> CheckResult {
     match mode {
         SnapshotMode::Compare => compare(name, actual),
-        SnapshotMode::Record => {
+        SnapshotMode::Record(record) => {
             record(name, actual);
             Ok(())
         }
     }
-}
-
-fn record(name: &str, actual: &str) {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(snapshot_dir());
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.bind(|| insta::assert_snapshot!(name, actual));
 }
 
 /// Compares `actual` with the snapshot `name` compiled into the grader.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use grader::builder::{self, CompilerOutput, Edition};
 use grader::harness::Binaries;
-use grader::harness::snapshot::SnapshotMode;
+use grader::harness::snapshot::{self, SnapshotMode};
 use grader::{Lab, LabReport, Options, Status};
 use tempfile::TempDir;
 
@@ -36,10 +36,20 @@ pub fn grade_solution(slug: &str) -> LabReport {
     let lab = lab(slug);
     let binaries = builder::build(lab, Edition::Solution, CompilerOutput::Capture);
     let options = Options {
-        snapshot_mode: SnapshotMode::Record,
+        snapshot_mode: SnapshotMode::Record(record_snapshot),
         ..options("solution")
     };
     grader::grade(lab, binaries, &options)
+}
+
+/// Asserts `actual` against snapshot `name` in `grader/snapshots/` with insta,
+/// which records it when it is new or changed.
+fn record_snapshot(name: &str, actual: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(snapshot::snapshot_dir());
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!(name, actual));
 }
 
 /// Grades the untouched student stub.
