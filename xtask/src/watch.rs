@@ -70,7 +70,8 @@ pub fn watch_files(dir: &Path, inputs: Sender<Input>) -> Result<FileWatcher> {
     let (stop, stopped) = mpsc::channel::<()>();
     std::thread::spawn(move || {
         while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(POLL) {
-            // A folder deleted mid-scan reads as a change at the next look.
+            // A look that fails (a folder deleted while it was read) counts
+            // as a change; the next one sees what is left.
             let now = file_states(&dir).unwrap_or_default();
             if now != seen {
                 seen = now;
@@ -172,9 +173,7 @@ fn grade(lab: &'static Lab, run: &RunOptions) -> LabReport {
     let binaries = builder::build(lab, Edition::Student, CompilerOutput::Show);
     let report = grader::grade(lab, binaries, &run.grader_options("student"));
     print!("{}", text::lab(&report, Style::for_stdout(false)));
-    let saved = results::save(&report)
-        .and_then(|()| results::save_page(&results::page(std::slice::from_ref(&report))));
-    if let Err(err) = saved {
+    if let Err(err) = results::save(&report) {
         eprintln!("note: could not save the result: {err:#}");
     }
     report
