@@ -69,6 +69,12 @@ use support::*;
     "errors.reset",
     "#step-5-receive-the-reply"
 )]
+#[case::timeout_in_eagain_words(
+    "socket-errors",
+    "eagain_words",
+    "errors.recv_timeout",
+    "#timeouts"
+)]
 #[case::calls_a_reset_a_timeout(
     "socket-errors",
     "reset_as_timeout",

@@ -223,7 +223,27 @@ pub(super) fn recv_timeout(ctx: &Ctx) -> CheckResult {
         RECEIVE,
         "with --timeout 1 against a server that accepts, reads the request and never answers",
     )?;
-    check_elapsed(ctx, &finished, 1.0)
+    check_elapsed(ctx, &finished, 1.0)?;
+    // The cause says what happened, a timeout, not EAGAIN's words
+    // ("Resource temporarily unavailable"), which is how the read reports it.
+    let eagain = std::io::Error::from_raw_os_error(libc::EAGAIN).to_string();
+    let eagain = eagain
+        .split(" (os error")
+        .next()
+        .unwrap_or(&eagain)
+        .to_ascii_lowercase();
+    if !finished
+        .stderr_text()
+        .to_ascii_lowercase()
+        .contains(&eagain)
+    {
+        return Ok(());
+    }
+    Err(Failure::new(
+        "the receive timeout is reported in EAGAIN's words, which do not say that the wait ran out",
+    )
+    .expected("`Error receiving data: ` and a cause that says it timed out, e.g. `no data for 1 s`")
+    .actual(outputs(&finished)))
 }
 
 /// How long the resetting peer gives a client to half-close after its
