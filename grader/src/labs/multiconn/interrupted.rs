@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::harness::net::Peers;
-use crate::harness::{Ctx, procfs, show};
+use crate::harness::{Ctx, procfs, show, stall};
 use crate::outcome::{CheckResult, Failure};
 
 use super::{CLIENT, CLIENT_MESSAGES};
@@ -59,9 +59,13 @@ pub(super) fn client_stop_and_continue(ctx: &Ctx) -> CheckResult {
     // Once every connection has sent its messages the client can only wait
     // for the echoes, asleep in poll.
     let asleep_by = ctx.within(ASLEEP_WITHIN + 3.0);
+    // A client that exited, or sleeps with connections left unsent, never
+    // gets there: no need to wait the whole while.
+    let mut watch = stall::Watch::new();
     while Instant::now() < asleep_by
         && !(read_all.load(Ordering::SeqCst) == CONNS
             && procfs::waits_for_readiness(process.pid()).unwrap_or(false))
+        && watch.stalled().is_none()
     {
         thread::sleep(Duration::from_millis(5));
     }
