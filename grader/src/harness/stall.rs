@@ -73,7 +73,12 @@ impl Watch {
     pub fn stalled(&mut self) -> Option<String> {
         let conversation = self.conversation.as_ref()?;
         let now = Instant::now();
-        if now < self.next_look || conversation.is_patient() {
+        if conversation.is_patient() {
+            // Time spent patiently does not count towards a stall.
+            self.steady = None;
+            return None;
+        }
+        if now < self.next_look {
             return None;
         }
         self.next_look = now + SLICE;
