@@ -480,11 +480,7 @@ impl FullBacklog {
     }
 
     fn is_full(port: u16) -> io::Result<bool> {
-        Ok(super::procfs::tcp_sockets()?.iter().any(|socket| {
-            socket.local_port == port
-                && socket.state == super::procfs::TcpSocket::LISTEN
-                && socket.rx_queue > socket.tx_queue
-        }))
+        Ok(procfs::accept_queue(port)?.is_some_and(|(queued, backlog)| queued > backlog))
     }
 }
 

@@ -83,6 +83,15 @@ pub fn unnoticed_ends(server: SocketAddr) -> io::Result<usize> {
         .count())
 }
 
+/// The listening socket on `port`: how many connections wait in its accept
+/// queue, and its backlog. `None` when nothing listens there.
+pub fn accept_queue(port: u16) -> io::Result<Option<(u32, u32)>> {
+    Ok(tcp_sockets()?
+        .iter()
+        .find(|socket| socket.local_port == port && socket.state == TcpSocket::LISTEN)
+        .map(|socket| (socket.rx_queue, socket.tx_queue)))
+}
+
 /// One TCP socket of the machine, as `/proc/net/tcp` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpSocket {

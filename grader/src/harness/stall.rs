@@ -262,6 +262,24 @@ fn socket_rows(pid: u32) -> Vec<String> {
     rows
 }
 
+/// Waits until `ready()` holds and the program `pid` sleeps waiting for
+/// readiness (in `poll`, `epoll_wait` or `select`): the moment to stop it so
+/// that its continue interrupts that wait. Gives up at `until`, or once the
+/// check's programs have exited or stalled (they will not get there); the
+/// caller then goes on anyway. Returns whether the moment came.
+pub fn until_asleep_in_poll(pid: u32, until: Instant, mut ready: impl FnMut() -> bool) -> bool {
+    let mut watch = Watch::new();
+    loop {
+        if ready() && super::procfs::waits_for_readiness(pid).unwrap_or(false) {
+            return true;
+        }
+        if Instant::now() >= until || watch.stalled().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// While the returned guard lives, waits of this check do not give up early:
 /// for checks where the program is meant to sleep on a timer (a timeout
 /// the check measures).

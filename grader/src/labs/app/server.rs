@@ -10,7 +10,7 @@ use crate::harness::capture::complete_lines;
 use crate::harness::conn::Conn;
 use crate::harness::net::{self, ReadEnd, SendPlan};
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, Server, procfs, show};
+use crate::harness::{Ctx, Server, procfs, show, stall};
 use crate::outcome::{CheckResult, Failure};
 
 use super::protocol::{
@@ -568,14 +568,10 @@ pub(super) fn stop_and_continue(ctx: &Ctx) -> CheckResult {
     let half = request.len() / 2;
     net::send(&stream, &request[..half], ALL_AT_ONCE, ctx.deadline())
         .map_err(|err| Failure::new(format!("sending half a request failed: {err}")))?;
-    let pid = server.process.pid();
-    let asleep_by = ctx.within(ASLEEP_WITHIN);
-    while Instant::now() < asleep_by
-        && !(procfs::unread_by_server(server.addr).is_ok_and(|unread| unread == 0)
-            && procfs::waits_for_readiness(pid).unwrap_or(false))
-    {
-        thread::sleep(Duration::from_millis(5));
-    }
+    let addr = server.addr;
+    stall::until_asleep_in_poll(server.process.pid(), ctx.within(ASLEEP_WITHIN), || {
+        procfs::unread_by_server(addr).is_ok_and(|unread| unread == 0)
+    });
     ctx.note_command(
         "(grader) stop the server (SIGSTOP, as Ctrl-Z does) while it waits in poll, then continue it (SIGCONT, as fg does)",
     );

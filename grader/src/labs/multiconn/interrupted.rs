@@ -8,11 +8,10 @@
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::harness::net::Peers;
-use crate::harness::{Ctx, procfs, show, stall};
+use crate::harness::{Ctx, show, stall};
 use crate::outcome::{CheckResult, Failure};
 
 use super::{CLIENT, CLIENT_MESSAGES};
@@ -58,17 +57,11 @@ pub(super) fn client_stop_and_continue(ctx: &Ctx) -> CheckResult {
     let process = ctx.spawn(&ctx.launch(CLIENT, ["127.0.0.1", port.as_str(), count.as_str()])?)?;
     // Once every connection has sent its messages the client can only wait
     // for the echoes, asleep in poll.
-    let asleep_by = ctx.within(ASLEEP_WITHIN + 3.0);
     // A client that exited, or sleeps with connections left unsent, never
-    // gets there: no need to wait the whole while.
-    let mut watch = stall::Watch::new();
-    while Instant::now() < asleep_by
-        && !(read_all.load(Ordering::SeqCst) == CONNS
-            && procfs::waits_for_readiness(process.pid()).unwrap_or(false))
-        && watch.stalled().is_none()
-    {
-        thread::sleep(Duration::from_millis(5));
-    }
+    // gets there: the wait ends early then.
+    stall::until_asleep_in_poll(process.pid(), ctx.within(ASLEEP_WITHIN + 3.0), || {
+        read_all.load(Ordering::SeqCst) == CONNS
+    });
     ctx.note_command(
         "(grader) stop the client (SIGSTOP, as Ctrl-Z does) while it waits for the echoes, then continue it (SIGCONT, as fg does)",
     );

@@ -119,26 +119,17 @@ pub(super) fn many_clients(ctx: &Ctx) -> CheckResult {
             .collect();
         clients.push((stream, format!("client {number} of {CLIENTS}: {tag}")));
     }
-    // Every connection is accepted first (none waits in the listening
-    // socket's queue), so that all 200 are the server's to watch.
-    let mut watch = stall::Watch::new();
-    while waiting_to_be_accepted(server.addr) > 0
-        && Instant::now() < deadline
-        && watch.stalled().is_none()
-    {
-        thread::sleep(Duration::from_millis(1));
-    }
     // Everyone sends while the server is stopped (as by Ctrl-Z), then it
     // continues: it finds 200 clients with data waiting at the same time,
     // however fast it would otherwise have served them one by one. It is
-    // stopped once it has accepted them all and sleeps in poll, so that the
-    // continue makes poll return Interrupted (EINTR), as the handout warns.
-    let asleep_by = ctx.within(2.0);
-    while Instant::now() < asleep_by
-        && !procfs::waits_for_readiness(server.process.pid()).unwrap_or(false)
-    {
-        thread::sleep(Duration::from_millis(5));
-    }
+    // stopped once it has accepted them all (none waits in the listening
+    // socket's queue, so all 200 are the server's to watch) and sleeps in
+    // poll, so that the continue makes poll return Interrupted (EINTR), as
+    // the handout warns.
+    let port = server.addr.port();
+    stall::until_asleep_in_poll(server.process.pid(), ctx.within(5.0), || {
+        procfs::accept_queue(port).is_ok_and(|queue| queue.is_none_or(|(queued, _)| queued == 0))
+    });
     let paused = server.process.pause(deadline);
     for (number, (stream, message)) in clients.iter().enumerate() {
         let mut writer = stream;
@@ -174,19 +165,6 @@ pub(super) fn many_clients(ctx: &Ctx) -> CheckResult {
         }
     }
     Ok(())
-}
-
-/// Connections that wait in the server's listening socket to be accepted.
-fn waiting_to_be_accepted(server: std::net::SocketAddr) -> u32 {
-    procfs::tcp_sockets().map_or(0, |sockets| {
-        sockets
-            .iter()
-            .filter(|socket| {
-                socket.local_port == server.port() && socket.state == procfs::TcpSocket::LISTEN
-            })
-            .map(|socket| socket.rx_queue)
-            .sum()
-    })
 }
 
 pub(super) fn idle_client(ctx: &Ctx) -> CheckResult {
