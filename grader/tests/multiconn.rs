@@ -77,6 +77,12 @@ use support::*;
     "multiconn.close_while_buffered",
     "#closing-and-deregistering"
 )]
+#[case::ends_when_out_of_descriptors(
+    "multiconn-server",
+    "accept_error_ends_server",
+    "multiconn.out_of_descriptors",
+    "#out-of-file-descriptors"
+)]
 #[case::logs_its_own_address(
     "multiconn-server",
     "log_own_address",
@@ -118,6 +124,18 @@ use support::*;
     "eof_is_success",
     "multiconn.client_early_close",
     "#when-things-go-wrong"
+)]
+#[case::first_failure_ends_the_client(
+    "multiconn-client",
+    "first_failure_ends_client",
+    "multiconn.client_closed_at_once",
+    "#when-things-go-wrong"
+)]
+#[case::ends_when_out_of_descriptors_client(
+    "multiconn-client",
+    "socket_error_ends_client",
+    "multiconn.client_out_of_descriptors",
+    "#out-of-file-descriptors"
 )]
 #[case::numbers_from_zero(
     "multiconn-client",

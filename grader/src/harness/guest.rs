@@ -95,6 +95,7 @@ pub(super) struct ChildPlan<'a> {
     pub(super) join_cgroups: &'a [i32],
     pub(super) guest: Option<(u32, u32)>,
     pub(super) fail_socket_calls: Option<i32>,
+    pub(super) open_files: Option<u64>,
     pub(super) pid_namespace: bool,
     pub(super) user_namespace: Option<&'a UserNamespacePlan>,
 }
@@ -269,6 +270,9 @@ unsafe fn exec_program(plan: &ChildPlan<'_>) -> ! {
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
         limits::apply_in_child();
+        if let Some(limit) = plan.open_files {
+            limits::cap_open_files_in_child(limit);
+        }
         if libc::chdir(plan.cwd.as_ptr()) != 0 {
             fail(plan.exec_error);
         }

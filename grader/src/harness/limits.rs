@@ -55,6 +55,18 @@ pub fn apply_in_child() {
     );
 }
 
+/// Caps how many descriptors a program may hold: from then on, any call that
+/// would make a descriptor numbered `limit` or higher fails with EMFILE. In
+/// the child between fork and exec (async-signal-safe).
+pub fn cap_open_files_in_child(limit: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: setrlimit reads one struct we own.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+}
+
 /// What a fatal signal from a limit means, for reports.
 pub fn explain_signal(signal: i32) -> Option<String> {
     match signal {

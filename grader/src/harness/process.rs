@@ -51,6 +51,9 @@ pub struct Launch {
     /// seccomp filter installed before exec), to test how a program of any
     /// language handles a socket it cannot create. Linux only.
     pub fail_socket_calls: Option<i32>,
+    /// Start the program with at most this many file descriptors
+    /// (`RLIMIT_NOFILE`, soft and hard): to test how it runs out of them.
+    pub open_files: Option<u64>,
     /// Working directory (a fresh folder of the program's own if `None`).
     pub current_dir: Option<PathBuf>,
     /// How long the program has to exit after SIGTERM.
@@ -73,6 +76,7 @@ impl Launch {
             piped_stdin: false,
             output_cap: 256 * 1024,
             fail_socket_calls: None,
+            open_files: None,
             current_dir: None,
             grace: GRACE,
             shown_as: None,
@@ -83,6 +87,13 @@ impl Launch {
     #[must_use]
     pub fn fail_socket_calls(mut self, errno: i32) -> Self {
         self.fail_socket_calls = Some(errno);
+        self
+    }
+
+    /// Starts the program with at most `limit` file descriptors.
+    #[must_use]
+    pub fn open_files(mut self, limit: u64) -> Self {
+        self.open_files = Some(limit);
         self
     }
 
@@ -98,6 +109,10 @@ impl Launch {
         let mut line = String::new();
         for (key, value) in &self.env {
             let _ = write!(line, "{}={} ", shell_quote(key), shell_quote(value));
+        }
+        if let Some(limit) = self.open_files {
+            // util-linux's prlimit runs a command with a limit set.
+            let _ = write!(line, "prlimit --nofile={limit} ");
         }
         let program = self.shown_as.as_ref().unwrap_or(&self.program);
         line.push_str(&shell_quote(program.as_os_str()));
@@ -252,6 +267,7 @@ impl Process {
             join_cgroups: &join_cgroups,
             guest: policy.guest,
             fail_socket_calls: launch.fail_socket_calls,
+            open_files: launch.open_files,
             pid_namespace: policy.pid_namespace,
             user_namespace: user_namespace.as_ref(),
         };

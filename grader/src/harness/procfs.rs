@@ -21,6 +21,15 @@ pub fn open_fds(pid: u32) -> io::Result<usize> {
     Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
 }
 
+/// The numbers of the file descriptors `pid` holds, in order.
+pub fn fd_numbers(pid: u32) -> io::Result<Vec<u64>> {
+    let mut numbers: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    numbers.sort_unstable();
+    Ok(numbers)
+}
+
 /// CPU time `pid` has used so far, user plus system (`/proc/PID/stat`).
 pub fn cpu_time(pid: u32) -> io::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -108,6 +117,8 @@ pub struct TcpSocket {
     /// Bytes that arrived and the owning program has not read yet; for a
     /// listening socket, how many connections wait to be accepted.
     pub rx_queue: u32,
+    /// Its inode, as `/proc/PID/fd` links name it (`socket:[INODE]`).
+    pub inode: u64,
 }
 
 impl TcpSocket {
@@ -165,7 +176,45 @@ fn parse_tcp_line(line: &str) -> Option<TcpSocket> {
         state: u8::from_str_radix(fields.get(3)?, 16).ok()?,
         tx_queue: u32::from_str_radix(tx_queue, 16).ok()?,
         rx_queue: u32::from_str_radix(rx_queue, 16).ok()?,
+        inode: fields.get(9)?.parse().ok()?,
     })
+}
+
+/// The largest size a TCP socket's send buffer grows to by itself (the last
+/// of `/proc/sys/net/ipv4/tcp_wmem`, as the calling thread's network
+/// namespace has it).
+pub fn largest_send_buffer() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
+}
+
+/// The inode of the socket at the `local` end of the TCP connection from
+/// `remote`; `None` when no such connection is listed.
+pub fn tcp_inode(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<u64>> {
+    let (local, remote) = (proc_net_address(local), proc_net_address(remote));
+    Ok(tcp_sockets()?
+        .into_iter()
+        .find(|socket| socket.local_address == local && socket.remote_address == remote)
+        .map(|socket| socket.inode))
+}
+
+/// Whether `pid` still holds a descriptor for the socket `inode`.
+pub fn holds_socket(pid: u32, inode: u64) -> io::Result<bool> {
+    let wanted = format!("socket:[{inode}]");
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        // A descriptor closed while we look is not held.
+        let Ok(target) = std::fs::read_link(entry?.path()) else {
+            continue;
+        };
+        if target.as_os_str() == wanted.as_str() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Bytes that arrived on the TCP connection from `remote` to `local` and
@@ -215,7 +264,7 @@ mod tests {
 
     #[test]
     fn tcp_lines_are_parsed() {
-        let line = "   3: 0100007F:1F90 00000000:0000 0A 00000002:00000001 00:00000000 00000000  1000        0 1 1 0 100 0 0 10 0";
+        let line = "   3: 0100007F:1F90 00000000:0000 0A 00000002:00000001 00:00000000 00000000  1000        0 12345 1 0 100 0 0 10 0";
         assert_eq!(
             parse_tcp_line(line),
             Some(TcpSocket {
@@ -225,6 +274,7 @@ mod tests {
                 state: TcpSocket::LISTEN,
                 tx_queue: 2,
                 rx_queue: 1,
+                inode: 12345,
             })
         );
     }

@@ -2,13 +2,16 @@
 //! in fragments, hold every echo until all connections are open, or close
 //! early.
 
+use std::collections::BTreeSet;
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::harness::conn::Conn;
+use crate::harness::conversation::{self, Party};
 use crate::harness::net::{self, Peers};
 use crate::harness::process::Finished;
 use crate::harness::{Ctx, show};
@@ -139,16 +142,27 @@ fn run_client(
     behaviour: Behaviour,
     seconds: f64,
 ) -> Result<ClientRun, Failure> {
+    run_client_with(ctx, conns, behaviour, seconds, None)
+}
+
+/// [`run_client`], with the client started with at most `open_files`
+/// descriptors when it says so.
+fn run_client_with(
+    ctx: &Ctx,
+    conns: usize,
+    behaviour: Behaviour,
+    seconds: f64,
+    open_files: Option<u64>,
+) -> Result<ClientRun, Failure> {
     let peers = Peers::serve_many(ctx.within(seconds + 2.0), conns, move |stream, _| {
         serve(stream, &behaviour)
     })
     .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))?;
     let port = peers.addr.port().to_string();
     let count = conns.to_string();
-    let finished = ctx.run(
-        &ctx.launch(CLIENT, ["127.0.0.1", port.as_str(), count.as_str()])?,
-        seconds,
-    )?;
+    let mut launch = ctx.launch(CLIENT, ["127.0.0.1", port.as_str(), count.as_str()])?;
+    launch.open_files = open_files;
+    let finished = ctx.run(&launch, seconds)?;
     // The client has exited: its connections are closed, so every thread of
     // the grader's server is about to finish.
     let served = peers.results(ctx.within(2.0));
@@ -389,4 +403,154 @@ pub(super) fn client_log(ctx: &Ctx) -> CheckResult {
              `Sending` and `Received` bytes, so how they are split into lines does not matter",
         )
     })
+}
+
+/// The numbers N of the `error: connection N: …` lines in `stderr`.
+fn reported_failures(stderr: &str) -> BTreeSet<u64> {
+    stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix("error: connection ")?.split_once(':'))
+        .filter_map(|(number, _)| number.parse().ok())
+        .collect()
+}
+
+/// Lists numbers for a report, the first ten of them.
+fn listed(numbers: &[u64]) -> String {
+    let mut shown: Vec<String> = numbers.iter().take(10).map(u64::to_string).collect();
+    if numbers.len() > 10 {
+        shown.push(format!("… ({} in all)", numbers.len()));
+    }
+    shown.join(", ")
+}
+
+/// Whether the program was killed by SIGPIPE.
+fn killed_by_sigpipe(finished: &Finished) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    finished.status.and_then(|status| status.signal()) == Some(libc::SIGPIPE)
+}
+
+/// A server that closes every connection at once: each of them failed, and
+/// writing to one the server closed fails too (a reset, then a broken pipe).
+pub(super) fn client_closed_at_once(ctx: &Ctx) -> CheckResult {
+    const CONNS: usize = 50;
+    let (listener, addr) = net::listen()
+        .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))?;
+    let done = Arc::new(AtomicBool::new(false));
+    let finished_with_client = Arc::clone(&done);
+    // The sooner the end of stream reaches the client, the likelier its
+    // first write meets a closed connection (that write goes through, the
+    // grader's kernel answers with a reset, and the next write fails): so
+    // a plain blocking accept, closing in the same thread.
+    conversation::spawn("grader-closer", move || {
+        while let Ok((stream, _)) = listener.accept() {
+            if finished_with_client.load(Ordering::SeqCst) {
+                return;
+            }
+            drop(Conn::accepted(stream, Party::Client));
+        }
+    })
+    .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))?;
+    let port = addr.port().to_string();
+    let count = CONNS.to_string();
+    let finished = ctx.run(
+        &ctx.launch(CLIENT, ["127.0.0.1", port.as_str(), count.as_str()])?,
+        5.0,
+    )?;
+    // Wakes the closer, so that it ends.
+    done.store(true, Ordering::SeqCst);
+    drop(std::net::TcpStream::connect(addr));
+    let reported = reported_failures(&finished.stderr_text());
+    let missing: Vec<u64> = (1..=CONNS as u64)
+        .filter(|number| !reported.contains(number))
+        .collect();
+    let crashed = finished.crashed(|line: &str| line.starts_with("error: "));
+    if !finished.timed_out && finished.code() == Some(1) && missing.is_empty() && !crashed {
+        return Ok(());
+    }
+    let failure = Failure::new(format!(
+        "the grader's server accepted each of the {CONNS} connections and closed it at once, \
+         echoing nothing; the client did not report every connection as failed"
+    ))
+    .expected(format!(
+        "a line `error: connection N: …` on stderr for every N from 1 to {CONNS}, then exit code 1"
+    ))
+    .actual(if missing.is_empty() || finished.timed_out {
+        finished.brief()
+    } else {
+        format!(
+            "no `error: connection N: …` line for N = {}; {}",
+            listed(&missing),
+            finished.brief()
+        )
+    })
+    .detail(finished.stderr_detail());
+    Err(if killed_by_sigpipe(&finished) {
+        failure.diagnosis(
+            "Killed by SIGPIPE: writing to a connection the other side has closed raises SIGPIPE, which ends a program unless it is ignored. Rust ignores it for you; in C, send with MSG_NOSIGNAL (or ignore SIGPIPE) and treat EPIPE as that connection's error.",
+            "#when-things-go-wrong",
+        )
+    } else if finished.timed_out {
+        failure.diagnosis(
+            "A write or read on a connection the server has closed fails (`Connection reset by peer`, `Broken pipe`) and will fail again: report that connection and drop it. Retrying the call at once loops forever.",
+            "#when-things-go-wrong",
+        )
+    } else {
+        failure
+    })
+}
+
+/// A client started with few descriptors: the connections it cannot create
+/// fail (EMFILE), and the ones it could create still finish.
+pub(super) fn client_out_of_descriptors(ctx: &Ctx) -> CheckResult {
+    const CONNS: usize = 100;
+    /// Room for a runtime's own descriptors and a few dozen sockets.
+    const OPEN_FILES: u64 = 64;
+    let run = run_client_with(ctx, CONNS, Behaviour::Echo, 10.0, Some(OPEN_FILES))?;
+    let finished = &run.finished;
+    let reported = reported_failures(&finished.stderr_text());
+    let crashed = finished.crashed(|line: &str| line.starts_with("error: "));
+    let unfinished = run
+        .served
+        .iter()
+        .filter(|(_, result)| {
+            !result
+                .as_ref()
+                .is_ok_and(|served| served.received == CLIENT_MESSAGES)
+        })
+        .count();
+    let accounted = run.accepted + reported.len();
+    if !finished.timed_out
+        && finished.code() == Some(1)
+        && !crashed
+        && !reported.is_empty()
+        && unfinished == 0
+        && accounted >= CONNS
+    {
+        return Ok(());
+    }
+    let situation = format!(
+        "started with at most {OPEN_FILES} file descriptors, the client could create only some \
+         of its {CONNS} sockets (the others fail with EMFILE, `Too many open files`); \
+         the grader's server accepted {} connections and {} were reported as failed",
+        run.accepted,
+        reported.len()
+    );
+    let failure = Failure::new(situation)
+        .expected(format!(
+            "the connections that opened send both messages and get their echo; each one that \
+             could not open prints `error: connection N: …`; exit code 1 ({CONNS} accounted for)"
+        ))
+        .actual(if unfinished > 0 {
+            format!(
+                "{unfinished} of the accepted connections did not send both messages; {}",
+                finished.brief()
+            )
+        } else {
+            finished.brief()
+        })
+        .detail(finished.stderr_detail());
+    Err(failure.diagnosis(
+        "Every socket is a file descriptor, and a process may hold only so many (`ulimit -n`): creating one more fails with EMFILE. That connection failed: print `error: connection N: …`, carry on with the others, and exit 1 at the end.",
+        "#out-of-file-descriptors",
+    ))
 }

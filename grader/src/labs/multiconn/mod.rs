@@ -10,6 +10,7 @@
 //! are joined, and connections that interleave are compared as sets.
 
 mod client;
+mod descriptors;
 mod interrupted;
 mod logs;
 mod server;
@@ -39,6 +40,10 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
         "multiconn.close_while_buffered",
         server::close_while_buffered,
     ),
+    (
+        "multiconn.out_of_descriptors",
+        descriptors::out_of_descriptors,
+    ),
     ("multiconn.server_log", server::server_log),
     ("multiconn.client_fifty", client::client_fifty),
     ("multiconn.client_at_once", client::client_at_once),
@@ -48,6 +53,14 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
         client::client_logs_the_reply,
     ),
     ("multiconn.client_early_close", client::client_early_close),
+    (
+        "multiconn.client_closed_at_once",
+        client::client_closed_at_once,
+    ),
+    (
+        "multiconn.client_out_of_descriptors",
+        client::client_out_of_descriptors,
+    ),
     ("multiconn.client_log", client::client_log),
     (
         "multiconn.client_stop_and_continue",

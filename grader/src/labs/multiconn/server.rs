@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::conn::Conn;
 use crate::harness::net::{self, ReadEnd, SendPlan};
+use crate::harness::process::Launch;
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Evidence, Server, procfs, show, stall};
 use crate::outcome::{CheckResult, Failure};
@@ -17,11 +18,18 @@ use crate::outcome::{CheckResult, Failure};
 use super::logs::{ServerView, escaped, local_addr};
 use super::{EIGHT_MIB, SERVER};
 
+const MIB: usize = 1024 * 1024;
+
 /// Starts the graded server. Bytes it leaves unread while it sleeps in
 /// `poll` mean one thing in this lab: it did not read until `WouldBlock`
 /// on an edge-triggered event, and no new event will come for them.
-fn start(ctx: &Ctx) -> Result<Server, Failure> {
-    Ok(ctx.server(SERVER)?.on(
+pub(super) fn start(ctx: &Ctx) -> Result<Server, Failure> {
+    start_launched(ctx, &ctx.launch(SERVER, ["127.0.0.1", "0"])?)
+}
+
+/// [`start`], with the server started as `launch` says.
+pub(super) fn start_launched(ctx: &Ctx, launch: &Launch) -> Result<Server, Failure> {
+    Ok(ctx.start_server(launch)?.on(
         Evidence::UnreadWhileWaiting,
         "Edge-triggered readiness says \"something changed\" once: on every readable event, read in a loop until `WouldBlock`, or the bytes left in the socket wait for an event that never comes.",
         "#edge-triggered-read-until-wouldblock",
@@ -30,7 +38,11 @@ fn start(ctx: &Ctx) -> Result<Server, Failure> {
 
 /// One request/response on an open connection: sends `message`, reads the
 /// same number of bytes back by `deadline`; on failure, what came back.
-fn round_trip(stream: &Conn, message: &[u8], deadline: Instant) -> Result<(), net::Exchange> {
+pub(super) fn round_trip(
+    stream: &Conn,
+    message: &[u8],
+    deadline: Instant,
+) -> Result<(), net::Exchange> {
     let mut writer = stream;
     if let Err(err) = net::write_all_until(&mut writer, message, deadline) {
         return Err(net::Exchange {
@@ -51,7 +63,7 @@ fn round_trip(stream: &Conn, message: &[u8], deadline: Instant) -> Result<(), ne
 }
 
 /// Describes a failed [`round_trip`].
-fn round_trip_failure(what: &str, message: &[u8], exchange: net::Exchange) -> Failure {
+pub(super) fn round_trip_failure(what: &str, message: &[u8], exchange: net::Exchange) -> Failure {
     exchange
         .expect_bytes(message, what)
         .err()
@@ -509,16 +521,37 @@ pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
     let mut rng = ctx.rng();
     for round in 1..=3 {
         let rude = server.connect(ctx.deadline())?;
+        // The second client half-closes. It sends more than the server's
+        // socket can hold (its send buffer grows up to `tcp_wmem`'s largest
+        // size), so that echo still waits in the server when it resets.
+        let half_closes = round == 2;
+        let size = if half_closes {
+            procfs::largest_send_buffer().unwrap_or(EIGHT_MIB / 2) + MIB
+        } else {
+            MIB
+        };
+        let shown = format!("{:.1} MiB", size as f64 / MIB as f64);
         let payload: Vec<u8> = std::iter::repeat_with(|| rng.alphanumeric() as u8)
-            .take(1024 * 1024)
+            .take(size)
             .collect();
         let mut writer = &rude;
         net::write_all_until(&mut writer, &payload, ctx.within(10.0)).map_err(|err| {
             server.explain(Failure::new(format!(
-                "writing 1 MiB (without reading) failed: {err}; the server must keep \
+                "writing {shown} (without reading) failed: {err}; the server must keep \
                  reading from a client that does not read its echo"
             )))
         })?;
+        let theirs = rude
+            .local_addr()
+            .ok()
+            .and_then(|ours| procfs::tcp_inode(server.addr, ours).ok().flatten());
+        if half_closes {
+            // Done sending: a server then has nothing left to read, only
+            // echo to write, so the reset meets its write rather than its
+            // read. Wait until it has seen our end of stream and sleeps.
+            let _ = rude.shutdown(Shutdown::Write);
+            stall::until_asleep_in_poll(server.process.pid(), ctx.within(5.0), || true);
+        }
         // Closing with unread echo in our socket makes the kernel reset the
         // connection: the server's next read or write on it fails.
         drop(rude);
@@ -541,6 +574,29 @@ pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
                 ),
             )
         })?;
+        // The reset connection is over: its socket must go, or every client
+        // that leaves this way costs a descriptor for good.
+        let pid = server.process.pid();
+        let closes = ctx.within(5.0);
+        if let Some(inode) = theirs {
+            while procfs::holds_socket(pid, inode).unwrap_or(false) && Instant::now() < closes {
+                thread::sleep(Duration::from_millis(5));
+            }
+            if procfs::holds_socket(pid, inode).unwrap_or(false) {
+                return Err(server.explain(
+                    Failure::new(format!(
+                        "client {round} reset its connection, and the server still holds its \
+                         socket {:.0} s later",
+                        ctx.scaled(5.0).as_secs_f64()
+                    ))
+                    .expected("a failed read or write closes that connection: deregister, drop")
+                    .diagnosis(
+                        "A read or write that fails with an error other than WouldBlock or Interrupted ends that connection: log it, deregister it and drop it. Ignoring the error keeps a dead connection, and its descriptor, forever.",
+                        "#closing-and-deregistering",
+                    ),
+                ));
+            }
+        }
     }
     if let Some(status) = server.process.exit_status() {
         return Err(server.explain(Failure::new(format!(

@@ -93,8 +93,11 @@ fn run(host: &str, port: u16) -> io::Result<()> {
 /// Accepts every pending connection until `WouldBlock` (one event may stand
 /// for many clients), registers each with a fresh token for `READABLE`,
 /// logs `Accepted connection from PEER`, and stores it in `connections`.
+/// Any other error (out of descriptors: `Too many open files`) is logged and
+/// ends this round of accepting; the client waits in the listen queue.
 ///
-/// Handout: "Edge-triggered: read until WouldBlock" and "Per-connection state".
+/// Handout: "Edge-triggered: read until WouldBlock", "Per-connection state"
+/// and "Out of file descriptors".
 #[allow(dead_code)] // until run() calls it
 fn accept_all(
     listener: &TcpListener,

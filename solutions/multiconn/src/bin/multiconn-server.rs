@@ -123,7 +123,9 @@ fn run(host: &str, port: u16) -> io::Result<()> {
 }
 
 /// Accepts every pending connection. mio's events are edge-triggered: one
-/// event may stand for many clients, so accept until `WouldBlock`.
+/// event may stand for many clients, so accept until `WouldBlock`. Out of
+/// descriptors (EMFILE), accept fails until a client leaves: retrying at once
+/// would spin, so the waiting client is accepted at the next event.
 fn accept_all(
     listener: &TcpListener,
     poll: &Poll,
