@@ -119,8 +119,9 @@ pub fn run(args: &SoakArgs) -> Result<ExitCode> {
             if args.load { " under load" } else { "" },
             started.elapsed().as_secs_f64()
         );
+        let width = order.iter().map(|id| id.len()).max().unwrap_or(0).max(32);
         println!(
-            "  {:<32} {:>7} {:>12} {:>8}  notes",
+            "  {:<width$} {:>7} {:>12} {:>8}  notes",
             "check", "passed", "slowest (s)", "limit"
         );
         for id in &order {
@@ -128,7 +129,7 @@ pub fn run(args: &SoakArgs) -> Result<ExitCode> {
             let changed = tally.passed != 0 && tally.passed != tally.runs;
             all_stable &= tally.passed == tally.runs;
             println!(
-                "  {:<32} {:>7} {:>12.2} {:>8.0}  {}{}",
+                "  {:<width$} {:>7} {:>12.2} {:>8.0}  {}{}",
                 id,
                 format!("{}/{}", tally.passed, tally.runs),
                 tally.slowest.as_secs_f64(),
