@@ -201,6 +201,12 @@ fn an_independent_python_implementation_gets_full_marks() {
     "app.stop_and_continue",
     "#the-connection-state-machine"
 )]
+#[case::ends_when_out_of_descriptors(
+    "app-server",
+    "accept_error_ends_server",
+    "app.out_of_descriptors",
+    "#out-of-file-descriptors"
+)]
 #[case::client_traceback(
     "app-client",
     "traceback_on_bad_response",

@@ -6,6 +6,7 @@ pub mod conn;
 pub mod contain;
 pub mod conversation;
 mod ctx;
+pub mod descriptors;
 mod finished;
 mod guest;
 pub mod limits;

@@ -9,6 +9,7 @@
 //! key order and spacing are the program's choice.
 
 mod client;
+mod descriptors;
 mod framing_tests;
 mod protocol;
 mod server;
@@ -38,6 +39,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("app.half_close", server::half_close),
     ("app.reset_mid_request", server::reset_mid_request),
     ("app.stop_and_continue", server::stop_and_continue),
+    ("app.out_of_descriptors", descriptors::out_of_descriptors),
     ("app.byte_order", server::byte_order),
     ("app.server_log", server::server_log),
     ("app.client_search", client::client_search),

@@ -21,7 +21,7 @@ use super::{CLIENT_BINARY_TYPE, MAX_CONTENT_LENGTH, REQUIRED_KEYS, SERVER, TABLE
 
 /// Sends `request` on a new connection as `plan` says and checks the
 /// response.
-fn ask(
+pub(super) fn ask(
     ctx: &Ctx,
     server: &mut Server,
     request: &[u8],
@@ -50,7 +50,7 @@ fn ask(
 
 /// A plan that sends everything at once and keeps the connection open (the
 /// protocol's client does not half-close).
-const ALL_AT_ONCE: SendPlan = SendPlan {
+pub(super) const ALL_AT_ONCE: SendPlan = SendPlan {
     piece: None,
     pause: Duration::ZERO,
     half_close: false,

@@ -122,8 +122,9 @@ fn accept_all(
             Ok(accepted) => accepted,
             Err(err) if err.kind() == ErrorKind::WouldBlock => return,
             Err(err) if err.kind() == ErrorKind::Interrupted => continue,
-            // E.g. out of file descriptors: that client is lost, the server
-            // carries on and tries again at the next event.
+            // E.g. out of file descriptors (EMFILE): the client waits in the
+            // listen queue and is accepted at the next event, once a
+            // descriptor is free; retrying now would fail again, forever.
             Err(err) => {
                 log(format_args!("error: accepting a connection: {err}"));
                 return;
