@@ -9,8 +9,7 @@
 //! client leave, and waits for the room to come back ([`wait_for_room`])
 //! before a new client must be served.
 
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::conn::Conn;
 use super::{Server, procfs};
@@ -55,7 +54,7 @@ pub fn use_up(server: &mut Server, limit: u64, deadline: Instant) -> Result<Vec<
             .map_or(0, |(queued, _)| queued);
         taken(pid, limit) == Some(limit) && queued > 0
     };
-    if wait_for(deadline, || {
+    if procfs::watch_until(deadline, || {
         server.process.exit_status().is_some() || used_up()
     }) {
         return Ok(clients);
@@ -78,7 +77,7 @@ pub fn use_up(server: &mut Server, limit: u64, deadline: Instant) -> Result<Vec<
 pub fn wait_for_room(server: &mut Server, limit: u64, deadline: Instant) -> Result<(), Failure> {
     let pid = server.process.pid();
     let has_room = || taken(pid, limit).is_some_and(|taken| limit - taken > TOO_MANY as u64);
-    if wait_for(deadline, || {
+    if procfs::watch_until(deadline, || {
         server.process.exit_status().is_some() || has_room()
     }) {
         return Ok(());
@@ -90,17 +89,4 @@ pub fn wait_for_room(server: &mut Server, limit: u64, deadline: Instant) -> Resu
         )
         .expected("at end of stream, the server closes the connection and frees its descriptor"),
     ))
-}
-
-/// Polls `done` until it holds (true) or `deadline` passes (false).
-fn wait_for(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
 }

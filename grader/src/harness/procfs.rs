@@ -6,6 +6,20 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// Looks again every few milliseconds until `done` holds (true) or
+/// `deadline` passes (false): `/proc` cannot be waited on.
+pub fn watch_until(deadline: std::time::Instant, mut done: impl FnMut() -> bool) -> bool {
+    loop {
+        if done() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Number of threads of `pid` (`Threads:` in `/proc/PID/status`).
 pub fn threads(pid: u32) -> io::Result<usize> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

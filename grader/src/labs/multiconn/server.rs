@@ -577,12 +577,9 @@ pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
         // The reset connection is over: its socket must go, or every client
         // that leaves this way costs a descriptor for good.
         let pid = server.process.pid();
-        let closes = ctx.within(5.0);
+        let still_held = |inode| procfs::holds_socket(pid, inode).unwrap_or(false);
         if let Some(inode) = theirs {
-            while procfs::holds_socket(pid, inode).unwrap_or(false) && Instant::now() < closes {
-                thread::sleep(Duration::from_millis(5));
-            }
-            if procfs::holds_socket(pid, inode).unwrap_or(false) {
+            if !procfs::watch_until(ctx.within(5.0), || !still_held(inode)) {
                 return Err(server.explain(
                     Failure::new(format!(
                         "client {round} reset its connection, and the server still holds its \
