@@ -83,6 +83,18 @@ use support::*;
     "multiconn.out_of_descriptors",
     "#out-of-file-descriptors"
 )]
+#[case::retries_accept_at_once(
+    "multiconn-server",
+    "accept_retry_spin",
+    "multiconn.out_of_descriptors",
+    "#out-of-file-descriptors"
+)]
+#[case::ignores_a_failed_write(
+    "multiconn-server",
+    "ignore_write_error",
+    "multiconn.close_while_buffered",
+    "#closing-and-deregistering"
+)]
 #[case::logs_its_own_address(
     "multiconn-server",
     "log_own_address",
@@ -182,6 +194,19 @@ fn one_read_per_event_is_sent_to_the_edge_triggered_section() {
         "read_once_per_event (whole lab)",
         "#edge-triggered-read-until-wouldblock",
     );
+    assert_nothing_left(dir.path());
+}
+
+/// A backlog of one is no bug: the checks that connect many clients at once
+/// wait for room in the listen queue rather than have the kernel drop a
+/// connection (and retry only a second later).
+#[test]
+fn a_server_with_a_backlog_of_one_passes_the_crowded_checks() {
+    let dir = fixture_bin_dir("multiconn", &[("multiconn-server", "backlog_of_one")]);
+    for check in ["multiconn.many_clients", "multiconn.out_of_descriptors"] {
+        let report = grade_dir_check("multiconn", dir.path(), check);
+        assert_passes(&report, check);
+    }
     assert_nothing_left(dir.path());
 }
 

@@ -12,6 +12,7 @@
 use std::time::Instant;
 
 use super::conn::Conn;
+use super::net::Crowd;
 use super::{Server, procfs};
 use crate::outcome::Failure;
 
@@ -19,11 +20,12 @@ use crate::outcome::Failure;
 /// of clients.
 pub const OPEN_FILES: u64 = 128;
 
-/// Clients beyond the room: they wait in the listen queue.
-pub const TOO_MANY: usize = 2;
+/// Clients beyond the room: one waits in the listen queue (it fits there
+/// whatever the server's backlog).
+pub const TOO_MANY: usize = 1;
 
 /// What a server must do about EMFILE, for diagnoses.
-pub const LESSON: &str = "When accept fails with EMFILE (`Too many open files`), the client waits in the listen queue: log the error and go back to poll. Retrying accept at once fails again, forever, and serves nobody; ending the server drops every client.";
+pub const LESSON: &str = "When accept fails with EMFILE (`Too many open files`), the client waits in the listen queue: log the error and go back to poll (with level-triggered poll or select, stop watching the listener until a connection closes, or it wakes you at once, forever). Retrying accept at once fails again, forever, and serves nobody; ending the server drops every client.";
 
 /// How many descriptors below `limit` the program `pid` holds.
 fn taken(pid: u32, limit: u64) -> Option<u64> {
@@ -31,9 +33,27 @@ fn taken(pid: u32, limit: u64) -> Option<u64> {
     Some(numbers.iter().filter(|&&number| number < limit).count() as u64)
 }
 
+/// The server's descriptor limit, as the kernel has it: started with
+/// [`OPEN_FILES`], unless the grader itself may not go that high.
+pub fn limit_of(server: &Server) -> Result<u64, Failure> {
+    let pid = server.process.pid();
+    match procfs::open_files_limit(pid) {
+        Ok(limit) if limit <= 4 * OPEN_FILES => Ok(limit),
+        Ok(limit) => Err(Failure::new(format!(
+            "the grader could not limit the server to {OPEN_FILES} descriptors (it may open              {limit}): this check cannot run here"
+        ))),
+        Err(err) => Err(Failure::new(format!(
+            "could not read /proc/{pid}/limits (Linux only): {err}"
+        ))),
+    }
+}
+
 /// Connects clients until every descriptor below the server's `limit` is
-/// taken and some still wait in its listen queue, so that its next accept
-/// fails with EMFILE; returns those clients, for the check to close.
+/// taken, one more than it has room for, so that accepting the last fails
+/// with EMFILE; returns those clients, for the check to close. A server
+/// may keep the last client waiting in its listen queue or close it (as
+/// servers that keep a descriptor in reserve for this do). Returns at once
+/// if the server exits: the check's next step reports it.
 pub fn use_up(server: &mut Server, limit: u64, deadline: Instant) -> Result<Vec<Conn>, Failure> {
     let pid = server.process.pid();
     let Some(held) = taken(pid, limit) else {
@@ -42,38 +62,45 @@ pub fn use_up(server: &mut Server, limit: u64, deadline: Instant) -> Result<Vec<
         )));
     };
     let room = limit.saturating_sub(held) as usize;
+    let mut crowd = Crowd::new(server.addr);
     let mut clients = Vec::new();
     for _ in 0..room + TOO_MANY {
-        clients.push(server.connect(deadline)?);
+        let client = crowd
+            .connect(deadline)
+            .map_err(|failure| server.explain(failure))?;
+        clients.push(client);
     }
-    let port = server.addr.port();
-    let used_up = || {
-        let queued = procfs::accept_queue(port)
-            .ok()
-            .flatten()
-            .map_or(0, |(queued, _)| queued);
-        taken(pid, limit) == Some(limit) && queued > 0
-    };
+    // Every connection is established (in the listen queue, if not yet
+    // accepted): a server that holds all its descriptors now has a client
+    // it cannot accept.
     if procfs::watch_until(deadline, || {
-        server.process.exit_status().is_some() || used_up()
+        server.process.exit_status().is_some() || taken(pid, limit) == Some(limit)
     }) {
         return Ok(clients);
     }
+    let port = server.addr.port();
+    let queued = procfs::accept_queue(port)
+        .ok()
+        .flatten()
+        .map_or(0, |(queued, _)| queued);
     Err(server.explain(
         Failure::new(format!(
             "with room for {room} more descriptors, {} more clients connected, but the server \
              did not accept clients until its descriptors ran out",
             room + TOO_MANY
         ))
-        .detail(format!(
-            "the grader watched /proc/{pid}/fd and the listen queue of port {port}"
+        .actual(format!(
+            "{} of its {limit} descriptors in use (/proc/{pid}/fd), {queued} clients waiting in \
+             the listen queue of port {port}",
+            taken(pid, limit).unwrap_or_default()
         )),
     ))
 }
 
 /// Once the clients have left, waits until the server has closed their
-/// sockets: room below `limit` for the clients still in the listen queue
-/// and one more.
+/// sockets: room below `limit` for the client still in the listen queue
+/// and one more. Returns at once if the server exits: the check's next step
+/// reports it.
 pub fn wait_for_room(server: &mut Server, limit: u64, deadline: Instant) -> Result<(), Failure> {
     let pid = server.process.pid();
     let has_room = || taken(pid, limit).is_some_and(|taken| limit - taken > TOO_MANY as u64);

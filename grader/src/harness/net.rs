@@ -42,6 +42,48 @@ pub fn connect(addr: SocketAddr, deadline: Instant) -> Result<Conn, Failure> {
     })
 }
 
+/// Connects many clients to one server, one after another, without
+/// overflowing its listen queue. A connection that finds the queue full is
+/// dropped, and the kernel tries again only a second later: a grader that
+/// connects faster than a server with a small backlog (`listen(fd, 5)`)
+/// accepts would make a correct server look slow, or fail it. So before
+/// each connection the crowd waits for room, a second at most. A server
+/// that makes no room in that time is not accepting (it serves one client
+/// at a time, or is stopped), and from then on the crowd stops waiting.
+#[derive(Debug)]
+pub struct Crowd {
+    addr: SocketAddr,
+    patient: bool,
+}
+
+impl Crowd {
+    /// A crowd for the server listening at `addr`.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            patient: true,
+        }
+    }
+
+    /// [`connect`]s one more client, once the listen queue has room.
+    pub fn connect(&mut self, deadline: Instant) -> Result<Conn, Failure> {
+        if self.patient {
+            let room_by = (Instant::now() + Duration::from_secs(1)).min(deadline);
+            let port = self.addr.port();
+            self.patient = procfs::watch_until(room_by, || listen_queue_has_room(port));
+        }
+        connect(self.addr, deadline)
+    }
+}
+
+/// Whether a connection to `port` would find room in its listen queue (or
+/// nothing that `/proc` shows listens there).
+fn listen_queue_has_room(port: u16) -> bool {
+    procfs::accept_queue(port).map_or(true, |queue| {
+        queue.is_none_or(|(queued, backlog)| queued <= backlog)
+    })
+}
+
 /// [`connect`], with the error left as an `io::Error` for checks that expect
 /// failures. The connection, or its failure, goes in the conversation.
 pub fn try_connect(addr: SocketAddr, deadline: Instant) -> io::Result<Conn> {

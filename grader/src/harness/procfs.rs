@@ -44,6 +44,17 @@ pub fn fd_numbers(pid: u32) -> io::Result<Vec<u64>> {
     Ok(numbers)
 }
 
+/// How many descriptors `pid` may hold (the soft `Max open files` of
+/// `/proc/PID/limits`).
+pub fn open_files_limit(pid: u32) -> io::Result<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits"))?;
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| io::Error::other("no Max open files line in /proc/PID/limits"))
+}
+
 /// CPU time `pid` has used so far, user plus system (`/proc/PID/stat`).
 pub fn cpu_time(pid: u32) -> io::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{ErrorKind, Read, Write};
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::harness::conn::Conn;
 use crate::harness::conversation::{self, Party};
 use crate::harness::net::{self, Peers};
-use crate::harness::process::Finished;
+use crate::harness::process::{Finished, Launch};
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
@@ -142,17 +142,16 @@ fn run_client(
     behaviour: Behaviour,
     seconds: f64,
 ) -> Result<ClientRun, Failure> {
-    run_client_with(ctx, conns, behaviour, seconds, None)
+    run_client_with(ctx, conns, behaviour, seconds, |launch| launch)
 }
 
-/// [`run_client`], with the client started with at most `open_files`
-/// descriptors when it says so.
+/// [`run_client`], with the client's launch changed by `adjust`.
 fn run_client_with(
     ctx: &Ctx,
     conns: usize,
     behaviour: Behaviour,
     seconds: f64,
-    open_files: Option<u64>,
+    adjust: impl FnOnce(Launch) -> Launch,
 ) -> Result<ClientRun, Failure> {
     let peers = Peers::serve_many(ctx.within(seconds + 2.0), conns, move |stream, _| {
         serve(stream, &behaviour)
@@ -160,8 +159,7 @@ fn run_client_with(
     .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))?;
     let port = peers.addr.port().to_string();
     let count = conns.to_string();
-    let mut launch = ctx.launch(CLIENT, ["127.0.0.1", port.as_str(), count.as_str()])?;
-    launch.open_files = open_files;
+    let launch = adjust(ctx.launch(CLIENT, ["127.0.0.1", port.as_str(), count.as_str()])?);
     let finished = ctx.run(&launch, seconds)?;
     // The client has exited: its connections are closed, so every thread of
     // the grader's server is about to finish.
@@ -429,36 +427,55 @@ fn killed_by_sigpipe(finished: &Finished) -> bool {
     finished.status.and_then(|status| status.signal()) == Some(libc::SIGPIPE)
 }
 
+/// The grader's server of [`client_closed_at_once`]: closes each connection
+/// as it accepts it, in the accepting thread itself, so that the end of
+/// stream reaches the client as early as can be (then the client's first
+/// write goes through, the grader's kernel answers with a reset, and its
+/// next write fails). Dropping it ends its thread.
+struct Closer {
+    addr: SocketAddr,
+    done: Arc<AtomicBool>,
+}
+
+impl Closer {
+    fn start(listener: std::net::TcpListener, addr: SocketAddr) -> Result<Self, Failure> {
+        let done = Arc::new(AtomicBool::new(false));
+        let finished = Arc::clone(&done);
+        conversation::spawn("grader-closer", move || {
+            while let Ok((stream, _)) = listener.accept() {
+                if finished.load(Ordering::SeqCst) {
+                    return;
+                }
+                drop(Conn::accepted(stream, Party::Client));
+            }
+        })
+        .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))?;
+        Ok(Self { addr, done })
+    }
+}
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        // A connection of our own wakes the blocking accept.
+        self.done.store(true, Ordering::SeqCst);
+        drop(std::net::TcpStream::connect(self.addr));
+    }
+}
+
 /// A server that closes every connection at once: each of them failed, and
 /// writing to one the server closed fails too (a reset, then a broken pipe).
 pub(super) fn client_closed_at_once(ctx: &Ctx) -> CheckResult {
     const CONNS: usize = 50;
     let (listener, addr) = net::listen()
         .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))?;
-    let done = Arc::new(AtomicBool::new(false));
-    let finished_with_client = Arc::clone(&done);
-    // The sooner the end of stream reaches the client, the likelier its
-    // first write meets a closed connection (that write goes through, the
-    // grader's kernel answers with a reset, and the next write fails): so
-    // a plain blocking accept, closing in the same thread.
-    conversation::spawn("grader-closer", move || {
-        while let Ok((stream, _)) = listener.accept() {
-            if finished_with_client.load(Ordering::SeqCst) {
-                return;
-            }
-            drop(Conn::accepted(stream, Party::Client));
-        }
-    })
-    .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))?;
+    let closer = Closer::start(listener, addr)?;
     let port = addr.port().to_string();
     let count = CONNS.to_string();
     let finished = ctx.run(
         &ctx.launch(CLIENT, ["127.0.0.1", port.as_str(), count.as_str()])?,
         5.0,
     )?;
-    // Wakes the closer, so that it ends.
-    done.store(true, Ordering::SeqCst);
-    drop(std::net::TcpStream::connect(addr));
+    drop(closer);
     let reported = reported_failures(&finished.stderr_text());
     let missing: Vec<u64> = (1..=CONNS as u64)
         .filter(|number| !reported.contains(number))
@@ -467,9 +484,21 @@ pub(super) fn client_closed_at_once(ctx: &Ctx) -> CheckResult {
     if !finished.timed_out && finished.code() == Some(1) && missing.is_empty() && !crashed {
         return Ok(());
     }
+    let what = if finished.timed_out {
+        "the client did not finish".to_owned()
+    } else if crashed || finished.code().is_none() {
+        "the client crashed".to_owned()
+    } else if !missing.is_empty() {
+        "the client did not report every connection as failed".to_owned()
+    } else {
+        format!(
+            "the client reported every connection as failed, but exited with {}",
+            crate::harness::process::describe_status(finished.status)
+        )
+    };
     let failure = Failure::new(format!(
         "the grader's server accepted each of the {CONNS} connections and closed it at once, \
-         echoing nothing; the client did not report every connection as failed"
+         echoing nothing; {what}"
     ))
     .expected(format!(
         "a line `error: connection N: …` on stderr for every N from 1 to {CONNS}, then exit code 1"
@@ -505,7 +534,9 @@ pub(super) fn client_out_of_descriptors(ctx: &Ctx) -> CheckResult {
     const CONNS: usize = 100;
     /// Room for a runtime's own descriptors and a few dozen sockets.
     const OPEN_FILES: u64 = 64;
-    let run = run_client_with(ctx, CONNS, Behaviour::Echo, 10.0, Some(OPEN_FILES))?;
+    let run = run_client_with(ctx, CONNS, Behaviour::Echo, 10.0, |launch| {
+        launch.open_files(OPEN_FILES)
+    })?;
     let finished = &run.finished;
     let reported = reported_failures(&finished.stderr_text());
     let crashed = finished.crashed(|line: &str| line.starts_with("error: "));
@@ -519,13 +550,12 @@ pub(super) fn client_out_of_descriptors(ctx: &Ctx) -> CheckResult {
         })
         .count();
     let accounted = run.accepted + reported.len();
-    if !finished.timed_out
-        && finished.code() == Some(1)
-        && !crashed
-        && !reported.is_empty()
-        && unfinished == 0
-        && accounted >= CONNS
-    {
+    let sound = !finished.timed_out && !crashed && unfinished == 0;
+    // A client whose connections finish while others are still starting
+    // may never run out (a thread per connection, say): all served, exit 0.
+    let ran_out = finished.code() == Some(1) && !reported.is_empty() && accounted >= CONNS;
+    let never_ran_out = finished.code() == Some(0) && reported.is_empty() && run.accepted == CONNS;
+    if sound && (ran_out || never_ran_out) {
         return Ok(());
     }
     let situation = format!(

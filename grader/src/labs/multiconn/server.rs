@@ -122,8 +122,9 @@ pub(super) fn many_clients(ctx: &Ctx) -> CheckResult {
     let deadline = ctx.within(15.0);
     let mut rng = ctx.rng();
     let mut clients = Vec::with_capacity(CLIENTS);
+    let mut crowd = net::Crowd::new(server.addr);
     for number in 1..=CLIENTS {
-        let stream = net::connect(server.addr, deadline).map_err(|failure| {
+        let stream = crowd.connect(deadline).map_err(|failure| {
             server.explain(failure.detail(format!("{} clients were connected already", number - 1)))
         })?;
         let tag: String = std::iter::repeat_with(|| rng.alphanumeric())
@@ -546,11 +547,13 @@ pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
             .ok()
             .and_then(|ours| procfs::tcp_inode(server.addr, ours).ok().flatten());
         if half_closes {
-            // Done sending: a server then has nothing left to read, only
-            // echo to write, so the reset meets its write rather than its
-            // read. Wait until it has seen our end of stream and sleeps.
+            // Done sending: once the server has every byte and the end of
+            // stream, its reads return end of stream even after the reset
+            // (Linux), so the reset meets its write. Closing earlier would
+            // throw away what still waits in our send queue, end of stream
+            // included, and the reset would meet a read.
             let _ = rude.shutdown(Shutdown::Write);
-            stall::until_asleep_in_poll(server.process.pid(), ctx.within(5.0), || true);
+            net::wait_until_read(&rude, ctx.within(5.0));
         }
         // Closing with unread echo in our socket makes the kernel reset the
         // connection: the server's next read or write on it fails.
