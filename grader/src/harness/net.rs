@@ -46,10 +46,14 @@ pub fn connect(addr: SocketAddr, deadline: Instant) -> Result<Conn, Failure> {
 /// overflowing its listen queue. A connection that finds the queue full is
 /// dropped, and the kernel tries again only a second later: a grader that
 /// connects faster than a server with a small backlog (`listen(fd, 5)`)
-/// accepts would make a correct server look slow, or fail it. So before
-/// each connection the crowd waits for room, a second at most. A server
-/// that makes no room in that time is not accepting (it serves one client
-/// at a time, or is stopped), and from then on the crowd stops waiting.
+/// accepts would make a correct server look slow, or fail it.
+///
+/// `/proc/net/tcp` shows how many connections wait in the queue, not the
+/// backlog, so the crowd lets the server fall behind by one connection at
+/// most: before each connect it waits, a second at most, until fewer than
+/// two wait (room for any backlog of one or more). A server that makes no
+/// room in that time is not accepting (it serves one client at a time, or
+/// is stopped), and from then on the crowd stops waiting.
 #[derive(Debug)]
 pub struct Crowd {
     addr: SocketAddr,
@@ -70,18 +74,13 @@ impl Crowd {
         if self.patient {
             let room_by = (Instant::now() + Duration::from_secs(1)).min(deadline);
             let port = self.addr.port();
-            self.patient = procfs::watch_until(room_by, || listen_queue_has_room(port));
+            self.patient = procfs::watch_until(room_by, || {
+                procfs::accept_queue(port)
+                    .map_or(true, |queue| queue.is_none_or(|(queued, _)| queued < 2))
+            });
         }
         connect(self.addr, deadline)
     }
-}
-
-/// Whether a connection to `port` would find room in its listen queue (or
-/// nothing that `/proc` shows listens there).
-fn listen_queue_has_room(port: u16) -> bool {
-    procfs::accept_queue(port).map_or(true, |queue| {
-        queue.is_none_or(|(queued, backlog)| queued <= backlog)
-    })
 }
 
 /// [`connect`], with the error left as an `io::Error` for checks that expect
@@ -522,7 +521,8 @@ impl FullBacklog {
     }
 
     fn is_full(port: u16) -> io::Result<bool> {
-        Ok(procfs::accept_queue(port)?.is_some_and(|(queued, backlog)| queued > backlog))
+        // Full once more connections wait than the backlog of 0.
+        Ok(procfs::accept_queue(port)?.is_some_and(|(queued, _)| queued > 0))
     }
 }
 

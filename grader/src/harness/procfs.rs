@@ -118,7 +118,9 @@ pub fn unnoticed_ends(server: SocketAddr) -> io::Result<usize> {
 }
 
 /// The listening socket on `port`: how many connections wait in its accept
-/// queue, and its backlog. `None` when nothing listens there.
+/// queue, and the table's `tx_queue` column, which is 0 for a listener (the
+/// backlog itself is not in `/proc/net/tcp`). `None` when nothing listens
+/// there.
 pub fn accept_queue(port: u16) -> io::Result<Option<(u32, u32)>> {
     Ok(tcp_sockets()?
         .iter()

@@ -25,7 +25,7 @@ pub(super) fn out_of_descriptors(ctx: &Ctx) -> CheckResult {
         .map_err(|err| Failure::new(format!("sending half a request failed: {err}")))?;
     net::wait_until_read(&first, ctx.within(5.0));
 
-    let others = descriptors::use_up(&mut server, limit, ctx.within(5.0))?;
+    let others = descriptors::use_up(&mut server, limit, ctx.within(10.0))?;
     ctx.note_command(
         "(grader) the server is out of descriptors: the first client sends the rest of its request",
     );

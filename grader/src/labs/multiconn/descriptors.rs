@@ -25,7 +25,7 @@ pub(super) fn out_of_descriptors(ctx: &Ctx) -> CheckResult {
         ))
     })?;
 
-    let others = descriptors::use_up(&mut server, limit, ctx.within(5.0))?;
+    let others = descriptors::use_up(&mut server, limit, ctx.within(10.0))?;
     let still = b"still serving the clients it has?";
     round_trip(&first, still, ctx.within(5.0)).map_err(|failed| {
         server.explain(
