@@ -16,6 +16,7 @@ pub mod procfs;
 pub mod ready;
 pub mod show;
 pub mod snapshot;
+pub mod sockdiag;
 pub mod stall;
 pub mod udp;
 

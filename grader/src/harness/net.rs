@@ -48,37 +48,59 @@ pub fn connect(addr: SocketAddr, deadline: Instant) -> Result<Conn, Failure> {
 /// connects faster than a server with a small backlog (`listen(fd, 5)`)
 /// accepts would make a correct server look slow, or fail it.
 ///
-/// `/proc/net/tcp` shows how many connections wait in the queue, not the
-/// backlog, so the crowd lets the server fall behind by one connection at
-/// most: before each connect it waits, a second at most, until fewer than
-/// two wait (room for any backlog of one or more). A server that makes no
-/// room in that time is not accepting (it serves one client at a time, or
-/// is stopped), and from then on the crowd stops waiting.
+/// The queue holds the backlog plus one. The crowd connects in batches of
+/// half that, and before each batch waits, a second at most, until the
+/// queue has room for the batch: one look at `/proc` per batch, so a server
+/// with a large backlog costs almost nothing. Where the backlog cannot be
+/// read, the batches are of one, and there must be room for two. A server
+/// that makes no room in that time is not accepting (it serves one client
+/// at a time, or is stopped), and from then on the crowd stops waiting.
 #[derive(Debug)]
 pub struct Crowd {
     addr: SocketAddr,
+    /// Connections the listen queue takes before it drops one.
+    capacity: u32,
+    /// Connections per look at the queue.
+    batch: u32,
+    /// Connections left before the next look.
+    left_in_batch: u32,
     patient: bool,
 }
 
 impl Crowd {
     /// A crowd for the server listening at `addr`.
     pub fn new(addr: SocketAddr) -> Self {
+        let backlog = super::sockdiag::listen_backlog(addr.port()).ok().flatten();
+        let (capacity, batch) = match backlog {
+            Some(backlog) => {
+                let capacity = backlog.saturating_add(1);
+                (capacity, capacity.div_ceil(2))
+            }
+            None => (2, 1),
+        };
         Self {
             addr,
+            capacity,
+            batch,
+            left_in_batch: 0,
             patient: true,
         }
     }
 
     /// [`connect`]s one more client, once the listen queue has room.
     pub fn connect(&mut self, deadline: Instant) -> Result<Conn, Failure> {
-        if self.patient {
-            let room_by = (Instant::now() + Duration::from_secs(1)).min(deadline);
-            let port = self.addr.port();
-            self.patient = procfs::watch_until(room_by, || {
-                procfs::accept_queue(port)
-                    .map_or(true, |queue| queue.is_none_or(|(queued, _)| queued < 2))
-            });
+        if self.left_in_batch == 0 {
+            if self.patient {
+                let room_by = (Instant::now() + Duration::from_secs(1)).min(deadline);
+                let (port, room) = (self.addr.port(), self.capacity - self.batch);
+                self.patient = procfs::watch_until(room_by, || {
+                    procfs::accept_queue(port)
+                        .map_or(true, |queue| queue.is_none_or(|(queued, _)| queued <= room))
+                });
+            }
+            self.left_in_batch = self.batch;
         }
+        self.left_in_batch -= 1;
         connect(self.addr, deadline)
     }
 }

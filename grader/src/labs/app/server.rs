@@ -206,8 +206,12 @@ pub(super) fn concurrent(ctx: &Ctx) -> CheckResult {
         })
         .collect();
     let mut streams = Vec::with_capacity(CLIENTS);
+    let mut crowd = net::Crowd::new(server.addr);
     for _ in 0..CLIENTS {
-        streams.push(server.connect(deadline)?);
+        let stream = crowd
+            .connect(deadline)
+            .map_err(|failure| server.explain(failure))?;
+        streams.push(stream);
     }
     ctx.note_command(format!(
         "(grader) open {CLIENTS} connections, send the first half of every request, then every second half"

@@ -37,8 +37,9 @@ pub(super) fn many_at_once(ctx: &Ctx) -> CheckResult {
     // Every connection is open before any name is sent, so the server's
     // threads all register at nearly the same moment.
     let mut streams = Vec::with_capacity(CROWD);
+    let mut crowd = net::Crowd::new(server.addr);
     for name in &names {
-        let stream = net::connect(server.addr, deadline).map_err(|f| {
+        let stream = crowd.connect(deadline).map_err(|f| {
             server.explain(f.detail(format!(
                 "{} of {CROWD} connections were open",
                 streams.len()

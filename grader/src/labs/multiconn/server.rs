@@ -122,8 +122,9 @@ pub(super) fn many_clients(ctx: &Ctx) -> CheckResult {
     let deadline = ctx.within(15.0);
     let mut rng = ctx.rng();
     let mut clients = Vec::with_capacity(CLIENTS);
+    let mut crowd = net::Crowd::new(server.addr);
     for number in 1..=CLIENTS {
-        let stream = net::connect(server.addr, deadline).map_err(|failure| {
+        let stream = crowd.connect(deadline).map_err(|failure| {
             server.explain(failure.detail(format!("{} clients were connected already", number - 1)))
         })?;
         let tag: String = std::iter::repeat_with(|| rng.alphanumeric())
