@@ -79,10 +79,7 @@ pub fn use_up(server: &mut Server, limit: u64, deadline: Instant) -> Result<Vec<
         return Ok(clients);
     }
     let port = server.addr.port();
-    let queued = procfs::accept_queue(port)
-        .ok()
-        .flatten()
-        .map_or(0, |(queued, _)| queued);
+    let queued = procfs::accept_queue(port).ok().flatten().unwrap_or(0);
     Err(server.explain(
         Failure::new(format!(
             "with room for {room} more descriptors, {} more clients connected, but the server \

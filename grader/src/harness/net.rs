@@ -95,7 +95,7 @@ impl Crowd {
                 let (port, room) = (self.addr.port(), self.capacity - self.batch);
                 self.patient = procfs::watch_until(room_by, || {
                     procfs::accept_queue(port)
-                        .map_or(true, |queue| queue.is_none_or(|(queued, _)| queued <= room))
+                        .map_or(true, |queue| queue.is_none_or(|queued| queued <= room))
                 });
             }
             self.left_in_batch = self.batch;
@@ -544,7 +544,7 @@ impl FullBacklog {
 
     fn is_full(port: u16) -> io::Result<bool> {
         // Full once more connections wait than the backlog of 0.
-        Ok(procfs::accept_queue(port)?.is_some_and(|(queued, _)| queued > 0))
+        Ok(procfs::accept_queue(port)?.is_some_and(|queued| queued > 0))
     }
 }
 

@@ -117,15 +117,14 @@ pub fn unnoticed_ends(server: SocketAddr) -> io::Result<usize> {
         .count())
 }
 
-/// The listening socket on `port`: how many connections wait in its accept
-/// queue, and the table's `tx_queue` column, which is 0 for a listener (the
-/// backlog itself is not in `/proc/net/tcp`). `None` when nothing listens
-/// there.
-pub fn accept_queue(port: u16) -> io::Result<Option<(u32, u32)>> {
+/// How many connections wait in the accept queue of the listening socket on
+/// `port`; `None` when nothing listens there. (The backlog is not in
+/// `/proc/net/tcp`: see [`super::sockdiag`].)
+pub fn accept_queue(port: u16) -> io::Result<Option<u32>> {
     Ok(tcp_sockets()?
         .iter()
         .find(|socket| socket.local_port == port && socket.state == TcpSocket::LISTEN)
-        .map(|socket| (socket.rx_queue, socket.tx_queue)))
+        .map(|socket| socket.rx_queue))
 }
 
 /// One TCP socket of the machine, as `/proc/net/tcp` lists it.

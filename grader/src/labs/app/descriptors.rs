@@ -37,10 +37,7 @@ pub(super) fn out_of_descriptors(ctx: &Ctx) -> CheckResult {
             "a client the server already had, finishing its request while the server was out \
              of descriptors",
         );
-        let failure = match write_error {
-            Some(err) => failure.detail(format!("sending the rest failed: {err}")),
-            None => failure,
-        };
+        let failure = failure.sending_failed("the rest of the request", write_error);
         server.explain(failure.diagnosis(LESSON, "#out-of-file-descriptors"))
     })?;
 

@@ -1,7 +1,6 @@
 //! Server checks: the grader is the client, sends requests (whole, byte by
 //! byte, split, broken) and judges each response and the server's log.
 
-use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -40,10 +39,7 @@ pub(super) fn ask(
     let (received, end) = read_response(&stream, deadline);
     judge(&received, &end, expected).map_err(|failure| {
         let failure = failure.summary_prefix(what);
-        let failure = match write_error {
-            Some(err) => failure.detail(format!("sending the request failed: {err}")),
-            None => failure,
-        };
+        let failure = failure.sending_failed("the request", write_error);
         server.explain(failure.detail(format!("request sent: {}", show::bytes(request, 200))))
     })
 }
@@ -65,6 +61,7 @@ const HALF_CLOSE: SendPlan = SendPlan {
 
 pub(super) trait SummaryPrefix {
     fn summary_prefix(self, what: &str) -> Self;
+    fn sending_failed(self, what: &str, error: Option<std::io::Error>) -> Self;
 }
 
 impl SummaryPrefix for Failure {
@@ -72,6 +69,15 @@ impl SummaryPrefix for Failure {
     fn summary_prefix(mut self, what: &str) -> Self {
         self.summary = format!("{what}: {}", self.summary);
         self
+    }
+
+    /// Adds why sending `what` failed, if it did: the server may have
+    /// closed before reading it all.
+    fn sending_failed(self, what: &str, error: Option<std::io::Error>) -> Self {
+        match error {
+            Some(err) => self.detail(format!("sending {what} failed: {err}")),
+            None => self,
+        }
     }
 }
 
@@ -489,12 +495,10 @@ pub(super) fn reset_mid_request(ctx: &Ctx) -> CheckResult {
     .map_err(|err| Failure::new(format!("sending half a request failed: {err}")))?;
     // Once the server holds the half, the connection is reset (SO_LINGER 0
     // makes close send RST): its next read fails with ConnectionReset.
-    let read_by = ctx.within(2.0);
-    while Instant::now() < read_by
-        && !procfs::unread_by_server(server.addr).is_ok_and(|unread| unread == 0)
-    {
-        thread::sleep(Duration::from_millis(5));
-    }
+    let addr = server.addr;
+    procfs::watch_until(ctx.within(2.0), || {
+        procfs::unread_by_server(addr).is_ok_and(|unread| unread == 0)
+    });
     ctx.note_command(format!(
         "(grader) {peer} sends half a request, then resets the connection (SO_LINGER 0, close)"
     ));
@@ -549,10 +553,7 @@ pub(super) fn half_close(ctx: &Ctx) -> CheckResult {
         let failure = failure
             .summary_prefix("a whole request, then the client's end of stream (a half-close)")
             .detail("end of stream after a complete request is no error: answer the request, then close");
-        let failure = match write_error {
-            Some(err) => failure.detail(format!("sending the request failed: {err}")),
-            None => failure,
-        };
+        let failure = failure.sending_failed("the request", write_error);
         server.explain(failure)
     })
 }
@@ -587,10 +588,7 @@ pub(super) fn stop_and_continue(ctx: &Ctx) -> CheckResult {
         let failure = failure
             .summary_prefix("after the server was stopped (as by Ctrl-Z) and continued (`fg`) in the middle of a request")
             .detail("a stop and continue makes `poll` return Interrupted (EINTR): nothing went wrong, poll again");
-        let failure = match write_error {
-            Some(err) => failure.detail(format!("sending the rest of the request failed: {err}")),
-            None => failure,
-        };
+        let failure = failure.sending_failed("the rest of the request", write_error);
         server.explain(failure)
     })
 }

@@ -141,7 +141,7 @@ pub(super) fn many_clients(ctx: &Ctx) -> CheckResult {
     // the handout warns.
     let port = server.addr.port();
     stall::until_asleep_in_poll(server.process.pid(), ctx.within(5.0), || {
-        procfs::accept_queue(port).is_ok_and(|queue| queue.is_none_or(|(queued, _)| queued == 0))
+        procfs::accept_queue(port).is_ok_and(|queue| queue.is_none_or(|queued| queued == 0))
     });
     let paused = server.process.pause(deadline);
     for (number, (stream, message)) in clients.iter().enumerate() {
@@ -492,12 +492,10 @@ pub(super) fn fd_leak(ctx: &Ctx) -> CheckResult {
     }
     // The server closes its sockets as it sees each client go; that takes it
     // a moment after the last client left.
-    let deadline = ctx.within(5.0);
-    let mut now_open = fds()?;
-    while now_open > baseline + SLACK && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(20));
-        now_open = fds()?;
-    }
+    procfs::watch_until(ctx.within(5.0), || {
+        procfs::open_fds(pid).is_ok_and(|open| open <= baseline + SLACK)
+    });
+    let now_open = fds()?;
     if now_open <= baseline + SLACK {
         return Ok(());
     }
