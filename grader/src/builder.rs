@@ -297,6 +297,28 @@ fn run_cargo(mut command: Command, spec: &BuildSpec<'_>) -> Result<Output, Strin
     let Some(limit) = spec.sealed else {
         return command.output().map_err(could_not_run);
     };
+    if crate::build_sandbox::available() {
+        let workspace = spec.workspace_manifest.parent().unwrap_or(Path::new("."));
+        let target = spec
+            .target_dir
+            .clone()
+            .unwrap_or_else(|| workspace.join("target/contained"));
+        if spec.target_dir.is_none() {
+            command.arg("--target-dir").arg(&target);
+        }
+        return crate::build_sandbox::run(&command, workspace, &target, limit).map_err(|err| {
+            if err.contains("did not finish") {
+                format!(
+                    "{} did not finish building within {} s, so the build was stopped \
+                     (a constant or macro that never finishes evaluating?)",
+                    spec.crate_name,
+                    limit.as_secs()
+                )
+            } else {
+                err
+            }
+        });
+    }
     command.process_group(0);
     let mut child = command.spawn().map_err(could_not_run)?;
     let group = child.id();

@@ -63,6 +63,7 @@
 //! 7. `cargo xtask verify SLUG`: the solution still scores full marks and
 //!    the stub zero.
 
+pub mod build_sandbox;
 pub mod builder;
 pub mod harness;
 pub mod lab;

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::contain::{self, Sandbox};
 use crate::harness::conversation::{self, Conversation, Transcript};
+use crate::harness::sandbox::{self, Sandbox};
 use crate::harness::snapshot::SnapshotMode;
 use crate::harness::{Binaries, Ctx};
 use crate::lab::Lab;
@@ -72,10 +72,10 @@ pub fn grade(
     let started = Instant::now();
     // Orphans of graded programs come back to us, to be swept after each check.
     crate::harness::limits::become_subreaper();
-    contain::protect_grader();
+    sandbox::protect_grader();
     let mut sandbox = Sandbox::new();
     let binaries = binaries.and_then(|binaries| {
-        sandbox.stage(&binaries).map_err(|err| {
+        stage(&mut sandbox, binaries).map_err(|err| {
             format!("the grader could not stage the executables for the checks: {err}")
         })
     });
@@ -129,6 +129,33 @@ pub fn grade(
         containment: sandbox.describe(),
         duration: started.elapsed(),
     }
+}
+
+/// Stages the executables (and the grader's own tests of the lab's
+/// library) in the grade's sandbox: the checks run the copies, and reports
+/// name the originals.
+fn stage(sandbox: &mut Sandbox, mut binaries: Binaries) -> std::io::Result<Binaries> {
+    const TESTS: &str = "grader-tests";
+    let mut executables: Vec<(String, std::path::PathBuf)> = binaries
+        .paths
+        .iter()
+        .map(|(name, path)| (name.clone(), path.clone()))
+        .collect();
+    if let Some(Ok(tests)) = &binaries.tests {
+        executables.push((TESTS.to_owned(), tests.clone()));
+    }
+    for (name, path) in sandbox.stage(&executables, binaries.folder.as_deref())? {
+        let original = if name == TESTS {
+            binaries.tests.replace(Ok(path))
+        } else {
+            binaries.paths.insert(name.clone(), path).map(Ok)
+        };
+        if let Some(Ok(original)) = original {
+            binaries.shown.insert(name, original);
+        }
+    }
+    binaries.grant = Some(sandbox.grant());
+    Ok(binaries)
 }
 
 fn run_checks(

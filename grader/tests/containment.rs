@@ -9,7 +9,10 @@
 
 mod support;
 
-use grader::harness::contain::{GUEST_UID, Policy};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use grader::harness::sandbox::{GUEST_UID, Policy};
 use support::*;
 
 /// Grades `echo.hello` with the server attempting `attack`, asserts the
@@ -116,7 +119,7 @@ fn a_fork_bomb_stops_at_the_task_limit_and_dies_with_the_check() {
         .and_then(|rest| rest.split(':').next())
         .and_then(|count| count.parse().ok())
         .unwrap_or_else(|| panic!("forking was never refused: {reported}"));
-    assert!(forked < grader::harness::contain::MAX_TASKS, "{reported}");
+    assert!(forked < grader::harness::sandbox::MAX_TASKS, "{reported}");
 }
 
 /// Lists interfaces only: nothing is ever sent anywhere but loopback.
@@ -127,4 +130,150 @@ fn a_program_sees_only_loopback() {
     }
     let reported = attempt("attack_interfaces");
     assert_eq!(reported.trim(), "lo");
+}
+
+/// The folder interfaces are listed in shows this grade's network only.
+#[test]
+fn a_program_sees_only_loopback_in_sys() {
+    if !contained("/sys/class/net") {
+        return;
+    }
+    let reported = attempt("attack_sys_net");
+    assert!(
+        reported.trim() == "lo" || reported.starts_with("refused"),
+        "{reported}"
+    );
+}
+
+/// A submission with no echo code looks everywhere for the reference
+/// solution, to run it in its place. It must find nothing: the course, its
+/// solutions and every home folder are not in a graded program's world.
+#[test]
+fn a_program_cannot_find_or_run_the_reference_solution() {
+    if !contained("borrowing the solution") {
+        return;
+    }
+    let course = grader::builder::workspace_root();
+    // Something to find, whether or not the solutions were built: an
+    // executable named like the solution in the course's target folder, and
+    // one in a home folder.
+    let decoys = [
+        course.join("target/containment-decoy"),
+        PathBuf::from("/root/.socket-labs-containment-decoy"),
+    ];
+    for decoy in &decoys {
+        std::fs::create_dir_all(decoy).unwrap();
+        let program = decoy.join("echo-server");
+        std::fs::write(&program, "#!/bin/sh\necho borrowed\n").unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let dir = fixture_bin_dir("echo", &[("echo-server", "attack_borrow_solution")]);
+    std::fs::write(dir.path().join("course"), course.display().to_string()).unwrap();
+    let report = grade_dir_check("echo", dir.path(), "echo.hello");
+    let reported = std::fs::read_to_string(outbox(&dir).join("attack_borrow_solution"))
+        .unwrap_or_else(|err| panic!("the attack left no report: {err}\n{}", summary(&report)));
+    eprintln!("the attack reported:\n{reported}");
+    assert_passes(&report, "echo.hello");
+    for decoy in &decoys {
+        assert!(decoy.join("echo-server").exists(), "the decoy is gone");
+        let _ = std::fs::remove_dir_all(decoy);
+    }
+    assert!(reported.ends_with("done\n"), "{reported}");
+    assert!(!reported.contains("found"), "{reported}");
+    assert!(
+        reported.contains(&format!("refused {}: 2", course.display())),
+        "the course must not even exist in the program's world: {reported}"
+    );
+}
+
+/// Files in every shared temporary folder and a System V shared-memory
+/// segment: the program may make them, in places of its own that vanish with
+/// it, and none of them is left on the machine.
+#[test]
+fn nothing_a_program_leaves_in_shared_places_outlives_it() {
+    if !contained("shared places") {
+        return;
+    }
+    let reported = attempt("attack_shared_places");
+    let marker = reported
+        .lines()
+        .find_map(|line| line.strip_prefix("marker "))
+        .unwrap_or_else(|| panic!("no marker: {reported}"));
+    assert!(
+        reported.contains("wrote /tmp/"),
+        "a private /tmp is writable: {reported}"
+    );
+    for place in ["/tmp", "/var/tmp", "/run/lock", "/dev/shm", "/run"] {
+        let left = Path::new(place).join(marker);
+        assert!(!left.exists(), "{} outlived the program", left.display());
+    }
+    let key: i64 = reported
+        .lines()
+        .find_map(|line| line.strip_prefix("shm key "))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no shared memory attempt: {reported}"));
+    let segments = std::fs::read_to_string("/proc/sysvipc/shm").unwrap_or_default();
+    assert!(
+        !segments
+            .lines()
+            .skip(1)
+            .any(|line| line.split_whitespace().next() == Some(&key.to_string())),
+        "the segment outlived the program:\n{segments}"
+    );
+}
+
+/// Programs graded at the same time, in one grade and in two, each try to
+/// write into every other graded program's folder.
+#[test]
+fn a_program_cannot_reach_its_neighbours_folders() {
+    if !contained("neighbours") {
+        return;
+    }
+    let reports: Vec<String> = std::thread::scope(|scope| {
+        let grades: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| attempt("attack_neighbours")))
+            .collect();
+        grades
+            .into_iter()
+            .map(|grade| grade.join().unwrap())
+            .collect()
+    });
+    for reported in reports {
+        assert!(reported.ends_with("done\n"), "{reported}");
+        assert!(!reported.contains("wrote"), "{reported}");
+    }
+}
+
+/// Two grades at once run as two different uids.
+#[test]
+fn two_grades_at_once_run_as_different_uids() {
+    if !contained("a uid per grade") {
+        return;
+    }
+    let first = grader::harness::sandbox::Sandbox::new();
+    let second = grader::harness::sandbox::Sandbox::new();
+    let (Some(one), Some(other)) = (first.guest(), second.guest()) else {
+        panic!("no guest uid as root");
+    };
+    assert_ne!(one, other);
+    assert!(one.0 >= GUEST_UID && other.0 >= GUEST_UID);
+}
+
+/// A program of more than one file: the server loads the code beside it.
+#[test]
+fn a_program_of_two_files_keeps_the_file_beside_it() {
+    let dir = fixture_bin_dir("echo", &[]);
+    let module = dir.path().join("echo_server_impl.py");
+    std::fs::copy(fixtures("echo").join("echo-server"), &module).unwrap();
+    let server = dir.path().join("echo-server");
+    std::fs::write(
+        &server,
+        "#!/usr/bin/env python3\n\
+         import os, runpy\n\
+         runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), \
+         'echo_server_impl.py'), run_name='__main__')\n",
+    )
+    .unwrap();
+    let report = grade_dir("echo", dir.path());
+    assert_full_marks(&report);
 }

@@ -366,7 +366,7 @@ pub fn write_pages(dir: &Path, results: &[Graded], handouts: Option<&str>) -> Re
 pub fn run(args: &ClassArgs) -> Result<ExitCode> {
     // Grades of record: as `grade --contained` does, refuse without the
     // minimum containment.
-    let missing = grader::harness::contain::Policy::get().minimum_missing();
+    let missing = grader::harness::sandbox::Policy::get().minimum_missing();
     if !missing.is_empty() {
         bail!(
             "graded programs cannot be contained here: {}",

@@ -176,7 +176,7 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
         }
     }
     if args.contained {
-        let missing = grader::harness::contain::Policy::get().minimum_missing();
+        let missing = grader::harness::sandbox::Policy::get().minimum_missing();
         if !missing.is_empty() {
             bail!(
                 "--contained: graded programs cannot be contained here: {}",

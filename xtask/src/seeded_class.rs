@@ -238,7 +238,7 @@ fn build_script_marker(class: &Path) -> std::path::PathBuf {
 
 /// Whether graded programs are kept from signalling the grader.
 fn can_contain() -> bool {
-    let policy = grader::harness::contain::Policy::get();
+    let policy = grader::harness::sandbox::Policy::get();
     policy.pid_namespace || policy.guest.is_some()
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::capture::complete_lines;
 use super::process::{Finished, Launch, Process, Registry, describe_status};
+use super::sandbox::Grant;
 use super::snapshot::{self, SnapshotMode};
 use super::{procfs, ready, show};
 use crate::lab::Lab;
@@ -39,6 +40,11 @@ pub struct Binaries {
     /// at staged copies: reports show these (the copies are removed after
     /// the grade).
     pub shown: BTreeMap<String, PathBuf>,
+    /// The `--bin-dir` folder they were found in: staged whole, so that a
+    /// program keeps the files beside it.
+    pub folder: Option<PathBuf>,
+    /// Who the programs run as and what they may see, once staged.
+    pub grant: Option<Grant>,
 }
 
 impl Binaries {
@@ -58,6 +64,8 @@ impl Binaries {
             target_dir: None,
             tests: None,
             shown: BTreeMap::new(),
+            folder: Some(dir.to_path_buf()),
+            grant: None,
         }
     }
 
@@ -459,6 +467,7 @@ impl Ctx {
     ) -> Result<Launch, Failure> {
         let mut launch = Launch::new(self.bins.path(bin)?, args);
         launch.shown_as = self.bins.shown.get(bin).cloned();
+        launch.grant = self.bins.grant.clone();
         launch.output_cap = self.spec.output_cap();
         launch.grace = launch.grace.mul_f64(self.time_scale);
         Ok(launch)

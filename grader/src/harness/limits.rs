@@ -14,58 +14,14 @@ use std::time::Duration;
 
 use super::process::Registry;
 
-/// Resident memory a graded process may use before it is stopped.
-pub const MEMORY_LIMIT_MIB: u64 = 1024;
-/// Address space per process: the backstop behind the memory watcher.
-pub const ADDRESS_SPACE_LIMIT_MIB: u64 = 16 * 1024;
-/// CPU time per process, in seconds (SIGXCPU, then SIGKILL).
-pub const CPU_LIMIT_SECONDS: u64 = 60;
-/// Largest file a graded process may write, in MiB (SIGXFSZ).
-pub const FILE_SIZE_LIMIT_MIB: u64 = 64;
+pub use super::sandbox::MEMORY_LIMIT_MIB;
+pub use super::sandbox::child::{ADDRESS_SPACE_LIMIT_MIB, CPU_LIMIT_SECONDS, FILE_SIZE_LIMIT_MIB};
 /// How often the watcher looks at a process's memory.
 const WATCH_EVERY: Duration = Duration::from_millis(50);
 
 /// The environment variable that marks every process a check starts, and
 /// every process those start, so that escaped ones can be found.
 pub const TOKEN_VARIABLE: &str = "SOCKET_LABS_GRADED";
-
-/// Sets the rlimits. Runs in the child between fork and exec, so it only
-/// makes async-signal-safe calls.
-pub fn apply_in_child() {
-    let set = |resource, soft: u64, hard: u64| {
-        let limit = libc::rlimit {
-            rlim_cur: soft,
-            rlim_max: hard,
-        };
-        // SAFETY: setrlimit reads one struct we own.
-        unsafe { libc::setrlimit(resource, &limit) };
-    };
-    const MIB: u64 = 1024 * 1024;
-    set(libc::RLIMIT_CORE, 0, 0);
-    set(
-        libc::RLIMIT_AS,
-        ADDRESS_SPACE_LIMIT_MIB * MIB,
-        ADDRESS_SPACE_LIMIT_MIB * MIB,
-    );
-    set(libc::RLIMIT_CPU, CPU_LIMIT_SECONDS, CPU_LIMIT_SECONDS + 5);
-    set(
-        libc::RLIMIT_FSIZE,
-        FILE_SIZE_LIMIT_MIB * MIB,
-        FILE_SIZE_LIMIT_MIB * MIB,
-    );
-}
-
-/// Caps how many descriptors a program may hold: from then on, any call that
-/// would make a descriptor numbered `limit` or higher fails with EMFILE. In
-/// the child between fork and exec (async-signal-safe).
-pub fn cap_open_files_in_child(limit: u64) {
-    let limit = libc::rlimit {
-        rlim_cur: limit,
-        rlim_max: limit,
-    };
-    // SAFETY: setrlimit reads one struct we own.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
-}
 
 /// What a fatal signal from a limit means, for reports.
 pub fn explain_signal(signal: i32) -> Option<String> {

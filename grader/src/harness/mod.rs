@@ -3,17 +3,16 @@
 
 pub mod capture;
 pub mod conn;
-pub mod contain;
 pub mod conversation;
 mod ctx;
 pub mod descriptors;
 mod finished;
-mod guest;
 pub mod limits;
 pub mod net;
 pub mod process;
 pub mod procfs;
 pub mod ready;
+pub mod sandbox;
 pub mod show;
 pub mod snapshot;
 pub mod sockdiag;

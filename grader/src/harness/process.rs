@@ -2,7 +2,7 @@
 //! limit, and a guard that leaves nothing behind.
 //!
 //! Every program a check starts is a [`Process`], started as an untrusted
-//! guest ([`contain`]). Dropping it (at the end of the check, on an early
+//! guest ([`sandbox`]). Dropping it (at the end of the check, on an early
 //! return, or while a panic unwinds) sends SIGTERM to its whole process
 //! group, waits a short grace period, sends SIGKILL to the group, to the
 //! PID namespace's init and to the cgroup, and reaps the program, so no
@@ -20,13 +20,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::capture::{Capture, LineRecorder};
-use super::contain::{self, Policy, ProgramCgroups};
 use super::conversation::{self, Conversation, Kind, Party};
 pub use super::finished::{Finished, describe_status};
-use super::guest::{
-    ChildPlan, UserNamespacePlan, child_main, init_child, null_terminated, pipe, read_exec_error,
-};
 use super::limits;
+use super::sandbox::child::{
+    ChildPlan, UserNamespacePlan, child_main, init_child, null_terminated, pipe, raw_clone,
+    read_exec_error,
+};
+use super::sandbox::mounts::{MountPlan, View};
+use super::sandbox::policy::c_path;
+use super::sandbox::{self, Grant, Policy, ProgramCgroups, folders};
 use super::show::shell_quote;
 
 /// How long a program has to exit after SIGTERM before it gets SIGKILL, at
@@ -59,8 +62,14 @@ pub struct Launch {
     /// How long the program has to exit after SIGTERM.
     pub grace: Duration,
     /// The path reports show for the program, when it runs from a staged
-    /// copy (see [`contain::Sandbox::stage`]).
+    /// copy (see [`sandbox::Sandbox::stage`]).
     pub shown_as: Option<PathBuf>,
+    /// Who the program runs as and what it may see: its grade's
+    /// ([`sandbox::Sandbox::grant`]); `None` outside a grade.
+    pub grant: Option<Grant>,
+    /// A network namespace of its own with no interface up (a contained
+    /// build), rather than the calling thread's.
+    pub own_network: bool,
 }
 
 impl Launch {
@@ -80,6 +89,8 @@ impl Launch {
             current_dir: None,
             grace: GRACE,
             shown_as: None,
+            grant: None,
+            own_network: false,
         }
     }
 
@@ -208,32 +219,41 @@ pub struct Process {
 }
 
 impl Process {
-    /// Starts `launch` as an untrusted guest (see [`contain`]): its own
-    /// process group, PID namespace, uid, cgroups and environment, as far as
-    /// the machine allows.
+    /// Starts `launch` as an untrusted guest (see [`sandbox`]): its own
+    /// process group, namespaces, filesystem, uid, cgroups and environment,
+    /// as far as the machine allows.
     pub fn spawn(launch: &Launch, registry: Arc<Registry>) -> io::Result<Self> {
         let policy = Policy::get();
         let token = format!("{:016x}", fastrand::u64(..));
-        let home = contain::guest_home(policy)?;
+        let grant = launch.grant.clone().unwrap_or_else(|| {
+            // Started by the grader's own code (a test's reference server,
+            // say): the program is trusted, and sees its own folder.
+            let mut grant = Grant::outside_a_grade();
+            grant
+                .read_only
+                .extend(launch.program.parent().map(PathBuf::from));
+            grant
+        });
+        let home = folders::guest_home(grant.guest)?;
         let mut extra = vec![(
             OsString::from(limits::TOKEN_VARIABLE),
             OsString::from(&token),
         )];
         extra.extend(launch.env.iter().cloned());
-        let environment: Vec<CString> = contain::guest_environment(&home, &extra)
+        let environment: Vec<CString> = sandbox::guest_environment(&home, &extra)
             .into_iter()
             .map(|(key, value)| {
                 let mut entry = key;
                 entry.push("=");
                 entry.push(value);
-                contain::c_path(&entry)
+                c_path(&entry)
             })
             .collect::<io::Result<_>>()?;
-        let program = contain::c_path(launch.program.as_os_str())?;
+        let program = c_path(launch.program.as_os_str())?;
         let arguments: Vec<CString> = std::iter::once(Ok(program.clone()))
-            .chain(launch.args.iter().map(|arg| contain::c_path(arg)))
+            .chain(launch.args.iter().map(|arg| c_path(arg)))
             .collect::<io::Result<_>>()?;
-        let cwd = contain::c_path(launch.current_dir.as_deref().unwrap_or(&home).as_os_str())?;
+        let cwd = c_path(launch.current_dir.as_deref().unwrap_or(&home).as_os_str())?;
         let argv = null_terminated(&arguments);
         let envp = null_terminated(&environment);
 
@@ -249,10 +269,23 @@ impl Process {
         let (status_read, status_write) = pipe()?;
         let cgroups = ProgramCgroups::create(&policy.cgroups);
         let join_cgroups = cgroups.join_fds();
-        let user_namespace = if policy.user_namespace {
-            Some(UserNamespacePlan::new(&policy.protected)?)
-        } else {
-            None
+        let user_namespace = policy.user_namespace.then(UserNamespacePlan::new);
+        let mounts = match &policy.view_root {
+            Some(root) if policy.filesystem_view => {
+                let mut writable = vec![home.clone()];
+                writable.extend(grant.writable.iter().cloned());
+                let mut hidden = grant.hidden.clone();
+                if !grant.read_only.contains(&policy.protected) {
+                    hidden.push(policy.protected.clone());
+                }
+                let view = View {
+                    read_only: grant.read_only.clone(),
+                    writable,
+                    hidden,
+                };
+                Some(MountPlan::new(root, &view).inspect_err(|_| folders::remove_tree(&home))?)
+            }
+            _ => None,
         };
         let plan = ChildPlan {
             program: &program,
@@ -265,18 +298,23 @@ impl Process {
             exec_error: exec_error_write.as_raw_fd(),
             status: status_write.as_raw_fd(),
             join_cgroups: &join_cgroups,
-            guest: policy.guest,
+            guest: grant.guest,
             fail_socket_calls: launch.fail_socket_calls,
             open_files: launch.open_files,
             pid_namespace: policy.pid_namespace,
             user_namespace: user_namespace.as_ref(),
+            mounts: mounts.as_ref(),
         };
         let mut flags = 0;
         if policy.pid_namespace {
-            flags |= libc::CLONE_NEWPID | libc::CLONE_NEWNS;
+            flags |=
+                libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
         }
         if policy.user_namespace {
             flags |= libc::CLONE_NEWUSER;
+        }
+        if launch.own_network {
+            flags |= libc::CLONE_NEWNET;
         }
         // Taken before the clone: the program may run (and finish a timed
         // wait) while the grader is still setting up its capture threads.
@@ -288,7 +326,7 @@ impl Process {
                 .unwrap_or_else(|p| p.into_inner());
             // SAFETY: the child runs `child_main`, which makes only
             // async-signal-safe system calls and ends in exec or exit.
-            let pid = unsafe { contain::raw_clone(flags) };
+            let pid = unsafe { raw_clone(flags) };
             if pid == 0 {
                 // SAFETY: we are the child; see above.
                 unsafe { child_main(&plan) }
@@ -311,7 +349,7 @@ impl Process {
             // SAFETY: reaping our own child, which is exiting.
             unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL) };
             limits::leader_reaped(pid as u32);
-            contain::remove_guest_home(&home);
+            folders::remove_tree(&home);
             return Err(io::Error::from_raw_os_error(errno));
         }
         let program_pid = if policy.pid_namespace {
@@ -486,11 +524,11 @@ impl Process {
         if self.cgroups.hit_memory_limit() {
             self.registry.note(format!(
                 "the program and its children used more than {} MiB of memory and were stopped",
-                contain::CGROUP_MEMORY_LIMIT_MIB
+                sandbox::CGROUP_MEMORY_LIMIT_MIB
             ));
         }
         self.cgroups.remove();
-        contain::remove_guest_home(&self.home);
+        folders::remove_tree(&self.home);
         if let Some(conversation) = &self.conversation {
             conversation.remove_guest(self.program_pid);
         }

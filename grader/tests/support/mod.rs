@@ -94,11 +94,15 @@ pub fn fixtures(slug: &str) -> PathBuf {
 /// A temporary bin dir with the lab's fixture programs, where the programs
 /// named in `bugs` run with `LAB_BUG` set to switch on one classic mistake.
 ///
-/// Graded programs run as another uid when the tests run as root: the folder
-/// is readable by all, and its `outbox/` writable by all, for fixtures that
+/// A graded program sees only its own bin dir, so the fixture is copied in
+/// (`fixture/NAME`) beside a wrapper `NAME` that runs it. Graded programs run
+/// as another uid when the tests run as root: the folder is readable by all,
+/// and its `outbox/` writable by all (and seen writable by the programs,
+/// [`grader::harness::sandbox::enable_test_reports`]), for fixtures that
 /// leave word for the test.
 pub fn fixture_bin_dir(slug: &str, bugs: &[(&str, &str)]) -> TempDir {
     use std::os::unix::fs::PermissionsExt;
+    grader::harness::sandbox::enable_test_reports();
     let dir = tempfile::Builder::new()
         .prefix("socket-labs-fixture-")
         .tempdir()
@@ -106,18 +110,20 @@ pub fn fixture_bin_dir(slug: &str, bugs: &[(&str, &str)]) -> TempDir {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     std::fs::create_dir(outbox(&dir)).expect("outbox");
     std::fs::set_permissions(outbox(&dir), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let copies = dir.path().join("fixture");
+    std::fs::create_dir(&copies).expect("fixture folder");
     for name in lab(slug).binaries {
         let bug = bugs
             .iter()
             .find(|(bin, _)| bin == name)
             .map_or("", |(_, bug)| bug);
-        let target = fixtures(slug).join(name);
+        let target = copies.join(name);
+        std::fs::copy(fixtures(slug).join(name), &target).expect("copying a fixture");
         // The marker lets `assert_nothing_left` find every process started
         // from this directory, even after exec, fork or setsid.
         let script = format!(
-            "#!/bin/sh\nLAB_BUG='{bug}' SOCKET_LABS_FIXTURE='{}' exec '{}' \"$@\"\n",
+            "#!/bin/sh\nLAB_BUG='{bug}' SOCKET_LABS_FIXTURE='{}' exec \"$(dirname \"$0\")/fixture/{name}\" \"$@\"\n",
             dir.path().display(),
-            target.display()
         );
         let path = dir.path().join(name);
         std::fs::write(&path, script).expect("writing a wrapper");
@@ -291,10 +297,30 @@ pub fn assert_diagnosis(report: &LabReport, bug: &str, section: &str) {
 /// Whether the grader runs with the containment these tests are about;
 /// otherwise says on stderr why the calling test checks nothing.
 pub fn contained(test: &str) -> bool {
+    let policy = grader::harness::sandbox::Policy::get();
+    let required = std::env::var_os(REQUIRE_CONTAINMENT).is_some();
     // SAFETY: geteuid cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
+        assert!(
+            !required,
+            "{test}: containment is tested as root, and {REQUIRE_CONTAINMENT} says it must be"
+        );
         eprintln!("{test}: skipped: containment is tested as root (CI runs as root)");
+        return false;
     }
-    root
+    if required {
+        assert!(
+            policy.minimum_missing().is_empty() && policy.filesystem_view,
+            "{test}: {REQUIRE_CONTAINMENT} is set, but this machine cannot contain graded \
+             programs: {} ({:?})",
+            policy.describe(),
+            policy.minimum_missing()
+        );
+    }
+    true
 }
+
+/// Set by `.ci/run`: a containment test that cannot do what it checks (not
+/// root, no namespaces) fails instead of passing with nothing checked.
+pub const REQUIRE_CONTAINMENT: &str = "SOCKET_LABS_REQUIRE_CONTAINMENT";

@@ -27,6 +27,7 @@ pub(super) fn framing_tests(ctx: &Ctx) -> CheckResult {
     })?;
     let mut launch = Launch::new(executable, ["--color", "never"]);
     launch.shown_as = ctx.binaries().shown.get("grader-tests").cloned();
+    launch.grant = ctx.binaries().grant.clone();
     launch.output_cap = ctx.spec().output_cap();
     ctx.note_command(launch.command_line());
     let finished = ctx.run(&launch, ctx.spec().time_limit)?;

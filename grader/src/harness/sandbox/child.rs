@@ -1,21 +1,29 @@
 //! The child's side of starting a graded program, from the clone to exec.
 //!
-//! [`Process::spawn`](super::process::Process::spawn) prepares everything
-//! (a [`ChildPlan`]) and clones; in a multithreaded grader the child may
-//! then only make async-signal-safe system calls, so everything here is
-//! plain system calls on prepared data. With a PID namespace the child is
-//! the namespace's init: it joins the cgroups, mounts a private `/proc`,
-//! starts the program as pid 2 and reaps until it exits.
+//! The process handle (`harness::process`) prepares everything (a
+//! [`ChildPlan`]) and clones; in a multithreaded grader the child may then
+//! only make async-signal-safe system calls, so everything here is plain
+//! system calls on prepared data, and this is the one place of the sandbox
+//! that calls libc directly. With a PID namespace the child is the
+//! namespace's init: it joins the cgroups, builds the program's filesystem
+//! ([`MountPlan`]), starts the program as pid 2 and reaps until it exits.
 
 use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
-use super::{contain, limits};
+use super::mounts::{MountPlan, View};
+
+/// Address space per process: the backstop behind the memory watcher.
+pub const ADDRESS_SPACE_LIMIT_MIB: u64 = 16 * 1024;
+/// CPU time per process, in seconds (SIGXCPU, then SIGKILL).
+pub const CPU_LIMIT_SECONDS: u64 = 60;
+/// Largest file a graded process may write, in MiB (SIGXFSZ).
+pub const FILE_SIZE_LIMIT_MIB: u64 = 64;
 
 /// A list of C strings as `execve` wants it: pointers, then null.
-pub(super) fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+pub fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
     strings
         .iter()
         .map(|s| s.as_ptr())
@@ -24,19 +32,13 @@ pub(super) fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
 }
 
 /// A pipe whose both ends close on exec (the child dups what it keeps).
-pub(super) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two descriptors, which we then own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fresh descriptors owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
 }
 
 /// Reads the errno the child sends when it could not start the program;
 /// `None` (end of file, as exec closes the pipe) when it started.
-pub(super) fn read_exec_error(read_end: OwnedFd) -> Option<i32> {
+pub fn read_exec_error(read_end: OwnedFd) -> Option<i32> {
     let mut file = File::from(read_end);
     let mut raw = [0u8; 4];
     let mut filled = 0;
@@ -53,51 +55,57 @@ pub(super) fn read_exec_error(read_end: OwnedFd) -> Option<i32> {
 
 /// The pid (as we see it) of the only child of the namespace init `pid`:
 /// the graded program.
-pub(super) fn init_child(pid: i32) -> Option<u32> {
+pub fn init_child(pid: i32) -> Option<u32> {
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
     children.split_whitespace().next()?.parse().ok()
 }
 
-/// The user namespace of a non-root grader: our uid mapped to itself, and
-/// the course folder mounted read-only. Everything the child needs is made
-/// here, before the clone.
+/// The user namespace of a non-root grader: our uid mapped to itself.
+/// Everything the child needs is made here, before the clone.
 #[derive(Debug)]
-pub(super) struct UserNamespacePlan {
+pub struct UserNamespacePlan {
     uid_map: CString,
     gid_map: CString,
-    protected: CString,
 }
 
 impl UserNamespacePlan {
-    pub(super) fn new(protected: &std::path::Path) -> io::Result<Self> {
-        // SAFETY: getuid and getgid cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-        Ok(Self {
+    pub fn new() -> Self {
+        let uid = rustix::process::getuid().as_raw();
+        let gid = rustix::process::getgid().as_raw();
+        Self {
             uid_map: CString::new(format!("{uid} {uid} 1\n")).expect("digits"),
             gid_map: CString::new(format!("{gid} {gid} 1\n")).expect("digits"),
-            protected: contain::c_path(protected.as_os_str())?,
-        })
+        }
+    }
+}
+
+impl Default for UserNamespacePlan {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 /// Everything the child needs, prepared before the clone: after it, in a
 /// multithreaded parent, the child may not allocate.
-pub(super) struct ChildPlan<'a> {
-    pub(super) program: &'a CStr,
-    pub(super) argv: *const *const libc::c_char,
-    pub(super) envp: *const *const libc::c_char,
-    pub(super) cwd: &'a CStr,
-    pub(super) stdin: i32,
-    pub(super) stdout: i32,
-    pub(super) stderr: i32,
-    pub(super) exec_error: i32,
-    pub(super) status: i32,
-    pub(super) join_cgroups: &'a [i32],
-    pub(super) guest: Option<(u32, u32)>,
-    pub(super) fail_socket_calls: Option<i32>,
-    pub(super) open_files: Option<u64>,
-    pub(super) pid_namespace: bool,
-    pub(super) user_namespace: Option<&'a UserNamespacePlan>,
+#[derive(Debug)]
+pub struct ChildPlan<'a> {
+    pub program: &'a CStr,
+    pub argv: *const *const libc::c_char,
+    pub envp: *const *const libc::c_char,
+    pub cwd: &'a CStr,
+    pub stdin: i32,
+    pub stdout: i32,
+    pub stderr: i32,
+    pub exec_error: i32,
+    pub status: i32,
+    pub join_cgroups: &'a [i32],
+    pub guest: Option<(u32, u32)>,
+    pub fail_socket_calls: Option<i32>,
+    pub open_files: Option<u64>,
+    pub pid_namespace: bool,
+    pub user_namespace: Option<&'a UserNamespacePlan>,
+    /// The program's own filesystem, when the machine allows one.
+    pub mounts: Option<&'a MountPlan>,
 }
 
 /// The child after the clone. With a PID namespace it is the namespace's
@@ -106,9 +114,9 @@ pub(super) struct ChildPlan<'a> {
 ///
 /// # Safety
 ///
-/// Only in the child of [`contain::raw_clone`]: async-signal-safe system
+/// Only in the child of [`raw_clone`]: async-signal-safe system
 /// calls only.
-pub(super) unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
+pub unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
     // SAFETY: plain system calls on our own process and descriptors.
     unsafe {
         libc::setpgid(0, 0);
@@ -129,29 +137,34 @@ pub(super) unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
         if !plan.pid_namespace {
             exec_program(plan);
         }
-        // Our mounts must not reach the grader's namespace, then a /proc
-        // that shows only this namespace's processes (best effort).
-        libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        );
-        if let Some(user) = plan.user_namespace {
-            protect_course(user);
+        match plan.mounts {
+            Some(mounts) => {
+                if mounts.apply().is_err() {
+                    fail(plan.exec_error);
+                }
+            }
+            None => {
+                // Our mounts must not reach the grader's namespace, then a
+                // /proc that shows only this namespace's processes (best
+                // effort); hidepid=2 hides this init, a clone of the grader
+                // that never execs and so carries its command line.
+                libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                );
+                libc::mount(
+                    c"proc".as_ptr(),
+                    c"/proc".as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    c"hidepid=2".as_ptr().cast(),
+                );
+            }
         }
-        // hidepid=2: the program sees its own processes only, not this init,
-        // which (a clone of the grader that never execs) carries the
-        // grader's command line.
-        libc::mount(
-            c"proc".as_ptr(),
-            c"/proc".as_ptr(),
-            c"proc".as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            c"hidepid=2".as_ptr().cast(),
-        );
-        let program = contain::raw_clone(0);
+        let program = raw_clone(0);
         if program == 0 {
             exec_program(plan);
         }
@@ -221,30 +234,6 @@ unsafe fn write_file(path: &CStr, bytes: &[u8]) -> Result<(), ()> {
     }
 }
 
-/// Mounts the course folder read-only in the program's mount namespace: in
-/// a user namespace the program has our uid, so file permissions alone
-/// would not stop it from writing into `grader/`.
-unsafe fn protect_course(user: &UserNamespacePlan) {
-    let path = user.protected.as_ptr();
-    // SAFETY: mount(2) with valid strings, in our own mount namespace.
-    unsafe {
-        libc::mount(
-            path,
-            path,
-            std::ptr::null(),
-            libc::MS_BIND | libc::MS_REC,
-            std::ptr::null(),
-        );
-        libc::mount(
-            std::ptr::null(),
-            path,
-            std::ptr::null(),
-            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
-            std::ptr::null(),
-        );
-    }
-}
-
 /// Becomes the graded program: its stdio, its limits, its uid, then exec.
 unsafe fn exec_program(plan: &ChildPlan<'_>) -> ! {
     // SAFETY: plain system calls with prepared arguments.
@@ -269,9 +258,9 @@ unsafe fn exec_program(plan: &ChildPlan<'_>) -> ! {
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-        limits::apply_in_child();
+        apply_limits();
         if let Some(limit) = plan.open_files {
-            limits::cap_open_files_in_child(limit);
+            set_limit(libc::RLIMIT_NOFILE, limit, limit);
         }
         if libc::chdir(plan.cwd.as_ptr()) != 0 {
             fail(plan.exec_error);
@@ -381,5 +370,92 @@ fn deny_socket_calls(errno: i32) -> io::Result<()> {
             }
         }
         Ok(())
+    }
+}
+
+/// Sets the rlimits of the program about to exec.
+unsafe fn apply_limits() {
+    const MIB: u64 = 1024 * 1024;
+    // SAFETY: setrlimit with structs we own.
+    unsafe {
+        set_limit(libc::RLIMIT_CORE, 0, 0);
+        let address_space = ADDRESS_SPACE_LIMIT_MIB * MIB;
+        set_limit(libc::RLIMIT_AS, address_space, address_space);
+        set_limit(libc::RLIMIT_CPU, CPU_LIMIT_SECONDS, CPU_LIMIT_SECONDS + 5);
+        let file_size = FILE_SIZE_LIMIT_MIB * MIB;
+        set_limit(libc::RLIMIT_FSIZE, file_size, file_size);
+    }
+}
+
+/// Sets one rlimit: from then on, for `RLIMIT_NOFILE`, any call that would
+/// make a descriptor numbered `soft` or higher fails with EMFILE.
+unsafe fn set_limit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit reads one struct we own.
+    unsafe { libc::setrlimit(resource, &limit) };
+}
+
+/// `clone(2)` used like `fork(2)`, with namespace flags: returns 0 in the
+/// child, the child's pid in the parent, -1 on failure.
+///
+/// # Safety
+///
+/// In a multithreaded process the child may only make async-signal-safe
+/// system calls (no allocation, no locks, no glibc set*id wrappers, which
+/// would wait for threads that do not exist in the child), and must end in
+/// `execve` or `exit_group`.
+pub unsafe fn raw_clone(flags: libc::c_int) -> libc::pid_t {
+    // SAFETY: with a null stack the child continues on a copy of ours, as
+    // after fork; the caller upholds the rest.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        ) as libc::pid_t
+    }
+}
+
+/// Whether a child can be created with `flags` and, given a folder to build
+/// it on, be given a filesystem view of its own (a probe that exits at once).
+pub fn probe_clone(flags: libc::c_int, view_root: Option<&std::path::Path>) -> bool {
+    let user = (flags & libc::CLONE_NEWUSER != 0).then(UserNamespacePlan::new);
+    let mounts = match view_root.map(|root| MountPlan::new(root, &View::default())) {
+        Some(Ok(plan)) => Some(plan),
+        Some(Err(_)) => return false,
+        None => None,
+    };
+    // SAFETY: a fork-like clone; the child makes plain system calls on
+    // prepared data, then exits.
+    let pid = unsafe { raw_clone(flags) };
+    match pid {
+        -1 => false,
+        0 => {
+            // SAFETY: in the child: prepared data only, then exit.
+            unsafe {
+                let mut failed = false;
+                if let Some(user) = &user {
+                    libc::prctl(libc::PR_SET_DUMPABLE, 1);
+                    failed |= enter_user_namespace(user).is_err();
+                }
+                if let Some(mounts) = &mounts {
+                    failed = failed || mounts.apply().is_err();
+                }
+                libc::syscall(libc::SYS_exit_group, i32::from(failed));
+            }
+            unreachable!("exit_group returned")
+        }
+        pid => {
+            let mut status = 0;
+            // SAFETY: reaping our own child.
+            unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+        }
     }
 }

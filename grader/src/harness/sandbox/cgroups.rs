@@ -1,0 +1,195 @@
+//! cgroups for graded programs: a pids limit (a fork bomb stops at
+//! [`MAX_TASKS`]), a memory limit behind the resident-memory watcher, and
+//! cgroup v2's `cgroup.kill` to end every process at once.
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The most processes and threads one graded program may have at once (lab 6
+/// legitimately runs a few hundred threads).
+pub const MAX_TASKS: u32 = 1024;
+/// Resident memory a graded process may use before the grader's watcher
+/// stops it and says so.
+pub const MEMORY_LIMIT_MIB: u64 = 1024;
+/// The cgroup memory limit, above the resident-memory watcher's: the
+/// watcher stops the program and says so; the cgroup stops its children
+/// too.
+pub const CGROUP_MEMORY_LIMIT_MIB: u64 = MEMORY_LIMIT_MIB + 256;
+
+/// The cgroup folders under which each program gets one of its own.
+#[derive(Debug, Clone, Default)]
+pub struct CgroupRoots {
+    /// cgroup v1 `pids` controller.
+    pub pids: Option<PathBuf>,
+    /// cgroup v1 `memory` controller.
+    pub memory: Option<PathBuf>,
+    /// cgroup v2, for `cgroup.kill`.
+    pub unified: Option<PathBuf>,
+}
+
+impl CgroupRoots {
+    /// The writable hierarchies: `socket-labs` folders made under our own
+    /// cgroup in each.
+    pub(super) fn detect() -> CgroupRoots {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let v1 = |controller: &str| {
+            let mount = mountinfo.lines().find_map(|line| {
+                let (before, after) = line.split_once(" - ")?;
+                let mut fields = after.split_whitespace();
+                let (kind, _source, options) = (fields.next()?, fields.next()?, fields.next()?);
+                (kind == "cgroup" && options.split(',').any(|o| o == controller))
+                    .then(|| before.split_whitespace().nth(4).map(PathBuf::from))?
+            })?;
+            let path = own.lines().find_map(|line| {
+                let mut parts = line.splitn(3, ':');
+                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+                controllers
+                    .split(',')
+                    .any(|c| c == controller)
+                    .then(|| path.to_owned())
+            })?;
+            usable(mount.join(path.trim_start_matches('/')).join("socket-labs"))
+        };
+        let unified = mountinfo
+            .lines()
+            .find_map(|line| {
+                let (before, after) = line.split_once(" - ")?;
+                after
+                    .starts_with("cgroup2 ")
+                    .then(|| before.split_whitespace().nth(4).map(PathBuf::from))?
+            })
+            .and_then(|mount| {
+                let path = own.lines().find_map(|line| line.strip_prefix("0::"))?;
+                // The root cgroup has no cgroup.kill: look in ours.
+                let dir = usable(mount.join(path.trim_start_matches('/')).join("socket-labs"))?;
+                dir.join("cgroup.kill").exists().then_some(dir)
+            });
+        CgroupRoots {
+            pids: v1("pids"),
+            memory: v1("memory"),
+            unified,
+        }
+    }
+}
+
+/// `dir` if it exists or can be made, and we can make folders inside it.
+fn usable(dir: PathBuf) -> Option<PathBuf> {
+    fs::create_dir_all(&dir).ok()?;
+    let probe = dir.join(format!("probe-{}", std::process::id()));
+    fs::create_dir(&probe).ok()?;
+    fs::remove_dir(&probe).ok()?;
+    Some(dir)
+}
+
+/// The cgroups of one graded program: made before it starts, joined by its
+/// init before anything of the program runs, removed after it is reaped.
+#[derive(Debug, Default)]
+pub struct ProgramCgroups {
+    dirs: Vec<PathBuf>,
+    memory: Option<PathBuf>,
+    unified: Option<PathBuf>,
+    /// Open `cgroup.procs` files: the child writes `0` to each to join.
+    join: Vec<fs::File>,
+}
+
+impl ProgramCgroups {
+    /// New cgroups for one program, in every usable hierarchy. A hierarchy
+    /// that refuses is left out (the report still says what is in force
+    /// from the policy; this is best effort on top of it).
+    pub fn create(roots: &CgroupRoots) -> ProgramCgroups {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut cgroups = ProgramCgroups::default();
+        if let Some(root) = &roots.pids {
+            let dir = root.join(&name);
+            if fs::create_dir(&dir).is_ok() {
+                let _ = fs::write(dir.join("pids.max"), MAX_TASKS.to_string());
+                cgroups.add(dir);
+            }
+        }
+        if let Some(root) = &roots.memory {
+            let dir = root.join(&name);
+            if fs::create_dir(&dir).is_ok() {
+                let bytes = CGROUP_MEMORY_LIMIT_MIB * 1024 * 1024;
+                let _ = fs::write(dir.join("memory.limit_in_bytes"), bytes.to_string());
+                cgroups.memory = Some(dir.clone());
+                cgroups.add(dir);
+            }
+        }
+        if let Some(root) = &roots.unified {
+            let dir = root.join(&name);
+            if fs::create_dir(&dir).is_ok() {
+                cgroups.unified = Some(dir.clone());
+                cgroups.add(dir);
+            }
+        }
+        cgroups
+    }
+
+    fn add(&mut self, dir: PathBuf) {
+        // Opened now, written by the child: it may not allocate or open paths.
+        if let Ok(file) = fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))
+        {
+            self.join.push(file);
+        }
+        self.dirs.push(dir);
+    }
+
+    /// The descriptors the child writes `0` to, joining every cgroup.
+    pub fn join_fds(&self) -> Vec<i32> {
+        use std::os::fd::AsRawFd;
+        self.join.iter().map(AsRawFd::as_raw_fd).collect()
+    }
+
+    /// Kills every process in the program's cgroups (v2's `cgroup.kill`).
+    pub fn kill_all(&self) {
+        if let Some(dir) = &self.unified {
+            let _ = fs::write(dir.join("cgroup.kill"), "1");
+        }
+    }
+
+    /// Whether the memory cgroup had to kill a process.
+    pub fn hit_memory_limit(&self) -> bool {
+        self.memory.as_ref().is_some_and(|dir| {
+            fs::read_to_string(dir.join("memory.oom_control")).is_ok_and(|text| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix("oom_kill "))
+                    .and_then(|count| count.trim().parse::<u64>().ok())
+                    .is_some_and(|count| count > 0)
+            })
+        })
+    }
+
+    /// Removes the cgroups once their processes are gone (a dead process
+    /// leaves its cgroup a moment after it is reaped, so this retries
+    /// briefly; a folder that stays busy is left for the next run).
+    pub fn remove(&mut self) {
+        self.join.clear();
+        for dir in self.dirs.drain(..) {
+            for _ in 0..50 {
+                match fs::remove_dir(&dir) {
+                    Err(err)
+                        if err.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ProgramCgroups {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
