@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use super::LabView;
 use crate::outcome::LabReport;
+use crate::untrusted::csv_cell as field;
 
 /// The header row.
 pub const HEADER: &str =
@@ -35,13 +36,4 @@ pub fn grades<'a>(rows: impl IntoIterator<Item = (&'a str, &'a LabReport)>) -> S
         );
     }
     out
-}
-
-/// A field quoted when it holds a comma, a quote or a line break.
-fn field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
 }

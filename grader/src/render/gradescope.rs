@@ -6,6 +6,13 @@ use serde_json::{Value, json};
 use super::LabView;
 use crate::outcome::LabReport;
 
+/// The text of the `results.json` file of `reports`.
+pub fn file(reports: &[LabReport]) -> String {
+    crate::untrusted::json(
+        serde_json::to_string_pretty(&results(reports)).expect("a Value always serializes"),
+    )
+}
+
 /// The `results.json` of `reports`.
 pub fn results(reports: &[LabReport]) -> Value {
     let views: Vec<LabView> = reports.iter().map(LabView::of).collect();
