@@ -132,6 +132,7 @@ fn reports() -> Vec<LabReport> {
         title: "Echo".into(),
         graded: "student".into(),
         build: BuildState::Ready,
+        notes: Vec::new(),
         score: 4,
         max_score: 12,
         checks: vec![passed, failed, gated, skipped],
@@ -155,6 +156,7 @@ fn reports() -> Vec<LabReport> {
         build: BuildState::Failed {
             message: build_message.into(),
         },
+        notes: Vec::new(),
         score: 0,
         max_score: 8,
         checks: vec![not_run("errors.success", 5), not_run("errors.usage", 3)],
@@ -283,6 +285,7 @@ fn stub_report() -> LabReport {
         title: "Echo".into(),
         graded: "student".into(),
         build: BuildState::Ready,
+        notes: Vec::new(),
         score: 0,
         max_score: 16,
         checks: vec![

@@ -37,12 +37,17 @@ pub fn results(reports: &[LabReport]) -> Value {
     let output = views
         .iter()
         .map(|view| {
-            format!(
+            let mut line = format!(
                 "{} (grader {}, seed {})",
                 view.total(),
                 view.grader_version,
                 view.seed
-            )
+            );
+            for note in view.notes {
+                line.push_str("\nnote: ");
+                line.push_str(note);
+            }
+            line
         })
         .collect::<Vec<_>>()
         .join("\n");

@@ -129,6 +129,13 @@ fn lab(html: &mut String, view: &LabView, links: Links) {
             String::new()
         }
     );
+    if !view.notes.is_empty() {
+        html.push_str("<ul class=\"notes\">");
+        for note in view.notes {
+            let _ = write!(html, "<li>{}</li>", escape(note));
+        }
+        html.push_str("</ul>\n");
+    }
     if let Some(message) = view.build_failure {
         let _ = writeln!(
             html,

@@ -47,6 +47,8 @@ pub struct LabView<'a> {
     pub graded: &'a str,
     /// Why the binaries were not there to run, when the build failed.
     pub build_failure: Option<&'a str>,
+    /// What the grader noted about the submission: files it left out.
+    pub notes: &'a [String],
     /// Every check, in rubric order.
     pub checks: Vec<CheckView<'a>>,
     /// Points earned.
@@ -77,6 +79,7 @@ impl<'a> LabView<'a> {
                 BuildState::Ready => None,
                 BuildState::Failed { message } => Some(message),
             },
+            notes: &report.notes,
             checks: report.checks.iter().map(CheckView::of).collect(),
             score: report.score,
             max_score: report.max_score,

@@ -59,6 +59,9 @@ pub fn lab(report: &LabReport, style: Style) -> String {
     if !view.containment.is_empty() {
         let _ = writeln!(out, "containment: {}", view.containment);
     }
+    for note in view.notes {
+        let _ = writeln!(out, "{} {}", style.paint("33", "note:"), terminal(note));
+    }
     if let Some(message) = view.build_failure {
         let message = terminal(message.trim_end());
         let _ = writeln!(out, "{}", style.paint("31", &indent(&message, 2)));
