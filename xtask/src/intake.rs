@@ -315,7 +315,8 @@ pub fn run(args: &IntakeArgs) -> Result<ExitCode> {
             "tests": [],
         });
         let partial = path.with_extension("json.partial");
-        std::fs::write(&partial, serde_json::to_string_pretty(&results)?)?;
+        let results = grader::untrusted::json(serde_json::to_string_pretty(&results)?);
+        std::fs::write(&partial, results)?;
         std::fs::rename(&partial, path)?;
     }
     Ok(ExitCode::from(3))
