@@ -52,8 +52,9 @@ fn push_escaped(out: &mut String, c: char) {
 }
 
 /// Text for the terminal: every character a terminal would obey instead of
-/// show (see [`obeyed`]) is shown escaped, `\x1b[2J` for the bytes ESC [ 2 J;
-/// newline and tab are kept, so that output keeps its lines. Escaping ESC
+/// show (a C0 control but newline and tab, DEL, a C1 control, a
+/// bidirectional control) is shown escaped, `\x1b[2J` for the bytes
+/// ESC [ 2 J; newline and tab are kept, so that output keeps its lines. Escaping ESC
 /// and CSI leaves every escape sequence (CSI, OSC, DCS …) plain text.
 /// Invalid UTF-8 cannot reach a `str`: [`decode`] made it `\xff` already.
 pub fn terminal(text: &str) -> Cow<'_, str> {

@@ -13,6 +13,10 @@
 //! [`timeline`] is the view of a check's conversation that the text report
 //! and the HTML page share.
 //!
+//! Every writer shows what a student controls (their programs' output, their
+//! folder's name) through [`crate::untrusted`], the one place that makes it
+//! safe for the terminal, CSV, HTML, XML and JSON.
+//!
 //! What a check shows is decided here, once, so that every writer agrees:
 //! a check that ran and failed (gated ones included) shows why, the hint,
 //! the handout section and how to try it by hand; a check that was skipped
