@@ -35,6 +35,9 @@
 //! - [`render`]: one view of each check, built once from the outcome, and
 //!   the writers over it: the terminal report, JSON, Gradescope, JUnit and
 //!   the grade-class CSV.
+//! - [`untrusted`]: text a student controls (their programs' output, their
+//!   folder's name) made safe for each sink: the terminal, CSV, HTML, XML,
+//!   JSON, file names. Every writer goes through it.
 //!
 //! # Adding a check
 //!
@@ -72,6 +75,7 @@ pub mod outcome;
 pub mod render;
 pub mod rubric;
 pub mod runner;
+pub mod untrusted;
 
 pub use lab::{LABS, Lab};
 pub use outcome::{CheckOutcome, CheckResult, Diagnosis, Failure, LabReport, Status};

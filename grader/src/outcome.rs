@@ -185,6 +185,68 @@ fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result
     serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// What became of one submission's lab: graded (a program that did not
+/// compile included, at zero), or why it could not be. One definition for
+/// every output: `grade-class` exits 1 when a submission is not graded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmissionState {
+    /// Built, and every check run.
+    Graded,
+    /// Taken, but it did not compile: graded, every check at zero, and the
+    /// compiler's messages say why.
+    DidNotCompile,
+    /// Nothing of it could be graded.
+    NotGraded(NotGraded),
+}
+
+impl SubmissionState {
+    /// Whether the submission was graded (a compile error included).
+    pub fn graded(self) -> bool {
+        !matches!(self, Self::NotGraded(_))
+    }
+}
+
+/// Why a submission's lab could not be graded: none of its code ran, and
+/// its zero is no judgement of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotGraded {
+    /// The submission holds files, but not the lab's sources.
+    NotFound,
+    /// The lab's sources are in the submission more than once.
+    FoundTwice,
+    /// The submission folder holds no files at all.
+    Empty,
+    /// The submission folder is a symbolic link, which is not followed: it
+    /// may point anywhere on the grading machine.
+    SymbolicLink,
+    /// The sources are over the size limits of the intake.
+    TooLarge,
+    /// The sources could not be read (the message says why).
+    Unreadable,
+}
+
+impl NotGraded {
+    /// Why, in words: `the submission folder is a symbolic link`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::NotFound => "the lab's sources are not in the submission",
+            Self::FoundTwice => "the lab's sources are in the submission more than once",
+            Self::Empty => "the submission folder is empty",
+            Self::SymbolicLink => "the submission folder is a symbolic link",
+            Self::TooLarge => "the sources are over the size limits",
+            Self::Unreadable => "the sources could not be read",
+        }
+    }
+}
+
+impl fmt::Display for NotGraded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not graded: {}", self.reason())
+    }
+}
+
 /// How the graded binaries came to be.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -211,6 +273,11 @@ pub struct LabReport {
     pub graded: String,
     /// Whether the binaries were there to run.
     pub build: BuildState,
+    /// What the grader noted about the submission before grading it, such
+    /// as the files of `src/` the intake left out (only regular files are
+    /// taken: not symlinks, FIFOs or devices).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Every check of the rubric, in rubric order.
     pub checks: Vec<CheckOutcome>,
     /// Points earned.

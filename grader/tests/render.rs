@@ -132,6 +132,7 @@ fn reports() -> Vec<LabReport> {
         title: "Echo".into(),
         graded: "student".into(),
         build: BuildState::Ready,
+        notes: Vec::new(),
         score: 4,
         max_score: 12,
         checks: vec![passed, failed, gated, skipped],
@@ -155,6 +156,7 @@ fn reports() -> Vec<LabReport> {
         build: BuildState::Failed {
             message: build_message.into(),
         },
+        notes: Vec::new(),
         score: 0,
         max_score: 8,
         checks: vec![not_run("errors.success", 5), not_run("errors.usage", 3)],
@@ -283,6 +285,7 @@ fn stub_report() -> LabReport {
         title: "Echo".into(),
         graded: "student".into(),
         build: BuildState::Ready,
+        notes: Vec::new(),
         score: 0,
         max_score: 16,
         checks: vec![
@@ -473,4 +476,96 @@ fn text_report_wraps_prose_and_cuts_arguments() {
             .all(|line| line.chars().count() <= render::text::MAX_LINE)
     );
     assert!(out.contains("--verbose shows them"), "{out}");
+}
+
+/// Every control sequence of a hostile program, and bytes that are not
+/// UTF-8 as the capture decodes them.
+fn hostile_output() -> String {
+    let mut bytes = "\x1b]0;title\x1b\\\x1b[2J\x1b[H\x1b[1;32m✓ echo.everything 42/42\x1b[0m \
+        \x1b]8;;https://example.com\x1b\\link\x1b]8;;\x1b\\ \x1b[8mhidden \u{9b}2J \r\u{7f}"
+        .as_bytes()
+        .to_vec();
+    bytes.extend_from_slice(b"\xff\xfe");
+    grader::untrusted::decode(&bytes)
+}
+
+/// A lab report in which everything a student controls is hostile: what
+/// the programs printed, the failure quoting it, the name, the build
+/// message and a note.
+fn hostile_report() -> LabReport {
+    let hostile = hostile_output();
+    let mut report = reports().remove(0);
+    report.graded = hostile.clone();
+    report.notes = vec![format!("src/{hostile} was left out")];
+    for check in &mut report.checks {
+        if let Some(failure) = &mut check.failure {
+            failure.details.push(format!("stderr:\n    {hostile}"));
+        }
+        check
+            .conversation
+            .events
+            .push(event(300, Kind::Stdout, Party::Server, None, &hostile));
+        check.commands.push(format!("echo-server {hostile}"));
+    }
+    report
+}
+
+/// Whether `text` has a control character other than newline and tab.
+fn has_control(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
+/// No control sequence a program printed reaches a terminal through any
+/// writer; in colour, every escape sequence left is one of the report's own
+/// colours.
+#[test]
+fn hostile_output_is_shown_and_never_obeyed() {
+    let report = hostile_report();
+    for verbose in [false, true] {
+        let plain = render::text::lab(
+            &report,
+            Style {
+                color: false,
+                verbose,
+            },
+        );
+        assert!(!has_control(&plain), "{plain}");
+        assert!(plain.contains(r"\x1b]0;title\x1b\\x1b[2J"), "{plain}");
+        assert!(plain.contains(r"\u{9b}2J \x0d\x7f\xff\xfe"), "{plain}");
+        let colour = render::text::lab(
+            &report,
+            Style {
+                color: true,
+                verbose,
+            },
+        );
+        let own = [
+            "\x1b[1m",
+            "\x1b[31m",
+            "\x1b[32m",
+            "\x1b[33m",
+            "\x1b[36m",
+            "\x1b[2m",
+            "\x1b[1;32m",
+            "\x1b[0m",
+        ];
+        let stripped = own.iter().fold(colour, |text, code| text.replace(code, ""));
+        assert!(!has_control(&stripped), "{stripped}");
+    }
+    let reports = [report];
+    for (what, text) in [
+        ("json", render::json::lab(&reports[0])),
+        ("gradescope", render::gradescope::file(&reports)),
+        ("junit", render::junit::xml(&reports)),
+        (
+            "html",
+            render::html::page(&reports, render::html::Links::default()),
+        ),
+        ("csv", render::csv::grades([("=1+1", &reports[0])])),
+    ] {
+        assert!(!has_control(&text), "{what}: {text}");
+    }
+    let csv = render::csv::grades([("=1+1", &reports[0])]);
+    assert!(csv.lines().nth(1).unwrap().starts_with("'=1+1,"), "{csv}");
 }

@@ -12,6 +12,13 @@
 //! run, N submissions at a time. A submission that is not found, does not
 //! compile, hangs its build or forks scores what it earns, its row says
 //! why, and the batch goes on.
+//!
+//! Folder names are the students': anything a file name may hold, control
+//! characters and bytes that are not UTF-8 included. Every output shows a
+//! name in one lossless, control-free notation ([`grader::untrusted::name`]),
+//! and each page's file name is derived from it, bounded and distinct
+//! ([`grader::untrusted::unique_file_stems`]). A submission folder that is a
+//! symbolic link is not followed: it could point anywhere on this machine.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,10 +30,12 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use grader::builder::{self, BuildSpec, CompilerOutput, workspace_root};
 use grader::harness::Binaries;
+use grader::outcome::{NotGraded, SubmissionState};
 use grader::{Lab, LabReport, Options};
 
 use crate::files::{copy_tree, export_committed, git};
 use crate::grade::{Selection, parse_selection};
+use crate::intake::NotTaken;
 use crate::options::RunOptions;
 
 /// Arguments of `cargo xtask grade-class`.
@@ -59,14 +68,74 @@ pub struct ClassArgs {
 /// One graded (student, lab) pair.
 #[derive(Debug)]
 pub struct Graded {
-    /// The submission's directory name.
+    /// The submission's directory name, as [`grader::untrusted::name`]
+    /// shows it.
     pub student: String,
-    /// The lab's report.
+    /// The lab's report (the intake's notes in its `notes`).
     pub report: LabReport,
+    /// Whether it was graded, or why not.
+    pub state: SubmissionState,
 }
 
-/// A submission's lab, built: its binaries, or why there are none.
-type Built = (String, &'static Lab, Result<Binaries, String>);
+/// One submission folder of the class.
+#[derive(Debug)]
+struct Submission {
+    /// The folder's name, as [`grader::untrusted::name`] shows it.
+    student: String,
+    /// The folder.
+    path: PathBuf,
+    /// Whether the folder is a symbolic link to a folder (not followed).
+    symlink: bool,
+}
+
+/// The submissions in `dir`, sorted by name: its folders, and its symbolic
+/// links to folders, which are listed to be reported, not followed. Files
+/// beside them (`grades.csv`, the pages) are not submissions.
+fn submissions(dir: &Path) -> Result<Vec<Submission>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+    {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let symlink = kind.is_symlink();
+        if kind.is_dir() || (symlink && entry.path().is_dir()) {
+            found.push(Submission {
+                student: grader::untrusted::name(&entry.file_name()),
+                path: entry.path(),
+                symlink,
+            });
+        }
+    }
+    found.sort_by(|a, b| a.student.cmp(&b.student));
+    Ok(found)
+}
+
+/// A submission's lab, ready to grade: its binaries, or why there are none.
+#[derive(Debug)]
+struct Built {
+    student: String,
+    lab: &'static Lab,
+    binaries: Result<Binaries, String>,
+    state: SubmissionState,
+    /// What the intake left out.
+    notes: Vec<String>,
+}
+
+impl Built {
+    /// A lab whose sources were not taken: nothing of it runs.
+    fn not_graded(student: &str, lab: &'static Lab, not_taken: NotTaken) -> Self {
+        Self {
+            student: student.to_owned(),
+            lab,
+            binaries: Err(format!("not graded: {not_taken}")),
+            state: SubmissionState::NotGraded(not_taken.why),
+            notes: Vec::new(),
+        }
+    }
+}
 
 /// The fresh course every submission is built in: the committed course
 /// (what `dist` ships, plus the lock), in `dir`.
@@ -115,54 +184,106 @@ fn build_seed(course: &Path, labs: &[&'static Lab], seed: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Builds every (submission, lab) crate; returns the binaries (copied out of
-/// the submission's target dir, which is then removed) or why they are
-/// missing.
+/// Takes and builds every (submission, lab) crate; returns the binaries
+/// (copied out of the submission's target dir, which is then removed) or
+/// why they are missing. Where the sources are is looked up first: when no
+/// submission holds any, nothing is built at all.
 fn build_all(
-    submissions: &[(String, PathBuf)],
+    submissions: &[Submission],
     labs: &[&'static Lab],
     work: &Path,
     build_timeout: Duration,
 ) -> Result<Vec<Built>> {
+    let sources: Vec<Vec<Result<PathBuf, NotTaken>>> = submissions
+        .iter()
+        .map(|submission| {
+            labs.iter()
+                .map(|lab| {
+                    if submission.symlink {
+                        Err(NotTaken {
+                            why: NotGraded::SymbolicLink,
+                            message: NotGraded::SymbolicLink.reason().to_owned(),
+                        })
+                    } else {
+                        crate::intake::find_sources(&submission.path, lab)
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let template = work.join("course");
-    fresh_course(&template)?;
     // Kept across runs in the course's target/: the dependencies build once.
     let seed = workspace_root().join("target/grade-class/seed");
-    // One grade-class at a time builds in it or copies it (two at once, as
-    // tests or a bench beside a class, would copy files cargo is writing).
-    let _seed_lock = lock_exclusively(&seed.with_extension("lock"))?;
-    build_seed(&template, labs, &seed)?;
+    let mut _seed_lock = None;
+    if sources.iter().flatten().any(Result::is_ok) {
+        fresh_course(&template)?;
+        // One grade-class at a time builds in it or copies it (two at once,
+        // as tests or a bench beside a class, would copy files cargo is
+        // writing).
+        _seed_lock = Some(lock_exclusively(&seed.with_extension("lock"))?);
+        build_seed(&template, labs, &seed)?;
+    }
     let mut built = Vec::new();
-    for (index, (student, submission)) in submissions.iter().enumerate() {
+    for (index, (submission, sources)) in submissions.iter().zip(sources).enumerate() {
+        let student = &submission.student;
         let course = work.join("submissions").join(index.to_string());
-        copy_tree(&template, &course, &[])?;
         let target = work.join("target");
-        copy_with_times(&seed, &target)?;
-        for lab in labs {
-            eprintln!(
-                "[build {}/{}] {student} {}",
+        let mut course_ready = false;
+        for (lab, src) in labs.iter().zip(sources) {
+            let progress = format!(
+                "{}/{}] {student} {}",
                 index + 1,
                 submissions.len(),
                 lab.name()
             );
+            let src = match src {
+                Ok(src) => src,
+                Err(not_taken) => {
+                    eprintln!("[intake {progress}: {}", not_taken.why);
+                    built.push(Built::not_graded(student, lab, not_taken));
+                    continue;
+                }
+            };
+            if !course_ready {
+                copy_tree(&template, &course, &[])?;
+                copy_with_times(&seed, &target)?;
+                course_ready = true;
+            }
+            eprintln!("[build {progress}");
             let crate_dir = course.join(lab.student_dir());
-            let binaries = crate::intake::take(submission, lab, &crate_dir).and_then(|_| {
-                let spec = BuildSpec {
-                    lab,
-                    workspace_manifest: course.join("Cargo.toml"),
-                    crate_dir,
-                    crate_name: format!("{student}/{}", lab.student_dir()),
-                    target_dir: Some(target.clone()),
-                    output: CompilerOutput::Capture,
-                    sealed: Some(build_timeout),
-                };
-                builder::build_crate(&spec).and_then(|binaries| {
-                    keep_binaries(binaries, &course.join("bin").join(lab.slug))
-                })
+            let notes = match crate::intake::take_from(&src, &crate_dir) {
+                Ok(notes) => notes,
+                Err(not_taken) => {
+                    built.push(Built::not_graded(student, lab, not_taken));
+                    continue;
+                }
+            };
+            let spec = BuildSpec {
+                lab,
+                workspace_manifest: course.join("Cargo.toml"),
+                crate_dir,
+                crate_name: format!("{student}/{}", lab.student_dir()),
+                target_dir: Some(target.clone()),
+                output: CompilerOutput::Capture,
+                sealed: Some(build_timeout),
+            };
+            let binaries = builder::build_crate(&spec)
+                .and_then(|binaries| keep_binaries(binaries, &course.join("bin").join(lab.slug)));
+            built.push(Built {
+                student: student.clone(),
+                lab,
+                state: if binaries.is_ok() {
+                    SubmissionState::Graded
+                } else {
+                    SubmissionState::DidNotCompile
+                },
+                binaries,
+                notes,
             });
-            built.push((student.clone(), *lab, binaries));
         }
-        std::fs::remove_dir_all(&target)?;
+        if course_ready {
+            std::fs::remove_dir_all(&target)?;
+        }
     }
     Ok(built)
 }
@@ -239,18 +360,7 @@ pub fn grade_class(
     build_timeout: Duration,
     options: &Options,
 ) -> Result<Vec<Graded>> {
-    let mut submissions: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .flatten()
-        .filter(|entry| entry.path().is_dir())
-        .map(|entry| {
-            (
-                entry.file_name().to_string_lossy().into_owned(),
-                entry.path(),
-            )
-        })
-        .collect();
-    submissions.sort();
+    let submissions = submissions(dir)?;
     if submissions.is_empty() {
         bail!("{} holds no submission directories", dir.display());
     }
@@ -263,17 +373,25 @@ pub fn grade_class(
         for _ in 0..jobs.max(1) {
             scope.spawn(|| {
                 loop {
-                    let Some((index, (student, lab, binaries))) =
+                    let Some((index, built)) =
                         queue.lock().unwrap_or_else(|p| p.into_inner()).pop()
                     else {
                         return;
                     };
+                    let Built {
+                        student,
+                        lab,
+                        binaries,
+                        state,
+                        notes,
+                    } = built;
                     let options = Options {
                         graded: student.clone(),
                         jobs: 4,
                         ..options.clone()
                     };
-                    let report = grader::grade(lab, binaries, &options);
+                    let mut report = grader::grade(lab, binaries, &options);
+                    report.notes = notes;
                     eprintln!(
                         "[grade {}/{total}] {student} {}: {}/{} ({:.1} s)",
                         total - index,
@@ -285,7 +403,11 @@ pub fn grade_class(
                     results
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .push(Graded { student, report });
+                        .push(Graded {
+                            student,
+                            report,
+                            state,
+                        });
                 }
             });
         }
@@ -305,9 +427,9 @@ pub fn csv(results: &[Graded]) -> String {
 }
 
 /// The class's pages in `dir`: the dashboard `report.html`, and for each
-/// student `report-STUDENT.html`, the page `grade --html` writes, linking
-/// back to the dashboard. Files, not a folder: every folder of `dir` is a
-/// submission.
+/// student `report-STEM.html` (STEM from [`page_stems`]), the page
+/// `grade --html` writes, linking back to the dashboard. Files, not a
+/// folder: every folder of `dir` is a submission.
 pub fn write_pages(dir: &Path, results: &[Graded], handouts: Option<&str>) -> Result<PathBuf> {
     use grader::render::{dashboard, html};
     let handouts = match handouts {
@@ -322,10 +444,10 @@ pub fn write_pages(dir: &Path, results: &[Graded], handouts: Option<&str>) -> Re
             .or_default()
             .push(&graded.report);
     }
-    let pages: Vec<(String, String)> = by_student
-        .keys()
-        .map(|student| {
-            let file = format!("report-{student}.html");
+    let pages: Vec<(String, String)> = page_stems(by_student.keys().copied())
+        .into_iter()
+        .map(|stem| {
+            let file = format!("report-{stem}.html");
             (html::url_path(&file), file)
         })
         .collect();
@@ -362,7 +484,17 @@ pub fn write_pages(dir: &Path, results: &[Graded], handouts: Option<&str>) -> Re
     Ok(path)
 }
 
-/// `cargo xtask grade-class`.
+/// The stem of each student's page, in the order of `students`: a readable
+/// prefix of the name and a hash of it, so that a name of any length makes
+/// a file name well under the 255-byte limit and two students never share
+/// a page (`bob\xff` and `bob\xfe` included).
+pub fn page_stems<'a>(students: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    grader::untrusted::unique_file_stems(students)
+}
+
+/// `cargo xtask grade-class`: exit 0 when every submission was graded (a
+/// program that did not compile included), 1 when some could not be (see
+/// [`NotGraded`]), 2 for a usage error.
 pub fn run(args: &ClassArgs) -> Result<ExitCode> {
     // Grades of record: as `grade --contained` does, refuse without the
     // minimum containment.
@@ -391,16 +523,30 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
     std::fs::write(&csv_path, csv(&results))
         .with_context(|| format!("writing {}", csv_path.display()))?;
     let dashboard = write_pages(&args.submissions, &results, args.handouts.as_deref())?;
-    let mut per_student: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
+    let mut per_student: BTreeMap<&str, (u32, u32, Vec<String>)> = BTreeMap::new();
     for graded in &results {
         let entry = per_student.entry(&graded.student).or_default();
         entry.0 += graded.report.score;
         entry.1 += graded.report.max_score;
+        if let SubmissionState::NotGraded(why) = graded.state {
+            entry.2.push(format!("{} {why}", graded.report.lab));
+        }
     }
+    // Names are in the notation of `grader::untrusted::name`: no control
+    // character of a folder's name reaches the terminal.
     println!("{:<24} {:>9}", "student", "total");
-    for (student, (score, max)) in &per_student {
-        println!("{student:<24} {:>9}", format!("{score}/{max}"));
+    for (student, (score, max, not_graded)) in &per_student {
+        let total = format!("{score}/{max}");
+        if not_graded.is_empty() {
+            println!("{student:<24} {total:>9}");
+        } else {
+            println!("{student:<24} {total:>9}  {}", not_graded.join("; "));
+        }
     }
+    let not_graded = per_student
+        .values()
+        .filter(|(_, _, not_graded)| !not_graded.is_empty())
+        .count();
     println!(
         "\n{} submissions, {} lab grades in {:.1} s (seed {seed}); CSV: {}; class report: {} (a page per student beside it)",
         per_student.len(),
@@ -409,6 +555,12 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
         csv_path.display(),
         dashboard.display()
     );
+    if not_graded > 0 {
+        println!(
+            "{not_graded} submission(s) could not be graded in full: their rows say why (exit code 1)"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -469,11 +621,20 @@ mod tests {
         let dashboard = super::write_pages(dir.path(), &results, Some(url)).unwrap();
         let dashboard = std::fs::read_to_string(dashboard).unwrap();
         assert!(dashboard.contains("href=\"https://example.edu/socket-labs/labs/echo/README.md#"));
-        for graded in &results {
-            let page = dir.path().join(format!("report-{}.html", graded.student));
+        let students: Vec<&str> = results
+            .iter()
+            .map(|graded| graded.student.as_str())
+            .collect();
+        let mut students = students;
+        students.dedup();
+        for (student, stem) in students
+            .iter()
+            .zip(super::page_stems(students.iter().copied()))
+        {
+            let page = dir.path().join(format!("report-{stem}.html"));
             let page = std::fs::read_to_string(&page).unwrap();
-            assert!(page.contains("href=\"report.html\""), "{}", graded.student);
-            assert!(dashboard.contains(&format!("href=\"report-{}.html\"", graded.student)));
+            assert!(page.contains("href=\"report.html\""), "{student}");
+            assert!(dashboard.contains(&format!("href=\"report-{stem}.html\"")));
         }
     }
 }

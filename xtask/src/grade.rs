@@ -201,7 +201,7 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     // Written only now that every check has ended, each in one rename: a
     // file a graded program left at the path is replaced, never trusted.
     if let Some(path) = &args.gradescope {
-        let results = serde_json::to_string_pretty(&render::gradescope::results(&reports))?;
+        let results = render::gradescope::file(&reports);
         crate::files::write_atomically(path, results.as_bytes())?;
     }
     if let Some(path) = &args.junit {

@@ -8,6 +8,10 @@
 //! Cargo files build them, so a submission's `Cargo.toml`, `build.rs` or
 //! extra crates never come in. When nothing fits, the message says what was
 //! expected and what the submission holds: never a silent 0.
+//!
+//! A submission's folder and file names are the student's: messages show
+//! them in the lossless, control-free notation of
+//! [`grader::untrusted::name`].
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +20,7 @@ use anyhow::Result;
 use clap::Args;
 use grader::Lab;
 use grader::builder::workspace_root;
+use grader::outcome::NotGraded;
 
 use crate::grade::{Selection, parse_selection};
 
@@ -42,10 +47,32 @@ pub struct IntakeArgs {
     gradescope: Option<PathBuf>,
 }
 
+/// Why a lab's sources were not taken from a submission: the state, and a
+/// message that says what was expected and what was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotTaken {
+    /// Which of the not-graded states it is.
+    pub why: NotGraded,
+    /// What was expected and what was found, in a sentence.
+    pub message: String,
+}
+
+impl NotTaken {
+    fn new(why: NotGraded, message: String) -> Self {
+        Self { why, message }
+    }
+}
+
+impl std::fmt::Display for NotTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Where in `submission` the sources of `lab` are: the one folder holding
 /// `bin/BINARY.rs` for a binary of the lab. The error says what was expected
 /// and what was found.
-pub fn find_sources(submission: &Path, lab: &Lab) -> Result<PathBuf, String> {
+pub fn find_sources(submission: &Path, lab: &Lab) -> Result<PathBuf, NotTaken> {
     let mut found = Vec::new();
     let mut pending = vec![(submission.to_path_buf(), 0)];
     while let Some((dir, depth)) = pending.pop() {
@@ -84,17 +111,28 @@ pub fn find_sources(submission: &Path, lab: &Lab) -> Result<PathBuf, String> {
     );
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(format!(
-            "no sources for {lab} in the submission: expected {expected}. The submission holds: {}",
-            listing(submission)
-        )),
-        _ => Err(format!(
-            "{lab} is in the submission more than once: {}; expected one copy: {expected}",
-            found
-                .iter()
-                .map(|dir| relative(dir, submission))
-                .collect::<Vec<_>>()
-                .join(", ")
+        0 => match listing(submission) {
+            None => Err(NotTaken::new(
+                NotGraded::Empty,
+                format!("no sources for {lab}: the submission folder is empty"),
+            )),
+            Some(files) => Err(NotTaken::new(
+                NotGraded::NotFound,
+                format!(
+                    "no sources for {lab} in the submission: expected {expected}. The submission holds: {files}"
+                ),
+            )),
+        },
+        _ => Err(NotTaken::new(
+            NotGraded::FoundTwice,
+            format!(
+                "{lab} is in the submission more than once: {}; expected one copy: {expected}",
+                found
+                    .iter()
+                    .map(|dir| relative(dir, submission))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         )),
     }
 }
@@ -103,42 +141,54 @@ pub fn find_sources(submission: &Path, lab: &Lab) -> Result<PathBuf, String> {
 /// keeping the layout. Symlinks and other special files are left out and
 /// named in the returned notes; a file over [`MAX_FILE_BYTES`] or a total
 /// over [`MAX_TOTAL_BYTES`] is an error.
-pub fn copy_sources(src: &Path, dest: &Path) -> Result<Vec<String>, String> {
+pub fn copy_sources(src: &Path, dest: &Path) -> Result<Vec<String>, NotTaken> {
+    let unreadable = |message: String| NotTaken::new(NotGraded::Unreadable, message);
     let mut notes = Vec::new();
     let mut total = 0;
     let mut pending = vec![PathBuf::new()];
     while let Some(relative_dir) = pending.pop() {
         let from = src.join(&relative_dir);
         std::fs::create_dir_all(dest.join(&relative_dir))
-            .map_err(|err| format!("creating {}: {err}", dest.display()))?;
-        let entries =
-            std::fs::read_dir(&from).map_err(|err| format!("reading {}: {err}", from.display()))?;
+            .map_err(|err| unreadable(format!("creating {}: {err}", dest.display())))?;
+        let entries = std::fs::read_dir(&from)
+            .map_err(|err| unreadable(format!("reading src/{}: {err}", shown(&relative_dir))))?;
         for entry in entries.flatten() {
             let path = relative_dir.join(entry.file_name());
             let meta = std::fs::symlink_metadata(entry.path())
-                .map_err(|err| format!("{}: {err}", path.display()))?;
+                .map_err(|err| unreadable(format!("src/{}: {err}", shown(&path))))?;
             if meta.is_dir() {
                 pending.push(path);
             } else if meta.is_file() {
                 if meta.len() > MAX_FILE_BYTES {
-                    return Err(format!(
-                        "src/{} has {} bytes; source files over {MAX_FILE_BYTES} bytes are not taken",
-                        path.display(),
-                        meta.len()
+                    return Err(NotTaken::new(
+                        NotGraded::TooLarge,
+                        format!(
+                            "src/{} has {} bytes; source files over {MAX_FILE_BYTES} bytes are not taken",
+                            shown(&path),
+                            meta.len()
+                        ),
                     ));
                 }
                 total += meta.len();
                 if total > MAX_TOTAL_BYTES {
-                    return Err(format!(
-                        "the sources hold over {MAX_TOTAL_BYTES} bytes; they are not taken"
+                    return Err(NotTaken::new(
+                        NotGraded::TooLarge,
+                        format!(
+                            "the sources hold over {MAX_TOTAL_BYTES} bytes; they are not taken"
+                        ),
                     ));
                 }
                 std::fs::copy(entry.path(), dest.join(&path))
-                    .map_err(|err| format!("copying src/{}: {err}", path.display()))?;
+                    .map_err(|err| unreadable(format!("copying src/{}: {err}", shown(&path))))?;
             } else {
+                let kind = if meta.is_symlink() {
+                    "a symbolic link"
+                } else {
+                    "not a regular file"
+                };
                 notes.push(format!(
-                    "src/{} was left out: only regular files are taken (not symlinks)",
-                    path.display()
+                    "src/{} was left out: it is {kind}, and only regular files are taken",
+                    shown(&path)
                 ));
             }
         }
@@ -147,18 +197,27 @@ pub fn copy_sources(src: &Path, dest: &Path) -> Result<Vec<String>, String> {
     Ok(notes)
 }
 
-/// Replaces `crate_dir/src` with the lab's sources from `submission`;
-/// returns where they were found and the notes of [`copy_sources`].
-pub fn take(submission: &Path, lab: &Lab, crate_dir: &Path) -> Result<String, String> {
-    let src = find_sources(submission, lab)?;
+/// Replaces `crate_dir/src` with the sources in `src` (found by
+/// [`find_sources`]); returns the notes of [`copy_sources`].
+pub fn take_from(src: &Path, crate_dir: &Path) -> Result<Vec<String>, NotTaken> {
     let fresh = crate_dir.join(".src-intake");
     let _ = std::fs::remove_dir_all(&fresh);
-    let notes = copy_sources(&src, &fresh)?;
+    let notes = copy_sources(src, &fresh)?;
+    let unplaced = |message: String| NotTaken::new(NotGraded::Unreadable, message);
     let old = crate_dir.join("src");
     if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|err| format!("removing the stub: {err}"))?;
+        std::fs::remove_dir_all(&old)
+            .map_err(|err| unplaced(format!("removing the stub: {err}")))?;
     }
-    std::fs::rename(&fresh, &old).map_err(|err| format!("placing the sources: {err}"))?;
+    std::fs::rename(&fresh, &old).map_err(|err| unplaced(format!("placing the sources: {err}")))?;
+    Ok(notes)
+}
+
+/// Replaces `crate_dir/src` with the lab's sources from `submission`;
+/// returns where they were found and the notes of [`copy_sources`].
+pub fn take(submission: &Path, lab: &Lab, crate_dir: &Path) -> Result<String, NotTaken> {
+    let src = find_sources(submission, lab)?;
+    let notes = take_from(&src, crate_dir)?;
     let mut message = format!("{lab}: took the sources in {}", relative(&src, submission));
     for note in notes {
         message.push_str("\n  ");
@@ -167,17 +226,27 @@ pub fn take(submission: &Path, lab: &Lab, crate_dir: &Path) -> Result<String, St
     Ok(message)
 }
 
+/// A path inside a submission, for messages: each of its names in the
+/// notation of [`grader::untrusted::name`], joined by `/`.
+pub fn shown(path: &Path) -> String {
+    path.iter()
+        .map(grader::untrusted::name)
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// `dir` relative to `base`, for messages (`.` for `base` itself).
 fn relative(dir: &Path, base: &Path) -> String {
     match dir.strip_prefix(base) {
         Ok(path) if path.as_os_str().is_empty() => ".".to_owned(),
-        Ok(path) => format!("{}/", path.display()),
-        Err(_) => dir.display().to_string(),
+        Ok(path) => format!("{}/", shown(path)),
+        Err(_) => shown(dir),
     }
 }
 
-/// The first files of a submission, for a message that shows what it holds.
-fn listing(submission: &Path) -> String {
+/// The first files of a submission, for a message that shows what it
+/// holds; `None` when it holds no file at all.
+fn listing(submission: &Path) -> Option<String> {
     const SHOWN: usize = 20;
     let mut files = Vec::new();
     let mut pending = vec![submission.to_path_buf()];
@@ -200,7 +269,7 @@ fn listing(submission: &Path) -> String {
         }
     }
     if files.is_empty() {
-        return "no files at all".to_owned();
+        return None;
     }
     files.sort();
     let more = files.len().saturating_sub(SHOWN);
@@ -209,7 +278,7 @@ fn listing(submission: &Path) -> String {
     if more > 0 {
         text.push_str(&format!(" and {more} more"));
     }
-    text
+    Some(text)
 }
 
 /// `cargo xtask intake`: puts the submission's sources of the selected labs
@@ -231,7 +300,7 @@ pub fn run(args: &IntakeArgs) -> Result<ExitCode> {
                 taken += 1;
                 messages.push(message);
             }
-            Err(message) => messages.push(message),
+            Err(not_taken) => messages.push(not_taken.message),
         }
     }
     let text = messages.join("\n");
@@ -246,7 +315,8 @@ pub fn run(args: &IntakeArgs) -> Result<ExitCode> {
             "tests": [],
         });
         let partial = path.with_extension("json.partial");
-        std::fs::write(&partial, serde_json::to_string_pretty(&results)?)?;
+        let results = grader::untrusted::json(serde_json::to_string_pretty(&results)?);
+        std::fs::write(&partial, results)?;
         std::fs::rename(&partial, path)?;
     }
     Ok(ExitCode::from(3))
@@ -298,18 +368,25 @@ mod tests {
         let submission = tempfile::tempdir().unwrap();
         write(submission.path(), "echo/echo-server.rs", "fn main() {}");
         let err = find_sources(submission.path(), echo()).unwrap_err();
-        assert!(err.contains("lab1 (echo)"), "{err}");
-        assert!(err.contains("`bin/echo-server.rs`"), "{err}");
-        assert!(err.contains("echo/echo-server.rs"), "{err}");
+        assert!(err.message.contains("lab1 (echo)"), "{err}");
+        assert!(err.message.contains("`bin/echo-server.rs`"), "{err}");
+        assert!(err.message.contains("echo/echo-server.rs"), "{err}");
+
+        assert_eq!(err.why, NotGraded::NotFound);
 
         let empty = tempfile::tempdir().unwrap();
         let err = find_sources(empty.path(), echo()).unwrap_err();
-        assert!(err.contains("no files at all"), "{err}");
+        assert_eq!(err.why, NotGraded::Empty);
+        assert!(err.message.contains("empty"), "{err}");
 
         write(submission.path(), "a/src/bin/echo-server.rs", "");
         write(submission.path(), "b/src/bin/echo-client.rs", "");
         let err = find_sources(submission.path(), echo()).unwrap_err();
-        assert!(err.contains("more than once: a/src/, b/src/"), "{err}");
+        assert_eq!(err.why, NotGraded::FoundTwice);
+        assert!(
+            err.message.contains("more than once: a/src/, b/src/"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -337,11 +414,12 @@ mod tests {
             ]
         );
         assert_eq!(notes.len(), 2, "{notes:?}");
-        assert!(notes.iter().all(|note| note.contains("not symlinks")));
+        assert!(notes.iter().all(|note| note.contains("a symbolic link")));
 
         let big = vec![b'/'; MAX_FILE_BYTES as usize + 1];
         std::fs::write(src.join("big.rs"), big).unwrap();
         let err = copy_sources(&src, &dest.path().join("again")).unwrap_err();
-        assert!(err.contains("src/big.rs"), "{err}");
+        assert_eq!(err.why, NotGraded::TooLarge);
+        assert!(err.message.contains("src/big.rs"), "{err}");
     }
 }

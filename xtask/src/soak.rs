@@ -135,7 +135,8 @@ pub fn run(args: &SoakArgs) -> Result<ExitCode> {
                 tally.slowest.as_secs_f64(),
                 tally.limit.as_secs_f64(),
                 if changed { "NONDETERMINISTIC " } else { "" },
-                tally.first_failure.as_deref().unwrap_or("")
+                // A summary may quote what a graded program printed.
+                grader::untrusted::terminal(tally.first_failure.as_deref().unwrap_or(""))
             );
         }
     }

@@ -111,9 +111,9 @@ impl Capture {
         self.lock().kept.clone()
     }
 
-    /// The bytes kept so far, as text (invalid UTF-8 replaced).
+    /// The bytes kept so far, as text (a byte that is not UTF-8 as `\xNN`).
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.lock().kept).into_owned()
+        crate::untrusted::decode(&self.lock().kept)
     }
 
     /// How many bytes the program wrote in all, kept or not.
@@ -234,7 +234,7 @@ impl LineRecorder {
     }
 
     fn line(&mut self, at: Instant) {
-        let text = String::from_utf8_lossy(&self.partial);
+        let text = crate::untrusted::decode(&self.partial);
         let text = text.trim_end_matches(['\n', '\r']);
         self.recorded += 1;
         if self.recorded <= Self::MAX_LINES {
@@ -261,15 +261,16 @@ impl LineRecorder {
     }
 }
 
-/// The complete lines in `bytes` (without their `\n` or `\r\n`), lossily
-/// decoded; a last line still waiting for its newline is left out.
+/// The complete lines in `bytes` (without their `\n` or `\r\n`), decoded
+/// with each byte that is not UTF-8 as `\xNN`; a last line still waiting
+/// for its newline is left out.
 pub fn complete_lines(bytes: &[u8]) -> Vec<String> {
     let Some(last_newline) = bytes.iter().rposition(|&b| b == b'\n') else {
         return Vec::new();
     };
     bytes[..last_newline]
         .split(|&b| b == b'\n')
-        .map(|line| String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned())
+        .map(|line| crate::untrusted::decode(line.strip_suffix(b"\r").unwrap_or(line)))
         .collect()
 }
 

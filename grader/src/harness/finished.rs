@@ -50,14 +50,14 @@ pub struct Finished {
 }
 
 impl Finished {
-    /// stdout as text.
+    /// stdout as text (a byte that is not UTF-8 as `\xNN`).
     pub fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
+        crate::untrusted::decode(&self.stdout)
     }
 
-    /// stderr as text.
+    /// stderr as text (a byte that is not UTF-8 as `\xNN`).
     pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr).into_owned()
+        crate::untrusted::decode(&self.stderr)
     }
 
     /// Whether stderr shows a crash (a panic, a traceback, an uncaught

@@ -5,10 +5,11 @@ use std::fmt::Write as _;
 
 use super::LabView;
 use crate::outcome::LabReport;
+use crate::untrusted::csv_cell as field;
 
 /// The header row.
 pub const HEADER: &str =
-    "student,lab,score,max,failed_checks,grader_version,seed,not_graded_because";
+    "student,lab,score,max,failed_checks,grader_version,seed,not_graded_because,notes";
 
 /// The CSV of `(student, report)` rows, header first.
 pub fn grades<'a>(rows: impl IntoIterator<Item = (&'a str, &'a LabReport)>) -> String {
@@ -23,7 +24,7 @@ pub fn grades<'a>(rows: impl IntoIterator<Item = (&'a str, &'a LabReport)>) -> S
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{}",
             field(student),
             view.lab,
             view.score,
@@ -31,17 +32,9 @@ pub fn grades<'a>(rows: impl IntoIterator<Item = (&'a str, &'a LabReport)>) -> S
             field(&view.failed_ids().join(" ")),
             view.grader_version,
             view.seed,
-            field(not_graded)
+            field(not_graded),
+            field(&view.notes.join("; "))
         );
     }
     out
-}
-
-/// A field quoted when it holds a comma, a quote or a line break.
-fn field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
 }

@@ -6,6 +6,13 @@ use serde_json::{Value, json};
 use super::LabView;
 use crate::outcome::LabReport;
 
+/// The text of the `results.json` file of `reports`.
+pub fn file(reports: &[LabReport]) -> String {
+    crate::untrusted::json(
+        serde_json::to_string_pretty(&results(reports)).expect("a Value always serializes"),
+    )
+}
+
 /// The `results.json` of `reports`.
 pub fn results(reports: &[LabReport]) -> Value {
     let views: Vec<LabView> = reports.iter().map(LabView::of).collect();
@@ -30,12 +37,17 @@ pub fn results(reports: &[LabReport]) -> Value {
     let output = views
         .iter()
         .map(|view| {
-            format!(
+            let mut line = format!(
                 "{} (grader {}, seed {})",
                 view.total(),
                 view.grader_version,
                 view.seed
-            )
+            );
+            for note in view.notes {
+                line.push_str("\nnote: ");
+                line.push_str(note);
+            }
+            line
         })
         .collect::<Vec<_>>()
         .join("\n");

@@ -13,6 +13,9 @@ use super::timeline::{self, Row, Timeline};
 use super::{CheckView, LabView, Same, same_as, same_failures, where_to_start};
 use crate::harness::conversation::{Event, Kind, Party};
 use crate::outcome::{LabReport, Status};
+/// Every string a page shows goes through the one escape of HTML, SVG and
+/// XML, which also shows a student's control characters escaped.
+pub use crate::untrusted::markup as escape;
 
 /// Events a failed check's diagram shows from the end of its conversation
 /// (a page has room for more than a terminal).
@@ -126,6 +129,13 @@ fn lab(html: &mut String, view: &LabView, links: Links) {
             String::new()
         }
     );
+    if !view.notes.is_empty() {
+        html.push_str("<ul class=\"notes\">");
+        for note in view.notes {
+            let _ = write!(html, "<li>{}</li>", escape(note));
+        }
+        html.push_str("</ul>\n");
+    }
     if let Some(message) = view.build_failure {
         let _ = writeln!(
             html,
@@ -514,26 +524,6 @@ pub fn url_path(path: &str) -> String {
 pub fn folder_url(folder: &std::path::Path) -> String {
     let path = folder.to_string_lossy();
     format!("file://{}/", url_path(path.trim_end_matches('/')))
-}
-
-/// Text for HTML or SVG, in an element or an attribute.
-pub fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            // Control characters have no place in a page (XML forbids most).
-            c if c.is_control() && c != '\n' && c != '\t' => {
-                let _ = write!(escaped, "\\u{{{:x}}}", c as u32);
-            }
-            c => escaped.push(c),
-        }
-    }
-    escaped
 }
 
 /// The arrowhead every diagram's arrows share, and what the marks mean.

@@ -3,7 +3,10 @@
 
 use crate::outcome::LabReport;
 
-/// One lab as a pretty-printed JSON object.
+/// One lab as a pretty-printed JSON object, printable on a terminal as it
+/// is (see [`crate::untrusted::json`]).
 pub fn lab(report: &LabReport) -> String {
-    serde_json::to_string_pretty(report).expect("a LabReport always serializes")
+    crate::untrusted::json(
+        serde_json::to_string_pretty(report).expect("a LabReport always serializes"),
+    )
 }

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::{CheckView, LabView};
 use crate::outcome::{LabReport, Status};
+use crate::untrusted::markup as escape;
 
 /// The JUnit XML of `reports`.
 pub fn xml(reports: &[LabReport]) -> String {
@@ -84,35 +85,4 @@ fn write_case(xml: &mut String, lab: &str, check: &CheckView) {
         }
     }
     xml.push_str("    </testcase>\n");
-}
-
-/// Escapes text for XML; characters XML 1.0 cannot carry at all (most
-/// control characters, which a student's program may well print) become `?`.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn xml_escaping_handles_markup_and_control_characters() {
-        assert_eq!(escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
-        assert_eq!(escape("bell\u{7}"), "bell?");
-        assert_eq!(escape("🐶\n"), "🐶\n");
-    }
 }

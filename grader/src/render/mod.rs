@@ -13,6 +13,10 @@
 //! [`timeline`] is the view of a check's conversation that the text report
 //! and the HTML page share.
 //!
+//! Every writer shows what a student controls (their programs' output, their
+//! folder's name) through [`crate::untrusted`], the one place that makes it
+//! safe for the terminal, CSV, HTML, XML and JSON.
+//!
 //! What a check shows is decided here, once, so that every writer agrees:
 //! a check that ran and failed (gated ones included) shows why, the hint,
 //! the handout section and how to try it by hand; a check that was skipped
@@ -47,6 +51,8 @@ pub struct LabView<'a> {
     pub graded: &'a str,
     /// Why the binaries were not there to run, when the build failed.
     pub build_failure: Option<&'a str>,
+    /// What the grader noted about the submission: files it left out.
+    pub notes: &'a [String],
     /// Every check, in rubric order.
     pub checks: Vec<CheckView<'a>>,
     /// Points earned.
@@ -77,6 +83,7 @@ impl<'a> LabView<'a> {
                 BuildState::Ready => None,
                 BuildState::Failed { message } => Some(message),
             },
+            notes: &report.notes,
             checks: report.checks.iter().map(CheckView::of).collect(),
             score: report.score,
             max_score: report.max_score,

@@ -1,4 +1,9 @@
 //! The terminal report: what a student reads after every grade.
+//!
+//! Whatever a graded program printed, or a student named, is shown through
+//! [`terminal`]: its control characters appear escaped (`\x1b[2J`), so
+//! that the only escape sequences that reach the terminal are this
+//! report's own colours, and those only when [`Style::color`] says so.
 
 use std::fmt::Write as _;
 
@@ -6,6 +11,7 @@ use super::timeline::{self, Row, Timeline};
 use super::{CheckView, LabView, Same, panic_site, same_as, same_failures, where_to_start};
 use crate::harness::show::indent;
 use crate::outcome::{LabReport, Status};
+use crate::untrusted::terminal;
 
 /// How the report is drawn.
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,15 +52,19 @@ pub fn lab(report: &LabReport, style: Style) -> String {
         "{} — {} [{} · grader {} · seed {}]",
         style.paint("1", &format!("{} ({})", view.lab, view.slug)),
         view.title,
-        view.graded,
+        terminal(view.graded),
         view.grader_version,
         view.seed
     );
     if !view.containment.is_empty() {
         let _ = writeln!(out, "containment: {}", view.containment);
     }
+    for note in view.notes {
+        let _ = writeln!(out, "{} {}", style.paint("33", "note:"), terminal(note));
+    }
     if let Some(message) = view.build_failure {
-        let _ = writeln!(out, "{}", style.paint("31", &indent(message.trim_end(), 2)));
+        let message = terminal(message.trim_end());
+        let _ = writeln!(out, "{}", style.paint("31", &indent(&message, 2)));
     }
     let id_width = view
         .checks
@@ -70,7 +80,7 @@ pub fn lab(report: &LabReport, style: Style) -> String {
         match &same[index] {
             Same::AsAbove(first) if !style.verbose => {
                 write_status_line(&mut out, check, id_width, style);
-                let _ = writeln!(out, "    {}", same_as(first, check));
+                let _ = writeln!(out, "    {}", terminal(&same_as(first, check)));
             }
             Same::AlsoCosts(others) if !style.verbose => {
                 write_check(&mut out, check, id_width, style, others);
@@ -194,7 +204,7 @@ fn write_check(
     // A check that did not run says why once, in the build failure above.
     if check.status != Status::NotRun {
         if let Some(failure) = check.failure {
-            let _ = writeln!(out, "{}", indent(&failure.to_string(), 4));
+            let _ = writeln!(out, "{}", indent(&terminal(&failure.to_string()), 4));
         }
     }
     let show_conversation = match check.status {
@@ -236,7 +246,7 @@ fn write_check(
         );
     }
     for (label, line) in check.guidance.iter().flat_map(|guidance| guidance.lines()) {
-        let _ = writeln!(out, "    {} {line}", style.paint("36", label));
+        let _ = writeln!(out, "    {} {}", style.paint("36", label), terminal(line));
     }
     let show_commands = match check.status {
         Status::Failed => true,
@@ -246,7 +256,7 @@ fn write_check(
     if show_commands && !check.commands.is_empty() {
         let _ = writeln!(out, "    ran:");
         for command in check.commands {
-            let _ = writeln!(out, "      {command}");
+            let _ = writeln!(out, "      {}", terminal(command));
         }
     }
 }
@@ -274,7 +284,7 @@ fn write_timeline(out: &mut String, timeline: &Timeline, style: Style) {
                 style.paint("2", &timeline::gap(*left_out))
             ),
             Row::Event(event) | Row::Quoted(event, _) | Row::Repeated(event, _, _) => {
-                let what = timeline::what_of(row);
+                let what = terminal(&timeline::what_of(row)).into_owned();
                 format!(
                     "{:>time_width$}  {:<who_width$}  {}",
                     timeline::seconds(event.at),
