@@ -14,6 +14,9 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use super::{contain, limits};
 
+/// Where a program launched with `Launch::answers` finds its answer pipe.
+pub(super) const ANSWERS_FD: i32 = 3;
+
 /// A list of C strings as `execve` wants it: pointers, then null.
 pub(super) fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
     strings
@@ -90,6 +93,8 @@ pub(super) struct ChildPlan<'a> {
     pub(super) stdin: i32,
     pub(super) stdout: i32,
     pub(super) stderr: i32,
+    /// Dup'ed to [`ANSWERS_FD`] (`Launch::answers`); never `exec_error`.
+    pub(super) answers: Option<i32>,
     pub(super) exec_error: i32,
     pub(super) status: i32,
     pub(super) join_cgroups: &'a [i32],
@@ -255,11 +260,24 @@ unsafe fn exec_program(plan: &ChildPlan<'_>) -> ! {
         {
             fail(plan.exec_error);
         }
+        let mut first_closed = 3u32;
+        if let Some(answers) = plan.answers {
+            // dup2 onto itself would keep close-on-exec: clear it instead.
+            let kept = if answers == ANSWERS_FD {
+                libc::fcntl(answers, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(answers, ANSWERS_FD)
+            };
+            if kept < 0 {
+                fail(plan.exec_error);
+            }
+            first_closed = 4;
+        }
         // Nothing else of the grader's crosses exec: its sockets, other
         // checks' pipes, descriptors it inherited (a build's jobserver).
         libc::syscall(
             libc::SYS_close_range,
-            3u32,
+            first_closed,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         );
