@@ -70,6 +70,10 @@ pub struct Launch {
     /// A network namespace of its own with no interface up (a contained
     /// build), rather than the calling thread's.
     pub own_network: bool,
+    /// Give the program a pipe at descriptor 3 whose read end only the
+    /// grader holds ([`Process::answers`]): data the program writes there
+    /// is told apart from anything printed on stdout or stderr.
+    pub answers: bool,
 }
 
 impl Launch {
@@ -91,6 +95,7 @@ impl Launch {
             shown_as: None,
             grant: None,
             own_network: false,
+            answers: false,
         }
     }
 
@@ -204,6 +209,7 @@ pub struct Process {
     stdin: Option<ChildStdin>,
     stdout: Arc<Capture>,
     stderr: Arc<Capture>,
+    answers: Option<Arc<Capture>>,
     command_line: String,
     registry: Arc<Registry>,
     token: String,
@@ -265,8 +271,18 @@ impl Process {
         };
         let (stdout_read, stdout_write) = pipe()?;
         let (stderr_read, stderr_write) = pipe()?;
-        let (exec_error_read, exec_error_write) = pipe()?;
+        let (exec_error_read, mut exec_error_write) = pipe()?;
         let (status_read, status_write) = pipe()?;
+        let answers = if launch.answers {
+            // The child dups the answers to 3 just before exec: the
+            // descriptor it reports exec errors on must not be that one.
+            if exec_error_write.as_raw_fd() == sandbox::child::ANSWERS_FD {
+                exec_error_write = exec_error_write.try_clone()?;
+            }
+            Some(pipe()?)
+        } else {
+            None
+        };
         let cgroups = ProgramCgroups::create(&policy.cgroups);
         let join_cgroups = cgroups.join_fds();
         let user_namespace = policy.user_namespace.then(UserNamespacePlan::new);
@@ -295,6 +311,7 @@ impl Process {
             stdin: stdin_read.as_raw_fd(),
             stdout: stdout_write.as_raw_fd(),
             stderr: stderr_write.as_raw_fd(),
+            answers: answers.as_ref().map(|(_, write)| write.as_raw_fd()),
             exec_error: exec_error_write.as_raw_fd(),
             status: status_write.as_raw_fd(),
             join_cgroups: &join_cgroups,
@@ -345,6 +362,12 @@ impl Process {
             exec_error_write,
             status_write,
         ));
+        let answers = answers.map(|(read, write)| {
+            drop(write);
+            let capture = Capture::new(launch.output_cap);
+            capture.drain_in_background(File::from(read));
+            capture
+        });
         if let Some(errno) = read_exec_error(exec_error_read) {
             // SAFETY: reaping our own child, which is exiting.
             unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL) };
@@ -387,6 +410,7 @@ impl Process {
             stdin: stdin_write.map(ChildStdin::from),
             stdout,
             stderr,
+            answers,
             command_line: launch.command_line(),
             registry,
             token,
@@ -424,6 +448,11 @@ impl Process {
     /// Its standard error so far.
     pub fn stderr(&self) -> &Arc<Capture> {
         &self.stderr
+    }
+
+    /// What it wrote on descriptor 3, when launched with `answers`.
+    pub fn answers(&self) -> Option<&Arc<Capture>> {
+        self.answers.as_ref()
     }
 
     /// Its stdin, when launched with `piped_stdin`; taking it and dropping it
@@ -655,6 +684,20 @@ mod tests {
         assert_eq!(finished.stdout, b"out\n");
         assert_eq!(finished.stderr, b"err\n");
         assert!(!finished.timed_out);
+    }
+
+    #[test]
+    fn answers_arrive_apart_from_the_output() {
+        let mut launch = sh("echo printed; echo answered >&3; ls /proc/self/fd >&2");
+        launch.answers = true;
+        let process = Process::spawn(&launch, Arc::default()).unwrap();
+        let answers = Arc::clone(process.answers().unwrap());
+        let finished = process.finish(Instant::now() + Duration::from_secs(5));
+        assert!(answers.wait_closed(Instant::now() + Duration::from_secs(5)));
+        assert_eq!(answers.bytes(), b"answered\n");
+        assert_eq!(finished.stdout, b"printed\n");
+        // 0, 1, 2, the answers, and the descriptor `ls` lists with.
+        assert_eq!(finished.stderr_text().lines().count(), 5, "{finished:?}");
     }
 
     #[test]

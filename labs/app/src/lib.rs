@@ -3,8 +3,11 @@
 //! Your task, step by step, is in the handout: labs/app/README.md. The tests
 //! at the bottom of this file are part of the lab: they are marked
 //! `#[ignore]` so that the course's `cargo test` passes before you start;
-//! run them with `cargo test -p app -- --include-ignored`. The grader runs
-//! its own copy of them against your library (check `app.framing_tests`).
+//! run them with `cargo test -p app -- --include-ignored`. The grader does
+//! not run them: it calls your library with the same kinds of cases, with
+//! values of its own, and judges what your functions return (check
+//! `app.framing_tests`), so editing these tests changes nothing about the
+//! grade.
 //!
 //! TCP delivers a stream of bytes, not messages: one `write` may arrive in
 //! several reads, and two writes may arrive in one. This protocol marks where
@@ -287,14 +290,14 @@ mod tests {
     #[case::unicode(search("🐶"))]
     #[case::binary(binary(b"doublex\x00\xff"))]
     #[case::empty_content(binary(b""))]
-    #[ignore = "lab exercise: run by cargo xtask grade lab4 (or cargo test -p app -- --include-ignored)"]
+    #[ignore = "lab exercise: run with cargo test -p app -- --include-ignored (the grader asks the same cases with its own values)"]
     fn a_whole_message_decodes_to_itself(#[case] message: Message) {
         let bytes = message.encode().unwrap();
         assert_eq!(decode(&bytes), Ok(Some((message, bytes.len()))));
     }
 
     #[test]
-    #[ignore = "lab exercise: run by cargo xtask grade lab4 (or cargo test -p app -- --include-ignored)"]
+    #[ignore = "lab exercise: run with cargo test -p app -- --include-ignored (the grader asks the same cases with its own values)"]
     fn the_length_is_big_endian() {
         let bytes = search("ring").encode().unwrap();
         let header = search("ring").header.to_json();
@@ -308,7 +311,7 @@ mod tests {
     #[rstest]
     #[case::search(search("ring"))]
     #[case::binary(binary(b"abc"))]
-    #[ignore = "lab exercise: run by cargo xtask grade lab4 (or cargo test -p app -- --include-ignored)"]
+    #[ignore = "lab exercise: run with cargo test -p app -- --include-ignored (the grader asks the same cases with its own values)"]
     fn every_split_point_is_incomplete_until_the_last_byte(#[case] message: Message) {
         let bytes = message.encode().unwrap();
         for split in 0..bytes.len() {
@@ -320,7 +323,7 @@ mod tests {
     #[rstest]
     #[case::two_searches(search("ring"), search("🐶"))]
     #[case::json_then_binary(search("morpheus"), binary(b"\x00\x01"))]
-    #[ignore = "lab exercise: run by cargo xtask grade lab4 (or cargo test -p app -- --include-ignored)"]
+    #[ignore = "lab exercise: run with cargo test -p app -- --include-ignored (the grader asks the same cases with its own values)"]
     fn coalesced_messages_come_out_one_by_one(#[case] first: Message, #[case] second: Message) {
         let mut bytes = first.encode().unwrap();
         let first_len = bytes.len();
@@ -345,7 +348,7 @@ mod tests {
     #[case::text_length(raw(&GOOD.replace(": 2}", ": \"2\"}"), b"{}"), FrameError::BadKey { key: "content-length", expected: "" })]
     #[case::too_large_refused_before_the_content(raw(&GOOD.replace(": 2}", ": 1048577}"), b""), FrameError::TooLarge(1_048_577))]
     #[case::huge(raw(&GOOD.replace(": 2}", ": 1000000000000}"), b""), FrameError::TooLarge(1_000_000_000_000))]
-    #[ignore = "lab exercise: run by cargo xtask grade lab4 (or cargo test -p app -- --include-ignored)"]
+    #[ignore = "lab exercise: run with cargo test -p app -- --include-ignored (the grader asks the same cases with its own values)"]
     fn bad_input_is_an_error(#[case] bytes: Vec<u8>, #[case] expected: FrameError) {
         let error = check(&bytes).unwrap_err();
         // Compare the kind of error; the wording of the details is free.
@@ -363,7 +366,7 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "lab exercise: run by cargo xtask grade lab4 (or cargo test -p app -- --include-ignored)"]
+    #[ignore = "lab exercise: run with cargo test -p app -- --include-ignored (the grader asks the same cases with its own values)"]
     fn the_limit_itself_is_allowed() {
         let header = GOOD.replace(": 2}", &format!(": {MAX_CONTENT_LENGTH}}}"));
         assert_eq!(check(&raw(&header, b"")), Ok(None));
@@ -377,7 +380,7 @@ mod tests {
     #[case::no_action(Message::json(&json!({"value": "ring"})), Err(()))]
     #[case::action_not_a_string(Message::json(&json!({"action": 1, "value": "ring"})), Err(()))]
     #[case::no_value(Message::json(&json!({"action": "search"})), Err(()))]
-    #[ignore = "lab exercise: run by cargo xtask grade lab4 (or cargo test -p app -- --include-ignored)"]
+    #[ignore = "lab exercise: run with cargo test -p app -- --include-ignored (the grader asks the same cases with its own values)"]
     fn requests_are_checked(#[case] message: Message, #[case] expected: Result<(&str, &str), ()>) {
         let request = Request::from_message(message);
         match (request, expected) {
@@ -390,7 +393,7 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "lab exercise: run by cargo xtask grade lab4 (or cargo test -p app -- --include-ignored)"]
+    #[ignore = "lab exercise: run with cargo test -p app -- --include-ignored (the grader asks the same cases with its own values)"]
     fn other_content_types_are_binary_requests() {
         let request = Request::from_message(binary(b"\xff\x00")).unwrap();
         assert_eq!(

@@ -22,6 +22,9 @@ pub const CPU_LIMIT_SECONDS: u64 = 60;
 /// Largest file a graded process may write, in MiB (SIGXFSZ).
 pub const FILE_SIZE_LIMIT_MIB: u64 = 64;
 
+/// Where a program launched with `Launch::answers` finds its answer pipe.
+pub const ANSWERS_FD: i32 = 3;
+
 /// A list of C strings as `execve` wants it: pointers, then null.
 pub fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
     strings
@@ -96,6 +99,8 @@ pub struct ChildPlan<'a> {
     pub stdin: i32,
     pub stdout: i32,
     pub stderr: i32,
+    /// Dup'ed to [`ANSWERS_FD`] (`Launch::answers`); never `exec_error`.
+    pub answers: Option<i32>,
     pub exec_error: i32,
     pub status: i32,
     pub join_cgroups: &'a [i32],
@@ -244,11 +249,24 @@ unsafe fn exec_program(plan: &ChildPlan<'_>) -> ! {
         {
             fail(plan.exec_error);
         }
+        let mut first_closed = 3u32;
+        if let Some(answers) = plan.answers {
+            // dup2 onto itself would keep close-on-exec: clear it instead.
+            let kept = if answers == ANSWERS_FD {
+                libc::fcntl(answers, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(answers, ANSWERS_FD)
+            };
+            if kept < 0 {
+                fail(plan.exec_error);
+            }
+            first_closed = 4;
+        }
         // Nothing else of the grader's crosses exec: its sockets, other
         // checks' pipes, descriptors it inherited (a build's jobserver).
         libc::syscall(
             libc::SYS_close_range,
-            3u32,
+            first_closed,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         );

@@ -10,6 +10,7 @@
 
 mod client;
 mod descriptors;
+mod framing_cases;
 mod framing_tests;
 mod protocol;
 mod server;
