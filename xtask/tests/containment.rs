@@ -92,3 +92,116 @@ fn a_secret_in_the_graders_environment_stays_secret() {
     assert!(seen.contains("own: "), "{seen}");
     assert!(!seen.contains(secret), "{seen}");
 }
+
+/// A build runs the student's code too (`include_str!`, `include!`,
+/// `env!`, build scripts): in grade-class it sees only its own submission,
+/// the toolchain and the registry, so nothing else can be compiled into a
+/// program or quoted in a compile error, and a build that eats memory stops
+/// at the cgroup's limit.
+#[test]
+fn a_build_reads_nothing_the_submission_could_not() {
+    if !contained("contained builds") {
+        return;
+    }
+    let secret = "correct-horse-battery-staple-at-build-time";
+    let vault = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(vault.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let secret_file = vault.path().join("secret.rs");
+    std::fs::write(&secret_file, format!("\"{secret}\"")).unwrap();
+    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let class = tempfile::tempdir().unwrap();
+    let solution = grader::builder::workspace_root().join("solutions/echo/src");
+    let neighbour = class.path().join("alice/echo/src/bin/echo-server.rs");
+    let attacks = [
+        ("alice", String::new()),
+        (
+            "reader",
+            format!("const STOLEN: &str = include_str!({:?});", secret_file),
+        ),
+        (
+            "quoter",
+            format!("const STOLEN: &str = include!({:?});", secret_file),
+        ),
+        (
+            "peer",
+            format!("const STOLEN: &str = include_str!({:?});", neighbour),
+        ),
+        (
+            "environment",
+            "const STOLEN: &str = env!(\"SOCKET_LABS_TEST_SECRET\");".to_owned(),
+        ),
+        (
+            "zeros",
+            "const STOLEN: &[u8] = include_bytes!(\"/dev/zero\");".to_owned(),
+        ),
+    ];
+    for (student, attack) in &attacks {
+        let src = class.path().join(student).join("echo/src");
+        copy_folder(&solution, &src);
+        let server = src.join("bin/echo-server.rs");
+        let code = std::fs::read_to_string(&server).unwrap();
+        let used = if attack.is_empty() {
+            String::new()
+        } else {
+            format!("{attack}\n#[used]\nstatic KEEP: &[u8] = STOLEN.as_ref();\n")
+        };
+        std::fs::write(&server, format!("{used}{code}")).unwrap();
+    }
+    let output = xtask()
+        .env("SOCKET_LABS_TEST_SECRET", secret)
+        .args(["grade-class", "--lab", "lab1", "-j", "2"])
+        .arg(class.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stdout.contains(secret) && !stderr.contains(secret),
+        "{stdout}\n{stderr}"
+    );
+    let grades = std::fs::read_to_string(class.path().join("grades.csv")).unwrap();
+    for line in grades.lines().skip(1) {
+        let student = line.split(',').next().unwrap();
+        let score = line.split(',').nth(2).unwrap();
+        let expected = if student == "alice" { "42" } else { "0" };
+        assert_eq!(score, expected, "{student}: {line}\n{stdout}\n{stderr}");
+    }
+    assert_eq!(grades.lines().count(), attacks.len() + 1, "{grades}");
+    for entry in std::fs::read_dir(class.path()).unwrap().flatten() {
+        if entry.path().is_file() {
+            let written = std::fs::read(entry.path()).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&written).contains(secret),
+                "{} shows the secret",
+                entry.path().display()
+            );
+        }
+    }
+    // The compiler said why: it could not read the files, which for it do
+    // not exist.
+    let page = std::fs::read_dir(class.path())
+        .unwrap()
+        .flatten()
+        .find(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("report-reader")
+        })
+        .expect("reader's page");
+    let page = std::fs::read_to_string(page.path()).unwrap();
+    assert!(page.contains("No such file or directory"), "{page}");
+}
+
+fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_folder(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
