@@ -89,6 +89,11 @@ fn a_program_cannot_write_into_the_grader() {
         return;
     }
     let reported = attempt("attack_write_grader");
+    let rubric = grader::builder::workspace_root().join("grader/rubric.toml");
+    assert!(
+        reported.contains(&format!("refused {}: 2", rubric.display())),
+        "the grader's files must not even exist in the program's world: {reported}"
+    );
     assert!(!reported.contains("opened"), "{reported}");
     assert!(!reported.contains("created"), "{reported}");
     assert_eq!(reported.matches("refused").count(), 2, "{reported}");
@@ -168,7 +173,6 @@ fn a_program_cannot_find_or_run_the_reference_solution() {
         std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let dir = fixture_bin_dir("echo", &[("echo-server", "attack_borrow_solution")]);
-    std::fs::write(dir.path().join("course"), course.display().to_string()).unwrap();
     let report = grade_dir_check("echo", dir.path(), "echo.hello");
     let reported = std::fs::read_to_string(outbox(&dir).join("attack_borrow_solution"))
         .unwrap_or_else(|err| panic!("the attack left no report: {err}\n{}", summary(&report)));

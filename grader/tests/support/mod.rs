@@ -110,6 +110,9 @@ pub fn fixture_bin_dir(slug: &str, bugs: &[(&str, &str)]) -> TempDir {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     std::fs::create_dir(outbox(&dir)).expect("outbox");
     std::fs::set_permissions(outbox(&dir), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    // Where the course is, for attacks that aim at it.
+    let course = grader::builder::workspace_root();
+    std::fs::write(dir.path().join("course"), course.display().to_string()).expect("course");
     let copies = dir.path().join("fixture");
     std::fs::create_dir(&copies).expect("fixture folder");
     for name in lab(slug).binaries {
