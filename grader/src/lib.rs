@@ -8,7 +8,7 @@
 //! A check is a plain function `fn(&Ctx) -> CheckResult`: failure is data
 //! (what was expected, what happened), never a panic, and every process a
 //! check starts is killed, with everything it started, when the check ends.
-//! Graded programs are untrusted guests: see [`harness::contain`].
+//! Graded programs are untrusted guests: see [`harness::sandbox`].
 //!
 //! # Layout
 //!
@@ -21,14 +21,17 @@
 //!   protocol or log readers they share).
 //! - [`harness`]: what every check shares: processes and their limits,
 //!   readiness, sockets with deadlines, `/proc`, snapshots, and [`Ctx`](harness::Ctx).
-//!   - `harness/contain.rs`: the containment policy (guest uid, PID,
-//!     network and user namespaces, cgroups, cleared environment) and the
-//!     per-grade [`Sandbox`](harness::contain::Sandbox);
+//!   - `harness/sandbox/`: the containment of graded programs, in one
+//!     direction (nothing in it uses the rest of the harness): the policy,
+//!     the child's code between `clone` and `exec`, the mount plan of each
+//!     program's world, cgroups, the grade's network namespace, a uid per
+//!     grade, and the per-grade [`Sandbox`](harness::sandbox::Sandbox);
 //!   - `harness/process.rs`: a running graded program, its kill guard and
-//!     its output; `harness/guest.rs`: the child's side of starting it
-//!     (clone, the namespace's init, exec).
+//!     its output, started through the sandbox.
 //! - [`runner`]: runs a lab's checks in parallel, each under its time
 //!   limit, applies gates, and returns a [`LabReport`].
+//! - [`build_sandbox`]: a sealed build of a submission, contained like a
+//!   graded program (its own uid and world, no network).
 //! - [`builder`]: builds the graded crate (student or solution) and finds
 //!   exactly its executables.
 //! - [`outcome`]: the result model, [`LabReport`] and [`CheckOutcome`].

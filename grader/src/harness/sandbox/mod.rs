@@ -57,7 +57,7 @@ pub mod cgroups;
 pub mod child;
 pub mod folders;
 pub mod mounts;
-mod network;
+pub mod network;
 pub mod policy;
 pub mod uids;
 

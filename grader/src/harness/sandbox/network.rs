@@ -11,14 +11,14 @@ use socket2::{Domain, Socket, Type};
 
 /// A network namespace holding only a loopback interface, brought up.
 #[derive(Debug)]
-pub(super) struct NetworkNamespace {
+pub struct NetworkNamespace {
     fd: OwnedFd,
 }
 
 impl NetworkNamespace {
     /// Creates one on a short-lived thread (`unshare` moves only the calling
     /// thread, and we keep no thread in it), and keeps a descriptor to it.
-    pub(super) fn create() -> io::Result<NetworkNamespace> {
+    pub fn create() -> io::Result<NetworkNamespace> {
         std::thread::spawn(|| -> io::Result<NetworkNamespace> {
             // SAFETY: a new network namespace changes nothing this thread
             // shares with others (unlike unsharing files or the filesystem
@@ -33,7 +33,7 @@ impl NetworkNamespace {
     }
 
     /// Moves the calling thread into the namespace.
-    pub(super) fn enter(&self) -> io::Result<()> {
+    pub fn enter(&self) -> io::Result<()> {
         rustix::thread::move_into_link_name_space(
             self.fd.as_fd(),
             Some(LinkNameSpaceType::Network),
