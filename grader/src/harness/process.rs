@@ -12,7 +12,7 @@ use std::ffi::{CString, OsString};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ChildStdin, ExitStatus};
@@ -31,6 +31,8 @@ use super::sandbox::mounts::{MountPlan, View};
 use super::sandbox::policy::c_path;
 use super::sandbox::{self, Grant, Policy, ProgramCgroups, folders};
 use super::show::shell_quote;
+use rustix::event::{PollFd, PollFlags};
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, WaitOptions};
 
 /// How long a program has to exit after SIGTERM before it gets SIGKILL, at
 /// `--time-scale 1`.
@@ -180,17 +182,29 @@ impl Registry {
     /// still reap their leaders when they are dropped.
     pub fn kill_all(&self) {
         for &pgid in self.groups.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            signal_group(pgid, libc::SIGKILL);
+            signal_group(pgid, Signal::KILL);
         }
     }
 }
 
-fn signal_group(pgid: i32, signal: i32) {
-    // SAFETY: kill(2) with a negative pid signals a process group; it touches
-    // no memory of ours. ESRCH (the group is gone) is fine.
-    unsafe {
-        libc::kill(-pgid, signal);
+fn signal_group(pgid: i32, signal: Signal) {
+    // ESRCH (the group is gone) is fine.
+    if let Some(group) = Pid::from_raw(pgid) {
+        let _ = rustix::process::kill_process_group(group, signal);
     }
+}
+
+fn signal_process(pid: i32, signal: Signal) {
+    if let Some(pid) = Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
+
+/// Reaps our child `pid` (waiting for it), returning its raw wait status.
+fn reap(pid: i32) -> Option<i32> {
+    let (reaped, status) =
+        rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty()).ok()??;
+    (reaped.as_raw_nonzero().get() == pid).then(|| status.as_raw())
 }
 
 /// A running (or finished, not yet reaped) graded program.
@@ -369,8 +383,7 @@ impl Process {
             capture
         });
         if let Some(errno) = read_exec_error(exec_error_read) {
-            // SAFETY: reaping our own child, which is exiting.
-            unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL) };
+            reap(pid); // Our own child, which is exiting.
             limits::leader_reaped(pid as u32);
             folders::remove_tree(&home);
             return Err(io::Error::from_raw_os_error(errno));
@@ -530,22 +543,21 @@ impl Process {
             if let Some(conversation) = &self.conversation {
                 conversation.note(format!("stops the {} (SIGTERM)", self.party.name()));
             }
-            signal_group(pgid, libc::SIGTERM);
+            signal_group(pgid, Signal::TERM);
             self.wait_until(Instant::now() + self.grace);
         }
         // Whatever else is in the group (children of the program) goes too,
         // even when the program already exited by itself.
-        signal_group(pgid, libc::SIGKILL);
+        signal_group(pgid, Signal::KILL);
         self.cgroups.kill_all();
         if !self.pid_namespace {
             // Descendants that left the group (setsid) still carry the token.
             limits::kill_marked(&self.token);
         }
-        let mut raw = 0;
-        // SAFETY: reaping our own child; it has been sent SIGKILL.
-        let reaped = unsafe { libc::waitpid(self.pid, &mut raw, libc::__WALL) };
+        // Our own child; it has been sent SIGKILL.
+        let reaped = reap(self.pid);
         limits::leader_reaped(self.pid as u32);
-        if self.exit.is_none() && reaped == self.pid {
+        if let (None, Some(raw)) = (self.exit, reaped) {
             let own = ExitStatus::from_raw(raw);
             self.exit = Some(self.program_status(own));
         }
@@ -577,8 +589,7 @@ impl Process {
     /// continue interrupts (EINTR), as the handouts teach.
     pub fn pause(&self, deadline: Instant) -> Paused {
         let pid = self.program_pid as i32;
-        // SAFETY: kill(2) on our own graded program.
-        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        signal_process(pid, Signal::STOP);
         while Instant::now() < deadline
             && !super::procfs::all_threads_stopped(self.program_pid).unwrap_or(true)
         {
@@ -596,8 +607,7 @@ pub struct Paused {
 
 impl Drop for Paused {
     fn drop(&mut self) {
-        // SAFETY: kill(2) on the graded program we stopped.
-        unsafe { libc::kill(self.pid, libc::SIGCONT) };
+        signal_process(self.pid, Signal::CONT);
     }
 }
 
@@ -620,44 +630,33 @@ fn role_of(launch: &Launch) -> Party {
 }
 
 fn open_pidfd(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open returns a new descriptor that we own, or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: a non-negative result is a fresh descriptor owned by nobody else.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    rustix::process::pidfd_open(Pid::from_raw(pid)?, PidfdFlags::empty()).ok()
 }
 
 fn poll_readable(fd: &OwnedFd, timeout: Duration) {
-    let mut pollfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let millis = i32::try_from(timeout.as_millis())
-        .unwrap_or(i32::MAX)
-        .max(1);
-    // SAFETY: one valid pollfd; EINTR just returns early and the caller loops.
-    unsafe {
-        libc::poll(&mut pollfd, 1, millis);
-    }
+    let timeout = rustix::event::Timespec::try_from(timeout.max(Duration::from_millis(1)))
+        .unwrap_or(rustix::event::Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
+    // EINTR just returns early, and the caller loops.
+    let _ = rustix::event::poll(&mut [PollFd::new(fd, PollFlags::IN)], Some(&timeout));
 }
 
 /// The exit status of `pid` if it has exited, leaving it unreaped.
 fn peek_exit(pid: i32) -> Option<ExitStatus> {
-    // SAFETY: siginfo_t is plain data; waitid fills it for our own child.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-    // SAFETY: `info` is a valid out-pointer.
-    let result = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) };
-    // SAFETY: after a successful waitid the pid and status fields are set.
-    let (si_pid, si_status) = unsafe { (info.si_pid(), info.si_status()) };
-    if result != 0 || si_pid == 0 {
-        return None;
-    }
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    let status = rustix::process::waitid(WaitId::Pid(Pid::from_raw(pid)?), options).ok()??;
     // Rebuild the raw wait status that ExitStatus understands.
-    let raw = match info.si_code {
-        libc::CLD_EXITED => (si_status & 0xff) << 8,
-        libc::CLD_DUMPED => (si_status & 0x7f) | 0x80,
-        _ => si_status & 0x7f,
+    let raw = if let Some(code) = status.exit_status() {
+        (code & 0xff) << 8
+    } else {
+        let signal = status.terminating_signal()? & 0x7f;
+        if status.dumped() {
+            signal | 0x80
+        } else {
+            signal
+        }
     };
     Some(ExitStatus::from_raw(raw))
 }
