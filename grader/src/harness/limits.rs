@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread;
 use std::time::Duration;
 
+use rustix::process::{Pid, Signal, WaitOptions};
+
 use super::process::Registry;
 
 pub use super::sandbox::MEMORY_LIMIT_MIB;
@@ -47,8 +49,10 @@ pub fn watch_memory(pid: u32, pgid: i32, name: String, registry: Arc<Registry>) 
                 registry.note(format!(
                     "{name} used more than {MEMORY_LIMIT_MIB} MiB of memory ({resident_mib} MiB resident) and was stopped"
                 ));
-                // SAFETY: signals the process group the check started.
-                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                // The process group the check started.
+                if let Some(group) = Pid::from_raw(pgid) {
+                    let _ = rustix::process::kill_process_group(group, Signal::KILL);
+                }
                 return;
             }
         }
@@ -95,16 +99,17 @@ pub fn kill_marked(token: &str) {
             break;
         }
         for pid in fresh {
-            // SAFETY: kill(2) on a pid we just found marked as ours.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            // A pid we just found marked as ours.
+            kill(pid);
             killed.insert(pid);
         }
     }
     for pid in killed {
         // Orphans reparented to us (when we are a subreaper) are ours to
         // reap; for any other pid this fails harmlessly with ECHILD.
-        // SAFETY: waitpid with a null status pointer.
-        unsafe { libc::waitpid(pid as i32, std::ptr::null_mut(), libc::WNOHANG) };
+        if let Some(pid) = Pid::from_raw(pid as i32) {
+            let _ = rustix::process::waitpid(Some(pid), WaitOptions::NOHANG);
+        }
     }
 }
 
@@ -164,8 +169,7 @@ pub fn leader_reaped(pid: u32) {
 pub fn become_subreaper() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
-        // SAFETY: prctl with an integer argument; no memory is shared.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+        let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     });
 }
 
@@ -177,8 +181,9 @@ pub fn become_subreaper() {
 pub fn sweep_orphans() {
     let _exclusive = spawn_lock().write().unwrap_or_else(|p| p.into_inner());
     let own_pid = std::process::id();
-    // SAFETY: getsid(0) asks for our own session id.
-    let own_session = Some(unsafe { libc::getsid(0) } as u32);
+    let own_session = rustix::process::getsid(None)
+        .ok()
+        .map(|session| session.as_raw_nonzero().get() as u32);
     let live = live_leaders()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -201,11 +206,17 @@ pub fn sweep_orphans() {
         {
             continue;
         }
-        // SAFETY: kill and waitpid on our own child.
-        unsafe {
-            libc::kill(pid as i32, libc::SIGKILL);
-            libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
+        // Our own child.
+        kill(pid);
+        if let Some(pid) = Pid::from_raw(pid as i32) {
+            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
         }
+    }
+}
+
+fn kill(pid: u32) {
+    if let Some(pid) = Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, Signal::KILL);
     }
 }
 
