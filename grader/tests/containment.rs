@@ -263,19 +263,21 @@ fn two_grades_at_once_run_as_different_uids() {
     assert!(one.0 >= GUEST_UID && other.0 >= GUEST_UID);
 }
 
-/// A program of more than one file: the server loads the code beside it.
+/// A program of more than one file: the server imports a module that sits
+/// beside it, as the tutorial's `app-server.py` imports `libserver.py`.
 #[test]
 fn a_program_of_two_files_keeps_the_file_beside_it() {
     let dir = fixture_bin_dir("echo", &[]);
-    let module = dir.path().join("echo_server_impl.py");
-    std::fs::copy(fixtures("echo").join("echo-server"), &module).unwrap();
-    let server = dir.path().join("echo-server");
+    std::fs::copy(
+        fixtures("echo").join("echo-server"),
+        dir.path().join("echo_server_impl.py"),
+    )
+    .unwrap();
     std::fs::write(
-        &server,
+        dir.path().join("echo-server"),
         "#!/usr/bin/env python3\n\
-         import os, runpy\n\
-         runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), \
-         'echo_server_impl.py'), run_name='__main__')\n",
+         import echo_server_impl\n\
+         echo_server_impl.main()\n",
     )
     .unwrap();
     let report = grade_dir("echo", dir.path());
