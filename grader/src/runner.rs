@@ -121,7 +121,7 @@ pub fn grade(
         title: lab.title.into(),
         graded: options.graded.clone(),
         build,
-        notes: Vec::new(),
+        notes: sandbox.notes.clone(),
         score: checks.iter().map(|check| check.points).sum(),
         max_score: checks.iter().map(|check| check.max_points).sum(),
         checks,

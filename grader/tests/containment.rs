@@ -283,3 +283,28 @@ fn a_program_of_two_files_keeps_the_file_beside_it() {
     let report = grade_dir("echo", dir.path());
     assert_full_marks(&report);
 }
+
+/// A `--bin-dir` is staged whole, but only its regular files and folders:
+/// an executable that is a symbolic link is staged as what it points to, and
+/// any other link is left out, and the report says so.
+#[test]
+fn a_bin_dir_with_symbolic_links_is_staged_with_what_they_point_to() {
+    let dir = fixture_bin_dir("echo", &[]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let client = dir.path().join("echo-client");
+    let moved = elsewhere.path().join("echo-client");
+    std::fs::copy(&client, &moved).unwrap();
+    std::fs::remove_file(&client).unwrap();
+    std::os::unix::fs::symlink(&moved, &client).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", dir.path().join("linked.txt")).unwrap();
+    let report = grade_dir("echo", dir.path());
+    assert_full_marks(&report);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|note| note.contains("linked.txt") && note.contains("left out")),
+        "{:?}",
+        report.notes
+    );
+}

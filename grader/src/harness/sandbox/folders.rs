@@ -74,6 +74,9 @@ impl Staged {
     /// Copies (or hard-links) one executable in as `name`, runnable by
     /// everyone, and returns its new path.
     pub fn executable(&self, name: &str, path: &Path) -> io::Result<PathBuf> {
+        // What a symbolic link points to: a link itself would point out of
+        // the program's world.
+        let path = &path.canonicalize()?;
         let copy = self.path().join(name);
         if fs::hard_link(path, &copy).is_err() {
             fs::copy(path, &copy)?;

@@ -197,10 +197,11 @@ impl Sandbox {
             }
         }
         for (name, path) in executables {
+            let in_copy = staged.path().join(path.file_name().unwrap_or_default());
             let copy = match whole_folder {
-                Some(folder) if path.parent() == Some(folder) => {
-                    staged.path().join(path.file_name().unwrap_or_default())
-                }
+                // A symbolic link was left out of the copy: what it points
+                // to is staged under its name instead.
+                Some(folder) if path.parent() == Some(folder) && in_copy.is_file() => in_copy,
                 _ => staged.executable(name, path)?,
             };
             moved.push((name.clone(), copy));
