@@ -308,3 +308,19 @@ fn a_bin_dir_with_symbolic_links_is_staged_with_what_they_point_to() {
         report.notes
     );
 }
+
+/// A program that takes every permission away from its working folder and
+/// what it made in it still leaves nothing behind.
+#[test]
+fn a_working_folder_is_removed_whatever_its_modes() {
+    if !contained("locked working folder") {
+        return;
+    }
+    let reported = attempt("attack_locked_home");
+    let home = reported
+        .lines()
+        .find_map(|line| line.strip_prefix("home "))
+        .unwrap_or_else(|| panic!("no home: {reported}"));
+    assert!(reported.contains("locked"), "{reported}");
+    assert!(!Path::new(home).exists(), "{home} was left behind");
+}
