@@ -34,8 +34,24 @@ pub struct Links<'a> {
     /// relative to: the course's folder as a `file://` URL, or its web
     /// address; ends with `/`.
     pub handouts: &'a str,
+    /// Whether `handouts` is the book of `cargo xtask book` (a section
+    /// `labs/echo/README.md#the-half-close` is then `echo.html#the-half-close`
+    /// in it) rather than the course's folder.
+    pub book: bool,
     /// The page to go back to (a class's dashboard), and what it is called.
     pub up: Option<(&'a str, &'a str)>,
+}
+
+impl Links<'_> {
+    /// Where a handout section (`labs/echo/README.md#the-half-close`) is:
+    /// in the course's folder, or in the book.
+    pub fn href(&self, handout: &str) -> String {
+        if self.book {
+            format!("{}{}", self.handouts, crate::handout::in_book(handout))
+        } else {
+            format!("{}{handout}", self.handouts)
+        }
+    }
 }
 
 /// The page of one grade: every lab in `reports`.
@@ -154,9 +170,8 @@ fn lab(html: &mut String, view: &LabView, links: Links) {
         let mut start = escape(&start);
         if !handout.is_empty() {
             let link = format!(
-                "<a href=\"{}{}\">{}</a>",
-                escape(links.handouts),
-                escape(handout),
+                "<a href=\"{}\">{}</a>",
+                escape(&links.href(handout)),
                 escape(handout)
             );
             start = start.replacen(&escape(handout), &link, 1);
@@ -296,9 +311,8 @@ fn handout_link(handout: &str, links: Links) -> String {
         format!("{} ({file})", anchor.replace('-', " "))
     };
     format!(
-        "<a href=\"{}{}\">{}</a>",
-        escape(links.handouts),
-        escape(handout),
+        "<a href=\"{}\">{}</a>",
+        escape(&links.href(handout)),
         escape(&section)
     )
 }
