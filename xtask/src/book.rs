@@ -351,7 +351,10 @@ fn diagram(path: &Path, alt: &str) -> Result<String> {
     let start = svg
         .find("<svg")
         .with_context(|| format!("{} is not an SVG file", path.display()))?;
-    let svg = svg[start..].replacen(
+    // Inline SVG needs no namespace declaration: the page names nothing
+    // on the network, not even a namespace.
+    let svg = svg[start..].replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
+    let svg = svg.replacen(
         "<svg",
         &format!("<svg role=\"img\" aria-label=\"{}\"", escape(alt)),
         1,
