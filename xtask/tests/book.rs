@@ -127,23 +127,41 @@ fn chromium() -> PathBuf {
     panic!("Chromium is needed to test the book: `apt-get install chromium`");
 }
 
-/// Where `url` leaves the page, measured in Chromium: a page of the test's
-/// own (the book itself has no script) loads it in a frame of the window's
-/// size, then reports the frame's scroll position and where the heading
-/// `anchor` is in it.
+/// Where `url` leaves the page, measured in Chromium: see [`probe`]. The
+/// frame's scroll position, and where the heading `anchor` is in it.
 fn where_it_opens(dir: &Path, url: &str, anchor: &str) -> (f64, f64) {
+    let result = probe(
+        dir,
+        url,
+        1200,
+        &format!(
+            "w.scrollY + ' ' + (w.document.getElementById('{anchor}') ? \
+             w.document.getElementById('{anchor}').getBoundingClientRect().top : 'none')"
+        ),
+    );
+    let (scroll, top) = result.split_once(' ').unwrap();
+    (
+        scroll.parse().unwrap(),
+        top.parse()
+            .unwrap_or_else(|_| panic!("no heading #{anchor} at {url}")),
+    )
+}
+
+/// Loads `url` in Chromium, in a frame `width` px wide of a page of the
+/// test's own (the pages under test have no script), and returns the value
+/// of the JavaScript `expression` over the frame's window `w`.
+fn probe(dir: &Path, url: &str, width: u32, expression: &str) -> String {
     let probe = dir.join("probe.html");
     std::fs::write(
         &probe,
         format!(
             "<!DOCTYPE html><html><body style=\"margin:0\">\
-             <iframe id=\"f\" style=\"width:1200px;height:800px;border:0\" src=\"{url}\"></iframe>\
+             <iframe id=\"f\" style=\"width:{width}px;height:800px;border:0\" src=\"{url}\"></iframe>\
              <pre id=\"out\">pending</pre><script>\
              document.getElementById('f').addEventListener('load', function () {{\
                setTimeout(function () {{\
                  var w = document.getElementById('f').contentWindow;\
-                 var h = w.document.getElementById('{anchor}');\
-                 document.getElementById('out').textContent = 'at ' + w.scrollY + ' ' + (h ? h.getBoundingClientRect().top : 'none') + ' end';\
+                 document.getElementById('out').textContent = 'at ' + ({expression}) + ' end';\
                }}, 300);\
              }});</script></body></html>"
         ),
@@ -184,17 +202,11 @@ fn where_it_opens(dir: &Path, url: &str, anchor: &str) -> (f64, f64) {
     }
     let output = child.wait_with_output().unwrap();
     let dom = String::from_utf8_lossy(&output.stdout);
-    let result = dom
-        .split("<pre id=\"out\">at ")
+    dom.split("<pre id=\"out\">at ")
         .nth(1)
         .and_then(|rest| rest.split(" end").next())
-        .unwrap_or_else(|| panic!("no measure in the probe's DOM: {dom}"));
-    let (scroll, top) = result.split_once(' ').unwrap();
-    (
-        scroll.parse().unwrap(),
-        top.parse()
-            .unwrap_or_else(|_| panic!("no heading #{anchor} at {url}")),
-    )
+        .unwrap_or_else(|| panic!("no measure in the probe's DOM: {dom}"))
+        .to_owned()
 }
 
 #[test]
@@ -221,5 +233,43 @@ fn a_link_from_a_report_opens_the_book_scrolled_to_its_heading() {
     assert!(
         (0.0..60.0).contains(&top),
         "the heading is {top} px from the top of the window"
+    );
+}
+
+/// A student's page in a 900 px window: nothing is wider than the window.
+#[test]
+fn a_student_page_has_no_horizontal_scroll_at_900_px() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reports: Vec<LabReport> = grader::LABS.iter().map(every_check_failed).collect();
+    // A long line of a program's output, as a failure quotes it.
+    reports[0].checks[0].failure = Some(Failure::new(format!(
+        "the server printed {}",
+        "x".repeat(400)
+    )));
+    let page = dir.path().join("page.html");
+    std::fs::write(
+        &page,
+        html::page(
+            &reports,
+            html::Links {
+                handouts: "file:///course/",
+                book: false,
+                up: None,
+            },
+        ),
+    )
+    .unwrap();
+    let url = format!("file://{}", page.display());
+    let widths = probe(
+        dir.path(),
+        &url,
+        900,
+        "w.document.documentElement.scrollWidth + ' ' + w.document.documentElement.clientWidth",
+    );
+    let (scroll, client) = widths.split_once(' ').unwrap();
+    let (scroll, client): (u32, u32) = (scroll.parse().unwrap(), client.parse().unwrap());
+    assert!(
+        scroll <= client,
+        "the page is {scroll} px wide in a {client} px window"
     );
 }
