@@ -297,11 +297,13 @@ fn check(html: &mut String, check: &CheckView, same: &Same, links: Links) {
             handout_link(guidance.handout, links)
         );
         if let Some(try_it) = guidance.try_it {
-            let _ = writeln!(
-                html,
-                "<dt>try it</dt><dd><code>{}</code></dd>",
-                escape(try_it)
-            );
+            // A command as code; words around commands in code spans.
+            let shown = if try_it.contains('`') {
+                inline(try_it)
+            } else {
+                format!("<code>{}</code>", escape(try_it))
+            };
+            let _ = writeln!(html, "<dt>try it</dt><dd>{shown}</dd>");
         }
         html.push_str("</dl>\n");
     }
