@@ -620,10 +620,11 @@ mod tests {
         assert_eq!(first, rows(&grade()));
 
         // The class's pages: the dashboard links every student's page.
-        let url = "https://example.edu/socket-labs";
+        // --handouts is a hosted copy of the book: its pages are SLUG.html.
+        let url = "https://example.edu/socket-labs/book";
         let dashboard = super::write_pages(dir.path(), &results, Some(url)).unwrap();
         let dashboard = std::fs::read_to_string(dashboard).unwrap();
-        assert!(dashboard.contains("href=\"https://example.edu/socket-labs/labs/echo/README.md#"));
+        assert!(dashboard.contains("href=\"https://example.edu/socket-labs/book/echo.html#"));
         let students: Vec<&str> = results
             .iter()
             .map(|graded| graded.student.as_str())
