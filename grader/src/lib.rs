@@ -38,6 +38,8 @@
 //! - [`render`]: one view of each check, built once from the outcome, and
 //!   the writers over it: the terminal report, JSON, Gradescope, JUnit and
 //!   the grade-class CSV.
+//! - [`handout`]: the anchor a handout heading gets (GitHub's), and where a
+//!   handout section is in the book of `cargo xtask book`.
 //! - [`untrusted`]: text a student controls (their programs' output, their
 //!   folder's name) made safe for each sink: the terminal, CSV, HTML, XML,
 //!   JSON, file names. Every writer goes through it.
@@ -71,6 +73,7 @@
 
 pub mod build_sandbox;
 pub mod builder;
+pub mod handout;
 pub mod harness;
 pub mod lab;
 pub mod labs;

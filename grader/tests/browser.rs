@@ -239,6 +239,7 @@ fn a_student_page_and_a_class_dashboard_render_offline_in_chromium() {
     let dir = tempfile::tempdir().expect("temp dir");
     let links = html::Links {
         handouts: "file:///course/",
+        book: false,
         up: Some(("report.html", "the class report")),
     };
     let student = write(dir.path(), "report-ada.html", &html::page([&buggy], links));

@@ -345,6 +345,7 @@ fn text_report_verbose_keeps_long_lines_whole() {
 fn html_page() {
     let links = render::html::Links {
         handouts: "file:///course/",
+        book: false,
         up: None,
     };
     let page = render::html::page(&reports(), links);

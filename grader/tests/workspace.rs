@@ -97,7 +97,7 @@ fn every_hint_points_at_a_section_of_its_handout() {
                     .strip_prefix(' ')
                     .filter(|_| line.starts_with('#'))
             })
-            .map(github_anchor)
+            .map(grader::handout::anchor)
             .collect();
         for spec in specs {
             let anchor = spec.handout.trim_start_matches('#');
@@ -141,17 +141,6 @@ fn diagnosis_anchors(slug: &str) -> Vec<(String, String)> {
         }
     }
     found
-}
-
-/// The anchor GitHub gives a heading.
-fn github_anchor(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
-        .map(|c| if c == ' ' { '-' } else { c })
-        .collect()
 }
 
 #[test]

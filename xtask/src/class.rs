@@ -55,9 +55,10 @@ pub struct ClassArgs {
     /// Seconds a submission's build may take (its dependencies are built).
     #[arg(long, value_name = "SECONDS", default_value_t = 180)]
     build_timeout: u64,
-    /// Where the pages' handout links point: the course's address on the web
-    /// (`https://…/socket-labs/`), for pages handed back to students
-    /// (default: this course's folder, as a file:// URL).
+    /// Where the pages' handout links point: the address of the book of
+    /// `cargo xtask book` on the web (`https://…/book/`), for pages handed
+    /// back to students (default: the book in target/book if built, else
+    /// this course's folder, as file:// URLs).
     #[arg(long, value_name = "URL")]
     handouts: Option<String>,
     /// `--seed` (the same for every student) and `--time-scale`.
@@ -432,10 +433,10 @@ pub fn csv(results: &[Graded]) -> String {
 /// folder: every folder of `dir` is a submission.
 pub fn write_pages(dir: &Path, results: &[Graded], handouts: Option<&str>) -> Result<PathBuf> {
     use grader::render::{dashboard, html};
-    let handouts = match handouts {
-        Some(url) if url.ends_with('/') => url.to_owned(),
-        Some(url) => format!("{url}/"),
-        None => html::folder_url(&workspace_root()),
+    let (handouts, book) = match handouts {
+        Some(url) if url.ends_with('/') => (url.to_owned(), true),
+        Some(url) => (format!("{url}/"), true),
+        None => crate::book::local_links(),
     };
     let mut by_student: BTreeMap<&str, Vec<&LabReport>> = BTreeMap::new();
     for graded in results {
@@ -456,6 +457,7 @@ pub fn write_pages(dir: &Path, results: &[Graded], handouts: Option<&str>) -> Re
             reports.iter().copied(),
             html::Links {
                 handouts: &handouts,
+                book,
                 up: Some(("report.html", "the class report")),
             },
         );
@@ -477,6 +479,7 @@ pub fn write_pages(dir: &Path, results: &[Graded], handouts: Option<&str>) -> Re
         &students,
         html::Links {
             handouts: &handouts,
+            book,
             up: None,
         },
     );
@@ -617,10 +620,11 @@ mod tests {
         assert_eq!(first, rows(&grade()));
 
         // The class's pages: the dashboard links every student's page.
-        let url = "https://example.edu/socket-labs";
+        // --handouts is a hosted copy of the book: its pages are SLUG.html.
+        let url = "https://example.edu/socket-labs/book";
         let dashboard = super::write_pages(dir.path(), &results, Some(url)).unwrap();
         let dashboard = std::fs::read_to_string(dashboard).unwrap();
-        assert!(dashboard.contains("href=\"https://example.edu/socket-labs/labs/echo/README.md#"));
+        assert!(dashboard.contains("href=\"https://example.edu/socket-labs/book/echo.html#"));
         let students: Vec<&str> = results
             .iter()
             .map(|graded| graded.student.as_str())

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_failing;
+mod book;
 mod class;
 mod dist;
 mod files;
@@ -74,6 +75,9 @@ enum Command {
     /// Send a file (or what you type) to HOST PORT and print the answer, as
     /// the handouts' "try it" lines do: a small `nc`.
     Send(send::SendArgs),
+    /// The handouts as one offline HTML book (target/book), which the
+    /// reports then link into: prints the path of its first page.
+    Book(book::BookArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Command::Labs(args) => labs::run(&args),
         Command::Mutants(args) => mutants::run(&args),
         Command::Intake(args) => intake::run(&args),
+        Command::Book(args) => book::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -40,11 +40,12 @@ pub fn save_page(page: &str) -> Result<()> {
 
 /// The page of `reports`, its handout links into this course.
 pub fn page<'a>(reports: impl IntoIterator<Item = &'a LabReport>) -> String {
-    let handouts = grader::render::html::folder_url(&workspace_root());
+    let (handouts, book) = crate::book::local_links();
     grader::render::html::page(
         reports,
         grader::render::html::Links {
             handouts: &handouts,
+            book,
             up: None,
         },
     )

@@ -206,14 +206,13 @@ fn pass_rates(page: &mut String, students: &[Student], links: Links) {
             page,
             "<tr><td><code>{}</code><br><span class=\"title\">{}</span></td><td class=\"n\">{}/{}</td>\
              <td class=\"rate\"><svg class=\"rate\" width=\"204\" height=\"16\" role=\"img\" aria-label=\"{percent}% passed\"><rect x=\"1\" y=\"2\" width=\"200\" height=\"12\" class=\"track\"/><rect x=\"1\" y=\"2\" width=\"{}\" height=\"12\" class=\"b\"/></svg> {percent}%</td>\
-             <td><a href=\"{}{}\">{}</a><br><span class=\"title\">{}</span></td></tr>",
+             <td><a href=\"{}\">{}</a><br><span class=\"title\">{}</span></td></tr>",
             escape(id),
             escape(rate.title),
             rate.passed,
             rate.graded,
             percent * 2,
-            escape(links.handouts),
-            escape(rate.handout),
+            escape(&links.href(rate.handout)),
             escape(&anchor.replace('-', " ")),
             escape(file)
         );

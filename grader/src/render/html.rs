@@ -34,8 +34,24 @@ pub struct Links<'a> {
     /// relative to: the course's folder as a `file://` URL, or its web
     /// address; ends with `/`.
     pub handouts: &'a str,
+    /// Whether `handouts` is the book of `cargo xtask book` (a section
+    /// `labs/echo/README.md#the-half-close` is then `echo.html#the-half-close`
+    /// in it) rather than the course's folder.
+    pub book: bool,
     /// The page to go back to (a class's dashboard), and what it is called.
     pub up: Option<(&'a str, &'a str)>,
+}
+
+impl Links<'_> {
+    /// Where a handout section (`labs/echo/README.md#the-half-close`) is:
+    /// in the course's folder, or in the book.
+    pub fn href(&self, handout: &str) -> String {
+        if self.book {
+            format!("{}{}", self.handouts, crate::handout::in_book(handout))
+        } else {
+            format!("{}{handout}", self.handouts)
+        }
+    }
 }
 
 /// The page of one grade: every lab in `reports`.
@@ -62,22 +78,24 @@ pub fn page<'a>(reports: impl IntoIterator<Item = &'a LabReport>, links: Links) 
             escape(label)
         );
     }
+    // One lab's score is shown once, by its section; several labs get a
+    // total as well.
+    let total = if views.len() > 1 {
+        format!(" <span class=\"total\">{score}/{max}</span>")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         html,
-        "<header><h1>{} <span class=\"total\">{score}/{max}</span></h1>",
+        "<header><h1>{}{total}</h1>",
         escape(&format!("{labs} — {graded}"))
     );
     if let Some(view) = views.first() {
         let _ = writeln!(
             html,
-            "<p class=\"meta\">grader {} · seed {}{}</p>",
+            "<p class=\"meta\">grader {} · seed {}</p>",
             escape(view.grader_version),
             view.seed,
-            if view.containment.is_empty() {
-                String::new()
-            } else {
-                format!(" · {}", escape(view.containment))
-            }
         );
     }
     html.push_str("</header>\n<main>\n");
@@ -85,7 +103,20 @@ pub fn page<'a>(reports: impl IntoIterator<Item = &'a LabReport>, links: Links) 
         lab(&mut html, view, links);
     }
     html.push_str("</main>\n");
-    html.push_str(LEGEND);
+    // How the programs were contained matters to an instructor, not to a
+    // student fixing a check: folded away at the foot of the page.
+    let containment = views
+        .first()
+        .map(|view| view.containment)
+        .filter(|containment| !containment.is_empty())
+        .map(|containment| {
+            format!(
+                "<details class=\"run\"><summary>How the grader ran your programs</summary><p>{}</p></details>",
+                escape(containment)
+            )
+        })
+        .unwrap_or_default();
+    html.push_str(&LEGEND.replacen("<footer>", &format!("<footer>{containment}"), 1));
     html.push_str("</body>\n</html>\n");
     html
 }
@@ -151,19 +182,30 @@ fn lab(html: &mut String, view: &LabView, links: Links) {
             .find_map(|check| check.guidance)
             .map(|guidance| guidance.handout)
             .unwrap_or_default();
-        let mut start = escape(&start);
+        let mut start = inline(&start);
         if !handout.is_empty() {
             let link = format!(
-                "<a href=\"{}{}\">{}</a>",
-                escape(links.handouts),
-                escape(handout),
+                "<a href=\"{}\">{}</a>",
+                escape(&links.href(handout)),
                 escape(handout)
             );
             start = start.replacen(&escape(handout), &link, 1);
         }
         let _ = writeln!(html, "<p class=\"start\">{start}</p>");
     }
-    html.push_str("<ol class=\"checks\">\n");
+    // The ids' column is as wide as the longest id, so that every row's
+    // points and title line up.
+    let id_width = view
+        .checks
+        .iter()
+        .map(|check| check.id.chars().count())
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(
+        html,
+        "<ol class=\"checks\" style=\"--id:{}px\">",
+        id_width * 8 + 4
+    );
     let same = same_failures(&view.checks);
     for (check, same) in view.checks.iter().zip(&same) {
         self::check(html, check, same, links);
@@ -212,7 +254,7 @@ fn check(html: &mut String, check: &CheckView, same: &Same, links: Links) {
          <code class=\"id\">{}</code> <span class=\"points\">{}</span> <span class=\"title\">{}</span>",
         escape(check.id),
         check.points(),
-        escape(check.title)
+        inline(check.title)
     );
     if !has_body {
         let _ = writeln!(html, "<div class=\"line\">{summary}</div>\n</li>");
@@ -251,15 +293,17 @@ fn check(html: &mut String, check: &CheckView, same: &Same, links: Links) {
         let _ = writeln!(
             html,
             "<dl class=\"guidance\"><dt>hint</dt><dd>{}</dd><dt>read</dt><dd>{}</dd>",
-            escape(guidance.hint),
+            inline(guidance.hint),
             handout_link(guidance.handout, links)
         );
         if let Some(try_it) = guidance.try_it {
-            let _ = writeln!(
-                html,
-                "<dt>try it</dt><dd><code>{}</code></dd>",
-                escape(try_it)
-            );
+            // A command as code; words around commands in code spans.
+            let shown = if try_it.contains('`') {
+                inline(try_it)
+            } else {
+                format!("<code>{}</code>", escape(try_it))
+            };
+            let _ = writeln!(html, "<dt>try it</dt><dd>{shown}</dd>");
         }
         html.push_str("</dl>\n");
     }
@@ -296,11 +340,28 @@ fn handout_link(handout: &str, links: Links) -> String {
         format!("{} ({file})", anchor.replace('-', " "))
     };
     format!(
-        "<a href=\"{}{}\">{}</a>",
-        escape(links.handouts),
-        escape(handout),
+        "<a href=\"{}\">{}</a>",
+        escape(&links.href(handout)),
         escape(&section)
     )
+}
+
+/// `text` as HTML, its markdown code spans (`` `read` ``) as `<code>`: the
+/// rubric's titles and hints are written in markdown. An unpaired backtick
+/// is shown as it is.
+pub fn inline(text: &str) -> String {
+    let pieces: Vec<&str> = text.split('`').collect();
+    let pairs = (pieces.len() - 1) / 2;
+    let mut html = String::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        if i > 0 && i <= pairs * 2 {
+            html.push_str(if i % 2 == 1 { "<code>" } else { "</code>" });
+        } else if i > 0 {
+            html.push('`');
+        }
+        html.push_str(&escape(piece));
+    }
+    html
 }
 
 /// Geometry of the diagram, in pixels.
@@ -310,7 +371,12 @@ const FIRST_LIFELINE: usize = 120;
 /// Where the times end (they are right-aligned).
 const TIME_END: usize = 62;
 const LANE: usize = 150;
-const TEXT_CHARS: usize = 78;
+/// The widest a diagram gets (the page's width less its padding): the
+/// "what happened" column takes what the lifelines leave of it, and the
+/// diagram shrinks to fit a narrower window rather than scroll.
+const DIAGRAM_WIDTH: usize = 1050;
+/// The width of a character of the diagram's 12 px monospace font.
+const CHAR_WIDTH: usize = 7;
 
 /// A check's conversation as an SVG sequence diagram: a lifeline per
 /// party, a row per event (times at the left, words at the right), arrows
@@ -323,7 +389,21 @@ pub fn sequence_diagram(timeline: &Timeline, id: &str) -> String {
         FIRST_LIFELINE + index * LANE
     };
     let text_x = FIRST_LIFELINE + parties.len().saturating_sub(1) * LANE + 56;
-    let width = text_x + TEXT_CHARS * 7 + 10;
+    // As wide as its longest row, up to the page's width: then rows are cut.
+    let longest = timeline
+        .rows
+        .iter()
+        .map(|row| match row {
+            Row::Gap(left_out) => timeline::gap(*left_out).chars().count(),
+            _ => format!("{}  {}", timeline.who_of(row), timeline::what_of(row))
+                .chars()
+                .count(),
+        })
+        .max()
+        .unwrap_or(0)
+        .max("what happened".len());
+    let text_chars = longest.min((DIAGRAM_WIDTH - text_x - 10) / CHAR_WIDTH);
+    let width = text_x + text_chars * CHAR_WIDTH + 10;
     let height = TOP + timeline.rows.len() * ROW + 10;
     let mut svg = String::new();
     let _ = write!(
@@ -373,7 +453,7 @@ pub fn sequence_diagram(timeline: &Timeline, id: &str) -> String {
                 let what = timeline::what_of(row);
                 let who = timeline.who_of(row);
                 let words = format!("{who}  {what}");
-                let shown = clip(&words, TEXT_CHARS);
+                let shown = clip(&words, text_chars);
                 // The whole text on hover, only where it is cut: a row's
                 // markup is most of a page.
                 let title = if shown == words {
@@ -547,17 +627,22 @@ ol.checks{list-style:none;padding:0;margin:.5em 0}\
 .check.passed{border-color:var(--ok)}.check.failed{border-color:var(--bad);border-left-style:double;border-left-width:7px}\
 .check.not-run,.check.skipped{border-color:var(--warn);border-left-style:dashed}\
 summary,.line{cursor:default;padding:3px 0}summary{cursor:pointer}\
+.check>details>summary,.check>.line{display:grid;grid-template-columns:.8em 1.2em 5.5em var(--id,16em) 3.2em minmax(0,1fr);align-items:baseline;column-gap:.4em}\
+.check>details>summary::before{content:'▸';color:var(--mute);font-size:.8em}.check>details[open]>summary::before{content:'▾'}.check>.line::before{content:''}\
+.title code{font-size:12px}
 .mark{display:inline-block;width:1.2em;text-align:center;font-weight:bold}\
 .passed .mark,.passed .status{color:var(--ok)}.failed .mark,.failed .status{color:var(--bad)}\
 .not-run .mark,.not-run .status,.skipped .mark,.skipped .status{color:var(--warn)}\
 .status{font-size:.8em;text-transform:uppercase;letter-spacing:.04em;display:inline-block;width:5.5em}\
-.points{font-variant-numeric:tabular-nums;display:inline-block;width:3em;text-align:right;margin-right:.5em}\
+.points{font-variant-numeric:tabular-nums;text-align:right;white-space:nowrap}\
+.id{white-space:nowrap}\
+details.run summary{cursor:pointer}\
 code,pre{font:13px/1.4 ui-monospace,'SFMono-Regular',Menlo,Consolas,monospace}\
 pre{background:#f3f4f6;padding:8px;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere;max-height:24em}\
 .same{color:var(--mute)}\
 dl.guidance{display:grid;grid-template-columns:5em 1fr;gap:2px 8px;margin:.4em 0}dt{color:var(--mute)}dd{margin:0}\
 figure{margin:.5em 0;overflow-x:auto}figcaption{color:var(--mute);font-size:.85em}\
-svg.seq{font:12px ui-monospace,Menlo,Consolas,monospace;background:#fff;border:1px solid var(--line)}\
+svg.seq{font:12px ui-monospace,Menlo,Consolas,monospace;background:#fff;border:1px solid var(--line);max-width:100%;height:auto;box-sizing:border-box;display:block}\
 .seq .h{font-weight:bold;fill:var(--ink)}.seq .p{fill:#eef1f4;stroke:#8c959f}\
 .seq .life{stroke:#8c959f;stroke-dasharray:4 3}.seq .t{fill:var(--mute)}.seq .w{fill:var(--ink)}.seq .g{fill:var(--mute);font-style:italic}\
 .seq .gap{fill:#fff;stroke:#8c959f;stroke-dasharray:2 2}\
@@ -573,3 +658,35 @@ svg.chart{font:12px system-ui,sans-serif;max-width:100%;height:auto}.chart .b{fi
 .chart .axis{stroke:#57606a}.chart .count{font-weight:bold;fill:var(--ink)}.chart .tick{fill:var(--mute)}\
 td.rate{white-space:nowrap}svg.rate{vertical-align:middle}.rate .track{fill:#eef1f4;stroke:#d0d7de}.rate .b{fill:#4c6ef5}\
 @media print{details{display:block}}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_spans_become_code_and_the_rest_is_escaped() {
+        assert_eq!(
+            inline("prints `Listening on <ADDR>` & flushes"),
+            "prints <code>Listening on &lt;ADDR&gt;</code> &amp; flushes"
+        );
+        assert_eq!(inline("`a` and `b`"), "<code>a</code> and <code>b</code>");
+        assert_eq!(inline("one ` alone"), "one ` alone");
+        assert_eq!(inline("`a` then ` alone"), "<code>a</code> then ` alone");
+    }
+
+    #[test]
+    fn handout_links_go_into_the_book_when_there_is_one() {
+        let mut links = Links {
+            handouts: "file:///c/",
+            book: false,
+            up: None,
+        };
+        let section = "labs/echo/README.md#the-half-close";
+        assert_eq!(
+            links.href(section),
+            "file:///c/labs/echo/README.md#the-half-close"
+        );
+        links.book = true;
+        assert_eq!(links.href(section), "file:///c/echo.html#the-half-close");
+    }
+}
