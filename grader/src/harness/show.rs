@@ -29,11 +29,8 @@ pub fn size(bytes: u64) -> String {
         0x10_0000..0x4000_0000 => (KIB * KIB, "MiB"),
         _ => (KIB * KIB * KIB, "GiB"),
     };
-    if bytes % unit == 0 {
-        format!("{} {name}", bytes / unit)
-    } else {
-        format!("{:.1} {name}", bytes as f64 / unit as f64)
-    }
+    let shown = format!("{:.1}", bytes as f64 / unit as f64);
+    format!("{} {name}", shown.strip_suffix(".0").unwrap_or(&shown))
 }
 
 /// The bytes a byte-string literal body stands for: the inverse of
@@ -213,6 +210,7 @@ mod tests {
         assert_eq!(size(64 * 1024), "64 KiB");
         assert_eq!(size(1024 * 1024 + 100 * 1024), "1.1 MiB");
         assert_eq!(size(2 << 30), "2 GiB");
+        assert_eq!(size(64 * 1024 + 12), "64 KiB");
     }
 
     #[test]
