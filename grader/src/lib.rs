@@ -57,7 +57,10 @@
 //! 3. `grader/src/labs/SLUG/server.rs` or `client.rs` (or
 //!    `grader/src/labs/echo.rs` for lab 1): the function
 //!    `fn name(ctx: &Ctx) -> CheckResult`, failing with a [`Failure`] that
-//!    says what was expected and what happened.
+//!    says what was expected and what happened. Every read from a graded
+//!    program is bounded: a connection reads 64 KiB plus a margin unless
+//!    the check says how much it expects
+//!    ([`Conn::expect_at_most`](harness::conn::Conn::expect_at_most)).
 //! 4. `grader/src/labs/SLUG/mod.rs` (or `echo.rs`): a row
 //!    `("SLUG.name", server::name)` in `CHECKS`, in rubric order.
 //! 5. `grader/tests/SLUG.rs` and `grader/tests/fixtures/SLUG/`: a classic

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::conn::Conn;
+use super::conn::{Conn, TooMuch};
 use super::conversation::{self, Kind, Party};
 use super::stall::{self, Watch};
 use super::{procfs, show};
@@ -162,6 +162,9 @@ pub enum ReadEnd {
     Stalled(String),
     /// The connection failed (e.g. reset by the peer).
     Error(String),
+    /// The program sent more than the connection's budget (see
+    /// [`Conn::expect_at_most`]): the grader stopped reading.
+    TooMuch(TooMuch),
 }
 
 impl ReadEnd {
@@ -182,6 +185,7 @@ impl std::fmt::Display for ReadEnd {
             ReadEnd::Deadline => write!(f, "nothing more arrived before the time limit"),
             ReadEnd::Stalled(why) => write!(f, "nothing more arrived: {why}"),
             ReadEnd::Error(err) => write!(f, "the connection failed: {err}"),
+            ReadEnd::TooMuch(too_much) => write!(f, "{too_much}"),
         }
     }
 }
@@ -199,8 +203,18 @@ pub struct Exchange {
 
 impl Exchange {
     /// A failure unless exactly `expected` came back: shows the first
-    /// difference, or what the wait ended on.
+    /// difference, or what the wait ended on. A program that sent more than
+    /// the connection's budget fails with that first, whatever the bytes.
     pub fn expect_bytes(&self, expected: &[u8], what: &str) -> Result<(), Failure> {
+        if let ReadEnd::TooMuch(too_much) = &self.end {
+            return Err(Failure::new(format!(
+                "{what}: {too_much}; the grader stopped reading there"
+            ))
+            .detail(format!(
+                "the first bytes: {}",
+                show::bytes(&self.received[..self.received.len().min(48)], 48)
+            )));
+        }
         let Some(difference) = show::first_difference(expected, &self.received) else {
             return Ok(());
         };
@@ -219,7 +233,8 @@ impl Exchange {
 }
 
 /// Sends `payload` following `plan` while reading the reply on the same
-/// connection, until end of stream, `stop_after` bytes, an error or `deadline`.
+/// connection, until end of stream, `stop_after` bytes, an error or `deadline`
+/// (and at most the connection's budget: see [`read_until`]).
 pub fn exchange(
     stream: &Conn,
     payload: &[u8],
@@ -309,11 +324,19 @@ pub fn write_all_until(stream: &mut &Conn, mut data: &[u8], deadline: Instant) -
 }
 
 /// Reads until end of stream, `stop_after` bytes, an error or `deadline`.
+///
+/// The reads are bounded by the connection's budget
+/// ([`Conn::expect_at_most`]): waiting for `stop_after` bytes expects that
+/// many more, and without it, a program that sends more than the budget
+/// ends the wait with [`ReadEnd::TooMuch`].
 pub fn read_until(
     stream: &Conn,
     stop_after: Option<usize>,
     deadline: Instant,
 ) -> (Vec<u8>, ReadEnd) {
+    if let Some(wanted) = stop_after {
+        stream.expect_more(wanted as u64);
+    }
     read_until_done(stream, deadline, |received| {
         stop_after.is_some_and(|wanted| received.len() >= wanted)
     })
@@ -321,7 +344,7 @@ pub fn read_until(
 
 /// Reads until `done` says the bytes received so far are enough (for a
 /// protocol with framing: a whole message has arrived), end of stream, an
-/// error or `deadline`.
+/// error, `deadline`, or the connection's budget ([`ReadEnd::TooMuch`]).
 pub fn read_until_done(
     stream: &Conn,
     deadline: Instant,
@@ -353,7 +376,10 @@ pub fn read_until_done(
             }
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
             Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(err) => return (received, ReadEnd::Error(err.to_string())),
+            Err(err) => match TooMuch::of(&err) {
+                Some(too_much) => return (received, ReadEnd::TooMuch(too_much.clone())),
+                None => return (received, ReadEnd::Error(err.to_string())),
+            },
         }
     }
 }
@@ -708,7 +734,9 @@ pub fn wait_until_all_read(streams: &[Conn], deadline: Instant) {
 }
 
 /// Reads from `stream` until the other side half-closes (or the stream's
-/// timeout ends the wait).
+/// timeout ends the wait), and at most the connection's budget
+/// ([`Conn::expect_at_most`]): beyond it, an error that
+/// [`TooMuch::of`] recognises.
 pub fn read_to_eof(stream: &mut Conn) -> io::Result<Vec<u8>> {
     let mut received = Vec::new();
     stream.read_to_end(&mut received)?;
@@ -717,6 +745,7 @@ pub fn read_to_eof(stream: &mut Conn) -> io::Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::conn::DEFAULT_EXPECTED;
     use super::*;
 
     #[test]
@@ -747,6 +776,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let echo = thread::spawn(move || {
             let (mut stream, _) = accept_until(&listener, deadline).unwrap();
+            stream.expect_at_most(2_000_000);
             let mut reader = stream.try_clone().unwrap();
             io::copy(&mut reader, &mut stream).unwrap();
         });
@@ -762,6 +792,68 @@ mod tests {
         assert!(result.expect_bytes(&payload, "echo").is_ok());
         drop(stream);
         echo.join().unwrap();
+    }
+
+    /// A local server that writes `size` bytes (without end if `None`) to
+    /// its first client, then closes.
+    fn writer(size: Option<usize>) -> (SocketAddr, thread::JoinHandle<()>) {
+        let (listener, addr) = listen().unwrap();
+        let handle = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut left = size.unwrap_or(usize::MAX);
+            while left > 0 {
+                let piece = left.min(chunk.len());
+                if stream.write_all(&chunk[..piece]).is_err() {
+                    return;
+                }
+                left -= piece;
+            }
+        });
+        (addr, handle)
+    }
+
+    #[test]
+    fn a_flood_ends_the_read_at_the_budget() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (addr, flood) = writer(None);
+        let stream = connect(addr, deadline).unwrap();
+        stream.expect_at_most(100_000);
+        let (received, end) = read_until(&stream, None, deadline);
+        let too_much = stream.too_much().expect("over budget");
+        assert_eq!(end, ReadEnd::TooMuch(too_much.clone()));
+        assert_eq!(received.len() as u64, 100_000 + super::super::conn::MARGIN);
+        assert_eq!(too_much.expected, 100_000);
+        assert_eq!(
+            too_much.to_string(),
+            "the server sent more than 161.7 KiB where at most 97.7 KiB was expected"
+        );
+        // Every read after it fails the same way, read_to_end included.
+        let err = read_to_eof(&mut stream.try_clone().unwrap()).unwrap_err();
+        assert_eq!(TooMuch::of(&err), Some(&too_much));
+        drop(stream);
+        flood.join().unwrap();
+    }
+
+    #[test]
+    fn an_end_of_stream_right_at_the_budget_is_an_end_of_stream() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let size = DEFAULT_EXPECTED + super::super::conn::MARGIN;
+        let (addr, writer) = writer(Some(size as usize));
+        let stream = connect(addr, deadline).unwrap();
+        let (received, end) = read_until(&stream, None, deadline);
+        assert_eq!((received.len() as u64, end), (size, ReadEnd::Eof));
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn waiting_for_more_bytes_than_the_default_expects_them() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (addr, writer) = writer(Some(1024 * 1024));
+        let stream = connect(addr, deadline).unwrap();
+        let (received, end) = read_until(&stream, Some(1024 * 1024), deadline);
+        assert_eq!((received.len(), end), (1024 * 1024, ReadEnd::Enough));
+        writer.join().unwrap();
     }
 
     #[test]

@@ -19,6 +19,20 @@ pub fn bytes(data: &[u8], max: usize) -> String {
     )
 }
 
+/// A byte count as a student reads it: `12 bytes`, `64 KiB`, `1.1 MiB`,
+/// `2 GiB`.
+pub fn size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    let (unit, name) = match bytes {
+        0..KIB => return format!("{bytes} byte{}", if bytes == 1 { "" } else { "s" }),
+        KIB..0x10_0000 => (KIB, "KiB"),
+        0x10_0000..0x4000_0000 => (KIB * KIB, "MiB"),
+        _ => (KIB * KIB * KIB, "GiB"),
+    };
+    let shown = format!("{:.1}", bytes as f64 / unit as f64);
+    format!("{} {name}", shown.strip_suffix(".0").unwrap_or(&shown))
+}
+
 /// The bytes a byte-string literal body stands for: the inverse of
 /// `escape_ascii` (`\n`, `\t`, `\r`, `\\`, `\"`, `\'`, `\xNN`, and plain
 /// ASCII). `None` if the text holds anything else, e.g. a Python `\u`
@@ -187,6 +201,16 @@ mod tests {
         let shown = bytes(&[b'x'; 1000], 30);
         assert!(shown.contains("970 bytes left out"), "{shown}");
         assert!(shown.ends_with("(1000 bytes in all)"));
+    }
+
+    #[test]
+    fn sizes_read_like_a_person_says_them() {
+        assert_eq!(size(1), "1 byte");
+        assert_eq!(size(12), "12 bytes");
+        assert_eq!(size(64 * 1024), "64 KiB");
+        assert_eq!(size(1024 * 1024 + 100 * 1024), "1.1 MiB");
+        assert_eq!(size(2 << 30), "2 GiB");
+        assert_eq!(size(64 * 1024 + 12), "64 KiB");
     }
 
     #[test]

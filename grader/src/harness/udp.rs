@@ -18,6 +18,16 @@ use super::stall::{self, Watch};
 /// so that what arrives is never cut short on the grader's side.
 pub const MAX_DATAGRAM: usize = 65_507;
 
+/// The most datagrams from other senders [`recv_from_until`] keeps (it
+/// counts no more): enough to say where replies came from, while a program
+/// that floods the grader's socket costs it a bounded buffer.
+pub const OTHERS_KEPT: usize = 16;
+
+/// The most datagrams [`drain`] takes in one go, and the most bytes: a
+/// program that sends faster than the grader drains cannot keep it
+/// draining, or its memory growing, for ever.
+pub const DRAIN_AT_MOST: (usize, usize) = (1024, 1024 * 1024);
+
 /// One datagram and who sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Datagram {
@@ -172,9 +182,9 @@ pub fn recv_until(socket: &Udp, deadline: Instant) -> io::Result<Option<Datagram
 }
 
 /// Receives datagrams until one comes from `from`, or `deadline` passes.
-/// Returns that datagram (if any) and every other datagram that arrived
-/// first, so that a check can tell "nothing came" from "it came from the
-/// wrong address".
+/// Returns that datagram (if any) and the first [`OTHERS_KEPT`] other
+/// datagrams that arrived before it, so that a check can tell "nothing
+/// came" from "it came from the wrong address".
 pub fn recv_from_until(
     socket: &Udp,
     from: SocketAddr,
@@ -185,25 +195,32 @@ pub fn recv_from_until(
         if datagram.from == from {
             return Ok((Some(datagram), others));
         }
-        others.push(datagram);
+        if others.len() < OTHERS_KEPT {
+            others.push(datagram);
+        }
     }
     Ok((None, others))
 }
 
-/// Every datagram already waiting on `socket`, without waiting for more.
-/// Errors the socket reports are skipped: only the datagrams matter here.
+/// Every datagram already waiting on `socket`, without waiting for more,
+/// and no more than [`DRAIN_AT_MOST`] datagrams or bytes. Errors the socket reports are
+/// skipped: only the datagrams matter here.
 pub fn drain(socket: &Udp) -> io::Result<Vec<Datagram>> {
     socket.set_nonblocking(true)?;
     let mut buffer = vec![0; MAX_DATAGRAM];
     let mut received = Vec::new();
     let mut errors = 0;
-    loop {
+    let mut bytes = 0;
+    while received.len() < DRAIN_AT_MOST.0 && bytes < DRAIN_AT_MOST.1 {
         match socket.recv_from(&mut buffer) {
-            Ok((n, from)) => received.push(Datagram {
-                bytes: buffer[..n].to_vec(),
-                from,
-                arrived: arrival(socket),
-            }),
+            Ok((n, from)) => {
+                bytes += n;
+                received.push(Datagram {
+                    bytes: buffer[..n].to_vec(),
+                    from,
+                    arrived: arrival(socket),
+                });
+            }
             Err(err) if err.kind() == ErrorKind::WouldBlock => break,
             // Each pending error is reported once; a few in a row is the
             // most a loopback socket can queue, so this loop ends.
@@ -315,6 +332,19 @@ mod tests {
         assert_eq!(others.len(), 1);
         assert_eq!(others[0].bytes, b"stranger");
         assert!(drain(&me).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_crowd_of_strangers_is_kept_only_in_part() {
+        let (me, friend, stranger) = (bind().unwrap(), bind().unwrap(), bind().unwrap());
+        let to = me.local_addr().unwrap();
+        for _ in 0..OTHERS_KEPT * 2 {
+            stranger.send_to(b"stranger", to).unwrap();
+        }
+        friend.send_to(b"friend", to).unwrap();
+        let (found, others) = recv_from_until(&me, friend.local_addr().unwrap(), soon()).unwrap();
+        assert_eq!(found.unwrap().bytes, b"friend");
+        assert_eq!(others.len(), OTHERS_KEPT);
     }
 
     #[test]

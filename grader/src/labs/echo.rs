@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use crate::harness::conn::Conn;
+use crate::harness::conn::{Conn, TooMuch};
 use crate::harness::net::{self, Peer, RefusingPort, SendPlan};
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
@@ -133,6 +133,7 @@ fn small_pieces(ctx: &Ctx) -> CheckResult {
 fn second_client(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
     let first = server.connect(ctx.deadline())?;
+    first.expect_at_most(b"first client".len() as u64);
     let exchange = net::exchange(
         &first,
         b"first client",
@@ -175,6 +176,7 @@ fn server_log(ctx: &Ctx) -> CheckResult {
     let peer = stream
         .local_addr()
         .map_err(|err| Failure::new(format!("local_addr: {err}")))?;
+    stream.expect_at_most(HELLO.len() as u64);
     let exchange = net::exchange(
         &stream,
         HELLO,
@@ -229,12 +231,20 @@ fn expect_client_output(
     // stopped, its socket closes and the peer sees an end of stream anyway.
     let (exited, stalled) = client.wait_watching(deadline);
     let heard_before_the_end = (!exited).then(|| heard.progress());
-    let mut finished = client.finish(if stalled.is_some() {
+    let mut finished = client.finish(if stalled.is_some() || heard.too_much().is_some() {
         std::time::Instant::now()
     } else {
         deadline
     });
     finished.stalled = finished.stalled.or(stalled);
+    if let Some(too_much) = heard.too_much() {
+        return Err(Failure::from(too_much)
+            .expected(format!(
+                "{CLIENT} sends its message ({}), then the end of stream",
+                show::size(message.len() as u64)
+            ))
+            .actual(format!("{CLIENT} {}", finished.describe())));
+    }
     let stdout = finished.stdout_text();
     let got = stdout.lines().find(|line| line.starts_with("Received"));
     if finished.timed_out {
@@ -330,9 +340,14 @@ fn not_sent(finished: &Finished, message: &[u8], received: &[u8], half_closed: b
 /// piece, however slow the machine, and the check catches it every time.
 /// (Waiting after every piece would cost a scheduler round trip per piece,
 /// too slow for 100 KiB on a loaded machine.)
-fn echo_peer(ctx: &Ctx, piece: usize, pause: Duration) -> Result<(Peer<()>, Arc<Heard>), Failure> {
+fn echo_peer(
+    ctx: &Ctx,
+    message: &[u8],
+    piece: usize,
+    pause: Duration,
+) -> Result<(Peer<()>, Arc<Heard>), Failure> {
     let deadline = ctx.deadline();
-    let heard = Arc::new(Heard::default());
+    let heard = Arc::new(Heard::expecting(message));
     let noted = Arc::clone(&heard);
     Peer::serve_one(deadline, move |mut stream: Conn| {
         let request = noted.read_to_eof(&mut stream)?;
@@ -371,21 +386,40 @@ fn not_half_closed(failure: Failure, bytes: usize) -> Failure {
 /// with it, so a client that prints without talking gets nothing.
 #[derive(Debug, Default)]
 struct Heard {
+    /// How many bytes the client is expected to send: the peer reads no
+    /// more than that and the connection's margin.
+    expected: usize,
     received: Mutex<Vec<u8>>,
     end: AtomicBool,
     sent: Mutex<Vec<u8>>,
+    /// Whether the client sent more than the peer reads, and how much.
+    too_much: Mutex<Option<TooMuch>>,
 }
 
 impl Heard {
-    /// Reads `stream` to its end, noting what arrives as it goes.
+    /// What a peer hears from a client that is to send `message`.
+    fn expecting(message: &[u8]) -> Self {
+        Self {
+            expected: message.len(),
+            ..Self::default()
+        }
+    }
+
+    /// Reads `stream` to its end, noting what arrives as it goes, up to
+    /// the message the client is expected to send and the margin.
     fn read_to_eof(&self, stream: &mut Conn) -> io::Result<Vec<u8>> {
         if stream.is_poke() {
             // The client never connected: the grader woke its own server.
             return Ok(Vec::new());
         }
+        stream.expect_at_most(self.expected as u64);
         let mut buffer = [0; 64 * 1024];
         loop {
-            let n = stream.read(&mut buffer)?;
+            let n = stream.read(&mut buffer).inspect_err(|err| {
+                if let Some(too_much) = TooMuch::of(err) {
+                    *lock(&self.too_much) = Some(too_much.clone());
+                }
+            })?;
             if n == 0 {
                 self.end.store(true, Ordering::SeqCst);
                 return Ok(self.received().0);
@@ -418,6 +452,11 @@ impl Heard {
     fn sent(&self) -> Vec<u8> {
         lock(&self.sent).clone()
     }
+
+    /// Whether the client sent more than the peer reads.
+    fn too_much(&self) -> Option<TooMuch> {
+        lock(&self.too_much).clone()
+    }
 }
 
 /// The data behind `mutex`, also after a panic elsewhere (the bytes noted
@@ -427,7 +466,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn client_output(ctx: &Ctx) -> CheckResult {
-    let (peer, heard) = echo_peer(ctx, usize::MAX, Duration::ZERO)?;
+    let (peer, heard) = echo_peer(ctx, HELLO, usize::MAX, Duration::ZERO)?;
     let finished = expect_client_output(ctx, &[], (peer, &heard), HELLO)?;
     // The contract's line only: other lines a client prints are its own.
     let stdout = finished.stdout_text();
@@ -439,24 +478,24 @@ fn client_output(ctx: &Ctx) -> CheckResult {
 }
 
 fn client_large(ctx: &Ctx) -> CheckResult {
-    let (peer, heard) = echo_peer(ctx, 4096, ctx.scaled(0.002))?;
     let mut rng = ctx.rng();
     let message: String = std::iter::repeat_with(|| rng.alphanumeric())
         .take(100 * 1024)
         .collect();
+    let (peer, heard) = echo_peer(ctx, message.as_bytes(), 4096, ctx.scaled(0.002))?;
     expect_client_output(ctx, &[&message], (peer, &heard), message.as_bytes())
         .map(drop)
         .map_err(|failure| failure.detail(format!("the message came from seed {}", ctx.seed())))
 }
 
 fn client_pieces(ctx: &Ctx) -> CheckResult {
-    let (peer, heard) = echo_peer(ctx, 4, ctx.scaled(0.05))?;
+    let (peer, heard) = echo_peer(ctx, HELLO, 4, ctx.scaled(0.05))?;
     expect_client_output(ctx, &["Hello, world"], (peer, &heard), HELLO).map(drop)
 }
 
 fn client_half_close(ctx: &Ctx) -> CheckResult {
     // This server answers only once the client has said "I'm done sending".
-    let heard = Arc::new(Heard::default());
+    let heard = Arc::new(Heard::expecting(HELLO));
     let noted = Arc::clone(&heard);
     let peer = Peer::serve_one(ctx.deadline(), move |mut stream: Conn| {
         let request = noted.read_to_eof(&mut stream)?;
@@ -475,7 +514,7 @@ fn client_prints_the_reply(ctx: &Ctx) -> CheckResult {
     let mut reply = b"not an echo: ".to_vec();
     let length = rng.usize(16..48);
     reply.extend(std::iter::repeat_with(|| rng.u8(..)).take(length));
-    let heard = Arc::new(Heard::default());
+    let heard = Arc::new(Heard::expecting(HELLO));
     let noted = Arc::clone(&heard);
     let peer = Peer::serve_one(ctx.deadline(), move |mut stream| {
         noted.read_to_eof(&mut stream)?;

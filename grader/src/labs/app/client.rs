@@ -191,6 +191,11 @@ fn judge_request(
             show::bytes(bytes, 120)
         ),
     };
+    if let ReadEnd::TooMuch(too_much) = &seen.end {
+        return Err(Failure::from(too_much.clone())
+            .expected(description)
+            .actual(show::bytes(&seen.bytes, 300)));
+    }
     let request = match parse_message(&seen.bytes) {
         Parsed::Complete(request) => request,
         Parsed::Incomplete(why) => {

@@ -206,19 +206,25 @@ impl Expected {
 }
 
 /// How a wait for the response ended, in words.
-pub(super) fn ending(end: &ReadEnd) -> &'static str {
+pub(super) fn ending(end: &ReadEnd) -> String {
     match end {
-        ReadEnd::Eof => "the server closed the connection",
-        ReadEnd::Enough => "the grader stopped reading",
-        ReadEnd::Deadline => "nothing more arrived before the time limit",
-        ReadEnd::Stalled(_) => "nothing more arrived: the server sat idle, asleep",
-        ReadEnd::Error(_) => "the connection failed (reset by the server?)",
+        ReadEnd::Eof => "the server closed the connection".into(),
+        ReadEnd::Enough => "the grader stopped reading".into(),
+        ReadEnd::Deadline => "nothing more arrived before the time limit".into(),
+        ReadEnd::Stalled(_) => "nothing more arrived: the server sat idle, asleep".into(),
+        ReadEnd::Error(_) => "the connection failed (reset by the server?)".into(),
+        ReadEnd::TooMuch(too_much) => format!("{too_much}, and the grader stopped reading"),
     }
 }
 
 /// Checks a response against what the contract expects: framing, every
 /// header key, content-length agreeing with the bytes sent, and the content.
 pub(super) fn judge(received: &[u8], end: &ReadEnd, expected: &Expected) -> Result<(), Failure> {
+    if let ReadEnd::TooMuch(too_much) = end {
+        return Err(Failure::from(too_much.clone())
+            .expected(expected.describe())
+            .actual(show::bytes(received, 300)));
+    }
     let message = match parse_message(received) {
         Parsed::Complete(message) => message,
         Parsed::Incomplete(why) => {

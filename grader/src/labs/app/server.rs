@@ -304,7 +304,18 @@ fn bad_input_scenario(ctx: &Ctx, cases: &[(&str, Vec<u8>)]) -> CheckResult {
             .map_err(|err| Failure::new(format!("local_addr: {err}")))?;
         // Writing may fail if the server already closed: that is fine.
         let _ = net::send(&bad, bytes, ALL_AT_ONCE, ctx.within(2.0));
+        // Nothing is expected back: the server closes without answering.
+        bad.expect_at_most(0);
         let (received, end) = net::read_until(&bad, None, ctx.within(3.0));
+        if let ReadEnd::TooMuch(too_much) = end {
+            return Err(server.explain(
+                Failure::from(too_much)
+                    .summary_prefix(&format!("after {what}"))
+                    .expected(
+                        "the server logs `Error: PEER: REASON` and closes that connection at once",
+                    ),
+            ));
+        }
         if end.gave_up() {
             let mut failure =
                 Failure::new(format!("after {what}, the server kept the connection open"))

@@ -10,20 +10,22 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::conn::Conn;
+use crate::harness::conn::{Conn, TooMuch};
 use crate::harness::net::{self, Peer};
 use crate::harness::process::Finished;
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
-use super::CLIENT;
 use super::reply::{Pairs, canonical, layout_problem, quoted, quoted_list};
+use super::{CLIENT, MAX_NAME};
 
 /// What the grader's peer got from the client.
 #[derive(Debug)]
 struct PeerSaw {
     name: Vec<u8>,
     client: SocketAddr,
+    /// Whether the client sent more than a name can be.
+    too_much: Option<TooMuch>,
 }
 
 /// A grader server that follows the contract for one client: it reads the
@@ -43,10 +45,18 @@ fn list_peer(
     let (sender, receiver) = mpsc::channel();
     let peer = Peer::serve_one(ctx.deadline(), move |mut stream: Conn| {
         let client = stream.peer_addr()?;
-        let name = net::read_to_eof(&mut stream)?;
+        stream.expect_at_most(MAX_NAME as u64);
+        let name = net::read_to_eof(&mut stream).inspect_err(|err| {
+            let _ = sender.send(PeerSaw {
+                name: Vec::new(),
+                client,
+                too_much: TooMuch::of(err).cloned(),
+            });
+        })?;
         let _ = sender.send(PeerSaw {
             name: name.clone(),
             client,
+            too_much: None,
         });
         let mut list: BTreeMap<String, Value> = others
             .into_iter()
@@ -99,11 +109,16 @@ fn run_client(
     let finished = ctx.run(&ctx.launch(CLIENT, all_args)?, 5.0)?;
     // The client has ended: whatever it sent has reached the peer already.
     // An empty name is no name: the grader never asks for one.
-    let Some(saw) = saw
-        .recv_timeout(ctx.scaled(1.0))
-        .ok()
-        .filter(|saw| !saw.name.is_empty())
-    else {
+    let saw = saw.recv_timeout(ctx.scaled(1.0)).ok();
+    if let Some(too_much) = saw.as_ref().and_then(|saw| saw.too_much.clone()) {
+        return Err(Failure::from(too_much)
+            .expected(format!(
+                "{CLIENT} sends the name it is given (at most {MAX_NAME} bytes), then half-closes"
+            ))
+            .actual(finished.describe())
+            .detail(finished.stderr_detail()));
+    }
+    let Some(saw) = saw.filter(|saw| !saw.name.is_empty()) else {
         return Err(Failure::new(format!(
             "{CLIENT} did not send a name to the grader's server"
         ))

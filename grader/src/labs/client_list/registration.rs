@@ -104,6 +104,15 @@ pub(super) fn reply_list(registration: &Registration, name: &str) -> Result<Pair
             ));
         }
         ReadEnd::Error(_) => {}
+        ReadEnd::TooMuch(too_much) => {
+            return Err(Failure::new(format!(
+                "{what}: {too_much}; the grader stopped reading there"
+            ))
+            .expected(
+                "the list of clients as a JSON object, then the server shuts the connection down",
+            )
+            .actual(show::bytes(&registration.received, 200)));
+        }
     }
     if registration.received.is_empty() {
         return Err(Failure::new(format!(

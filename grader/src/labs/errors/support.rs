@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::thread;
 use std::time::Duration;
 
-use crate::harness::conn::Conn;
+use crate::harness::conn::{Conn, TooMuch};
 use crate::harness::net::Peer;
 use crate::harness::process::{Finished, Launch};
 use crate::harness::{Ctx, show};
@@ -111,16 +111,28 @@ pub(super) struct Request {
     pub(super) bytes: Vec<u8>,
     /// Whether it ended with a blank line (CRLF or, leniently, LF).
     pub(super) complete: bool,
+    /// Whether the client sent more than a request can be.
+    pub(super) too_much: Option<TooMuch>,
 }
 
+/// The longest request the grader reads: `GET PATH HTTP/1.0` and a blank
+/// line, with the grader's own paths (a few dozen bytes).
+const REQUEST_AT_MOST: u64 = 4096;
+
 /// Reads a request up to its blank line, end of stream or the stream's
-/// timeout. Checks other than `request_line` accept a bare `\n\n` so that
+/// timeout, and no more than [`REQUEST_AT_MOST`] and the connection's
+/// margin. Checks other than `request_line` accept a bare `\n\n` so that
 /// one line-ending bug costs one check.
 pub(super) fn read_request(stream: &mut Conn) -> Request {
     let mut request = Request::default();
     let mut buffer = [0; 4096];
+    stream.expect_at_most(REQUEST_AT_MOST);
     while !request.complete {
         match stream.read(&mut buffer) {
+            Err(err) if TooMuch::of(&err).is_some() => {
+                request.too_much = TooMuch::of(&err).cloned();
+                break;
+            }
             Ok(0) | Err(_) => break,
             Ok(n) => request.bytes.extend_from_slice(&buffer[..n]),
         }
@@ -162,6 +174,18 @@ pub(super) fn expect_request_sent(
     path: &str,
     finished: &Finished,
 ) -> CheckResult {
+    if let Some(too_much) = &request.too_much {
+        return Err(Failure::from(too_much.clone())
+            .expected(show::bytes(
+                format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes(),
+                80,
+            ))
+            .actual(format!(
+                "{}; then {}",
+                show::bytes(&request.bytes, 80),
+                outputs(finished)
+            )));
+    }
     if request.complete {
         return Ok(());
     }

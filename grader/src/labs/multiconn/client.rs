@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::conn::Conn;
+use crate::harness::conn::{Conn, TooMuch};
 use crate::harness::conversation::{self, Party};
 use crate::harness::net::{self, Peers};
 use crate::harness::process::{Finished, Launch};
@@ -47,8 +47,10 @@ struct Served {
     received: Vec<u8>,
 }
 
-/// Serves one connection of the client as `behaviour` says.
+/// Serves one connection of the client as `behaviour` says, reading no
+/// more than the client's two messages and the connection's margin.
 fn serve(mut stream: Conn, behaviour: &Behaviour) -> std::io::Result<Served> {
+    stream.expect_at_most(CLIENT_MESSAGES.len() as u64);
     let mut received = Vec::new();
     let mut buffer = [0; 4096];
     match behaviour {
@@ -91,7 +93,11 @@ fn serve(mut stream: Conn, behaviour: &Behaviour) -> std::io::Result<Served> {
             stream.shutdown(Shutdown::Write)?;
             // Reads the rest until the client closes, so that closing never
             // turns into a reset.
-            let _ = net::read_to_eof(&mut stream).map(|rest| received.extend(rest));
+            match net::read_to_eof(&mut stream) {
+                Ok(rest) => received.extend(rest),
+                Err(err) if TooMuch::of(&err).is_some() => return Err(err),
+                Err(_) => {}
+            }
             return Ok(Served { received });
         }
         Behaviour::Echo | Behaviour::Fragments(..) | Behaviour::Substitute(_) => {}
@@ -164,6 +170,22 @@ fn run_client_with(
     // The client has exited: its connections are closed, so every thread of
     // the grader's server is about to finish.
     let served = peers.results(ctx.within(2.0));
+    let flooded = served.iter().find_map(|(index, result)| {
+        let too_much = TooMuch::of(result.as_ref().err()?)?;
+        Some((*index, too_much.clone()))
+    });
+    if let Some((index, too_much)) = flooded {
+        return Err(Failure::new(format!(
+            "on the connection it accepted {}, {too_much}; the grader stopped reading there",
+            ordinal(index)
+        ))
+        .expected(format!(
+            "{} on each connection, then the end of stream",
+            show::bytes(CLIENT_MESSAGES, 100)
+        ))
+        .actual(format!("the client {}", finished.describe()))
+        .detail(finished.stderr_detail()));
+    }
     Ok(ClientRun {
         finished,
         served,

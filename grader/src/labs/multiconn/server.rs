@@ -374,6 +374,7 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
         thread::sleep(Duration::from_millis(10));
     }
     thread::sleep(ctx.scaled(0.3));
+    stream.expect_at_most(payload.len() as u64);
     let (received, end) = net::read_until(&stream, None, ctx.within(40.0));
     let exchange = net::Exchange {
         received,
@@ -459,6 +460,7 @@ pub(super) fn fd_leak(ctx: &Ctx) -> CheckResult {
         let message = format!("client {number} comes and goes");
         if number % 2 == 0 {
             // Half of them half-close and wait for the server to close.
+            stream.expect_at_most(message.len() as u64);
             let exchange = net::exchange(
                 &stream,
                 message.as_bytes(),
