@@ -90,7 +90,9 @@ pub fn course_root_above(start: &Path) -> Option<PathBuf> {
 /// How compiler output reaches the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompilerOutput {
-    /// Shown on the terminal as the compiler prints it.
+    /// Shown on the terminal as the compiler prints it, and also kept in
+    /// the error message: every report (results.json, JUnit, the page)
+    /// shows the compiler's first errors, not only the terminal.
     Show,
     /// Kept, and returned in the error message (tests, batch grading).
     Capture,
@@ -179,20 +181,20 @@ pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
         .arg(&spec.workspace_manifest)
         .args(["--package", spec.lab.package]);
     common_args(&mut command, spec);
-    command.stderr(match spec.output {
-        CompilerOutput::Show => Stdio::inherit(),
-        CompilerOutput::Capture => Stdio::piped(),
-    });
-    let result = run_cargo(command, spec)?;
+    let tee = spec.output == CompilerOutput::Show;
+    if tee && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        // Colours on the terminal, as cargo gives them to a terminal; the
+        // kept copy is stripped of them.
+        command.arg("--color=always");
+    }
+    command.stderr(Stdio::piped());
+    let result = run_cargo(command, spec, tee)?;
     if !result.status.success() {
-        let mut message = format!("{} did not compile", spec.crate_name);
-        if spec.output == CompilerOutput::Capture {
-            message.push_str(":\n");
-            message.push_str(&String::from_utf8_lossy(&result.stderr));
-        } else {
-            message.push_str(" (the compiler's messages are above)");
-        }
-        return Err(message);
+        return Err(format!(
+            "{} did not compile:\n{}",
+            spec.crate_name,
+            strip_colours(&String::from_utf8_lossy(&result.stderr))
+        ));
     }
     let manifest = spec.crate_dir.join("Cargo.toml");
     let mut binaries = Binaries {
@@ -246,7 +248,7 @@ pub fn build_grader_tests(spec: &BuildSpec<'_>, package: &str) -> Result<PathBuf
     common_args(&mut command, spec);
     // Captured either way: the check's report shows them.
     command.stderr(Stdio::piped());
-    let result = run_cargo(command, spec)?;
+    let result = run_cargo(command, spec, false)?;
     if !result.status.success() {
         return Err(format!(
             "the grader's tests of {} did not compile against it:\n{}",
@@ -292,10 +294,21 @@ fn common_args(command: &mut Command, spec: &BuildSpec<'_>) {
 /// Runs cargo to the end, or, for a sealed build, until its time limit: then
 /// cargo and every compiler it started (its process group) are killed, and
 /// the message says the build was stopped.
-fn run_cargo(mut command: Command, spec: &BuildSpec<'_>) -> Result<Output, String> {
+///
+/// With `tee`, cargo's stderr reaches ours as it prints it (or, from a
+/// contained build, when it ends) and is kept in the output as well.
+fn run_cargo(mut command: Command, spec: &BuildSpec<'_>, tee: bool) -> Result<Output, String> {
     let could_not_run = |err: std::io::Error| format!("could not run cargo: {err}");
     let Some(limit) = spec.sealed else {
-        return command.output().map_err(could_not_run);
+        let mut child = command.spawn().map_err(could_not_run)?;
+        let stdout = read_all(child.stdout.take(), false);
+        let stderr = read_all(child.stderr.take(), tee);
+        let status = child.wait().map_err(could_not_run)?;
+        return Ok(Output {
+            status,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        });
     };
     if crate::build_sandbox::available() {
         let workspace = spec.workspace_manifest.parent().unwrap_or(Path::new("."));
@@ -306,7 +319,12 @@ fn run_cargo(mut command: Command, spec: &BuildSpec<'_>) -> Result<Output, Strin
         if spec.target_dir.is_none() {
             command.arg("--target-dir").arg(&target);
         }
-        return crate::build_sandbox::run(&command, workspace, &target, limit).map_err(|err| {
+        let output = crate::build_sandbox::run(&command, workspace, &target, limit);
+        if let (true, Ok(output)) = (tee, &output) {
+            use std::io::Write as _;
+            let _ = std::io::stderr().write_all(&output.stderr);
+        }
+        return output.map_err(|err| {
             if err.contains("did not finish") {
                 format!(
                     "{} did not finish building within {} s, so the build was stopped \
@@ -322,8 +340,8 @@ fn run_cargo(mut command: Command, spec: &BuildSpec<'_>) -> Result<Output, Strin
     command.process_group(0);
     let mut child = command.spawn().map_err(could_not_run)?;
     let group = child.id();
-    let stdout = read_all(child.stdout.take());
-    let stderr = read_all(child.stderr.take());
+    let stdout = read_all(child.stdout.take(), false);
+    let stderr = read_all(child.stderr.take(), tee);
     let (done, waited) = mpsc::channel();
     thread::spawn(move || done.send(child.wait()));
     let status = match waited.recv_timeout(limit) {
@@ -348,16 +366,114 @@ fn run_cargo(mut command: Command, spec: &BuildSpec<'_>) -> Result<Output, Strin
     })
 }
 
-/// Reads a child's pipe to its end on a thread of its own.
-fn read_all(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
+/// Reads a child's pipe to its end on a thread of its own; with `tee`,
+/// each chunk also goes to our stderr as it arrives.
+fn read_all(pipe: Option<impl Read + Send + 'static>, tee: bool) -> thread::JoinHandle<Vec<u8>> {
     thread::spawn(move || {
+        use std::io::Write as _;
         let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
+        let Some(mut pipe) = pipe else {
+            return bytes;
+        };
+        let mut chunk = [0u8; 8192];
+        loop {
+            match pipe.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tee {
+                        let _ = std::io::stderr().write_all(&chunk[..n]);
+                    }
+                    bytes.extend_from_slice(&chunk[..n]);
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
         }
         bytes
     })
 }
+
+/// `text` without the terminal's colour sequences (`ESC [ … m`) that cargo
+/// prints with `--color=always`.
+pub fn strip_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if ('\u{40}'..='\u{7e}').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The compiler's first errors in `message` (a "did not compile" message),
+/// bounded to a screenful: from the first line that begins with `error`,
+/// at most [`SCREENFUL_LINES`] lines and [`SCREENFUL_BYTES`] bytes, ending
+/// with how many lines were left out. `None` when it holds no compiler
+/// output.
+pub fn first_errors(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once('\n')?;
+    let lines: Vec<&str> = rest.lines().collect();
+    let start = lines
+        .iter()
+        .position(|line| line.starts_with("error"))
+        .unwrap_or_else(|| {
+            // No `error` line (a build stopped): what cargo said, without
+            // its progress.
+            lines
+                .iter()
+                .position(|line| {
+                    let line = line.trim_start();
+                    !["Compiling", "Checking", "Building", "Blocking", "Locking"]
+                        .iter()
+                        .any(|progress| line.starts_with(progress))
+                })
+                .unwrap_or(lines.len())
+        });
+    let lines = &lines[start..];
+    if lines.iter().all(|line| line.trim().is_empty()) {
+        return None;
+    }
+    let mut shown = String::new();
+    let mut count = 0;
+    for line in lines {
+        let line = if count == 0 {
+            // One line longer than a screen is cut, not left out.
+            let mut end = line.len().min(SCREENFUL_BYTES - 1);
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            &line[..end]
+        } else {
+            line
+        };
+        if count == SCREENFUL_LINES || shown.len() + line.len() + 1 > SCREENFUL_BYTES {
+            break;
+        }
+        shown.push_str(line);
+        shown.push('\n');
+        count += 1;
+    }
+    let left = lines.len() - count;
+    if left > 0 {
+        shown.push_str(&format!(
+            "… and {left} more line(s) of the compiler's messages\n"
+        ));
+    }
+    Some(shown.trim_end().to_owned())
+}
+
+/// A screenful of compiler messages: lines.
+pub const SCREENFUL_LINES: usize = 40;
+/// A screenful of compiler messages: bytes.
+pub const SCREENFUL_BYTES: usize = 4000;
 
 #[derive(Deserialize)]
 struct ArtifactMessage {

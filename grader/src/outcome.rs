@@ -185,14 +185,20 @@ fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result
     serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// What became of one submission's lab: graded (a program that did not
-/// compile included, at zero), or why it could not be. One definition for
-/// every output: `grade-class` exits 1 when a submission is not graded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// What became of one submission's lab: graded (an untouched stub and a
+/// program that did not compile included, at what they earn), or why it
+/// could not be. One definition for every output (the report's `state`,
+/// results.json, JUnit, the CSV's `state` column, the pages' headings, the
+/// dashboard's counts): `grade-class` exits 1 when a submission is not
+/// graded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SubmissionState {
     /// Built, and every check run.
+    #[default]
     Graded,
+    /// Built and graded like any other, every check run and reported, but
+    /// its sources are the lab's stub, byte for byte: nothing was changed.
+    UntouchedStub,
     /// Taken, but it did not compile: graded, every check at zero, and the
     /// compiler's messages say why.
     DidNotCompile,
@@ -201,15 +207,101 @@ pub enum SubmissionState {
 }
 
 impl SubmissionState {
+    /// Every state, in the order reports list them.
+    pub const ALL: [SubmissionState; 9] = [
+        Self::Graded,
+        Self::UntouchedStub,
+        Self::DidNotCompile,
+        Self::NotGraded(NotGraded::NotFound),
+        Self::NotGraded(NotGraded::FoundTwice),
+        Self::NotGraded(NotGraded::Empty),
+        Self::NotGraded(NotGraded::SymbolicLink),
+        Self::NotGraded(NotGraded::TooLarge),
+        Self::NotGraded(NotGraded::Unreadable),
+    ];
+
     /// Whether the submission was graded (a compile error included).
     pub fn graded(self) -> bool {
         !matches!(self, Self::NotGraded(_))
+    }
+
+    /// Whether its checks ran: graded, stub included, and built. The
+    /// dashboard's pass rates count only these ("of 10 graded").
+    pub fn ran(self) -> bool {
+        matches!(self, Self::Graded | Self::UntouchedStub)
+    }
+
+    /// The state as data, one word: `graded`, `untouched_stub`,
+    /// `did_not_compile`, `not_found`, `found_twice`, `empty`,
+    /// `symbolic_link`, `too_large`, `unreadable` (the CSV's `state`
+    /// column, JSON's `state`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Graded => "graded",
+            Self::UntouchedStub => "untouched_stub",
+            Self::DidNotCompile => "did_not_compile",
+            Self::NotGraded(why) => why.key(),
+        }
+    }
+
+    /// The state read back from [`SubmissionState::key`].
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.key() == key)
+    }
+
+    /// In words, for a label or a count: `untouched stub`, `did not
+    /// compile`, `not graded: found twice`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Graded => "graded",
+            Self::UntouchedStub => "untouched stub",
+            Self::DidNotCompile => "did not compile",
+            Self::NotGraded(NotGraded::NotFound) => "not graded: not found",
+            Self::NotGraded(NotGraded::FoundTwice) => "not graded: found twice",
+            Self::NotGraded(NotGraded::Empty) => "not graded: empty",
+            Self::NotGraded(NotGraded::SymbolicLink) => "not graded: a symbolic link",
+            Self::NotGraded(NotGraded::TooLarge) => "not graded: too large",
+            Self::NotGraded(NotGraded::Unreadable) => "not graded: unreadable",
+        }
+    }
+
+    /// The heading a report gives it, or none for a plain graded lab:
+    /// `Did not compile: every check is at zero, and the compiler says why`.
+    pub fn heading(self) -> Option<String> {
+        Some(match self {
+            Self::Graded => return None,
+            Self::UntouchedStub => {
+                "Untouched stub: these are the lab's starting files, unchanged; \
+                                    every check was run"
+                    .to_owned()
+            }
+            Self::DidNotCompile => {
+                "Did not compile: no check could run, and the compiler's first errors say why"
+                    .to_owned()
+            }
+            Self::NotGraded(why) => format!(
+                "Not graded: {}; none of its code ran, and its zero is no judgement of it",
+                why.reason()
+            ),
+        })
+    }
+}
+
+impl fmt::Display for SubmissionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl Serialize for SubmissionState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.key())
     }
 }
 
 /// Why a submission's lab could not be graded: none of its code ran, and
 /// its zero is no judgement of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotGraded {
     /// The submission holds files, but not the lab's sources.
@@ -228,6 +320,19 @@ pub enum NotGraded {
 }
 
 impl NotGraded {
+    /// The state as data: `not_found`, `found_twice`, `empty`,
+    /// `symbolic_link`, `too_large`, `unreadable`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::FoundTwice => "found_twice",
+            Self::Empty => "empty",
+            Self::SymbolicLink => "symbolic_link",
+            Self::TooLarge => "too_large",
+            Self::Unreadable => "unreadable",
+        }
+    }
+
     /// Why, in words: `the submission folder is a symbolic link`.
     pub fn reason(self) -> &'static str {
         match self {
@@ -273,6 +378,9 @@ pub struct LabReport {
     pub graded: String,
     /// Whether the binaries were there to run.
     pub build: BuildState,
+    /// What became of the submission: graded, an untouched stub, did not
+    /// compile, or why it was not graded.
+    pub state: SubmissionState,
     /// What the grader noted about the submission before grading it, such
     /// as the files of `src/` the intake left out (only regular files are
     /// taken: not symlinks, FIFOs or devices).

@@ -84,14 +84,34 @@ struct RubricFile {
     check: Vec<CheckSpec>,
 }
 
-/// All checks of the course, in rubric order.
+/// All checks of the course, in rubric order. Commands call [`validate`]
+/// first, so that a rubric that does not parse is a clean error, not this
+/// panic.
 pub fn all() -> &'static [CheckSpec] {
     static RUBRIC: OnceLock<Vec<CheckSpec>> = OnceLock::new();
-    RUBRIC.get_or_init(|| {
-        let file: RubricFile = toml::from_str(RUBRIC_TOML)
-            .unwrap_or_else(|err| panic!("grader/rubric.toml is not valid: {err}"));
-        file.check
-    })
+    RUBRIC.get_or_init(|| parse(RUBRIC_TOML).unwrap_or_else(|err| panic!("{err}")))
+}
+
+/// Whether the rubric the grader was built with parses: the error names
+/// the file and line (`grader/rubric.toml:212: unknown field `point`, …`).
+pub fn validate() -> Result<(), String> {
+    parse(RUBRIC_TOML).map(|_| ())
+}
+
+/// The checks of the rubric `text`, or what is wrong with it and where.
+pub fn parse(text: &str) -> Result<Vec<CheckSpec>, String> {
+    toml::from_str::<RubricFile>(text)
+        .map(|file| file.check)
+        .map_err(|err| {
+            let line = err
+                .span()
+                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            let message = err.message().trim_end();
+            match line {
+                Some(line) => format!("grader/rubric.toml:{line}: {message}"),
+                None => format!("grader/rubric.toml: {message}"),
+            }
+        })
 }
 
 /// The checks of one lab, in rubric order.
@@ -119,6 +139,24 @@ mod tests {
 
     use super::*;
     use crate::lab::LABS;
+
+    #[test]
+    fn a_rubric_typo_is_an_error_with_the_file_and_line() {
+        let typo = RUBRIC_TOML.replacen("\npoints = ", "\npoint = ", 1);
+        let line = typo
+            .lines()
+            .position(|line| line.starts_with("point = "))
+            .unwrap()
+            + 1;
+        let err = parse(&typo).unwrap_err();
+        assert!(
+            err.starts_with("grader/rubric.toml:") && err.contains("point"),
+            "{err}"
+        );
+        // The line of the typo, or of the table it is in.
+        let at: usize = err.split(':').nth(1).unwrap().parse().unwrap();
+        assert!(at <= line && line - at < 20, "{err} (typo on line {line})");
+    }
 
     #[test]
     fn rubric_parses_and_ids_are_unique() {

@@ -14,7 +14,9 @@ use crate::harness::snapshot::SnapshotMode;
 use crate::harness::{Binaries, Ctx};
 use crate::lab::Lab;
 use crate::labs;
-use crate::outcome::{BuildState, CheckOutcome, CheckResult, Failure, LabReport, Status};
+use crate::outcome::{
+    BuildState, CheckOutcome, CheckResult, Failure, LabReport, Status, SubmissionState,
+};
 use crate::rubric::{self, CheckSpec};
 
 /// A check: a plain function from its context to pass or a [`Failure`].
@@ -91,12 +93,16 @@ pub fn grade(
         .into_iter()
         .filter(|spec| asked(&spec.id) || gate_of_only.as_ref() == Some(&spec.id))
         .collect();
-    let (build, checks) = match binaries {
+    let (build, state, checks) = match binaries {
         Ok(binaries) => (
             BuildState::Ready,
+            SubmissionState::Graded,
             run_checks(lab, &specs, Arc::new(binaries), &sandbox, options),
         ),
         Err(message) => {
+            // Each check says why in one line, and where the whole is: the
+            // compiler's messages are shown once, at the top of every report.
+            let why = not_run_because(&message);
             let not_run = specs
                 .iter()
                 .map(|spec| {
@@ -104,13 +110,17 @@ pub fn grade(
                         spec,
                         lab,
                         Status::NotRun,
-                        Some(Failure::new(format!("not run: {message}"))),
+                        Some(Failure::new(why.clone())),
                         Duration::ZERO,
                         options,
                     )
                 })
                 .collect();
-            (BuildState::Failed { message }, not_run)
+            (
+                BuildState::Failed { message },
+                SubmissionState::DidNotCompile,
+                not_run,
+            )
         }
     };
     let mut checks = apply_gates(checks);
@@ -121,6 +131,7 @@ pub fn grade(
         title: lab.title.into(),
         graded: options.graded.clone(),
         build,
+        state,
         notes: sandbox.notes.clone(),
         score: checks.iter().map(|check| check.points).sum(),
         max_score: checks.iter().map(|check| check.max_points).sum(),
@@ -129,6 +140,22 @@ pub fn grade(
         grader_version: crate::version(),
         containment: sandbox.describe(),
         duration: started.elapsed(),
+    }
+}
+
+/// Why a check did not run, in one line, when the binaries are missing:
+/// the first line of `message`, and, when the rest is the compiler's
+/// messages, where a report shows them (at its top, once, for every check).
+pub fn not_run_because(message: &str) -> String {
+    let mut lines = message.trim_end().lines();
+    let first = lines.next().unwrap_or("the executables are missing");
+    if lines.next().is_some() {
+        format!(
+            "not run: {}; the compiler's messages are at the top of this report",
+            first.trim_end_matches(':')
+        )
+    } else {
+        format!("not run: {first}")
     }
 }
 
@@ -151,8 +178,10 @@ fn stage(sandbox: &mut Sandbox, mut binaries: Binaries) -> std::io::Result<Binar
         } else {
             binaries.paths.insert(name.clone(), path).map(Ok)
         };
+        // How the caller names a program (grade-class: as the student
+        // runs it) wins over where it was staged from.
         if let Some(Ok(original)) = original {
-            binaries.shown.insert(name, original);
+            binaries.shown.entry(name).or_insert(original);
         }
     }
     binaries.grant = Some(sandbox.grant());

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use grader::harness::conversation::{Event, Kind, Party, Transcript};
-use grader::outcome::BuildState;
+use grader::outcome::{BuildState, SubmissionState};
 use grader::render::{self, text::Style};
 use grader::{CheckOutcome, Failure, LabReport, Status};
 
@@ -132,6 +132,7 @@ fn reports() -> Vec<LabReport> {
         title: "Echo".into(),
         graded: "student".into(),
         build: BuildState::Ready,
+        state: SubmissionState::Graded,
         notes: Vec::new(),
         score: 4,
         max_score: 12,
@@ -141,9 +142,12 @@ fn reports() -> Vec<LabReport> {
         containment: "uid 64000 · pid ns · net ns (loopback only) · clean env".into(),
         duration: Duration::from_millis(1500),
     };
-    let build_message = "the crate did not compile: error[E0425] in src/main.rs";
+    let build_message = "labs/errors did not compile:\n   Compiling errors v0.1.0 (/course/labs/errors)\n\
+        error[E0425]: cannot find value `port` in this scope\n --> labs/errors/src/main.rs:3:5\n\
+        \x20 |\n3 |     port\n  |     ^^^^ not found in this scope\n\n\
+        error: could not compile `errors` (bin \"errors-client\") due to 1 previous error\n";
     let not_run = |id: &str, max_points| CheckOutcome {
-        failure: Some(Failure::new(format!("not run: {build_message}"))),
+        failure: Some(Failure::new(grader::runner::not_run_because(build_message))),
         duration: Duration::ZERO,
         commands: Vec::new(),
         ..check(id, Status::NotRun, 0, max_points)
@@ -156,6 +160,7 @@ fn reports() -> Vec<LabReport> {
         build: BuildState::Failed {
             message: build_message.into(),
         },
+        state: SubmissionState::DidNotCompile,
         notes: Vec::new(),
         score: 0,
         max_score: 8,
@@ -285,6 +290,7 @@ fn stub_report() -> LabReport {
         title: "Echo".into(),
         graded: "student".into(),
         build: BuildState::Ready,
+        state: SubmissionState::Graded,
         notes: Vec::new(),
         score: 0,
         max_score: 16,
@@ -569,4 +575,87 @@ fn hostile_output_is_shown_and_never_obeyed() {
     }
     let csv = render::csv::grades([("=1+1", &reports[0])]);
     assert!(csv.lines().nth(1).unwrap().starts_with("'=1+1,"), "{csv}");
+}
+
+/// Every state says itself in every output: a lab found twice is "not
+/// graded" in the CSV's `state` column with its whole reason, in
+/// results.json's top-level output (which each test's output points at),
+/// in JUnit's `system-out`, under a heading on the page and counted apart on
+/// the dashboard, out of the pass rates; an untouched stub is labelled.
+#[test]
+fn each_state_says_itself_in_every_output() {
+    use grader::outcome::NotGraded;
+    let message = "not graded: lab1 (echo) is in the submission more than once: \
+                   labs/echo/src/, old-backup/echo/src/; expected one copy";
+    let mut twice = stub_report();
+    twice.state = SubmissionState::NotGraded(NotGraded::FoundTwice);
+    twice.build = BuildState::Failed {
+        message: message.into(),
+    };
+    for check in &mut twice.checks {
+        check.status = Status::NotRun;
+        check.points = 0;
+        check.failure = Some(Failure::new(grader::runner::not_run_because(message)));
+    }
+    let mut stub = stub_report();
+    stub.state = SubmissionState::UntouchedStub;
+
+    let csv = render::csv::grades([("erin", &twice), ("ada", &stub)]);
+    assert!(csv.contains("erin,lab1,found_twice,0,16,"), "{csv}");
+    assert!(
+        csv.contains("old-backup/echo/src/; expected one copy"),
+        "{csv}"
+    );
+    assert!(csv.contains("ada,lab1,untouched_stub,"), "{csv}");
+
+    let results = render::gradescope::results(std::slice::from_ref(&twice));
+    let output = results["output"].as_str().unwrap();
+    assert!(output.contains("Not graded: the lab's sources are in the submission more than once"));
+    assert!(output.contains("old-backup/echo/src/"), "{output}");
+    assert_eq!(results["extra_data"]["state"]["lab1"], "found_twice");
+    let test = results["tests"][0]["output"].as_str().unwrap();
+    assert!(test.starts_with("not run: not graded:"), "{test}");
+
+    let junit = render::junit::xml(std::slice::from_ref(&twice));
+    assert!(
+        junit.contains("<system-out>found_twice: Not graded"),
+        "{junit}"
+    );
+    assert!(junit.contains("<property name=\"state\" value=\"found_twice\"/>"));
+
+    let links = render::html::Links {
+        handouts: "",
+        book: false,
+        up: None,
+    };
+    let page = render::html::page([&twice], links);
+    assert!(
+        page.contains("<h3 class=\"state found_twice\">Not graded:"),
+        "{page}"
+    );
+    let page = render::html::page([&stub], links);
+    assert!(page.contains("<h3 class=\"state untouched_stub\">Untouched stub"));
+
+    let students = [
+        render::dashboard::Student {
+            name: "erin",
+            page: "e.html",
+            reports: vec![&twice],
+        },
+        render::dashboard::Student {
+            name: "ada",
+            page: "a.html",
+            reports: vec![&stub],
+        },
+    ];
+    let dashboard = render::dashboard::page(&students, links);
+    assert!(dashboard.contains("of 1 graded (1 that did not compile or were not graded left out)"));
+    assert!(dashboard.contains("<strong>1</strong> not graded: found twice"));
+    assert!(dashboard.contains("<strong>1</strong> untouched stub"));
+    // The pass rates count the stub's checks alone: one student each.
+    assert!(
+        dashboard.contains("<td class=\"n\">0/1</td>"),
+        "{dashboard}"
+    );
+    assert!(!dashboard.contains("<td class=\"n\">0/2</td>"));
 }

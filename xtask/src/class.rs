@@ -43,12 +43,28 @@ use crate::options::RunOptions;
 pub struct ClassArgs {
     /// One directory per student, holding the lab's `src/` at any depth.
     submissions: PathBuf,
-    /// The lab to grade, or all (default).
-    #[arg(long, value_parser = parse_selection, default_value = "all")]
-    lab: Selection,
-    /// How many submissions are graded at once.
+    /// The lab to grade, or all (default: the labs the submissions contain,
+    /// which the summary names).
+    #[arg(long, value_parser = parse_selection)]
+    lab: Option<Selection>,
+    /// How many submissions are built, and then graded, at once.
     #[arg(short = 'j', long, default_value_t = 2)]
     jobs: usize,
+    /// Of a lab found more than once in a submission, take the copy whose
+    /// path in the submission matches PATH-GLOB (`*` and `?` within a
+    /// folder name, `**` for any folders; matched against the leading
+    /// folders: `labs` or `labs/*` takes `labs/echo/src/`).
+    #[arg(long, value_name = "PATH-GLOB")]
+    prefer: Option<String>,
+    /// Also write a wide CSV beside the CSV (`grades-wide.csv`): a row per
+    /// student, a column per check with its points, for gradebook imports.
+    #[arg(long)]
+    wide: bool,
+    /// Replace every student's name with a stable salted hash
+    /// (`anon-…`, keyed by `SUBMISSIONS/.grade-class-salt`, made once) in
+    /// the CSV, the pages and their file names, and the summary.
+    #[arg(long)]
+    anonymise: bool,
     /// Where to write the CSV (default: SUBMISSIONS/grades.csv).
     #[arg(long)]
     csv: Option<PathBuf>,
@@ -92,7 +108,7 @@ struct Submission {
 /// The submissions in `dir`, sorted by name: its folders, and its symbolic
 /// links to folders, which are listed to be reported, not followed. Files
 /// beside them (`grades.csv`, the pages) are not submissions.
-fn submissions(dir: &Path) -> Result<Vec<Submission>> {
+fn submissions(dir: &Path, anonymise: Option<&[u8; 16]>) -> Result<Vec<Submission>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -103,8 +119,12 @@ fn submissions(dir: &Path) -> Result<Vec<Submission>> {
         };
         let symlink = kind.is_symlink();
         if kind.is_dir() || (symlink && entry.path().is_dir()) {
+            let student = match anonymise {
+                Some(salt) => pseudonym(salt, entry.file_name().as_encoded_bytes()),
+                None => grader::untrusted::name(&entry.file_name()),
+            };
             found.push(Submission {
-                student: grader::untrusted::name(&entry.file_name()),
+                student,
                 path: entry.path(),
                 symlink,
             });
@@ -185,36 +205,150 @@ fn build_seed(course: &Path, labs: &[&'static Lab], seed: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Takes and builds every (submission, lab) crate; returns the binaries
-/// (copied out of the submission's target dir, which is then removed) or
-/// why they are missing. Where the sources are is looked up first: when no
-/// submission holds any, nothing is built at all.
+/// Where a submission's sources of a lab are, and what to note about
+/// them, or why they are not taken.
+type Sources = Result<(PathBuf, Vec<String>), NotTaken>;
+
+/// Finds the sources of `lab` in `submission`: of a lab found more than
+/// once, the one copy `prefer` matches, or else an error that lists the
+/// copies and says how to choose.
+fn locate(submission: &Submission, lab: &'static Lab, prefer: Option<&str>) -> Sources {
+    if submission.symlink {
+        return Err(NotTaken {
+            why: NotGraded::SymbolicLink,
+            message: NotGraded::SymbolicLink.reason().to_owned(),
+        });
+    }
+    match crate::intake::find_sources(&submission.path, lab) {
+        Ok(src) => Ok((src, Vec::new())),
+        Err(mut not_taken) if not_taken.why == NotGraded::FoundTwice => {
+            let found = crate::intake::find_all_sources(&submission.path, lab);
+            let shown = |dir: &PathBuf| crate::intake::relative(dir, &submission.path);
+            if let Some(glob) = prefer {
+                let matching: Vec<&PathBuf> = found
+                    .iter()
+                    .filter(|dir| path_glob_matches(glob, shown(dir).trim_end_matches('/')))
+                    .collect();
+                if let [chosen] = matching.as_slice() {
+                    let others: Vec<String> = found
+                        .iter()
+                        .filter(|dir| dir != chosen)
+                        .map(shown)
+                        .collect();
+                    let note = format!(
+                        "{lab} is in the submission more than once: took {} (--prefer {}), left out {}",
+                        shown(chosen),
+                        grader::untrusted::terminal(glob),
+                        others.join(", ")
+                    );
+                    return Ok(((*chosen).clone(), vec![note]));
+                }
+                not_taken.message.push_str(&format!(
+                    "; --prefer {} matches {} of them, not one",
+                    grader::untrusted::terminal(glob),
+                    matching.len()
+                ));
+            }
+            not_taken.message.push_str(
+                "; say which to grade with --prefer PATH-GLOB (e.g. --prefer 'labs/*'), and regrade",
+            );
+            Err(not_taken)
+        }
+        Err(not_taken) => Err(not_taken),
+    }
+}
+
+/// Whether `glob` matches the leading folders of `path` (`labs/echo/src`):
+/// `*` and `?` within one name, `**` for any number of folders. `labs`,
+/// `labs/*` and `**/labs` all match `labs/echo/src`; `old*` matches
+/// `old-backup/echo/src`.
+pub fn path_glob_matches(glob: &str, path: &str) -> bool {
+    fn name_matches(glob: &[char], name: &[char]) -> bool {
+        match (glob.first(), name.first()) {
+            (None, None) => true,
+            (Some('*'), _) => {
+                name_matches(&glob[1..], name)
+                    || (!name.is_empty() && name_matches(glob, &name[1..]))
+            }
+            (Some('?'), Some(_)) => name_matches(&glob[1..], &name[1..]),
+            (Some(g), Some(n)) if g == n => name_matches(&glob[1..], &name[1..]),
+            _ => false,
+        }
+    }
+    fn leading(globs: &[Vec<char>], names: &[Vec<char>]) -> bool {
+        let Some((first, rest)) = globs.split_first() else {
+            return true;
+        };
+        if first.iter().collect::<String>() == "**" {
+            return (0..=names.len()).any(|skip| leading(rest, &names[skip..]));
+        }
+        names
+            .split_first()
+            .is_some_and(|(name, names)| name_matches(first, name) && leading(rest, names))
+    }
+    let split = |text: &str| -> Vec<Vec<char>> {
+        text.split('/')
+            .filter(|part| !part.is_empty() && *part != ".")
+            .map(|part| part.chars().collect())
+            .collect()
+    };
+    leading(&split(glob), &split(path))
+}
+
+/// The labs to grade when none was named: those that some submission
+/// holds (once, or more than once), in lab order; every lab of the course
+/// when none holds any (each row then says what was not found). Returns
+/// them with how many submissions hold each.
+fn labs_found(submissions: &[Submission]) -> Vec<(&'static Lab, usize)> {
+    let present = Selection::All.labs();
+    let found: Vec<(&'static Lab, usize)> = present
+        .iter()
+        .map(|lab| {
+            let holding = submissions
+                .iter()
+                .filter(|submission| {
+                    !submission.symlink
+                        && !crate::intake::find_all_sources(&submission.path, lab).is_empty()
+                })
+                .count();
+            (*lab, holding)
+        })
+        .filter(|(_, holding)| *holding > 0)
+        .collect();
+    if found.is_empty() {
+        present.into_iter().map(|lab| (lab, 0)).collect()
+    } else {
+        found
+    }
+}
+
+/// Takes and builds every (submission, lab) crate, `jobs` submissions at a
+/// time, each in its own copy of the course and of the dependency seed;
+/// returns, in the order of `submissions`, the binaries (copied out of the
+/// submission's target dir, which is then removed) or why they are missing.
+/// Every build has ended when it returns: no check runs beside a build.
+/// Where the sources are is looked up first: when no submission holds any,
+/// nothing is built at all.
 fn build_all(
     submissions: &[Submission],
     labs: &[&'static Lab],
+    plan: &Plan,
     work: &Path,
-    build_timeout: Duration,
 ) -> Result<Vec<Built>> {
-    let sources: Vec<Vec<Result<PathBuf, NotTaken>>> = submissions
+    let sources: Vec<Vec<Sources>> = submissions
         .iter()
         .map(|submission| {
             labs.iter()
-                .map(|lab| {
-                    if submission.symlink {
-                        Err(NotTaken {
-                            why: NotGraded::SymbolicLink,
-                            message: NotGraded::SymbolicLink.reason().to_owned(),
-                        })
-                    } else {
-                        crate::intake::find_sources(&submission.path, lab)
-                    }
-                })
+                .map(|lab| locate(submission, lab, plan.prefer))
                 .collect()
         })
         .collect();
     let template = work.join("course");
-    // Kept across runs in the course's target/: the dependencies build once.
-    let seed = workspace_root().join("target/grade-class/seed");
+    // Kept across runs in the course's target dir (`CARGO_TARGET_DIR` when
+    // set, as cargo does): the dependencies build once.
+    let seed = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+        .join("grade-class/seed");
     let mut _seed_lock = None;
     if sources.iter().flatten().any(Result::is_ok) {
         fresh_course(&template)?;
@@ -224,67 +358,134 @@ fn build_all(
         _seed_lock = Some(lock_exclusively(&seed.with_extension("lock"))?);
         build_seed(&template, labs, &seed)?;
     }
-    let mut built = Vec::new();
-    for (index, (submission, sources)) in submissions.iter().zip(sources).enumerate() {
-        let student = &submission.student;
-        let course = work.join("submissions").join(index.to_string());
-        let target = work.join("target");
-        let mut course_ready = false;
-        for (lab, src) in labs.iter().zip(sources) {
-            let progress = format!(
-                "{}/{}] {student} {}",
-                index + 1,
-                submissions.len(),
-                lab.name()
-            );
-            let src = match src {
-                Ok(src) => src,
-                Err(not_taken) => {
-                    eprintln!("[intake {progress}: {}", not_taken.why);
-                    built.push(Built::not_graded(student, lab, not_taken));
-                    continue;
+    let context = BuildContext {
+        labs,
+        template: &template,
+        seed: &seed,
+        work,
+        build_timeout: plan.build_timeout,
+        total: submissions.len(),
+        started: std::sync::atomic::AtomicUsize::new(0),
+    };
+    let queue = Mutex::new(
+        submissions
+            .iter()
+            .zip(sources)
+            .enumerate()
+            .rev()
+            .collect::<Vec<_>>(),
+    );
+    let built: Mutex<Vec<(usize, Result<Vec<Built>>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..plan.jobs.clamp(1, submissions.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let Some((index, (submission, sources))) =
+                        queue.lock().unwrap_or_else(|p| p.into_inner()).pop()
+                    else {
+                        return;
+                    };
+                    let result = build_submission(&context, index, submission, sources);
+                    built
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((index, result));
                 }
-            };
-            if !course_ready {
-                copy_tree(&template, &course, &[])?;
-                copy_with_times(&seed, &target)?;
-                course_ready = true;
-            }
-            eprintln!("[build {progress}");
-            let crate_dir = course.join(lab.student_dir());
-            let notes = match crate::intake::take_from(&src, &crate_dir) {
-                Ok(notes) => notes,
-                Err(not_taken) => {
-                    built.push(Built::not_graded(student, lab, not_taken));
-                    continue;
-                }
-            };
-            let spec = BuildSpec {
-                lab,
-                workspace_manifest: course.join("Cargo.toml"),
-                crate_dir,
-                crate_name: format!("{student}/{}", lab.student_dir()),
-                target_dir: Some(target.clone()),
-                output: CompilerOutput::Capture,
-                sealed: Some(build_timeout),
-            };
-            let binaries = builder::build_crate(&spec)
-                .and_then(|binaries| keep_binaries(binaries, &course.join("bin").join(lab.slug)));
-            built.push(Built {
-                student: student.clone(),
-                lab,
-                state: if binaries.is_ok() {
-                    SubmissionState::Graded
-                } else {
-                    SubmissionState::DidNotCompile
-                },
-                binaries,
-                notes,
             });
         }
-        if course_ready {
-            std::fs::remove_dir_all(&target)?;
+    });
+    let mut built = built.into_inner().unwrap_or_else(|p| p.into_inner());
+    built.sort_by_key(|(index, _)| *index);
+    let mut all = Vec::new();
+    for (_, result) in built {
+        all.extend(result?);
+    }
+    Ok(all)
+}
+
+/// What every submission's build shares.
+struct BuildContext<'a> {
+    labs: &'a [&'static Lab],
+    template: &'a Path,
+    seed: &'a Path,
+    work: &'a Path,
+    build_timeout: Duration,
+    total: usize,
+    /// How many submissions have started building, for the progress lines.
+    started: std::sync::atomic::AtomicUsize,
+}
+
+/// Takes and builds the labs of one submission, in a copy of the course and
+/// of the seed of its own (`work/submissions/INDEX`, `work/targets/INDEX`).
+fn build_submission(
+    context: &BuildContext,
+    index: usize,
+    submission: &Submission,
+    sources: Vec<Sources>,
+) -> Result<Vec<Built>> {
+    let number = context
+        .started
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
+    let student = &submission.student;
+    let course = context.work.join("submissions").join(index.to_string());
+    let target = context.work.join("targets").join(index.to_string());
+    let mut course_ready = false;
+    let mut built = Vec::new();
+    for (lab, src) in context.labs.iter().zip(sources) {
+        let progress = format!("{number}/{}] {student} {}", context.total, lab.name());
+        let (src, mut notes) = match src {
+            Ok(found) => found,
+            Err(not_taken) => {
+                eprintln!("[intake {progress}: {}", not_taken.why);
+                built.push(Built::not_graded(student, lab, not_taken));
+                continue;
+            }
+        };
+        if !course_ready {
+            copy_tree(context.template, &course, &[])?;
+            std::fs::create_dir_all(target.parent().expect("has a parent"))?;
+            copy_with_times(context.seed, &target)?;
+            course_ready = true;
         }
+        eprintln!("[build {progress}");
+        let crate_dir = course.join(lab.student_dir());
+        match crate::intake::take_from(&src, &crate_dir) {
+            Ok(taken) => notes.extend(taken),
+            Err(not_taken) => {
+                built.push(Built::not_graded(student, lab, not_taken));
+                continue;
+            }
+        }
+        // Graded like any other, and labelled: the sources are the
+        // committed stub, byte for byte.
+        let untouched =
+            crate::files::same_files(&src, &context.template.join(lab.student_dir()).join("src"));
+        let spec = BuildSpec {
+            lab,
+            workspace_manifest: course.join("Cargo.toml"),
+            crate_dir,
+            crate_name: format!("{student}/{}", lab.student_dir()),
+            target_dir: Some(target.clone()),
+            output: CompilerOutput::Capture,
+            sealed: Some(context.build_timeout),
+        };
+        let binaries = builder::build_crate(&spec)
+            .and_then(|binaries| keep_binaries(binaries, &course.join("bin").join(lab.slug)));
+        built.push(Built {
+            student: student.clone(),
+            lab,
+            state: match (&binaries, untouched) {
+                (Err(_), _) => SubmissionState::DidNotCompile,
+                (Ok(_), true) => SubmissionState::UntouchedStub,
+                (Ok(_), false) => SubmissionState::Graded,
+            },
+            binaries,
+            notes,
+        });
+    }
+    if course_ready {
+        std::fs::remove_dir_all(&target)?;
     }
     Ok(built)
 }
@@ -345,12 +546,41 @@ fn keep_binaries(binaries: Binaries, dir: &Path) -> Result<Binaries, String> {
     };
     for (name, path) in &binaries.paths {
         kept.paths.insert(name.clone(), keep(path)?);
+        // Reports name the program as the student runs it in a clone, not
+        // by this grading's temporary folder.
+        kept.shown
+            .insert(name.clone(), Path::new("target/debug").join(name));
     }
     kept.tests = match binaries.tests {
         Some(Ok(tests)) => Some(keep(&tests)),
         other => other,
     };
     Ok(kept)
+}
+
+/// How to grade a class.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    /// The labs to grade; `None`: those the submissions contain.
+    pub labs: Option<Vec<&'static Lab>>,
+    /// How many submissions are built, and then graded, at once.
+    pub jobs: usize,
+    /// How long a submission's build may take.
+    pub build_timeout: Duration,
+    /// Which copy of a lab found more than once to take (`--prefer`).
+    pub prefer: Option<&'a str>,
+    /// The salt of `--anonymise`.
+    pub anonymise: Option<[u8; 16]>,
+}
+
+/// A graded class.
+#[derive(Debug)]
+pub struct Class {
+    /// A row per (student, lab), sorted.
+    pub results: Vec<Graded>,
+    /// The labs graded, with how many submissions hold each (`None` when
+    /// they were named with `--lab`).
+    pub labs: Vec<(&'static Lab, Option<usize>)>,
 }
 
 /// Grades every submission in `dir` with `options` (one seed for all).
@@ -361,22 +591,54 @@ pub fn grade_class(
     build_timeout: Duration,
     options: &Options,
 ) -> Result<Vec<Graded>> {
-    let submissions = submissions(dir)?;
+    let plan = Plan {
+        labs: Some(labs.to_vec()),
+        jobs,
+        build_timeout,
+        prefer: None,
+        anonymise: None,
+    };
+    Ok(grade_class_with(dir, &plan, options)?.results)
+}
+
+/// Grades every submission in `dir` as `plan` says.
+pub fn grade_class_with(dir: &Path, plan: &Plan, options: &Options) -> Result<Class> {
+    let submissions = submissions(dir, plan.anonymise.as_ref())?;
     if submissions.is_empty() {
         bail!("{} holds no submission directories", dir.display());
     }
+    let labs: Vec<(&'static Lab, Option<usize>)> = match &plan.labs {
+        Some(labs) => labs.iter().map(|lab| (*lab, None)).collect(),
+        None => labs_found(&submissions)
+            .into_iter()
+            .map(|(lab, holding)| (lab, Some(holding)))
+            .collect(),
+    };
+    if plan.labs.is_none() {
+        let said: Vec<String> = labs
+            .iter()
+            .map(|(lab, holding)| {
+                format!(
+                    "{lab} (in {} of {})",
+                    holding.unwrap_or(0),
+                    submissions.len()
+                )
+            })
+            .collect();
+        eprintln!("grading the labs the submissions hold: {}", said.join(", "));
+    }
+    let lab_list: Vec<&'static Lab> = labs.iter().map(|(lab, _)| *lab).collect();
     let work = tempfile::Builder::new().prefix("grade-class-").tempdir()?;
-    let built = build_all(&submissions, labs, work.path(), build_timeout)?;
+    let built = build_all(&submissions, &lab_list, plan, work.path())?;
     let total = built.len();
-    let queue = Mutex::new(built.into_iter().enumerate().collect::<Vec<_>>());
+    let queue = Mutex::new(built.into_iter().rev().collect::<Vec<_>>());
+    let done = std::sync::atomic::AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
+        for _ in 0..plan.jobs.max(1) {
             scope.spawn(|| {
                 loop {
-                    let Some((index, built)) =
-                        queue.lock().unwrap_or_else(|p| p.into_inner()).pop()
-                    else {
+                    let Some(built) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop() else {
                         return;
                     };
                     let Built {
@@ -393,9 +655,17 @@ pub fn grade_class(
                     };
                     let mut report = grader::grade(lab, binaries, &options);
                     report.notes = notes;
+                    // What the intake and the build found: not graded, an
+                    // untouched stub (the grade cannot tell either).
+                    if report.state == SubmissionState::Graded
+                        || matches!(state, SubmissionState::NotGraded(_))
+                    {
+                        report.state = state;
+                    }
+                    // Counted as they finish, so the counter runs in order.
+                    let number = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                     eprintln!(
-                        "[grade {}/{total}] {student} {}: {}/{} ({:.1} s)",
-                        total - index,
+                        "[grade {number}/{total}] {student} {}: {}/{} ({:.1} s)",
                         report.lab,
                         report.score,
                         report.max_score,
@@ -415,7 +685,84 @@ pub fn grade_class(
     });
     let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
     results.sort_by(|a, b| (&a.student, &a.report.lab).cmp(&(&b.student, &b.report.lab)));
-    Ok(results)
+    Ok(Class { results, labs })
+}
+
+/// A student's stable pseudonym under `salt`: `anon-` and 16 hex digits of
+/// the keyed SipHash-2-4 of the folder name's bytes. The same name and salt
+/// give the same pseudonym run after run; without the salt, names cannot
+/// be recovered by hashing a list of guesses.
+pub fn pseudonym(salt: &[u8; 16], name: &[u8]) -> String {
+    format!("anon-{:016x}", siphash24(salt, name))
+}
+
+/// The salt of `--anonymise` for the class in `dir`: read from
+/// `dir/.grade-class-salt`, or made (16 random bytes) and kept there, so
+/// that a regrade gives every student the same pseudonym.
+pub fn salt_of(dir: &Path) -> Result<[u8; 16]> {
+    use std::io::Read as _;
+    let path = dir.join(".grade-class-salt");
+    if let Ok(bytes) = std::fs::read(&path) {
+        if let Ok(salt) = <[u8; 16]>::try_from(bytes.as_slice()) {
+            return Ok(salt);
+        }
+        bail!(
+            "{} is not 16 bytes: remove it to make a new salt (every pseudonym changes)",
+            path.display()
+        );
+    }
+    let mut salt = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut salt))
+        .context("reading /dev/urandom")?;
+    crate::files::write_atomically(&path, &salt)?;
+    Ok(salt)
+}
+
+/// SipHash-2-4 of `data` under the 128-bit `key` (Aumasson and Bernstein's
+/// reference algorithm).
+fn siphash24(key: &[u8; 16], data: &[u8]) -> u64 {
+    let k0 = u64::from_le_bytes(key[..8].try_into().expect("8 bytes"));
+    let k1 = u64::from_le_bytes(key[8..].try_into().expect("8 bytes"));
+    let mut v = [
+        k0 ^ 0x736f_6d65_7073_6575,
+        k1 ^ 0x646f_7261_6e64_6f6d,
+        k0 ^ 0x6c79_6765_6e65_7261,
+        k1 ^ 0x7465_6462_7974_6573,
+    ];
+    let round = |v: &mut [u64; 4]| {
+        v[0] = v[0].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(13) ^ v[0];
+        v[0] = v[0].rotate_left(32);
+        v[2] = v[2].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(16) ^ v[2];
+        v[0] = v[0].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(21) ^ v[0];
+        v[2] = v[2].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(17) ^ v[2];
+        v[2] = v[2].rotate_left(32);
+    };
+    let mut chunks = data.chunks_exact(8);
+    for chunk in &mut chunks {
+        let m = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        v[3] ^= m;
+        round(&mut v);
+        round(&mut v);
+        v[0] ^= m;
+    }
+    let mut last = [0u8; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    last[7] = data.len() as u8;
+    let m = u64::from_le_bytes(last);
+    v[3] ^= m;
+    round(&mut v);
+    round(&mut v);
+    v[0] ^= m;
+    v[2] ^= 0xff;
+    for _ in 0..4 {
+        round(&mut v);
+    }
+    v[0] ^ v[1] ^ v[2] ^ v[3]
 }
 
 /// The CSV: one row per (student, lab).
@@ -509,22 +856,32 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
         );
     }
     let started = Instant::now();
-    let labs = args.lab.labs();
     let options = args.run.grader_options("class");
     let seed = options.seed;
-    let results = grade_class(
-        &args.submissions,
-        &labs,
-        args.jobs,
-        Duration::from_secs(args.build_timeout),
-        &options,
-    )?;
+    let salt = if args.anonymise {
+        Some(salt_of(&args.submissions)?)
+    } else {
+        None
+    };
+    let plan = Plan {
+        labs: args.lab.as_ref().map(Selection::labs),
+        jobs: args.jobs,
+        build_timeout: Duration::from_secs(args.build_timeout),
+        prefer: args.prefer.as_deref(),
+        anonymise: salt,
+    };
+    let Class { results, labs } = grade_class_with(&args.submissions, &plan, &options)?;
     let csv_path = args
         .csv
         .clone()
         .unwrap_or_else(|| args.submissions.join("grades.csv"));
     std::fs::write(&csv_path, csv(&results))
         .with_context(|| format!("writing {}", csv_path.display()))?;
+    let wide_path = csv_path.with_file_name("grades-wide.csv");
+    if args.wide {
+        std::fs::write(&wide_path, wide_csv(&results))
+            .with_context(|| format!("writing {}", wide_path.display()))?;
+    }
     let dashboard = write_pages(&args.submissions, &results, args.handouts.as_deref())?;
     let mut per_student: BTreeMap<&str, (u32, u32, Vec<String>)> = BTreeMap::new();
     for graded in &results {
@@ -550,14 +907,36 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
         .values()
         .filter(|(_, _, not_graded)| !not_graded.is_empty())
         .count();
+    let graded_labs: Vec<String> = labs
+        .iter()
+        .map(|(lab, holding)| match holding {
+            Some(holding) => format!("{lab}, held by {holding} of {}", per_student.len()),
+            None => lab.to_string(),
+        })
+        .collect();
     println!(
-        "\n{} submissions, {} lab grades in {:.1} s (seed {seed}); CSV: {}; class report: {} (a page per student beside it)",
+        "\n{} submissions, {} lab grades in {:.1} s (seed {seed}); labs: {}{}",
         per_student.len(),
         results.len(),
         started.elapsed().as_secs_f64(),
+        graded_labs.join("; "),
+        if args.lab.is_none() {
+            " (the labs the submissions hold; --lab LAB grades another)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "CSV: {}{}; class report: {} (a page per student beside it)",
         csv_path.display(),
+        if args.wide {
+            format!(", wide: {}", wide_path.display())
+        } else {
+            String::new()
+        },
         dashboard.display()
     );
+    print!("{}", closing_summary(&results));
     if not_graded > 0 {
         println!(
             "{not_graded} submission(s) could not be graded in full: their rows say why (exit code 1)"
@@ -567,9 +946,132 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Who was not simply graded, and why, a line each, grouped by state
+/// (not graded first, then did not compile, then untouched stubs); empty
+/// when every lab was graded.
+pub fn closing_summary(results: &[Graded]) -> String {
+    let mut by_state: BTreeMap<SubmissionState, Vec<&Graded>> = BTreeMap::new();
+    for graded in results {
+        if graded.report.state != SubmissionState::Graded {
+            by_state
+                .entry(graded.report.state)
+                .or_default()
+                .push(graded);
+        }
+    }
+    let mut out = String::new();
+    let order = |state: &SubmissionState| match state {
+        SubmissionState::NotGraded(_) => 0,
+        SubmissionState::DidNotCompile => 1,
+        _ => 2,
+    };
+    let mut states: Vec<_> = by_state.into_iter().collect();
+    states.sort_by_key(|(state, _)| order(state));
+    for (state, rows) in states {
+        out.push_str(&format!("\n{} ({}):\n", state.label(), rows.len()));
+        for graded in rows {
+            let why = grader::render::LabView::of(&graded.report)
+                .reason()
+                .and_then(|reason| reason.lines().next().map(str::to_owned))
+                .unwrap_or_default();
+            let why = grader::untrusted::terminal(&why);
+            let why = grader::render::bounded(&why, 160);
+            out.push_str(&format!(
+                "  {} {}: {why}\n",
+                graded.student, graded.report.lab
+            ));
+        }
+    }
+    out
+}
+
+/// The wide CSV (`--wide`): a row per student; for each lab its state and
+/// score, then a column per check with the points it earned, headed by the
+/// check's id and what it is out of (`echo.hello (6)`), for gradebook
+/// imports (Canvas, Moodle).
+pub fn wide_csv(results: &[Graded]) -> String {
+    use grader::untrusted::csv_cell;
+    let mut columns: Vec<(String, Vec<(String, u32)>)> = Vec::new();
+    for graded in results {
+        if !columns.iter().any(|(lab, _)| *lab == graded.report.lab) {
+            columns.push((
+                graded.report.lab.clone(),
+                graded
+                    .report
+                    .checks
+                    .iter()
+                    .map(|check| (check.id.clone(), check.max_points))
+                    .collect(),
+            ));
+        }
+    }
+    columns.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut header = vec!["student".to_owned(), "total".to_owned(), "max".to_owned()];
+    for (lab, checks) in &columns {
+        header.push(format!("{lab} state"));
+        header.push(format!("{lab} score"));
+        header.extend(checks.iter().map(|(id, max)| format!("{id} ({max})")));
+    }
+    let mut out = header.join(",") + "\n";
+    let mut by_student: BTreeMap<&str, Vec<&LabReport>> = BTreeMap::new();
+    for graded in results {
+        by_student
+            .entry(&graded.student)
+            .or_default()
+            .push(&graded.report);
+    }
+    for (student, reports) in by_student {
+        let total: u32 = reports.iter().map(|report| report.score).sum();
+        let max: u32 = reports.iter().map(|report| report.max_score).sum();
+        let mut row = vec![csv_cell(student), total.to_string(), max.to_string()];
+        for (lab, checks) in &columns {
+            let report = reports.iter().find(|report| report.lab == *lab);
+            row.push(report.map_or(String::new(), |report| report.state.key().to_owned()));
+            row.push(report.map_or(String::new(), |report| report.score.to_string()));
+            for (id, _) in checks {
+                row.push(
+                    report
+                        .and_then(|report| report.check(id))
+                        .map_or(String::new(), |check| check.points.to_string()),
+                );
+            }
+        }
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use grader::{Lab, Options};
+
+    /// The reference vectors of SipHash-2-4 (key 00..0f, messages 00..).
+    #[test]
+    fn pseudonyms_are_siphash_keyed_by_the_salt_and_stable() {
+        let key: [u8; 16] = std::array::from_fn(|i| i as u8);
+        assert_eq!(super::siphash24(&key, b""), 0x726f_db47_dd0e_0e31);
+        let message: Vec<u8> = (0..15).collect();
+        assert_eq!(super::siphash24(&key, &message), 0xa129_ca61_49be_45e5);
+        let a = super::pseudonym(&key, b"ada");
+        assert_eq!(a, super::pseudonym(&key, b"ada"));
+        assert_ne!(a, super::pseudonym(&key, b"bob"));
+        assert_ne!(a, super::pseudonym(&[0; 16], b"ada"));
+        assert!(a.starts_with("anon-") && a.len() == 21, "{a}");
+    }
+
+    #[test]
+    fn prefer_globs_match_the_leading_folders() {
+        use super::path_glob_matches as matches;
+        assert!(matches("labs", "labs/echo/src"));
+        assert!(matches("labs/*", "labs/echo/src"));
+        assert!(matches("labs/*/src", "labs/echo/src"));
+        assert!(matches("**/labs", "Lab 1/labs/echo/src"));
+        assert!(matches("old*", "old-backup/echo/src"));
+        assert!(!matches("labs", "old-backup/echo/src"));
+        assert!(!matches("labs/echo/src/bin", "labs/echo/src"));
+        assert!(matches("l?bs", "labs/echo/src"));
+    }
 
     use super::{csv, grade_class};
     use crate::options::RunOptions;
@@ -581,10 +1083,11 @@ mod tests {
     /// submission must get executables of its own. The build that hangs
     /// gets a row that says so, and the rows after it are still right.
     #[test]
+    #[cfg_attr(
+        student_edition,
+        ignore = "needs the reference solutions (solutions/), which the student edition leaves out"
+    )]
     fn every_seeded_bug_scores_what_it_predicts() {
-        if !crate::files::has_solutions("every_seeded_bug_scores_what_it_predicts") {
-            return;
-        }
         let run = grade_seeded_class(KINDS, 2, &RunOptions::default()).unwrap();
         assert!(run.wrong.is_empty(), "{}", run.wrong.join("\n"));
         assert_eq!(run.csv_rows, KINDS);
@@ -592,11 +1095,11 @@ mod tests {
 
     /// The same class graded twice with the same seed gets the same rows.
     #[test]
+    #[cfg_attr(
+        student_edition,
+        ignore = "needs the reference solutions (solutions/), which the student edition leaves out"
+    )]
     fn grading_a_class_twice_with_one_seed_gives_the_same_grades() {
-        if !crate::files::has_solutions("grading_a_class_twice_with_one_seed_gives_the_same_grades")
-        {
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
         make_submissions(dir.path(), 3).unwrap();
         let grade = || {

@@ -51,12 +51,36 @@ pub fn clear_dir(dir: &Path, keep: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Seconds since the epoch, for names of kept copies that sort by time.
+/// The time now, for names of kept copies that read as a date and sort by
+/// time: `2025-03-14T09-26-53.589Z` (UTC; `-` for `:`, which some file
+/// systems and zips refuse).
 pub fn timestamp() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    format!("{}-{:03}", now.as_secs(), now.subsec_millis())
+    readable_utc(now.as_secs(), now.subsec_millis())
+}
+
+/// `secs` since the epoch as `YYYY-MM-DDTHH-MM-SS.mmmZ` (Howard Hinnant's
+/// days-to-civil algorithm).
+fn readable_utc(secs: u64, millis: u32) -> String {
+    let days = (secs / 86_400) as i64;
+    let rest = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}-{:02}-{:02}.{millis:03}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
 }
 
 /// Runs git in `root`; its stdout on success.
@@ -133,6 +157,43 @@ pub fn list_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     Ok(files)
 }
 
+/// Whether the regular files under `a` and under `b` are the same, path
+/// for path and byte for byte (an untouched stub: a submission's `src/`
+/// against the committed one). Anything unreadable counts as different.
+pub fn same_files(a: &Path, b: &Path) -> bool {
+    let (Ok(left), Ok(right)) = (list_files(a), list_files(b)) else {
+        return false;
+    };
+    left == right
+        && left.iter().all(|file| {
+            match (std::fs::read(a.join(file)), std::fs::read(b.join(file))) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => false,
+            }
+        })
+}
+
+/// A digest of the regular files under `dir`: their paths and bytes
+/// (FNV-1a, 64 bits), to tell whether a folder changed since it was seen;
+/// `None` when it cannot be read.
+pub fn digest(dir: &Path) -> Option<u64> {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for file in list_files(dir).ok()? {
+        let bytes = std::fs::read(dir.join(&file)).ok()?;
+        eat(file.as_os_str().as_encoded_bytes());
+        eat(&[0]);
+        eat(&(bytes.len() as u64).to_le_bytes());
+        eat(&bytes);
+    }
+    Some(hash)
+}
+
 /// Writes `contents` to `path` in one step: a temporary file beside it,
 /// renamed over it. A reader sees the old file or the whole new one; a
 /// symbolic link or file planted at `path` is replaced, not written through.
@@ -154,6 +215,14 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     file.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+#[test]
+fn kept_copies_are_named_by_a_readable_utc_time() {
+    assert_eq!(readable_utc(0, 0), "1970-01-01T00-00-00.000Z");
+    assert_eq!(readable_utc(1_710_408_413, 589), "2024-03-14T09-26-53.589Z");
+    assert_eq!(readable_utc(951_782_400, 7), "2000-02-29T00-00-00.007Z");
 }
 
 /// A temp copy of the course's `paths` (files or folders, without `target/`)
@@ -182,16 +251,4 @@ pub fn commit_everything(root: &Path, message: &str) {
     git(root, &["add", "-A"]).unwrap();
     let author = ["-c", "user.name=t", "-c", "user.email=t@t"];
     git(root, &[&author[..], &["commit", "-qm", message]].concat()).unwrap();
-}
-
-/// Whether this copy of the course has the reference solutions. The student
-/// edition (`cargo xtask dist`) does not: there the tests about swapping,
-/// exporting or grading solutions have nothing to test, and say so.
-#[cfg(test)]
-pub fn has_solutions(test: &str) -> bool {
-    let present = grader::builder::workspace_root().join("solutions").is_dir();
-    if !present {
-        eprintln!("{test}: skipped, this edition of the course has no solutions/");
-    }
-    present
 }

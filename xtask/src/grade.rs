@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use grader::builder::{self, CompilerOutput, Edition};
 use grader::harness::Binaries;
+use grader::outcome::SubmissionState;
 use grader::render::{self, text::Style};
 use grader::{LABS, Lab, LabReport, Options};
 
@@ -108,10 +109,17 @@ pub struct GradeArgs {
     contained: bool,
 }
 
-/// The labs, one a line, for `grade` without a lab.
+/// The labs this copy of the course has: all six, or those of a one-lab
+/// edition (`dist --lab`).
+pub fn present_labs() -> Vec<&'static Lab> {
+    Selection::All.labs()
+}
+
+/// The labs, one a line, for `grade` without a lab: those this copy of the
+/// course has.
 pub fn lab_list() -> String {
     let mut list = String::from("which lab? `cargo xtask grade LAB`, where LAB is one of:\n");
-    for lab in LABS {
+    for lab in present_labs() {
         list += &format!("  {:<5} {:<12} {}\n", lab.name(), lab.slug, lab.title);
     }
     list += "  all                every lab, one after another\n";
@@ -166,6 +174,16 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
         eprint!("{}", lab_list());
         return Ok(ExitCode::from(2));
     };
+    if let Selection::One(lab) = selection {
+        if !builder::workspace_root().join(lab.student_dir()).is_dir() {
+            eprintln!(
+                "{lab} is not in this edition of the course (no {}/)",
+                lab.student_dir()
+            );
+            eprint!("{}", lab_list());
+            return Ok(ExitCode::from(2));
+        }
+    }
     let only = match &args.check {
         Some(name) => Some(resolve_check(&selection.labs(), name).map_err(anyhow::Error::msg)?),
         None => None,
@@ -232,6 +250,12 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
 }
 
 fn grade_lab(lab: &'static Lab, args: &GradeArgs, only: Option<String>) -> Result<LabReport> {
+    // What `intake` found (Gradescope runs it first), while the sources
+    // are still as it left them.
+    let intake = (!args.solution && args.bin_dir.is_none())
+        .then(|| crate::intake::IntakeState::load(&builder::workspace_root(), lab))
+        .flatten()
+        .filter(|intake| intake.state != SubmissionState::Graded);
     let (binaries, graded) = match &args.bin_dir {
         Some(dir) => {
             let dir = dir
@@ -241,6 +265,12 @@ fn grade_lab(lab: &'static Lab, args: &GradeArgs, only: Option<String>) -> Resul
                 Ok(Binaries::from_dir(lab, &dir)),
                 format!("--bin-dir {}", dir.display()),
             )
+        }
+        // A lab that `intake` did not find is not graded (the stub in its
+        // place is not the student's), and says why.
+        None if intake.as_ref().is_some_and(|intake| !intake.state.graded()) => {
+            let message = intake.as_ref().map_or("", |intake| &intake.message);
+            (Err(format!("not graded: {message}")), "student".to_owned())
         }
         None => {
             let edition = if args.solution {
@@ -264,5 +294,9 @@ fn grade_lab(lab: &'static Lab, args: &GradeArgs, only: Option<String>) -> Resul
         jobs: args.jobs,
         ..args.run.grader_options(graded)
     };
-    Ok(grader::grade(lab, binaries, &options))
+    let mut report = grader::grade(lab, binaries, &options);
+    if let Some(intake) = intake {
+        report.state = intake.state;
+    }
+    Ok(report)
 }

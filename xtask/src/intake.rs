@@ -20,7 +20,7 @@ use anyhow::Result;
 use clap::Args;
 use grader::Lab;
 use grader::builder::workspace_root;
-use grader::outcome::NotGraded;
+use grader::outcome::{NotGraded, SubmissionState};
 
 use crate::grade::{Selection, parse_selection};
 
@@ -69,37 +69,55 @@ impl std::fmt::Display for NotTaken {
     }
 }
 
+/// What `intake` found of a lab, for the `grade` that follows it (the
+/// Gradescope script runs one, then the other): a lab not found is
+/// reported as not graded, not as a graded stub, and an untouched stub is
+/// labelled. Kept in `target/intake/SLUG.state` with a digest of the
+/// crate's `src/` as intake left it: once the sources change, it no longer
+/// applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeState {
+    /// What became of the lab.
+    pub state: SubmissionState,
+    /// Why it was not taken, when it was not.
+    pub message: String,
+}
+
+impl IntakeState {
+    fn path(root: &Path, lab: &Lab) -> PathBuf {
+        root.join("target/intake")
+            .join(format!("{}.state", lab.slug))
+    }
+
+    /// Records `state` for `lab`, with the digest of its `src/` now.
+    pub fn save(root: &Path, lab: &Lab, state: SubmissionState, message: &str) -> Result<()> {
+        let path = Self::path(root, lab);
+        std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+        let digest = crate::files::digest(&root.join(lab.student_dir()).join("src")).unwrap_or(0);
+        let text = format!("{}\n{digest:016x}\n{message}", state.key());
+        crate::files::write_atomically(&path, text.as_bytes())
+    }
+
+    /// What the last intake found of `lab`, if its `src/` is still as
+    /// intake left it.
+    pub fn load(root: &Path, lab: &Lab) -> Option<Self> {
+        let text = std::fs::read_to_string(Self::path(root, lab)).ok()?;
+        let mut lines = text.splitn(3, '\n');
+        let state = SubmissionState::from_key(lines.next()?)?;
+        let digest = u64::from_str_radix(lines.next()?, 16).ok()?;
+        let now = crate::files::digest(&root.join(lab.student_dir()).join("src"))?;
+        (digest == now).then(|| Self {
+            state,
+            message: lines.next().unwrap_or_default().to_owned(),
+        })
+    }
+}
+
 /// Where in `submission` the sources of `lab` are: the one folder holding
 /// `bin/BINARY.rs` for a binary of the lab. The error says what was expected
 /// and what was found.
 pub fn find_sources(submission: &Path, lab: &Lab) -> Result<PathBuf, NotTaken> {
-    let mut found = Vec::new();
-    let mut pending = vec![(submission.to_path_buf(), 0)];
-    while let Some((dir, depth)) = pending.pop() {
-        let holds_a_binary = lab.binaries.iter().any(|name| {
-            std::fs::symlink_metadata(dir.join("bin").join(format!("{name}.rs")))
-                .is_ok_and(|meta| meta.is_file())
-        });
-        if holds_a_binary {
-            found.push(dir);
-            continue;
-        }
-        if depth == MAX_DEPTH {
-            continue;
-        }
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
-            if is_dir && !name.starts_with('.') && !NOT_SEARCHED.contains(&name.as_ref()) {
-                pending.push((entry.path(), depth + 1));
-            }
-        }
-    }
-    found.sort();
+    let mut found = find_all_sources(submission, lab);
     let expected = format!(
         "a folder `src/` holding {} (as in `labs/{slug}/src/`, `{slug}/src/` or `src/`, at any depth)",
         lab.binaries
@@ -135,6 +153,39 @@ pub fn find_sources(submission: &Path, lab: &Lab) -> Result<PathBuf, NotTaken> {
             ),
         )),
     }
+}
+
+/// Every folder in `submission` that holds `bin/BINARY.rs` for a binary of
+/// `lab`, sorted (one, for a submission [`find_sources`] takes).
+pub fn find_all_sources(submission: &Path, lab: &Lab) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![(submission.to_path_buf(), 0)];
+    while let Some((dir, depth)) = pending.pop() {
+        let holds_a_binary = lab.binaries.iter().any(|name| {
+            std::fs::symlink_metadata(dir.join("bin").join(format!("{name}.rs")))
+                .is_ok_and(|meta| meta.is_file())
+        });
+        if holds_a_binary {
+            found.push(dir);
+            continue;
+        }
+        if depth == MAX_DEPTH {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+            if is_dir && !name.starts_with('.') && !NOT_SEARCHED.contains(&name.as_ref()) {
+                pending.push((entry.path(), depth + 1));
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// Copies the regular files under `src` into `dest` (which must not exist),
@@ -236,7 +287,7 @@ pub fn shown(path: &Path) -> String {
 }
 
 /// `dir` relative to `base`, for messages (`.` for `base` itself).
-fn relative(dir: &Path, base: &Path) -> String {
+pub fn relative(dir: &Path, base: &Path) -> String {
     match dir.strip_prefix(base) {
         Ok(path) if path.as_os_str().is_empty() => ".".to_owned(),
         Ok(path) => format!("{}/", shown(path)),
@@ -295,13 +346,27 @@ pub fn run(args: &IntakeArgs) -> Result<ExitCode> {
         // Nothing under labs/ is replaced without a copy (on Gradescope the
         // course is a clean copy, but this also runs in a student's clone).
         crate::swap::keep_copy(&root, lab, "intake")?;
-        match take(&args.submission, lab, &crate_dir) {
-            Ok(message) => {
+        let stub = crate_dir.join("src");
+        let untouched = find_sources(&args.submission, lab)
+            .is_ok_and(|src| crate::files::same_files(&src, &stub));
+        let state = match take(&args.submission, lab, &crate_dir) {
+            Ok(mut message) => {
                 taken += 1;
-                messages.push(message);
+                if untouched {
+                    message.push_str(" (the untouched stub: graded, and labelled so)");
+                    messages.push(message);
+                    (SubmissionState::UntouchedStub, String::new())
+                } else {
+                    messages.push(message);
+                    (SubmissionState::Graded, String::new())
+                }
             }
-            Err(not_taken) => messages.push(not_taken.message),
-        }
+            Err(not_taken) => {
+                messages.push(not_taken.message.clone());
+                (SubmissionState::NotGraded(not_taken.why), not_taken.message)
+            }
+        };
+        IntakeState::save(&root, lab, state.0, &state.1)?;
     }
     let text = messages.join("\n");
     println!("{text}");

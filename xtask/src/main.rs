@@ -82,6 +82,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The rubric is compiled in: a typo in it is a clean error, with its
+    // file and line, before any command needs it.
+    if let Err(err) = grader::rubric::validate() {
+        eprintln!("error: {err}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Grade(args) => grade::run(&args),
         Command::Watch(args) => watch::run(&args),

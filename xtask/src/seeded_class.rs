@@ -274,6 +274,13 @@ pub fn grade_seeded_class(count: usize, jobs: usize, run: &RunOptions) -> Result
             None => wrong.push(format!("{student}: not graded")),
         }
     }
+    // The untouched stub is graded, and labelled so; nothing else is.
+    for graded in &results {
+        let stub = graded.report.state == grader::outcome::SubmissionState::UntouchedStub;
+        if stub != graded.student.ends_with("-untouched") {
+            wrong.push(format!("{}: state {}", graded.student, graded.report.state));
+        }
+    }
     let csv = csv(&results);
     for row in csv.lines().filter(|row| row.contains("-hangs-its-build,")) {
         if !row.contains(&format!(
@@ -286,7 +293,18 @@ pub fn grade_seeded_class(count: usize, jobs: usize, run: &RunOptions) -> Result
     if build_script_marker(dir.path()).exists() {
         wrong.push("a submission's build script ran".to_owned());
     }
-    let csv_rows = csv.lines().count().saturating_sub(1);
+    // Records, not lines: a reason may hold the compiler's lines, quoted.
+    let mut quoted = false;
+    let records = csv
+        .chars()
+        .filter(|c| {
+            if *c == '"' {
+                quoted = !quoted;
+            }
+            *c == '\n' && !quoted
+        })
+        .count();
+    let csv_rows = records.saturating_sub(1);
     Ok(ClassRun {
         elapsed,
         wrong,

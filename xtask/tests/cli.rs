@@ -9,16 +9,6 @@ fn xtask() -> Command {
     Command::cargo_bin("xtask").expect("the xtask binary")
 }
 
-/// Whether this copy of the course has the reference solutions: the student
-/// edition does not, and there the tests about them say so and pass.
-fn has_solutions(test: &str) -> bool {
-    let present = grader::builder::workspace_root().join("solutions").is_dir();
-    if !present {
-        eprintln!("{test}: skipped, this edition of the course has no solutions/");
-    }
-    present
-}
-
 /// A target dir in the course's own `target/` for a test that builds a copy
 /// of the course, kept across runs for its dependency builds. One per test:
 /// two copies built in one target dir write their binaries to the same files.
@@ -398,10 +388,11 @@ fn status_lists_all_six_labs() {
 /// The student edition builds and grades lab 1 on its own: no solutions, no
 /// test that needs them, and no Cargo file that names them.
 #[test]
+#[cfg_attr(
+    student_edition,
+    ignore = "needs the reference solutions (solutions/), which the student edition leaves out"
+)]
 fn the_student_edition_builds_and_grades_lab1() {
-    if !has_solutions("the_student_edition_builds_and_grades_lab1") {
-        return;
-    }
     let out = tempfile::tempdir().unwrap();
     let dist = out.path().join("course");
     xtask().arg("dist").arg(&dist).assert().success();
@@ -445,15 +436,123 @@ fn the_student_edition_builds_and_grades_lab1() {
     let lab1 = format!("lab1: 0/{}", lab1_total());
     assert!(stdout.contains(&lab1), "{stdout}");
     assert!(stdout.contains("✗ echo.hello"), "{stdout}");
+    assert!(!dist.join("grader/mutants-reviewed.toml").exists());
+    assert!(!dist.join("xtask/tests/mutants.rs").exists());
+
+    // The edition passes its own tests: those that need the solutions or
+    // the course's own tests are ignored, and say why. In the target dir of
+    // the grade above, kept in the course's target/ across runs, so that
+    // only the edition's own crates build again.
+    // As students get it: a repository (GitHub Classroom's template), which
+    // `grade-class` and `dist` export their committed course from.
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "the student edition",
+        ],
+    ] {
+        let git = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&dist)
+            .output()
+            .unwrap();
+        assert!(git.status.success(), "git {args:?}: {git:?}");
+    }
+    let started = std::time::Instant::now();
+    let test =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["test", "--workspace"])
+            .current_dir(&dist)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("NO_COLOR", "1")
+            .env_remove("CARGO_MANIFEST_DIR")
+            .env_remove("SOCKET_LABS_REQUIRE_CONTAINMENT")
+            .output()
+            .unwrap();
+    let stdout = String::from_utf8_lossy(&test.stdout);
+    let stderr = String::from_utf8_lossy(&test.stderr);
+    assert!(test.status.success(), "{stdout}\n{stderr}");
+    let ignored: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.contains("... ignored"))
+        .collect();
+    eprintln!(
+        "the edition's cargo test --workspace: {:.1} s; ignored:\n{}",
+        started.elapsed().as_secs_f64(),
+        ignored.join("\n")
+    );
+    assert!(
+        ignored.iter().any(
+            |line| line.contains("every_seeded_bug_scores_what_it_predicts")
+                && line.contains("needs the reference solutions")
+        ),
+        "{stdout}"
+    );
+    assert!(
+        ignored
+            .iter()
+            .any(|line| line.contains("every_lab_has_its_classic_bugs_listed")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("FAILED"), "{stdout}");
+}
+
+/// A one-lab edition says how to check the lab it shipped, and its `grade`
+/// lists only that lab, refusing another with a usage error.
+#[test]
+#[cfg_attr(
+    student_edition,
+    ignore = "dist exports the committed course, which the student edition is not"
+)]
+fn a_one_lab_edition_checks_and_lists_only_its_lab() {
+    // Beside the binary, on its file system, for the hard link below.
+    let out =
+        tempfile::tempdir_in(assert_cmd::cargo::cargo_bin("xtask").parent().unwrap()).unwrap();
+    let dist = out.path().join("course");
+    xtask()
+        .args(["dist", "--lab", "lab3"])
+        .arg(&dist)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("cargo xtask grade lab3"))
+        .stdout(predicate::str::contains("grade lab1").not());
+    // The xtask, started inside the edition: the course is where it runs.
+    let bin = dist.join("bin/xtask");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::hard_link(assert_cmd::cargo::cargo_bin("xtask"), &bin).unwrap();
+    let listing = Command::new(&bin)
+        .env_remove("CARGO_MANIFEST_DIR")
+        .current_dir(&dist)
+        .arg("grade")
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&listing.get_output().stderr).into_owned();
+    assert!(stderr.contains("lab3"), "{stderr}");
+    assert!(!stderr.contains("lab1"), "{stderr}");
+    Command::new(&bin)
+        .env_remove("CARGO_MANIFEST_DIR")
+        .current_dir(&dist)
+        .args(["grade", "lab1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not in this edition"));
 }
 
 /// Calibration through the command instructors use (each lab's own test file
 /// checks its solution and stub with the same library calls).
 #[test]
+#[cfg_attr(
+    student_edition,
+    ignore = "needs the reference solutions (solutions/), which the student edition leaves out"
+)]
 fn verify_reports_lab1_as_calibrated() {
-    if !has_solutions("verify_reports_lab1_as_calibrated") {
-        return;
-    }
     xtask().args(["verify", "lab1"]).assert().success().stdout(
         predicate::str::is_match(format!(r"lab1\s+echo\s+{0}/{0}\s+0/{0}\s+ok", lab1_total()))
             .unwrap(),
@@ -465,10 +564,11 @@ fn verify_reports_lab1_as_calibrated() {
 /// grades the copy's lab 1, which holds the reference solution, while the
 /// original's lab 1 is the stub.
 #[test]
+#[cfg_attr(
+    student_edition,
+    ignore = "needs the reference solutions (solutions/), which the student edition leaves out"
+)]
 fn a_moved_course_grades_its_own_files() {
-    if !has_solutions("a_moved_course_grades_its_own_files") {
-        return;
-    }
     let root = grader::builder::workspace_root();
     let moved = tempfile::tempdir().unwrap();
     let course = moved.path().join("course");
@@ -555,10 +655,11 @@ fn run_autograder(root: &Path, xtask: &Path, labs: &str) -> serde_json::Value {
 /// file that says what was expected; a grader that dies leaves a results
 /// file saying grading was interrupted, never the file it was writing.
 #[test]
+#[cfg_attr(
+    student_edition,
+    ignore = "needs the reference solutions (solutions/), which the student edition leaves out"
+)]
 fn run_autograder_grades_the_selected_lab_of_a_submission_in_a_parent_folder() {
-    if !has_solutions("run_autograder_grades_the_selected_lab_of_a_submission_in_a_parent_folder") {
-        return;
-    }
     let root = grader::builder::workspace_root();
     let autograder = tempfile::tempdir().unwrap();
     let ag = autograder.path();
@@ -593,6 +694,32 @@ fn run_autograder_grades_the_selected_lab_of_a_submission_in_a_parent_folder() {
             .all(|test| test["name"].as_str().unwrap().contains("echo.")),
         "{results:#}"
     );
+
+    // A submission that does not compile: the compiler's first errors are
+    // in the top-level output the student sees, and each test says so.
+    let server = ag.join("submission/Lab work/labs/echo/src/bin/echo-server.rs");
+    let good = std::fs::read_to_string(&server).unwrap();
+    std::fs::write(
+        &server,
+        format!("{good}\nfn broken() -> u32 {{ \"not a number\" }}\n"),
+    )
+    .unwrap();
+    let results = run_autograder(ag, &xtask, "lab1");
+    assert_eq!(results["score"], 0, "{results:#}");
+    assert_eq!(results["extra_data"]["state"]["lab1"], "did_not_compile");
+    let output = results["output"].as_str().unwrap();
+    assert!(output.contains("Did not compile"), "{output}");
+    assert!(
+        output.contains("error[E0308]: mismatched types"),
+        "{output}"
+    );
+    assert!(output.lines().count() < 60, "{output}");
+    let test = results["tests"][0]["output"].as_str().unwrap();
+    assert!(
+        test.contains("did not compile; the compiler's messages are at the top of this report"),
+        "{test}"
+    );
+    std::fs::write(&server, good).unwrap();
 
     // An assignment for lab 2 when only lab 1 was uploaded: never a silent 0.
     std::fs::remove_dir_all(ag.join("submission/Lab work/labs/errors")).unwrap();

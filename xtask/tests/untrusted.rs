@@ -234,21 +234,25 @@ fn grade_class_finishes_whatever_the_names() {
         let raw = grader::untrusted::name_bytes(name)
             .unwrap_or_else(|| panic!("{name} is in the name notation"));
         assert!(raw_names.insert(raw), "{name} has two rows");
-        assert!(row[7].starts_with("not graded: "), "{line}");
+        assert!(row[8].starts_with("not graded: "), "{line}");
+        assert!(
+            ["not_found", "empty", "symbolic_link", "found_twice"].contains(&row[2].as_str()),
+            "{line}"
+        );
     }
     assert_eq!(raw_names, students.iter().cloned().collect::<BTreeSet<_>>());
     let linked = rows.iter().find(|row| row[0] == "linked").unwrap();
     assert_eq!(
-        linked[7],
+        linked[8],
         "not graded: the submission folder is a symbolic link"
     );
     let empty = rows.iter().find(|row| row[0] == "empty").unwrap();
     assert!(
-        empty[7].contains("the submission folder is empty"),
+        empty[8].contains("the submission folder is empty"),
         "{empty:?}"
     );
     let twice = rows.iter().find(|row| row[0] == "twice").unwrap();
-    assert!(twice[7].contains("more than once"), "{twice:?}");
+    assert!(twice[8].contains("more than once"), "{twice:?}");
 
     // A page per student, each name within the file system's limit of 255
     // bytes, each once; and the dashboard links every one.
@@ -319,17 +323,21 @@ fn grade_class_exits_0_when_every_submission_was_graded_and_keeps_the_intake_not
     let csv = std::fs::read_to_string(class.path().join("grades.csv")).unwrap();
     let rows: Vec<Vec<String>> = csv.lines().skip(1).map(cells).collect();
     let carol = rows.iter().find(|row| row[0] == "carol").expect(&csv);
-    assert_eq!(carol[7], "", "carol was graded: {csv}");
+    assert_eq!(carol[2], "graded", "{csv}");
+    assert_eq!(carol[8], "", "carol was graded: {csv}");
     assert!(
-        carol[8].contains("src/bin/secrets.rs was left out: it is a symbolic link"),
+        carol[9].contains("src/bin/secrets.rs was left out: it is a symbolic link"),
         "{csv}"
     );
     assert!(
-        carol[8].contains("src/bin/pipe was left out: it is not a regular file"),
+        carol[9].contains("src/bin/pipe was left out: it is not a regular file"),
         "{csv}"
     );
     let dave = rows.iter().find(|row| row[0] == "dave").expect(&csv);
-    assert!(dave[7].contains("did not compile"), "{csv}");
+    assert_eq!(dave[2], "did_not_compile", "{csv}");
+    assert!(dave[8].contains("did not compile"), "{csv}");
+    // The compiler's first errors, whole, in the quoted cell.
+    assert!(csv.contains("\nerror: expected one of"), "{csv}");
     let page = std::fs::read_dir(class.path())
         .unwrap()
         .map(|entry| entry.unwrap().path())

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::html::{self, Links, escape};
-use crate::outcome::{LabReport, Status};
+use crate::outcome::{LabReport, Status, SubmissionState};
 
 /// One student of the class.
 #[derive(Debug)]
@@ -71,6 +71,7 @@ pub fn page(students: &[Student], links: Links) -> String {
         escape(first.map_or("?", |r| r.grader_version.as_str())),
         first.map_or(0, |r| r.seed)
     );
+    states(&mut page, students);
     histogram(&mut page, students);
     pass_rates(&mut page, students, links);
     student_rows(&mut page, students, &labs);
@@ -78,6 +79,32 @@ pub fn page(students: &[Student], links: Links) -> String {
         "</main>\n<footer><p>Made by the Socket Labs grader; this page fetches nothing and runs no script.</p></footer>\n</body>\n</html>\n",
     );
     page
+}
+
+/// How many lab grades are in each state, when any is not plainly graded:
+/// the stubs, the compile errors and each way of not being graded are
+/// counted apart, not folded into "checks not passed".
+fn states(page: &mut String, students: &[Student]) {
+    let mut counts: BTreeMap<SubmissionState, usize> = BTreeMap::new();
+    for report in students.iter().flat_map(|s| &s.reports) {
+        *counts.entry(report.state).or_default() += 1;
+    }
+    if counts.keys().all(|state| *state == SubmissionState::Graded) {
+        return;
+    }
+    page.push_str("<section id=\"states\"><h2>Submissions</h2>\n<ul class=\"states\">");
+    for (state, count) in &counts {
+        let _ = write!(
+            page,
+            "<li class=\"state {}\"><strong>{count}</strong> {}</li>",
+            state.key(),
+            escape(state.label())
+        );
+    }
+    page.push_str(
+        "</ul>\n<p class=\"counts\">Pass rates count only the labs whose checks ran \
+         (graded, untouched stubs included); the rest are listed by state, not as failures.</p></section>\n",
+    );
 }
 
 /// Students by total score, in buckets of 10 %.
@@ -167,7 +194,16 @@ fn median(sorted: &[usize]) -> usize {
 fn pass_rates(page: &mut String, students: &[Student], links: Links) {
     let mut rates: BTreeMap<&str, CheckRate> = BTreeMap::new();
     let mut order: Vec<&str> = Vec::new();
+    let mut graded = 0;
+    let mut left_out = 0;
     for report in students.iter().flat_map(|s| &s.reports) {
+        // A lab that did not compile or was not graded ran nothing: its
+        // zeros say nothing about how hard a check is.
+        if !report.state.ran() {
+            left_out += 1;
+            continue;
+        }
+        graded += 1;
         for check in &report.checks {
             if check.status == Status::Skipped {
                 continue;
@@ -192,8 +228,17 @@ fn pass_rates(page: &mut String, students: &[Student], links: Links) {
         };
         share(a).total_cmp(&share(b))
     });
+    let _ = write!(
+        page,
+        "<section id=\"checks\"><h2>Checks, hardest first</h2>\n<p class=\"counts\">of {graded} graded{}</p>\n",
+        if left_out > 0 {
+            format!(" ({left_out} that did not compile or were not graded left out)")
+        } else {
+            String::new()
+        }
+    );
     page.push_str(
-        "<section id=\"checks\"><h2>Checks, hardest first</h2>\n<table class=\"rates\"><thead><tr><th>check</th><th>passed</th><th>pass rate</th><th>handout</th></tr></thead><tbody>\n",
+        "<table class=\"rates\"><thead><tr><th>check</th><th>passed</th><th>pass rate</th><th>handout</th></tr></thead><tbody>\n",
     );
     for id in order {
         let rate = &rates[id];
@@ -239,22 +284,50 @@ fn student_rows(page: &mut String, students: &[Student], labs: &[&str]) {
         );
         for lab in labs {
             match student.reports.iter().find(|report| report.lab == *lab) {
-                Some(report) => {
+                Some(report) if report.state == SubmissionState::Graded => {
                     let _ = write!(
                         page,
                         "<td class=\"n\">{}/{}</td>",
                         report.score, report.max_score
                     );
                 }
+                Some(report) => {
+                    let _ = write!(
+                        page,
+                        "<td class=\"n state {}\">{}/{}<br><span class=\"title\">{}</span></td>",
+                        report.state.key(),
+                        report.score,
+                        report.max_score,
+                        escape(report.state.label())
+                    );
+                }
                 None => page.push_str("<td class=\"n\">–</td>"),
             }
         }
+        // Checks that ran and failed; a lab that ran nothing says why
+        // instead of counting its checks as failed.
         let failed: usize = student
             .reports
             .iter()
+            .filter(|report| report.state.ran())
             .map(|report| report.failed_ids().len() - report.skipped())
             .sum();
-        let _ = writeln!(page, "<td class=\"n\">{failed}</td></tr>");
+        let mut states: Vec<&str> = student
+            .reports
+            .iter()
+            .filter(|report| !report.state.ran())
+            .map(|report| report.state.label())
+            .collect();
+        states.dedup();
+        if states.is_empty() {
+            let _ = writeln!(page, "<td class=\"n\">{failed}</td></tr>");
+        } else {
+            let _ = writeln!(
+                page,
+                "<td class=\"n\">{failed} · {}</td></tr>",
+                escape(&states.join("; "))
+            );
+        }
     }
     page.push_str("</tbody></table></section>\n");
 }

@@ -43,6 +43,12 @@ pub fn results(reports: &[LabReport]) -> Value {
                 view.grader_version,
                 view.seed
             );
+            // Not graded, or did not compile: said here, once, with the
+            // compiler's first errors; each test's output points here.
+            if let Some(explanation) = view.explanation() {
+                line.push('\n');
+                line.push_str(&explanation);
+            }
             for note in view.notes {
                 line.push_str("\nnote: ");
                 line.push_str(note);
@@ -56,6 +62,13 @@ pub fn results(reports: &[LabReport]) -> Value {
         "execution_time": seconds.ceil() as u64,
         "output": output,
         "stdout_visibility": "visible",
+        // Gradescope keeps `extra_data` as given: each lab's state.
+        "extra_data": {
+            "state": views
+                .iter()
+                .map(|view| (view.lab.to_owned(), Value::from(view.state.key())))
+                .collect::<serde_json::Map<_, _>>(),
+        },
         "tests": tests,
     })
 }

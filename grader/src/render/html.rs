@@ -167,12 +167,18 @@ fn lab(html: &mut String, view: &LabView, links: Links) {
         }
         html.push_str("</ul>\n");
     }
-    if let Some(message) = view.build_failure {
+    // A heading per state (not graded, did not compile, untouched stub),
+    // then why: the message, or the compiler's first errors.
+    if let Some(heading) = view.state.heading() {
         let _ = writeln!(
             html,
-            "<p class=\"build\"><strong>The crate did not build:</strong></p><pre>{}</pre>",
-            escape(message.trim_end())
+            "<h3 class=\"state {}\">{}</h3>",
+            view.state.key(),
+            escape(&heading)
         );
+    }
+    if let Some(reason) = view.reason() {
+        let _ = writeln!(html, "<pre class=\"build\">{}</pre>", escape(&reason));
     }
     if let Some(start) = where_to_start(view) {
         // The handout section it names is a link, as everywhere on the page.

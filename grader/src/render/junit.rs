@@ -30,14 +30,25 @@ pub fn xml(reports: &[LabReport]) -> String {
         );
         let _ = writeln!(
             xml,
-            "    <properties><property name=\"score\" value=\"{}/{}\"/><property name=\"grader\" value=\"{}\"/><property name=\"seed\" value=\"{}\"/></properties>",
+            "    <properties><property name=\"score\" value=\"{}/{}\"/><property name=\"grader\" value=\"{}\"/><property name=\"seed\" value=\"{}\"/><property name=\"state\" value=\"{}\"/></properties>",
             view.score,
             view.max_score,
             escape(view.grader_version),
-            view.seed
+            view.seed,
+            view.state.key()
         );
         for check in &view.checks {
             write_case(&mut xml, view.lab, check);
+        }
+        // Not graded, or did not compile: said once for the suite, with
+        // the compiler's first errors, which each failure points at.
+        if let Some(explanation) = view.explanation() {
+            let _ = writeln!(
+                xml,
+                "    <system-out>{}: {}</system-out>",
+                view.state.key(),
+                escape(&explanation)
+            );
         }
         xml.push_str("  </testsuite>\n");
     }

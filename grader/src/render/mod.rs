@@ -36,7 +36,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::harness::conversation::Transcript;
-use crate::outcome::{BuildState, CheckOutcome, Failure, LabReport, Status};
+use crate::outcome::{BuildState, CheckOutcome, Failure, LabReport, Status, SubmissionState};
 
 /// One lab as every writer shows it.
 #[derive(Debug)]
@@ -51,6 +51,9 @@ pub struct LabView<'a> {
     pub graded: &'a str,
     /// Why the binaries were not there to run, when the build failed.
     pub build_failure: Option<&'a str>,
+    /// What became of the submission: graded, an untouched stub, did not
+    /// compile, not graded and why.
+    pub state: SubmissionState,
     /// What the grader noted about the submission: files it left out.
     pub notes: &'a [String],
     /// Every check, in rubric order.
@@ -83,6 +86,7 @@ impl<'a> LabView<'a> {
                 BuildState::Ready => None,
                 BuildState::Failed { message } => Some(message),
             },
+            state: report.state,
             notes: &report.notes,
             checks: report.checks.iter().map(CheckView::of).collect(),
             score: report.score,
@@ -92,6 +96,40 @@ impl<'a> LabView<'a> {
             grader_version: &report.grader_version,
             containment: &report.containment,
             duration: report.duration,
+        }
+    }
+
+    /// Why the lab is in its state, when it is not simply graded: the
+    /// not-graded message, or the compiler's first errors (bounded to a
+    /// screenful, see [`crate::builder::first_errors`]), or that the
+    /// sources are the stub. The CSV's `reason`.
+    pub fn reason(&self) -> Option<String> {
+        if let Some(message) = self.build_failure {
+            return Some(match crate::builder::first_errors(message) {
+                Some(errors) => format!(
+                    "{}; the compiler's first errors:\n{errors}",
+                    message
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .trim_end_matches(':')
+                ),
+                None => bounded(message.trim_end(), crate::builder::SCREENFUL_BYTES),
+            });
+        }
+        (self.state == SubmissionState::UntouchedStub)
+            .then(|| "the sources are the lab's stub, byte for byte".to_owned())
+    }
+
+    /// What a report says first about a lab that was not simply graded:
+    /// its state's heading, then [`LabView::reason`]; `None` for a graded
+    /// lab. Every writer shows it once, at the top of the lab.
+    pub fn explanation(&self) -> Option<String> {
+        match (self.state.heading(), self.reason()) {
+            (None, None) => None,
+            (Some(heading), None) => Some(heading),
+            (None, Some(why)) => Some(why),
+            (Some(heading), Some(why)) => Some(format!("{heading}.\n{why}")),
         }
     }
 
@@ -204,6 +242,18 @@ impl<'a> CheckView<'a> {
         }
         text.trim_end().to_owned()
     }
+}
+
+/// `text` cut to at most `max` bytes (on a character boundary), saying so.
+pub fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} … ({} more bytes)", &text[..end], text.len() - end)
 }
 
 /// Where a student whose program passes nothing yet should begin: the first

@@ -62,9 +62,12 @@ pub fn lab(report: &LabReport, style: Style) -> String {
     for note in view.notes {
         let _ = writeln!(out, "{} {}", style.paint("33", "note:"), terminal(note));
     }
-    if let Some(message) = view.build_failure {
-        let message = terminal(message.trim_end());
-        let _ = writeln!(out, "{}", style.paint("31", &indent(&message, 2)));
+    // The state, and the compiler's first errors (a screenful: the whole
+    // is above, as cargo printed it).
+    if let Some(explanation) = view.explanation() {
+        let colour = if view.state.ran() { "33" } else { "31" };
+        let message = terminal(&explanation);
+        let _ = writeln!(out, "{}", style.paint(colour, &indent(&message, 2)));
     }
     let id_width = view
         .checks
