@@ -12,7 +12,7 @@ use crate::harness::conn::Conn;
 use crate::harness::net::{self, Peer, RefusingPort, SendPlan};
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, Server, show};
+use crate::harness::{Ctx, Evidence, Server, show};
 use crate::outcome::{CheckResult, Failure};
 use crate::runner::CheckFn;
 
@@ -35,6 +35,18 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("echo.client_prints_the_reply", client_prints_the_reply),
     ("echo.client_refused", client_refused),
 ];
+
+/// Starts the graded server. A server that dies decoding the grader's bytes
+/// as UTF-8 (`String::from_utf8(..).unwrap()`) treated the data as text:
+/// whichever check's payload did it, Step 2's paragraph on bytes teaches
+/// the fix.
+fn start(ctx: &Ctx) -> Result<Server, Failure> {
+    Ok(ctx.server(SERVER)?.on(
+        Evidence::TextDecodingCrash,
+        "The data is bytes, not text: the grader sends bytes that are not valid UTF-8. Echo the `&buffer[..n]` you read as it is, without turning it into a `String` (`from_utf8(..).unwrap()` panics on them).",
+        "#step-2-the-echo-loop",
+    ))
+}
 
 /// Sends `payload` to the server as `plan` says and checks it comes back
 /// byte for byte.
@@ -77,14 +89,14 @@ fn expect_echo(
 
 /// The server starts, announces the port it really got, and accepts on it.
 fn ready(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let stream = server.connect(ctx.deadline())?;
     drop(stream);
     Ok(())
 }
 
 fn hello(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     expect_echo(
         ctx,
         &mut server,
@@ -95,7 +107,7 @@ fn hello(ctx: &Ctx) -> CheckResult {
 }
 
 fn one_mebibyte(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let mut rng = ctx.rng();
     let payload: Vec<u8> = std::iter::repeat_with(|| rng.u8(..))
         .take(1024 * 1024)
@@ -111,7 +123,7 @@ fn one_mebibyte(ctx: &Ctx) -> CheckResult {
 }
 
 fn small_pieces(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let message = b"Hello, world, in many small pieces with pauses between them";
     // Each piece goes out once the server has read the one before, so a
     // server that reads only once sees one piece, however loaded the machine.
@@ -131,7 +143,7 @@ fn small_pieces(ctx: &Ctx) -> CheckResult {
 }
 
 fn second_client(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let first = server.connect(ctx.deadline())?;
     let exchange = net::exchange(
         &first,
@@ -170,7 +182,7 @@ fn contract_lines(server: &Server) -> String {
 }
 
 fn server_log(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let stream = server.connect(ctx.deadline())?;
     let peer = stream
         .local_addr()
