@@ -12,7 +12,7 @@ use crate::harness::conn::Conn;
 use crate::harness::net::{self, Peer, RefusingPort, SendPlan};
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, Evidence, Server, show};
+use crate::harness::{Ctx, Evidence, Server, procfs, show};
 use crate::outcome::{CheckResult, Failure};
 use crate::runner::CheckFn;
 
@@ -26,6 +26,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("echo.hello", hello),
     ("echo.one_mebibyte", one_mebibyte),
     ("echo.small_pieces", small_pieces),
+    ("echo.echo_before_half_close", echo_before_half_close),
     ("echo.second_client", second_client),
     ("echo.server_log", server_log),
     ("echo.client_output", client_output),
@@ -140,6 +141,60 @@ fn small_pieces(ctx: &Ctx) -> CheckResult {
         plan,
         "echo of a message sent 6 bytes at a time",
     )
+}
+
+/// A client that waits for the echo of what it sent before it sends more,
+/// or half-closes: a server that reads to the end of stream first never
+/// answers it.
+fn echo_before_half_close(ctx: &Ctx) -> CheckResult {
+    let mut server = start(ctx)?;
+    let stream = server.connect(ctx.deadline())?;
+    let question = b"Are you there? (the end of stream comes after your answer)";
+    ctx.note_command(format!(
+        "(grader) connect to {}, send {} bytes, and wait for their echo before half-closing",
+        server.addr,
+        question.len()
+    ));
+    let mut writer = &stream;
+    if let Err(err) = net::write_all_until(&mut writer, question, ctx.deadline()) {
+        return Err(server.explain(Failure::new(format!(
+            "the grader could not send its message: {err}"
+        ))));
+    }
+    let (received, end) = net::read_until(&stream, Some(question.len()), ctx.within(3.0));
+    if received != question {
+        let all_read = procfs::unread_by_server(server.addr).is_ok_and(|unread| unread == 0);
+        let failure = Failure::new(format!(
+            "a client that waits for its echo before half-closing got {} of {} bytes back: {end}",
+            received.len(),
+            question.len()
+        ))
+        .expected(show::bytes(question, 100))
+        .actual(show::bytes(&received, 100));
+        return Err(server.explain(if received.is_empty() && end != net::ReadEnd::Eof && all_read {
+            failure
+                .detail("the server read the message but sent nothing back: it waits for the end of stream before it echoes")
+                .diagnosis(
+                    "Write back each piece as soon as `read` returns it, inside the loop, not after reading to the end of stream: a client may wait for its echo before it half-closes.",
+                    "#step-2-the-echo-loop",
+                )
+        } else {
+            failure
+        }));
+    }
+    // The rest of the conversation as usual: half-close, then the end.
+    let _ = stream.shutdown(Shutdown::Write);
+    let (rest, end) = net::read_until(&stream, None, ctx.within(3.0));
+    if !rest.is_empty() || end != net::ReadEnd::Eof {
+        return Err(server.explain(
+            Failure::new(format!(
+                "after the echo and the half-close, the server sent {} more bytes and then: {end}",
+                rest.len()
+            ))
+            .expected("nothing more, then the server closes the connection"),
+        ));
+    }
+    Ok(())
 }
 
 fn second_client(ctx: &Ctx) -> CheckResult {
