@@ -326,7 +326,9 @@ fn expect_client_output(
     if received != message || !half_closed {
         return Err(not_sent(&finished, message, &received, half_closed));
     }
-    let sent = heard.sent();
+    // What the peer answers in all, not what it had sent when the client
+    // stopped reading: a client that reads once cuts the conversation short.
+    let sent = heard.answer();
     let expected_text = sent.escape_ascii().to_string();
     let want = format!("Received b\"{expected_text}\"");
     if got != Some(want.as_str()) || finished.code() != Some(0) {
@@ -403,6 +405,7 @@ fn echo_peer(ctx: &Ctx, piece: usize, pause: Duration) -> Result<(Peer<()>, Arc<
     let noted = Arc::clone(&heard);
     Peer::serve_one(deadline, move |mut stream: Conn| {
         let request = noted.read_to_eof(&mut stream)?;
+        noted.will_answer(&request);
         for (index, chunk) in request.chunks(piece).enumerate() {
             if index == 1 {
                 net::wait_until_read(&stream, deadline);
@@ -441,6 +444,10 @@ struct Heard {
     received: Mutex<Vec<u8>>,
     end: AtomicBool,
     sent: Mutex<Vec<u8>>,
+    /// The whole answer the peer means to send, noted before it sends the
+    /// first byte: what a client must print, even when it stops reading
+    /// (and the peer sending) half-way.
+    answer: Mutex<Vec<u8>>,
 }
 
 impl Heard {
@@ -458,6 +465,22 @@ impl Heard {
                 return Ok(self.received().0);
             }
             lock(&self.received).extend_from_slice(&buffer[..n]);
+        }
+    }
+
+    /// Notes the whole answer the peer is about to send.
+    fn will_answer(&self, answer: &[u8]) {
+        *lock(&self.answer) = answer.to_vec();
+    }
+
+    /// The answer the peer meant to send: the source of truth for what the
+    /// client must print. What was sent, if the peer never got to say.
+    fn answer(&self) -> Vec<u8> {
+        let answer = lock(&self.answer).clone();
+        if answer.is_empty() {
+            self.sent()
+        } else {
+            answer
         }
     }
 
@@ -527,6 +550,7 @@ fn client_half_close(ctx: &Ctx) -> CheckResult {
     let noted = Arc::clone(&heard);
     let peer = Peer::serve_one(ctx.deadline(), move |mut stream: Conn| {
         let request = noted.read_to_eof(&mut stream)?;
+        noted.will_answer(&request);
         noted.write(&mut stream, &request)?;
         stream.shutdown(Shutdown::Write)
     })
@@ -546,6 +570,7 @@ fn client_prints_the_reply(ctx: &Ctx) -> CheckResult {
     let noted = Arc::clone(&heard);
     let peer = Peer::serve_one(ctx.deadline(), move |mut stream| {
         noted.read_to_eof(&mut stream)?;
+        noted.will_answer(&reply);
         noted.write(&mut stream, &reply)?;
         stream.shutdown(Shutdown::Write)
     })
