@@ -55,7 +55,9 @@ fn an_independent_python_implementation_gets_full_marks() {
     "app-server",
     "length_in_chars",
     "app.search",
-    "#step-4-the-server-answers"
+    // The content's characters are as many as content-length says: the
+    // evidence of a length counted in characters.
+    "#text-bytes-and-content-length"
 )]
 #[case::decodes_as_latin1(
     "app-server",

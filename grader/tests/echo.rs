@@ -30,6 +30,12 @@ use support::*;
     "echo.small_pieces",
     "#why-read-returns-less-than-you-asked"
 )]
+#[case::reads_to_the_end_first(
+    "echo-server",
+    "read_to_end_first",
+    "echo.echo_before_half_close",
+    "#step-2-the-echo-loop"
+)]
 #[case::stops_after_one_client(
     "echo-server",
     "one_client",

@@ -55,7 +55,9 @@ use support::*;
     "socket-errors",
     "no_connect_timeout",
     "errors.connect_timeout",
-    "#timeouts"
+    // Stopped while its socket is still in SYN_SENT: `connect` had no
+    // timeout, which Step 3 teaches.
+    "#step-3-connect-with-a-timeout"
 )]
 #[case::reads_without_a_timeout(
     "socket-errors",

@@ -2,7 +2,7 @@
 //!
 //! Students run `cargo xtask grade lab1`, `status`, `report`, `hint` and `watch`;
 //! instructors add `--solution` or `--bin-dir DIR`, and use `verify`, `swap`,
-//! `reset`, `dist`, `grade-class`, `soak`, `bench` and `mutants`; scripts read the lab
+//! `reset`, `dist`, `grade-class`, `soak`, `bench`, `mutants` and `bugs`; scripts read the lab
 //! table with `labs`. Each subcommand lives in a module of its own.
 
 use std::process::ExitCode;
@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bench_failing;
 mod book;
+mod bugs;
 mod class;
 mod dist;
 mod files;
@@ -72,6 +73,10 @@ enum Command {
     /// Mutation testing of a lab's reference solution, with the grader as
     /// the oracle (needs cargo-mutants).
     Mutants(mutants::MutantsArgs),
+    /// The realistic-bug suite: each bug patched into a copy of the
+    /// solutions, graded, and its first failed check's section compared
+    /// with the one a teacher would name.
+    Bugs(bugs::BugsArgs),
     /// Send a file (or what you type) to HOST PORT and print the answer, as
     /// the handouts' "try it" lines do: a small `nc`.
     Send(send::SendArgs),
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
         Command::Send(args) => send::run(&args),
         Command::Labs(args) => labs::run(&args),
         Command::Mutants(args) => mutants::run(&args),
+        Command::Bugs(args) => bugs::run(&args),
         Command::Intake(args) => intake::run(&args),
         Command::Book(args) => book::run(&args).map(|()| ExitCode::SUCCESS),
     };

@@ -12,6 +12,9 @@ use std::time::Instant;
 
 use super::conversation::{Conversation, Kind, Party};
 
+/// How many of the last bytes past the cap a capture keeps.
+pub const TAIL: usize = 64 * 1024;
+
 /// The captured output of one stream.
 #[derive(Debug)]
 pub struct Capture {
@@ -23,6 +26,9 @@ pub struct Capture {
 #[derive(Debug, Default)]
 struct State {
     kept: Vec<u8>,
+    /// The last [`TAIL`] bytes past the cap: what a program said last,
+    /// after a flood (evidence such as an error line at the end of a log).
+    tail: std::collections::VecDeque<u8>,
     total: u64,
     closed: bool,
     /// When the stream closed: for a program's stdout, (almost always) the
@@ -93,6 +99,11 @@ impl Capture {
         let room = self.cap.saturating_sub(state.kept.len());
         let kept = room.min(bytes.len());
         state.kept.extend_from_slice(&bytes[..kept]);
+        let rest = &bytes[kept..];
+        let rest = &rest[rest.len().saturating_sub(TAIL)..];
+        state.tail.extend(rest);
+        let over = state.tail.len().saturating_sub(TAIL);
+        state.tail.drain(..over);
         state.total += bytes.len() as u64;
         drop(state);
         self.changed.notify_all();
@@ -114,6 +125,19 @@ impl Capture {
     /// The bytes kept so far, as text (a byte that is not UTF-8 as `\xNN`).
     pub fn text(&self) -> String {
         crate::untrusted::decode(&self.lock().kept)
+    }
+
+    /// The complete lines of the last bytes past the cap (up to [`TAIL`]),
+    /// decoded as [`Capture::text`] does; empty when nothing was cut.
+    pub fn tail_lines(&self) -> Vec<String> {
+        let state = self.lock();
+        let tail: Vec<u8> = state.tail.iter().copied().collect();
+        drop(state);
+        // The first line may have lost its beginning: it is left out.
+        match tail.iter().position(|&byte| byte == b'\n') {
+            Some(first) => complete_lines(&tail[first + 1..]),
+            None => Vec::new(),
+        }
     }
 
     /// How many bytes the program wrote in all, kept or not.

@@ -108,6 +108,14 @@ pub enum Evidence {
     UnreadWhileWaiting,
     /// It exited on an error decoding bytes as UTF-8 (its stderr says so).
     TextDecodingCrash,
+    /// It holds a connection its client closed (CLOSE_WAIT) that it no
+    /// longer watches: deregistered, never dropped (see
+    /// [`Server::kept_after_close`]).
+    KeptAfterClose,
+    /// It printed EAGAIN's words ("Resource temporarily unavailable", `os
+    /// error 11`) as an error: it took a non-blocking call's `WouldBlock`
+    /// for a failure.
+    WouldBlockAsError,
 }
 
 /// What waits unread in a sleeping server's connections.
@@ -117,6 +125,8 @@ pub struct Unread {
     pub bytes: u64,
     /// Clients' ends of stream (FIN) the server has not noticed.
     pub ends: usize,
+    /// Connections that wait in its listening socket's accept queue.
+    pub unaccepted: u32,
 }
 
 impl Unread {
@@ -131,11 +141,23 @@ impl Unread {
             1 => parts.push("an end of stream (a client half-closed)".into()),
             ends => parts.push(format!("{ends} ends of stream (clients half-closed)")),
         }
-        format!(
-            "{} arrived on the server's connections and wait unread, while the server sleeps \
-             waiting for its next event",
-            parts.join(" and ")
-        )
+        let mut text = String::new();
+        if !parts.is_empty() {
+            text = format!(
+                "{} arrived on the server's connections and wait unread",
+                parts.join(" and ")
+            );
+        }
+        if self.unaccepted > 0 {
+            if !text.is_empty() {
+                text += ", and ";
+            }
+            text += &match self.unaccepted {
+                1 => "a client waits in the listening socket's queue, never accepted".to_owned(),
+                n => format!("{n} clients wait in the listening socket's queue, never accepted"),
+            };
+        }
+        format!("{text}, while the server sleeps waiting for its next event")
     }
 }
 
@@ -156,6 +178,22 @@ fn mentions_utf8(stderr: &str) -> bool {
     ["utf-8", "utf8", "unicodedecodeerror", "malformedinput"]
         .iter()
         .any(|word| stderr.contains(word))
+}
+
+/// Whether a program's output shows EAGAIN reported as an error: Rust's
+/// `Resource temporarily unavailable (os error 11)`, Python's
+/// `BlockingIOError`, or the error kind's name.
+fn mentions_would_block(output: &str) -> bool {
+    let output = output.to_ascii_lowercase();
+    [
+        "resource temporarily unavailable",
+        "(os error 11)",
+        "blockingioerror",
+        "wouldblock",
+        "would block",
+    ]
+    .iter()
+    .any(|words| output.contains(words))
 }
 
 /// How long a server that is going away may take to be gone.
@@ -275,14 +313,72 @@ impl Server {
             let unread = Unread {
                 bytes: procfs::unread_by_server(self.addr).ok()?,
                 ends: procfs::unnoticed_ends(self.addr).ok()?,
+                unaccepted: procfs::accept_queue(self.addr.port()).ok()?.unwrap_or(0),
             };
             let cpu = procfs::cpu_time(pid).ok()?;
-            (waiting && (unread.bytes > 0 || unread.ends > 0)).then_some((unread, cpu))
+            (waiting && (unread.bytes > 0 || unread.ends > 0 || unread.unaccepted > 0))
+                .then_some((unread, cpu))
         };
         let first = sample()?;
         std::thread::sleep(settle);
         let second = sample()?;
         (first == second).then_some(first.0)
+    }
+
+    /// The clients whose connection the server keeps after they closed it
+    /// and after it stopped watching it: the server holds the socket, in
+    /// CLOSE_WAIT (the client closed, the server never did), but no longer
+    /// registered with its epoll instance (deregistered, never dropped).
+    /// The same now and a moment later; empty when the server uses no
+    /// epoll instance, or `/proc` cannot tell.
+    pub fn kept_after_close(&self) -> Vec<SocketAddr> {
+        let pid = self.process.pid();
+        let kept = || -> Option<Vec<String>> {
+            let registered = procfs::epoll_registered(pid).ok()??;
+            let held = procfs::socket_fds(pid).ok()?;
+            let sockets = procfs::tcp_sockets().ok()?;
+            let mut kept: Vec<String> = sockets
+                .iter()
+                .filter(|socket| {
+                    socket.state == procfs::TcpSocket::CLOSE_WAIT
+                        && socket.local_port == self.addr.port()
+                        && held
+                            .iter()
+                            .any(|(fd, inode)| *inode == socket.inode && !registered.contains(fd))
+                })
+                .map(|socket| socket.remote_address.clone())
+                .collect();
+            kept.sort();
+            Some(kept)
+        };
+        let Some(first) = kept().filter(|kept| !kept.is_empty()) else {
+            return Vec::new();
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let second = kept().unwrap_or_default();
+        let peers = self.peers_by_proc_address();
+        first
+            .iter()
+            .filter(|remote| second.contains(remote))
+            .map(|remote| {
+                peers
+                    .iter()
+                    .find(|(address, _)| address == remote)
+                    .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |(_, peer)| *peer)
+            })
+            .collect()
+    }
+
+    /// The addresses the server's log names, keyed by how `/proc/net/tcp`
+    /// prints them.
+    fn peers_by_proc_address(&self) -> Vec<(String, SocketAddr)> {
+        let mut lines = self.lines();
+        lines.extend(self.stderr_lines());
+        lines
+            .iter()
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<SocketAddr>().ok())
+            .map(|peer| (procfs::proc_net_address(peer), peer))
+            .collect()
     }
 
     /// Connects to it by `deadline`; a failure says whether it is still
@@ -320,17 +416,28 @@ impl Server {
                     ..failure
                 }
             }
-            None => match self.lesson(Evidence::UnreadWhileWaiting) {
-                Some(lesson) => match self.unread_while_waiting(UNREAD_SETTLE) {
-                    Some(unread) => failure
-                        .detail(unread.describe())
-                        .diagnosis(lesson.hint, lesson.handout),
-                    None => failure,
-                },
-                None => failure,
-            },
+            None => self.explain_running(failure),
         };
         let stderr = self.process.stderr().text();
+        let failure = match self.lesson(Evidence::WouldBlockAsError) {
+            Some(lesson) => match self
+                .lines()
+                .into_iter()
+                .chain(self.process.stdout().tail_lines())
+                .chain(self.stderr_lines())
+                .chain(self.process.stderr().tail_lines())
+                .find(|line| mentions_would_block(line))
+            {
+                Some(line) => failure
+                    .detail(format!(
+                        "the server reported WouldBlock (EAGAIN) as an error: {}",
+                        show::shorten(&line, 160)
+                    ))
+                    .diagnosis(lesson.hint, lesson.handout),
+                None => failure,
+            },
+            None => failure,
+        };
         let failure = match self.lesson(Evidence::TextDecodingCrash) {
             Some(lesson) if self.process.exit_status().is_some() && mentions_utf8(&stderr) => {
                 failure.diagnosis(lesson.hint, lesson.handout)
@@ -344,6 +451,46 @@ impl Server {
                 "server stderr:\n{}",
                 show::indent(&show::tail(&stderr, 8), 4)
             ))
+        }
+    }
+}
+
+impl Server {
+    /// The evidence about a server that is still running: connections it
+    /// logged as closed but kept, then what waits unread while it sleeps.
+    fn explain_running(&self, failure: Failure) -> Failure {
+        if let Some(lesson) = self.lesson(Evidence::KeptAfterClose) {
+            let kept = self.kept_after_close();
+            if !kept.is_empty() {
+                let peers: Vec<String> = kept
+                    .iter()
+                    .filter(|peer| peer.port() != 0)
+                    .take(3)
+                    .map(ToString::to_string)
+                    .collect();
+                return failure
+                    .detail(format!(
+                        "the server still holds {} connection{} the client closed{}, in CLOSE_WAIT, although it no longer watches {} for events: deregistered, but never dropped (closed)",
+                        kept.len(),
+                        if kept.len() == 1 { "" } else { "s" },
+                        if peers.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({}{})", peers.join(", "), if kept.len() > 3 { ", …" } else { "" })
+                        },
+                        if kept.len() == 1 { "it" } else { "them" },
+                    ))
+                    .diagnosis(lesson.hint, lesson.handout);
+            }
+        }
+        match self.lesson(Evidence::UnreadWhileWaiting) {
+            Some(lesson) => match self.unread_while_waiting(UNREAD_SETTLE) {
+                Some(unread) => failure
+                    .detail(unread.describe())
+                    .diagnosis(lesson.hint, lesson.handout),
+                None => failure,
+            },
+            None => failure,
         }
     }
 }

@@ -243,6 +243,64 @@ pub fn holds_socket(pid: u32, inode: u64) -> io::Result<bool> {
     Ok(false)
 }
 
+/// The sockets `pid` holds, as `(descriptor, inode)`.
+pub fn socket_fds(pid: u32) -> io::Result<Vec<(u64, u64)>> {
+    let mut sockets = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        let entry = entry?;
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse().ok())
+        else {
+            continue;
+        };
+        // A descriptor closed while we look is not held.
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        let inode = target
+            .to_str()
+            .and_then(|target| target.strip_prefix("socket:["))
+            .and_then(|rest| rest.strip_suffix(']'))
+            .and_then(|inode| inode.parse().ok());
+        if let Some(inode) = inode {
+            sockets.push((fd, inode));
+        }
+    }
+    Ok(sockets)
+}
+
+/// The descriptors registered with `pid`'s epoll instances (the `tfd:`
+/// lines of `/proc/PID/fdinfo/FD` for each `anon_inode:[eventpoll]`);
+/// `None` when it holds no epoll instance (it waits with `poll` or
+/// `select`, whose interest lists `/proc` does not show).
+pub fn epoll_registered(pid: u32) -> io::Result<Option<Vec<u64>>> {
+    let mut registered = None;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        let entry = entry?;
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        if target.as_os_str() != "anon_inode:[eventpoll]" {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            entry.file_name().to_string_lossy()
+        ))?;
+        let fds = registered.get_or_insert_with(Vec::new);
+        fds.extend(info.lines().filter_map(|line| {
+            line.strip_prefix("tfd:")?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        }));
+    }
+    Ok(registered)
+}
+
 /// Bytes that arrived on the TCP connection from `remote` to `local` and
 /// that the program owning that socket has not read yet; `None` when no such
 /// connection is listed. The grader uses it to see when a server has read

@@ -12,7 +12,7 @@ use crate::harness::conn::{Conn, TooMuch};
 use crate::harness::net::{self, Peer, RefusingPort, SendPlan};
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, Server, show};
+use crate::harness::{Ctx, Evidence, Server, procfs, show};
 use crate::outcome::{CheckResult, Failure};
 use crate::runner::CheckFn;
 
@@ -26,6 +26,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("echo.hello", hello),
     ("echo.one_mebibyte", one_mebibyte),
     ("echo.small_pieces", small_pieces),
+    ("echo.echo_before_half_close", echo_before_half_close),
     ("echo.second_client", second_client),
     ("echo.server_log", server_log),
     ("echo.client_output", client_output),
@@ -35,6 +36,18 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("echo.client_prints_the_reply", client_prints_the_reply),
     ("echo.client_refused", client_refused),
 ];
+
+/// Starts the graded server. A server that dies decoding the grader's bytes
+/// as UTF-8 (`String::from_utf8(..).unwrap()`) treated the data as text:
+/// whichever check's payload did it, Step 2's paragraph on bytes teaches
+/// the fix.
+fn start(ctx: &Ctx) -> Result<Server, Failure> {
+    Ok(ctx.server(SERVER)?.on(
+        Evidence::TextDecodingCrash,
+        "The data is bytes, not text: the grader sends bytes that are not valid UTF-8. Echo the `&buffer[..n]` you read as it is, without turning it into a `String` (`from_utf8(..).unwrap()` panics on them).",
+        "#step-2-the-echo-loop",
+    ))
+}
 
 /// Sends `payload` to the server as `plan` says and checks it comes back
 /// byte for byte.
@@ -77,14 +90,14 @@ fn expect_echo(
 
 /// The server starts, announces the port it really got, and accepts on it.
 fn ready(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let stream = server.connect(ctx.deadline())?;
     drop(stream);
     Ok(())
 }
 
 fn hello(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     expect_echo(
         ctx,
         &mut server,
@@ -95,7 +108,7 @@ fn hello(ctx: &Ctx) -> CheckResult {
 }
 
 fn one_mebibyte(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let mut rng = ctx.rng();
     let payload: Vec<u8> = std::iter::repeat_with(|| rng.u8(..))
         .take(1024 * 1024)
@@ -111,7 +124,7 @@ fn one_mebibyte(ctx: &Ctx) -> CheckResult {
 }
 
 fn small_pieces(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let message = b"Hello, world, in many small pieces with pauses between them";
     // Each piece goes out once the server has read the one before, so a
     // server that reads only once sees one piece, however loaded the machine.
@@ -130,8 +143,62 @@ fn small_pieces(ctx: &Ctx) -> CheckResult {
     )
 }
 
+/// A client that waits for the echo of what it sent before it sends more,
+/// or half-closes: a server that reads to the end of stream first never
+/// answers it.
+fn echo_before_half_close(ctx: &Ctx) -> CheckResult {
+    let mut server = start(ctx)?;
+    let stream = server.connect(ctx.deadline())?;
+    let question = b"Are you there? (the end of stream comes after your answer)";
+    ctx.note_command(format!(
+        "(grader) connect to {}, send {} bytes, and wait for their echo before half-closing",
+        server.addr,
+        question.len()
+    ));
+    let mut writer = &stream;
+    if let Err(err) = net::write_all_until(&mut writer, question, ctx.deadline()) {
+        return Err(server.explain(Failure::new(format!(
+            "the grader could not send its message: {err}"
+        ))));
+    }
+    let (received, end) = net::read_until(&stream, Some(question.len()), ctx.within(3.0));
+    if received != question {
+        let all_read = procfs::unread_by_server(server.addr).is_ok_and(|unread| unread == 0);
+        let failure = Failure::new(format!(
+            "a client that waits for its echo before half-closing got {} of {} bytes back: {end}",
+            received.len(),
+            question.len()
+        ))
+        .expected(show::bytes(question, 100))
+        .actual(show::bytes(&received, 100));
+        return Err(server.explain(if received.is_empty() && end != net::ReadEnd::Eof && all_read {
+            failure
+                .detail("the server read the message but sent nothing back: it waits for the end of stream before it echoes")
+                .diagnosis(
+                    "Write back each piece as soon as `read` returns it, inside the loop, not after reading to the end of stream: a client may wait for its echo before it half-closes.",
+                    "#step-2-the-echo-loop",
+                )
+        } else {
+            failure
+        }));
+    }
+    // The rest of the conversation as usual: half-close, then the end.
+    let _ = stream.shutdown(Shutdown::Write);
+    let (rest, end) = net::read_until(&stream, None, ctx.within(3.0));
+    if !rest.is_empty() || end != net::ReadEnd::Eof {
+        return Err(server.explain(
+            Failure::new(format!(
+                "after the echo and the half-close, the server sent {} more bytes and then: {end}",
+                rest.len()
+            ))
+            .expected("nothing more, then the server closes the connection"),
+        ));
+    }
+    Ok(())
+}
+
 fn second_client(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let first = server.connect(ctx.deadline())?;
     first.expect_at_most(b"first client".len() as u64);
     let exchange = net::exchange(
@@ -171,7 +238,7 @@ fn contract_lines(server: &Server) -> String {
 }
 
 fn server_log(ctx: &Ctx) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    let mut server = start(ctx)?;
     let stream = server.connect(ctx.deadline())?;
     let peer = stream
         .local_addr()
@@ -269,7 +336,9 @@ fn expect_client_output(
     if received != message || !half_closed {
         return Err(not_sent(&finished, message, &received, half_closed));
     }
-    let sent = heard.sent();
+    // What the peer answers in all, not what it had sent when the client
+    // stopped reading: a client that reads once cuts the conversation short.
+    let sent = heard.answer();
     let expected_text = sent.escape_ascii().to_string();
     let want = format!("Received b\"{expected_text}\"");
     if got != Some(want.as_str()) || finished.code() != Some(0) {
@@ -351,6 +420,7 @@ fn echo_peer(
     let noted = Arc::clone(&heard);
     Peer::serve_one(deadline, move |mut stream: Conn| {
         let request = noted.read_to_eof(&mut stream)?;
+        noted.will_answer(&request);
         for (index, chunk) in request.chunks(piece).enumerate() {
             if index == 1 {
                 net::wait_until_read(&stream, deadline);
@@ -394,6 +464,10 @@ struct Heard {
     sent: Mutex<Vec<u8>>,
     /// Whether the client sent more than the peer reads, and how much.
     too_much: Mutex<Option<TooMuch>>,
+    /// The whole answer the peer means to send, noted before it sends the
+    /// first byte: what a client must print, even when it stops reading
+    /// (and the peer sending) half-way.
+    answer: Mutex<Vec<u8>>,
 }
 
 impl Heard {
@@ -425,6 +499,22 @@ impl Heard {
                 return Ok(self.received().0);
             }
             lock(&self.received).extend_from_slice(&buffer[..n]);
+        }
+    }
+
+    /// Notes the whole answer the peer is about to send.
+    fn will_answer(&self, answer: &[u8]) {
+        *lock(&self.answer) = answer.to_vec();
+    }
+
+    /// The answer the peer meant to send: the source of truth for what the
+    /// client must print. What was sent, if the peer never got to say.
+    fn answer(&self) -> Vec<u8> {
+        let answer = lock(&self.answer).clone();
+        if answer.is_empty() {
+            self.sent()
+        } else {
+            answer
         }
     }
 
@@ -499,6 +589,7 @@ fn client_half_close(ctx: &Ctx) -> CheckResult {
     let noted = Arc::clone(&heard);
     let peer = Peer::serve_one(ctx.deadline(), move |mut stream: Conn| {
         let request = noted.read_to_eof(&mut stream)?;
+        noted.will_answer(&request);
         noted.write(&mut stream, &request)?;
         stream.shutdown(Shutdown::Write)
     })
@@ -518,6 +609,7 @@ fn client_prints_the_reply(ctx: &Ctx) -> CheckResult {
     let noted = Arc::clone(&heard);
     let peer = Peer::serve_one(ctx.deadline(), move |mut stream| {
         noted.read_to_eof(&mut stream)?;
+        noted.will_answer(&reply);
         noted.write(&mut stream, &reply)?;
         stream.shutdown(Shutdown::Write)
     })

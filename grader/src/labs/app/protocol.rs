@@ -263,13 +263,30 @@ pub(super) fn judge(received: &[u8], end: &ReadEnd, expected: &Expected) -> Resu
         ));
     }
     if received.len() > message.end {
-        return Err(Failure::new(format!(
+        let failure = Failure::new(format!(
             "content-length says {} bytes, but {} more bytes followed them",
             message.content.len(),
             received.len() - message.end
         ))
         .expected("content-length equal to the number of content bytes (bytes, not characters)")
-        .actual(show::bytes(received, 300)));
+        .actual(show::bytes(received, 300));
+        // The whole content, from the JSON header to the close: when its
+        // characters are exactly as many as content-length says, the length
+        // counted characters, not bytes.
+        let content = &received[message.end - message.content.len()..];
+        let characters = std::str::from_utf8(content).map(|text| text.chars().count());
+        return Err(match characters {
+            Ok(count) if count == message.content.len() && count < content.len() => failure
+                .detail(format!(
+                    "the content is {} bytes of UTF-8, {count} characters: content-length counted characters",
+                    content.len()
+                ))
+                .diagnosis(
+                    "content-length counts bytes, not characters: encode the content first, then take the length of the bytes you send (`String::len()` counts bytes; `chars().count()` does not).",
+                    "#text-bytes-and-content-length",
+                ),
+            _ => failure,
+        });
     }
     let (content_type, encoding) = (
         header["content-type"].as_str().unwrap_or_default(),

@@ -2,7 +2,7 @@
 //! the contract, or one that answers strangely.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::mpsc;
 use std::thread;
@@ -39,8 +39,8 @@ struct PeerSaw {
 fn list_peer(
     ctx: &Ctx,
     others: Vec<(String, u16)>,
-    piece: usize,
-    pause: Duration,
+    (piece, pause): (usize, Duration),
+    reversed: bool,
 ) -> Result<(Peer<()>, mpsc::Receiver<PeerSaw>), Failure> {
     let (sender, receiver) = mpsc::channel();
     let peer = Peer::serve_one(ctx.deadline(), move |mut stream: Conn| {
@@ -70,7 +70,7 @@ fn list_peer(
                 json!({"name": text, "address": client.ip().to_string(), "port": client.port()});
             list.insert(text, entry);
         }
-        let reply = serde_json::to_vec(&list).map_err(io::Error::other)?;
+        let reply = in_order(list, reversed).into_bytes();
         for (index, chunk) in reply.chunks(piece.max(1)).enumerate() {
             if index > 0 {
                 thread::sleep(pause);
@@ -102,7 +102,32 @@ fn run_client(
     piece: usize,
     pause: Duration,
 ) -> Result<ClientRun, Failure> {
-    let (peer, saw) = list_peer(ctx, others.clone(), piece, pause)?;
+    run_client_in_order(ctx, args, others, (piece, pause), false)
+}
+
+/// The list as JSON, its members sorted by name (as the reference server
+/// sends them) or in the reverse order: the contract asks a client to keep
+/// the server's order, whatever it is.
+fn in_order(list: BTreeMap<String, Value>, reversed: bool) -> String {
+    let mut members: Vec<String> = list
+        .iter()
+        .map(|(name, entry)| format!("{}:{entry}", Value::String(name.clone())))
+        .collect();
+    if reversed {
+        members.reverse();
+    }
+    format!("{{{}}}", members.join(","))
+}
+
+/// [`run_client`], the peer's list in reverse order when `reversed`.
+fn run_client_in_order(
+    ctx: &Ctx,
+    args: &[&str],
+    others: Vec<(String, u16)>,
+    pieces: (usize, Duration),
+    reversed: bool,
+) -> Result<ClientRun, Failure> {
+    let (peer, saw) = list_peer(ctx, others.clone(), pieces, reversed)?;
     let port = peer.addr.port().to_string();
     let mut all_args = vec!["127.0.0.1", port.as_str()];
     all_args.extend_from_slice(args);
@@ -156,8 +181,12 @@ fn run_client(
         own.clone(),
         json!({"name": own, "address": saw.client.ip().to_string(), "port": saw.client.port()}),
     );
-    let reply_len = serde_json::to_vec(&sent).map_or(0, |reply| reply.len());
-    let sent = Pairs(sent.into_iter().collect());
+    let reply_len = in_order(sent.clone(), reversed).len();
+    let mut sent: Vec<(String, Value)> = sent.into_iter().collect();
+    if reversed {
+        sent.reverse();
+    }
+    let sent = Pairs(sent);
     let stdout = finished.stdout_text();
     let printed: Pairs = serde_json::from_str(stdout.trim()).map_err(|err| {
         Failure::new(format!("{CLIENT} did not print the list as one JSON object"))
@@ -323,12 +352,14 @@ pub(super) fn client_order(ctx: &Ctx) -> CheckResult {
             others.push((name, rng.u16(1024..)));
         }
     }
-    let run = run_client(
+    // Sorted, as the reference server sends it, a list would not show a
+    // client that sorts it again by itself: this server sends it reversed.
+    let run = run_client_in_order(
         ctx,
         &["--name", "orderly"],
         others,
-        usize::MAX,
-        Duration::ZERO,
+        (usize::MAX, Duration::ZERO),
+        true,
     )?;
     expect_same_list(&run)
 }

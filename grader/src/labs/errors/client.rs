@@ -10,12 +10,12 @@ use crate::harness::net::{self, FullBacklog, Peer, RefusingPort};
 use crate::harness::process::{Finished, Launch};
 use crate::harness::snapshot::redact_after;
 use crate::harness::stall;
-use crate::harness::{Ctx, show};
+use crate::harness::{Ctx, procfs, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::support::{
     Request, client, expect_request_sent, expect_stage, grader_error, outputs, random_path,
-    random_reply, read_request, replying_peer, start_peer,
+    random_reply, read_request, replying_peer, stage_line, start_peer,
 };
 use super::{BIND_FAILED, CLIENT, CONNECT, CREATE, MARGIN, QUICK, RECEIVE, RESOLVE, SEND, SERVER};
 
@@ -139,12 +139,43 @@ fn hanging_connect(ctx: &Ctx, timeout: &str) -> CheckResult {
         &["--timeout", timeout],
     )?;
     let limit = seconds + MARGIN;
-    let finished = ctx.run(&launch, limit + 1.0)?;
+    let mut process = ctx.spawn(&launch)?;
+    let deadline = ctx.within(limit + 1.0);
+    // Still running past its timeout: is it still in `connect`? Its socket
+    // to the full listener is then in SYN_SENT, waiting for an answer.
+    let connecting = process.wait_until(deadline).is_none() && syn_sent_to(full.addr);
+    let finished = process.finish(deadline);
     let situation = format!(
         "with --timeout {timeout} against a listener whose accept queue is full (connect gets no answer)"
     );
-    expect_stage(&finished, CONNECT, &situation)?;
+    expect_stage(&finished, CONNECT, &situation).map_err(|failure| {
+        if connecting {
+            failure
+                .detail(format!(
+                    "when the grader stopped it, its connection to {} was still in SYN_SENT: `connect` was waiting for an answer, with no timeout of its own",
+                    full.addr
+                ))
+                .diagnosis(
+                    "Connect with `socket.connect_timeout(&addr.into(), timeout)`: a plain `connect` that gets no answer waits for the kernel to give up, which takes minutes.",
+                    "#step-3-connect-with-a-timeout",
+                )
+        } else {
+            failure
+        }
+    })?;
     check_elapsed(ctx, &finished, seconds)
+}
+
+/// Whether a socket of the grade's namespace is connecting to `addr` and
+/// waits for its answer (TCP state SYN_SENT).
+fn syn_sent_to(addr: std::net::SocketAddr) -> bool {
+    const SYN_SENT: u8 = 0x02;
+    let remote = procfs::proc_net_address(addr);
+    procfs::tcp_sockets().is_ok_and(|sockets| {
+        sockets
+            .iter()
+            .any(|socket| socket.state == SYN_SENT && socket.remote_address == remote)
+    })
 }
 
 /// The program ended no sooner than its timeout allows and within `seconds`
@@ -235,8 +266,8 @@ pub(super) fn recv_timeout(ctx: &Ctx) -> CheckResult {
         .next()
         .unwrap_or(&eagain)
         .to_ascii_lowercase();
-    if !finished
-        .stderr_text()
+    if !stage_line(&finished, RECEIVE)
+        .unwrap_or_default()
         .to_ascii_lowercase()
         .contains(&eagain)
     {
@@ -291,11 +322,11 @@ pub(super) fn reset(ctx: &Ctx) -> CheckResult {
             failure
         }
     })?;
-    // The cause says what happened: a reset, not a timeout.
-    if finished
-        .stderr_text()
-        .to_ascii_lowercase()
-        .contains("reset")
+    // The cause says what happened: a reset, not a timeout. Its line may
+    // be on either stream: which one is `stderr_not_stdout`'s business, and
+    // a line on stdout costs that check, not this one too.
+    if stage_line(&finished, RECEIVE)
+        .is_some_and(|line| line.to_ascii_lowercase().contains("reset"))
     {
         return Ok(());
     }

@@ -75,6 +75,11 @@ fn line_with(finished: &Finished, prefix: &str) -> Option<String> {
         .find(|line| line.starts_with(prefix))
 }
 
+/// The line the program printed for `stage`, on either stream.
+pub(super) fn stage_line(finished: &Finished, stage: Stage) -> Option<String> {
+    line_with(finished, stage.prefix)
+}
+
 /// Passes when the program ended at `stage`: its exit code, and its line on
 /// either stream (which stream is [`stderr_not_stdout`]'s business).
 pub(super) fn expect_stage(finished: &Finished, stage: Stage, situation: &str) -> CheckResult {

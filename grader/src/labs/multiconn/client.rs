@@ -14,7 +14,7 @@ use crate::harness::conn::{Conn, TooMuch};
 use crate::harness::conversation::{self, Party};
 use crate::harness::net::{self, Peers};
 use crate::harness::process::{Finished, Launch};
-use crate::harness::{Ctx, show};
+use crate::harness::{Ctx, procfs, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::logs::{client_views, escaped};
@@ -137,6 +137,9 @@ struct ClientRun {
     served: Vec<(usize, std::io::Result<Served>)>,
     /// How many connections the grader's server accepted.
     accepted: usize,
+    /// What waited unread in the client's connections while it slept in
+    /// `poll`, when it stalled: see [`unread_by_client`].
+    unread: Option<String>,
 }
 
 /// Runs the client with `conns` connections against a grader server that
@@ -166,7 +169,20 @@ fn run_client_with(
     let port = peers.addr.port().to_string();
     let count = conns.to_string();
     let launch = adjust(ctx.launch(CLIENT, ["127.0.0.1", port.as_str(), count.as_str()])?);
-    let finished = ctx.run(&launch, seconds)?;
+    let mut client = ctx.spawn(&launch)?;
+    let deadline = ctx.within(seconds);
+    let (exited, stalled) = client.wait_watching(deadline);
+    // Asleep with bytes or an end of stream unread: looked at before the
+    // client is stopped, which closes its connections.
+    let unread = (!exited)
+        .then(|| unread_by_client(client.pid(), peers.addr))
+        .flatten();
+    let mut finished = client.finish(if stalled.is_some() {
+        Instant::now()
+    } else {
+        deadline
+    });
+    finished.stalled = finished.stalled.or(stalled);
     // The client has exited: its connections are closed, so every thread of
     // the grader's server is about to finish.
     let served = peers.results(ctx.within(2.0));
@@ -190,7 +206,56 @@ fn run_client_with(
         finished,
         served,
         accepted: peers.accepted(),
+        unread,
     })
+}
+
+/// What waits unread in the client's connections to `server` while the
+/// client sleeps waiting for readiness, in words: bytes that arrived, and
+/// ends of stream (CLOSE_WAIT) it has not noticed. `None` when nothing
+/// does, or `/proc` cannot tell.
+fn unread_by_client(pid: u32, server: SocketAddr) -> Option<String> {
+    if !procfs::waits_for_readiness(pid).ok()? {
+        return None;
+    }
+    let remote = procfs::proc_net_address(server);
+    let sockets = procfs::tcp_sockets().ok()?;
+    let mine = sockets
+        .iter()
+        .filter(|socket| socket.remote_address == remote);
+    let (bytes, ends) = mine.fold((0u64, 0usize), |(bytes, ends), socket| {
+        (
+            bytes + u64::from(socket.rx_queue),
+            ends + usize::from(socket.state == procfs::TcpSocket::CLOSE_WAIT),
+        )
+    });
+    let mut parts = Vec::new();
+    if bytes > 0 {
+        parts.push(format!("{bytes} bytes"));
+    }
+    match ends {
+        0 => {}
+        1 => parts.push("the server's end of stream".to_owned()),
+        n => parts.push(format!("{n} ends of stream")),
+    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "{} arrived on the client's connections and wait unread, while the client sleeps waiting for its next event",
+            parts.join(" and ")
+        )
+    })
+}
+
+/// Adds what waited unread in a stalled client to `failure`: the evidence
+/// of an edge-triggered event read only once.
+fn with_unread(failure: Failure, run: &ClientRun) -> Failure {
+    match &run.unread {
+        Some(unread) => failure.detail(unread.clone()).diagnosis(
+            "Edge-triggered readiness says \"something changed\" once: on every readable event, read in a loop until `WouldBlock` (or 0, the end of stream), or what is left waits for an event that never comes.",
+            "#edge-triggered-read-until-wouldblock",
+        ),
+        None => failure,
+    }
 }
 
 /// Checks that the client exited 0 and that every connection 1..=`conns`
@@ -198,10 +263,16 @@ fn run_client_with(
 /// sends for the two messages), and that the grader's server got both
 /// messages on every connection.
 fn expect_client_success(run: &ClientRun, conns: usize, reply: &[u8]) -> CheckResult {
+    expect_all_returned(run, conns, reply).map_err(|failure| with_unread(failure, run))
+}
+
+/// [`expect_client_success`] without the evidence of a stalled client.
+fn expect_all_returned(run: &ClientRun, conns: usize, reply: &[u8]) -> CheckResult {
     let ClientRun {
         finished,
         served,
         accepted,
+        ..
     } = run;
     let accepted = *accepted;
     let views = client_views(&finished.stdout_text());
@@ -383,7 +454,8 @@ pub(super) fn client_logs_the_reply(ctx: &Ctx) -> CheckResult {
 }
 
 pub(super) fn client_early_close(ctx: &Ctx) -> CheckResult {
-    let finished = run_client(ctx, 1, Behaviour::CloseEarly, 5.0)?.finished;
+    let run = run_client(ctx, 1, Behaviour::CloseEarly, 5.0)?;
+    let finished = &run.finished;
     let stderr = finished.stderr_text();
     let named = stderr
         .lines()
@@ -402,6 +474,7 @@ pub(super) fn client_early_close(ctx: &Ctx) -> CheckResult {
         "`read` returning 0 before every byte came back means the server closed early: \
          that connection failed",
     ))
+    .map_err(|failure| with_unread(failure, &run))
 }
 
 pub(super) fn client_log(ctx: &Ctx) -> CheckResult {

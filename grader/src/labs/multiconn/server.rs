@@ -29,11 +29,23 @@ pub(super) fn start(ctx: &Ctx) -> Result<Server, Failure> {
 
 /// [`start`], with the server started as `launch` says.
 pub(super) fn start_launched(ctx: &Ctx, launch: &Launch) -> Result<Server, Failure> {
-    Ok(ctx.start_server(launch)?.on(
-        Evidence::UnreadWhileWaiting,
-        "Edge-triggered readiness says \"something changed\" once: on every readable event, read in a loop until `WouldBlock`, or the bytes left in the socket wait for an event that never comes.",
-        "#edge-triggered-read-until-wouldblock",
-    ))
+    Ok(ctx
+        .start_server(launch)?
+        .on(
+            Evidence::KeptAfterClose,
+            "Closing a connection is three steps: log it, `deregister` it, and remove it from your map, so that its `TcpStream` is dropped and the socket really closes. A connection deregistered but kept in the map stays open (and its descriptor leaks) forever.",
+            "#closing-and-deregistering",
+        )
+        .on(
+            Evidence::WouldBlockAsError,
+            "On a non-blocking socket, `WouldBlock` from `write` is not an error: the client's buffer is full for now. Keep what was not written in that connection's buffer, register for WRITABLE, and write the rest when the event comes; never `write_all` on a non-blocking socket.",
+            "#partial-writes-and-write-interest",
+        )
+        .on(
+            Evidence::UnreadWhileWaiting,
+            "Edge-triggered readiness says \"something changed\" once: on every readable event, read in a loop until `WouldBlock` (and on the listener's, accept until `WouldBlock`), or what is left waits for an event that never comes.",
+            "#edge-triggered-read-until-wouldblock",
+        ))
 }
 
 /// One request/response on an open connection: sends `message`, reads the
@@ -211,6 +223,14 @@ pub(super) fn non_reading_client(ctx: &Ctx) -> CheckResult {
     let hog = server.connect(ctx.deadline())?;
     let other = server.connect(ctx.deadline())?;
     // The hog writes 8 MiB and never reads: its echo piles up at the server.
+    let hog_chunk: Arc<Vec<u8>> = {
+        let mut rng = ctx.rng();
+        Arc::new(
+            std::iter::repeat_with(|| rng.alphanumeric() as u8)
+                .take(64 * 1024)
+                .collect(),
+        )
+    };
     let sent = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -219,12 +239,9 @@ pub(super) fn non_reading_client(ctx: &Ctx) -> CheckResult {
             .map_err(|err| Failure::new(format!("cloning a socket: {err}")))?;
         let (sent, finished) = (Arc::clone(&sent), Arc::clone(&finished));
         let deadline = ctx.within(40.0);
-        let mut rng = ctx.rng();
+        let chunk = Arc::clone(&hog_chunk);
         thread::spawn(move || {
             let mut writer = &stream;
-            let chunk: Vec<u8> = std::iter::repeat_with(|| rng.alphanumeric() as u8)
-                .take(64 * 1024)
-                .collect();
             while sent.load(Ordering::SeqCst) < EIGHT_MIB {
                 if net::write_all_until(&mut writer, &chunk, deadline).is_err() {
                     break;
@@ -248,17 +265,24 @@ pub(super) fn non_reading_client(ctx: &Ctx) -> CheckResult {
     for ping in 1.. {
         let message = format!("ping {ping} from the other client");
         if let Err(failed) = round_trip(&other, message.as_bytes(), ctx.within(1.0)) {
-            outcome = Err(round_trip_failure(
+            let crossed = crossed_streams(&failed.received, message.as_bytes(), &hog_chunk);
+            let failure = round_trip_failure(
                 &format!("echo of ping {ping} to a second client"),
                 message.as_bytes(),
                 failed,
-            )
-            .detail(format!(
-                "meanwhile a client that never reads had sent {} KiB; the server \
-                 must not wait for it to read (no blocking write_all in the loop: \
-                 keep its bytes in its buffer and write when it is writable)",
-                sent.load(Ordering::SeqCst) / 1024
-            )));
+            );
+            outcome = Err(if crossed {
+                failure
+                    .detail("the bytes that came back are not this client's: they are what the other client (the one that never reads) sent")
+                    .diagnosis(CROSSED_STREAMS, "#per-connection-state")
+            } else {
+                failure.detail(format!(
+                    "meanwhile a client that never reads had sent {} KiB; the server \
+                     must not wait for it to read (no blocking write_all in the loop: \
+                     keep its bytes in its buffer and write when it is writable)",
+                    sent.load(Ordering::SeqCst) / 1024
+                ))
+            });
             break;
         }
         let now = (sent.load(Ordering::SeqCst), unread());
@@ -275,6 +299,21 @@ pub(super) fn non_reading_client(ctx: &Ctx) -> CheckResult {
     let _ = hog.shutdown(Shutdown::Both);
     let _ = writer.join();
     outcome.map_err(|failure| server.explain(failure))
+}
+
+/// The lesson of crossed streams: one connection's bytes reached another.
+const CROSSED_STREAMS: &str = "Each connection needs its own buffer: keep the bytes read from a client in that client's `Connection` in your map, never in one buffer shared by all, or one client's bytes are written to another.";
+
+/// Whether `received`, which should be (a beginning of) `own`, begins with
+/// bytes of `theirs` instead: another connection's payload (sent over and
+/// over), not this one's. Crossed streams.
+fn crossed_streams(received: &[u8], own: &[u8], theirs: &[u8]) -> bool {
+    let window = &received[..received.len().min(32)];
+    if window.len() < 8 || own.starts_with(window) {
+        return false;
+    }
+    let twice = theirs.repeat(2);
+    twice.windows(window.len()).any(|part| part == window)
 }
 
 /// Connects `count` clients that each get one echo back and then stay
