@@ -209,6 +209,9 @@ fn only_regrades_the_named_student_in_place() {
         "{dashboard}"
     );
     assert!(dashboard.contains("seed 17"), "{dashboard}");
+    // The checks' titles are markdown: their code spans are code.
+    assert!(dashboard.contains("<code>"), "{dashboard}");
+    assert!(!dashboard.contains('`'), "{dashboard}");
 
     // A name that is not a submission is a usage error, and nothing changes.
     let run = xtask()
