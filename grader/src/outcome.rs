@@ -7,12 +7,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::harness::conversation::Transcript;
 
 /// Why a check did not pass, as data: the runner renders it, nothing panics.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// One sentence: what went wrong.
     pub summary: String,
@@ -26,7 +26,7 @@ pub struct Failure {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
     /// Further lines worth showing: a program's stderr, its exit status.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
     /// What the evidence points at, when it points elsewhere than the
     /// check's own rubric entry: the report shows this hint and handout
@@ -125,7 +125,7 @@ impl fmt::Display for Failure {
 pub type CheckResult = Result<(), Failure>;
 
 /// How a check ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Passed: full points.
@@ -140,7 +140,7 @@ pub enum Status {
 }
 
 /// The result of one check.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckOutcome {
     /// Stable id from the rubric, `echo.one_client`.
     pub id: String,
@@ -162,15 +162,15 @@ pub struct CheckOutcome {
     /// How to try the same thing by hand.
     pub manual: String,
     /// Wall time the check took.
-    #[serde(serialize_with = "as_millis")]
+    #[serde(serialize_with = "as_millis", deserialize_with = "from_millis")]
     pub duration: Duration,
     /// The time limit it ran under.
-    #[serde(serialize_with = "as_millis")]
+    #[serde(serialize_with = "as_millis", deserialize_with = "from_millis")]
     pub time_limit: Duration,
     /// The commands the check ran, for `--verbose`.
     pub commands: Vec<String>,
     /// The conversation the check had with the graded programs.
-    #[serde(skip_serializing_if = "Transcript::is_empty")]
+    #[serde(default, skip_serializing_if = "Transcript::is_empty")]
     pub conversation: Transcript,
 }
 
@@ -183,6 +183,10 @@ impl CheckOutcome {
 
 fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn from_millis<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(Duration::from_millis)
 }
 
 /// What became of one submission's lab: graded (an untouched stub and a
@@ -299,9 +303,17 @@ impl Serialize for SubmissionState {
     }
 }
 
+impl<'de> Deserialize<'de> for SubmissionState {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(deserializer)?;
+        Self::from_key(&key)
+            .ok_or_else(|| serde::de::Error::custom(format!("no submission state `{key}`")))
+    }
+}
+
 /// Why a submission's lab could not be graded: none of its code ran, and
 /// its zero is no judgement of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotGraded {
     /// The submission holds files, but not the lab's sources.
@@ -353,7 +365,7 @@ impl fmt::Display for NotGraded {
 }
 
 /// How the graded binaries came to be.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum BuildState {
     /// Built (or found in `--bin-dir`).
@@ -366,7 +378,7 @@ pub enum BuildState {
 }
 
 /// The result of grading one lab.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LabReport {
     /// `lab1`.
     pub lab: String,
@@ -384,7 +396,7 @@ pub struct LabReport {
     /// What the grader noted about the submission before grading it, such
     /// as the files of `src/` the intake left out (only regular files are
     /// taken: not symlinks, FIFOs or devices).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// Every check of the rubric, in rubric order.
     pub checks: Vec<CheckOutcome>,
@@ -401,7 +413,7 @@ pub struct LabReport {
     pub containment: String,
     /// Wall time of the lab's checks, from the first to the last; the build
     /// (which happens before grading starts) is not included.
-    #[serde(serialize_with = "as_millis")]
+    #[serde(serialize_with = "as_millis", deserialize_with = "from_millis")]
     pub duration: Duration,
 }
 
@@ -431,5 +443,69 @@ impl LabReport {
     /// The outcome of one check.
     pub fn check(&self, id: &str) -> Option<&CheckOutcome> {
         self.checks.iter().find(|check| check.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::conversation::{Event, Kind, Party};
+
+    /// A report read back from its JSON is the report (`grade-class --only`
+    /// rebuilds the class's outputs from the reports it kept), with its
+    /// conversations, and its JSON is the same again.
+    #[test]
+    fn a_report_reads_back_from_its_json() {
+        let mut event: Event = serde_json::from_str(r#"{"at_ms": 12, "kind": "data"}"#).unwrap();
+        event.from = Some(Party::Grader);
+        event.to = Some(Party::Server);
+        event.bytes = Some(5);
+        event.until = Some(Duration::from_millis(15));
+        assert_eq!(event.kind, Kind::Data);
+        let check = CheckOutcome {
+            id: "echo.one_client".into(),
+            title: "one client".into(),
+            status: Status::Failed,
+            points: 0,
+            max_points: 4,
+            failure: Some(Failure::new("no reply").expected("hello").detail("exit 1")),
+            hint: "read".into(),
+            handout: "labs/echo/README.md#the-half-close".into(),
+            manual: String::new(),
+            duration: Duration::from_millis(250),
+            time_limit: Duration::from_secs(5),
+            commands: vec!["target/debug/echo-server".into()],
+            conversation: crate::harness::conversation::Transcript {
+                events: vec![event],
+                elided: 3,
+                elided_at: Some(1),
+            },
+        };
+        let report = LabReport {
+            lab: "lab1".into(),
+            slug: "echo".into(),
+            title: "Echo".into(),
+            graded: "bob\\xff".into(),
+            build: BuildState::Failed {
+                message: "did not compile".into(),
+            },
+            state: SubmissionState::NotGraded(NotGraded::FoundTwice),
+            notes: vec!["a note".into()],
+            checks: vec![check],
+            score: 0,
+            max_score: 4,
+            seed: u64::MAX,
+            grader_version: "abc".into(),
+            containment: String::new(),
+            duration: Duration::from_millis(1234),
+        };
+        let json = serde_json::to_string(&report).unwrap();
+        let back: LabReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        assert_eq!(back.state, report.state);
+        assert_eq!(back.checks[0].conversation, report.checks[0].conversation);
+        assert_eq!(back.checks[0].failure, report.checks[0].failure);
+        assert_eq!(back.duration, report.duration);
+        assert!(serde_json::from_str::<SubmissionState>("\"sideways\"").is_err());
     }
 }

@@ -50,12 +50,70 @@ pub fn default_dir() -> PathBuf {
 /// The base URL of report links and whether it is the book: the book when
 /// it has been built, the course's folder otherwise.
 pub fn local_links() -> (String, bool) {
+    let (folder, book) = local_handouts();
+    (grader::render::html::folder_url(&folder), book)
+}
+
+/// The folder the reports' handout links go into, and whether it is the
+/// book: the book when it has been built, the course's folder otherwise.
+fn local_handouts() -> (PathBuf, bool) {
     let book = default_dir();
     if book.join("index.html").is_file() {
-        (grader::render::html::folder_url(&book), true)
+        (book, true)
     } else {
-        (grader::render::html::folder_url(&workspace_root()), false)
+        (workspace_root(), false)
     }
+}
+
+/// As [`local_links`], for a page written in the folder `page_dir`: the
+/// links relative to it (`../target/book/`) when the page and the book
+/// share a folder below the root, so that the page keeps working wherever
+/// the two are moved together (a course folder with its classes, handed on
+/// whole, or served from one place); a `file://` URL otherwise. Never a
+/// path of a temporary folder of the grader's.
+pub fn links_from(page_dir: &Path) -> (String, bool) {
+    let (folder, book) = local_handouts();
+    let relative = match (page_dir.canonicalize(), folder.canonicalize()) {
+        (Ok(from), Ok(to)) => relative_path(&from, &to),
+        _ => None,
+    };
+    match relative {
+        Some(path) => (grader::render::html::url_path(&path), book),
+        None => (grader::render::html::folder_url(&folder), book),
+    }
+}
+
+/// The path of the folder `to` relative to the folder `from`, ending in
+/// `/` (`../target/book/`, or `` for the same folder), when both are
+/// absolute and share a folder below the root; `None` otherwise.
+pub fn relative_path(from: &Path, to: &Path) -> Option<String> {
+    use std::path::Component;
+    let parts = |path: &Path| -> Option<Vec<String>> {
+        let mut components = path.components();
+        if components.next() != Some(Component::RootDir) {
+            return None;
+        }
+        components
+            .map(|component| match component {
+                Component::Normal(name) => name.to_str().map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    };
+    let (from, to) = (parts(from)?, parts(to)?);
+    let shared = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if shared == 0 {
+        return None;
+    }
+    let mut relative = String::new();
+    for _ in shared..from.len() {
+        relative.push_str("../");
+    }
+    for name in &to[shared..] {
+        relative.push_str(name);
+        relative.push('/');
+    }
+    Some(relative)
 }
 
 pub fn run(args: &BookArgs) -> Result<()> {
@@ -455,6 +513,24 @@ ul.toc{columns:2}\
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_link_relative_to_their_folder_below_a_shared_one() {
+        let rel = |from: &str, to: &str| relative_path(Path::new(from), Path::new(to));
+        assert_eq!(
+            rel("/c/course/classes/week1", "/c/course/target/book").as_deref(),
+            Some("../../target/book/")
+        );
+        assert_eq!(rel("/c/course", "/c/course").as_deref(), Some(""));
+        assert_eq!(
+            rel("/c", "/c/course/target/book").as_deref(),
+            Some("course/target/book/")
+        );
+        // Only the root in common: a relative link would spell out the
+        // whole path anyway, and it travels no better.
+        assert_eq!(rel("/tmp/class", "/c/course"), None);
+        assert_eq!(rel("class", "/c/course"), None);
+    }
 
     #[test]
     fn links_go_into_the_book() {

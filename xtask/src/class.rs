@@ -19,8 +19,15 @@
 //! and each page's file name is derived from it, bounded and distinct
 //! ([`grader::untrusted::unique_file_stems`]). A submission folder that is a
 //! symbolic link is not followed: it could point anywhere on this machine.
+//!
+//! What the class's outputs are made from is kept beside them, in
+//! `grades.json` ([`ClassFile`]): the class's seed and labs, and every
+//! student's reports. `--only NAME…` regrades the named students with the
+//! class's seed and labs, and rewrites the CSV, the dashboard and their
+//! pages from the saved reports of the others and the new ones of theirs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -32,6 +39,7 @@ use grader::builder::{self, BuildSpec, CompilerOutput, workspace_root};
 use grader::harness::Binaries;
 use grader::outcome::{NotGraded, SubmissionState};
 use grader::{Lab, LabReport, Options};
+use serde::{Deserialize, Serialize};
 
 use crate::files::{copy_tree, export_committed, git};
 use crate::grade::{Selection, parse_selection};
@@ -65,6 +73,14 @@ pub struct ClassArgs {
     /// the CSV, the pages and their file names, and the summary.
     #[arg(long)]
     anonymise: bool,
+    /// Regrade only these students, in place: their rows of the CSV (and
+    /// of the wide CSV, when there is one), their pages and the class
+    /// report are updated, the others' kept, from what the last grade of
+    /// the class kept in `SUBMISSIONS/grades.json`; with the class's seed
+    /// and labs (`--lab` picks among them). A NAME is a folder's name,
+    /// byte for byte, or as the CSV shows it (`bob\xff`).
+    #[arg(long, num_args = 1.., value_name = "NAME")]
+    only: Vec<OsString>,
     /// Where to write the CSV (default: SUBMISSIONS/grades.csv).
     #[arg(long)]
     csv: Option<PathBuf>,
@@ -97,8 +113,11 @@ pub struct Graded {
 /// One submission folder of the class.
 #[derive(Debug)]
 struct Submission {
-    /// The folder's name, as [`grader::untrusted::name`] shows it.
+    /// The folder's name, as [`grader::untrusted::name`] shows it (or its
+    /// pseudonym, with `--anonymise`).
     student: String,
+    /// The folder's name.
+    raw: OsString,
     /// The folder.
     path: PathBuf,
     /// Whether the folder is a symbolic link to a folder (not followed).
@@ -125,6 +144,7 @@ fn submissions(dir: &Path, anonymise: Option<&[u8; 16]>) -> Result<Vec<Submissio
             };
             found.push(Submission {
                 student,
+                raw: entry.file_name(),
                 path: entry.path(),
                 symlink,
             });
@@ -132,6 +152,41 @@ fn submissions(dir: &Path, anonymise: Option<&[u8; 16]>) -> Result<Vec<Submissio
     }
     found.sort_by(|a, b| a.student.cmp(&b.student));
     Ok(found)
+}
+
+/// The submissions `only` names, in the order of `submissions`: each name
+/// matches a folder's name byte for byte or, failing that, as
+/// [`grader::untrusted::name`] shows it (`bob\xff`). A name that matches
+/// no folder is an error.
+fn select(submissions: Vec<Submission>, only: &[OsString], dir: &Path) -> Result<Vec<Submission>> {
+    let mut wanted = BTreeSet::new();
+    for name in only {
+        let found = submissions
+            .iter()
+            .position(|submission| submission.raw == *name)
+            .or_else(|| {
+                let raw = grader::untrusted::name_bytes(name.to_str()?)?;
+                submissions
+                    .iter()
+                    .position(|submission| submission.raw == raw)
+            });
+        match found {
+            Some(index) => {
+                wanted.insert(index);
+            }
+            None => bail!(
+                "--only {}: no submission folder of that name in {}",
+                grader::untrusted::name(name),
+                dir.display()
+            ),
+        }
+    }
+    Ok(submissions
+        .into_iter()
+        .enumerate()
+        .filter(|(index, _)| wanted.contains(index))
+        .map(|(_, submission)| submission)
+        .collect())
 }
 
 /// A submission's lab, ready to grade: its binaries, or why there are none.
@@ -471,7 +526,8 @@ fn build_submission(
             sealed: Some(context.build_timeout),
         };
         let binaries = builder::build_crate(&spec)
-            .and_then(|binaries| keep_binaries(binaries, &course.join("bin").join(lab.slug)));
+            .and_then(|binaries| keep_binaries(binaries, &course.join("bin").join(lab.slug)))
+            .map_err(|message| without_work_paths(&message, &course, &target, context.work));
         built.push(Built {
             student: student.clone(),
             lab,
@@ -488,6 +544,19 @@ fn build_submission(
         std::fs::remove_dir_all(&target)?;
     }
     Ok(built)
+}
+
+/// `message` (the compiler's) without this grading's temporary folders,
+/// which mean nothing to a student and are gone when the pages are read:
+/// paths in the submission's copy of the course are the course's
+/// (`labs/echo/src/main.rs`), its target dir is `target`, and anything
+/// else of the work folder is `…`.
+fn without_work_paths(message: &str, course: &Path, target: &Path, work: &Path) -> String {
+    message
+        .replace(&format!("{}/", course.display()), "")
+        .replace(&course.display().to_string(), ".")
+        .replace(&target.display().to_string(), "target")
+        .replace(&work.display().to_string(), "…")
 }
 
 /// Holds an exclusive `flock(2)` on `path` (made if missing) until the
@@ -571,6 +640,8 @@ pub struct Plan<'a> {
     pub prefer: Option<&'a str>,
     /// The salt of `--anonymise`.
     pub anonymise: Option<[u8; 16]>,
+    /// The students to grade (`--only`); `None`: every one.
+    pub only: Option<&'a [OsString]>,
 }
 
 /// A graded class.
@@ -597,15 +668,19 @@ pub fn grade_class(
         build_timeout,
         prefer: None,
         anonymise: None,
+        only: None,
     };
     Ok(grade_class_with(dir, &plan, options)?.results)
 }
 
 /// Grades every submission in `dir` as `plan` says.
 pub fn grade_class_with(dir: &Path, plan: &Plan, options: &Options) -> Result<Class> {
-    let submissions = submissions(dir, plan.anonymise.as_ref())?;
+    let mut submissions = submissions(dir, plan.anonymise.as_ref())?;
     if submissions.is_empty() {
         bail!("{} holds no submission directories", dir.display());
+    }
+    if let Some(only) = plan.only {
+        submissions = select(submissions, only, dir)?;
     }
     let labs: Vec<(&'static Lab, Option<usize>)> = match &plan.labs {
         Some(labs) => labs.iter().map(|lab| (*lab, None)).collect(),
@@ -776,14 +851,22 @@ pub fn csv(results: &[Graded]) -> String {
 
 /// The class's pages in `dir`: the dashboard `report.html`, and for each
 /// student `report-STEM.html` (STEM from [`page_stems`]), the page
-/// `grade --html` writes, linking back to the dashboard. Files, not a
-/// folder: every folder of `dir` is a submission.
-pub fn write_pages(dir: &Path, results: &[Graded], handouts: Option<&str>) -> Result<PathBuf> {
+/// `grade --html` writes, linking back to the dashboard beside it. Files,
+/// not a folder: every folder of `dir` is a submission. Without
+/// `handouts`, the handout links are relative to `dir` where they can be
+/// ([`crate::book::links_from`]). With `only`, of the students' pages only
+/// theirs are written (the dashboard always is).
+pub fn write_pages(
+    dir: &Path,
+    results: &[Graded],
+    handouts: Option<&str>,
+    only: Option<&BTreeSet<String>>,
+) -> Result<PathBuf> {
     use grader::render::{dashboard, html};
     let (handouts, book) = match handouts {
         Some(url) if url.ends_with('/') => (url.to_owned(), true),
         Some(url) => (format!("{url}/"), true),
-        None => crate::book::local_links(),
+        None => crate::book::links_from(dir),
     };
     let mut by_student: BTreeMap<&str, Vec<&LabReport>> = BTreeMap::new();
     for graded in results {
@@ -800,6 +883,9 @@ pub fn write_pages(dir: &Path, results: &[Graded], handouts: Option<&str>) -> Re
         })
         .collect();
     for ((student, reports), (_, file)) in by_student.iter().zip(&pages) {
+        if only.is_some_and(|only| !only.contains(*student)) {
+            continue;
+        }
         let page = html::page(
             reports.iter().copied(),
             html::Links {
@@ -842,9 +928,140 @@ pub fn page_stems<'a>(students: impl IntoIterator<Item = &'a str>) -> Vec<String
     grader::untrusted::unique_file_stems(students)
 }
 
+/// The file, in the class's folder, that keeps what its outputs are made
+/// from.
+pub const CLASS_FILE: &str = "grades.json";
+
+/// What `grade-class` keeps beside its outputs, in `SUBMISSIONS/grades.json`:
+/// the class's grades as data (every report, as `grade --format json`
+/// writes it), and what `--only` rebuilds the CSV and the class report from
+/// when it regrades some students.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ClassFile {
+    /// The seed every student was graded with.
+    pub seed: u64,
+    /// The labs of the class (`lab1` …), each student's graded in each.
+    pub labs: Vec<String>,
+    /// Whether the names are pseudonyms (`--anonymise`).
+    pub anonymised: bool,
+    /// `--handouts`, when it was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handouts: Option<String>,
+    /// `--csv`, when it was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<PathBuf>,
+    /// Every student, by name.
+    pub students: Vec<StudentGrades>,
+}
+
+/// One student's grades in [`ClassFile`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StudentGrades {
+    /// The folder's name, as the CSV shows it (or its pseudonym).
+    pub student: String,
+    /// A report per lab.
+    pub reports: Vec<LabReport>,
+}
+
+impl ClassFile {
+    /// The class file of `results`.
+    fn of(results: &[Graded], labs: &[&'static Lab], seed: u64, args: &ClassArgs) -> Self {
+        let mut students: Vec<StudentGrades> = Vec::new();
+        for graded in results {
+            match students.last_mut() {
+                Some(last) if last.student == graded.student => {
+                    last.reports.push(graded.report.clone());
+                }
+                _ => students.push(StudentGrades {
+                    student: graded.student.clone(),
+                    reports: vec![graded.report.clone()],
+                }),
+            }
+        }
+        Self {
+            seed,
+            labs: labs.iter().map(|lab| lab.name()).collect(),
+            anonymised: args.anonymise,
+            handouts: args.handouts.clone(),
+            csv: args
+                .csv
+                .as_ref()
+                .map(|csv| std::path::absolute(csv).unwrap_or(csv.clone())),
+            students,
+        }
+    }
+
+    /// The class file of the class in `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(CLASS_FILE);
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
+                "--only regrades a class graded before, and {} is not there: grade the whole class first",
+                path.display()
+            ),
+            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        };
+        serde_json::from_slice(&text).with_context(|| {
+            format!(
+                "reading {}: regrade the whole class to write it afresh",
+                path.display()
+            )
+        })
+    }
+
+    /// Writes it into `dir`, in one rename.
+    fn save(&self, dir: &Path) -> Result<()> {
+        crate::files::write_atomically(&dir.join(CLASS_FILE), &serde_json::to_vec(self)?)
+    }
+
+    /// The class's labs.
+    fn class_labs(&self) -> Result<Vec<&'static Lab>> {
+        self.labs
+            .iter()
+            .map(|name| {
+                Lab::find(name).with_context(|| {
+                    format!("{CLASS_FILE} names a lab `{name}` this course has not")
+                })
+            })
+            .collect()
+    }
+
+    /// Its rows.
+    fn graded(&self) -> Vec<Graded> {
+        self.students
+            .iter()
+            .flat_map(|student| {
+                student.reports.iter().map(|report| Graded {
+                    student: student.student.clone(),
+                    report: report.clone(),
+                    state: report.state,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The rows of `kept`, less those (student, lab) that `fresh` has anew,
+/// and those of `fresh`, sorted.
+fn merge(kept: Vec<Graded>, fresh: Vec<Graded>) -> Vec<Graded> {
+    let anew: BTreeSet<(String, String)> = fresh
+        .iter()
+        .map(|graded| (graded.student.clone(), graded.report.lab.clone()))
+        .collect();
+    let mut all: Vec<Graded> = kept
+        .into_iter()
+        .filter(|graded| !anew.contains(&(graded.student.clone(), graded.report.lab.clone())))
+        .chain(fresh)
+        .collect();
+    all.sort_by(|a, b| (&a.student, &a.report.lab).cmp(&(&b.student, &b.report.lab)));
+    all
+}
+
 /// `cargo xtask grade-class`: exit 0 when every submission was graded (a
 /// program that did not compile included), 1 when some could not be (see
-/// [`NotGraded`]), 2 for a usage error.
+/// [`NotGraded`]), 2 for a usage error. With `--only`, of the students it
+/// regraded.
 pub fn run(args: &ClassArgs) -> Result<ExitCode> {
     // Grades of record: as `grade --contained` does, refuse without the
     // minimum containment.
@@ -856,35 +1073,137 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
         );
     }
     let started = Instant::now();
-    let options = args.run.grader_options("class");
-    let seed = options.seed;
-    let salt = if args.anonymise {
-        Some(salt_of(&args.submissions)?)
-    } else {
+    let dir = &args.submissions;
+    // A regrade keeps what the class was graded with: its seed, its labs,
+    // its names.
+    let previous = if args.only.is_empty() {
         None
+    } else {
+        Some(ClassFile::load(dir)?)
     };
+    let mut options = args.run.grader_options("class");
+    let mut labs = args.lab.as_ref().map(Selection::labs);
+    let mut anonymise = args.anonymise;
+    if let Some(previous) = &previous {
+        if args.run.seed.is_some_and(|seed| seed != previous.seed) {
+            bail!(
+                "the class was graded with --seed {}: --only regrades with it (or regrade the whole class)",
+                previous.seed
+            );
+        }
+        options.seed = previous.seed;
+        if args.anonymise && !previous.anonymised {
+            bail!(
+                "the class was graded without --anonymise: regrade the whole class to anonymise it"
+            );
+        }
+        anonymise = previous.anonymised;
+        let class_labs = previous.class_labs()?;
+        if let Some(named) = &labs {
+            if let Some(lab) = named
+                .iter()
+                .find(|lab| !class_labs.iter().any(|l| l.slug == lab.slug))
+            {
+                bail!(
+                    "{lab} is not a lab of this class ({}): --only regrades among them",
+                    previous.labs.join(", ")
+                );
+            }
+        } else {
+            labs = Some(class_labs);
+        }
+    }
+    let seed = options.seed;
+    let salt = if anonymise { Some(salt_of(dir)?) } else { None };
     let plan = Plan {
-        labs: args.lab.as_ref().map(Selection::labs),
+        labs,
         jobs: args.jobs,
         build_timeout: Duration::from_secs(args.build_timeout),
         prefer: args.prefer.as_deref(),
         anonymise: salt,
+        only: previous.as_ref().map(|_| args.only.as_slice()),
     };
-    let Class { results, labs } = grade_class_with(&args.submissions, &plan, &options)?;
-    let csv_path = args
-        .csv
-        .clone()
-        .unwrap_or_else(|| args.submissions.join("grades.csv"));
+    let Class {
+        results: fresh,
+        labs,
+    } = grade_class_with(dir, &plan, &options)?;
+    let regraded: BTreeSet<String> = fresh.iter().map(|graded| graded.student.clone()).collect();
+    let not_graded = print_summary(
+        &fresh,
+        &labs,
+        args.lab.is_none() && previous.is_none(),
+        started,
+        seed,
+    );
+    let closing = closing_summary(&fresh);
+    let (results, file) = match previous {
+        None => {
+            let labs: Vec<&'static Lab> = labs.iter().map(|(lab, _)| *lab).collect();
+            let file = ClassFile::of(&fresh, &labs, seed, args);
+            (fresh, file)
+        }
+        Some(previous) => {
+            let results = merge(previous.graded(), fresh);
+            let mut file = ClassFile::of(&results, &previous.class_labs()?, seed, args);
+            file.anonymised = previous.anonymised;
+            file.handouts = file.handouts.or(previous.handouts);
+            file.csv = file.csv.or(previous.csv);
+            (results, file)
+        }
+    };
+    let csv_path = file.csv.clone().unwrap_or_else(|| dir.join("grades.csv"));
     std::fs::write(&csv_path, csv(&results))
         .with_context(|| format!("writing {}", csv_path.display()))?;
     let wide_path = csv_path.with_file_name("grades-wide.csv");
-    if args.wide {
+    // A regrade keeps the wide CSV up to date when the class has one.
+    let wide = args.wide || (!args.only.is_empty() && wide_path.is_file());
+    if wide {
         std::fs::write(&wide_path, wide_csv(&results))
             .with_context(|| format!("writing {}", wide_path.display()))?;
     }
-    let dashboard = write_pages(&args.submissions, &results, args.handouts.as_deref())?;
+    let only = (!args.only.is_empty()).then_some(&regraded);
+    let dashboard = write_pages(dir, &results, file.handouts.as_deref(), only)?;
+    file.save(dir)?;
+    if only.is_some() {
+        println!(
+            "regraded {} of {} students (seed {seed}, labs {}): their rows, their pages and the class report are updated",
+            regraded.len(),
+            file.students.len(),
+            file.labs.join(", ")
+        );
+    }
+    println!(
+        "CSV: {}{}; class report: {} (a page per student beside it); grades as data: {}",
+        csv_path.display(),
+        if wide {
+            format!(", wide: {}", wide_path.display())
+        } else {
+            String::new()
+        },
+        dashboard.display(),
+        dir.join(CLASS_FILE).display()
+    );
+    print!("{closing}");
+    if not_graded > 0 {
+        println!(
+            "{not_graded} submission(s) could not be graded in full: their rows say why (exit code 1)"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a line per student of `results` with their total, and a line on
+/// the grade; returns how many students were not graded in full.
+fn print_summary(
+    results: &[Graded],
+    labs: &[(&'static Lab, Option<usize>)],
+    labs_found: bool,
+    started: Instant,
+    seed: u64,
+) -> usize {
     let mut per_student: BTreeMap<&str, (u32, u32, Vec<String>)> = BTreeMap::new();
-    for graded in &results {
+    for graded in results {
         let entry = per_student.entry(&graded.student).or_default();
         entry.0 += graded.report.score;
         entry.1 += graded.report.max_score;
@@ -903,10 +1222,6 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
             println!("{student:<24} {total:>9}  {}", not_graded.join("; "));
         }
     }
-    let not_graded = per_student
-        .values()
-        .filter(|(_, _, not_graded)| !not_graded.is_empty())
-        .count();
     let graded_labs: Vec<String> = labs
         .iter()
         .map(|(lab, holding)| match holding {
@@ -920,30 +1235,16 @@ pub fn run(args: &ClassArgs) -> Result<ExitCode> {
         results.len(),
         started.elapsed().as_secs_f64(),
         graded_labs.join("; "),
-        if args.lab.is_none() {
+        if labs_found {
             " (the labs the submissions hold; --lab LAB grades another)"
         } else {
             ""
         }
     );
-    println!(
-        "CSV: {}{}; class report: {} (a page per student beside it)",
-        csv_path.display(),
-        if args.wide {
-            format!(", wide: {}", wide_path.display())
-        } else {
-            String::new()
-        },
-        dashboard.display()
-    );
-    print!("{}", closing_summary(&results));
-    if not_graded > 0 {
-        println!(
-            "{not_graded} submission(s) could not be graded in full: their rows say why (exit code 1)"
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
+    per_student
+        .values()
+        .filter(|(_, _, not_graded)| !not_graded.is_empty())
+        .count()
 }
 
 /// Who was not simply graded, and why, a line each, grouped by state
@@ -1125,7 +1426,7 @@ mod tests {
         // The class's pages: the dashboard links every student's page.
         // --handouts is a hosted copy of the book: its pages are SLUG.html.
         let url = "https://example.edu/socket-labs/book";
-        let dashboard = super::write_pages(dir.path(), &results, Some(url)).unwrap();
+        let dashboard = super::write_pages(dir.path(), &results, Some(url), None).unwrap();
         let dashboard = std::fs::read_to_string(dashboard).unwrap();
         assert!(dashboard.contains("href=\"https://example.edu/socket-labs/book/echo.html#"));
         let students: Vec<&str> = results

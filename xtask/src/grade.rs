@@ -1,6 +1,6 @@
 //! `cargo xtask grade LAB`: build, run the checks, report.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -225,8 +225,15 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     if let Some(path) = &args.junit {
         crate::files::write_atomically(path, render::junit::xml(&reports).as_bytes())?;
     }
-    let page = crate::results::page(&reports);
+    // Kept for `cargo xtask report`, which may copy it anywhere: its links
+    // are file:// URLs. The page of --html links relative to its folder.
+    let page = crate::results::page(&reports, None);
     if let Some(path) = &args.html {
+        let folder = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let page = crate::results::page(&reports, Some(folder));
         crate::files::write_atomically(path, page.as_bytes())?;
     }
     // `cargo xtask report` reads it; failing to save is not worth failing the grade.

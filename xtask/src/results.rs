@@ -2,7 +2,7 @@
 //! `.grades/` directory for `cargo xtask status`, and the page of the last
 //! grade for `cargo xtask report`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -38,9 +38,15 @@ pub fn save_page(page: &str) -> Result<()> {
     crate::files::write_atomically(&page_path(), page.as_bytes())
 }
 
-/// The page of `reports`, its handout links into this course.
-pub fn page<'a>(reports: impl IntoIterator<Item = &'a LabReport>) -> String {
-    let (handouts, book) = crate::book::local_links();
+/// The page of `reports`, its handout links into this course: as
+/// `file://` URLs, or, for a page written in the folder `at`, relative to
+/// it where they can be (see [`crate::book::links_from`]). No link goes up
+/// to a class report: this page is not beside one.
+pub fn page<'a>(reports: impl IntoIterator<Item = &'a LabReport>, at: Option<&Path>) -> String {
+    let (handouts, book) = match at {
+        Some(dir) => crate::book::links_from(dir),
+        None => crate::book::local_links(),
+    };
     grader::render::html::page(
         reports,
         grader::render::html::Links {

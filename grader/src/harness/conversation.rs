@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Set (to anything) to grade without recording conversations, which also
 /// turns off failing fast: for measuring what recording costs.
@@ -40,7 +40,7 @@ const LINE: usize = 160;
 const COALESCE_WINDOW: usize = 8;
 
 /// Who took part in a conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Party {
     /// The grader: its own clients, peers and decisions.
@@ -63,7 +63,7 @@ impl Party {
 }
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// `from` connected to `to` (TCP).
@@ -94,15 +94,21 @@ pub enum Kind {
 }
 
 /// One event, timed from the start of its check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// When it happened, since the check started (milliseconds in JSON).
-    #[serde(rename = "at_ms", serialize_with = "as_millis")]
+    #[serde(
+        rename = "at_ms",
+        serialize_with = "as_millis",
+        deserialize_with = "from_millis"
+    )]
     pub at: Duration,
     /// For data coalesced from many writes or reads: when the last came.
     #[serde(
         rename = "until_ms",
         serialize_with = "as_millis_opt",
+        deserialize_with = "from_millis_opt",
+        default,
         skip_serializing_if = "Option::is_none"
     )]
     pub until: Option<Duration>,
@@ -122,7 +128,7 @@ pub struct Event {
     pub bytes: Option<u64>,
     /// A preview of the bytes, an output line, a command, an exit status or
     /// the grader's note, escaped and short.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,
 }
 
@@ -143,16 +149,16 @@ impl Event {
 
 /// What a check recorded: its events, first and last, and how many were
 /// left out between them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transcript {
     /// The events, in order.
     pub events: Vec<Event>,
     /// How many events were left out (after the first [`HEAD`] events) to
     /// keep the record bounded.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub elided: u64,
     /// Where the left-out events were: the index in `events` they precede.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elided_at: Option<usize>,
 }
 
@@ -507,6 +513,16 @@ pub fn spawn<T: Send + 'static>(
 
 fn as_millis<S: serde::Serializer>(at: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_u64(u64::try_from(at.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn from_millis<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(Duration::from_millis)
+}
+
+fn from_millis_opt<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    Option::<u64>::deserialize(deserializer).map(|at| at.map(Duration::from_millis))
 }
 
 fn as_millis_opt<S: serde::Serializer>(

@@ -253,7 +253,7 @@ fn pass_rates(page: &mut String, students: &[Student], links: Links) {
              <td class=\"rate\"><svg class=\"rate\" width=\"204\" height=\"16\" role=\"img\" aria-label=\"{percent}% passed\"><rect x=\"1\" y=\"2\" width=\"200\" height=\"12\" class=\"track\"/><rect x=\"1\" y=\"2\" width=\"{}\" height=\"12\" class=\"b\"/></svg> {percent}%</td>\
              <td><a href=\"{}\">{}</a><br><span class=\"title\">{}</span></td></tr>",
             escape(id),
-            escape(rate.title),
+            html::inline(rate.title),
             rate.passed,
             rate.graded,
             percent * 2,
