@@ -48,6 +48,7 @@ use support::*;
     "echo.server_log",
     "#what-the-server-prints"
 )]
+#[case::binds_ipv4_only("echo-server", "ipv4_only", "echo.ipv6", "#optional-ipv6")]
 #[case::prints_a_python_repr(
     "echo-client",
     "python_repr",

@@ -199,19 +199,10 @@ fn lab(html: &mut String, view: &LabView, links: Links) {
         }
         let _ = writeln!(html, "<p class=\"start\">{start}</p>");
     }
-    // The ids' column is as wide as the longest id, so that every row's
-    // points and title line up.
-    let id_width = view
-        .checks
-        .iter()
-        .map(|check| check.id.chars().count())
-        .max()
-        .unwrap_or(0);
-    let _ = writeln!(
-        html,
-        "<ol class=\"checks\" style=\"--id:{}px\">",
-        id_width * 8 + 4
-    );
+    // Every row's status and points line up in columns of their own; the
+    // id comes after them, as wide as it is, and its title right after it
+    // (a column as wide as the longest id left a gap after every short one).
+    html.push_str("<ol class=\"checks\">\n");
     let same = same_failures(&view.checks);
     for (check, same) in view.checks.iter().zip(&same) {
         self::check(html, check, same, links);
@@ -257,9 +248,9 @@ fn check(html: &mut String, check: &CheckView, same: &Same, links: Links) {
     );
     let summary = format!(
         "<span class=\"mark\" aria-hidden=\"true\">{mark}</span> <span class=\"status\">{word}</span> \
-         <code class=\"id\">{}</code> <span class=\"points\">{}</span> <span class=\"title\">{}</span>",
-        escape(check.id),
+         <span class=\"points\">{}</span> <code class=\"id\">{}</code> <span class=\"title\">{}</span>",
         check.points(),
+        escape(check.id),
         inline(check.title)
     );
     if !has_body {
@@ -337,13 +328,19 @@ fn check(html: &mut String, check: &CheckView, same: &Same, links: Links) {
 }
 
 /// `labs/echo/README.md#the-half-close` as a link that says where it goes:
-/// `the half-close (labs/echo/README.md)`.
+/// `the half close (labs/echo/README.md)`, or `the half close (echo.html
+/// in the book)` when it goes into the book.
 fn handout_link(handout: &str, links: Links) -> String {
     let (file, anchor) = handout.split_once('#').unwrap_or((handout, ""));
-    let section = if anchor.is_empty() {
-        file.to_owned()
+    let page = if links.book {
+        format!("{} in the book", crate::handout::in_book(file))
     } else {
-        format!("{} ({file})", anchor.replace('-', " "))
+        file.to_owned()
+    };
+    let section = if anchor.is_empty() {
+        page
+    } else {
+        format!("{} ({page})", anchor.replace('-', " "))
     };
     format!(
         "<a href=\"{}\">{}</a>",
@@ -633,7 +630,7 @@ ol.checks{list-style:none;padding:0;margin:.5em 0}\
 .check.passed{border-color:var(--ok)}.check.failed{border-color:var(--bad);border-left-style:double;border-left-width:7px}\
 .check.not-run,.check.skipped{border-color:var(--warn);border-left-style:dashed}\
 summary,.line{cursor:default;padding:3px 0}summary{cursor:pointer}\
-.check>details>summary,.check>.line{display:grid;grid-template-columns:.8em 1.2em 5.5em var(--id,16em) 3.2em minmax(0,1fr);align-items:baseline;column-gap:.4em}\
+.check>details>summary,.check>.line{display:grid;grid-template-columns:.8em 1.2em 5.5em 3.2em max-content minmax(0,1fr);align-items:baseline;column-gap:.4em}\
 .check>details>summary::before{content:'▸';color:var(--mute);font-size:.8em}.check>details[open]>summary::before{content:'▾'}.check>.line::before{content:''}\
 .title code{font-size:12px}
 .mark{display:inline-block;width:1.2em;text-align:center;font-weight:bold}\
@@ -692,7 +689,14 @@ mod tests {
             links.href(section),
             "file:///c/labs/echo/README.md#the-half-close"
         );
+        assert!(
+            handout_link(section, links).ends_with(">the half close (labs/echo/README.md)</a>")
+        );
         links.book = true;
         assert_eq!(links.href(section), "file:///c/echo.html#the-half-close");
+        assert_eq!(
+            handout_link(section, links),
+            "<a href=\"file:///c/echo.html#the-half-close\">the half close (echo.html in the book)</a>"
+        );
     }
 }

@@ -232,10 +232,10 @@ fn expect_same_list(run: &ClientRun) -> CheckResult {
         })
         .expected(quoted_list(&sent_names, 40))
         .actual(quoted_list(&printed_names, 40))
-        .detail("keep the members in the order they arrived: deserialize into a Vec of pairs (a HashMap forgets the order, and changing it is not the client's job)");
+        .detail("keep the members in the order they arrived: parse into a serde_json Map with its `preserve_order` feature on (a HashMap forgets the order, and changing it is not the client's job)");
         return Err(if reordered {
             failure.diagnosis(
-                "Print the members in the order the server sent them: deserialize into a Vec of pairs, not a map, and do not sort.",
+                "Print the members in the order the server sent them: parse into a serde_json Map, which keeps that order with the `preserve_order` feature on, and do not sort.",
                 "#printing-json-in-the-servers-order",
             )
         } else {

@@ -11,7 +11,8 @@ use crate::harness::show;
 use crate::outcome::Failure;
 
 /// A JSON object's members in the order they came, duplicates kept:
-/// `serde_json::Value` would sort them and merge duplicate keys, hiding the
+/// `serde_json::Value` would sort them (unless serde_json's `preserve_order`
+/// feature is on, as lab 6 turns it on) and merge duplicate keys, hiding the
 /// very mistakes these checks look for.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Pairs(pub(super) Vec<(String, Value)>);
@@ -142,7 +143,18 @@ pub(super) fn canonical(list: &Pairs) -> String {
         &mut out,
         serde_json::ser::PrettyFormatter::with_indent(b"    "),
     );
-    let ordered: Vec<(String, Value)> = list.0.clone();
+    // Sorted here, not by serde_json: with its `preserve_order` feature on
+    // (lab 6 turns it on, and `cargo test --workspace` builds the grader
+    // with the labs' features) a `Value` keeps the order it was parsed in.
+    let ordered: Vec<(String, Value)> = list
+        .0
+        .iter()
+        .map(|(name, entry)| {
+            let mut entry = entry.clone();
+            entry.sort_all_objects();
+            (name.clone(), entry)
+        })
+        .collect();
     serde::Serializer::collect_map(&mut serializer, ordered).expect("serializing to memory");
     let text = String::from_utf8(out).expect("serde_json writes UTF-8");
     text.lines()

@@ -42,7 +42,7 @@ fn main() -> ExitCode {
 /// Handout: "Step 4: the client" and "Printing JSON in the server's order".
 fn run(args: &Args) -> io::Result<()> {
     todo!(
-        "register {:?}, then parse the reply and pretty-print it with four spaces (PrettyFormatter::with_indent)",
+        "register {:?}, then parse the reply into a serde_json::Map (preserve_order keeps the server's order) and pretty-print it with four spaces (PrettyFormatter::with_indent)",
         args.name
     )
 }

@@ -1,16 +1,14 @@
 //! Lab 6 reference: registers a name with the client-list server and prints
 //! the list it gets back, as JSON indented with four spaces.
 
-use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
 
 use clap::Parser;
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::Value;
+use serde::Serialize;
 use serde_json::ser::PrettyFormatter;
+use serde_json::{Map, Value};
 
 /// Registers with a client-list server and prints every client it knows.
 #[derive(Debug, Parser)]
@@ -47,7 +45,9 @@ fn run(args: &Args) -> io::Result<()> {
             args.host, args.port
         )));
     }
-    let list: ClientList = serde_json::from_slice(&reply).map_err(|err| {
+    // With serde_json's `preserve_order` feature (Cargo.toml), a `Map` keeps
+    // its members in the order they were parsed: the server's order.
+    let list: Map<String, Value> = serde_json::from_slice(&reply).map_err(|err| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("the reply is not a JSON object: {err}"),
@@ -80,46 +80,4 @@ fn register(host: &str, port: u16, name: &[u8]) -> io::Result<Vec<u8>> {
         .read_to_end(&mut reply)
         .map_err(context("receiving from"))?;
     Ok(reply)
-}
-
-/// The server's list, its names kept in the order the server sent them.
-///
-/// `serde_json::Value` would store the object in a sorted map of its own;
-/// a vector of pairs keeps exactly what came over the wire.
-#[derive(Debug)]
-struct ClientList(Vec<(String, Value)>);
-
-impl<'de> Deserialize<'de> for ClientList {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        /// Collects the members of a JSON object in order.
-        struct PairsVisitor;
-
-        impl<'de> Visitor<'de> for PairsVisitor {
-            type Value = ClientList;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object keyed by client name")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ClientList, A::Error> {
-                let mut pairs = Vec::new();
-                while let Some(pair) = map.next_entry()? {
-                    pairs.push(pair);
-                }
-                Ok(ClientList(pairs))
-            }
-        }
-
-        deserializer.deserialize_map(PairsVisitor)
-    }
-}
-
-impl Serialize for ClientList {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, entry) in &self.0 {
-            map.serialize_entry(name, entry)?;
-        }
-        map.end()
-    }
 }
