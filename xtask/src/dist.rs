@@ -62,6 +62,7 @@ pub fn left_out(path: &str) -> bool {
             // reviewed mutants that name the solutions' functions and guards.
             "xtask/tests/mutants.rs",
             "grader/mutants-reviewed.toml",
+            "xtask/src/course_check.rs",
             ".ci/",
             "bench/",
         ]
@@ -69,16 +70,23 @@ pub fn left_out(path: &str) -> bool {
         .any(|prefix| path.starts_with(prefix))
 }
 
-/// The root manifest without its `course-only` blocks (the lines that name
-/// the solutions' workspace).
-fn student_manifest(manifest: &str) -> String {
+/// A file without its `course-only` blocks: in the root manifest, the
+/// lines that name the solutions' workspace; in `xtask/src/main.rs`, the
+/// course-only commands (`course-check`). A block is the lines between
+/// `# course-only: begin` (or `// course-only: begin`, either followed by
+/// a remark) and `# course-only: end`.
+fn without_course_only(manifest: &str) -> String {
     let mut out = String::new();
     let mut course_only = false;
     for line in manifest.lines() {
-        match line.trim() {
-            "# course-only: begin (`cargo xtask dist` leaves these lines out)"
-            | "# course-only: begin" => course_only = true,
-            "# course-only: end" => course_only = false,
+        let marker = line
+            .trim()
+            .trim_start_matches('#')
+            .trim_start_matches("//")
+            .trim_start();
+        match marker {
+            _ if marker.starts_with("course-only: begin") => course_only = true,
+            "course-only: end" => course_only = false,
             _ if !course_only => {
                 let _ = writeln!(out, "{line}");
             }
@@ -127,13 +135,16 @@ pub fn write(root: &Path, outdir: &Path, labs: &[&'static Lab]) -> Result<usize>
         .collect();
     std::fs::create_dir_all(outdir)?;
     export_committed(root, &paths, outdir)?;
-    let mut manifest = student_manifest(&std::fs::read_to_string(outdir.join("Cargo.toml"))?);
+    let mut manifest = without_course_only(&std::fs::read_to_string(outdir.join("Cargo.toml"))?);
     let left: Vec<&Lab> = LABS.iter().filter(|lab| !labs.contains(lab)).collect();
     for member in members_needing(outdir, &manifest, &left)? {
         std::fs::remove_dir_all(outdir.join(&member))?;
         manifest = without_member(&manifest, &member);
     }
     std::fs::write(outdir.join("Cargo.toml"), manifest)?;
+    // The course-only commands' modules are left out: so are their lines.
+    let main = outdir.join("xtask/src/main.rs");
+    std::fs::write(&main, without_course_only(&std::fs::read_to_string(&main)?))?;
     if left.iter().any(|lab| root.join(lab.student_dir()).exists()) {
         prune_lock(outdir);
     }
@@ -360,13 +371,27 @@ mod tests {
     #[test]
     fn the_student_manifest_does_not_name_the_solutions() {
         let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
-        let student = student_manifest(&manifest);
+        let student = without_course_only(&manifest);
         assert!(!student.to_lowercase().contains("solutions"));
         assert!(student.contains("[workspace]") && student.contains("members"));
         let parsed: toml::Table = student.parse().expect("still valid TOML");
         assert!(parsed["workspace"]["dependencies"].get("clap").is_some());
         // The bench's exclude line goes with the bench.
         assert!(!student.contains("bench"));
+    }
+
+    #[test]
+    #[cfg_attr(
+        student_edition,
+        ignore = "reads the course's xtask, whose course-only lines the student edition leaves out"
+    )]
+    fn the_student_xtask_has_no_course_only_command() {
+        let main = std::fs::read_to_string(workspace_root().join("xtask/src/main.rs")).unwrap();
+        assert!(main.contains("mod course_check;"));
+        let student = without_course_only(&main);
+        assert!(!student.contains("course_check") && !student.contains("CourseCheck"));
+        assert!(student.contains("Command::Book(args)"));
+        assert!(left_out("xtask/src/course_check.rs"));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! Students run `cargo xtask grade lab1`, `status`, `report`, `hint` and `watch`;
 //! instructors add `--solution` or `--bin-dir DIR`, and use `verify`, `swap`,
-//! `reset`, `dist`, `grade-class`, `soak`, `bench`, `mutants` and `bugs`; scripts read the lab
-//! table with `labs`. Each subcommand lives in a module of its own.
+//! `reset`, `dist`, `grade-class`, `soak`, `bench`, `mutants` and `bugs`;
+//! maintainers run `course-check` (course-only); scripts read the lab table
+//! with `labs`. Each subcommand lives in a module of its own.
 
 use std::process::ExitCode;
 
@@ -14,6 +15,9 @@ mod bench_failing;
 mod book;
 mod bugs;
 mod class;
+// course-only: begin (`cargo xtask dist` leaves these lines out)
+mod course_check;
+// course-only: end
 mod dist;
 mod files;
 mod grade;
@@ -83,6 +87,12 @@ enum Command {
     /// The handouts as one offline HTML book (target/book), which the
     /// reports then link into: prints the path of its first page.
     Book(book::BookArgs),
+    // course-only: begin
+    /// Check the course's conventions (every check has a function, a hint,
+    /// a handout section and a classic bug; stubs name their sections; …):
+    /// prints the first thing missing and the file to edit.
+    CourseCheck,
+    // course-only: end
 }
 
 fn main() -> ExitCode {
@@ -112,6 +122,9 @@ fn main() -> ExitCode {
         Command::Bugs(args) => bugs::run(&args),
         Command::Intake(args) => intake::run(&args),
         Command::Book(args) => book::run(&args).map(|()| ExitCode::SUCCESS),
+        // course-only: begin
+        Command::CourseCheck => course_check::run(),
+        // course-only: end
     };
     match result {
         Ok(code) => code,

@@ -545,6 +545,21 @@ fn a_one_lab_edition_checks_and_lists_only_its_lab() {
         .stderr(predicate::str::contains("not in this edition"));
 }
 
+/// The course keeps its conventions (`cargo xtask course-check`, which is
+/// course-only: the student edition has no such command).
+#[test]
+#[cfg_attr(
+    student_edition,
+    ignore = "course-check is course-only: the student edition has no such command"
+)]
+fn course_check_passes_on_the_course() {
+    xtask()
+        .arg("course-check")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("course-check: ok"));
+}
+
 /// Calibration through the command instructors use (each lab's own test file
 /// checks its solution and stub with the same library calls).
 #[test]

@@ -1,0 +1,761 @@
+//! `cargo xtask course-check`: the conventions a maintainer would otherwise
+//! keep by memory, checked (rustlings' `dev check`, for this course).
+//!
+//! For every lab:
+//! - each check of `grader/rubric.toml` has a function in the grader, a
+//!   hint, a handout section that exists, and at least one classic bug in
+//!   its tests (`a_classic_bug_fails_its_check` in `grader/tests/SLUG.rs`,
+//!   whose bug the fixture program knows); each function has a rubric entry;
+//! - each `todo!` of the stub is in a function whose doc comment names
+//!   handout sections that exist (`Handout: "Step 2: the echo loop"`);
+//! - the stub and the solution expose the lab table's binaries;
+//!
+//! and the snapshot files are the ones `SNAPSHOTS` compiles in. It prints
+//! the first thing missing, with the file to edit, and exits 1.
+//!
+//! Course-only: the student edition has neither solutions nor tests to check,
+//! and `cargo xtask dist` leaves this module out.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use grader::handout::Anchors;
+use grader::rubric::CheckSpec;
+use grader::{LABS, Lab};
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+
+/// The first convention the course breaks: what is missing, and the file to
+/// edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// The file to edit, relative to the course's root (`:LINE` when known).
+    pub file: String,
+    /// What is missing, as a sentence.
+    pub what: String,
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}\n  edit: {}", self.what, self.file)
+    }
+}
+
+fn missing(file: impl Into<String>, what: impl Into<String>) -> Option<Missing> {
+    Some(Missing {
+        file: file.into(),
+        what: what.into(),
+    })
+}
+
+/// What course-check reads of one lab.
+#[derive(Debug, Clone)]
+pub struct LabFiles {
+    pub lab: &'static Lab,
+    /// The ids of the lab's check functions, from the compiled grader.
+    pub functions: Vec<String>,
+    /// `labs/SLUG/README.md`.
+    pub handout: String,
+    /// `grader/tests/SLUG.rs` (`_` for `-`), empty when there is none.
+    pub tests: String,
+    /// `(program, source)` of `grader/tests/fixtures/SLUG/`.
+    pub fixtures: Vec<(String, String)>,
+    /// `(path, source)` of every `.rs` file of the stub's `src/`.
+    pub stub_sources: Vec<(String, String)>,
+    /// The binaries of the stub's `src/bin/`.
+    pub stub_binaries: BTreeSet<String>,
+    /// The binaries of the solution's `src/bin/`.
+    pub solution_binaries: BTreeSet<String>,
+}
+
+/// What course-check reads of the course.
+#[derive(Debug, Clone)]
+pub struct Course {
+    /// `grader/rubric.toml`, as on disk.
+    pub rubric: Vec<CheckSpec>,
+    pub labs: Vec<LabFiles>,
+    /// The names of the files in `grader/snapshots/` (without `.snap`).
+    pub snapshot_files: BTreeSet<String>,
+    /// The names `SNAPSHOTS` compiles into the grader.
+    pub snapshots_listed: BTreeSet<String>,
+}
+
+/// The rubric ids of a lab's check functions, as the grader runs them.
+fn check_ids(lab: &Lab) -> Vec<String> {
+    grader::labs::checks(lab)
+        .iter()
+        .map(|(id, _)| (*id).to_owned())
+        .collect()
+}
+
+/// The test file of a lab: `grader/tests/client_list.rs`.
+pub fn tests_file(lab: &Lab) -> String {
+    format!("grader/tests/{}.rs", lab.slug.replace('-', "_"))
+}
+
+/// The file that lists a lab's checks: `grader/src/labs/echo.rs` or
+/// `grader/src/labs/SLUG/mod.rs`.
+pub fn checks_file(root: &Path, lab: &Lab) -> String {
+    let module = format!("grader/src/labs/{}", lab.slug.replace('-', "_"));
+    if root.join(&module).is_dir() {
+        format!("{module}/mod.rs")
+    } else {
+        format!("{module}.rs")
+    }
+}
+
+fn read(root: &Path, path: &str) -> Result<String> {
+    std::fs::read_to_string(root.join(path)).with_context(|| format!("reading {path}"))
+}
+
+/// The `.rs` files under `dir`, relative to `root`, sorted.
+fn rust_files(root: &Path, dir: &str) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(root.join(&dir)) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = format!("{dir}/{name}");
+            if entry.file_type()?.is_dir() {
+                pending.push(path);
+            } else if name.ends_with(".rs") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The binaries of a crate: the files of `src/bin/` and `src/main.rs` as the
+/// package's name.
+fn binaries(root: &Path, krate: &str, package: &str) -> Result<BTreeSet<String>> {
+    let mut names = BTreeSet::new();
+    if root.join(krate).join("src/main.rs").exists() {
+        names.insert(package.to_owned());
+    }
+    for path in rust_files(root, &format!("{krate}/src/bin"))? {
+        let file = path.rsplit('/').next().unwrap_or(&path);
+        names.insert(file.trim_end_matches(".rs").to_owned());
+    }
+    Ok(names)
+}
+
+impl Course {
+    /// Reads the course at `root`; the check functions and the compiled
+    /// snapshots come from the grader this xtask links.
+    pub fn load(root: &Path) -> Result<Course> {
+        let rubric = grader::rubric::parse(&read(root, "grader/rubric.toml")?)
+            .map_err(anyhow::Error::msg)?;
+        let mut labs = Vec::new();
+        for lab in LABS {
+            let fixtures_dir = format!("grader/tests/fixtures/{}", lab.slug);
+            let mut fixtures = Vec::new();
+            if let Ok(entries) = std::fs::read_dir(root.join(&fixtures_dir)) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if let Ok(source) = std::fs::read_to_string(entry.path()) {
+                        fixtures.push((name, source));
+                    }
+                }
+            }
+            fixtures.sort();
+            let mut stub_sources = Vec::new();
+            for path in rust_files(root, &format!("{}/src", lab.student_dir()))? {
+                let source = read(root, &path)?;
+                stub_sources.push((path, source));
+            }
+            labs.push(LabFiles {
+                lab,
+                functions: check_ids(lab),
+                handout: read(root, &lab.handout())?,
+                tests: std::fs::read_to_string(root.join(tests_file(lab))).unwrap_or_default(),
+                fixtures,
+                stub_sources,
+                stub_binaries: binaries(root, &lab.student_dir(), lab.package)?,
+                solution_binaries: binaries(root, &lab.solution_dir(), lab.package)?,
+            });
+        }
+        let mut snapshot_files = BTreeSet::new();
+        for entry in std::fs::read_dir(root.join("grader/snapshots"))? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if let Some(name) = name.strip_suffix(".snap") {
+                snapshot_files.insert(name.to_owned());
+            }
+        }
+        let snapshots_listed = grader::harness::snapshot::SNAPSHOTS
+            .iter()
+            .map(|(name, _)| (*name).to_owned())
+            .collect();
+        Ok(Course {
+            rubric,
+            labs,
+            snapshot_files,
+            snapshots_listed,
+        })
+    }
+}
+
+/// The anchors of a handout's headings, as GitHub and the book make them.
+pub fn section_anchors(markdown: &str) -> Vec<String> {
+    let mut anchors = Anchors::default();
+    let mut found = Vec::new();
+    let mut heading: Option<String> = None;
+    for event in Parser::new_ext(markdown, Options::ENABLE_TABLES) {
+        match event {
+            Event::Start(Tag::Heading { .. }) => heading = Some(String::new()),
+            Event::Text(text) | Event::Code(text) => {
+                if let Some(heading) = &mut heading {
+                    heading.push_str(&text);
+                }
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some(text) = heading.take() {
+                    found.push(anchors.next(&text));
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// A classic bug of a lab's tests: a case of `a_classic_bug_fails_its_check`
+/// (a fixture program switched to its bug by `LAB_BUG`), or of an `a_broken_…`
+/// test that breaks a copy of the solution (lab 4's framing library).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassicBug {
+    /// The fixture program, for a case of `a_classic_bug_fails_its_check`.
+    pub program: Option<String>,
+    /// The bug: `LAB_BUG`'s value, or the case's name.
+    pub bug: String,
+    /// The check it must fail.
+    pub check: String,
+}
+
+/// The classic bugs of a lab's test file: each
+/// `#[case::name("program", "bug", "check", …)]` of the `#[rstest]` of
+/// `a_classic_bug_fails_its_check`, and each case of an `#[rstest]` function
+/// `a_broken_…` that asserts `assert_fails(&report, "check")`.
+pub fn classic_bugs(tests: &str) -> Vec<ClassicBug> {
+    let mut found = Vec::new();
+    let mut rest = tests;
+    while let Some(start) = rest.find("#[rstest]") {
+        let block = &rest[start..];
+        let Some(fn_at) = block.find("fn ") else {
+            break;
+        };
+        let name: String = block[fn_at + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let cases = block[..fn_at].split("#[case::").skip(1);
+        let body = &block[fn_at..];
+        let body = &body[..body.find("\n}").unwrap_or(body.len())];
+        if name == "a_classic_bug_fails_its_check" {
+            for case in cases {
+                if let [program, bug, check, ..] = case_arguments(case, tests).as_slice() {
+                    found.push(ClassicBug {
+                        program: Some(program.clone()),
+                        bug: bug.clone(),
+                        check: check.clone(),
+                    });
+                }
+            }
+        } else if name.starts_with("a_broken_") {
+            let asserted = body
+                .split("assert_fails(&report, ")
+                .nth(1)
+                .and_then(|call| string_literals(call).into_iter().next());
+            if let Some(check) = asserted {
+                for case in cases {
+                    let bug: String = case
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    found.push(ClassicBug {
+                        program: None,
+                        bug,
+                        check: check.clone(),
+                    });
+                }
+            }
+        }
+        rest = &block[fn_at..];
+    }
+    found
+}
+
+/// The arguments of a `#[case::name(…)]`: string literals, and constants
+/// (`SERVER`) as the `const NAME: &str = "…";` of `tests` defines them.
+fn case_arguments(case: &str, tests: &str) -> Vec<String> {
+    let Some(open) = case.find('(') else {
+        return Vec::new();
+    };
+    let mut arguments = Vec::new();
+    let mut rest = &case[open + 1..];
+    loop {
+        rest = rest.trim_start();
+        if let Some(literal) = rest.strip_prefix('"') {
+            let Some(end) = literal.find('"') else {
+                break;
+            };
+            arguments.push(literal[..end].to_owned());
+            rest = &literal[end + 1..];
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if name.is_empty() {
+                break;
+            }
+            let definition = format!("const {name}: &str = \"");
+            let value = tests
+                .split_once(&definition)
+                .and_then(|(_, value)| value.split_once('"'))
+                .map_or(name.clone(), |(value, _)| value.to_owned());
+            rest = &rest[name.len()..];
+            arguments.push(value);
+        }
+        match rest.trim_start().strip_prefix(',') {
+            Some(after) => rest = after,
+            None => break,
+        }
+    }
+    arguments
+}
+
+/// The plain string literals of `text`, in order (no escapes inside).
+fn string_literals(text: &str) -> Vec<String> {
+    text.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A `todo!` of a stub and the handout sections its function's doc names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Todo {
+    /// 1-based line of the `todo!`.
+    pub line: usize,
+    /// The function it is in.
+    pub function: String,
+    /// The quoted sections after `Handout:` in the function's doc comment.
+    pub sections: Vec<String>,
+}
+
+/// Every `todo!` of a stub's source with the sections its function's doc
+/// comment names (`/// Handout: "Step 1: …" and "Why write_all".`).
+pub fn todos(source: &str) -> Vec<Todo> {
+    let lines: Vec<&str> = source.lines().collect();
+    let mut found = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        if !line.contains("todo!(") || line.trim_start().starts_with("//") {
+            continue;
+        }
+        // The function the `todo!` is in: the nearest `fn` line above.
+        let Some(fn_line) = (0..=index).rev().find(|&i| is_fn_line(lines[i])) else {
+            continue;
+        };
+        let function = lines[fn_line]
+            .split("fn ")
+            .nth(1)
+            .unwrap_or("")
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        // Its doc comment: the `///` lines above it, attributes skipped.
+        let mut doc = Vec::new();
+        for above in lines[..fn_line].iter().rev() {
+            let above = above.trim_start();
+            if let Some(text) = above.strip_prefix("///") {
+                doc.push(text.trim());
+            } else if !above.starts_with("#[") {
+                break;
+            }
+        }
+        doc.reverse();
+        found.push(Todo {
+            line: index + 1,
+            function,
+            sections: handout_sections(&doc),
+        });
+    }
+    found
+}
+
+fn is_fn_line(line: &str) -> bool {
+    let line = line.trim_start();
+    !line.starts_with("//")
+        && (line.starts_with("fn ") || line.contains(" fn ") || line.starts_with("pub fn "))
+}
+
+/// The quoted sections of a doc comment's `Handout:` paragraph.
+fn handout_sections(doc: &[&str]) -> Vec<String> {
+    let Some(start) = doc.iter().position(|line| line.starts_with("Handout:")) else {
+        return Vec::new();
+    };
+    let paragraph: Vec<&str> = doc[start..]
+        .iter()
+        .take_while(|line| !line.is_empty())
+        .copied()
+        .collect();
+    string_literals(&paragraph.join(" "))
+}
+
+/// The first convention the course breaks, or `None` when it keeps them all.
+/// `root` only names files in the answer; everything is read from `course`.
+pub fn first_missing(course: &Course, root: &Path) -> Option<Missing> {
+    for files in &course.labs {
+        if let Some(found) = lab_missing(course, files, root) {
+            return Some(found);
+        }
+    }
+    for listed in &course.snapshots_listed {
+        if !course.snapshot_files.contains(listed) {
+            return missing(
+                format!("grader/snapshots/{listed}.snap"),
+                format!(
+                    "the snapshot {listed} is in SNAPSHOTS but not in grader/snapshots/: record it \
+                     (INSTA_UPDATE=always cargo test -p grader)"
+                ),
+            );
+        }
+    }
+    for file in &course.snapshot_files {
+        if !course.snapshots_listed.contains(file) {
+            return missing(
+                "grader/src/harness/snapshot.rs",
+                format!(
+                    "grader/snapshots/{file}.snap is not listed in SNAPSHOTS, so the grader \
+                     never compares with it"
+                ),
+            );
+        }
+        if !course.rubric.iter().any(|spec| spec.id == *file) {
+            return missing(
+                format!("grader/snapshots/{file}.snap"),
+                format!("the snapshot {file} names no check of grader/rubric.toml"),
+            );
+        }
+    }
+    None
+}
+
+fn lab_missing(course: &Course, files: &LabFiles, root: &Path) -> Option<Missing> {
+    let lab = files.lab;
+    let specs: Vec<&CheckSpec> = course
+        .rubric
+        .iter()
+        .filter(|spec| spec.lab_slug() == lab.slug)
+        .collect();
+    let handout = lab.handout();
+    if specs.is_empty() {
+        return missing(
+            "grader/rubric.toml",
+            format!("{lab} has no check in the rubric"),
+        );
+    }
+    let anchors = section_anchors(&files.handout);
+    let tests = tests_file(lab);
+    let bugs = classic_bugs(&files.tests);
+    for spec in &specs {
+        let id = &spec.id;
+        if !files.functions.contains(id) {
+            return missing(
+                checks_file(root, lab),
+                format!("{id} is in grader/rubric.toml but has no check function"),
+            );
+        }
+        if spec.hint.trim().is_empty() {
+            return missing("grader/rubric.toml", format!("{id} has no hint"));
+        }
+        let anchor = spec.handout.trim_start_matches('#');
+        if anchor.is_empty() {
+            return missing(
+                "grader/rubric.toml",
+                format!("{id} names no handout section"),
+            );
+        }
+        if !anchors.iter().any(|a| a == anchor) {
+            return missing(
+                handout.clone(),
+                format!("{id} points at #{anchor}, a section {handout} does not have"),
+            );
+        }
+        if !bugs.iter().any(|bug| bug.check == *id) {
+            return missing(
+                tests.clone(),
+                format!(
+                    "{id} has no classic bug: add a case to a_classic_bug_fails_its_check, \
+                     and the bug to its fixture in grader/tests/fixtures/{}/",
+                    lab.slug
+                ),
+            );
+        }
+    }
+    for id in &files.functions {
+        if !specs.iter().any(|spec| spec.id == *id) {
+            return missing(
+                "grader/rubric.toml",
+                format!("the check function {id} has no [[check]] in the rubric"),
+            );
+        }
+    }
+    for bug in &bugs {
+        if let Some(program) = &bug.program {
+            let fixture = files.fixtures.iter().find(|(name, _)| name == program);
+            let fixture_file = format!("grader/tests/fixtures/{}/{program}", lab.slug);
+            match fixture {
+                None => {
+                    return missing(
+                        fixture_file,
+                        format!("{tests} names the program {program}, which has no fixture"),
+                    );
+                }
+                Some((_, source)) if !source.contains(&format!("\"{}\"", bug.bug)) => {
+                    return missing(
+                        fixture_file,
+                        format!(
+                            "the classic bug {} of {program} (for {}) is not in its fixture",
+                            bug.bug, bug.check
+                        ),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        if !specs.iter().any(|spec| spec.id == bug.check) {
+            return missing(
+                tests.clone(),
+                format!(
+                    "the classic bug {} fails {}, a check that does not exist",
+                    bug.bug, bug.check
+                ),
+            );
+        }
+    }
+    for (path, source) in &files.stub_sources {
+        for todo in todos(source) {
+            let place = format!("{path}:{}", todo.line);
+            if todo.sections.is_empty() {
+                return missing(
+                    place,
+                    format!(
+                        "the todo! in fn {} names no handout section (its doc comment needs \
+                         `Handout: \"Section\"`)",
+                        todo.function
+                    ),
+                );
+            }
+            for section in &todo.sections {
+                let anchor = grader::handout::anchor(section);
+                if !anchors.contains(&anchor) {
+                    return missing(
+                        place,
+                        format!(
+                            "the todo! in fn {} names the section \"{section}\", which {handout} \
+                             does not have",
+                            todo.function
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let contract: BTreeSet<String> = lab.binaries.iter().map(|b| (*b).to_owned()).collect();
+    for (dir, found) in [
+        (lab.student_dir(), &files.stub_binaries),
+        (lab.solution_dir(), &files.solution_binaries),
+    ] {
+        if *found != contract {
+            return missing(
+                format!("{dir}/src/bin/"),
+                format!(
+                    "{dir} exposes the binaries {}, the lab table (grader/src/lab.rs) names {}",
+                    list(found),
+                    list(&contract)
+                ),
+            );
+        }
+    }
+    None
+}
+
+fn list(names: &BTreeSet<String>) -> String {
+    if names.is_empty() {
+        return "none".to_owned();
+    }
+    names.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// `cargo xtask course-check`.
+pub fn run() -> Result<ExitCode> {
+    let root = grader::builder::workspace_root();
+    let course = Course::load(&root)?;
+    match first_missing(&course, &root) {
+        None => {
+            let todos: usize = course
+                .labs
+                .iter()
+                .flat_map(|lab| &lab.stub_sources)
+                .map(|(_, source)| todos(source).len())
+                .sum();
+            println!(
+                "course-check: ok: {} checks in {} labs, each with a function, a hint, a handout \
+                 section and a classic bug; {todos} todo!s name their sections; binaries and \
+                 snapshots in step",
+                course.rubric.len(),
+                course.labs.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(found) => {
+            eprintln!("course-check: {found}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn course() -> (Course, std::path::PathBuf) {
+        let root = grader::builder::workspace_root();
+        (Course::load(&root).expect("the course loads"), root)
+    }
+
+    fn lab2(course: &mut Course) -> &mut LabFiles {
+        course
+            .labs
+            .iter_mut()
+            .find(|files| files.lab.slug == "errors")
+            .expect("lab 2")
+    }
+
+    #[test]
+    fn the_course_keeps_its_conventions() {
+        let (course, root) = course();
+        assert_eq!(first_missing(&course, &root), None);
+        assert!(course.labs.iter().all(|lab| !lab.stub_sources.is_empty()));
+    }
+
+    #[test]
+    fn a_check_without_a_function_names_the_checks_module() {
+        let (mut course, root) = course();
+        lab2(&mut course)
+            .functions
+            .retain(|id| id != "errors.reset");
+        let found = first_missing(&course, &root).expect("missing");
+        assert_eq!(found.file, "grader/src/labs/errors/mod.rs");
+        assert!(found.what.contains("errors.reset"), "{found}");
+    }
+
+    #[test]
+    fn a_check_without_a_classic_bug_names_the_test_file() {
+        let (mut course, root) = course();
+        let files = lab2(&mut course);
+        files.tests = files
+            .tests
+            .replace("\"errors.reset\"", "\"errors.success\"");
+        let found = first_missing(&course, &root).expect("missing");
+        assert_eq!(found.file, "grader/tests/errors.rs");
+        assert!(
+            found.what.contains("errors.reset has no classic bug"),
+            "{found}"
+        );
+    }
+
+    #[test]
+    fn a_bug_the_fixture_does_not_know_names_the_fixture() {
+        let (mut course, root) = course();
+        let files = lab2(&mut course);
+        files.tests = files.tests.replace("\"no_reuseaddr\"", "\"no_such_bug\"");
+        let found = first_missing(&course, &root).expect("missing");
+        assert_eq!(found.file, "grader/tests/fixtures/errors/bind-server");
+    }
+
+    #[test]
+    fn a_missing_section_names_the_handout() {
+        let (mut course, root) = course();
+        let files = lab2(&mut course);
+        files.handout = files.handout.replace("## Timeouts", "## Time limits");
+        let found = first_missing(&course, &root).expect("missing");
+        assert_eq!(found.file, "labs/errors/README.md");
+        assert!(found.what.contains("#timeouts"), "{found}");
+    }
+
+    #[test]
+    fn a_todo_without_a_section_names_the_stub_line() {
+        let (mut course, root) = course();
+        let files = lab2(&mut course);
+        let (path, source) = &mut files.stub_sources[0];
+        let before = todos(source).len();
+        assert!(before > 0, "{path} has a todo!");
+        *source = source.replacen("Handout:", "See:", 1);
+        let path = path.clone();
+        let found = first_missing(&course, &root).expect("missing");
+        assert!(found.file.starts_with(path.as_str()), "{found}");
+        assert!(found.what.contains("names no handout section"), "{found}");
+    }
+
+    #[test]
+    fn binaries_out_of_step_name_the_crate() {
+        let (mut course, root) = course();
+        lab2(&mut course).solution_binaries.insert("extra".into());
+        let found = first_missing(&course, &root).expect("missing");
+        assert_eq!(found.file, "solutions/errors/src/bin/");
+    }
+
+    #[test]
+    fn an_unlisted_snapshot_names_snapshot_rs() {
+        let (mut course, root) = course();
+        course.snapshots_listed.remove("udp.server_log");
+        let found = first_missing(&course, &root).expect("missing");
+        assert_eq!(found.file, "grader/src/harness/snapshot.rs");
+    }
+
+    #[test]
+    fn todos_read_sections_over_several_lines() {
+        let source = "/// Does it.\n///\n/// Handout: \"Step 1: one\" and \"Step 3: one client\n/// after another\".\n#[allow(dead_code)]\nfn serve() {\n    todo!(\"x\")\n}\n";
+        assert_eq!(
+            todos(source),
+            [Todo {
+                line: 7,
+                function: "serve".into(),
+                sections: vec![
+                    "Step 1: one".into(),
+                    "Step 3: one client after another".into()
+                ],
+            }]
+        );
+    }
+
+    #[test]
+    fn classic_bugs_are_read_from_the_cases() {
+        let tests = "const SRV: &str = \"srv\";\n#[rstest]\n#[case::a(SRV, \"bug\", \"x.one\", \"#s\")]\n#[case::b(\n    \"cli\",\n    \"other\",\n    \"x.two\",\n    \"#t\"\n)]\nfn a_classic_bug_fails_its_check(\n";
+        let bugs = classic_bugs(tests);
+        assert_eq!(bugs.len(), 2);
+        assert_eq!(bugs[1].program.as_deref(), Some("cli"));
+        assert_eq!(bugs[1].check, "x.two");
+        let broken = "#[rstest]\n#[case::little_endian(\"a\", \"b\")]\nfn a_broken_library_fails(\n    #[case] a: &str,\n) {\n    assert_fails(&report, \"x.lib\");\n}\n";
+        assert_eq!(
+            classic_bugs(broken),
+            [ClassicBug {
+                program: None,
+                bug: "little_endian".into(),
+                check: "x.lib".into(),
+            }]
+        );
+    }
+}
