@@ -12,42 +12,102 @@
 //!
 //! # Layout
 //!
-//! - [`lab`]: the lab table, the one list of the labs that exist.
-//! - [`rubric`]: reads `grader/rubric.toml`, the points, hints, handout
+//! One line per module, by its file under `grader/src/` (a folder stands
+//! for its `mod.rs`); a test keeps this list and the files in step.
+//!
+//! - `lab.rs`: the lab table, the one list of the labs that exist, and each
+//!   lab's checks.
+//! - `rubric.rs`: reads `grader/rubric.toml`, the points, hints, handout
 //!   anchors and limits of every check.
-//! - [`labs`]: one module per lab, its checks as plain functions listed in
-//!   its `CHECKS` with their rubric ids; the larger labs are folders
-//!   (`mod.rs` with `CHECKS`, then `server.rs`, `client.rs` and the
-//!   protocol or log readers they share).
-//! - [`harness`]: what every check shares: processes and their limits,
-//!   readiness, sockets with deadlines, `/proc`, snapshots, and [`Ctx`](harness::Ctx).
-//!   - `harness/sandbox/`: the containment of graded programs, in one
-//!     direction (nothing in it uses the rest of the harness): the policy,
-//!     the child's code between `clone` and `exec`, the mount plan of each
-//!     program's world, cgroups, the grade's network namespace, a uid per
-//!     grade, and the per-grade [`Sandbox`](harness::sandbox::Sandbox);
-//!   - `harness/process.rs`: a running graded program, its kill guard and
-//!     its output, started through the sandbox.
-//! - [`runner`]: runs a lab's checks in parallel, each under its time
+//! - `runner.rs`: runs a lab's checks in parallel, each under its time
 //!   limit, applies gates, and returns a [`LabReport`].
-//! - [`build_sandbox`]: a sealed build of a submission, contained like a
-//!   graded program (its own uid and world, no network).
-//! - [`builder`]: builds the graded crate (student or solution) and finds
+//! - `outcome.rs`: the result model, [`LabReport`] and [`CheckOutcome`].
+//! - `builder.rs`: builds the graded crate (student or solution) and finds
 //!   exactly its executables.
-//! - [`outcome`]: the result model, [`LabReport`] and [`CheckOutcome`].
-//! - [`render`]: one view of each check, built once from the outcome, and
-//!   the writers over it: the terminal report, JSON, Gradescope, JUnit and
-//!   the grade-class CSV.
-//! - [`handout`]: the anchor a handout heading gets (GitHub's), and where a
+//! - `build_sandbox.rs`: a sealed build of a submission, contained like a
+//!   graded program (its own uid and world, no network).
+//! - `handout.rs`: the anchor a handout heading gets (GitHub's), and where a
 //!   handout section is in the book of `cargo xtask book`.
-//! - [`untrusted`]: text a student controls (their programs' output, their
+//! - `untrusted.rs`: text a student controls (their programs' output, their
 //!   folder's name) made safe for each sink: the terminal, CSV, HTML, XML,
 //!   JSON, file names. Every writer goes through it.
+//! - `harness/`: what every check shares, and [`Ctx`](harness::Ctx).
+//!   - `harness/ctx.rs`: [`Ctx`](harness::Ctx), what one check works with:
+//!     its binaries, servers, clients, evidence and snapshot.
+//!   - `harness/process.rs`: a running graded program, its kill guard and
+//!     its output, started through the sandbox.
+//!   - `harness/capture.rs`: draining a program's output into a capped buffer.
+//!   - `harness/ready.rs`: a server is ready when it prints `Listening on ADDR`.
+//!   - `harness/finished.rs`: how a graded program ended, as students read it.
+//!   - `harness/limits.rs`: the resource limits of a graded program, and
+//!     finding the processes it left.
+//!   - `harness/net.rs`: TCP with deadlines: the grader's clients and peers.
+//!   - `harness/conn.rs`: the grader's end of a TCP connection, recording.
+//!   - `harness/udp.rs`: UDP with deadlines: the grader's datagram sockets.
+//!   - `harness/descriptors.rs`: running a server out of file descriptors.
+//!   - `harness/conversation.rs`: the conversation a check recorded.
+//!   - `harness/procfs.rs`: what `/proc` says about a running program.
+//!   - `harness/sockdiag.rs`: a listening socket's backlog (sock_diag).
+//!   - `harness/stall.rs`: failing fast when a program can no longer pass.
+//!   - `harness/show.rs`: bytes and differences shown as students read them.
+//!   - `harness/snapshot.rs`: expected output recorded from the solutions,
+//!     compiled in (`SNAPSHOTS`).
+//!   - `harness/sandbox/`: the containment of graded programs, in one
+//!     direction (nothing in it uses the rest of the harness), and the
+//!     per-grade [`Sandbox`](harness::sandbox::Sandbox).
+//!     - `harness/sandbox/policy.rs`: what this machine lets the grader enforce.
+//!     - `harness/sandbox/child.rs`: the child's code between `clone` and `exec`.
+//!     - `harness/sandbox/mounts.rs`: the mount plan of each program's world.
+//!     - `harness/sandbox/folders.rs`: a program's working and private folders.
+//!     - `harness/sandbox/cgroups.rs`: the pids and memory limits, and kill.
+//!     - `harness/sandbox/network.rs`: the grade's loopback-only network namespace.
+//!     - `harness/sandbox/uids.rs`: one uid per grade running at the same time.
+//! - `labs/`: one module per lab, its checks as plain functions listed in
+//!   its `CHECKS` with their rubric ids.
+//!   - `labs/echo.rs`: lab 1, one file.
+//!   - `labs/errors/`: lab 2, `CHECKS`.
+//!     - `labs/errors/client.rs`: the `socket-errors` checks.
+//!     - `labs/errors/server.rs`: the `bind-server` checks.
+//!     - `labs/errors/interrupted.rs`: `socket-errors` stopped and continued.
+//!     - `labs/errors/support.rs`: what the `socket-errors` checks share.
+//!   - `labs/multiconn/`: lab 3, `CHECKS`.
+//!     - `labs/multiconn/server.rs`: the server checks.
+//!     - `labs/multiconn/client.rs`: the client checks.
+//!     - `labs/multiconn/descriptors.rs`: the server out of descriptors.
+//!     - `labs/multiconn/interrupted.rs`: the client stopped and continued.
+//!     - `labs/multiconn/logs.rs`: the logs, grouped per connection.
+//!   - `labs/app/`: lab 4, `CHECKS`.
+//!     - `labs/app/server.rs`: the server checks.
+//!     - `labs/app/client.rs`: the client checks.
+//!     - `labs/app/descriptors.rs`: the server out of descriptors.
+//!     - `labs/app/protocol.rs`: the protocol, grader side.
+//!     - `labs/app/framing_tests.rs`: the framing check and its driver.
+//!     - `labs/app/framing_cases.rs`: the framing check's seeded cases.
+//!   - `labs/udp/`: lab 5, `CHECKS`.
+//!     - `labs/udp/server.rs`: the server checks.
+//!     - `labs/udp/client.rs`: the client checks.
+//!     - `labs/udp/usage.rs`: the client's `--timeout` usage check.
+//!   - `labs/client_list/`: lab 6, `CHECKS`.
+//!     - `labs/client_list/server.rs`: the server checks.
+//!     - `labs/client_list/client.rs`: the client checks.
+//!     - `labs/client_list/registration.rs`: the grader's registering clients.
+//!     - `labs/client_list/reply.rs`: the reply, read in the order sent.
+//! - `render/`: one view of each check, built once from the outcome, and
+//!   the writers over it.
+//!   - `render/text.rs`: the terminal report.
+//!   - `render/timeline.rs`: a check's conversation, as every writer shows it.
+//!   - `render/html.rs`: the report as a self-contained page, with diagrams.
+//!   - `render/json.rs`: `--format json`.
+//!   - `render/gradescope.rs`: Gradescope's `results.json`.
+//!   - `render/junit.rs`: JUnit XML, a test case per check.
+//!   - `render/csv.rs`: the grade-class CSV.
+//!   - `render/dashboard.rs`: the grade-class page of the whole class.
 //!
 //! # Adding a check
 //!
 //! SLUG is the lab's slug (`client-list`); in Rust file names it is spelled
-//! with `_` (`client_list`).
+//! with `_` (`client_list`). `cargo xtask course-check` names the first of
+//! these files still missing its part, so run it after each step.
 //!
 //! 1. `grader/rubric.toml`: a `[[check]]` entry with its id `SLUG.name`,
 //!    title, points, hint, handout anchor and manual (the file's header
@@ -63,16 +123,21 @@
 //!    ([`Conn::expect_at_most`](harness::conn::Conn::expect_at_most)).
 //! 4. `grader/src/labs/SLUG/mod.rs` (or `echo.rs`): a row
 //!    `("SLUG.name", server::name)` in `CHECKS`, in rubric order.
-//! 5. `grader/tests/SLUG.rs` and `grader/tests/fixtures/SLUG/`: a classic
-//!    bug, switched on by `LAB_BUG` in the fixture program, that fails the new check
-//!    (`a_classic_bug_fails_its_check`).
-//! 6. `grader/snapshots/SLUG.name.snap`, if the check calls
+//! 5. `grader/tests/SLUG.rs` and `grader/tests/fixtures/SLUG/PROGRAM`: a
+//!    classic bug, switched on by `LAB_BUG` in the fixture program, that
+//!    fails the new check (a case of `a_classic_bug_fails_its_check`).
+//! 6. If the contract changes (a new behaviour the programs must have):
+//!    `solutions/SLUG/` so that the solution still scores full marks, the
+//!    fixture program's correct behaviour, and the stub `labs/SLUG/src/`,
+//!    whose `todo!`s stay in functions whose doc names the handout section
+//!    (`Handout: "Step 2: the echo loop"`).
+//! 7. `grader/snapshots/SLUG.name.snap`, if the check calls
 //!    `ctx.snapshot`: recorded from the solution by
 //!    `INSTA_UPDATE=always cargo test -p grader --test SLUG`, then reviewed,
 //!    and named in `SNAPSHOTS` in `grader/src/harness/snapshot.rs`, which
 //!    compiles it into the grader.
-//! 7. `cargo xtask verify SLUG`: the solution still scores full marks and
-//!    the stub zero.
+//! 8. `cargo xtask course-check`, then `cargo xtask verify SLUG`: the
+//!    solution still scores full marks and the stub zero.
 
 pub mod build_sandbox;
 pub mod builder;
@@ -122,4 +187,55 @@ pub fn version() -> String {
             }
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    /// The modules under `grader/src/`, as the layout names them: a file
+    /// by its path, a folder (its `mod.rs`) by `folder/`.
+    fn modules(dir: &Path, prefix: &str, found: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).expect("grader/src") {
+            let entry = entry.expect("an entry");
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() {
+                found.insert(format!("{prefix}{name}/"));
+                modules(&entry.path(), &format!("{prefix}{name}/"), found);
+            } else if name.ends_with(".rs") && name != "mod.rs" && !prefix.is_empty() {
+                found.insert(format!("{prefix}{name}"));
+            } else if name.ends_with(".rs") && name != "lib.rs" && name != "mod.rs" {
+                found.insert(name);
+            }
+        }
+    }
+
+    #[test]
+    fn the_layout_names_every_module_once_and_nothing_else() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = BTreeSet::new();
+        modules(&src, "", &mut files);
+        let lib = std::fs::read_to_string(src.join("lib.rs")).expect("lib.rs");
+        let layout = lib
+            .split("//! # Layout")
+            .nth(1)
+            .and_then(|rest| rest.split("//! # ").next())
+            .expect("lib.rs has a # Layout section");
+        let mut named = Vec::new();
+        for line in layout.lines() {
+            let item = line.trim_start_matches("//!").trim_start();
+            if let Some(rest) = item.strip_prefix("- `") {
+                named.push(rest.split('`').next().unwrap_or("").to_owned());
+            }
+        }
+        let unique: BTreeSet<String> = named.iter().cloned().collect();
+        assert_eq!(unique.len(), named.len(), "a module named twice: {named:?}");
+        let missing: Vec<_> = files.difference(&unique).collect();
+        let stale: Vec<_> = unique.difference(&files).collect();
+        assert!(
+            missing.is_empty() && stale.is_empty(),
+            "lib.rs's # Layout: add a line for {missing:?}; remove or rename {stale:?}"
+        );
+    }
 }
