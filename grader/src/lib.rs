@@ -28,6 +28,8 @@
 //!   graded program (its own uid and world, no network).
 //! - `handout.rs`: the anchor a handout heading gets (GitHub's), and where a
 //!   handout section is in the book of `cargo xtask book`.
+//! - `sync.rs`: locks that outlive a panic (`lock().unpoison()`), the one
+//!   way the grader takes a lock.
 //! - `untrusted.rs`: text a student controls (their programs' output, their
 //!   folder's name) made safe for each sink: the terminal, CSV, HTML, XML,
 //!   JSON, file names. Every writer goes through it.
@@ -149,6 +151,7 @@ pub mod outcome;
 pub mod render;
 pub mod rubric;
 pub mod runner;
+pub mod sync;
 pub mod untrusted;
 
 pub use lab::{LABS, Lab};

@@ -18,6 +18,7 @@ use crate::outcome::{
     BuildState, CheckOutcome, CheckResult, Failure, LabReport, Status, SubmissionState,
 };
 use crate::rubric::{self, CheckSpec};
+use crate::sync::Unpoison;
 
 /// A check: a plain function from its context to pass or a [`Failure`].
 pub type CheckFn = fn(&Ctx) -> CheckResult;
@@ -234,7 +235,7 @@ fn run_checks(
                 options,
             ),
         };
-        results.lock().unwrap_or_else(|p| p.into_inner())[index] = Some(result);
+        results.lock().unpoison()[index] = Some(result);
     };
     thread::scope(|scope| {
         for _ in 0..options.jobs.max(1) {
@@ -243,7 +244,7 @@ fn run_checks(
                     // Take the lock only to pop: a guard in a `while let`
                     // condition would live through the body and run the
                     // checks one at a time.
-                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                    let next = queue.lock().unpoison().pop_front();
                     let Some(index) = next else { break };
                     run_one(index);
                 }
@@ -256,7 +257,7 @@ fn run_checks(
     }
     results
         .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
+        .unpoison()
         .into_iter()
         .flatten()
         .collect()

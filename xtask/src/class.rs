@@ -45,6 +45,7 @@ use crate::files::{copy_tree, export_committed, git};
 use crate::grade::{Selection, parse_selection};
 use crate::intake::NotTaken;
 use crate::options::RunOptions;
+use grader::sync::Unpoison;
 
 /// Arguments of `cargo xtask grade-class`.
 #[derive(Debug, Args)]
@@ -435,21 +436,16 @@ fn build_all(
         for _ in 0..plan.jobs.clamp(1, submissions.len().max(1)) {
             scope.spawn(|| {
                 loop {
-                    let Some((index, (submission, sources))) =
-                        queue.lock().unwrap_or_else(|p| p.into_inner()).pop()
-                    else {
+                    let Some((index, (submission, sources))) = queue.lock().unpoison().pop() else {
                         return;
                     };
                     let result = build_submission(&context, index, submission, sources);
-                    built
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((index, result));
+                    built.lock().unpoison().push((index, result));
                 }
             });
         }
     });
-    let mut built = built.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut built = built.into_inner().unpoison();
     built.sort_by_key(|(index, _)| *index);
     let mut all = Vec::new();
     for (_, result) in built {
@@ -713,7 +709,7 @@ pub fn grade_class_with(dir: &Path, plan: &Plan, options: &Options) -> Result<Cl
         for _ in 0..plan.jobs.max(1) {
             scope.spawn(|| {
                 loop {
-                    let Some(built) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop() else {
+                    let Some(built) = queue.lock().unpoison().pop() else {
                         return;
                     };
                     let Built {
@@ -746,19 +742,16 @@ pub fn grade_class_with(dir: &Path, plan: &Plan, options: &Options) -> Result<Cl
                         report.max_score,
                         report.duration.as_secs_f64()
                     );
-                    results
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(Graded {
-                            student,
-                            report,
-                            state,
-                        });
+                    results.lock().unpoison().push(Graded {
+                        student,
+                        report,
+                        state,
+                    });
                 }
             });
         }
     });
-    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut results = results.into_inner().unpoison();
     results.sort_by(|a, b| (&a.student, &a.report.lab).cmp(&(&b.student, &b.report.lab)));
     Ok(Class { results, labs })
 }

@@ -11,6 +11,7 @@ use std::thread;
 use std::time::Instant;
 
 use super::conversation::{Conversation, Kind, Party};
+use crate::sync::Unpoison;
 
 /// How many of the last bytes past the cap a capture keeps.
 pub const TAIL: usize = 64 * 1024;
@@ -112,9 +113,7 @@ impl Capture {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A poisoned capture still holds valid bytes: a panic elsewhere must
         // not hide the program's output from the report.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unpoison()
     }
 
     /// The bytes kept so far.
@@ -195,11 +194,7 @@ impl Capture {
             }
             state = self.lock();
             let slice = (deadline - now).min(super::stall::SLICE);
-            state = self
-                .changed
-                .wait_timeout(state, slice)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
+            state = self.changed.wait_timeout(state, slice).unpoison().0;
         }
     }
 

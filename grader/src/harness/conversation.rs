@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::sync::Unpoison;
+
 /// Set (to anything) to grade without recording conversations, which also
 /// turns off failing fast: for measuring what recording costs.
 pub const DISABLE_VARIABLE: &str = "SOCKET_LABS_NO_RECORDING";
@@ -221,37 +223,30 @@ impl Conversation {
 
     /// Scales the stall window with the grade's `--time-scale`.
     pub fn scale_stall_window(&self, time_scale: f64) {
-        *self.stall_window.lock().unwrap_or_else(|p| p.into_inner()) =
-            STALL_WINDOW.mul_f64(time_scale.max(0.01));
+        *self.stall_window.lock().unpoison() = STALL_WINDOW.mul_f64(time_scale.max(0.01));
     }
 
     /// How long programs must sleep without any change to count as stalled.
     pub fn stall_window(&self) -> Duration {
-        *self.stall_window.lock().unwrap_or_else(|p| p.into_inner())
+        *self.stall_window.lock().unpoison()
     }
 
     /// A graded program started: waits watch it.
     pub fn add_guest(&self, pid: u32, party: Party) {
-        self.guests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((pid, party));
+        self.guests.lock().unpoison().push((pid, party));
     }
 
     /// A graded program is gone (reaped): waits stop watching it.
     pub fn remove_guest(&self, pid: u32) {
         self.guests
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unpoison()
             .retain(|(guest, _)| *guest != pid);
     }
 
     /// The graded programs running for the check.
     pub fn guests(&self) -> Vec<(u32, Party)> {
-        self.guests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.guests.lock().unpoison().clone()
     }
 
     /// Adds (`true`) or removes a reason to wait out the time limit.
@@ -269,7 +264,7 @@ impl Conversation {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().unpoison()
     }
 
     /// A fresh connection number.

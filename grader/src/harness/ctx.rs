@@ -18,6 +18,7 @@ use super::{procfs, ready, show};
 use crate::lab::Lab;
 use crate::outcome::{CheckResult, Failure};
 use crate::rubric::CheckSpec;
+use crate::sync::Unpoison;
 
 /// The executables being graded, by contract name.
 #[derive(Debug, Clone, Default)]
@@ -592,18 +593,12 @@ impl Ctx {
 
     /// The commands the check ran so far.
     pub fn commands(&self) -> Vec<String> {
-        self.commands
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.commands.lock().unpoison().clone()
     }
 
     /// Notes a command for `--verbose`, e.g. the grader's own connection.
     pub fn note_command(&self, command: impl Into<String>) {
-        self.commands
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(command.into());
+        self.commands.lock().unpoison().push(command.into());
     }
 
     /// How to run binary `bin` with `args`, with this check's output cap.

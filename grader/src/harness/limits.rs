@@ -15,6 +15,7 @@ use std::time::Duration;
 use rustix::process::{Pid, Signal, WaitOptions};
 
 use super::process::Registry;
+use crate::sync::Unpoison;
 
 pub use super::sandbox::MEMORY_LIMIT_MIB;
 pub use super::sandbox::child::{ADDRESS_SPACE_LIMIT_MIB, CPU_LIMIT_SECONDS, FILE_SIZE_LIMIT_MIB};
@@ -148,18 +149,12 @@ pub fn spawn_lock() -> &'static RwLock<()> {
 
 /// Records a spawned leader (call under [`spawn_lock`]).
 pub fn leader_started(pid: u32) {
-    live_leaders()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(pid);
+    live_leaders().lock().unpoison().insert(pid);
 }
 
 /// Forgets a leader once it has been reaped.
 pub fn leader_reaped(pid: u32) {
-    live_leaders()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&pid);
+    live_leaders().lock().unpoison().remove(&pid);
 }
 
 /// Makes this process a child subreaper, once: a descendant whose parent
@@ -179,15 +174,12 @@ pub fn become_subreaper() {
 /// that left their group and cleared their environment, which
 /// [`kill_marked`] cannot see), and orphans that already exited.
 pub fn sweep_orphans() {
-    let _exclusive = spawn_lock().write().unwrap_or_else(|p| p.into_inner());
+    let _exclusive = spawn_lock().write().unpoison();
     let own_pid = std::process::id();
     let own_session = rustix::process::getsid(None)
         .ok()
         .map(|session| session.as_raw_nonzero().get() as u32);
-    let live = live_leaders()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let live = live_leaders().lock().unpoison().clone();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
     };

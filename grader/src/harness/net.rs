@@ -21,6 +21,7 @@ use super::conversation::{self, Kind, Party};
 use super::stall::{self, Watch};
 use super::{procfs, show};
 use crate::outcome::Failure;
+use crate::sync::Unpoison;
 
 /// Send and receive buffer size of the grader's sockets.
 pub const SMALL_BUFFER: usize = 16 * 1024;
@@ -449,7 +450,7 @@ pub fn poke(addr: SocketAddr) {
 static POKES: std::sync::Mutex<Vec<SocketAddr>> = std::sync::Mutex::new(Vec::new());
 
 fn pokes() -> std::sync::MutexGuard<'static, Vec<SocketAddr>> {
-    POKES.lock().unwrap_or_else(|p| p.into_inner())
+    POKES.lock().unpoison()
 }
 
 /// Accepts one connection, waiting no later than `deadline`.

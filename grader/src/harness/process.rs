@@ -31,6 +31,7 @@ use super::sandbox::mounts::{MountPlan, View};
 use super::sandbox::policy::c_path;
 use super::sandbox::{self, Grant, Policy, ProgramCgroups, folders};
 use super::show::shell_quote;
+use crate::sync::Unpoison;
 use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, WaitOptions};
 
@@ -153,35 +154,26 @@ pub struct Registry {
 impl Registry {
     /// Records something the report should say, e.g. a limit a program hit.
     pub fn note(&self, note: String) {
-        self.notes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(note);
+        self.notes.lock().unpoison().push(note);
     }
 
     /// What was recorded with [`Registry::note`].
     pub fn notes(&self) -> Vec<String> {
-        self.notes.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.notes.lock().unpoison().clone()
     }
 
     fn add(&self, pgid: i32) {
-        self.groups
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(pgid);
+        self.groups.lock().unpoison().push(pgid);
     }
 
     fn remove(&self, pgid: i32) {
-        self.groups
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|&g| g != pgid);
+        self.groups.lock().unpoison().retain(|&g| g != pgid);
     }
 
     /// SIGKILLs every group still registered. The owning [`Process`] guards
     /// still reap their leaders when they are dropped.
     pub fn kill_all(&self) {
-        for &pgid in self.groups.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for &pgid in self.groups.lock().unpoison().iter() {
             signal_group(pgid, Signal::KILL);
         }
     }
@@ -352,9 +344,7 @@ impl Process {
         let started = Instant::now();
         let pid = {
             // Shared: many checks spawn at once; the orphan sweep waits.
-            let _spawning = limits::spawn_lock()
-                .read()
-                .unwrap_or_else(|p| p.into_inner());
+            let _spawning = limits::spawn_lock().read().unpoison();
             // SAFETY: the child runs `child_main`, which makes only
             // async-signal-safe system calls and ends in exec or exit.
             let pid = unsafe { raw_clone(flags) };

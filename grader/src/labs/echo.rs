@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Ipv6Addr, Shutdown};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Evidence, Server, procfs, show};
 use crate::outcome::{CheckResult, Failure};
 use crate::runner::CheckFn;
+use crate::sync::Unpoison;
 
 const SERVER: &str = "echo-server";
 const CLIENT: &str = "echo-client";
@@ -587,7 +588,7 @@ impl Heard {
 /// The data behind `mutex`, also after a panic elsewhere (the bytes noted
 /// so far are still what crossed the wire).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+    mutex.lock().unpoison()
 }
 
 fn client_output(ctx: &Ctx) -> CheckResult {

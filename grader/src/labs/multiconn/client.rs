@@ -19,6 +19,7 @@ use crate::outcome::{CheckResult, Failure};
 
 use super::logs::{client_views, escaped};
 use super::{CLIENT, CLIENT_MESSAGES};
+use crate::sync::Unpoison;
 
 /// How the grader's server treats each connection of the client.
 #[derive(Debug, Clone)]
@@ -60,7 +61,7 @@ fn serve(mut stream: Conn, behaviour: &Behaviour) -> std::io::Result<Served> {
             give_up,
         } => {
             let (lock, changed) = &**open;
-            let mut opened = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut opened = lock.lock().unpoison();
             *opened += 1;
             changed.notify_all();
             while *opened < *count {
@@ -73,10 +74,7 @@ fn serve(mut stream: Conn, behaviour: &Behaviour) -> std::io::Result<Served> {
                         format!("only {opened} of {count} connections were open"),
                     ));
                 }
-                opened = changed
-                    .wait_timeout(opened, *give_up - now)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+                opened = changed.wait_timeout(opened, *give_up - now).unpoison().0;
             }
         }
         Behaviour::CloseEarly => {
@@ -401,7 +399,7 @@ pub(super) fn client_at_once(ctx: &Ctx) -> CheckResult {
             .is_err_and(|err| err.kind() == ErrorKind::TimedOut)
     });
     if gave_up {
-        let opened = *open.0.lock().unwrap_or_else(|p| p.into_inner());
+        let opened = *open.0.lock().unpoison();
         return Err(Failure::new(format!(
             "the grader's server held back every echo until all {CONNS} connections were open, \
              but after {:.0} s only {opened} were",

@@ -15,6 +15,7 @@ use crate::harness::{Ctx, show, stall};
 use crate::outcome::{CheckResult, Failure};
 
 use super::{CLIENT, CLIENT_MESSAGES};
+use crate::sync::Unpoison;
 
 /// How many connections the client opens.
 const CONNS: usize = 3;
@@ -41,11 +42,11 @@ pub(super) fn client_stop_and_continue(ctx: &Ctx) -> CheckResult {
         }
         read_count.fetch_add(1, Ordering::SeqCst);
         let (lock, changed) = &*release;
-        let mut go = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut go = lock.lock().unpoison();
         while !*go && Instant::now() < deadline {
             go = changed
                 .wait_timeout(go, Duration::from_millis(50))
-                .unwrap_or_else(|p| p.into_inner())
+                .unpoison()
                 .0;
         }
         stream.write_all(&received)?;
@@ -68,7 +69,7 @@ pub(super) fn client_stop_and_continue(ctx: &Ctx) -> CheckResult {
     drop(process.pause(deadline));
     {
         let (lock, changed) = &*released;
-        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        *lock.lock().unpoison() = true;
         changed.notify_all();
     }
     let finished = process.finish(deadline);
