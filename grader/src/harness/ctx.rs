@@ -445,14 +445,7 @@ impl Server {
             }
             _ => failure,
         };
-        if stderr.trim().is_empty() {
-            failure
-        } else {
-            failure.detail(format!(
-                "server stderr:\n{}",
-                show::indent(&show::tail(&stderr, 8), 4)
-            ))
-        }
+        failure.detail(show::stderr_tail("server stderr", &stderr, 8))
     }
 }
 

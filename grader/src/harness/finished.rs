@@ -74,15 +74,29 @@ impl Finished {
     /// The end of stderr as a failure detail (empty when nothing was printed,
     /// which [`Failure::detail`](crate::outcome::Failure::detail) then skips).
     pub fn stderr_detail(&self) -> String {
-        let stderr = self.stderr_text();
-        if stderr.trim().is_empty() {
-            String::new()
-        } else {
-            format!(
-                "stderr:\n{}",
-                super::show::indent(&super::show::tail(&stderr, 8), 4)
-            )
-        }
+        super::show::stderr_tail("stderr", &self.stderr_text(), 8)
+    }
+
+    /// The failure of a client that sent the grader nothing it should have
+    /// (no request, no name, no datagram): `summary`, what it should have
+    /// done, how it ended and what it printed, and the `fix` with the
+    /// handout `section` that says what to send.
+    pub fn sent_nothing(
+        &self,
+        summary: impl Into<String>,
+        expected: impl Into<String>,
+        fix: &str,
+        section: &str,
+    ) -> crate::outcome::Failure {
+        crate::outcome::Failure::new(summary)
+            .expected(expected)
+            .actual(format!(
+                "{}; stdout: {}",
+                self.describe(),
+                super::show::bytes(&self.stdout, 120)
+            ))
+            .detail(self.stderr_detail())
+            .diagnosis(fix, section)
     }
 
     /// How it ended and what it printed, on one line for an `actual:` value:

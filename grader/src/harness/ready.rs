@@ -97,15 +97,9 @@ fn not_ready(server: &mut Process, limit: Duration) -> Failure {
             }
         )),
     };
-    let failure = failure.detail(printed);
-    if stderr.trim().is_empty() {
-        failure
-    } else {
-        failure.detail(format!(
-            "stderr:\n{}",
-            show::indent(&show::tail(&stderr, 12), 4)
-        ))
-    }
+    failure
+        .detail(printed)
+        .detail(show::stderr_tail("stderr", &stderr, 12))
 }
 
 #[cfg(test)]

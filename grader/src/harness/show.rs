@@ -152,6 +152,16 @@ pub fn duration(duration: std::time::Duration) -> String {
     }
 }
 
+/// A failure detail with the end of a program's stderr: `LABEL:` then its
+/// last `max_lines` lines, indented; empty when it printed nothing there
+/// (which [`Failure::detail`](crate::outcome::Failure::detail) then skips).
+pub fn stderr_tail(label: &str, stderr: &str, max_lines: usize) -> String {
+    if stderr.trim().is_empty() {
+        return String::new();
+    }
+    format!("{label}:\n{}", indent(&tail(stderr, max_lines), 4))
+}
+
 /// Indents every line of `text` by `width` spaces.
 pub fn indent(text: &str, width: usize) -> String {
     let pad = " ".repeat(width);

@@ -20,7 +20,7 @@ use super::protocol::{
     Expected, Parsed, Received, ending, expected_result, frame, frame_raw, header_for,
     parse_message, read_response, reference_answer,
 };
-use super::server::SummaryPrefix;
+use super::server::AboutRequest;
 use super::{CLIENT, CLIENT_BINARY_TYPE, SERVER_BINARY_TYPE};
 
 /// What the grader's server answers to a well-formed request.
@@ -273,20 +273,12 @@ fn expect_client(
         .map_err(|err| Failure::new(format!("the grader's server failed: {err}")))?;
     let command = format!("{CLIENT} 127.0.0.1 PORT {action} {value}");
     if seen.bytes.is_empty() {
-        return Err(
-            Failure::new(format!("{command}: the client sent no request"))
-                .expected("a framed request, then the answer printed and exit code 0")
-                .actual(format!(
-                    "{}; stdout: {}",
-                    finished.describe(),
-                    show::bytes(&finished.stdout, 200)
-                ))
-                .detail(finished.stderr_detail())
-                .diagnosis(
-                    "Send the framed request, then read the server's response and print what it says: the grader checks the request it received, and its servers do not all answer from the handout's table.",
-                    "#step-5-the-client",
-                ),
-        );
+        return Err(finished.sent_nothing(
+            format!("{command}: the client sent no request"),
+            "a framed request, then the answer printed and exit code 0",
+            "Send the framed request, then read the server's response and print what it says: the grader checks the request it received, and its servers do not all answer from the handout's table.",
+            "#step-5-the-client",
+        ));
     }
     let (content_type, encoding, content) = if action == "search" {
         (

@@ -8,7 +8,7 @@ use crate::outcome::{CheckResult, Failure};
 
 use super::SERVER;
 use super::protocol::{Expected, json_request, judge, read_response};
-use super::server::{ALL_AT_ONCE, SummaryPrefix, ask};
+use super::server::{ALL_AT_ONCE, AboutRequest, ask};
 
 pub(super) fn out_of_descriptors(ctx: &Ctx) -> CheckResult {
     let launch = ctx

@@ -59,12 +59,14 @@ const HALF_CLOSE: SendPlan = SendPlan {
     ..ALL_AT_ONCE
 };
 
-pub(super) trait SummaryPrefix {
+/// What a failure says about the request it is about: which request
+/// (`summary_prefix`), and why sending it failed (`sending_failed`).
+pub(super) trait AboutRequest {
     fn summary_prefix(self, what: &str) -> Self;
     fn sending_failed(self, what: &str, error: Option<std::io::Error>) -> Self;
 }
 
-impl SummaryPrefix for Failure {
+impl AboutRequest for Failure {
     /// Says which request a failure is about.
     fn summary_prefix(mut self, what: &str) -> Self {
         self.summary = format!("{what}: {}", self.summary);

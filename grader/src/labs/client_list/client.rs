@@ -144,19 +144,9 @@ fn run_client_in_order(
             .detail(finished.stderr_detail()));
     }
     let Some(saw) = saw.filter(|saw| !saw.name.is_empty()) else {
-        return Err(Failure::new(format!(
-            "{CLIENT} did not send a name to the grader's server"
-        ))
-        .expected(format!(
-            "{CLIENT} connects to HOST PORT, sends the name, half-closes and reads the list"
-        ))
-        .actual(format!(
-            "{}; stdout: {}",
-            finished.describe(),
-            show::bytes(&finished.stdout, 100)
-        ))
-        .detail(finished.stderr_detail())
-        .diagnosis(
+        return Err(finished.sent_nothing(
+            format!("{CLIENT} did not send a name to the grader's server"),
+            format!("{CLIENT} connects to HOST PORT, sends the name, half-closes and reads the list"),
             "Send the name, half-close, then print the list the server sent back: the grader's servers note what they receive, and their lists vary.",
             "#step-4-the-client",
         ));

@@ -62,23 +62,12 @@ fn expect_request(ctx: &Ctx, peer: &UdpPeer<Request>, finished: &Finished) -> Re
             )));
         }
         Some(Ok(None)) | None => {
-            return Err(
-                Failure::new(format!("{CLIENT} sent nothing to {}", peer.addr))
-                    .expected(format!(
-                        "one datagram {}",
-                        show::bytes(CLIENT_MESSAGE.as_bytes(), 60)
-                    ))
-                    .actual(format!(
-                        "{}; stdout: {}",
-                        finished.describe(),
-                        show::bytes(&finished.stdout, 120)
-                    ))
-                    .detail(finished.stderr_detail())
-                    .diagnosis(
-                        "Send MESSAGE to the server as one datagram, then print the reply that really came back: the grader's servers note what they receive, and their replies vary.",
-                        "#step-3-the-client",
-                    ),
-            );
+            return Err(finished.sent_nothing(
+                format!("{CLIENT} sent nothing to {}", peer.addr),
+                format!("one datagram {}", show::bytes(CLIENT_MESSAGE.as_bytes(), 60)),
+                "Send MESSAGE to the server as one datagram, then print the reply that really came back: the grader's servers note what they receive, and their replies vary.",
+                "#step-3-the-client",
+            ));
         }
     };
     if request.bytes == CLIENT_MESSAGE.as_bytes() {
