@@ -341,7 +341,7 @@ impl Server {
             let mut kept: Vec<String> = sockets
                 .iter()
                 .filter(|socket| {
-                    socket.state == procfs::TcpSocket::CLOSE_WAIT
+                    socket.state == procfs::Socket::CLOSE_WAIT
                         && socket.local_port == self.addr.port()
                         && held
                             .iter()

@@ -64,22 +64,11 @@ pub fn watch_memory(pid: u32, pgid: i32, name: String, registry: Arc<Registry>) 
 
 /// Resident memory of a live (not zombie) process, in MiB.
 fn resident_mib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    if status
-        .lines()
-        .any(|line| line.starts_with("State:") && line.contains('Z'))
-    {
+    let status = super::procfs::status(pid).ok()?;
+    if status.state == 'Z' {
         return None;
     }
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib / 1024)
+    Some(status.resident_kib? / 1024)
 }
 
 /// SIGKILLs every process that carries `token` in its environment (the
@@ -212,19 +201,12 @@ fn kill(pid: u32) {
     }
 }
 
-/// Field `n` after the command name in `/proc/PID/stat` (0 is the state).
-fn stat_field(pid: u32, n: usize) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = stat.rsplit_once(')')?.1;
-    after_name.split_whitespace().nth(n)?.parse().ok()
-}
-
 fn parent_of(pid: u32) -> Option<u32> {
-    stat_field(pid, 1)
+    super::procfs::stat(pid).ok().map(|stat| stat.parent)
 }
 
 fn session_of(pid: u32) -> Option<u32> {
-    stat_field(pid, 3)
+    super::procfs::stat(pid).ok().map(|stat| stat.session)
 }
 
 /// Whether a child of ours is one of the tools the grader runs itself

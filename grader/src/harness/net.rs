@@ -715,9 +715,7 @@ pub fn wait_until_all_read(streams: &[Conn], deadline: Instant) {
             return;
         };
         let queues = |local: &str, remote: &str| {
-            sockets
-                .iter()
-                .find(|socket| socket.local_address == local && socket.remote_address == remote)
+            procfs::Socket::find(&sockets, local, remote)
                 .map(|socket| (socket.tx_queue, socket.rx_queue))
         };
         // Still waiting: our socket has unacknowledged bytes, or theirs
@@ -758,7 +756,11 @@ mod tests {
         let client_addr = client.local_addr().unwrap();
         server.write_all(b"12345").unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
-        let unread = || procfs::tcp_unread(client_addr, addr).unwrap();
+        let unread = || {
+            procfs::tcp_connection(client_addr, addr)
+                .unwrap()
+                .map(|socket| u64::from(socket.rx_queue))
+        };
         while unread() != Some(5) && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(1));
         }

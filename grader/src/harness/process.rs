@@ -711,13 +711,9 @@ mod tests {
             })
             .expect("the script prints once its child runs");
         let pid = process.pid();
-        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .expect("the script's children");
-        let grandchild: i32 = children
-            .split_whitespace()
-            .next()
-            .and_then(|child| child.parse().ok())
-            .expect("the script has a child");
+        let children =
+            super::super::procfs::thread_children(pid, pid).expect("the script's children");
+        let grandchild = *children.first().expect("the script has a child") as i32;
         assert!(alive(grandchild));
         let leader = process.pid() as i32;
         let started = Instant::now();
@@ -729,12 +725,11 @@ mod tests {
         // (bounded) until it is no longer running.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let state =
-                std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
-            if state.is_empty() || state.contains(") Z") {
+            let stat = super::super::procfs::stat(grandchild as u32);
+            if stat.as_ref().map_or(true, |stat| stat.ended()) {
                 break;
             }
-            assert!(Instant::now() < deadline, "still running: {state}");
+            assert!(Instant::now() < deadline, "still running: {stat:?}");
             std::thread::sleep(Duration::from_millis(10));
         }
     }

@@ -1,7 +1,13 @@
-//! What `/proc` says about a running program: threads, open descriptors and
-//! CPU time. Linux only; elsewhere these return an error and the checks that
-//! need them report themselves as skipped.
+//! What `/proc` says about a running program, read in one place: each file
+//! is parsed once, into a typed row, by one function here — `stat` (state,
+//! parent, session, CPU time) of a process or each of its threads,
+//! `status` (threads), `limits` (open files), `fd` (descriptors, the
+//! sockets among them) and the socket tables of `net/` (TCP and UDP, IPv4
+//! and IPv6). The checks, [`super::stall`] and [`super::limits`] read
+//! `/proc` through them. Linux only; elsewhere these return an error and the
+//! checks that need them report themselves as skipped.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,14 +26,44 @@ pub fn watch_until(deadline: std::time::Instant, mut done: impl FnMut() -> bool)
     }
 }
 
+/// A process's `/proc/PID/status`, the fields the grader reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// Its state's letter (`State:`), as in [`Stat::state`].
+    pub state: char,
+    /// How many threads it has (`Threads:`).
+    pub threads: usize,
+    /// Its resident memory in KiB (`VmRSS:`; none for a kernel thread or
+    /// a zombie).
+    pub resident_kib: Option<u64>,
+}
+
+impl Status {
+    /// Parses a `status` file.
+    pub fn parse(text: &str) -> Option<Status> {
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name))
+                .map(str::trim)
+        };
+        Some(Status {
+            state: field("State:")?.chars().next()?,
+            threads: field("Threads:")?.parse().ok()?,
+            resident_kib: field("VmRSS:")
+                .and_then(|kib| kib.trim_end_matches("kB").trim().parse().ok()),
+        })
+    }
+}
+
+/// `/proc/PID/status`.
+pub fn status(pid: u32) -> io::Result<Status> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    Status::parse(&text).ok_or_else(|| malformed("PID/status"))
+}
+
 /// Number of threads of `pid` (`Threads:` in `/proc/PID/status`).
 pub fn threads(pid: u32) -> io::Result<usize> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("Threads:"))
-        .and_then(|count| count.trim().parse().ok())
-        .ok_or_else(|| io::Error::other("no Threads: line in /proc/PID/status"))
+    Ok(status(pid)?.threads)
 }
 
 /// Number of open file descriptors of `pid` (entries of `/proc/PID/fd`).
@@ -55,33 +91,116 @@ pub fn open_files_limit(pid: u32) -> io::Result<u64> {
         .ok_or_else(|| io::Error::other("no Max open files line in /proc/PID/limits"))
 }
 
+/// A process's or thread's `/proc/PID/stat`, the fields the grader reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// Its state: `R` running, `S` sleeping, `D` in the disk, `T` stopped,
+    /// `t` traced, `Z` a zombie, `X` dead.
+    pub state: char,
+    /// Its parent's pid.
+    pub parent: u32,
+    /// Its session's id.
+    pub session: u32,
+    /// CPU time used so far, user plus system, in clock ticks.
+    pub cpu_ticks: u64,
+}
+
+impl Stat {
+    /// Parses a `stat` file. The command name (field 2) may contain spaces
+    /// and parentheses: the other fields start after its last `)`.
+    pub fn parse(text: &str) -> Option<Stat> {
+        let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+        // After the name, 0-based: state 0, ppid 1, pgrp 2, session 3,
+        // utime 11, stime 12.
+        let number = |index: usize| -> Option<u64> { fields.get(index)?.parse().ok() };
+        Some(Stat {
+            state: fields.first()?.chars().next()?,
+            parent: u32::try_from(number(1)?).ok()?,
+            session: u32::try_from(number(3)?).ok()?,
+            cpu_ticks: number(11)? + number(12)?,
+        })
+    }
+
+    /// The CPU time used so far.
+    pub fn cpu_time(&self) -> Duration {
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_micros(self.cpu_ticks * 1_000_000 / per_second)
+    }
+
+    /// Whether it has ended (a zombie, or dead).
+    pub fn ended(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+}
+
+fn malformed(file: &str) -> io::Error {
+    io::Error::other(format!("malformed /proc/{file}"))
+}
+
+/// `/proc/PID/stat`.
+pub fn stat(pid: u32) -> io::Result<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    Stat::parse(&text).ok_or_else(|| malformed("PID/stat"))
+}
+
+/// `/proc/PID/task/TID/stat` of every thread of `pid`, by thread id. A
+/// thread that ends while they are read is left out.
+pub fn thread_stats(pid: u32) -> io::Result<Vec<(u32, Stat)>> {
+    let mut stats = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let task = task?;
+        let Some(tid) = task.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        stats.push((
+            tid,
+            Stat::parse(&text).ok_or_else(|| malformed("PID/task/TID/stat"))?,
+        ));
+    }
+    Ok(stats)
+}
+
 /// CPU time `pid` has used so far, user plus system (`/proc/PID/stat`).
 pub fn cpu_time(pid: u32) -> io::Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name (field 2) may contain spaces and parentheses: the
-    // numeric fields start after its last ')'.
-    let after_name = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default();
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // After the name: state is field 3, utime 14, stime 15 (1-based).
-    let ticks = |index: usize| -> io::Result<u64> {
-        fields
-            .get(index)
-            .and_then(|field| field.parse().ok())
-            .ok_or_else(|| io::Error::other("malformed /proc/PID/stat"))
-    };
-    let total = ticks(11)? + ticks(12)?;
-    // SAFETY: sysconf has no preconditions.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Ok(Duration::from_micros(total * 1_000_000 / per_second))
+    Ok(stat(pid)?.cpu_time())
 }
 
 /// Where in the kernel `pid`'s main thread sleeps (`/proc/PID/wchan`):
 /// `do_epoll_wait`, `sock_alloc_send_pskb`, or `0` when it is running.
 pub fn wchan(pid: u32) -> io::Result<String> {
     std::fs::read_to_string(format!("/proc/{pid}/wchan"))
+}
+
+/// Where in the kernel the thread `tid` of `pid` sleeps (see [`wchan`]).
+pub fn thread_wchan(pid: u32, tid: u32) -> io::Result<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan"))
+}
+
+/// The processes the thread `tid` of `pid` started and that still run
+/// (`/proc/PID/task/TID/children`).
+pub fn thread_children(pid: u32, tid: u32) -> io::Result<Vec<u32>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/children"))?;
+    Ok(text
+        .split_whitespace()
+        .filter_map(|c| c.parse().ok())
+        .collect())
+}
+
+/// `syscr` and `syscw` of `/proc/PID/io`: how many reads and writes (sends
+/// and receives included) the process made.
+pub fn io_calls(pid: u32) -> io::Result<(u64, u64)> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
+    let field = |name: &str| {
+        io.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|value| value.trim().parse().ok())
+            .ok_or_else(|| malformed("PID/io"))
+    };
+    Ok((field("syscr:")?, field("syscw:")?))
 }
 
 /// Whether `pid`'s main thread sleeps waiting for readiness: in `poll`,
@@ -97,7 +216,7 @@ pub fn unread_by_server(server: SocketAddr) -> io::Result<u64> {
     let local = proc_net_address(server);
     Ok(tcp_sockets()?
         .iter()
-        .filter(|socket| socket.local_address == local && socket.state != TcpSocket::LISTEN)
+        .filter(|socket| socket.local_address == local && socket.state != Socket::LISTEN)
         .map(|socket| u64::from(socket.rx_queue))
         .sum())
 }
@@ -111,7 +230,7 @@ pub fn unnoticed_ends(server: SocketAddr) -> io::Result<usize> {
         .iter()
         .filter(|socket| {
             socket.local_address == local
-                && socket.state == TcpSocket::CLOSE_WAIT
+                && socket.state == Socket::CLOSE_WAIT
                 && socket.tx_queue == 0
         })
         .count())
@@ -123,22 +242,58 @@ pub fn unnoticed_ends(server: SocketAddr) -> io::Result<usize> {
 pub fn accept_queue(port: u16) -> io::Result<Option<u32>> {
     Ok(tcp_sockets()?
         .iter()
-        .find(|socket| socket.local_port == port && socket.state == TcpSocket::LISTEN)
+        .find(|socket| socket.local_port == port && socket.state == Socket::LISTEN)
         .map(|socket| socket.rx_queue))
 }
 
-/// One TCP socket of the machine, as `/proc/net/tcp` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TcpSocket {
+/// A socket table of `/proc/net` (the calling thread's namespace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Table {
+    /// `tcp`
+    Tcp,
+    /// `tcp6`
+    Tcp6,
+    /// `udp`
+    Udp,
+    /// `udp6`
+    Udp6,
+}
+
+impl Table {
+    /// The TCP tables.
+    pub const TCP: &[Table] = &[Table::Tcp, Table::Tcp6];
+    /// Every table.
+    pub const ALL: &[Table] = &[Table::Tcp, Table::Tcp6, Table::Udp, Table::Udp6];
+
+    fn file(self) -> &'static str {
+        match self {
+            Table::Tcp => "tcp",
+            Table::Tcp6 => "tcp6",
+            Table::Udp => "udp",
+            Table::Udp6 => "udp6",
+        }
+    }
+}
+
+/// One socket of the machine, as a table of `/proc/net` lists it. Its
+/// fields are those that change only when something happens (the timer
+/// fields, which tick by themselves, are left out), so two equal rows mean
+/// that nothing happened on the socket.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Socket {
+    /// The table it is listed in.
+    pub table: Table,
     /// Its local address as the table prints it (see [`proc_net_address`]).
     pub local_address: String,
     /// Its remote address, likewise (zeros for a listening socket).
     pub remote_address: String,
     /// Its local port.
     pub local_port: u16,
-    /// Its state (the kernel's numbering: see [`TcpSocket::TIME_WAIT`]).
+    /// Its state (the kernel's numbering: see [`Socket::TIME_WAIT`]).
     pub state: u8,
-    /// Bytes waiting to be sent; for a listening socket, its backlog.
+    /// Bytes sent and not yet acknowledged (for UDP, waiting to be sent);
+    /// 0 for a listening socket, whose backlog this table does not show
+    /// (see [`super::sockdiag`]).
     pub tx_queue: u32,
     /// Bytes that arrived and the owning program has not read yet; for a
     /// listening socket, how many connections wait to be accepted.
@@ -147,63 +302,81 @@ pub struct TcpSocket {
     pub inode: u64,
 }
 
-impl TcpSocket {
+impl Socket {
     /// `TCP_LISTEN` in the kernel's numbering.
     pub const LISTEN: u8 = 0x0A;
     /// `TCP_CLOSE_WAIT` in the kernel's numbering: the peer closed its side.
     pub const CLOSE_WAIT: u8 = 0x08;
     /// `TCP_TIME_WAIT` in the kernel's numbering.
     pub const TIME_WAIT: u8 = 0x06;
+
+    /// Parses a row `sl local_address rem_address st tx_queue:rx_queue …
+    /// inode …` of `table`, where numbers are hexadecimal (but the inode)
+    /// and an address is `ADDR:PORT`.
+    pub fn parse(table: Table, line: &str) -> Option<Socket> {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (_, port) = fields.get(1)?.rsplit_once(':')?;
+        let (tx_queue, rx_queue) = fields.get(4)?.split_once(':')?;
+        Some(Socket {
+            table,
+            local_address: (*fields.get(1)?).to_owned(),
+            remote_address: (*fields.get(2)?).to_owned(),
+            local_port: u16::from_str_radix(port, 16).ok()?,
+            state: u8::from_str_radix(fields.get(3)?, 16).ok()?,
+            tx_queue: u32::from_str_radix(tx_queue, 16).ok()?,
+            rx_queue: u32::from_str_radix(rx_queue, 16).ok()?,
+            inode: fields.get(9)?.parse().ok()?,
+        })
+    }
+
+    /// The TCP connection among `sockets` from `remote` to `local` (both as
+    /// [`proc_net_address`] prints them).
+    pub fn find<'a>(sockets: &'a [Socket], local: &str, remote: &str) -> Option<&'a Socket> {
+        sockets
+            .iter()
+            .find(|socket| socket.local_address == local && socket.remote_address == remote)
+    }
 }
 
 /// Whether every thread of `pid` is stopped (state `T` in
 /// `/proc/PID/task/TID/stat`), as after SIGSTOP.
 pub fn all_threads_stopped(pid: u32) -> io::Result<bool> {
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let stat = std::fs::read_to_string(task?.path().join("stat"))?;
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .ok_or_else(|| io::Error::other("malformed /proc/PID/task/TID/stat"))?;
-        if state != "T" && state != "t" {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    Ok(thread_stats(pid)?
+        .iter()
+        .all(|(_, stat)| matches!(stat.state, 'T' | 't')))
 }
 
-/// Every TCP socket of the calling thread's network namespace, IPv4 and
-/// IPv6. `/proc/net` follows the process's main thread, which stays outside
-/// the grade's namespace: check threads read `/proc/thread-self/net`.
-pub fn tcp_sockets() -> io::Result<Vec<TcpSocket>> {
+/// Every socket of `tables` in the calling thread's network namespace.
+/// `/proc/net` follows the process's main thread, which stays outside the
+/// grade's namespace: check threads read `/proc/thread-self/net`.
+pub fn sockets(tables: &[Table]) -> io::Result<Vec<Socket>> {
     let mut sockets = Vec::new();
-    for table in ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"] {
-        let text = match std::fs::read_to_string(table) {
+    for &table in tables {
+        let path = format!("/proc/thread-self/net/{}", table.file());
+        let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            // A kernel without IPv6 has no tcp6 table.
-            Err(err) if table.ends_with('6') && err.kind() == io::ErrorKind::NotFound => continue,
+            // A kernel without IPv6 has no tcp6 or udp6 table.
+            Err(err)
+                if matches!(table, Table::Tcp6 | Table::Udp6)
+                    && err.kind() == io::ErrorKind::NotFound =>
+            {
+                continue;
+            }
             Err(err) => return Err(err),
         };
-        sockets.extend(text.lines().skip(1).filter_map(parse_tcp_line));
+        sockets.extend(
+            text.lines()
+                .skip(1)
+                .filter_map(|line| Socket::parse(table, line)),
+        );
     }
     Ok(sockets)
 }
 
-/// Parses `sl local_address rem_address st tx_queue:rx_queue ...`, where
-/// numbers are hexadecimal and an address is `ADDR:PORT`.
-fn parse_tcp_line(line: &str) -> Option<TcpSocket> {
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let (_, port) = fields.get(1)?.rsplit_once(':')?;
-    let (tx_queue, rx_queue) = fields.get(4)?.split_once(':')?;
-    Some(TcpSocket {
-        local_address: (*fields.get(1)?).to_owned(),
-        remote_address: (*fields.get(2)?).to_owned(),
-        local_port: u16::from_str_radix(port, 16).ok()?,
-        state: u8::from_str_radix(fields.get(3)?, 16).ok()?,
-        tx_queue: u32::from_str_radix(tx_queue, 16).ok()?,
-        rx_queue: u32::from_str_radix(rx_queue, 16).ok()?,
-        inode: fields.get(9)?.parse().ok()?,
-    })
+/// Every TCP socket of the calling thread's network namespace, IPv4 and
+/// IPv6 (see [`sockets`]).
+pub fn tcp_sockets() -> io::Result<Vec<Socket>> {
+    sockets(Table::TCP)
 }
 
 /// The largest size a TCP socket's send buffer grows to by itself (the last
@@ -218,29 +391,26 @@ pub fn largest_send_buffer() -> Option<usize> {
         .ok()
 }
 
-/// The inode of the socket at the `local` end of the TCP connection from
-/// `remote`; `None` when no such connection is listed.
-pub fn tcp_inode(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<u64>> {
+/// The socket at the `local` end of the TCP connection from `remote`, with
+/// its inode and its queues (`rx_queue`: what its program has not read
+/// yet); `None` when no such connection is listed.
+pub fn tcp_connection(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<Socket>> {
     let (local, remote) = (proc_net_address(local), proc_net_address(remote));
-    Ok(tcp_sockets()?
+    Ok(Socket::find(&tcp_sockets()?, &local, &remote).cloned())
+}
+
+/// The inodes of the sockets `pid` holds (its `/proc/PID/fd` links
+/// `socket:[INODE]`). A descriptor closed while they are read is not held.
+pub fn socket_inodes(pid: u32) -> io::Result<BTreeSet<u64>> {
+    Ok(socket_fds(pid)?
         .into_iter()
-        .find(|socket| socket.local_address == local && socket.remote_address == remote)
-        .map(|socket| socket.inode))
+        .map(|(_, inode)| inode)
+        .collect())
 }
 
 /// Whether `pid` still holds a descriptor for the socket `inode`.
 pub fn holds_socket(pid: u32, inode: u64) -> io::Result<bool> {
-    let wanted = format!("socket:[{inode}]");
-    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
-        // A descriptor closed while we look is not held.
-        let Ok(target) = std::fs::read_link(entry?.path()) else {
-            continue;
-        };
-        if target.as_os_str() == wanted.as_str() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    Ok(socket_inodes(pid)?.contains(&inode))
 }
 
 /// The sockets `pid` holds, as `(descriptor, inode)`.
@@ -301,18 +471,6 @@ pub fn epoll_registered(pid: u32) -> io::Result<Option<Vec<u64>>> {
     Ok(registered)
 }
 
-/// Bytes that arrived on the TCP connection from `remote` to `local` and
-/// that the program owning that socket has not read yet; `None` when no such
-/// connection is listed. The grader uses it to see when a server has read
-/// everything it was sent.
-pub fn tcp_unread(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<u64>> {
-    let (local, remote) = (proc_net_address(local), proc_net_address(remote));
-    Ok(tcp_sockets()?
-        .into_iter()
-        .find(|socket| socket.local_address == local && socket.remote_address == remote)
-        .map(|socket| u64::from(socket.rx_queue)))
-}
-
 /// An address as `/proc/net/tcp` prints it: the IP as 32-bit words in the
 /// machine's byte order, in hex, then the port in hex (`0100007F:1F90`).
 pub fn proc_net_address(addr: SocketAddr) -> String {
@@ -344,18 +502,41 @@ mod tests {
         let busy_until = std::time::Instant::now() + Duration::from_millis(50);
         while std::time::Instant::now() < busy_until {}
         assert!(cpu_time(pid).unwrap() > Duration::ZERO);
+        let threads = thread_stats(pid).unwrap();
+        assert!(threads.iter().any(|(tid, _)| *tid == pid));
+        assert!(!all_threads_stopped(pid).unwrap());
+        assert!(matches!(stat(pid).unwrap().state, 'R' | 'S'));
+        assert!(io_calls(pid).is_ok());
+        let status = status(pid).unwrap();
+        assert!(status.threads >= 1 && status.resident_kib.unwrap() > 0);
+    }
+
+    #[test]
+    fn stat_lines_are_parsed_after_the_last_parenthesis() {
+        let line = "42 (a (b) c) S 7 42 40 0 -1 4194560 100 0 0 0 15 5 0 0 20 0 1 0 1 1 1";
+        assert_eq!(
+            Stat::parse(line),
+            Some(Stat {
+                state: 'S',
+                parent: 7,
+                session: 40,
+                cpu_ticks: 20,
+            })
+        );
+        assert_eq!(Stat::parse("42 (x"), None);
     }
 
     #[test]
     fn tcp_lines_are_parsed() {
         let line = "   3: 0100007F:1F90 00000000:0000 0A 00000002:00000001 00:00000000 00000000  1000        0 12345 1 0 100 0 0 10 0";
         assert_eq!(
-            parse_tcp_line(line),
-            Some(TcpSocket {
+            Socket::parse(Table::Tcp, line),
+            Some(Socket {
+                table: Table::Tcp,
                 local_address: "0100007F:1F90".into(),
                 remote_address: "00000000:0000".into(),
                 local_port: 8080,
-                state: TcpSocket::LISTEN,
+                state: Socket::LISTEN,
                 tx_queue: 2,
                 rx_queue: 1,
                 inode: 12345,
@@ -371,7 +552,7 @@ mod tests {
         assert!(
             sockets
                 .iter()
-                .any(|s| s.local_port == port && s.state == TcpSocket::LISTEN)
+                .any(|s| s.local_port == port && s.state == Socket::LISTEN)
         );
     }
 
@@ -384,7 +565,8 @@ mod tests {
         client.write_all(b"unread").unwrap();
         let (local, remote) = (server.local_addr().unwrap(), server.peer_addr().unwrap());
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while tcp_unread(local, remote).unwrap() != Some(6) {
+        let unread = || tcp_connection(local, remote).unwrap().map(|s| s.rx_queue);
+        while unread() != Some(6) {
             assert!(
                 std::time::Instant::now() < deadline,
                 "never saw 6 unread bytes"

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::conversation::{self, Conversation, Party};
+use super::procfs;
 
 /// How often a waiting loop looks at the programs.
 pub const SLICE: Duration = Duration::from_millis(100);
@@ -32,7 +33,7 @@ struct Sample {
     processes: Vec<(u32, u64, u64, u64)>,
     /// Its sockets' queues and states (`/proc/net/{tcp,udp}` rows, minus the
     /// timers that change by themselves).
-    sockets: BTreeSet<String>,
+    sockets: BTreeSet<procfs::Socket>,
     /// How many events the check's conversation had recorded: bytes moving
     /// either way, output, exits.
     activity: usize,
@@ -162,45 +163,31 @@ fn observe(pid: u32, sample: &mut Sample) -> Observed {
     let mut pending = vec![pid];
     let mut any = false;
     while let Some(pid) = pending.pop() {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        let Ok(threads) = procfs::thread_stats(pid) else {
             continue;
         };
-        let mut threads = 0;
-        for task in tasks.flatten() {
-            let path = task.path();
-            let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
-                continue;
-            };
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next())
-                .unwrap_or("Z");
-            match state {
-                "Z" | "X" => continue,
-                "S" => {}
+        let mut sleeping = 0;
+        for (tid, stat) in threads {
+            match stat.state {
+                _ if stat.ended() => continue,
+                'S' => {}
                 _ => return Observed::Busy,
             }
-            let wchan = std::fs::read_to_string(path.join("wchan")).unwrap_or_default();
+            let wchan = procfs::thread_wchan(pid, tid).unwrap_or_default();
             if wchan.contains("pipe") {
                 return Observed::Busy;
             }
-            threads += 1;
-            if let Ok(children) = std::fs::read_to_string(path.join("children")) {
-                pending.extend(
-                    children
-                        .split_whitespace()
-                        .filter_map(|c| c.parse::<u32>().ok()),
-                );
-            }
+            sleeping += 1;
+            pending.extend(procfs::thread_children(pid, tid).unwrap_or_default());
         }
-        if threads == 0 {
+        if sleeping == 0 {
             continue;
         }
         any = true;
-        let cpu = super::procfs::cpu_time(pid).map_or(0, |t| t.as_micros() as u64);
-        let (reads, writes) = io_calls(pid);
+        let cpu = procfs::stat(pid).map_or(0, |stat| stat.cpu_ticks);
+        let (reads, writes) = procfs::io_calls(pid).unwrap_or((0, 0));
         sample.processes.push((pid, cpu, reads, writes));
-        sample.sockets.extend(socket_rows(pid));
+        sample.sockets.extend(sockets_of(pid));
     }
     sample.processes.sort_unstable();
     if any {
@@ -210,56 +197,17 @@ fn observe(pid: u32, sample: &mut Sample) -> Observed {
     }
 }
 
-/// `syscr` and `syscw` of `/proc/PID/io`: every read, write, send and
-/// receive the process made.
-fn io_calls(pid: u32) -> (u64, u64) {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
-    let field = |name: &str| {
-        io.lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (field("syscr:"), field("syscw:"))
-}
-
-/// The rows of `/proc/net/{tcp,tcp6,udp,udp6}` for the sockets `pid` holds,
-/// cut to the fields that change only when something happens: addresses,
-/// state, queues (the timer fields tick by themselves).
-fn socket_rows(pid: u32) -> Vec<String> {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return Vec::new();
-    };
-    let inodes: BTreeSet<String> = fds
-        .flatten()
-        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-        .filter_map(|target| {
-            let target = target.to_string_lossy().into_owned();
-            let inode = target.strip_prefix("socket:[")?.strip_suffix(']')?;
-            Some(inode.to_owned())
-        })
-        .collect();
+/// The rows of `/proc/net/{tcp,tcp6,udp,udp6}` of the sockets `pid` holds.
+fn sockets_of(pid: u32) -> Vec<procfs::Socket> {
+    let inodes = procfs::socket_inodes(pid).unwrap_or_default();
     if inodes.is_empty() {
         return Vec::new();
     }
-    let mut rows = Vec::new();
-    for table in ["tcp", "tcp6", "udp", "udp6"] {
-        let path = format!("/proc/thread-self/net/{table}");
-        let Ok(text) = std::fs::read_to_string(path) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode …
-            if fields.len() > 9 && inodes.contains(fields[9]) {
-                rows.push(format!(
-                    "{table} {} {} {} {}",
-                    fields[1], fields[2], fields[3], fields[4]
-                ));
-            }
-        }
-    }
-    rows
+    procfs::sockets(procfs::Table::ALL)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|socket| inodes.contains(&socket.inode))
+        .collect()
 }
 
 /// Waits until `ready()` holds and the program `pid` sleeps waiting for
@@ -270,7 +218,7 @@ fn socket_rows(pid: u32) -> Vec<String> {
 pub fn until_asleep_in_poll(pid: u32, until: Instant, mut ready: impl FnMut() -> bool) -> bool {
     let mut watch = Watch::new();
     loop {
-        if ready() && super::procfs::waits_for_readiness(pid).unwrap_or(false) {
+        if ready() && procfs::waits_for_readiness(pid).unwrap_or(false) {
             return true;
         }
         if Instant::now() >= until || watch.stalled().is_some() {

@@ -90,7 +90,8 @@ pub(super) fn stop_and_continue(ctx: &Ctx) -> CheckResult {
 /// socket) and its main thread sleeps in the kernel, or until `until`.
 fn wait_until_asleep_in_read(pid: u32, client: SocketAddr, server: SocketAddr, until: Instant) {
     while Instant::now() < until {
-        let all_read = procfs::tcp_unread(client, server).is_ok_and(|unread| unread == Some(0));
+        let all_read = procfs::tcp_connection(client, server)
+            .is_ok_and(|socket| socket.is_some_and(|socket| socket.rx_queue == 0));
         let asleep =
             procfs::wchan(pid).is_ok_and(|wchan| !wchan.trim().is_empty() && wchan.trim() != "0");
         if all_read && asleep {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::conn::Conn;
 use crate::harness::net::{self};
-use crate::harness::procfs::{self, TcpSocket};
+use crate::harness::procfs::{self, Socket};
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Server, show};
 use crate::outcome::{CheckResult, Failure};
@@ -121,7 +121,7 @@ fn wait_time_wait(port: u16, deadline: Instant) -> io::Result<bool> {
     loop {
         if procfs::tcp_sockets()?
             .iter()
-            .any(|socket| socket.local_port == port && socket.state == TcpSocket::TIME_WAIT)
+            .any(|socket| socket.local_port == port && socket.state == Socket::TIME_WAIT)
         {
             return Ok(true);
         }

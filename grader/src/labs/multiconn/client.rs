@@ -224,7 +224,7 @@ fn unread_by_client(pid: u32, server: SocketAddr) -> Option<String> {
     let (bytes, ends) = mine.fold((0u64, 0usize), |(bytes, ends), socket| {
         (
             bytes + u64::from(socket.rx_queue),
-            ends + usize::from(socket.state == procfs::TcpSocket::CLOSE_WAIT),
+            ends + usize::from(socket.state == procfs::Socket::CLOSE_WAIT),
         )
     });
     let mut parts = Vec::new();

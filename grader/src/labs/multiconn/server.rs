@@ -258,7 +258,12 @@ pub(super) fn non_reading_client(ctx: &Ctx) -> CheckResult {
     // stop reading from a client it cannot write to; a blocked server stops
     // everything, and the pings sent meanwhile find out).
     let hog_addr = local_addr(&hog)?;
-    let unread = || procfs::tcp_unread(server.addr, hog_addr).ok().flatten();
+    let unread = || {
+        procfs::tcp_connection(server.addr, hog_addr)
+            .ok()
+            .flatten()
+            .map(|socket| u64::from(socket.rx_queue))
+    };
     let stall_limit = ctx.scaled(1.5);
     let mut progress = (0, unread(), Instant::now());
     let mut outcome = Ok(());
@@ -406,7 +411,8 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
     let (here, there) = (local_addr(&stream)?, server.addr);
     let drained = ctx.within(20.0);
     let mut watch = stall::Watch::new();
-    while procfs::tcp_unread(there, here).is_ok_and(|unread| unread.is_some_and(|n| n > 0))
+    while procfs::tcp_connection(there, here)
+        .is_ok_and(|socket| socket.is_some_and(|socket| socket.rx_queue > 0))
         && Instant::now() < drained
         && watch.stalled().is_none()
     {
@@ -581,10 +587,12 @@ pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
                  reading from a client that does not read its echo"
             )))
         })?;
-        let theirs = rude
-            .local_addr()
-            .ok()
-            .and_then(|ours| procfs::tcp_inode(server.addr, ours).ok().flatten());
+        let theirs = rude.local_addr().ok().and_then(|ours| {
+            procfs::tcp_connection(server.addr, ours)
+                .ok()
+                .flatten()
+                .map(|socket| socket.inode)
+        });
         if half_closes {
             // Done sending: once the server has every byte and the end of
             // stream, its reads return end of stream even after the reset
