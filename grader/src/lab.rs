@@ -1,13 +1,24 @@
 //! The lab table: the one place that says which labs exist.
 //!
 //! The grader, `cargo xtask` and the tests all read this table, so adding a lab
-//! is one row here, one checks module in [`crate::labs`], and its entries in
-//! `grader/rubric.toml`.
+//! is one row here (its `checks` naming the lab's list), one checks module
+//! in [`crate::labs`] with its `CHECKS`, and its entries in
+//! `grader/rubric.toml`; then the student crate `labs/SLUG/`, its handout,
+//! the solution `solutions/SLUG/`, and its tests (`cargo xtask course-check`
+//! names what is missing).
 
 use std::fmt;
 
-/// One lab of the course: how it is named and where its crates live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use crate::labs;
+use crate::runner::CheckFn;
+
+/// A lab's check functions by rubric id, in rubric order (made by the
+/// `checks!` macro of [`crate::labs`]).
+pub type Checks = &'static [(&'static str, CheckFn)];
+
+/// One lab of the course: how it is named, where its crates live, and its
+/// checks.
+#[derive(Debug, Clone, Copy)]
 pub struct Lab {
     /// Its place in the course, 1 to 6: `cargo xtask grade 3`.
     pub number: u8,
@@ -24,7 +35,18 @@ pub struct Lab {
     /// against the graded crate (`grader/framing` for lab 4), if any; its
     /// test target has the package's name.
     pub grader_tests: Option<&'static str>,
+    /// Its check functions, by rubric id, in rubric order.
+    pub checks: Checks,
 }
+
+/// A lab is its number: two rows never share one (a test says so).
+impl PartialEq for Lab {
+    fn eq(&self, other: &Self) -> bool {
+        self.number == other.number
+    }
+}
+
+impl Eq for Lab {}
 
 impl Lab {
     /// `lab3`: the name reports use.
@@ -81,6 +103,7 @@ pub const LABS: &[Lab] = &[
         package: "echo",
         binaries: &["echo-server", "echo-client"],
         grader_tests: None,
+        checks: labs::echo::CHECKS,
     },
     Lab {
         number: 2,
@@ -89,6 +112,7 @@ pub const LABS: &[Lab] = &[
         package: "errors",
         binaries: &["socket-errors", "bind-server"],
         grader_tests: None,
+        checks: labs::errors::CHECKS,
     },
     Lab {
         number: 3,
@@ -97,6 +121,7 @@ pub const LABS: &[Lab] = &[
         package: "multiconn",
         binaries: &["multiconn-server", "multiconn-client"],
         grader_tests: None,
+        checks: labs::multiconn::CHECKS,
     },
     Lab {
         number: 4,
@@ -105,6 +130,7 @@ pub const LABS: &[Lab] = &[
         package: "app",
         binaries: &["app-server", "app-client"],
         grader_tests: Some("framing-tests"),
+        checks: labs::app::CHECKS,
     },
     Lab {
         number: 5,
@@ -113,6 +139,7 @@ pub const LABS: &[Lab] = &[
         package: "udp",
         binaries: &["udp-server", "udp-client"],
         grader_tests: None,
+        checks: labs::udp::CHECKS,
     },
     Lab {
         number: 6,
@@ -121,6 +148,7 @@ pub const LABS: &[Lab] = &[
         package: "client-list",
         binaries: &["client-list-server", "client-list-client"],
         grader_tests: None,
+        checks: labs::client_list::CHECKS,
     },
 ];
 
@@ -150,6 +178,8 @@ mod tests {
     #[test]
     fn slugs_and_binaries_are_unique() {
         let mut seen = std::collections::HashSet::new();
+        let numbers: std::collections::HashSet<u8> = LABS.iter().map(|lab| lab.number).collect();
+        assert_eq!(numbers.len(), LABS.len(), "two labs share a number");
         for lab in LABS {
             assert!(seen.insert(lab.slug));
             for bin in lab.binaries {

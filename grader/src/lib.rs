@@ -64,8 +64,8 @@
 //!     - `harness/sandbox/cgroups.rs`: the pids and memory limits, and kill.
 //!     - `harness/sandbox/network.rs`: the grade's loopback-only network namespace.
 //!     - `harness/sandbox/uids.rs`: one uid per grade running at the same time.
-//! - `labs/`: one module per lab, its checks as plain functions listed in
-//!   its `CHECKS` with their rubric ids.
+//! - `labs/`: one module per lab, its checks as plain functions listed by
+//!   `checks!` in its `CHECKS`, which the lab table holds.
 //!   - `labs/echo.rs`: lab 1, one file.
 //!   - `labs/errors/`: lab 2, `CHECKS`.
 //!     - `labs/errors/client.rs`: the `socket-errors` checks.
@@ -123,8 +123,9 @@
 //!    program is bounded: a connection reads 64 KiB plus a margin unless
 //!    the check says how much it expects
 //!    ([`Conn::expect_at_most`](harness::conn::Conn::expect_at_most)).
-//! 4. `grader/src/labs/SLUG/mod.rs` (or `echo.rs`): a row
-//!    `("SLUG.name", server::name)` in `CHECKS`, in rubric order.
+//! 4. `grader/src/labs/SLUG/mod.rs` (or `echo.rs`): the function's path
+//!    `server::name` in `CHECKS = checks!("SLUG"; …)`, in rubric order: the
+//!    function's name is the id's name.
 //! 5. `grader/tests/SLUG.rs` and `grader/tests/fixtures/SLUG/PROGRAM`: a
 //!    classic bug, switched on by `LAB_BUG` in the fixture program, that
 //!    fails the new check (a case of `a_classic_bug_fails_its_check`).

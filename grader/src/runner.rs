@@ -13,7 +13,6 @@ use crate::harness::sandbox::{self, Sandbox};
 use crate::harness::snapshot::SnapshotMode;
 use crate::harness::{Binaries, Ctx};
 use crate::lab::Lab;
-use crate::labs;
 use crate::outcome::{
     BuildState, CheckOutcome, CheckResult, Failure, LabReport, Status, SubmissionState,
 };
@@ -196,7 +195,7 @@ fn run_checks(
     sandbox: &Arc<Sandbox>,
     options: &Options,
 ) -> Vec<CheckOutcome> {
-    let functions = labs::checks(lab);
+    let functions = lab.checks;
     let find = |spec: &CheckSpec| {
         functions
             .iter()

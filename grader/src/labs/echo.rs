@@ -13,8 +13,8 @@ use crate::harness::net::{self, Peer, RefusingPort, SendPlan};
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Evidence, Server, procfs, show};
+use crate::lab::Checks;
 use crate::outcome::{CheckResult, Failure};
-use crate::runner::CheckFn;
 use crate::sync::Unpoison;
 
 const SERVER: &str = "echo-server";
@@ -22,22 +22,23 @@ const CLIENT: &str = "echo-client";
 const HELLO: &[u8] = b"Hello, world";
 
 /// The checks of lab 1, in rubric order.
-pub const CHECKS: &[(&str, CheckFn)] = &[
-    ("echo.ready", ready),
-    ("echo.hello", hello),
-    ("echo.one_mebibyte", one_mebibyte),
-    ("echo.small_pieces", small_pieces),
-    ("echo.echo_before_half_close", echo_before_half_close),
-    ("echo.second_client", second_client),
-    ("echo.server_log", server_log),
-    ("echo.ipv6", ipv6),
-    ("echo.client_output", client_output),
-    ("echo.client_large", client_large),
-    ("echo.client_pieces", client_pieces),
-    ("echo.client_half_close", client_half_close),
-    ("echo.client_prints_the_reply", client_prints_the_reply),
-    ("echo.client_refused", client_refused),
-];
+pub const CHECKS: Checks = checks!(
+    "echo";
+    self::ready,
+    self::hello,
+    self::one_mebibyte,
+    self::small_pieces,
+    self::echo_before_half_close,
+    self::second_client,
+    self::server_log,
+    self::ipv6,
+    self::client_output,
+    self::client_large,
+    self::client_pieces,
+    self::client_half_close,
+    self::client_prints_the_reply,
+    self::client_refused,
+);
 
 /// Starts the graded server. A server that dies decoding the grader's bytes
 /// as UTF-8 (`String::from_utf8(..).unwrap()`) treated the data as text:

@@ -1,8 +1,19 @@
-//! One module per lab: its checks, as plain functions listed with their
-//! rubric ids. Points, hints and limits are in `grader/rubric.toml`.
+//! One module per lab: its checks, as plain functions listed, in rubric
+//! order, by [`checks!`]: the function's name is the id's name, so an id is
+//! written once in Rust. The [`Lab`](crate::lab::Lab) table holds each
+//! lab's list. Points, hints and limits are in `grader/rubric.toml`.
 
-use crate::lab::Lab;
-use crate::runner::CheckFn;
+/// A lab's checks in rubric order, each named by its function:
+/// `checks!("echo"; self::ready, client::client_output)` is
+/// `[("echo.ready", ready), ("echo.client_output", client::client_output)]`.
+macro_rules! checks {
+    ($slug:literal; $($module:ident :: $name:ident),+ $(,)?) => {
+        &[$((
+            concat!($slug, ".", stringify!($name)),
+            $module::$name as crate::runner::CheckFn,
+        )),+]
+    };
+}
 
 pub mod app;
 pub mod client_list;
@@ -10,19 +21,6 @@ pub mod echo;
 pub mod errors;
 pub mod multiconn;
 pub mod udp;
-
-/// The check functions of `lab`, by rubric id.
-pub fn checks(lab: &Lab) -> &'static [(&'static str, CheckFn)] {
-    match lab.slug {
-        "echo" => echo::CHECKS,
-        "udp" => udp::CHECKS,
-        "client-list" => client_list::CHECKS,
-        "errors" => errors::CHECKS,
-        "multiconn" => multiconn::CHECKS,
-        "app" => app::CHECKS,
-        _ => &[],
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -32,7 +30,7 @@ mod tests {
     #[test]
     fn every_rubric_entry_has_a_check_and_every_check_an_entry() {
         for lab in LABS {
-            let functions = super::checks(lab);
+            let functions = lab.checks;
             // Commands iterate over every lab: none may be without checks.
             assert!(!functions.is_empty(), "{} has no checks", lab.slug);
             for spec in rubric::for_lab(lab) {

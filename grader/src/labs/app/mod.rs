@@ -15,41 +15,42 @@ mod framing_tests;
 mod protocol;
 mod server;
 
-use crate::runner::CheckFn;
+use crate::lab::Checks;
 
 const SERVER: &str = "app-server";
 const CLIENT: &str = "app-client";
 
 /// The checks of lab 4, in rubric order.
-pub const CHECKS: &[(&str, CheckFn)] = &[
-    ("app.search", server::search),
-    ("app.unicode_query", server::unicode_query),
-    ("app.no_match", server::no_match),
-    ("app.invalid_action", server::invalid_action),
-    ("app.binary_request", server::binary_request),
-    ("app.closes_after_answer", server::closes_after_answer),
-    ("app.one_byte_at_a_time", server::one_byte_at_a_time),
-    ("app.split_length", server::split_length),
-    ("app.concurrent", server::concurrent),
-    ("app.malformed_header", server::malformed_header),
-    ("app.missing_key", server::missing_key),
-    ("app.bad_content", server::bad_content),
-    ("app.huge_content_length", server::huge_content_length),
-    ("app.largest_content", server::largest_content),
-    ("app.stalled_half", server::stalled_half),
-    ("app.half_close", server::half_close),
-    ("app.reset_mid_request", server::reset_mid_request),
-    ("app.stop_and_continue", server::stop_and_continue),
-    ("app.out_of_descriptors", descriptors::out_of_descriptors),
-    ("app.byte_order", server::byte_order),
-    ("app.server_log", server::server_log),
-    ("app.client_search", client::client_search),
-    ("app.client_binary", client::client_binary),
-    ("app.client_fragments", client::client_fragments),
-    ("app.client_malformed", client::client_malformed),
-    ("app.client_output", client::client_output),
-    ("app.framing_tests", framing_tests::framing_tests),
-];
+pub const CHECKS: Checks = checks!(
+    "app";
+    server::search,
+    server::unicode_query,
+    server::no_match,
+    server::invalid_action,
+    server::binary_request,
+    server::closes_after_answer,
+    server::one_byte_at_a_time,
+    server::split_length,
+    server::concurrent,
+    server::malformed_header,
+    server::missing_key,
+    server::bad_content,
+    server::huge_content_length,
+    server::largest_content,
+    server::stalled_half,
+    server::half_close,
+    server::reset_mid_request,
+    server::stop_and_continue,
+    descriptors::out_of_descriptors,
+    server::byte_order,
+    server::server_log,
+    client::client_search,
+    client::client_binary,
+    client::client_fragments,
+    client::client_malformed,
+    client::client_output,
+    framing_tests::framing_tests,
+);
 
 /// The search table of the contract.
 const TABLE: [(&str, &str); 3] = [

@@ -13,7 +13,7 @@ mod registration;
 mod reply;
 mod server;
 
-use crate::runner::CheckFn;
+use crate::lab::Checks;
 
 const SERVER: &str = "client-list-server";
 const CLIENT: &str = "client-list-client";
@@ -21,31 +21,26 @@ const CLIENT: &str = "client-list-client";
 const MAX_NAME: usize = 256;
 
 /// The checks of lab 6, in rubric order.
-pub const CHECKS: &[(&str, CheckFn)] = &[
-    ("client-list.sees_itself", server::sees_itself),
-    ("client-list.many_at_once", server::many_at_once),
-    ("client-list.silent_client", server::silent_client),
-    (
-        "client-list.thread_per_connection",
-        server::thread_per_connection,
-    ),
-    ("client-list.awkward_names", server::awkward_names),
-    ("client-list.duplicate_replaces", server::duplicate_replaces),
-    ("client-list.name_limit", server::name_limit),
-    (
-        "client-list.name_limit_multibyte",
-        server::name_limit_multibyte,
-    ),
-    ("client-list.empty_name", server::empty_name),
-    ("client-list.whitespace_kept", server::whitespace_kept),
-    ("client-list.name_in_pieces", server::name_in_pieces),
-    ("client-list.non_utf8", server::non_utf8),
-    ("client-list.sorted", server::sorted),
-    ("client-list.server_log", server::server_log),
-    ("client-list.client_output", client::client_output),
-    ("client-list.client_indent", client::client_indent),
-    ("client-list.client_long_list", client::client_long_list),
-    ("client-list.client_name", client::client_name),
-    ("client-list.client_order", client::client_order),
-    ("client-list.client_empty_reply", client::client_empty_reply),
-];
+pub const CHECKS: Checks = checks!(
+    "client-list";
+    server::sees_itself,
+    server::many_at_once,
+    server::silent_client,
+    server::thread_per_connection,
+    server::awkward_names,
+    server::duplicate_replaces,
+    server::name_limit,
+    server::name_limit_multibyte,
+    server::empty_name,
+    server::whitespace_kept,
+    server::name_in_pieces,
+    server::non_utf8,
+    server::sorted,
+    server::server_log,
+    client::client_output,
+    client::client_indent,
+    client::client_long_list,
+    client::client_name,
+    client::client_order,
+    client::client_empty_reply,
+);

@@ -14,31 +14,32 @@ mod interrupted;
 mod server;
 mod support;
 
-use crate::runner::CheckFn;
+use crate::lab::Checks;
 
 const CLIENT: &str = "socket-errors";
 const SERVER: &str = "bind-server";
 
 /// The checks of lab 2, in rubric order.
-pub const CHECKS: &[(&str, CheckFn)] = &[
-    ("errors.success", client::success),
-    ("errors.request_line", client::request_line),
-    ("errors.socket_create", client::socket_create),
-    ("errors.resolve", client::resolve),
-    ("errors.refused", client::refused),
-    ("errors.connect_timeout", client::connect_timeout),
-    ("errors.recv_timeout", client::recv_timeout),
-    ("errors.reset", client::reset),
-    ("errors.stop_and_continue", interrupted::stop_and_continue),
-    ("errors.timeout_honoured", client::timeout_honoured),
-    ("errors.stderr_not_stdout", client::stderr_not_stdout),
-    ("errors.usage", client::usage),
-    ("errors.messages", client::messages),
-    ("errors.bind_ready", server::bind_ready),
-    ("errors.bind_clients", server::bind_clients),
-    ("errors.bind_failed", server::bind_failed),
-    ("errors.rebind_time_wait", server::rebind_time_wait),
-];
+pub const CHECKS: Checks = checks!(
+    "errors";
+    client::success,
+    client::request_line,
+    client::socket_create,
+    client::resolve,
+    client::refused,
+    client::connect_timeout,
+    client::recv_timeout,
+    client::reset,
+    interrupted::stop_and_continue,
+    client::timeout_honoured,
+    client::stderr_not_stdout,
+    client::usage,
+    client::messages,
+    server::bind_ready,
+    server::bind_clients,
+    server::bind_failed,
+    server::rebind_time_wait,
+);
 
 /// A stage of `socket-errors`: its stderr prefix and exit code.
 #[derive(Debug, Clone, Copy)]

@@ -15,7 +15,7 @@ mod interrupted;
 mod logs;
 mod server;
 
-use crate::runner::CheckFn;
+use crate::lab::Checks;
 
 const SERVER: &str = "multiconn-server";
 const CLIENT: &str = "multiconn-client";
@@ -27,43 +27,26 @@ const CLIENT_MESSAGES: &[u8] = b"Message 1 from client.Message 2 from client.";
 const EIGHT_MIB: usize = 8 * 1024 * 1024;
 
 /// The checks of lab 3, in rubric order.
-pub const CHECKS: &[(&str, CheckFn)] = &[
-    ("multiconn.one_client", server::one_client),
-    ("multiconn.many_clients", server::many_clients),
-    ("multiconn.idle_client", server::idle_client),
-    ("multiconn.non_reading_client", server::non_reading_client),
-    ("multiconn.one_thread", server::one_thread),
-    ("multiconn.large_half_close", server::large_half_close),
-    ("multiconn.idle_cpu", server::idle_cpu),
-    ("multiconn.fd_leak", server::fd_leak),
-    (
-        "multiconn.close_while_buffered",
-        server::close_while_buffered,
-    ),
-    (
-        "multiconn.out_of_descriptors",
-        descriptors::out_of_descriptors,
-    ),
-    ("multiconn.server_log", server::server_log),
-    ("multiconn.client_fifty", client::client_fifty),
-    ("multiconn.client_at_once", client::client_at_once),
-    ("multiconn.client_fragments", client::client_fragments),
-    (
-        "multiconn.client_logs_the_reply",
-        client::client_logs_the_reply,
-    ),
-    ("multiconn.client_early_close", client::client_early_close),
-    (
-        "multiconn.client_closed_at_once",
-        client::client_closed_at_once,
-    ),
-    (
-        "multiconn.client_out_of_descriptors",
-        client::client_out_of_descriptors,
-    ),
-    ("multiconn.client_log", client::client_log),
-    (
-        "multiconn.client_stop_and_continue",
-        interrupted::client_stop_and_continue,
-    ),
-];
+pub const CHECKS: Checks = checks!(
+    "multiconn";
+    server::one_client,
+    server::many_clients,
+    server::idle_client,
+    server::non_reading_client,
+    server::one_thread,
+    server::large_half_close,
+    server::idle_cpu,
+    server::fd_leak,
+    server::close_while_buffered,
+    descriptors::out_of_descriptors,
+    server::server_log,
+    client::client_fifty,
+    client::client_at_once,
+    client::client_fragments,
+    client::client_logs_the_reply,
+    client::client_early_close,
+    client::client_closed_at_once,
+    client::client_out_of_descriptors,
+    client::client_log,
+    interrupted::client_stop_and_continue,
+);

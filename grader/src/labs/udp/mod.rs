@@ -12,7 +12,7 @@ mod client;
 mod server;
 mod usage;
 
-use crate::runner::CheckFn;
+use crate::lab::Checks;
 
 const SERVER: &str = "udp-server";
 const CLIENT: &str = "udp-client";
@@ -37,19 +37,20 @@ const STARTUP_MARGIN: f64 = 4.0;
 const RUN_LIMIT: f64 = 8.0;
 
 /// The checks of lab 5, in rubric order.
-pub const CHECKS: &[(&str, CheckFn)] = &[
-    ("udp.reply", server::reply),
-    ("udp.server_log", server::server_log),
-    ("udp.two_clients", server::two_clients),
-    ("udp.large_datagram", server::large_datagram),
-    ("udp.empty_datagram", server::empty_datagram),
-    ("udp.binary_datagram", server::binary_datagram),
-    ("udp.burst", server::burst),
-    ("udp.client_reply", client::client_reply),
-    ("udp.client_binary_reply", client::client_binary_reply),
-    ("udp.client_stranger", client::client_stranger),
-    ("udp.client_delayed", client::client_delayed),
-    ("udp.client_timeout", client::client_timeout),
-    ("udp.client_no_server", client::client_no_server),
-    ("udp.client_usage", usage::client_usage),
-];
+pub const CHECKS: Checks = checks!(
+    "udp";
+    server::reply,
+    server::server_log,
+    server::two_clients,
+    server::large_datagram,
+    server::empty_datagram,
+    server::binary_datagram,
+    server::burst,
+    client::client_reply,
+    client::client_binary_reply,
+    client::client_stranger,
+    client::client_delayed,
+    client::client_timeout,
+    client::client_no_server,
+    usage::client_usage,
+);
