@@ -470,7 +470,11 @@ fn lab_missing(course: &Course, files: &LabFiles, root: &Path) -> Option<Missing
         if !files.functions.contains(id) {
             return missing(
                 checks_file(root, lab),
-                format!("{id} is in grader/rubric.toml but has no check function"),
+                format!(
+                    "{id} is in grader/rubric.toml but has no check function: write `fn {}(ctx: \
+                     &Ctx) -> CheckResult` and list it in CHECKS",
+                    id.split_once('.').map_or(id.as_str(), |(_, name)| name)
+                ),
             );
         }
         if spec.hint.trim().is_empty() {
