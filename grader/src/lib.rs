@@ -43,14 +43,15 @@
 //!   - `harness/finished.rs`: how a graded program ended, as students read it.
 //!   - `harness/limits.rs`: the resource limits of a graded program, and
 //!     finding the processes it left.
-//!   - `harness/net.rs`: TCP with deadlines: the grader's clients and peers.
-//!   - `harness/conn.rs`: the grader's end of a TCP connection, recording.
-//!   - `harness/udp.rs`: UDP with deadlines: the grader's datagram sockets.
-//!   - `harness/descriptors.rs`: running a server out of file descriptors.
 //!   - `harness/conversation.rs`: the conversation a check recorded.
-//!   - `harness/procfs.rs`: what `/proc` says about a running program.
-//!   - `harness/sockdiag.rs`: a listening socket's backlog (sock_diag).
-//!   - `harness/stall.rs`: failing fast when a program can no longer pass.
+//!   - `harness/net/`: TCP with deadlines: the grader's clients.
+//!     - `harness/net/conn.rs`: the grader's end of a TCP connection, recording.
+//!     - `harness/net/udp.rs`: UDP with deadlines: the grader's datagram sockets.
+//!     - `harness/net/descriptors.rs`: running a server out of file descriptors.
+//!   - `harness/observe/`: what the grader sees of a program besides its output.
+//!     - `harness/observe/procfs.rs`: `/proc`, read in one place, typed.
+//!     - `harness/observe/sockdiag.rs`: a listening socket's backlog (sock_diag).
+//!     - `harness/observe/stall.rs`: failing fast when a program can no longer pass.
 //!   - `harness/show.rs`: bytes and differences shown as students read them.
 //!   - `harness/snapshot.rs`: expected output recorded from the solutions,
 //!     compiled in (`SNAPSHOTS`).

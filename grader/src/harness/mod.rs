@@ -1,22 +1,27 @@
-//! The harness every lab's checks share: processes, readiness, sockets,
-//! `/proc`, snapshots, and the [`Ctx`] that ties them to one check.
+//! The harness every lab's checks share, by concern: running a graded
+//! program (here: `process`, `capture`, `ready`, `finished`, `limits`, and
+//! its containment in `sandbox/`), talking to it (`net/`: TCP and UDP with
+//! deadlines, the grader's peers), observing it (`observe/`: `/proc`,
+//! sock_diag, stalls), recording and showing what happened
+//! (`conversation`, `show`, `snapshot`), and the [`Ctx`] that ties them to
+//! one check.
 
 pub mod capture;
-pub mod conn;
 pub mod conversation;
 mod ctx;
-pub mod descriptors;
 mod finished;
 pub mod limits;
 pub mod net;
+pub mod observe;
 pub mod process;
-pub mod procfs;
 pub mod ready;
 pub mod sandbox;
 pub mod show;
 pub mod snapshot;
-pub mod sockdiag;
-pub mod stall;
-pub mod udp;
+
+// The modules of `net/` and `observe/` by their short paths, as the checks
+// name them (`harness::conn::Conn`, `harness::procfs`).
+pub use net::{conn, descriptors, udp};
+pub use observe::{procfs, sockdiag, stall};
 
 pub use ctx::{Binaries, Ctx, Evidence, Server};

@@ -10,9 +10,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use super::conversation::{self, Conversation, Party};
-use super::net::remaining;
-use super::stall::{self, Watch};
+use crate::harness::conversation::{self, Conversation, Party};
+use crate::harness::net::remaining;
+use crate::harness::stall::{self, Watch};
 
 /// The largest datagram the grader expects to receive (the IPv4 UDP limit),
 /// so that what arrives is never cut short on the grader's side.

@@ -3,7 +3,7 @@
 //! parent, session, CPU time) of a process or each of its threads,
 //! `status` (threads), `limits` (open files), `fd` (descriptors, the
 //! sockets among them) and the socket tables of `net/` (TCP and UDP, IPv4
-//! and IPv6). The checks, [`super::stall`] and [`super::limits`] read
+//! and IPv6). The checks, [`crate::harness::stall`] and [`crate::harness::limits`] read
 //! `/proc` through them. Linux only; elsewhere these return an error and the
 //! checks that need them report themselves as skipped.
 
@@ -238,7 +238,7 @@ pub fn unnoticed_ends(server: SocketAddr) -> io::Result<usize> {
 
 /// How many connections wait in the accept queue of the listening socket on
 /// `port`; `None` when nothing listens there. (The backlog is not in
-/// `/proc/net/tcp`: see [`super::sockdiag`].)
+/// `/proc/net/tcp`: see [`crate::harness::sockdiag`].)
 pub fn accept_queue(port: u16) -> io::Result<Option<u32>> {
     Ok(tcp_sockets()?
         .iter()
@@ -293,7 +293,7 @@ pub struct Socket {
     pub state: u8,
     /// Bytes sent and not yet acknowledged (for UDP, waiting to be sent);
     /// 0 for a listening socket, whose backlog this table does not show
-    /// (see [`super::sockdiag`]).
+    /// (see [`crate::harness::sockdiag`]).
     pub tx_queue: u32,
     /// Bytes that arrived and the owning program has not read yet; for a
     /// listening socket, how many connections wait to be accepted.

@@ -2,7 +2,7 @@
 //!
 //! A [`Conn`] is a `TcpStream` (it derefs to one, for timeouts and
 //! addresses) whose reads, writes and shutdowns are recorded in the check's
-//! [`conversation`](super::conversation): the bytes each way, who closed
+//! [`conversation`](crate::harness::conversation): the bytes each way, who closed
 //! first, and a reset. Every connection the harness makes or accepts is a
 //! `Conn`, so a check's conversation is complete without the check doing
 //! anything.
@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::conversation::{self, Conversation, Kind, Party};
-use super::show;
+use crate::harness::conversation::{self, Conversation, Kind, Party};
+use crate::harness::show;
 
 /// What a connection may carry from the program, unless its check expects
 /// more or less ([`Conn::expect_at_most`]).
@@ -121,7 +121,7 @@ impl Conn {
         Self::recorded(stream, theirs, Kind::Accept, Instant::now())
     }
 
-    /// A connection of the grader's own (a [`poke`](super::net::poke)),
+    /// A connection of the grader's own (a [`poke`](crate::harness::net::poke)),
     /// which the conversation leaves out.
     pub fn unrecorded(stream: TcpStream) -> Self {
         let mut conn = Self::with(stream, Party::Client, Kind::Accept, Instant::now(), None);
@@ -129,7 +129,7 @@ impl Conn {
         conn
     }
 
-    /// Whether this is the grader's own [`poke`](super::net::poke), which
+    /// Whether this is the grader's own [`poke`](crate::harness::net::poke), which
     /// woke a peer whose client never connected: nothing a program sent.
     pub fn is_poke(&self) -> bool {
         self.poke

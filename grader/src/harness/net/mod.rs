@@ -1,10 +1,16 @@
-//! Sockets with deadlines: the grader's own clients and servers.
+//! Sockets with deadlines: the grader's own clients and servers. The
+//! connection it records through is [`conn`], its UDP sockets are [`udp`],
+//! a server run out of descriptors is [`descriptors`].
 //!
 //! Every blocking call here is bounded by a deadline, so a program that never
 //! answers costs its check time, never a hung grader. The grader's clients
 //! read while they write, so a large echo can never deadlock on full kernel
 //! buffers, and they use small socket buffers so that buffering bugs in the
 //! graded program show up whatever the kernel's autotuning does.
+
+pub mod conn;
+pub mod descriptors;
+pub mod udp;
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -16,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::conn::{Conn, TooMuch};
+use self::conn::{Conn, TooMuch};
 use super::conversation::{self, Kind, Party};
 use super::stall::{self, Watch};
 use super::{procfs, show};

@@ -11,9 +11,9 @@
 
 use std::time::Instant;
 
-use super::conn::Conn;
-use super::net::Crowd;
-use super::{Server, procfs};
+use crate::harness::conn::Conn;
+use crate::harness::net::Crowd;
+use crate::harness::{Server, procfs};
 use crate::outcome::Failure;
 
 /// The server's descriptor limit: room for a runtime's own and for dozens

@@ -19,8 +19,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::conversation::{self, Conversation, Party};
-use super::procfs;
+use crate::harness::conversation::{self, Conversation, Party};
+use crate::harness::procfs;
 
 /// How often a waiting loop looks at the programs.
 pub const SLICE: Duration = Duration::from_millis(100);
