@@ -46,6 +46,8 @@
 //!   - `harness/conversation.rs`: the conversation a check recorded.
 //!   - `harness/net/`: TCP with deadlines: the grader's clients.
 //!     - `harness/net/conn.rs`: the grader's end of a TCP connection, recording.
+//!     - `harness/net/peers.rs`: the grader's servers, the peers of client programs.
+//!     - `harness/net/faulty.rs`: a port that refuses, a listener that never accepts.
 //!     - `harness/net/udp.rs`: UDP with deadlines: the grader's datagram sockets.
 //!     - `harness/net/descriptors.rs`: running a server out of file descriptors.
 //!   - `harness/observe/`: what the grader sees of a program besides its output.

@@ -10,13 +10,17 @@
 
 pub mod conn;
 pub mod descriptors;
+mod faulty;
+mod peers;
 pub mod udp;
 
+pub use faulty::{FullBacklog, RefusingPort};
+pub use peers::{Peer, Peers, accept_until, listen, poke};
+
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,7 +31,6 @@ use super::conversation::{self, Kind, Party};
 use super::stall::{self, Watch};
 use super::{procfs, show};
 use crate::outcome::Failure;
-use crate::sync::Unpoison;
 
 /// Send and receive buffer size of the grader's sockets.
 pub const SMALL_BUFFER: usize = 16 * 1024;
@@ -415,278 +418,6 @@ pub fn last_arrival(stream: &TcpStream) -> Instant {
     }
     now.checked_sub(Duration::from_millis(u64::from(info.tcpi_last_data_recv)))
         .unwrap_or(now)
-}
-
-/// A loopback listener for the grader's own servers (the peers that client
-/// programs talk to).
-pub fn listen() -> io::Result<(TcpListener, SocketAddr)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    Ok((listener, addr))
-}
-
-/// Wakes up a grader peer still waiting for its client, once the client
-/// has exited: a client that never connected must not make the check wait
-/// for the peer's deadline. (If the client was served, this connection just
-/// goes unanswered.)
-pub fn poke(addr: SocketAddr) {
-    let Ok(socket) = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-    else {
-        return;
-    };
-    let local = match addr {
-        SocketAddr::V4(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
-        SocketAddr::V6(_) => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
-    };
-    let Some(from) = socket
-        .bind(&local.into())
-        .and_then(|()| socket.local_addr())
-        .ok()
-        .and_then(|bound| bound.as_socket())
-    else {
-        return;
-    };
-    // The peer accepts it as the grader's own, not as the client's.
-    pokes().push(from);
-    conversation::record(|c| c.note("wakes its own server: the client has exited"));
-    let _ = socket.connect_timeout(&addr.into(), Duration::from_secs(1));
-}
-
-/// Where the grader's [`poke`]s come from, until a peer accepts them.
-static POKES: std::sync::Mutex<Vec<SocketAddr>> = std::sync::Mutex::new(Vec::new());
-
-fn pokes() -> std::sync::MutexGuard<'static, Vec<SocketAddr>> {
-    POKES.lock().unpoison()
-}
-
-/// Accepts one connection, waiting no later than `deadline`.
-pub fn accept_until(listener: &TcpListener, deadline: Instant) -> io::Result<(Conn, SocketAddr)> {
-    let mut watch = Watch::new();
-    loop {
-        if let Some(why) = watch.stalled() {
-            return Err(io::Error::new(
-                ErrorKind::TimedOut,
-                format!("no client connected: {why}"),
-            ));
-        }
-        let mut pollfd = libc::pollfd {
-            fd: listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let slice = remaining(deadline).min(stall::SLICE);
-        let millis = i32::try_from(slice.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd for a descriptor we own.
-        let ready = unsafe { libc::poll(&mut pollfd, 1, millis) };
-        if ready > 0 {
-            let (stream, peer) = listener.accept()?;
-            stream.set_nonblocking(false)?;
-            let poked = {
-                let mut pokes = pokes();
-                let found = pokes.iter().position(|from| *from == peer);
-                found.map(|index| pokes.swap_remove(index)).is_some()
-            };
-            let conn = if poked {
-                Conn::unrecorded(stream)
-            } else {
-                Conn::accepted(stream, Party::Client)
-            };
-            return Ok((conn, peer));
-        }
-        if Instant::now() >= deadline {
-            return Err(io::Error::new(
-                ErrorKind::TimedOut,
-                "no client connected in time",
-            ));
-        }
-    }
-}
-
-/// Holds a port on which connections are refused: a bound socket that does
-/// not listen. Nothing else can take the port while it is held, so a check
-/// never races another for it.
-#[derive(Debug)]
-pub struct RefusingPort {
-    _socket: Socket,
-    /// The address that refuses connections.
-    pub addr: SocketAddr,
-}
-
-impl RefusingPort {
-    /// Reserves a refusing port on 127.0.0.1.
-    pub fn reserve() -> io::Result<Self> {
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
-        socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
-        let addr = socket
-            .local_addr()?
-            .as_socket()
-            .ok_or_else(|| io::Error::other("bound socket has no inet address"))?;
-        Ok(Self {
-            _socket: socket,
-            addr,
-        })
-    }
-}
-
-/// A loopback listener whose accept queue is full and which never accepts:
-/// the kernel drops new connection requests to it, so a `connect` there
-/// hangs until its own timeout. It makes a connect timeout happen on
-/// loopback, without sending anything to an outside address.
-#[derive(Debug)]
-pub struct FullBacklog {
-    _listener: Socket,
-    _queued: Vec<Conn>,
-    /// The address where connecting hangs.
-    pub addr: SocketAddr,
-}
-
-impl FullBacklog {
-    /// Listens with a backlog of 0 and connects to itself until the kernel
-    /// reports the queue full (`/proc/net/tcp`: more connections waiting
-    /// than the backlog) or a connection attempt hangs, before `deadline`.
-    pub fn new(deadline: Instant) -> io::Result<Self> {
-        let listener = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
-        listener.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
-        listener.listen(0)?;
-        let addr = listener
-            .local_addr()?
-            .as_socket()
-            .ok_or_else(|| io::Error::other("bound socket has no inet address"))?;
-        let mut queued = Vec::new();
-        while !Self::is_full(addr.port())? {
-            if queued.len() >= 8 {
-                return Err(io::Error::other(
-                    "the accept queue did not fill up after 8 connections",
-                ));
-            }
-            // Each connect is bounded: once the queue is full the kernel
-            // drops our own connection request too, which also proves it.
-            let step = (Instant::now() + Duration::from_millis(500)).min(deadline);
-            match try_connect(addr, step) {
-                Ok(stream) => queued.push(stream),
-                Err(err) if err.kind() == ErrorKind::TimedOut => break,
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(Self {
-            _listener: listener,
-            _queued: queued,
-            addr,
-        })
-    }
-
-    fn is_full(port: u16) -> io::Result<bool> {
-        // Full once more connections wait than the backlog of 0.
-        Ok(procfs::accept_queue(port)?.is_some_and(|queued| queued > 0))
-    }
-}
-
-/// A grader-side server for one client: the peer a client program talks to.
-#[derive(Debug)]
-pub struct Peer<T> {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    handle: thread::JoinHandle<io::Result<T>>,
-}
-
-impl<T: Send + 'static> Peer<T> {
-    /// Listens on a free loopback port and serves the first client with
-    /// `serve` in a thread of its own; gives up at `deadline`.
-    pub fn serve_one(
-        deadline: Instant,
-        serve: impl FnOnce(Conn) -> io::Result<T> + Send + 'static,
-    ) -> io::Result<Self> {
-        let (listener, addr) = listen()?;
-        let handle = conversation::spawn("grader-peer", move || {
-            let (stream, _) = accept_until(&listener, deadline)?;
-            stream.set_read_timeout(Some(remaining(deadline)))?;
-            stream.set_write_timeout(Some(remaining(deadline)))?;
-            serve(stream)
-        })?;
-        Ok(Self { addr, handle })
-    }
-
-    /// Waits for the peer to finish (it is bounded by its deadline).
-    pub fn join(self) -> io::Result<T> {
-        self.handle
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the grader's peer panicked")))
-    }
-}
-
-/// A grader-side server for up to `count` clients at once, each served in a
-/// thread of its own: the peer a client program that opens many connections
-/// talks to.
-#[derive(Debug)]
-pub struct Peers<T> {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
-    results: mpsc::Receiver<(usize, io::Result<T>)>,
-}
-
-impl<T: Send + 'static> Peers<T> {
-    /// Listens on a free loopback port, accepts up to `count` clients until
-    /// `deadline`, and serves each with `serve(stream, index)` (index = order
-    /// of acceptance, from 0) in a thread of its own, bounded by `deadline`.
-    pub fn serve_many(
-        deadline: Instant,
-        count: usize,
-        serve: impl Fn(Conn, usize) -> io::Result<T> + Send + Sync + 'static,
-    ) -> io::Result<Self> {
-        let (listener, addr) = listen()?;
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let (sender, results) = mpsc::channel();
-        let serve = Arc::new(serve);
-        let counter = Arc::clone(&accepted);
-        conversation::spawn("grader-peers", move || {
-            for index in 0..count {
-                let Ok((stream, _)) = accept_until(&listener, deadline) else {
-                    return;
-                };
-                counter.fetch_add(1, Ordering::SeqCst);
-                let serve = Arc::clone(&serve);
-                let sender = sender.clone();
-                let _ = conversation::spawn("grader-peer", move || {
-                    let result = stream
-                        .set_read_timeout(Some(remaining(deadline)))
-                        .and_then(|()| stream.set_write_timeout(Some(remaining(deadline))))
-                        .and_then(|()| serve(stream, index));
-                    let _ = sender.send((index, result));
-                });
-            }
-        })?;
-        Ok(Self {
-            addr,
-            accepted,
-            results,
-        })
-    }
-
-    /// How many clients it has accepted so far.
-    pub fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-
-    /// The results of the connections served so far, waiting until all
-    /// accepted connections are done or `deadline` passes; in accept order.
-    pub fn results(&self, deadline: Instant) -> Vec<(usize, io::Result<T>)> {
-        let mut done = Vec::new();
-        while done.len() < self.accepted() {
-            match self.results.recv_timeout(remaining(deadline)) {
-                Ok(result) => done.push(result),
-                Err(_) => break,
-            }
-            if Instant::now() >= deadline {
-                break;
-            }
-        }
-        while let Ok(result) = self.results.try_recv() {
-            done.push(result);
-        }
-        done.sort_by_key(|(index, _)| *index);
-        done
-    }
 }
 
 /// Waits until the program at the other end of `stream` (on this machine)
