@@ -82,7 +82,9 @@
 //!     - `labs/multiconn/interrupted.rs`: the client stopped and continued.
 //!     - `labs/multiconn/logs.rs`: the logs, grouped per connection.
 //!   - `labs/app/`: lab 4, `CHECKS`.
-//!     - `labs/app/server.rs`: the server checks.
+//!     - `labs/app/server.rs`: the server checks: requests, whole and in pieces.
+//!     - `labs/app/bad_input.rs`: the server checks of bad input.
+//!     - `labs/app/log.rs`: the server's log.
 //!     - `labs/app/client.rs`: the client checks.
 //!     - `labs/app/descriptors.rs`: the server out of descriptors.
 //!     - `labs/app/protocol.rs`: the protocol, grader side.

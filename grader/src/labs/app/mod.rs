@@ -8,10 +8,12 @@
 //! for the server to close. JSON is always compared parsed, never as text:
 //! key order and spacing are the program's choice.
 
+mod bad_input;
 mod client;
 mod descriptors;
 mod framing_cases;
 mod framing_tests;
+mod log;
 mod protocol;
 mod server;
 
@@ -32,18 +34,18 @@ pub const CHECKS: Checks = checks!(
     server::one_byte_at_a_time,
     server::split_length,
     server::concurrent,
-    server::malformed_header,
-    server::missing_key,
-    server::bad_content,
-    server::huge_content_length,
-    server::largest_content,
+    bad_input::malformed_header,
+    bad_input::missing_key,
+    bad_input::bad_content,
+    bad_input::huge_content_length,
+    bad_input::largest_content,
     server::stalled_half,
     server::half_close,
-    server::reset_mid_request,
+    bad_input::reset_mid_request,
     server::stop_and_continue,
     descriptors::out_of_descriptors,
     server::byte_order,
-    server::server_log,
+    log::server_log,
     client::client_search,
     client::client_binary,
     client::client_fragments,
