@@ -38,6 +38,8 @@
 //!     its binaries, servers, clients, evidence and snapshot.
 //!   - `harness/process.rs`: a running graded program, its kill guard and
 //!     its output, started through the sandbox.
+//!   - `harness/launch.rs`: what to run and how: a program's command line,
+//!     environment, limits and grants.
 //!   - `harness/capture.rs`: draining a program's output into a capped buffer.
 //!   - `harness/ready.rs`: a server is ready when it prints `Listening on ADDR`.
 //!   - `harness/finished.rs`: how a graded program ended, as students read it.

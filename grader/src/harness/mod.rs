@@ -10,6 +10,7 @@ pub mod capture;
 pub mod conversation;
 mod ctx;
 mod finished;
+mod launch;
 pub mod limits;
 pub mod net;
 pub mod observe;
