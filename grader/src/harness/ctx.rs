@@ -359,6 +359,7 @@ pub struct Ctx {
     seed: u64,
     registry: Arc<Registry>,
     commands: Mutex<Vec<String>>,
+    try_it: Mutex<Option<String>>,
     snapshot_mode: SnapshotMode,
     skipped: AtomicBool,
 }
@@ -380,6 +381,7 @@ impl Ctx {
             seed,
             registry: Arc::default(),
             commands: Mutex::default(),
+            try_it: Mutex::default(),
             snapshot_mode,
             skipped: AtomicBool::new(false),
         }
@@ -457,6 +459,21 @@ impl Ctx {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(command.into());
+    }
+
+    /// Adds `note` to the report's "try it" line (the rubric's `manual`):
+    /// what the grader did differently from the recipe, e.g. the sizes its
+    /// socket buffers had.
+    pub fn note_try_it(&self, note: impl Into<String>) {
+        *self.try_it.lock().unwrap_or_else(|p| p.into_inner()) = Some(note.into());
+    }
+
+    /// The note for the "try it" line, if the check made one.
+    pub fn try_it_note(&self) -> Option<String> {
+        self.try_it
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How to run binary `bin` with `args`, with this check's output cap.

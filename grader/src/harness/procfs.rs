@@ -148,6 +148,8 @@ pub struct TcpSocket {
 }
 
 impl TcpSocket {
+    /// `TCP_ESTABLISHED` in the kernel's numbering.
+    pub const ESTABLISHED: u8 = 0x01;
     /// `TCP_LISTEN` in the kernel's numbering.
     pub const LISTEN: u8 = 0x0A;
     /// `TCP_CLOSE_WAIT` in the kernel's numbering: the peer closed its side.
@@ -206,16 +208,63 @@ fn parse_tcp_line(line: &str) -> Option<TcpSocket> {
     })
 }
 
-/// The largest size a TCP socket's send buffer grows to by itself (the last
-/// of `/proc/sys/net/ipv4/tcp_wmem`, as the calling thread's network
-/// namespace has it).
-pub fn largest_send_buffer() -> Option<usize> {
-    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
-        .ok()?
-        .split_whitespace()
-        .last()?
-        .parse()
-        .ok()
+/// The sizes TCP sockets get where the calling thread is: `net.ipv4.tcp_rmem`
+/// and `tcp_wmem` (min, default, max, in bytes) of its network namespace.
+/// In a grade's namespace they are the grader's small ones
+/// ([`RECEIVE_BUFFERS`](super::sandbox::network::RECEIVE_BUFFERS)); without
+/// one, the machine's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpBuffers {
+    /// `tcp_rmem`.
+    pub receive: [usize; 3],
+    /// `tcp_wmem`.
+    pub send: [usize; 3],
+}
+
+impl TcpBuffers {
+    /// The sizes where the calling thread is; Linux's usual defaults where
+    /// `/proc` does not say.
+    pub fn here() -> TcpBuffers {
+        let read = |name: &str| -> Option<[usize; 3]> {
+            let text = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")).ok()?;
+            let numbers: Vec<usize> = text
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .ok()?;
+            numbers.try_into().ok()
+        };
+        TcpBuffers {
+            receive: read("tcp_rmem").unwrap_or([4096, 131_072, 6_291_456]),
+            send: read("tcp_wmem").unwrap_or([4096, 16_384, 4_194_304]),
+        }
+    }
+
+    /// The largest size a socket's send buffer grows to by itself.
+    pub fn largest_send(&self) -> usize {
+        self.send[2]
+    }
+
+    /// The largest size a socket's receive buffer grows to by itself.
+    pub fn largest_receive(&self) -> usize {
+        self.receive[2]
+    }
+
+    /// The most one connection's kernel buffers hold, one way: the sender's
+    /// send buffer and the receiver's receive buffer, both grown as far as
+    /// they go. Data that must wait in a program, not in the kernel, is
+    /// some multiple of this.
+    pub fn one_way(&self) -> usize {
+        self.largest_send() + self.largest_receive()
+    }
+
+    /// The sizes as `sysctl` shows them, for reports: `tcp_wmem 4096 16384
+    /// 65536, tcp_rmem 4096 131072 131072`.
+    pub fn describe(&self) -> String {
+        let [a, b, c] = self.send;
+        let [d, e, f] = self.receive;
+        format!("tcp_wmem {a} {b} {c}, tcp_rmem {d} {e} {f}")
+    }
 }
 
 /// The inode of the socket at the `local` end of the TCP connection from
