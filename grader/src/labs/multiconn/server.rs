@@ -435,14 +435,41 @@ pub(super) fn idle_cpu(ctx: &Ctx) -> CheckResult {
     };
     // The measurement: the server's own CPU time over an idle second. A
     // busy machine slows a busy loop down but cannot make it use nothing.
+    // The second ends early on evidence either way: a server that has
+    // already used more than the whole second allows has failed; one whose
+    // every thread sleeps in poll with no timeout, and has not run at all
+    // for a while, sleeps until an event comes, and none will: what it used
+    // so far is all it uses.
     let window = ctx.scaled(1.0);
+    let quiet = ctx.scaled(0.05);
+    let allowed = |elapsed: Duration| Duration::from_millis(50).mul_f64(elapsed.as_secs_f64());
     let before = cpu()?;
     let started = Instant::now();
-    thread::sleep(window);
-    let used = cpu()? - before;
+    let mut asleep_since: Option<(Instant, u64)> = None;
+    let used = loop {
+        thread::sleep(Duration::from_millis(5));
+        let used = cpu()? - before;
+        if started.elapsed() >= window || used > allowed(window.mul_f64(1.2)) {
+            break used;
+        }
+        let runs = procfs::times_scheduled(pid).ok();
+        asleep_since = match (asleep_since, runs) {
+            (Some((since, then)), Some(now))
+                if then == now && procfs::sleeps_until_an_event(pid) =>
+            {
+                if since.elapsed() >= quiet && used <= allowed(window) {
+                    drop(clients);
+                    return Ok(());
+                }
+                Some((since, then))
+            }
+            (_, Some(now)) if procfs::sleeps_until_an_event(pid) => Some((Instant::now(), now)),
+            _ => None,
+        };
+    };
     let elapsed = started.elapsed();
     drop(clients);
-    let limit = Duration::from_millis(50).mul_f64(elapsed.as_secs_f64());
+    let limit = allowed(elapsed);
     if used <= limit {
         return Ok(());
     }
