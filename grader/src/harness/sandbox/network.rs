@@ -9,7 +9,7 @@
 //! client that never reads, an echo left waiting in the server) fills them
 //! with a few hundred KiB rather than the megabytes the machine's defaults
 //! let a socket grow to. The checks read the sizes that apply where they run
-//! (`procfs::tcp_buffers`) and scale their data to them.
+//! (`procfs::TcpBuffers::here`) and scale their data to them.
 
 use std::fs;
 use std::io;
