@@ -80,10 +80,12 @@ pub struct GradeArgs {
     #[command(flatten)]
     run: RunOptions,
     /// How many labs `all` grades side by side (by default as many as the
-    /// machine has cores), and how many checks of a lab run at once (by
-    /// default 8); `-j 1` grades one lab, and one check, at a time.
+    /// machine has cores); `-j 1` grades one lab after another.
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
+    /// How many checks of a lab run at once (1: one after another).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    checks_at_once: u16,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -324,7 +326,7 @@ fn grade_lab(
     };
     let options = Options {
         only,
-        jobs: args.jobs.map_or(8, usize::from),
+        jobs: usize::from(args.checks_at_once),
         ..args.run.grader_options(graded)
     };
     Ok(grader::grade(lab, binaries, &options))
