@@ -344,6 +344,13 @@ fn execute(
     };
     let mut result = outcome(spec, lab, status, failure, started.elapsed(), options);
     result.commands = ctx.commands();
+    if let Some(note) = ctx.try_it_note() {
+        result.manual = if result.manual.is_empty() {
+            note
+        } else {
+            format!("{} ({note})", result.manual)
+        };
+    }
     result.conversation = conversation.transcript();
     result
 }

@@ -80,9 +80,13 @@ pub struct GradeArgs {
     check: Option<String>,
     #[command(flatten)]
     run: RunOptions,
-    /// How many checks run at once.
-    #[arg(long, short = 'j', default_value_t = 8)]
-    jobs: usize,
+    /// How many labs `all` grades side by side (by default as many as the
+    /// machine has cores); `-j 1` grades one lab after another.
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+    /// How many checks of a lab run at once (1: one after another).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    checks_at_once: u16,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -122,7 +126,7 @@ pub fn lab_list() -> String {
     for lab in present_labs() {
         list += &format!("  {:<5} {:<12} {}\n", lab.name(), lab.slug, lab.title);
     }
-    list += "  all                every lab, one after another\n";
+    list += "  all                every lab, side by side (-j 1: one after another)\n";
     list
 }
 
@@ -204,14 +208,12 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     }
     let style = Style::for_stdout(args.verbose);
     let mut reports = Vec::new();
-    for lab in selection.labs() {
-        let report = grade_lab(lab, args, only.clone())?;
-        match args.format {
-            Format::Text => print!("{}", render::text::lab(&report, style)),
-            Format::Json => println!("{}", render::json::lab(&report)),
-        }
-        reports.push(report);
-    }
+    grade_side_by_side(&selection.labs(), args, only, |report| match args.format {
+        Format::Text => print!("{}", render::text::lab(report, style)),
+        Format::Json => println!("{}", render::json::lab(report)),
+    })?
+    .into_iter()
+    .for_each(|report| reports.push(report));
     if matches!(selection, Selection::All) && args.format == Format::Text {
         println!();
         print!("{}", render::text::totals(&reports, style));
@@ -256,7 +258,69 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     })
 }
 
-fn grade_lab(lab: &'static Lab, args: &GradeArgs, only: Option<String>) -> Result<LabReport> {
+/// How many labs are graded at once: `-j`, or as many as the machine has
+/// cores; never more than there are labs.
+fn labs_at_once(jobs: Option<u16>, labs: usize) -> usize {
+    let cores = || std::thread::available_parallelism().map_or(1, usize::from);
+    jobs.map_or_else(cores, usize::from).clamp(1, labs.max(1))
+}
+
+/// Grades `labs`, [`labs_at_once`] at a time, and hands each report to
+/// `show` in the labs' order as soon as it and every report before it are
+/// done; returns the reports in that order. Builds take turns (cargo would
+/// make them wait for its lock anyway, and say so), each lab's checks
+/// start as soon as its build is done.
+fn grade_side_by_side(
+    labs: &[&'static Lab],
+    args: &GradeArgs,
+    only: Option<String>,
+    mut show: impl FnMut(&LabReport),
+) -> Result<Vec<LabReport>> {
+    let workers = labs_at_once(args.jobs, labs.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let building = std::sync::Mutex::new(());
+    let (done, finished) = std::sync::mpsc::channel();
+    let mut results: Vec<Option<Result<LabReport>>> = labs.iter().map(|_| None).collect();
+    let mut reports = Vec::new();
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..workers {
+            let (done, next, building, only) = (done.clone(), &next, &building, only.clone());
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(lab) = labs.get(index) else {
+                        break;
+                    };
+                    let report = grade_lab(lab, args, only.clone(), building);
+                    if done.send((index, report)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done);
+        for (index, report) in finished {
+            results[index] = Some(report);
+            while let Some(slot) = results.get_mut(reports.len()) {
+                let Some(report) = slot.take() else {
+                    break;
+                };
+                let report = report?;
+                show(&report);
+                reports.push(report);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(reports)
+}
+
+fn grade_lab(
+    lab: &'static Lab,
+    args: &GradeArgs,
+    only: Option<String>,
+    building: &std::sync::Mutex<()>,
+) -> Result<LabReport> {
     // What `intake` found (Gradescope runs it first), while the sources
     // are still as it left them.
     let intake = (!args.solution && args.bin_dir.is_none())
@@ -285,6 +349,7 @@ fn grade_lab(lab: &'static Lab, args: &GradeArgs, only: Option<String>) -> Resul
             } else {
                 Edition::Student
             };
+            let _turn = building.lock().unwrap_or_else(|p| p.into_inner());
             (
                 builder::build_with(
                     lab,
@@ -298,7 +363,7 @@ fn grade_lab(lab: &'static Lab, args: &GradeArgs, only: Option<String>) -> Resul
     };
     let options = Options {
         only,
-        jobs: args.jobs,
+        jobs: usize::from(args.checks_at_once),
         ..args.run.grader_options(graded)
     };
     let mut report = grader::grade(lab, binaries, &options);

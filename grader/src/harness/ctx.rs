@@ -500,6 +500,7 @@ pub struct Ctx {
     seed: u64,
     registry: Arc<Registry>,
     commands: Mutex<Vec<String>>,
+    try_it: Mutex<Option<String>>,
     snapshot_mode: SnapshotMode,
     skipped: AtomicBool,
 }
@@ -521,6 +522,7 @@ impl Ctx {
             seed,
             registry: Arc::default(),
             commands: Mutex::default(),
+            try_it: Mutex::default(),
             snapshot_mode,
             skipped: AtomicBool::new(false),
         }
@@ -592,6 +594,21 @@ impl Ctx {
     /// Notes a command for `--verbose`, e.g. the grader's own connection.
     pub fn note_command(&self, command: impl Into<String>) {
         self.commands.lock().unpoison().push(command.into());
+    }
+
+    /// Adds `note` to the report's "try it" line (the rubric's `manual`):
+    /// what the grader did differently from the recipe, e.g. the sizes its
+    /// socket buffers had.
+    pub fn note_try_it(&self, note: impl Into<String>) {
+        *self.try_it.lock().unwrap_or_else(|p| p.into_inner()) = Some(note.into());
+    }
+
+    /// The note for the "try it" line, if the check made one.
+    pub fn try_it_note(&self) -> Option<String> {
+        self.try_it
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How to run binary `bin` with `args`, with this check's output cap.

@@ -45,6 +45,9 @@ pub struct Finished {
     /// How long it ran: from just before it started until its exit was
     /// seen (or the grader stopped waiting). Never shorter than its run.
     pub elapsed: Duration,
+    /// When its exit was seen (or the grader stopped waiting): never
+    /// before it exited, however slowly the grader started it.
+    pub exit_seen: Instant,
     /// How it was started.
     pub command_line: String,
 }
@@ -174,7 +177,8 @@ impl Process {
         // From just before the program started until its exit was seen (or
         // the deadline came): never shorter than its run, however slowly the
         // grader set up around it, and without the clean-up below.
-        let elapsed = self.started().elapsed();
+        let exit_seen = Instant::now();
+        let elapsed = exit_seen.duration_since(self.started());
         let status = self.terminate();
         // The group is dead, so the pipes close; a descendant that escaped
         // the group could hold them open, so this wait is bounded too.
@@ -189,6 +193,7 @@ impl Process {
             stderr: self.stderr().bytes(),
             stdout_truncated: self.stdout().truncated(),
             elapsed,
+            exit_seen,
             command_line: self.command_line().to_owned(),
         }
     }

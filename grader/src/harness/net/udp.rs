@@ -70,6 +70,27 @@ pub fn arrival(socket: &UdpSocket) -> Instant {
     now.checked_sub(ago).unwrap_or(now)
 }
 
+/// Has the kernel stamp each datagram as it arrives (`SO_TIMESTAMP`), for
+/// [`arrival`]: without it, the first `SIOCGSTAMP` answers with the time of
+/// the call, as late as the grader's thread got to run.
+fn stamp_arrivals(socket: &UdpSocket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket and an int option of the size we pass.
+    let result = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(socket),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMP,
+            (&raw const on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A UDP socket bound to a free loopback port (127.0.0.1, port 0), for
 /// talking to a graded server.
 pub fn bind() -> io::Result<Udp> {
@@ -79,8 +100,10 @@ pub fn bind() -> io::Result<Udp> {
 /// A UDP socket bound to a free loopback port, talking to the graded
 /// program `theirs`.
 pub fn bind_facing(theirs: Party) -> io::Result<Udp> {
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    stamp_arrivals(&socket)?;
     Ok(Udp {
-        socket: UdpSocket::bind("127.0.0.1:0")?,
+        socket,
         theirs,
         conversation: conversation::current(),
     })

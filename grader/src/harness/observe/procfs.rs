@@ -210,6 +210,74 @@ pub fn waits_for_readiness(pid: u32) -> io::Result<bool> {
     Ok(wchan.contains("poll") || wchan.contains("select"))
 }
 
+/// Whether every thread of `pid` sleeps in a readiness wait (`poll`,
+/// `select`, `epoll_wait` and their variants) with no timeout, as
+/// `/proc/PID/task/TID/syscall` shows: then nothing but an event on one of
+/// its descriptors (or a signal) wakes it. `false` when a thread runs, sleeps
+/// elsewhere or with a timeout, or `/proc` does not say.
+pub fn sleeps_until_an_event(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut any = false;
+    for task in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("syscall")) else {
+            return false;
+        };
+        if !untimed_readiness_wait(&text) {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+/// Whether a `/proc/PID/syscall` line (`NR ARG1 … ARG6 SP PC`: the number
+/// in decimal, the rest in hex) is a readiness wait without a timeout.
+fn untimed_readiness_wait(line: &str) -> bool {
+    let mut fields = line.split_whitespace();
+    let Some(number) = fields.next().and_then(|field| field.parse::<i64>().ok()) else {
+        return false;
+    };
+    let args: Vec<u64> = fields
+        .map(|field| u64::from_str_radix(field.trim_start_matches("0x"), 16).unwrap_or(1))
+        .collect();
+    // An `int` timeout (milliseconds), negative for none: only its low 32
+    // bits are the argument.
+    let negative = |index: usize| args.get(index).is_some_and(|&arg| (arg as u32 as i32) < 0);
+    // A pointer to a timeout, NULL for none.
+    let null = |index: usize| args.get(index) == Some(&0);
+    match number {
+        #[cfg(target_arch = "x86_64")]
+        n if n == libc::SYS_poll => negative(2),
+        #[cfg(target_arch = "x86_64")]
+        n if n == libc::SYS_select => null(4),
+        #[cfg(target_arch = "x86_64")]
+        n if n == libc::SYS_epoll_wait => negative(3),
+        n if n == libc::SYS_ppoll => null(2),
+        n if n == libc::SYS_pselect6 => null(4),
+        n if n == libc::SYS_epoll_pwait => negative(3),
+        n if n == libc::SYS_epoll_pwait2 => null(3),
+        _ => false,
+    }
+}
+
+/// How often the threads of `pid` have been given a CPU so far, all
+/// together (the third field of `/proc/PID/task/TID/schedstat`): unchanged
+/// between two looks means none of them ran in between.
+pub fn times_scheduled(pid: u32) -> io::Result<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let text = std::fs::read_to_string(task?.path().join("schedstat"))?;
+        total += text
+            .split_whitespace()
+            .nth(2)
+            .and_then(|field| field.parse::<u64>().ok())
+            .ok_or_else(|| io::Error::other("malformed /proc/PID/task/TID/schedstat"))?;
+    }
+    Ok(total)
+}
+
 /// Bytes that arrived on the connections accepted at `server` (its
 /// listening address) and that the server has not read yet, all together.
 pub fn unread_by_server(server: SocketAddr) -> io::Result<u64> {
@@ -303,6 +371,8 @@ pub struct Socket {
 }
 
 impl Socket {
+    /// `TCP_ESTABLISHED` in the kernel's numbering.
+    pub const ESTABLISHED: u8 = 0x01;
     /// `TCP_LISTEN` in the kernel's numbering.
     pub const LISTEN: u8 = 0x0A;
     /// `TCP_CLOSE_WAIT` in the kernel's numbering: the peer closed its side.
@@ -379,16 +449,63 @@ pub fn tcp_sockets() -> io::Result<Vec<Socket>> {
     sockets(Table::TCP)
 }
 
-/// The largest size a TCP socket's send buffer grows to by itself (the last
-/// of `/proc/sys/net/ipv4/tcp_wmem`, as the calling thread's network
-/// namespace has it).
-pub fn largest_send_buffer() -> Option<usize> {
-    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
-        .ok()?
-        .split_whitespace()
-        .last()?
-        .parse()
-        .ok()
+/// The sizes TCP sockets get where the calling thread is: `net.ipv4.tcp_rmem`
+/// and `tcp_wmem` (min, default, max, in bytes) of its network namespace.
+/// In a grade's namespace they are the grader's small ones
+/// ([`RECEIVE_BUFFERS`](super::sandbox::network::RECEIVE_BUFFERS)); without
+/// one, the machine's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpBuffers {
+    /// `tcp_rmem`.
+    pub receive: [usize; 3],
+    /// `tcp_wmem`.
+    pub send: [usize; 3],
+}
+
+impl TcpBuffers {
+    /// The sizes where the calling thread is; Linux's usual defaults where
+    /// `/proc` does not say.
+    pub fn here() -> TcpBuffers {
+        let read = |name: &str| -> Option<[usize; 3]> {
+            let text = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")).ok()?;
+            let numbers: Vec<usize> = text
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .ok()?;
+            numbers.try_into().ok()
+        };
+        TcpBuffers {
+            receive: read("tcp_rmem").unwrap_or([4096, 131_072, 6_291_456]),
+            send: read("tcp_wmem").unwrap_or([4096, 16_384, 4_194_304]),
+        }
+    }
+
+    /// The largest size a socket's send buffer grows to by itself.
+    pub fn largest_send(&self) -> usize {
+        self.send[2]
+    }
+
+    /// The largest size a socket's receive buffer grows to by itself.
+    pub fn largest_receive(&self) -> usize {
+        self.receive[2]
+    }
+
+    /// The most one connection's kernel buffers hold, one way: the sender's
+    /// send buffer and the receiver's receive buffer, both grown as far as
+    /// they go. Data that must wait in a program, not in the kernel, is
+    /// some multiple of this.
+    pub fn one_way(&self) -> usize {
+        self.largest_send() + self.largest_receive()
+    }
+
+    /// The sizes as `sysctl` shows them, for reports: `tcp_wmem 4096 16384
+    /// 65536, tcp_rmem 4096 131072 131072`.
+    pub fn describe(&self) -> String {
+        let [a, b, c] = self.send;
+        let [d, e, f] = self.receive;
+        format!("tcp_wmem {a} {b} {c}, tcp_rmem {d} {e} {f}")
+    }
 }
 
 /// The socket at the `local` end of the TCP connection from `remote`, with
@@ -524,6 +641,31 @@ mod tests {
             })
         );
         assert_eq!(Stat::parse("42 (x"), None);
+    }
+
+    #[test]
+    fn untimed_readiness_waits_are_told_from_timed_ones() {
+        let line = |number: i64, args: [&str; 6]| {
+            format!("{number} {} 0x7ffc232bda08 0x7f1b74f26ef3", args.join(" "))
+        };
+        let zeros = ["0x3", "0x55f442dd9620", "0x3ff", "0x0", "0x0", "0x0"];
+        let mut untimed = zeros;
+        untimed[3] = "0xffffffff";
+        let mut timed = zeros;
+        timed[3] = "0x64";
+        let pwait = libc::SYS_epoll_pwait;
+        assert!(untimed_readiness_wait(&line(pwait, untimed)));
+        assert!(!untimed_readiness_wait(&line(pwait, timed)));
+        assert!(!untimed_readiness_wait(&line(pwait, zeros)));
+        // epoll_pwait2 and ppoll take a pointer: NULL is no timeout.
+        assert!(untimed_readiness_wait(&line(libc::SYS_epoll_pwait2, zeros)));
+        assert!(!untimed_readiness_wait(&line(
+            libc::SYS_epoll_pwait2,
+            timed
+        )));
+        assert!(!untimed_readiness_wait(&line(libc::SYS_read, untimed)));
+        assert!(!untimed_readiness_wait("running"));
+        assert!(!untimed_readiness_wait("-1 0x7ffc232bda08 0x7f1b74f26ef3"));
     }
 
     #[test]

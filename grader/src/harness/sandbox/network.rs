@@ -1,6 +1,15 @@
-//! A network namespace per grade: only a loopback interface, brought up.
-//! The check threads join it ([`super::Sandbox::enter`]) so that checks still
-//! connect to their programs; builds happen before, outside it.
+//! A network namespace per grade: only a loopback interface, brought up,
+//! and small TCP buffers. The check threads join it
+//! ([`super::Sandbox::enter`]) so that checks still connect to their
+//! programs; builds happen before, outside it.
+//!
+//! `net.ipv4.tcp_rmem` and `tcp_wmem` belong to the network namespace
+//! (Linux 4.15 and later): in the grade's, they are [`RECEIVE_BUFFERS`] and
+//! [`SEND_BUFFERS`], so that a check that must fill a socket's buffers (a
+//! client that never reads, an echo left waiting in the server) fills them
+//! with a few hundred KiB rather than the megabytes the machine's defaults
+//! let a socket grow to. The checks read the sizes that apply where they run
+//! (`procfs::TcpBuffers::here`) and scale their data to them.
 
 use std::fs;
 use std::io;
@@ -8,6 +17,17 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use rustix::thread::{LinkNameSpaceType, UnshareFlags};
 use socket2::{Domain, Socket, Type};
+
+/// `net.ipv4.tcp_rmem` in the grade's namespace: min, default, max (bytes).
+/// The default is the usual one (128 KiB), so a program that reads a
+/// request of 100 KiB before it answers sees it arrive as on any machine;
+/// the maximum stops autotuning from growing a socket further.
+pub const RECEIVE_BUFFERS: [usize; 3] = [4096, 131072, 131072];
+
+/// `net.ipv4.tcp_wmem` in the grade's namespace: min, default, max (bytes).
+/// The default is the kernel's (16 KiB); the maximum, 64 KiB instead of the
+/// usual 4 MiB, is what makes filling a server's send buffer cheap.
+pub const SEND_BUFFERS: [usize; 3] = [4096, 16384, 65536];
 
 /// A network namespace holding only a loopback interface, brought up.
 #[derive(Debug)]
@@ -25,6 +45,10 @@ impl NetworkNamespace {
             // context); the thread ends below.
             unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }?;
             bring_up_loopback()?;
+            // Best effort: on a kernel where these are not per namespace,
+            // writing them would change the whole machine's, so only a
+            // namespace that has them of its own gets them.
+            set_buffers();
             let fd = fs::File::open("/proc/thread-self/ns/net")?;
             Ok(NetworkNamespace { fd: fd.into() })
         })
@@ -39,6 +63,33 @@ impl NetworkNamespace {
             Some(LinkNameSpaceType::Network),
         )?;
         Ok(())
+    }
+}
+
+/// Writes [`RECEIVE_BUFFERS`] and [`SEND_BUFFERS`] in the calling thread's
+/// network namespace, when it has them of its own (Linux 4.15 and later; a
+/// new namespace starts with a copy of the machine's). Failing leaves the
+/// machine's sizes, which the checks read anyway.
+fn set_buffers() {
+    let written = |name: &str, sizes: [usize; 3]| {
+        let text = format!("{} {} {}", sizes[0], sizes[1], sizes[2]);
+        fs::write(format!("/proc/sys/net/ipv4/{name}"), text).is_ok()
+    };
+    if per_namespace_buffers() {
+        let _ = written("tcp_rmem", RECEIVE_BUFFERS) && written("tcp_wmem", SEND_BUFFERS);
+    }
+}
+
+/// Whether `tcp_rmem` and `tcp_wmem` are per network namespace: from Linux
+/// 4.15 on.
+fn per_namespace_buffers() -> bool {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|part| part.parse::<u32>().ok());
+    match (numbers.next(), numbers.next()) {
+        (Some(major), Some(minor)) => (major, minor) >= (4, 15),
+        _ => false,
     }
 }
 
@@ -62,4 +113,32 @@ fn bring_up_loopback() -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::procfs::TcpBuffers;
+
+    /// As root, a grade's namespace has the small buffers, and the machine
+    /// keeps its own.
+    #[test]
+    fn the_namespace_has_small_buffers_of_its_own() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let machine = TcpBuffers::here();
+        let namespace = NetworkNamespace::create().expect("a network namespace");
+        let inside = std::thread::spawn(move || {
+            namespace.enter().expect("entering it");
+            TcpBuffers::here()
+        })
+        .join()
+        .unwrap();
+        if per_namespace_buffers() {
+            assert_eq!(inside.receive, RECEIVE_BUFFERS);
+            assert_eq!(inside.send, SEND_BUFFERS);
+        }
+        assert_eq!(TcpBuffers::here(), machine);
+    }
 }

@@ -15,6 +15,7 @@ mod interrupted;
 mod logs;
 mod server;
 
+use crate::harness::procfs::TcpBuffers;
 use crate::lab::Checks;
 
 const SERVER: &str = "multiconn-server";
@@ -23,8 +24,42 @@ const CLIENT: &str = "multiconn-client";
 /// What every connection of `multiconn-client` sends, in order.
 const CLIENT_MESSAGES: &[u8] = b"Message 1 from client.Message 2 from client.";
 
-/// 8 MiB: far more than any socket buffer, so it must wait in the server.
+/// 8 MiB: far more than the machine's socket buffers usually hold, so it
+/// must wait in the server; the most a check sends.
 const EIGHT_MIB: usize = 8 * 1024 * 1024;
+
+/// How much a check sends that must wait in the server, not in the kernel:
+/// four times what one connection's buffers hold one way, at most 8 MiB.
+/// On a machine's usual buffers (a send buffer growing to 4 MiB, a receive
+/// buffer to 6 MiB and more) that is 8 MiB; in the grade's network
+/// namespace, whose buffers the grader makes small, 768 KiB.
+fn beyond_buffers(buffers: &TcpBuffers) -> usize {
+    (4 * buffers.one_way()).min(EIGHT_MIB)
+}
+
+/// `bytes` as the checks' messages say it: `768 KiB`, `8 MiB`.
+fn size(bytes: usize) -> String {
+    if bytes % (1024 * 1024) == 0 {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else {
+        format!("{} KiB", bytes.div_ceil(1024))
+    }
+}
+
+/// The note for a check's "try it" line when it sent `sent` where the
+/// recipe, written for a machine's usual buffers, sends `recipe`.
+fn buffers_note(buffers: &TcpBuffers, sent: usize, recipe: usize) -> Option<String> {
+    (sent != recipe).then(|| {
+        format!(
+            "the grader sent {} instead of {}: its network namespace has small socket buffers ({}); \
+             on your machine's, send {} as above",
+            size(sent),
+            size(recipe),
+            buffers.describe(),
+            size(recipe)
+        )
+    })
+}
 
 /// The checks of lab 3, in rubric order.
 pub const CHECKS: Checks = checks!(
