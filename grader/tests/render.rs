@@ -361,10 +361,15 @@ fn html_page() {
         "echo.hello",
         "echo.server_log",
         "echo.fd_leak",
-        "errors.usage",
     ] {
         assert!(page.contains(&format!("id=\"{id}\"")), "{id}");
     }
+    // A lab that did not compile says so once, with the compiler's first
+    // error, not as a list of checks that fail.
+    assert!(!page.contains("id=\"errors.usage\""));
+    assert!(page.contains("did not compile: none of 2 checks ran"));
+    assert!(page.contains("2 checks not run: they run once it compiles."));
+    assert!(page.contains("--&gt; labs/errors/src/main.rs:3:5"));
     assert_eq!(page.matches("<svg class=\"seq\"").count(), 2);
     assert!(page.contains("href=\"file:///course/labs/echo/README.md#echo-hello\""));
     for fetch in ["src=", "http://", "https://", "<script", "url(http"] {

@@ -149,8 +149,12 @@ fn lab(html: &mut String, view: &LabView, links: Links) {
     let _ = writeln!(
         html,
         "<div class=\"scorebar\" role=\"img\" aria-label=\"{percent}% of the points\"><div style=\"width:{percent}%\"></div></div>\n\
-         <p class=\"counts\">{passed} of {} checks passed{}</p>",
-        view.checks.len(),
+         <p class=\"counts\">{}{}</p>",
+        if view.did_not_compile() {
+            format!("did not compile: none of {} checks ran", view.checks.len())
+        } else {
+            format!("{passed} of {} checks passed", view.checks.len())
+        },
         if view.skipped > 0 {
             format!(
                 " · {} skipped, not counted (on another platform than Linux the grade is not final)",
@@ -207,6 +211,16 @@ fn lab(html: &mut String, view: &LabView, links: Links) {
         .map(|check| check.id.chars().count())
         .max()
         .unwrap_or(0);
+    if view.did_not_compile() {
+        // Nothing ran: one line, not a list of checks that fail for no
+        // reason of their own.
+        let _ = writeln!(
+            html,
+            "<p class=\"not-run\">{}</p>\n</section>",
+            escape(&view.not_run_line())
+        );
+        return;
+    }
     let _ = writeln!(
         html,
         "<ol class=\"checks\" style=\"--id:{}px\">",

@@ -138,6 +138,35 @@ impl<'a> LabView<'a> {
         format!("{}: {}/{}", self.lab, self.score, self.max_score)
     }
 
+    /// The total as a report's last line: `lab1: 34/40`, or `lab1: 0/46
+    /// (did not compile)`.
+    pub fn total_line(&self) -> String {
+        if self.did_not_compile() {
+            format!("{} (did not compile)", self.total())
+        } else {
+            self.total()
+        }
+    }
+
+    /// Whether the lab did not compile: its checks could not run, and a
+    /// report says so once, with the compiler's first error, instead of
+    /// listing every check as failing.
+    pub fn did_not_compile(&self) -> bool {
+        self.state == SubmissionState::DidNotCompile
+    }
+
+    /// What a report shows in place of the list of checks of a lab that
+    /// did not compile: `13 checks not run: they run once it compiles. Fix
+    /// the first error above, then grade again.`
+    pub fn not_run_line(&self) -> String {
+        let count = self.checks.len();
+        format!(
+            "{count} {} not run: {} once it compiles. Fix the first error above, then grade again.",
+            if count == 1 { "check" } else { "checks" },
+            if count == 1 { "it runs" } else { "they run" },
+        )
+    }
+
     /// Full marks?
     pub fn full_marks(&self) -> bool {
         self.score == self.max_score && self.max_score > 0

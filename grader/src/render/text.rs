@@ -79,7 +79,15 @@ pub fn lab(report: &LabReport, style: Style) -> String {
         let _ = writeln!(out, "{}", style.paint("1", &start));
     }
     let same = same_failures(&view.checks);
-    for (index, check) in view.checks.iter().enumerate() {
+    // A lab that did not compile ran nothing: one line, not a list of
+    // checks that fail for no reason of their own.
+    let checks = if view.did_not_compile() && !style.verbose {
+        let _ = writeln!(out, "{}", style.paint("33", &view.not_run_line()));
+        &[][..]
+    } else {
+        &view.checks[..]
+    };
+    for (index, check) in checks.iter().enumerate() {
         match &same[index] {
             Same::AsAbove(first) if !style.verbose => {
                 write_status_line(&mut out, check, id_width, style);
@@ -107,7 +115,10 @@ pub fn lab(report: &LabReport, style: Style) -> String {
     let _ = writeln!(
         out,
         "{}",
-        style.paint(if view.full_marks() { "1;32" } else { "1" }, &view.total())
+        style.paint(
+            if view.full_marks() { "1;32" } else { "1" },
+            &view.total_line()
+        )
     );
     if style.verbose {
         out
@@ -321,7 +332,7 @@ fn clip_what(what: &str) -> String {
 pub fn totals(reports: &[LabReport], style: Style) -> String {
     let mut out = String::new();
     for report in reports {
-        let _ = writeln!(out, "{}", LabView::of(report).total());
+        let _ = writeln!(out, "{}", LabView::of(report).total_line());
     }
     let score: u32 = reports.iter().map(|r| r.score).sum();
     let max: u32 = reports.iter().map(|r| r.max_score).sum();
