@@ -184,14 +184,9 @@ fn lab(html: &mut String, view: &LabView, links: Links) {
     if let Some(reason) = view.reason() {
         let _ = writeln!(html, "<pre class=\"build\">{}</pre>", escape(&reason));
     }
-    if let Some(start) = where_to_start(view) {
+    if let Some((start, handout)) = where_to_start(view) {
         // The handout section it names is a link, as everywhere on the page.
-        let handout = view
-            .checks
-            .iter()
-            .find_map(|check| check.guidance)
-            .map(|guidance| guidance.handout)
-            .unwrap_or_default();
+        let handout = handout.as_str();
         let mut start = inline(&start);
         if !handout.is_empty() {
             let link = format!(

@@ -285,9 +285,11 @@ pub fn bounded(text: &str, max: usize) -> String {
     format!("{} … ({} more bytes)", &text[..end], text.len() - end)
 }
 
-/// Where a student whose program passes nothing yet should begin: the first
-/// check, and the handout section it links.
-pub fn where_to_start(view: &LabView) -> Option<String> {
+/// Where a student whose program passes nothing yet should begin: where the
+/// handout begins its steps (the rubric's `[[lab]]`: the library first,
+/// Step 1), or else the first check; the sentence, and the handout section
+/// it names (which a page makes a link).
+pub fn where_to_start(view: &LabView) -> Option<(String, String)> {
     // A grade of one check (`--check ID`) says nothing about the rest.
     if view.build_failure.is_some()
         || view.checks.len() < 2
@@ -295,15 +297,38 @@ pub fn where_to_start(view: &LabView) -> Option<String> {
     {
         return None;
     }
+    let failed = |id: &str| {
+        view.checks
+            .iter()
+            .find(|check| check.id == id && check.status == Status::Failed)
+    };
+    if let Some(start) = crate::rubric::start(view.slug) {
+        if let Some(check) = failed(&start.begin_with) {
+            let handout = check.guidance.map(|guidance| guidance.handout)?;
+            let page = handout.split_once('#').map_or(handout, |(page, _)| page);
+            let read = format!("{page}{}", start.begin_at);
+            return Some((
+                format!(
+                    "Nothing passes yet, which is where every lab starts. Begin where the handout \
+                     does, with {}: read {read}, then grade again with --check {}.",
+                    start.begin, check.id
+                ),
+                read,
+            ));
+        }
+    }
     let first = view
         .checks
         .iter()
         .find(|check| check.status == Status::Failed)?;
     let read = first.guidance.map(|guidance| guidance.handout)?;
-    Some(format!(
-        "Nothing passes yet, which is where every lab starts. Begin with {}: read {read}, \
-         then grade again with --check {}.",
-        first.id, first.id
+    Some((
+        format!(
+            "Nothing passes yet, which is where every lab starts. Begin with {}: read {read}, \
+             then grade again with --check {}.",
+            first.id, first.id
+        ),
+        read.to_owned(),
     ))
 }
 

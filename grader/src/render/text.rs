@@ -75,7 +75,7 @@ pub fn lab(report: &LabReport, style: Style) -> String {
         .map(|check| check.id.len())
         .max()
         .unwrap_or(0);
-    if let Some(start) = where_to_start(&view) {
+    if let Some((start, _)) = where_to_start(&view) {
         let _ = writeln!(out, "{}", style.paint("1", &start));
     }
     let same = same_failures(&view.checks);
