@@ -240,3 +240,39 @@ fn a_server_that_exited_is_named_as_the_cause() {
     assert_eq!(failure.matches("no longer running").count(), 1, "{failure}");
     assert_nothing_left(dir.path());
 }
+
+/// A server that echoes one read and closes while the grader still sends:
+/// its echo and FIN arrive first, then its RST answers the grader's next
+/// write. However the grader's reader and writer interleave, the timeline
+/// shows them as the kernel received them: no byte or FIN of the server's
+/// after its reset.
+#[test]
+fn a_timeline_shows_the_data_and_fin_that_came_before_a_reset_before_it() {
+    use grader::harness::conversation::{Kind, Party};
+    use grader::render::timeline::Timeline;
+    let dir = fixture_bin_dir("echo", &[("echo-server", "reads_once")]);
+    let report = grade_dir_check("echo", dir.path(), "echo.one_mebibyte");
+    let check = &report.checks[0];
+    assert!(!check.passed());
+    let timeline = Timeline::whole(&check.conversation);
+    let from_server: Vec<(Kind, Option<u32>)> = timeline
+        .events()
+        .filter(|event| event.from == Some(Party::Server) && event.to == Some(Party::Grader))
+        .map(|event| (event.kind, event.conn))
+        .collect();
+    for (index, (kind, conn)) in from_server.iter().enumerate() {
+        if *kind == Kind::Reset {
+            assert!(
+                !from_server[index..]
+                    .iter()
+                    .any(|(later, on)| on == conn && matches!(later, Kind::Data | Kind::Fin)),
+                "{from_server:?}"
+            );
+        }
+    }
+    assert!(
+        from_server.iter().any(|(kind, _)| *kind == Kind::Data),
+        "{from_server:?}"
+    );
+    assert_nothing_left(dir.path());
+}
