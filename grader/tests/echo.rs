@@ -276,3 +276,36 @@ fn a_timeline_shows_the_data_and_fin_that_came_before_a_reset_before_it() {
     );
     assert_nothing_left(dir.path());
 }
+
+/// A server that echoes its whole buffer (`write_all(&buffer)`, not
+/// `&buffer[..n]`) fails every echo, each with its own byte counts: one
+/// cause, shown by the same evidence (an echo longer than what was sent).
+/// The report explains it once, with Step 2's paragraph, and lists the
+/// checks it costs; each of those keeps its own summary in one line.
+#[test]
+fn an_echo_of_the_whole_buffer_is_explained_once_for_every_check_it_costs() {
+    let dir = fixture_bin_dir("echo", &[("echo-server", "whole_buffer")]);
+    let report = grade_dir("echo", dir.path());
+    let failed: Vec<&str> = report.failed_ids();
+    for id in ["echo.hello", "echo.small_pieces", "echo.server_log"] {
+        assert!(failed.contains(&id), "{failed:?}");
+        let check = report.check(id).unwrap();
+        assert!(
+            check.handout.ends_with("#step-2-the-echo-loop"),
+            "{id}: {}",
+            check.handout
+        );
+    }
+    let text = grader::render::text::lab(&report, Default::default());
+    assert_eq!(
+        text.matches("write back only the `n` bytes").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("the same cause costs"), "{text}");
+    assert!(
+        text.contains("the same cause as echo.hello, above: echo of a message sent 6 bytes at a time: got 1024 of 59 bytes"),
+        "{text}"
+    );
+    assert_nothing_left(dir.path());
+}

@@ -299,7 +299,7 @@ fn check(html: &mut String, check: &CheckView, same: &Same, links: Links) {
             .collect();
         let _ = writeln!(
             html,
-            "<p class=\"same\">The same failure costs {} more check(s): {}</p>",
+            "<p class=\"same\">The same cause costs {} more check(s): {}</p>",
             others.len(),
             list.join(", ")
         );

@@ -251,7 +251,7 @@ fn write_check(
                         .and_then(panic_site)
                     {
                         Some(_) => "panic",
-                        None => "failure",
+                        None => "cause",
                     },
                     also_costs.len(),
                     also_costs.join(", ")
