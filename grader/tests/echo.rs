@@ -309,3 +309,23 @@ fn an_echo_of_the_whole_buffer_is_explained_once_for_every_check_it_costs() {
     );
     assert_nothing_left(dir.path());
 }
+
+/// A server that spins after its first read (a loop with no system call)
+/// fails fast, and the failure says it spins: its CPU time grew while it
+/// read and wrote nothing. The verdict rests on CPU time, so it comes well
+/// before the check's time limit.
+#[test]
+fn a_spinning_server_fails_fast_and_is_said_to_spin() {
+    let dir = fixture_bin_dir("echo", &[("echo-server", "spins")]);
+    let report = grade_dir_check("echo", dir.path(), "echo.hello");
+    let check = &report.checks[0];
+    let failure = check.failure.as_ref().expect("a failure").to_string();
+    assert!(failure.contains("the server spins: it used "), "{failure}");
+    assert!(
+        check.duration < check.time_limit / 2,
+        "{:?} of {:?}: {failure}",
+        check.duration,
+        check.time_limit
+    );
+    assert_nothing_left(dir.path());
+}
