@@ -98,6 +98,12 @@ fn a_check_is_found_by_a_short_name_only_it_has() {
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
     assert!(stdout.contains("echo.hello"), "{stdout}");
     assert!(!stdout.contains("echo.ready"), "{stdout}");
+    // The total says it is one check of the lab's, not the lab's total.
+    let checks = grader::rubric::for_lab(grader::Lab::find("echo").unwrap()).len();
+    assert!(
+        stdout.contains(&format!("lab1: 1 check of {checks}: 0/4")),
+        "{stdout}"
+    );
     // A name several checks share is refused, naming them.
     xtask()
         .args(["grade", "lab1", "--check", "client"])

@@ -138,14 +138,26 @@ impl<'a> LabView<'a> {
         format!("{}: {}/{}", self.lab, self.score, self.max_score)
     }
 
-    /// The total as a report's last line: `lab1: 34/40`, or `lab1: 0/46
-    /// (did not compile)`.
+    /// The total as a report's last line: `lab1: 34/40`, `lab1: 0/46 (did
+    /// not compile)`, or for a grade of one check (`--check`), of how many:
+    /// `lab1: 1 check of 13: 4/4`, which does not read as full marks.
     pub fn total_line(&self) -> String {
-        if self.did_not_compile() {
-            format!("{} (did not compile)", self.total())
+        let all = crate::rubric::all()
+            .iter()
+            .filter(|spec| spec.lab_slug() == self.slug)
+            .count();
+        let mut line = if self.checks.len() == 1 && all > 1 {
+            format!(
+                "{}: 1 check of {all}: {}/{}",
+                self.lab, self.score, self.max_score
+            )
         } else {
             self.total()
+        };
+        if self.did_not_compile() {
+            line.push_str(" (did not compile)");
         }
+        line
     }
 
     /// Whether the lab did not compile: its checks could not run, and a
