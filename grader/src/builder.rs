@@ -246,14 +246,20 @@ pub fn build_grader_tests(spec: &BuildSpec<'_>, package: &str) -> Result<PathBuf
     // plain `cargo test` (`test = false`): it is selected by name.
     command.args(["--package", package, "--test", package]);
     common_args(&mut command, spec);
-    // Captured either way: the check's report shows them.
+    // Shown as cargo prints them when the compiler's output is (a first
+    // build of these tests takes a while: its progress says why), and kept
+    // either way: the check's report shows them.
+    let tee = spec.output == CompilerOutput::Show;
+    if tee && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        command.arg("--color=always");
+    }
     command.stderr(Stdio::piped());
-    let result = run_cargo(command, spec, false)?;
+    let result = run_cargo(command, spec, tee)?;
     if !result.status.success() {
         return Err(format!(
             "the grader's tests of {} did not compile against it:\n{}",
             spec.crate_name,
-            String::from_utf8_lossy(&result.stderr)
+            strip_colours(&String::from_utf8_lossy(&result.stderr))
         ));
     }
     String::from_utf8_lossy(&result.stdout)

@@ -992,3 +992,21 @@ fn send_udp_prints_the_reply() {
         .stdout("Got your message!\n");
     server.join().unwrap();
 }
+
+/// The build of lab 4's framing tests shows cargo's progress, as the
+/// lab's own build does: a first build of them takes a while, and a grade
+/// that says nothing meanwhile looks stuck.
+#[test]
+fn the_framing_tests_build_shows_cargos_progress() {
+    let assert = xtask()
+        .args(["grade", "lab4", "--check", "app.framing_tests"])
+        .env("NO_COLOR", "1")
+        .timeout(std::time::Duration::from_secs(600))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    // Cargo's last line of the tests' build (`cargo test --no-run`).
+    assert!(stderr.contains("`test` profile"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(stdout.contains("lab4: 1 check of "), "{stdout}");
+}
