@@ -120,15 +120,14 @@ pub fn lab(report: &LabReport, style: Style) -> String {
             &view.total_line()
         )
     );
-    if style.verbose {
-        out
-    } else {
-        out.lines().map(clip).fold(String::new(), |mut page, line| {
-            page.push_str(&line);
-            page.push('\n');
-            page
-        })
-    }
+    // Long lines are cut, or with `--verbose` wrapped whole: a terminal
+    // shows neither a 100 KiB line nor its end.
+    let fit = if style.verbose { fold } else { clip };
+    out.lines().map(fit).fold(String::new(), |mut page, line| {
+        page.push_str(&line);
+        page.push('\n');
+        page
+    })
 }
 
 /// How long a line of the report may be before it is cut (without
@@ -159,6 +158,40 @@ fn clip(line: &str) -> String {
     let _ = write!(clipped, " …[{left_out} characters: --verbose shows them]… ");
     clipped.extend(line.chars().skip(length - tail));
     clipped
+}
+
+/// `line` whole, as `--verbose` shows it: prose longer than [`MAX_LINE`]
+/// characters wraps at spaces, and a line holding a long argument is cut
+/// into lines of [`MAX_LINE`] characters, the continuations indented four
+/// spaces deeper than the line.
+fn fold(line: &str) -> String {
+    let length = line.chars().count();
+    if length <= MAX_LINE {
+        return line.to_owned();
+    }
+    if line
+        .split(' ')
+        .all(|word| word.chars().count() <= LONGEST_WORD)
+    {
+        return wrap(line);
+    }
+    let indent = line.len() - line.trim_start().len();
+    let continuation = " ".repeat(indent + 4);
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    let mut first = true;
+    while chars.peek().is_some() {
+        let room = if first {
+            MAX_LINE
+        } else {
+            out.push('\n');
+            out.push_str(&continuation);
+            MAX_LINE - continuation.len()
+        };
+        out.extend(chars.by_ref().take(room));
+        first = false;
+    }
+    out
 }
 
 /// Prose wrapped at spaces into lines of at most [`MAX_LINE`] characters,
