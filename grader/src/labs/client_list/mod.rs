@@ -29,6 +29,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
         "client-list.thread_per_connection",
         server::thread_per_connection,
     ),
+    ("client-list.slow_reader", server::slow_reader),
     ("client-list.awkward_names", server::awkward_names),
     ("client-list.duplicate_replaces", server::duplicate_replaces),
     ("client-list.name_limit", server::name_limit),
