@@ -78,10 +78,43 @@ impl CheckSpec {
     }
 }
 
+/// Where a student whose program passes nothing yet should begin: where
+/// the lab's handout begins its steps (the library first, Step 1), which is
+/// not always the first check of the rubric.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabStart {
+    /// The lab's slug, `app`.
+    pub slug: String,
+    /// What to begin with, in a few words: `Step 1, a thread per connection`.
+    pub begin: String,
+    /// The handout section of that first step, as an anchor.
+    pub begin_at: String,
+    /// The check that grades it.
+    pub begin_with: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RubricFile {
     check: Vec<CheckSpec>,
+    #[serde(default)]
+    lab: Vec<LabStart>,
+}
+
+/// Where each lab begins, from the rubric's `[[lab]]` tables.
+pub fn starts() -> &'static [LabStart] {
+    static STARTS: OnceLock<Vec<LabStart>> = OnceLock::new();
+    STARTS.get_or_init(|| {
+        toml::from_str::<RubricFile>(RUBRIC_TOML)
+            .map(|file| file.lab)
+            .unwrap_or_default()
+    })
+}
+
+/// Where lab `slug` begins, if the rubric says.
+pub fn start(slug: &str) -> Option<&'static LabStart> {
+    starts().iter().find(|start| start.slug == slug)
 }
 
 /// All checks of the course, in rubric order. Commands call [`validate`]
@@ -177,6 +210,18 @@ mod tests {
             assert!(!spec.hint.trim().is_empty(), "{} has no hint", spec.id);
             assert!(spec.time_limit > 0.0, "{} has no time limit", spec.id);
         }
+    }
+
+    #[test]
+    fn every_lab_says_where_to_begin_with_one_of_its_checks() {
+        for lab in LABS {
+            let start = start(lab.slug).unwrap_or_else(|| panic!("{}: no [[lab]]", lab.slug));
+            let check = find(&start.begin_with)
+                .unwrap_or_else(|| panic!("{}: no check {}", lab.slug, start.begin_with));
+            assert_eq!(check.lab_slug(), lab.slug);
+            assert!(start.begin_at.starts_with('#'), "{}", lab.slug);
+        }
+        assert_eq!(starts().len(), LABS.len());
     }
 
     #[test]

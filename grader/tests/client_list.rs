@@ -43,6 +43,12 @@ const CLIENT: &str = "client-list-client";
     "client-list.thread_per_connection",
     "#step-1-a-thread-per-connection"
 )]
+#[case::writes_while_holding_the_lock(
+    SERVER,
+    "lock_while_writing",
+    "client-list.slow_reader",
+    "#sharing-the-list-arc-and-mutex"
+)]
 #[case::builds_json_by_hand(SERVER, "hand_json", "client-list.awkward_names", "#json-with-serde")]
 #[case::keeps_the_first_registration(
     SERVER,

@@ -241,3 +241,92 @@ fn a_server_that_exited_is_named_as_the_cause() {
     assert_eq!(failure.matches("no longer running").count(), 1, "{failure}");
     assert_nothing_left(dir.path());
 }
+
+/// A server that echoes one read and closes while the grader still sends:
+/// its echo and FIN arrive first, then its RST answers the grader's next
+/// write. However the grader's reader and writer interleave, the timeline
+/// shows them as the kernel received them: no byte or FIN of the server's
+/// after its reset.
+#[test]
+fn a_timeline_shows_the_data_and_fin_that_came_before_a_reset_before_it() {
+    use grader::harness::conversation::{Kind, Party};
+    use grader::render::timeline::Timeline;
+    let dir = fixture_bin_dir("echo", &[("echo-server", "reads_once")]);
+    let report = grade_dir_check("echo", dir.path(), "echo.one_mebibyte");
+    let check = &report.checks[0];
+    assert!(!check.passed());
+    let timeline = Timeline::whole(&check.conversation);
+    let from_server: Vec<(Kind, Option<u32>)> = timeline
+        .events()
+        .filter(|event| event.from == Some(Party::Server) && event.to == Some(Party::Grader))
+        .map(|event| (event.kind, event.conn))
+        .collect();
+    for (index, (kind, conn)) in from_server.iter().enumerate() {
+        if *kind == Kind::Reset {
+            assert!(
+                !from_server[index..]
+                    .iter()
+                    .any(|(later, on)| on == conn && matches!(later, Kind::Data | Kind::Fin)),
+                "{from_server:?}"
+            );
+        }
+    }
+    assert!(
+        from_server.iter().any(|(kind, _)| *kind == Kind::Data),
+        "{from_server:?}"
+    );
+    assert_nothing_left(dir.path());
+}
+
+/// A server that echoes its whole buffer (`write_all(&buffer)`, not
+/// `&buffer[..n]`) fails every echo, each with its own byte counts: one
+/// cause, shown by the same evidence (an echo longer than what was sent).
+/// The report explains it once, with Step 2's paragraph, and lists the
+/// checks it costs; each of those keeps its own summary in one line.
+#[test]
+fn an_echo_of_the_whole_buffer_is_explained_once_for_every_check_it_costs() {
+    let dir = fixture_bin_dir("echo", &[("echo-server", "whole_buffer")]);
+    let report = grade_dir("echo", dir.path());
+    let failed: Vec<&str> = report.failed_ids();
+    for id in ["echo.hello", "echo.small_pieces", "echo.server_log"] {
+        assert!(failed.contains(&id), "{failed:?}");
+        let check = report.check(id).unwrap();
+        assert!(
+            check.handout.ends_with("#step-2-the-echo-loop"),
+            "{id}: {}",
+            check.handout
+        );
+    }
+    let text = grader::render::text::lab(&report, Default::default());
+    assert_eq!(
+        text.matches("write back only the `n` bytes").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("the same cause costs"), "{text}");
+    assert!(
+        text.contains("the same cause as echo.hello, above: echo of a message sent 6 bytes at a time: got 1024 of 59 bytes"),
+        "{text}"
+    );
+    assert_nothing_left(dir.path());
+}
+
+/// A server that spins after its first read (a loop with no system call)
+/// fails fast, and the failure says it spins: its CPU time grew while it
+/// read and wrote nothing. The verdict rests on CPU time, so it comes well
+/// before the check's time limit.
+#[test]
+fn a_spinning_server_fails_fast_and_is_said_to_spin() {
+    let dir = fixture_bin_dir("echo", &[("echo-server", "spins")]);
+    let report = grade_dir_check("echo", dir.path(), "echo.hello");
+    let check = &report.checks[0];
+    let failure = check.failure.as_ref().expect("a failure").to_string();
+    assert!(failure.contains("the server spins: it used "), "{failure}");
+    assert!(
+        check.duration < check.time_limit / 2,
+        "{:?} of {:?}: {failure}",
+        check.duration,
+        check.time_limit
+    );
+    assert_nothing_left(dir.path());
+}

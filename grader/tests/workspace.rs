@@ -162,3 +162,68 @@ fn a_build_failure_lists_every_check_as_not_run_and_scores_zero() {
         assert!(!report.full_marks());
     }
 }
+
+/// The headings of a handout, outside its code blocks.
+fn headings(handout: &str) -> Vec<&str> {
+    let mut in_code = false;
+    handout
+        .lines()
+        .filter(|line| {
+            if line.starts_with("```") {
+                in_code = !in_code;
+            }
+            !in_code && line.starts_with('#')
+        })
+        .filter_map(|line| line.trim_start_matches('#').strip_prefix(' '))
+        .collect()
+}
+
+/// "Begin with …" follows the handout's order of steps, not the rubric's
+/// order of checks: every lab's `[[lab]]` names the handout's Step 1, and the
+/// report of a program that passes nothing says to begin there (lab 4: the
+/// library first; lab 6: `serve()`).
+#[test]
+fn every_lab_begins_where_its_handout_begins() {
+    use grader::outcome::{BuildState, SubmissionState};
+    for lab in LABS {
+        let start = grader::rubric::start(lab.slug)
+            .unwrap_or_else(|| panic!("{}: no [[lab]] in the rubric", lab.slug));
+        let handout =
+            std::fs::read_to_string(root().join(lab.handout())).expect("the lab has a handout");
+        let headings = headings(&handout);
+        let first_step = headings
+            .iter()
+            .find(|heading| heading.starts_with("Step 1"))
+            .unwrap_or_else(|| panic!("{}: no Step 1 in {}", lab.slug, lab.handout()));
+        assert_eq!(
+            start.begin_at,
+            format!("#{}", grader::handout::anchor(first_step)),
+            "{}: the handout's steps begin at {first_step:?}",
+            lab.slug
+        );
+        assert!(start.begin.contains("Step 1"), "{}", lab.slug);
+        if handout.contains("the library first") {
+            assert!(start.begin.contains("the library first"), "{}", lab.slug);
+        }
+
+        // A program that passes nothing: every check ran and failed.
+        let mut report = grader::grade(lab, Err("x".into()), &support::options("student"));
+        report.build = BuildState::Ready;
+        report.state = SubmissionState::Graded;
+        for check in &mut report.checks {
+            check.status = Status::Failed;
+        }
+        let text = grader::render::text::lab(&report, Default::default()).replace("\n    ", " ");
+        let begin = format!(
+            "Begin where the handout does, with {}: read {}{}, then grade again with --check {}.",
+            start.begin,
+            lab.handout(),
+            start.begin_at,
+            start.begin_with
+        );
+        assert!(text.contains(&begin), "{}: {text}", lab.slug);
+    }
+    let says = |slug: &str| grader::rubric::start(slug).unwrap().begin.as_str();
+    assert!(says("app").starts_with("the library first"));
+    assert!(says("client-list").contains("`serve()`"));
+}

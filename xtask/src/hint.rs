@@ -34,6 +34,16 @@ pub fn run(args: &HintArgs) -> Result<ExitCode> {
             specs.into_iter().filter(|spec| spec.id == id).collect()
         }
         None => {
+            // A lab that did not compile ran no check: the compiler's first
+            // error is the hint.
+            if let Some(report) = results::load(lab.slug) {
+                if let Some(message) = results::build_failure(&report) {
+                    let when = format!(" in your last grade ({})", results::age(&report));
+                    let then = format!("grade again: cargo xtask grade {}", lab.name());
+                    print!("{}", did_not_compile(lab, &when, message, &then));
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
             let first_failing = results::load(lab.slug).and_then(|report| {
                 report["checks"]
                     .as_array()?
@@ -83,4 +93,21 @@ pub fn run(args: &HintArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `hint` (and `watch`'s `h`) says about a lab that did not compile
+/// (`when`: ` in your last grade (5 min ago)`, or empty): so, the
+/// compiler's first error whole with its location, then a bounded
+/// screenful, then what to do (`then`).
+pub fn did_not_compile(lab: &Lab, when: &str, message: &str, then: &str) -> String {
+    let errors =
+        grader::builder::first_errors(message).unwrap_or_else(|| message.trim_end().to_owned());
+    format!(
+        "{}{when} did not compile, so no check ran. The compiler's first error:\n\n{}\n\n\
+         Fix it, then {then}.\n\
+         `cargo xtask hint {} CHECK` shows the hint of any check.\n",
+        lab.name(),
+        grader::untrusted::terminal(&errors),
+        lab.name()
+    )
 }

@@ -63,6 +63,20 @@ pub fn load(slug: &str) -> Option<Value> {
     serde_json::from_str(&text).ok()
 }
 
+/// The build failure of a saved report that did not compile: its message
+/// (`labs/echo did not compile:` and the compiler's output), or `None` when
+/// the lab compiled.
+pub fn build_failure(report: &Value) -> Option<&str> {
+    if report["state"] != "did_not_compile" {
+        return None;
+    }
+    Some(
+        report["build"]["message"]
+            .as_str()
+            .unwrap_or("it did not compile"),
+    )
+}
+
 /// "5 min ago" for a saved report.
 pub fn age(report: &Value) -> String {
     let Some(then) = report["graded_at_unix"].as_u64() else {

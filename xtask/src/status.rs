@@ -36,7 +36,15 @@ pub fn run() -> Result<ExitCode> {
                     .filter_map(|check| check["id"].as_str())
                     .collect();
                 let score = format!("{}/{}", report["score"], report["max_score"]);
-                let failing = if failing.is_empty() {
+                let failing = if let Some(message) = results::build_failure(&report) {
+                    // No check ran: the compiler's first error, not a list.
+                    match grader::builder::first_error_line(message) {
+                        Some(error) => {
+                            format!("did not compile: {}", grader::untrusted::terminal(&error))
+                        }
+                        None => "did not compile".to_owned(),
+                    }
+                } else if failing.is_empty() {
                     "none: full marks".to_owned()
                 } else {
                     failing.join(", ")

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use clap::Args;
 use grader::builder::{self, CompilerOutput, Edition, workspace_root};
+use grader::outcome::{BuildState, SubmissionState};
 use grader::render::text::{self, Style};
 use grader::{LABS, Lab, LabReport};
 
@@ -276,6 +277,22 @@ pub fn run(args: &WatchArgs) -> Result<ExitCode> {
                 }
                 Some(Action::Key(b'h')) => match report.checks.iter().find(|check| !check.passed())
                 {
+                    // No check ran: the compiler's first error is the hint.
+                    _ if report.state == SubmissionState::DidNotCompile => {
+                        let message = match &report.build {
+                            BuildState::Failed { message } => message.as_str(),
+                            BuildState::Ready => "it did not compile",
+                        };
+                        print!(
+                            "\n{}",
+                            crate::hint::did_not_compile(
+                                lab,
+                                "",
+                                message,
+                                "save: it is graded again"
+                            )
+                        );
+                    }
                     Some(check) => println!(
                         "\n{}: {}\n  hint: {}\n  read: {}",
                         check.id, check.title, check.hint, check.handout

@@ -98,6 +98,12 @@ fn a_check_is_found_by_a_short_name_only_it_has() {
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
     assert!(stdout.contains("echo.hello"), "{stdout}");
     assert!(!stdout.contains("echo.ready"), "{stdout}");
+    // The total says it is one check of the lab's, not the lab's total.
+    let checks = grader::rubric::for_lab(grader::Lab::find("echo").unwrap()).len();
+    assert!(
+        stdout.contains(&format!("lab1: 1 check of {checks}: 0/4")),
+        "{stdout}"
+    );
     // A name several checks share is refused, naming them.
     xtask()
         .args(["grade", "lab1", "--check", "client"])
@@ -121,10 +127,10 @@ fn grade_without_a_lab_lists_the_labs() {
     assert!(stderr.contains("cargo xtask grade LAB"), "{stderr}");
 }
 
-/// `hint` reads the last grade from the course's `.grades/`: a copy of the
-/// binary in a stand-in course root reads that root's, not this checkout's.
-#[test]
-fn hint_at_full_marks_says_there_is_nothing_to_fix() {
+/// A stand-in course root holding a hard link to the xtask binary and an
+/// empty `.grades/`: `hint` and `status` read that root's grades, not this
+/// checkout's. Returns the root and the binary.
+fn stand_in_course() -> (tempfile::TempDir, PathBuf) {
     // Beside the binary, on its file system, for the hard link below.
     let target = assert_cmd::cargo::cargo_bin("xtask")
         .parent()
@@ -141,6 +147,13 @@ fn hint_at_full_marks_says_there_is_nothing_to_fix() {
     std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
     std::fs::hard_link(assert_cmd::cargo::cargo_bin("xtask"), &bin).unwrap();
     std::fs::create_dir_all(root.path().join(".grades")).unwrap();
+    (root, bin)
+}
+
+/// `hint` reads the last grade from the course's `.grades/`.
+#[test]
+fn hint_at_full_marks_says_there_is_nothing_to_fix() {
+    let (root, bin) = stand_in_course();
     let total = lab1_total();
     let checks: Vec<serde_json::Value> =
         grader::rubric::for_lab(grader::Lab::find("echo").unwrap())
@@ -162,6 +175,73 @@ fn hint_at_full_marks_says_there_is_nothing_to_fix() {
             "full marks, {total}/{total}: nothing to fix"
         )))
         .stdout(predicate::str::contains("hint:").not());
+}
+
+/// After a compile error, `hint` and `status` say "did not compile" and
+/// show the compiler's first error with its location, not the hint of the
+/// first check nor a list of every check as failing.
+#[test]
+fn hint_and_status_after_a_compile_error_show_the_first_error() {
+    let (root, bin) = stand_in_course();
+    let message = "labs/echo did not compile:\n   Compiling echo v0.1.0 (/course/labs/echo)\n\
+        error[E0308]: mismatched types\n  --> labs/echo/src/bin/echo-server.rs:28:18\n   |\n\
+        28 |     let x: u32 = \"nope\";\n   |            ---   ^^^^^^ expected `u32`, found `&str`\n\n\
+        error: could not compile `echo` (bin \"echo-server\") due to 1 previous error\n\
+        warning: build failed, waiting for other jobs to finish...\n";
+    let checks: Vec<serde_json::Value> =
+        grader::rubric::for_lab(grader::Lab::find("echo").unwrap())
+            .iter()
+            .map(|spec| {
+                serde_json::json!({"id": spec.id, "status": "not_run", "hint": spec.hint,
+                    "failure": {"summary": grader::runner::not_run_because(message)}})
+            })
+            .collect();
+    let report = serde_json::json!({
+        "lab": "lab1", "slug": "echo", "score": 0, "max_score": lab1_total(),
+        "checks": checks, "graded_at_unix": 0, "state": "did_not_compile",
+        "build": {"state": "failed", "message": message},
+    });
+    std::fs::write(root.path().join(".grades/echo.json"), report.to_string()).unwrap();
+    let run = |args: &[&str]| {
+        let assert = Command::new(&bin)
+            .env_remove("CARGO_MANIFEST_DIR")
+            .current_dir(root.path())
+            .args(args)
+            .assert()
+            .success();
+        String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
+    };
+    let hint = run(&["hint", "lab1"]);
+    assert!(
+        hint.contains("lab1 in your last grade (")
+            && hint.contains("did not compile, so no check ran"),
+        "{hint}"
+    );
+    assert!(
+        hint.contains(
+            "error[E0308]: mismatched types\n  --> labs/echo/src/bin/echo-server.rs:28:18"
+        ),
+        "{hint}"
+    );
+    assert!(hint.contains("expected `u32`, found `&str`"), "{hint}");
+    assert!(!hint.contains("hint:"), "{hint}");
+    assert!(!hint.contains("echo.ready"), "{hint}");
+    assert!(!hint.contains("waiting for other jobs"), "{hint}");
+    // A check named still gets its hint.
+    assert!(run(&["hint", "lab1", "ready"]).contains("hint:"));
+
+    let status = run(&["status"]);
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("lab1"))
+        .unwrap();
+    assert!(
+        line.ends_with(
+            "did not compile: error[E0308]: mismatched types at labs/echo/src/bin/echo-server.rs:28:18"
+        ),
+        "{status}"
+    );
+    assert!(!line.contains("echo.ready"), "{status}");
 }
 
 /// The banner says what `watch` waits for once per grade: a hint, or any
@@ -370,10 +450,17 @@ fn hint_names_the_handout_section() {
         .stderr(predicate::str::contains("its checks: echo.ready"));
     // The same short names as `grade --check`.
     xtask()
-        .args(["hint", "lab1", "half_close"])
+        .args(["hint", "lab1", "refused"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("echo.client_half_close"));
+        .stdout(predicate::str::contains("echo.client_refused"));
+    xtask()
+        .args(["hint", "lab1", "half_close"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "could be any of echo.echo_before_half_close, echo.client_half_close",
+        ));
 }
 
 #[test]
@@ -919,4 +1006,22 @@ fn send_udp_prints_the_reply() {
         .success()
         .stdout("Got your message!\n");
     server.join().unwrap();
+}
+
+/// The build of lab 4's framing tests shows cargo's progress, as the
+/// lab's own build does: a first build of them takes a while, and a grade
+/// that says nothing meanwhile looks stuck.
+#[test]
+fn the_framing_tests_build_shows_cargos_progress() {
+    let assert = xtask()
+        .args(["grade", "lab4", "--check", "app.framing_tests"])
+        .env("NO_COLOR", "1")
+        .timeout(std::time::Duration::from_secs(600))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    // Cargo's last line of the tests' build (`cargo test --no-run`).
+    assert!(stderr.contains("`test` profile"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(stdout.contains("lab4: 1 check of "), "{stdout}");
 }

@@ -285,6 +285,9 @@ impl Conversation {
         }
         event.at = at.saturating_duration_since(self.started);
         let mut state = self.lock();
+        if state.before_reset(&mut event) {
+            return;
+        }
         if event.kind == Kind::Data && state.coalesce(&event) {
             return;
         }
@@ -403,6 +406,64 @@ impl Conversation {
 }
 
 impl State {
+    /// Puts data or a FIN that the grader read from a program after it
+    /// noted that program's reset (a write of the grader's failed first)
+    /// before that reset, at its time at the latest: the kernel takes
+    /// nothing on a connection after its RST, so they arrived before it.
+    /// False when `event` is not such an event, or its connection was not
+    /// reset.
+    fn before_reset(&mut self, event: &mut Event) -> bool {
+        if !matches!(event.kind, Kind::Data | Kind::Fin) || event.to != Some(Party::Grader) {
+            return false;
+        }
+        let (conn, from) = (event.conn, event.from);
+        let is_reset = |earlier: &Event| {
+            earlier.kind == Kind::Reset
+                && earlier.conn == conn
+                && earlier.from == from
+                && earlier.to == Some(Party::Grader)
+        };
+        let place = |events: &mut dyn EventsMut, event: &mut Event| -> bool {
+            let Some(index) = (0..events.len()).rev().find(|i| is_reset(events.get(*i))) else {
+                return false;
+            };
+            event.at = event.at.min(events.get(index).at);
+            if index > 0 {
+                let earlier = events.get_mut(index - 1);
+                if event.kind == Kind::Data
+                    && earlier.kind == Kind::Data
+                    && earlier.conn == event.conn
+                    && earlier.from == event.from
+                {
+                    merge(earlier, event);
+                    return true;
+                }
+            }
+            events.insert(index, event.clone());
+            true
+        };
+        if place(&mut self.tail, event) {
+            if self.tail.len() > TAIL {
+                self.tail.pop_front();
+                self.elided += 1;
+            }
+            return true;
+        }
+        if place(&mut self.head, event) {
+            if self.head.len() > HEAD {
+                if let Some(last) = self.head.pop() {
+                    self.tail.push_front(last);
+                }
+                if self.tail.len() > TAIL {
+                    self.tail.pop_front();
+                    self.elided += 1;
+                }
+            }
+            return true;
+        }
+        false
+    }
+
     /// Adds `event`'s bytes to the latest data event of the same connection
     /// and direction, if nothing closed or reset that connection since.
     fn coalesce(&mut self, event: &Event) -> bool {
@@ -417,15 +478,7 @@ impl State {
                 continue;
             }
             if earlier.kind == Kind::Data && earlier.from == event.from {
-                let before = earlier.bytes.unwrap_or(0);
-                earlier.bytes = Some(before + event.bytes.unwrap_or(0));
-                earlier.until = Some(event.at);
-                if before < PREVIEW as u64 {
-                    let joined = format!("{}{}", earlier.text, event.text);
-                    earlier.text = clip(&joined, PREVIEW * 2);
-                } else if !earlier.text.ends_with('…') {
-                    earlier.text.push('…');
-                }
+                merge(earlier, event);
                 return true;
             }
             if earlier.kind != Kind::Data {
@@ -433,6 +486,58 @@ impl State {
             }
         }
         false
+    }
+}
+
+/// Adds the bytes of data `event` to the `earlier` data of the same
+/// connection and direction.
+fn merge(earlier: &mut Event, event: &Event) {
+    let before = earlier.bytes.unwrap_or(0);
+    earlier.bytes = Some(before + event.bytes.unwrap_or(0));
+    earlier.until = Some(event.at.max(earlier.at));
+    if before < PREVIEW as u64 {
+        let joined = format!("{}{}", earlier.text, event.text);
+        earlier.text = clip(&joined, PREVIEW * 2);
+    } else if !earlier.text.ends_with('…') {
+        earlier.text.push('…');
+    }
+}
+
+/// The head's `Vec` and the tail's `VecDeque` of events, alike.
+trait EventsMut {
+    fn len(&self) -> usize;
+    fn get(&self, index: usize) -> &Event;
+    fn get_mut(&mut self, index: usize) -> &mut Event;
+    fn insert(&mut self, index: usize, event: Event);
+}
+
+impl EventsMut for Vec<Event> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn get(&self, index: usize) -> &Event {
+        &self[index]
+    }
+    fn get_mut(&mut self, index: usize) -> &mut Event {
+        &mut self[index]
+    }
+    fn insert(&mut self, index: usize, event: Event) {
+        Vec::insert(self, index, event);
+    }
+}
+
+impl EventsMut for VecDeque<Event> {
+    fn len(&self) -> usize {
+        VecDeque::len(self)
+    }
+    fn get(&self, index: usize) -> &Event {
+        &self[index]
+    }
+    fn get_mut(&mut self, index: usize) -> &mut Event {
+        &mut self[index]
+    }
+    fn insert(&mut self, index: usize, event: Event) {
+        VecDeque::insert(self, index, event);
     }
 }
 
@@ -561,6 +666,55 @@ mod tests {
         // The server's "lo" came after the grader's FIN: it stays apart.
         assert_eq!(events[2].bytes, Some(3));
         assert_eq!(events[4].bytes, Some(2));
+    }
+
+    /// The server echoed, closed (FIN), and reset the connection when the
+    /// grader's next write reached it: the grader's writer noted the reset
+    /// before its reader read the echo and the FIN, which had arrived
+    /// first. The timeline shows them as the kernel received them.
+    #[test]
+    fn data_and_fin_read_after_a_reset_come_before_it() {
+        let conversation = Conversation::new();
+        let conn = conversation.next_connection();
+        let start = Instant::now();
+        conversation.connected(Kind::Connect, Party::Grader, Party::Server, conn, start);
+        conversation.data(Party::Grader, Party::Server, conn, b"Hello");
+        conversation.data(Party::Server, Party::Grader, conn, b"He");
+        std::thread::sleep(Duration::from_millis(5));
+        conversation.signal(
+            Kind::Reset,
+            Party::Server,
+            Party::Grader,
+            Some(conn),
+            "the grader's write failed",
+        );
+        std::thread::sleep(Duration::from_millis(5));
+        conversation.program(Kind::Stdout, Party::Server, "Disconnected", Instant::now());
+        conversation.data(Party::Server, Party::Grader, conn, b"llo");
+        conversation.signal(Kind::Fin, Party::Server, Party::Grader, Some(conn), "");
+        let events = conversation.transcript().events;
+        let kinds: Vec<Kind> = events.iter().map(|event| event.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::Connect,
+                Kind::Data,
+                Kind::Data,
+                Kind::Fin,
+                Kind::Reset,
+                Kind::Stdout
+            ]
+        );
+        // The echo read after the reset joins the echo read before it.
+        assert_eq!(events[2].bytes, Some(5));
+        assert_eq!(events[2].text, "Hello");
+        // No later than the reset, so that a timeline in time order keeps them.
+        let reset = events[4].at;
+        assert!(events[2].until.unwrap() <= reset && events[3].at <= reset);
+        let transcript = conversation.transcript();
+        let timeline = crate::render::timeline::Timeline::whole(&transcript);
+        let shown: Vec<Kind> = timeline.events().map(|event| event.kind).collect();
+        assert_eq!(shown, kinds);
     }
 
     #[test]

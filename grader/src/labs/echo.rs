@@ -52,6 +52,20 @@ fn start(ctx: &Ctx) -> Result<Server, Failure> {
     ))
 }
 
+/// An echo longer than what was sent that begins with what was sent: the
+/// server wrote back more than `read` returned, its whole buffer with the
+/// stale bytes after the `n` it read. Step 2 names this bug.
+fn longer_echo(failure: Failure, sent: &[u8], received: &[u8]) -> Failure {
+    if received.len() > sent.len() && !sent.is_empty() && received[0] == sent[0] {
+        failure.diagnosis(
+            "The echo is longer than what was sent: write back only the `n` bytes that `read` returned (`write_all(&buffer[..n])`), not the whole buffer, whose rest holds zeros or the bytes of an earlier read.",
+            "#step-2-the-echo-loop",
+        )
+    } else {
+        failure
+    }
+}
+
 /// Sends `payload` to the server as `plan` says and checks it comes back
 /// byte for byte.
 fn expect_echo(
@@ -85,7 +99,7 @@ fn expect_echo(
                     "#why-read-returns-less-than-you-asked",
                 )
         } else {
-            failure
+            longer_echo(failure, payload, &exchange.received)
         };
         server.explain(failure)
     })
@@ -182,7 +196,7 @@ fn echo_before_half_close(ctx: &Ctx) -> CheckResult {
                     "#step-2-the-echo-loop",
                 )
         } else {
-            failure
+            longer_echo(failure, question, &received)
         }));
     }
     // The rest of the conversation as usual: half-close, then the end.
@@ -213,7 +227,7 @@ fn second_client(ctx: &Ctx) -> CheckResult {
     );
     exchange
         .expect_bytes(b"first client", "echo to the first client")
-        .map_err(|f| server.explain(f))?;
+        .map_err(|f| server.explain(longer_echo(f, b"first client", &exchange.received)))?;
     if exchange.end != net::ReadEnd::Eof {
         return Err(server.explain(Failure::new(
             "after the first client half-closed, the server did not close that connection",
@@ -256,7 +270,7 @@ fn server_log(ctx: &Ctx) -> CheckResult {
     );
     exchange
         .expect_bytes(HELLO, "echo")
-        .map_err(|f| server.explain(f))?;
+        .map_err(|f| server.explain(longer_echo(f, HELLO, &exchange.received)))?;
     drop(stream);
     let disconnected = format!("Disconnected {peer}");
     if server

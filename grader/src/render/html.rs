@@ -149,8 +149,12 @@ fn lab(html: &mut String, view: &LabView, links: Links) {
     let _ = writeln!(
         html,
         "<div class=\"scorebar\" role=\"img\" aria-label=\"{percent}% of the points\"><div style=\"width:{percent}%\"></div></div>\n\
-         <p class=\"counts\">{passed} of {} checks passed{}</p>",
-        view.checks.len(),
+         <p class=\"counts\">{}{}</p>",
+        if view.did_not_compile() {
+            format!("did not compile: none of {} checks ran", view.checks.len())
+        } else {
+            format!("{passed} of {} checks passed", view.checks.len())
+        },
         if view.skipped > 0 {
             format!(
                 " · {} skipped, not counted (on another platform than Linux the grade is not final)",
@@ -180,14 +184,9 @@ fn lab(html: &mut String, view: &LabView, links: Links) {
     if let Some(reason) = view.reason() {
         let _ = writeln!(html, "<pre class=\"build\">{}</pre>", escape(&reason));
     }
-    if let Some(start) = where_to_start(view) {
+    if let Some((start, handout)) = where_to_start(view) {
         // The handout section it names is a link, as everywhere on the page.
-        let handout = view
-            .checks
-            .iter()
-            .find_map(|check| check.guidance)
-            .map(|guidance| guidance.handout)
-            .unwrap_or_default();
+        let handout = handout.as_str();
         let mut start = inline(&start);
         if !handout.is_empty() {
             let link = format!(
@@ -198,6 +197,16 @@ fn lab(html: &mut String, view: &LabView, links: Links) {
             start = start.replacen(&escape(handout), &link, 1);
         }
         let _ = writeln!(html, "<p class=\"start\">{start}</p>");
+    }
+    if view.did_not_compile() {
+        // Nothing ran: one line, not a list of checks that fail for no
+        // reason of their own.
+        let _ = writeln!(
+            html,
+            "<p class=\"not-run\">{}</p>\n</section>",
+            escape(&view.not_run_line())
+        );
+        return;
     }
     // Every row's status and points line up in columns of their own; the
     // id comes after them, as wide as it is, and its title right after it
@@ -281,7 +290,7 @@ fn check(html: &mut String, check: &CheckView, same: &Same, links: Links) {
             .collect();
         let _ = writeln!(
             html,
-            "<p class=\"same\">The same failure costs {} more check(s): {}</p>",
+            "<p class=\"same\">The same cause costs {} more check(s): {}</p>",
             others.len(),
             list.join(", ")
         );

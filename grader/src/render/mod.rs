@@ -138,6 +138,47 @@ impl<'a> LabView<'a> {
         format!("{}: {}/{}", self.lab, self.score, self.max_score)
     }
 
+    /// The total as a report's last line: `lab1: 34/40`, `lab1: 0/46 (did
+    /// not compile)`, or for a grade of one check (`--check`), of how many:
+    /// `lab1: 1 check of 13: 4/4`, which does not read as full marks.
+    pub fn total_line(&self) -> String {
+        let all = crate::rubric::all()
+            .iter()
+            .filter(|spec| spec.lab_slug() == self.slug)
+            .count();
+        let mut line = if self.checks.len() == 1 && all > 1 {
+            format!(
+                "{}: 1 check of {all}: {}/{}",
+                self.lab, self.score, self.max_score
+            )
+        } else {
+            self.total()
+        };
+        if self.did_not_compile() {
+            line.push_str(" (did not compile)");
+        }
+        line
+    }
+
+    /// Whether the lab did not compile: its checks could not run, and a
+    /// report says so once, with the compiler's first error, instead of
+    /// listing every check as failing.
+    pub fn did_not_compile(&self) -> bool {
+        self.state == SubmissionState::DidNotCompile
+    }
+
+    /// What a report shows in place of the list of checks of a lab that
+    /// did not compile: `13 checks not run: they run once it compiles. Fix
+    /// the first error above, then grade again.`
+    pub fn not_run_line(&self) -> String {
+        let count = self.checks.len();
+        format!(
+            "{count} {} not run: {} once it compiles. Fix the first error above, then grade again.",
+            if count == 1 { "check" } else { "checks" },
+            if count == 1 { "it runs" } else { "they run" },
+        )
+    }
+
     /// Full marks?
     pub fn full_marks(&self) -> bool {
         self.score == self.max_score && self.max_score > 0
@@ -256,9 +297,11 @@ pub fn bounded(text: &str, max: usize) -> String {
     format!("{} … ({} more bytes)", &text[..end], text.len() - end)
 }
 
-/// Where a student whose program passes nothing yet should begin: the first
-/// check, and the handout section it links.
-pub fn where_to_start(view: &LabView) -> Option<String> {
+/// Where a student whose program passes nothing yet should begin: where the
+/// handout begins its steps (the rubric's `[[lab]]`: the library first,
+/// Step 1), or else the first check; the sentence, and the handout section
+/// it names (which a page makes a link).
+pub fn where_to_start(view: &LabView) -> Option<(String, String)> {
     // A grade of one check (`--check ID`) says nothing about the rest.
     if view.build_failure.is_some()
         || view.checks.len() < 2
@@ -266,23 +309,54 @@ pub fn where_to_start(view: &LabView) -> Option<String> {
     {
         return None;
     }
+    let failed = |id: &str| {
+        view.checks
+            .iter()
+            .find(|check| check.id == id && check.status == Status::Failed)
+    };
+    if let Some(start) = crate::rubric::start(view.slug) {
+        if let Some(check) = failed(&start.begin_with) {
+            let handout = check.guidance.map(|guidance| guidance.handout)?;
+            let page = handout.split_once('#').map_or(handout, |(page, _)| page);
+            let read = format!("{page}{}", start.begin_at);
+            return Some((
+                format!(
+                    "Nothing passes yet, which is where every lab starts. Begin where the handout \
+                     does, with {}: read {read}, then grade again with --check {}.",
+                    start.begin, check.id
+                ),
+                read,
+            ));
+        }
+    }
     let first = view
         .checks
         .iter()
         .find(|check| check.status == Status::Failed)?;
     let read = first.guidance.map(|guidance| guidance.handout)?;
-    Some(format!(
-        "Nothing passes yet, which is where every lab starts. Begin with {}: read {read}, \
-         then grade again with --check {}.",
-        first.id, first.id
+    Some((
+        format!(
+            "Nothing passes yet, which is where every lab starts. Begin with {}: read {read}, \
+             then grade again with --check {}.",
+            first.id, first.id
+        ),
+        read.to_owned(),
     ))
 }
 
-/// The line that stands for a failure explained at `first`.
+/// The line that stands for a failure explained at `first`: the same panic
+/// (and where), or the same cause, with this check's own summary (its byte
+/// counts may differ).
 pub fn same_as(first: &str, check: &CheckView) -> String {
     match check_panic_site(check) {
         Some(site) => format!("the same panic as {first}, above ({site})"),
-        None => format!("the same failure as {first}, above"),
+        None => match check.failure {
+            Some(failure) if !failure.summary.trim().is_empty() => format!(
+                "the same cause as {first}, above: {}",
+                failure.summary.lines().next().unwrap_or_default()
+            ),
+            _ => format!("the same cause as {first}, above"),
+        },
     }
 }
 
@@ -307,9 +381,9 @@ fn check_panic_site(check: &CheckView) -> Option<String> {
 pub enum Same {
     /// Its failure is its own.
     Own,
-    /// It fails word for word like these later checks: explained here once.
+    /// It fails for the same cause as these later checks: explained here once.
     AlsoCosts(Vec<String>),
-    /// It fails word for word like this earlier check.
+    /// It fails for the same cause as this earlier check.
     AsAbove(String),
 }
 
@@ -328,35 +402,78 @@ pub fn panic_site(failure: &str) -> Option<&str> {
     })
 }
 
-/// Groups the failed checks whose failures read the same (a `todo!()` that
-/// ends the server before it listens fails every server check alike).
+/// What a failed check's failure comes down to, so that failures of one
+/// cause are explained once: the site of its panic; or the cause its
+/// evidence showed (its diagnosis: the same hint and handout section); or
+/// else its text with the numbers blurred, so that failures that differ
+/// only in byte counts (`got 1024 of 12 bytes`, `got 1024 of 59 bytes`)
+/// read the same. `None` for a check that did not fail.
+pub fn cause(check: &CheckView) -> Option<String> {
+    if check.status != Status::Failed {
+        return None;
+    }
+    let failure = check.failure?;
+    if let Some(site) = check_panic_site(check) {
+        return Some(format!("panicked at {site}"));
+    }
+    if let Some(diagnosis) = &failure.diagnosis {
+        return Some(format!(
+            "diagnosis: {}\n{}",
+            diagnosis.hint, diagnosis.handout
+        ));
+    }
+    Some(blur_numbers(&failure.to_string()))
+}
+
+/// `text` with every number (and the size unit after it) as `#`: `got 1.0
+/// MiB of 12 bytes` and `got 943.0 KiB of 59 bytes` both read `got # of #
+/// bytes`.
+pub fn blur_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c.is_ascii_digit() {
+            let end = rest
+                .char_indices()
+                .find(|(_, c)| !(c.is_ascii_digit() || *c == '.'))
+                .map_or(rest.len(), |(index, _)| index);
+            rest = &rest[end..];
+            for unit in [" KiB", " MiB", " GiB", " B"] {
+                if let Some(after) = rest.strip_prefix(unit) {
+                    if !after.starts_with(|c: char| c.is_alphanumeric()) {
+                        rest = after;
+                        break;
+                    }
+                }
+            }
+            out.push('#');
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+/// Groups the failed checks of one cause (see [`cause`]): a `todo!()` that
+/// ends the server before it listens fails every server check alike, and a
+/// server that echoes its whole buffer fails every echo with other counts.
 pub fn same_failures(checks: &[CheckView]) -> Vec<Same> {
-    let text = |check: &CheckView| {
-        (check.status == Status::Failed)
-            .then_some(check.failure)
-            .flatten()
-            .map(|failure| match check_panic_site(check) {
-                Some(site) => format!("panicked at {site}"),
-                None => failure.to_string(),
-            })
-    };
-    checks
+    let causes: Vec<Option<String>> = checks.iter().map(cause).collect();
+    causes
         .iter()
         .enumerate()
-        .map(|(index, check)| {
-            let Some(mine) = text(check) else {
+        .map(|(index, mine)| {
+            let Some(mine) = mine else {
                 return Same::Own;
             };
-            if let Some(first) = checks[..index]
-                .iter()
-                .find(|earlier| text(earlier).as_ref() == Some(&mine))
+            if let Some(first) = (0..index).find(|earlier| causes[*earlier].as_ref() == Some(mine))
             {
-                return Same::AsAbove(first.id.to_owned());
+                return Same::AsAbove(checks[first].id.to_owned());
             }
-            let later: Vec<String> = checks[index + 1..]
-                .iter()
-                .filter(|later| text(later).as_ref() == Some(&mine))
-                .map(|later| later.id.to_owned())
+            let later: Vec<String> = (index + 1..checks.len())
+                .filter(|later| causes[*later].as_ref() == Some(mine))
+                .map(|later| checks[later].id.to_owned())
                 .collect();
             if later.is_empty() {
                 Same::Own
@@ -365,4 +482,69 @@ pub fn same_failures(checks: &[CheckView]) -> Vec<Same> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(id: &str, failure: Failure) -> CheckOutcome {
+        CheckOutcome {
+            id: id.into(),
+            title: String::new(),
+            status: Status::Failed,
+            points: 0,
+            max_points: 4,
+            failure: Some(failure),
+            hint: String::new(),
+            handout: String::new(),
+            manual: String::new(),
+            duration: Duration::ZERO,
+            time_limit: Duration::ZERO,
+            commands: Vec::new(),
+            conversation: Transcript::default(),
+        }
+    }
+
+    #[test]
+    fn numbers_and_their_units_blur() {
+        assert_eq!(
+            blur_numbers("got 1.0 MiB of 12 bytes, then 943.0 KiB; 6 B at 0.25 s"),
+            "got # of # bytes, then #; # at # s"
+        );
+    }
+
+    /// Failures that differ only in byte counts fold; so do failures whose
+    /// evidence showed the same cause, whatever their words; others do not.
+    #[test]
+    fn failures_of_one_cause_fold_into_the_first() {
+        let cause = |summary: &str| {
+            Failure::new(summary).diagnosis("write back only what you read", "#step-2")
+        };
+        let checks = [
+            failed("a", Failure::new("echo: got 1024 of 12 bytes")),
+            failed("b", cause("echo of hello: got 1024 of 12 bytes")),
+            failed("c", Failure::new("echo: got 2048 of 59 bytes")),
+            failed("d", cause("the log was wrong")),
+            failed(
+                "e",
+                Failure::new("echo: got 1024 of 12 bytes, then nothing"),
+            ),
+        ];
+        let views: Vec<CheckView> = checks.iter().map(CheckView::of).collect();
+        assert_eq!(
+            same_failures(&views),
+            [
+                Same::AlsoCosts(vec!["c".into()]),
+                Same::AlsoCosts(vec!["d".into()]),
+                Same::AsAbove("a".into()),
+                Same::AsAbove("b".into()),
+                Same::Own,
+            ]
+        );
+        assert_eq!(
+            same_as("b", &views[3]),
+            "the same cause as b, above: the log was wrong"
+        );
+    }
 }

@@ -75,11 +75,19 @@ pub fn lab(report: &LabReport, style: Style) -> String {
         .map(|check| check.id.len())
         .max()
         .unwrap_or(0);
-    if let Some(start) = where_to_start(&view) {
+    if let Some((start, _)) = where_to_start(&view) {
         let _ = writeln!(out, "{}", style.paint("1", &start));
     }
     let same = same_failures(&view.checks);
-    for (index, check) in view.checks.iter().enumerate() {
+    // A lab that did not compile ran nothing: one line, not a list of
+    // checks that fail for no reason of their own.
+    let checks = if view.did_not_compile() && !style.verbose {
+        let _ = writeln!(out, "{}", style.paint("33", &view.not_run_line()));
+        &[][..]
+    } else {
+        &view.checks[..]
+    };
+    for (index, check) in checks.iter().enumerate() {
         match &same[index] {
             Same::AsAbove(first) if !style.verbose => {
                 write_status_line(&mut out, check, id_width, style);
@@ -107,17 +115,19 @@ pub fn lab(report: &LabReport, style: Style) -> String {
     let _ = writeln!(
         out,
         "{}",
-        style.paint(if view.full_marks() { "1;32" } else { "1" }, &view.total())
+        style.paint(
+            if view.full_marks() { "1;32" } else { "1" },
+            &view.total_line()
+        )
     );
-    if style.verbose {
-        out
-    } else {
-        out.lines().map(clip).fold(String::new(), |mut page, line| {
-            page.push_str(&line);
-            page.push('\n');
-            page
-        })
-    }
+    // Long lines are cut, or with `--verbose` wrapped whole: a terminal
+    // shows neither a 100 KiB line nor its end.
+    let fit = if style.verbose { fold } else { clip };
+    out.lines().map(fit).fold(String::new(), |mut page, line| {
+        page.push_str(&line);
+        page.push('\n');
+        page
+    })
 }
 
 /// How long a line of the report may be before it is cut (without
@@ -148,6 +158,40 @@ fn clip(line: &str) -> String {
     let _ = write!(clipped, " …[{left_out} characters: --verbose shows them]… ");
     clipped.extend(line.chars().skip(length - tail));
     clipped
+}
+
+/// `line` whole, as `--verbose` shows it: prose longer than [`MAX_LINE`]
+/// characters wraps at spaces, and a line holding a long argument is cut
+/// into lines of [`MAX_LINE`] characters, the continuations indented four
+/// spaces deeper than the line.
+fn fold(line: &str) -> String {
+    let length = line.chars().count();
+    if length <= MAX_LINE {
+        return line.to_owned();
+    }
+    if line
+        .split(' ')
+        .all(|word| word.chars().count() <= LONGEST_WORD)
+    {
+        return wrap(line);
+    }
+    let indent = line.len() - line.trim_start().len();
+    let continuation = " ".repeat(indent + 4);
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    let mut first = true;
+    while chars.peek().is_some() {
+        let room = if first {
+            MAX_LINE
+        } else {
+            out.push('\n');
+            out.push_str(&continuation);
+            MAX_LINE - continuation.len()
+        };
+        out.extend(chars.by_ref().take(room));
+        first = false;
+    }
+    out
 }
 
 /// Prose wrapped at spaces into lines of at most [`MAX_LINE`] characters,
@@ -240,7 +284,7 @@ fn write_check(
                         .and_then(panic_site)
                     {
                         Some(_) => "panic",
-                        None => "failure",
+                        None => "cause",
                     },
                     also_costs.len(),
                     also_costs.join(", ")
@@ -321,7 +365,7 @@ fn clip_what(what: &str) -> String {
 pub fn totals(reports: &[LabReport], style: Style) -> String {
     let mut out = String::new();
     for report in reports {
-        let _ = writeln!(out, "{}", LabView::of(report).total());
+        let _ = writeln!(out, "{}", LabView::of(report).total_line());
     }
     let score: u32 = reports.iter().map(|r| r.score).sum();
     let max: u32 = reports.iter().map(|r| r.max_score).sum();

@@ -12,6 +12,15 @@
 //! [`window`](Conversation::stall_window) (one second at `--time-scale 1`).
 //! A program that is merely slow is runnable, or its counters move.
 //!
+//! A program can also spin: runnable, burning CPU, but making no read or
+//! write of any kind (`syscr` and `syscw` of `/proc/PID/io` stay the same)
+//! and holding the same memory, while nothing happens in the conversation. Once it has used
+//! [`spin_threshold`] of CPU time that way (half a second at
+//! `--time-scale 1`, scaled like every limit), it never will: the wait gives
+//! up, saying it spins. The verdict rests on CPU time, not on the clock: a
+//! loaded machine slows a spinning program down, and it then takes longer to
+//! be told, never less.
+//!
 //! Checks that test timeouts expect a program to sleep on a timer: they wait
 //! with [`patient`] in force, and only their time limit ends the wait.
 
@@ -39,13 +48,42 @@ struct Sample {
     activity: usize,
 }
 
+/// What stays the same while a program spins: its processes' reads and
+/// writes and their resident memory (a program filling memory is doing
+/// something, and the memory limit ends it), and the conversation's
+/// activity (its CPU time is what grows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Quiet {
+    /// Every process: pid, syscalls of reading and writing, resident pages.
+    processes: Vec<(u32, u64, u64, u64)>,
+    activity: usize,
+}
+
+/// Since when the programs have been quiet, and their CPU time then, per
+/// party.
+#[derive(Debug)]
+struct Spin {
+    quiet: Quiet,
+    since: Instant,
+    cpu: Vec<(Party, u64)>,
+}
+
 /// Watches the current check's programs during one wait.
 #[derive(Debug)]
 pub struct Watch {
     conversation: Option<Arc<Conversation>>,
     /// The last sample and since when it has been the same.
     steady: Option<(Sample, Instant)>,
+    /// Since when nothing read or wrote, and the CPU time then.
+    spin: Option<Spin>,
     next_look: Instant,
+}
+
+/// How much CPU time a program may use without a read or a write while
+/// the grader waits, before it counts as spinning: half the stall window,
+/// so scaled by `--time-scale` (0.5 s at 1).
+pub fn spin_threshold(conversation: &Conversation) -> Duration {
+    conversation.stall_window() / 2
 }
 
 impl Watch {
@@ -56,6 +94,7 @@ impl Watch {
         Self {
             conversation: conversation::current().filter(|_| proc_readable),
             steady: None,
+            spin: None,
             // A wait that ends within a slice never looks at `/proc`: the
             // many short waits of a passing check cost nothing.
             next_look: Instant::now() + SLICE,
@@ -66,17 +105,19 @@ impl Watch {
     /// the program is alive, start over.
     pub fn progress(&mut self) {
         self.steady = None;
+        self.spin = None;
     }
 
     /// Why waiting on is pointless, if it is: every program has exited, or
     /// all have slept without any change for the window. Cheap to call
     /// often: it looks at `/proc` at most every [`SLICE`].
     pub fn stalled(&mut self) -> Option<String> {
-        let conversation = self.conversation.as_ref()?;
+        let conversation = Arc::clone(self.conversation.as_ref()?);
         let now = Instant::now();
         if conversation.is_patient() {
             // Time spent patiently does not count towards a stall.
             self.steady = None;
+            self.spin = None;
             return None;
         }
         if now < self.next_look {
@@ -93,15 +134,30 @@ impl Watch {
             activity: conversation.activity(),
         };
         let mut alive = Vec::new();
+        let mut busy = false;
+        let mut cpu = Vec::new();
         for (pid, party) in &guests {
-            match observe(*pid, &mut sample) {
+            let before = sample.processes.len();
+            let observed = observe(*pid, &mut sample);
+            let used = sample.processes[before..]
+                .iter()
+                .map(|(_, cpu, _, _)| cpu)
+                .sum::<u64>();
+            cpu.push((*party, used));
+            match observed {
                 Observed::Gone => {}
-                Observed::Busy => {
-                    self.steady = None;
-                    return None;
-                }
+                Observed::Busy => busy = true,
                 Observed::Asleep => alive.push(*party),
             }
+        }
+        sample.processes.sort_unstable();
+        if let Some(reason) = self.spins(&conversation, &sample, cpu, now) {
+            conversation.note(format!("stops waiting: {reason}"));
+            return Some(reason);
+        }
+        if busy {
+            self.steady = None;
+            return None;
         }
         match &self.steady {
             Some((before, since)) if *before == sample => {
@@ -134,6 +190,61 @@ impl Watch {
     }
 }
 
+impl Watch {
+    /// Whether a program has spun: used [`spin_threshold`] of CPU time since
+    /// the last read or write of any program of the check, with nothing
+    /// recorded meanwhile. Says which, and how much in how long.
+    fn spins(
+        &mut self,
+        conversation: &Conversation,
+        sample: &Sample,
+        cpu: Vec<(Party, u64)>,
+        now: Instant,
+    ) -> Option<String> {
+        let mut processes: Vec<(u32, u64, u64, u64)> = sample
+            .processes
+            .iter()
+            .map(|(pid, _, reads, writes)| (*pid, *reads, *writes, resident_pages(*pid)))
+            .collect();
+        processes.sort_unstable();
+        let quiet = Quiet {
+            processes,
+            activity: sample.activity,
+        };
+        let spin = match &self.spin {
+            Some(spin) if spin.quiet == quiet => spin,
+            _ => {
+                self.spin = Some(Spin {
+                    quiet,
+                    since: now,
+                    cpu,
+                });
+                return None;
+            }
+        };
+        let threshold = spin_threshold(conversation).as_micros() as u64;
+        let (party, used) = cpu
+            .iter()
+            .filter_map(|(party, now)| {
+                let then = spin
+                    .cpu
+                    .iter()
+                    .find(|(earlier, _)| earlier == party)
+                    .map_or(0, |(_, cpu)| *cpu);
+                Some((*party, now.checked_sub(then)?))
+            })
+            .max_by_key(|(_, used)| *used)?;
+        (used >= threshold).then(|| {
+            format!(
+                "the {} spins: it used {:.1} s of CPU in {:.1} s without reading or writing anything",
+                party.name(),
+                used as f64 / 1e6,
+                now.duration_since(spin.since).as_secs_f64()
+            )
+        })
+    }
+}
+
 impl Default for Watch {
     fn default() -> Self {
         Self::new()
@@ -162,6 +273,7 @@ enum Observed {
 fn observe(pid: u32, sample: &mut Sample) -> Observed {
     let mut pending = vec![pid];
     let mut any = false;
+    let mut busy = false;
     while let Some(pid) = pending.pop() {
         let Ok(threads) = procfs::thread_stats(pid) else {
             continue;
@@ -170,12 +282,13 @@ fn observe(pid: u32, sample: &mut Sample) -> Observed {
         for (tid, stat) in threads {
             match stat.state {
                 _ if stat.ended() => continue,
-                'S' => {}
-                _ => return Observed::Busy,
-            }
-            let wchan = procfs::thread_wchan(pid, tid).unwrap_or_default();
-            if wchan.contains("pipe") {
-                return Observed::Busy;
+                'S' => {
+                    let wchan = procfs::thread_wchan(pid, tid).unwrap_or_default();
+                    if wchan.contains("pipe") {
+                        busy = true;
+                    }
+                }
+                _ => busy = true,
             }
             sleeping += 1;
             pending.extend(procfs::thread_children(pid, tid).unwrap_or_default());
@@ -184,17 +297,28 @@ fn observe(pid: u32, sample: &mut Sample) -> Observed {
             continue;
         }
         any = true;
-        let cpu = procfs::stat(pid).map_or(0, |stat| stat.cpu_ticks);
+        // In microseconds: the spin threshold is.
+        let cpu = procfs::stat(pid).map_or(0, |stat| stat.cpu_time().as_micros() as u64);
         let (reads, writes) = procfs::io_calls(pid).unwrap_or((0, 0));
         sample.processes.push((pid, cpu, reads, writes));
-        sample.sockets.extend(sockets_of(pid));
+        if !busy {
+            // Only a sleeping program's queues tell a stall.
+            sample.sockets.extend(sockets_of(pid));
+        }
     }
-    sample.processes.sort_unstable();
-    if any {
-        Observed::Asleep
-    } else {
-        Observed::Gone
+    match (any, busy) {
+        (_, true) => Observed::Busy,
+        (true, false) => Observed::Asleep,
+        (false, false) => Observed::Gone,
     }
+}
+
+/// The resident pages of `pid` (`/proc/PID/statm`), 0 when unknown.
+fn resident_pages(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/statm"))
+        .ok()
+        .and_then(|statm| statm.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The rows of `/proc/net/{tcp,tcp6,udp,udp6}` of the sockets `pid` holds.
@@ -293,14 +417,40 @@ mod tests {
     }
 
     #[test]
-    fn a_busy_program_never_stalls() {
+    fn a_busy_program_that_writes_never_stalls_nor_spins() {
+        let busy = Command::new("sh")
+            .args(["-c", "while :; do echo busy > /dev/null; done"])
+            .spawn()
+            .unwrap();
+        let why = verdict(&busy, Duration::from_millis(1500), false);
+        ended(busy);
+        assert_eq!(why, None);
+    }
+
+    /// A loop with no system call: its CPU time grows, its reads and writes
+    /// do not. The verdict comes once it has used the threshold of CPU time
+    /// (0.15 s here, at a time scale of 0.3), however long that takes.
+    #[test]
+    fn a_program_that_burns_cpu_without_reading_or_writing_spins() {
         let spinner = Command::new("sh")
             .args(["-c", "while :; do :; done"])
             .spawn()
             .unwrap();
-        let why = verdict(&spinner, Duration::from_millis(1500), false);
+        let started = Instant::now();
+        let why = verdict(&spinner, Duration::from_secs(30), false);
+        let cpu = crate::harness::procfs::cpu_time(spinner.id()).unwrap();
         ended(spinner);
-        assert_eq!(why, None);
+        let why = why.expect("a verdict");
+        assert!(why.starts_with("the server spins: it used "), "{why}");
+        assert!(
+            why.ends_with("without reading or writing anything"),
+            "{why}"
+        );
+        assert!(
+            cpu >= Duration::from_millis(150),
+            "{cpu:?} in {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

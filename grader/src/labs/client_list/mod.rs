@@ -27,6 +27,7 @@ pub const CHECKS: Checks = checks!(
     server::many_at_once,
     server::silent_client,
     server::thread_per_connection,
+    server::slow_reader,
     server::awkward_names,
     server::duplicate_replaces,
     server::name_limit,

@@ -1,10 +1,14 @@
 //! Server checks: the graded server against the grader's clients.
 
 use std::io::Write;
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::harness::conn::Conn;
+use crate::harness::conversation::Party;
 use crate::harness::net::{self, SendPlan};
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, procfs, show, stall};
@@ -207,6 +211,122 @@ pub(super) fn thread_per_connection(ctx: &Ctx) -> CheckResult {
                 .detail("a thread must return once its client is served; a thread that waits forever is a leak that grows with every client"),
         ));
     }
+    Ok(())
+}
+
+/// How many of the longest names fill the list before a client that does
+/// not read registers, in [`slow_reader`]: a reply of about 140 KiB, three
+/// times what the kernel buffers (about 42 KiB, measured) between a server
+/// and a client whose receive buffer and segment size are the smallest there
+/// are. The list's lock is then held, by a server that writes under it, for
+/// as long as that client does not read.
+const FILLERS: usize = 256;
+
+/// The most a reply of the list holds, once the fillers and a few more are
+/// in it: each entry names its key twice, plus an address and a port.
+const LONG_LIST: u64 = ((FILLERS + 8) * (2 * MAX_NAME + 100)) as u64;
+
+/// A client that reads nothing: the smallest receive buffer and segment
+/// size there are, so that the server's reply fills the buffers between
+/// them, and its `write_all` waits, at once.
+fn connect_without_reading(addr: SocketAddr, deadline: Instant) -> Result<Conn, Failure> {
+    let connect = || -> std::io::Result<Conn> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_recv_buffer_size(1)?;
+        socket.set_tcp_mss(88)?;
+        let began = Instant::now();
+        socket.connect_timeout(&addr.into(), net::remaining(deadline))?;
+        Ok(Conn::connected(socket.into(), Party::Server, began))
+    };
+    connect().map_err(|err| Failure::new(format!("could not connect to {addr}: {err}")))
+}
+
+/// A client that registers and then does not read its reply (a long list)
+/// holds up nobody: the server holds the list's lock only to change and
+/// serialise it, never while it writes to a client.
+pub(super) fn slow_reader(ctx: &Ctx) -> CheckResult {
+    let mut server = ctx.server(SERVER)?;
+    let deadline = ctx.within(20.0);
+    ctx.note_command(format!(
+        "(grader) register {FILLERS} names of {MAX_NAME} bytes with {}, one after another",
+        server.addr
+    ));
+    for index in 0..FILLERS {
+        let name = format!("{index:03} {}", "x".repeat(MAX_NAME - 4));
+        let stream = server.connect(deadline)?;
+        stream.expect_at_most(LONG_LIST);
+        let exchange = net::exchange(
+            &stream,
+            name.as_bytes(),
+            SendPlan::ALL_THEN_CLOSE,
+            None,
+            deadline,
+        );
+        if exchange.received.is_empty() || exchange.end != net::ReadEnd::Eof {
+            return Err(server.explain(Failure::new(format!(
+                "registering the long name number {} of {FILLERS}: got {} bytes back, then {}",
+                index + 1,
+                exchange.received.len(),
+                exchange.end
+            ))));
+        }
+    }
+    ctx.note_command(format!(
+        "(grader) register `does not read` with {} and read nothing, then register `not held up`",
+        server.addr
+    ));
+    let slow = connect_without_reading(server.addr, deadline).map_err(|f| server.explain(f))?;
+    let mut writer = &slow;
+    net::write_all_until(&mut writer, b"does not read", deadline)
+        .and_then(|()| slow.shutdown(Shutdown::Write))
+        .map_err(|err| {
+            server.explain(Failure::new(format!("registering `does not read`: {err}")))
+        })?;
+    let slow_local = slow
+        .local_addr()
+        .map_err(|err| Failure::new(format!("local_addr: {err}")))?;
+    // The server is writing its reply once the first bytes wait unread.
+    let writing = procfs::watch_until(ctx.within(5.0), || {
+        procfs::tcp_connection(slow_local, server.addr)
+            .is_ok_and(|socket| socket.is_some_and(|socket| socket.rx_queue > 0))
+    });
+    let other = server.connect(deadline)?;
+    other.expect_at_most(LONG_LIST);
+    let other_local = other
+        .local_addr()
+        .map_err(|err| Failure::new(format!("local_addr: {err}")))?;
+    let exchange = net::exchange(
+        &other,
+        b"not held up",
+        SendPlan::ALL_THEN_CLOSE,
+        None,
+        ctx.within(1.0),
+    );
+    let unread = procfs::tcp_connection(slow_local, server.addr)
+        .ok()
+        .flatten()
+        .map_or(0, |socket| socket.rx_queue);
+    drop(slow);
+    if exchange.received.is_empty() && exchange.end.gave_up() {
+        let mut failure = Failure::new(
+            "while one client did not read its reply (a long list), another got no reply within a second",
+        )
+        .expected("the list's lock is released before the reply is written: a client that reads slowly holds up only itself")
+        .actual("no reply: the server was still writing to the client that did not read");
+        if writing {
+            failure = failure.detail(format!(
+                "{unread} bytes of the reply to the client that did not read were waiting for it, and the server was still writing the rest"
+            ));
+        }
+        return Err(server.explain(failure));
+    }
+    let registration = Registration {
+        local: other_local,
+        received: exchange.received,
+        end: exchange.end,
+        write_error: exchange.write_error,
+    };
+    reply_list(&registration, "not held up").map_err(|f| server.explain(f))?;
     Ok(())
 }
 
