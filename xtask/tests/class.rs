@@ -245,7 +245,11 @@ fn a_grade_page_links_no_class_report_and_its_handouts_relative_to_it() {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let inside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // Inside the course (its target folder may be elsewhere, as in the
+    // student edition's test), and outside it.
+    let course_target = grader::builder::workspace_root().join("target");
+    std::fs::create_dir_all(&course_target).unwrap();
+    let inside = tempfile::tempdir_in(&course_target).unwrap();
     let outside = tempfile::tempdir().unwrap();
     for (folder, link) in [
         (inside.path(), "href=\"../../"),
