@@ -8,6 +8,8 @@
 
 mod support;
 
+use support::chromium;
+
 use std::io::Read as _;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt as _;
@@ -20,23 +22,6 @@ use grader::render::{dashboard, html};
 
 /// How long one page may take to load and draw.
 const BROWSER_LIMIT: Duration = Duration::from_secs(90);
-
-fn chromium() -> PathBuf {
-    for name in ["chromium", "chromium-browser", "google-chrome"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {name}")])
-            .output()
-            .ok()
-            .filter(|output| output.status.success())
-            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned());
-        if let Some(path) = found.filter(|path| !path.is_empty()) {
-            return PathBuf::from(path);
-        }
-    }
-    panic!(
-        "Chromium is needed to test the HTML pages: `apt-get install chromium` (.ci/run installs it)"
-    );
-}
 
 /// Where the browser's requests go: a proxy on loopback that answers
 /// nothing. Chromium fetches things of its own (the time, account state);

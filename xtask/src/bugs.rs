@@ -544,7 +544,7 @@ mod tests {
             let anchors: Vec<String> = handout
                 .lines()
                 .filter(|line| line.starts_with('#'))
-                .map(|line| anchor(line.trim_start_matches('#')))
+                .map(|line| grader::handout::anchor(line.trim_start_matches('#')))
                 .collect();
             assert!(
                 anchors.contains(&bug.section[1..].to_owned()),
@@ -555,17 +555,6 @@ mod tests {
                 bug.lab.handout()
             );
         }
-    }
-
-    /// The anchor GitHub gives a heading.
-    fn anchor(heading: &str) -> String {
-        heading
-            .trim()
-            .to_lowercase()
-            .chars()
-            .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
-            .map(|c| if c == ' ' { '-' } else { c })
-            .collect()
     }
 
     fn row(section: &str, verdict: Verdict, seconds: u64) -> Row {

@@ -6,13 +6,17 @@
 //!
 //! Chromium is required, as for the grader's `browser` tests.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command as Xtask;
 use grader::render::html;
 use grader::{Failure, LabReport, Status};
+use support::chromium;
+
+#[path = "../../grader/tests/support/mod.rs"]
+mod support;
 
 /// Builds the book into `dir`; returns its folder's `file://` URL.
 fn build_book(dir: &Path) -> String {
@@ -111,21 +115,6 @@ fn the_book_fetches_nothing_and_runs_no_script() {
     }
     let claims = std::fs::read_to_string(dir.path().join("kernel-claims.html")).unwrap();
     assert!(claims.contains("id=\"connect_completes_before_accept\""));
-}
-
-fn chromium() -> PathBuf {
-    for name in ["chromium", "chromium-browser", "google-chrome"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {name}")])
-            .output()
-            .ok()
-            .filter(|output| output.status.success())
-            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned());
-        if let Some(path) = found.filter(|path| !path.is_empty()) {
-            return PathBuf::from(path);
-        }
-    }
-    panic!("Chromium is needed to test the book: `apt-get install chromium`");
 }
 
 /// Where `url` leaves the page, measured in Chromium: see [`probe`]. The
