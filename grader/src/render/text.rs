@@ -138,20 +138,25 @@ pub const MAX_LINE: usize = 200;
 /// spaces) rather than an argument (cut in the middle).
 const LONGEST_WORD: usize = 80;
 
+/// `line` itself when it fits, wrapped at spaces when it is prose; `None`
+/// when it holds a word too long to wrap (a long argument).
+fn short_or_prose(line: &str) -> Option<String> {
+    if line.chars().count() <= MAX_LINE {
+        return Some(line.to_owned());
+    }
+    line.split(' ')
+        .all(|word| word.chars().count() <= LONGEST_WORD)
+        .then(|| wrap(line))
+}
+
 /// `line` as the report shows it: prose longer than [`MAX_LINE`] characters
 /// wraps at spaces, indented under itself; a line holding a long argument is
 /// cut in the middle.
 fn clip(line: &str) -> String {
+    if let Some(shown) = short_or_prose(line) {
+        return shown;
+    }
     let length = line.chars().count();
-    if length <= MAX_LINE {
-        return line.to_owned();
-    }
-    if line
-        .split(' ')
-        .all(|word| word.chars().count() <= LONGEST_WORD)
-    {
-        return wrap(line);
-    }
     let (head, tail) = (120, 30);
     let left_out = length - head - tail;
     let mut clipped: String = line.chars().take(head).collect();
@@ -165,15 +170,8 @@ fn clip(line: &str) -> String {
 /// into lines of [`MAX_LINE`] characters, the continuations indented four
 /// spaces deeper than the line.
 fn fold(line: &str) -> String {
-    let length = line.chars().count();
-    if length <= MAX_LINE {
-        return line.to_owned();
-    }
-    if line
-        .split(' ')
-        .all(|word| word.chars().count() <= LONGEST_WORD)
-    {
-        return wrap(line);
+    if let Some(shown) = short_or_prose(line) {
+        return shown;
     }
     let indent = line.len() - line.trim_start().len();
     let continuation = " ".repeat(indent + 4);
