@@ -861,13 +861,7 @@ pub fn write_pages(
         Some(url) => (format!("{url}/"), true),
         None => crate::book::links_from(dir),
     };
-    let mut by_student: BTreeMap<&str, Vec<&LabReport>> = BTreeMap::new();
-    for graded in results {
-        by_student
-            .entry(&graded.student)
-            .or_default()
-            .push(&graded.report);
-    }
+    let by_student = by_student(results);
     let pages: Vec<(String, String)> = page_stems(by_student.keys().copied())
         .into_iter()
         .map(|stem| {
@@ -1279,6 +1273,18 @@ pub fn closing_summary(results: &[Graded]) -> String {
     out
 }
 
+/// Each student's reports, by name in order.
+fn by_student(results: &[Graded]) -> BTreeMap<&str, Vec<&LabReport>> {
+    let mut by_student: BTreeMap<&str, Vec<&LabReport>> = BTreeMap::new();
+    for graded in results {
+        by_student
+            .entry(&graded.student)
+            .or_default()
+            .push(&graded.report);
+    }
+    by_student
+}
+
 /// The wide CSV (`--wide`): a row per student; for each lab its state and
 /// score, then a column per check with the points it earned, headed by the
 /// check's id and what it is out of (`echo.hello (6)`), for gradebook
@@ -1307,13 +1313,7 @@ pub fn wide_csv(results: &[Graded]) -> String {
         header.extend(checks.iter().map(|(id, max)| format!("{id} ({max})")));
     }
     let mut out = header.join(",") + "\n";
-    let mut by_student: BTreeMap<&str, Vec<&LabReport>> = BTreeMap::new();
-    for graded in results {
-        by_student
-            .entry(&graded.student)
-            .or_default()
-            .push(&graded.report);
-    }
+    let by_student = by_student(results);
     for (student, reports) in by_student {
         let total: u32 = reports.iter().map(|report| report.score).sum();
         let max: u32 = reports.iter().map(|report| report.max_score).sum();
