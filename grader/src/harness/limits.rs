@@ -165,9 +165,10 @@ pub fn become_subreaper() {
 pub fn sweep_orphans() {
     let _exclusive = spawn_lock().write().unpoison();
     let own_pid = std::process::id();
-    let own_session = rustix::process::getsid(None)
-        .ok()
-        .map(|session| session.as_raw_nonzero().get() as u32);
+    // Read from /proc rather than asked of getsid(2): inside a PID namespace
+    // whose session leader lives outside it (a CI runner's container), our
+    // session id is 0, which rustix's `getsid` cannot represent.
+    let own_session = session_of(own_pid);
     let live = live_leaders().lock().unpoison().clone();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
