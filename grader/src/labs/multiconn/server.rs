@@ -286,10 +286,10 @@ pub(super) fn non_reading_client(ctx: &Ctx) -> CheckResult {
                     .diagnosis(CROSSED_STREAMS, "#per-connection-state")
             } else {
                 failure.detail(format!(
-                    "meanwhile a client that never reads had sent {} KiB; the server \
+                    "meanwhile a client that never reads had sent {}; the server \
                      must not wait for it to read (no blocking write_all in the loop: \
                      keep its bytes in its buffer and write when it is writable)",
-                    sent.load(Ordering::SeqCst) / 1024
+                    show::size(hog.bytes_written())
                 ))
             });
             break;
@@ -650,6 +650,9 @@ pub(super) fn fd_leak(ctx: &Ctx) -> CheckResult {
 pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
     let mut server = start(ctx)?;
     let mut rng = ctx.rng();
+    // What the rude clients sent: bytes of theirs in another client's echo
+    // are crossed streams.
+    let mut sent_by_rude: Vec<Vec<u8>> = Vec::new();
     for round in 1..=3 {
         let rude = server.connect(ctx.deadline())?;
         // The second client half-closes. It sends more than the server's
@@ -671,7 +674,9 @@ pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
             .take(bytes)
             .collect();
         let mut writer = &rude;
-        net::write_all_until(&mut writer, &payload, ctx.within(10.0)).map_err(|err| {
+        let written = net::write_all_until(&mut writer, &payload, ctx.within(10.0));
+        sent_by_rude.push(payload);
+        written.map_err(|err| {
             server.explain(Failure::new(format!(
                 "writing {shown} (without reading) failed: {err}; the server must keep \
                  reading from a client that does not read its echo"
@@ -702,17 +707,27 @@ pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
         })?;
         let message = format!("still serving after client {round} left rudely?");
         round_trip(&other, message.as_bytes(), ctx.within(5.0)).map_err(|failed| {
-            server.explain(
-                round_trip_failure(
-                    &format!("echo to the next client, after client {round} reset its connection"),
-                    message.as_bytes(),
-                    failed,
-                )
-                .detail(
+            let crossed = sent_by_rude
+                .iter()
+                .position(|theirs| crossed_streams(&failed.received, message.as_bytes(), theirs));
+            let failure = round_trip_failure(
+                &format!("echo to the next client, after client {round} reset its connection"),
+                message.as_bytes(),
+                failed,
+            );
+            server.explain(match crossed {
+                Some(client) => failure
+                    .detail(format!(
+                        "the bytes that came back are not this client's: they are what client {} \
+                         sent, on its own connection",
+                        client + 1
+                    ))
+                    .diagnosis(CROSSED_STREAMS, "#per-connection-state"),
+                None => failure.detail(
                     "a read or write error on one connection (reset, broken pipe) closes that \
                      connection only; the server carries on",
                 ),
-            )
+            })
         })?;
         // The reset connection is over: its socket must go, or every client
         // that leaves this way costs a descriptor for good.
@@ -826,4 +841,27 @@ pub(super) fn server_log(ctx: &Ctx) -> CheckResult {
              bytes, so how the echo is split into lines does not matter",
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crossed_streams;
+
+    #[test]
+    fn crossed_streams_are_another_connections_bytes_never_ones_own() {
+        let own = b"still serving after client 1 left rudely?";
+        let theirs: Vec<u8> = (0..4096u32).map(|i| b'a' + (i * 7 % 26) as u8).collect();
+        // Another client's bytes, from anywhere in what it sent.
+        assert!(crossed_streams(&theirs[100..400], own, &theirs));
+        // Its own echo, whole or a beginning, is no crossing.
+        assert!(!crossed_streams(own, own, &theirs));
+        assert!(!crossed_streams(&own[..20], own, &theirs));
+        // Too little to tell, or bytes nobody sent.
+        assert!(!crossed_streams(&theirs[..4], own, &theirs));
+        assert!(!crossed_streams(
+            b"0123456789012345678901234567890123",
+            own,
+            &theirs
+        ));
+    }
 }
