@@ -63,6 +63,7 @@ pub fn left_out(path: &str) -> bool {
             "xtask/tests/mutants.rs",
             "grader/mutants-reviewed.toml",
             "xtask/src/course_check/",
+            "xtask/src/screenshots.rs",
             ".ci/",
             "bench/",
         ]
@@ -390,8 +391,11 @@ mod tests {
         assert!(main.contains("mod course_check;"));
         let student = without_course_only(&main);
         assert!(!student.contains("course_check") && !student.contains("CourseCheck"));
+        assert!(main.contains("mod screenshots;"));
+        assert!(!student.contains("mod screenshots") && !student.contains("Screenshots"));
         assert!(student.contains("Command::Book(args)"));
         assert!(left_out("xtask/src/course_check/mod.rs"));
+        assert!(left_out("xtask/src/screenshots.rs"));
     }
 
     #[test]

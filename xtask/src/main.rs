@@ -3,7 +3,7 @@
 //! Students run `cargo xtask grade lab1`, `status`, `report`, `hint` and `watch`;
 //! instructors add `--solution` or `--bin-dir DIR`, and use `verify`, `swap`,
 //! `reset`, `dist`, `grade-class`, `soak`, `bench`, `mutants` and `bugs`;
-//! maintainers run `course-check` (course-only); scripts read the lab table
+//! maintainers run `course-check` and `screenshots` (course-only); scripts read the lab table
 //! with `labs`. Each subcommand lives in a module of its own.
 
 use std::process::ExitCode;
@@ -28,6 +28,9 @@ mod mutants;
 mod options;
 mod report;
 mod results;
+// course-only: begin
+mod screenshots;
+// course-only: end
 mod seeded_class;
 mod send;
 mod soak;
@@ -92,6 +95,9 @@ enum Command {
     /// a handout section and a classic bug; stubs name their sections; …):
     /// prints the first thing missing and the file to edit.
     CourseCheck,
+    /// Draw the README's pictures again (docs/*.png) from a seeded class,
+    /// in headless Chromium, with the data each is drawn from beside it.
+    Screenshots,
     // course-only: end
 }
 
@@ -124,6 +130,7 @@ fn main() -> ExitCode {
         Command::Book(args) => book::run(&args).map(|()| ExitCode::SUCCESS),
         // course-only: begin
         Command::CourseCheck => course_check::run(),
+        Command::Screenshots => screenshots::run(),
         // course-only: end
     };
     match result {

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, ensure};
 use grader::builder::workspace_root;
 use grader::{Lab, Options};
 
-use crate::class::{csv, grade_class};
+use crate::class::{Graded, csv, grade_class};
 use crate::files::copy_tree;
 use crate::options::RunOptions;
 
@@ -35,6 +35,10 @@ struct Seeded {
     /// stands for a path in the class folder that must never be written.
     added: Option<(&'static str, &'static str)>,
     predicted: Predicted,
+    /// Whether a real class hands in the like: the README's pictures of a
+    /// class ([`pictured`]) show only these, not the attacks on the grader
+    /// or the build that hangs (which also makes them slow to draw).
+    everyday: bool,
 }
 
 /// The kinds of submission, in the order a class cycles through them.
@@ -46,6 +50,7 @@ const SEEDED: &[Seeded] = &[
         replace: ("", ""),
         added: None,
         predicted: Predicted::FullMarks,
+        everyday: true,
     },
     Seeded {
         name: "untouched",
@@ -54,6 +59,7 @@ const SEEDED: &[Seeded] = &[
         replace: ("", ""),
         added: None,
         predicted: Predicted::Points(0),
+        everyday: true,
     },
     Seeded {
         name: "no-half-close",
@@ -65,6 +71,7 @@ const SEEDED: &[Seeded] = &[
         // points, `echo_before_half_close` and `ipv6` included) pass.
         added: None,
         predicted: Predicted::Points(30),
+        everyday: true,
     },
     Seeded {
         name: "whole-buffer",
@@ -74,6 +81,7 @@ const SEEDED: &[Seeded] = &[
         // Only `ready` of the server checks survives stale bytes.
         added: None,
         predicted: Predicted::Points(22),
+        everyday: true,
     },
     Seeded {
         name: "kills-its-grader",
@@ -84,6 +92,7 @@ const SEEDED: &[Seeded] = &[
         // solution does, and every other row is still right.
         added: None,
         predicted: Predicted::FullMarks,
+        everyday: false,
     },
     Seeded {
         name: "runs-a-build-script",
@@ -97,6 +106,7 @@ const SEEDED: &[Seeded] = &[
             "fn main() { std::fs::write(r\"{MARKER}\", \"the build script ran\").unwrap(); }",
         )),
         predicted: Predicted::FullMarks,
+        everyday: false,
     },
     Seeded {
         name: "hangs-its-build",
@@ -105,6 +115,7 @@ const SEEDED: &[Seeded] = &[
         replace: ("fn main()", HANGING_CONST),
         added: None,
         predicted: Predicted::Points(0),
+        everyday: false,
     },
     Seeded {
         name: "does-not-compile",
@@ -113,6 +124,7 @@ const SEEDED: &[Seeded] = &[
         replace: ("fn main()", "fn main() -> oops"),
         added: None,
         predicted: Predicted::Points(0),
+        everyday: true,
     },
 ];
 
@@ -186,21 +198,87 @@ pub struct ClassRun {
     pub csv_rows: usize,
 }
 
-/// Writes `count` submissions under `dir`; returns each student's name and
-/// predicted score.
-pub fn make_submissions(dir: &Path, count: usize) -> Result<Vec<(String, u32)>> {
-    let root = workspace_root();
+/// A submission of a seeded class: its student, what it is made from, and
+/// the score it must get.
+struct Planned {
+    student: String,
+    seeded: &'static Seeded,
+    layout: &'static str,
+    predicted: u32,
+}
+
+/// The class of `count` submissions cycling through `kinds`: each one's
+/// student (numbered by its place in the class), kind, layout and predicted
+/// score. Nothing is written.
+fn plan(count: usize, kinds: &[&'static Seeded]) -> Vec<Planned> {
     let full_marks = grader::rubric::total(echo());
     (0..count)
         .map(|index| {
-            let seeded = match &SEEDED[index % SEEDED.len()] {
-                // Uncontained (no PID namespace, no guest uid), the killer
-                // would succeed: a correct submission stands in for it.
-                killer if killer.name == "kills-its-grader" && !can_contain() => &SEEDED[0],
-                seeded => seeded,
-            };
-            let student = format!("student-{index:02}-{}", seeded.name);
-            let crate_dir = dir.join(&student).join(LAYOUTS[index % LAYOUTS.len()]);
+            let seeded = kinds[index % kinds.len()];
+            Planned {
+                student: format!("student-{index:02}-{}", seeded.name),
+                seeded,
+                layout: LAYOUTS[index % LAYOUTS.len()],
+                predicted: match seeded.predicted {
+                    Predicted::FullMarks => full_marks,
+                    Predicted::Points(points) => points,
+                },
+            }
+        })
+        .collect()
+}
+
+/// Every kind, the killer replaced by a correct submission where graded
+/// programs cannot be contained (uncontained, it would succeed).
+fn every_kind() -> Vec<&'static Seeded> {
+    SEEDED
+        .iter()
+        .map(|seeded| match seeded {
+            killer if killer.name == "kills-its-grader" && !can_contain() => &SEEDED[0],
+            seeded => seeded,
+        })
+        .collect()
+}
+
+/// The class of `count` everyday submissions (no attack, no hung build)
+/// that the README's pictures show: each student's name and predicted
+/// score, the same on every machine.
+pub fn pictured(count: usize) -> Vec<(String, u32)> {
+    plan(count, &everyday_kinds())
+        .into_iter()
+        .map(|planned| (planned.student, planned.predicted))
+        .collect()
+}
+
+fn everyday_kinds() -> Vec<&'static Seeded> {
+    SEEDED.iter().filter(|seeded| seeded.everyday).collect()
+}
+
+/// Writes the class of [`pictured`] under `dir`.
+pub fn make_pictured_submissions(dir: &Path, count: usize) -> Result<Vec<(String, u32)>> {
+    write_submissions(dir, plan(count, &everyday_kinds()))
+}
+
+/// Writes `count` submissions of every kind under `dir`; returns each
+/// student's name and predicted score.
+pub fn make_submissions(dir: &Path, count: usize) -> Result<Vec<(String, u32)>> {
+    write_submissions(dir, plan(count, &every_kind()))
+}
+
+/// Writes the planned submissions under `dir`; returns each student's name
+/// and predicted score.
+fn write_submissions(dir: &Path, planned: Vec<Planned>) -> Result<Vec<(String, u32)>> {
+    let root = workspace_root();
+    planned
+        .into_iter()
+        .map(|planned| {
+            let Planned {
+                student,
+                seeded,
+                layout,
+                predicted,
+            } = planned;
+            let crate_dir = dir.join(&student).join(layout);
             copy_tree(
                 &root.join(seeded.from).join("echo"),
                 &crate_dir,
@@ -223,10 +301,6 @@ pub fn make_submissions(dir: &Path, count: usize) -> Result<Vec<(String, u32)>> 
                 std::fs::write(crate_dir.join(file), contents)?;
             }
             unzipped_long_ago(&crate_dir)?;
-            let predicted = match seeded.predicted {
-                Predicted::FullMarks => full_marks,
-                Predicted::Points(points) => points,
-            };
             Ok((student, predicted))
         })
         .collect()
@@ -247,26 +321,23 @@ fn echo() -> &'static Lab {
     Lab::find("echo").expect("lab 1 is echo")
 }
 
-/// Grades a class of `count` seeded submissions, `jobs` at a time, with
-/// `run`'s time scale and seed (7 unless given), and compares every score
-/// with its prediction.
-pub fn grade_seeded_class(count: usize, jobs: usize, run: &RunOptions) -> Result<ClassRun> {
-    let dir = tempfile::Builder::new()
-        .prefix("seeded-class-")
-        .tempdir()
-        .context("creating a temporary directory")?;
-    let predicted = make_submissions(dir.path(), count)?;
-    let started = Instant::now();
-    let options = Options {
+/// The options a seeded class is graded with: `run`'s time scale and seed,
+/// 7 unless given.
+pub fn options(run: &RunOptions) -> Options {
+    Options {
         seed: run.seed.unwrap_or(7),
         ..run.grader_options("class")
-    };
-    let results = grade_class(dir.path(), &[echo()], jobs, BUILD_TIMEOUT, &options)?;
-    let elapsed = started.elapsed();
+    }
+}
+
+/// One line for each of `predicted`'s students whose grade in `results` is
+/// not the predicted score, or whose state is wrong (the untouched stub is
+/// labelled so, and nothing else is).
+pub fn unpredicted(predicted: &[(String, u32)], results: &[Graded]) -> Vec<String> {
     let mut wrong = Vec::new();
     for (student, score) in predicted {
-        match results.iter().find(|graded| graded.student == student) {
-            Some(graded) if graded.report.score == score => {}
+        match results.iter().find(|graded| &graded.student == student) {
+            Some(graded) if graded.report.score == *score => {}
             Some(graded) => wrong.push(format!(
                 "{student}: {} where {score} was predicted:\n{}",
                 graded.report.score,
@@ -275,13 +346,27 @@ pub fn grade_seeded_class(count: usize, jobs: usize, run: &RunOptions) -> Result
             None => wrong.push(format!("{student}: not graded")),
         }
     }
-    // The untouched stub is graded, and labelled so; nothing else is.
-    for graded in &results {
+    for graded in results {
         let stub = graded.report.state == grader::outcome::SubmissionState::UntouchedStub;
         if stub != graded.student.ends_with("-untouched") {
             wrong.push(format!("{}: state {}", graded.student, graded.report.state));
         }
     }
+    wrong
+}
+
+/// Grades a class of `count` seeded submissions, `jobs` at a time, with
+/// [`options`], and compares every score with its prediction.
+pub fn grade_seeded_class(count: usize, jobs: usize, run: &RunOptions) -> Result<ClassRun> {
+    let dir = tempfile::Builder::new()
+        .prefix("seeded-class-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let predicted = make_submissions(dir.path(), count)?;
+    let started = Instant::now();
+    let results = grade_class(dir.path(), &[echo()], jobs, BUILD_TIMEOUT, &options(run))?;
+    let elapsed = started.elapsed();
+    let mut wrong = unpredicted(&predicted, &results);
     let csv = csv(&results);
     for row in csv.lines().filter(|row| row.contains("-hangs-its-build,")) {
         if !row.contains(&format!(

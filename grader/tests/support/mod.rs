@@ -331,18 +331,9 @@ pub const REQUIRE_CONTAINMENT: &str = "SOCKET_LABS_REQUIRE_CONTAINMENT";
 /// Headless Chromium, for the tests of the HTML pages and the book
 /// (`.ci/run` installs it).
 pub fn chromium() -> PathBuf {
-    for name in ["chromium", "chromium-browser", "google-chrome"] {
-        let found = std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {name}")])
-            .output()
-            .ok()
-            .filter(|output| output.status.success())
-            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned());
-        if let Some(path) = found.filter(|path| !path.is_empty()) {
-            return PathBuf::from(path);
-        }
-    }
-    panic!(
-        "Chromium is needed to test the HTML pages and the book: `apt-get install chromium` (.ci/run installs it)"
-    );
+    grader::render::html::chromium().unwrap_or_else(|| {
+        panic!(
+            "Chromium is needed to test the HTML pages and the book: `apt-get install chromium` (.ci/run installs it)"
+        )
+    })
 }
