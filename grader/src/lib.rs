@@ -106,6 +106,7 @@
 //!   - `render/text.rs`: the terminal report.
 //!   - `render/timeline.rs`: a check's conversation, as every writer shows it.
 //!   - `render/html.rs`: the report as a self-contained page, with diagrams.
+//!   - `render/diagram.rs`: a check's conversation as an SVG sequence diagram.
 //!   - `render/json.rs`: `--format json`.
 //!   - `render/gradescope.rs`: Gradescope's `results.json`.
 //!   - `render/junit.rs`: JUnit XML, a test case per check.
