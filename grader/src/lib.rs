@@ -53,7 +53,9 @@
 //!     - `harness/net/udp.rs`: UDP with deadlines: the grader's datagram sockets.
 //!     - `harness/net/descriptors.rs`: running a server out of file descriptors.
 //!   - `harness/observe/`: what the grader sees of a program besides its output.
-//!     - `harness/observe/procfs.rs`: `/proc`, read in one place, typed.
+//!     - `harness/observe/procfs/`: `/proc`, read in one place, typed.
+//!       - `harness/observe/procfs/pid.rs`: the files of one process, `/proc/PID/`.
+//!       - `harness/observe/procfs/net.rs`: the socket tables of `/proc/net`.
 //!     - `harness/observe/sockdiag.rs`: a listening socket's backlog (sock_diag).
 //!     - `harness/observe/stall.rs`: failing fast when a program can no longer pass.
 //!   - `harness/show.rs`: bytes and differences shown as students read them.
