@@ -45,7 +45,9 @@
 //!   - `harness/finished.rs`: how a graded program ended, as students read it.
 //!   - `harness/limits.rs`: the resource limits of a graded program, and
 //!     finding the processes it left.
-//!   - `harness/conversation.rs`: the conversation a check recorded.
+//!   - `harness/conversation/`: the conversation a check recorded, as it
+//!     is recorded.
+//!     - `harness/conversation/event.rs`: its events, as a report keeps them.
 //!   - `harness/net/`: TCP with deadlines: the grader's clients.
 //!     - `harness/net/conn.rs`: the grader's end of a TCP connection, recording.
 //!     - `harness/net/peers.rs`: the grader's servers, the peers of client programs.
