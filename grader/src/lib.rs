@@ -96,6 +96,7 @@
 //!     - `labs/app/protocol.rs`: the protocol, grader side.
 //!     - `labs/app/framing_tests.rs`: the framing check and its driver.
 //!     - `labs/app/framing_cases.rs`: the framing check's seeded cases.
+//!     - `labs/app/framing_judge.rs`: the framing check's answers, judged and shown.
 //!   - `labs/udp/`: lab 5, `CHECKS`.
 //!     - `labs/udp/server.rs`: the server checks.
 //!     - `labs/udp/client.rs`: the client checks.
