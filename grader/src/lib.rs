@@ -75,7 +75,9 @@
 //!     - `harness/sandbox/uids.rs`: one uid per grade running at the same time.
 //! - `labs/`: one module per lab, its checks as plain functions listed by
 //!   `checks!` in its `CHECKS`, which the lab table holds.
-//!   - `labs/echo.rs`: lab 1, one file.
+//!   - `labs/echo/`: lab 1, `CHECKS`.
+//!     - `labs/echo/server.rs`: the `echo-server` checks.
+//!     - `labs/echo/client.rs`: the `echo-client` checks.
 //!   - `labs/errors/`: lab 2, `CHECKS`.
 //!     - `labs/errors/client.rs`: the `socket-errors` checks.
 //!     - `labs/errors/server.rs`: the `bind-server` checks.
@@ -129,14 +131,14 @@
 //!    lists every field).
 //! 2. `labs/SLUG/README.md`: the handout section the anchor points to, saying
 //!    what the program must do.
-//! 3. `grader/src/labs/SLUG/server.rs` or `client.rs` (or
-//!    `grader/src/labs/echo.rs` for lab 1): the function
+//! 3. `grader/src/labs/SLUG/server.rs` or `client.rs` (or another module
+//!    of the lab's folder, by concern): the function
 //!    `fn name(ctx: &Ctx) -> CheckResult`, failing with a [`Failure`] that
 //!    says what was expected and what happened. Every read from a graded
 //!    program is bounded: a connection reads 64 KiB plus a margin unless
 //!    the check says how much it expects
 //!    ([`Conn::expect_at_most`](harness::conn::Conn::expect_at_most)).
-//! 4. `grader/src/labs/SLUG/mod.rs` (or `echo.rs`): the function's path
+//! 4. `grader/src/labs/SLUG/mod.rs`: the function's path
 //!    `server::name` in `CHECKS = checks!("SLUG"; …)`, in rubric order: the
 //!    function's name is the id's name.
 //! 5. `grader/tests/SLUG.rs` and `grader/tests/fixtures/SLUG/PROGRAM`: a

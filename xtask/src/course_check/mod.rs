@@ -94,8 +94,8 @@ pub fn tests_file(lab: &Lab) -> String {
     format!("grader/tests/{}.rs", lab.slug.replace('-', "_"))
 }
 
-/// The file that lists a lab's checks: `grader/src/labs/echo.rs` or
-/// `grader/src/labs/SLUG/mod.rs`.
+/// The file that lists a lab's checks: `grader/src/labs/SLUG/mod.rs`, or
+/// `grader/src/labs/SLUG.rs` for a lab of one file.
 pub fn checks_file(root: &Path, lab: &Lab) -> String {
     let module = format!("grader/src/labs/{}", lab.slug.replace('-', "_"));
     if root.join(&module).is_dir() {
