@@ -138,7 +138,7 @@
 //!    says what was expected and what happened. Every read from a graded
 //!    program is bounded: a connection reads 64 KiB plus a margin unless
 //!    the check says how much it expects
-//!    ([`Conn::expect_at_most`](harness::conn::Conn::expect_at_most)).
+//!    ([`Conn::expect_at_most`](harness::net::conn::Conn::expect_at_most)).
 //! 4. `grader/src/labs/SLUG/mod.rs`: the function's path
 //!    `server::name` in `CHECKS = checks!("SLUG"; …)`, in rubric order: the
 //!    function's name is the id's name.

@@ -64,7 +64,7 @@ pub fn watch_memory(pid: u32, pgid: i32, name: String, registry: Arc<Registry>) 
 
 /// Resident memory of a live (not zombie) process, in MiB.
 fn resident_mib(pid: u32) -> Option<u64> {
-    let status = super::procfs::status(pid).ok()?;
+    let status = super::observe::procfs::status(pid).ok()?;
     if status.state == 'Z' {
         return None;
     }
@@ -203,11 +203,15 @@ fn kill(pid: u32) {
 }
 
 fn parent_of(pid: u32) -> Option<u32> {
-    super::procfs::stat(pid).ok().map(|stat| stat.parent)
+    super::observe::procfs::stat(pid)
+        .ok()
+        .map(|stat| stat.parent)
 }
 
 fn session_of(pid: u32) -> Option<u32> {
-    super::procfs::stat(pid).ok().map(|stat| stat.session)
+    super::observe::procfs::stat(pid)
+        .ok()
+        .map(|stat| stat.session)
 }
 
 /// Whether a child of ours is one of the tools the grader runs itself

@@ -476,7 +476,7 @@ impl Process {
         let pid = self.program_pid as i32;
         signal_process(pid, Signal::STOP);
         while Instant::now() < deadline
-            && !super::procfs::all_threads_stopped(self.program_pid).unwrap_or(true)
+            && !super::observe::procfs::all_threads_stopped(self.program_pid).unwrap_or(true)
         {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -606,8 +606,8 @@ mod tests {
             })
             .expect("the script prints once its child runs");
         let pid = process.pid();
-        let children =
-            super::super::procfs::thread_children(pid, pid).expect("the script's children");
+        let children = super::super::observe::procfs::thread_children(pid, pid)
+            .expect("the script's children");
         let grandchild = *children.first().expect("the script has a child") as i32;
         assert!(alive(grandchild));
         let leader = process.pid() as i32;
@@ -620,7 +620,7 @@ mod tests {
         // (bounded) until it is no longer running.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let stat = super::super::procfs::stat(grandchild as u32);
+            let stat = super::super::observe::procfs::stat(grandchild as u32);
             if stat.as_ref().map_or(true, |stat| stat.ended()) {
                 break;
             }

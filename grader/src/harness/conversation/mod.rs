@@ -49,10 +49,10 @@ pub struct Conversation {
     started: Instant,
     state: Mutex<State>,
     /// The graded programs of the check: their pids and roles (see
-    /// [`super::stall`]).
+    /// [`super::observe::stall`]).
     guests: Mutex<Vec<(u32, Party)>>,
     /// How many reasons there are not to give up early (see
-    /// [`super::stall::patient`]).
+    /// [`super::observe::stall::patient`]).
     patience: AtomicUsize,
     /// How long programs must sleep without any change to count as stalled.
     stall_window: Mutex<Duration>,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use crate::harness::conn::{Conn, TooMuch};
+use crate::harness::net::conn::{Conn, TooMuch};
 use crate::harness::net::{self, Peer, RefusingPort};
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;

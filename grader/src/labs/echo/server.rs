@@ -4,8 +4,9 @@
 use std::net::{Ipv6Addr, Shutdown};
 
 use crate::harness::net::{self, SendPlan};
+use crate::harness::observe::procfs;
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, Evidence, Server, procfs, show};
+use crate::harness::{Ctx, Evidence, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::{HELLO, SERVER};

@@ -16,7 +16,7 @@ mod logs;
 mod resources;
 mod server;
 
-use crate::harness::procfs::TcpBuffers;
+use crate::harness::observe::procfs::TcpBuffers;
 use crate::lab::Checks;
 
 const SERVER: &str = "multiconn-server";

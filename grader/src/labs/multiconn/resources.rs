@@ -5,9 +5,10 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::conn::Conn;
+use crate::harness::net::conn::Conn;
 use crate::harness::net::{self, ReadEnd, SendPlan};
-use crate::harness::{Ctx, Server, procfs};
+use crate::harness::observe::procfs;
+use crate::harness::{Ctx, Server};
 use crate::outcome::{CheckResult, Failure};
 
 use super::server::{round_trip, round_trip_failure, start};

@@ -8,12 +8,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::conn::Conn;
+use crate::harness::net::conn::Conn;
 use crate::harness::net::{self, ReadEnd};
+use crate::harness::observe::procfs::TcpBuffers;
+use crate::harness::observe::{procfs, stall};
 use crate::harness::process::Launch;
-use crate::harness::procfs::TcpBuffers;
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, Evidence, Server, procfs, show, stall};
+use crate::harness::{Ctx, Evidence, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::logs::{ServerView, escaped, local_addr};

@@ -3,7 +3,7 @@
 //! parent, session, CPU time) of a process or each of its threads,
 //! `status` (threads), `limits` (open files), `fd` (descriptors, the
 //! sockets among them) and the socket tables of `net/` (TCP and UDP, IPv4
-//! and IPv6). The checks, [`crate::harness::stall`] and [`crate::harness::limits`] read
+//! and IPv6). The checks, [`crate::harness::observe::stall`] and [`crate::harness::limits`] read
 //! `/proc` through them. Linux only; elsewhere these return an error and the
 //! checks that need them report themselves as skipped.
 //!

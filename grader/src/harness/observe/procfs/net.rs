@@ -51,7 +51,7 @@ pub struct Socket {
     pub state: u8,
     /// Bytes sent and not yet acknowledged (for UDP, waiting to be sent);
     /// 0 for a listening socket, whose backlog this table does not show
-    /// (see [`crate::harness::sockdiag`]).
+    /// (see [`crate::harness::observe::sockdiag`]).
     pub tx_queue: u32,
     /// Bytes that arrived and the owning program has not read yet; for a
     /// listening socket, how many connections wait to be accepted.
@@ -167,7 +167,7 @@ pub fn unnoticed_ends(server: SocketAddr) -> io::Result<usize> {
 
 /// How many connections wait in the accept queue of the listening socket on
 /// `port`; `None` when nothing listens there. (The backlog is not in
-/// `/proc/net/tcp`: see [`crate::harness::sockdiag`].)
+/// `/proc/net/tcp`: see [`crate::harness::observe::sockdiag`].)
 pub fn accept_queue(port: u16) -> io::Result<Option<u32>> {
     Ok(tcp_sockets()?
         .iter()
