@@ -13,9 +13,9 @@ use super::diagram::sequence_diagram;
 use super::timeline::Timeline;
 use super::{CheckView, LabView, Same, same_as, same_failures, where_to_start};
 use crate::outcome::{LabReport, Status};
-/// Every string a page shows goes through the one escape of HTML, SVG and
-/// XML, which also shows a student's control characters escaped.
-pub use crate::untrusted::markup as escape;
+// Every string a page shows goes through the one escape of HTML, SVG and
+// XML, which also shows a student's control characters escaped.
+use crate::untrusted::markup as escape;
 
 /// Events a failed check's diagram shows from the end of its conversation
 /// (a page has room for more than a terminal).
