@@ -17,8 +17,8 @@ use rustix::process::{Pid, Signal, WaitOptions};
 use super::process::Registry;
 use crate::sync::Unpoison;
 
-pub use super::sandbox::MEMORY_LIMIT_MIB;
-pub use super::sandbox::child::{ADDRESS_SPACE_LIMIT_MIB, CPU_LIMIT_SECONDS, FILE_SIZE_LIMIT_MIB};
+use super::sandbox::MEMORY_LIMIT_MIB;
+use super::sandbox::child::{CPU_LIMIT_SECONDS, FILE_SIZE_LIMIT_MIB};
 /// How often the watcher looks at a process's memory.
 const WATCH_EVERY: Duration = Duration::from_millis(50);
 

@@ -652,20 +652,20 @@ mod tests {
         let limits: Vec<String> = finished.stdout_text().lines().map(str::to_owned).collect();
         let kib = |mib: u64| (mib * 1024).to_string();
         // `ulimit -f` counts 512-byte blocks in POSIX sh.
-        let blocks = (limits::FILE_SIZE_LIMIT_MIB * 2048).to_string();
+        let blocks = (sandbox::child::FILE_SIZE_LIMIT_MIB * 2048).to_string();
         assert_eq!(limits[0], "0", "{limits:?}");
         assert_eq!(
             limits[1],
-            limits::CPU_LIMIT_SECONDS.to_string(),
+            sandbox::child::CPU_LIMIT_SECONDS.to_string(),
             "{limits:?}"
         );
         assert!(
-            limits[2] == blocks || limits[2] == kib(limits::FILE_SIZE_LIMIT_MIB),
+            limits[2] == blocks || limits[2] == kib(sandbox::child::FILE_SIZE_LIMIT_MIB),
             "{limits:?}"
         );
         assert_eq!(
             limits[3],
-            kib(limits::ADDRESS_SPACE_LIMIT_MIB),
+            kib(sandbox::child::ADDRESS_SPACE_LIMIT_MIB),
             "{limits:?}"
         );
     }
