@@ -305,7 +305,7 @@ fn an_echo_of_the_whole_buffer_is_explained_once_for_every_check_it_costs() {
     );
     assert!(text.contains("the same cause costs"), "{text}");
     assert!(
-        text.contains("the same cause as echo.hello, above: echo of a message sent 6 bytes at a time: got 1024 of 59 bytes"),
+        text.contains("the same cause as echo.hello, above: echo of a message sent 6 bytes at a time: got 1024 bytes where 59 were expected"),
         "{text}"
     );
     assert_nothing_left(dir.path());

@@ -194,7 +194,55 @@ fn one_read_per_event_is_sent_to_the_edge_triggered_section() {
         "read_once_per_event (whole lab)",
         "#edge-triggered-read-until-wouldblock",
     );
+    assert_counts_add_up(&report);
     assert_nothing_left(dir.path());
+}
+
+/// The counts of a server that stopped reading agree with each other and
+/// with the conversation: what the grader wrote is what the server read,
+/// plus what waits unread in its socket, plus what is still in the
+/// grader's send buffer; and the headline says what the server read.
+fn assert_counts_add_up(report: &grader::LabReport) {
+    use grader::harness::conversation::{Kind, Party};
+    let check = report
+        .checks
+        .iter()
+        .find(|check| check.id == "multiconn.large_half_close")
+        .unwrap();
+    let failure = check.failure.as_ref().expect("large_half_close failed");
+    let actual = failure.actual.as_deref().unwrap_or_default();
+    // `… blocked after 171.8 KiB (175872 bytes): the server read 12288
+    // bytes of them, 116160 wait unread … and 47424 in …`
+    let counts = actual.split_once('(').map_or("", |(_, counts)| counts);
+    let numbers: Vec<u64> = counts
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let [written, read, unread, in_flight] = numbers[..] else {
+        panic!("expected four byte counts in {actual:?}");
+    };
+    assert_eq!(read + unread + in_flight, written, "{actual}");
+    assert!(
+        failure
+            .summary
+            .contains(&format!("after {} of", grader::harness::show::size(read))),
+        "{}",
+        failure.summary
+    );
+    if check.conversation.elided == 0 {
+        let sent: u64 = check
+            .conversation
+            .events
+            .iter()
+            .filter(|event| {
+                event.kind == Kind::Data
+                    && event.from == Some(Party::Grader)
+                    && event.to == Some(Party::Server)
+            })
+            .filter_map(|event| event.bytes)
+            .sum();
+        assert_eq!(sent, written, "the conversation's bytes against {actual}");
+    }
 }
 
 /// A backlog of one is no bug: the checks that connect many clients wait

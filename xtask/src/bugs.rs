@@ -533,6 +533,38 @@ mod tests {
         }
     }
 
+    /// A patch that no longer applies (its solution changed since) is a
+    /// bug the suite cannot grade: found here, in milliseconds, rather than
+    /// by a row "did not build" minutes into `cargo xtask bugs`.
+    #[test]
+    fn every_patch_applies_to_the_solutions_as_they_are() {
+        let root = grader::builder::workspace_root();
+        if !root.join(MANIFEST).exists() {
+            return;
+        }
+        if Command::new("patch").arg("--version").output().is_err() {
+            eprintln!("skipped: GNU patch is not installed (.ci/run installs it)");
+            return;
+        }
+        for bug in suite() {
+            let checked = Command::new("patch")
+                .args(["-p1", "--dry-run", "--batch", "--forward", "--quiet"])
+                .arg("-d")
+                .arg(root.join("solutions"))
+                .arg("-i")
+                .arg(root.join(bug.patch()))
+                .output()
+                .unwrap();
+            assert!(
+                checked.status.success(),
+                "{} does not apply to solutions/: {}{}",
+                bug.patch(),
+                String::from_utf8_lossy(&checked.stdout),
+                String::from_utf8_lossy(&checked.stderr)
+            );
+        }
+    }
+
     #[test]
     fn every_expected_section_is_a_heading_of_its_handout() {
         let root = grader::builder::workspace_root();

@@ -50,7 +50,16 @@ fn a_server_that_forges_results_and_kills_its_grader_changes_nothing() {
     let report = String::from_utf8_lossy(&output.stdout);
     // The grader lived to the end and gave the true grade: full marks.
     assert_eq!(output.status.code(), Some(0), "{report}");
-    assert!(report.contains("containment: uid 64000"), "{report}");
+    // Contained under a uid of the grade's own: 64000 plus the first free
+    // slot, which depends on how many grades run at once.
+    let uid = report
+        .split_once("containment: uid ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|uid| uid.parse::<u32>().ok());
+    assert!(
+        uid.is_some_and(|uid| (64000..65000).contains(&uid)),
+        "{report}"
+    );
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
     assert!(written.get("forged").is_none(), "{written}");

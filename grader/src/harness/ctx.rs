@@ -465,9 +465,10 @@ impl Server {
                     .collect();
                 return failure
                     .detail(format!(
-                        "the server still holds {} connection{} the client closed{}, in CLOSE_WAIT, although it no longer watches {} for events: deregistered, but never dropped (closed)",
+                        "the server still holds {} connection{} {} closed{}, in CLOSE_WAIT, although it no longer watches {} for events: deregistered, but never dropped (closed)",
                         kept.len(),
                         if kept.len() == 1 { "" } else { "s" },
+                        if kept.len() == 1 { "its client" } else { "their clients" },
                         if peers.is_empty() {
                             String::new()
                         } else {

@@ -21,6 +21,15 @@ pub fn parse_listening(line: &str) -> Option<Result<SocketAddr, String>> {
     Some(rest.trim().parse().map_err(|_| rest.to_owned()))
 }
 
+/// The address `text` means when it is an IPv6 address and a port joined
+/// by a colon, without the brackets (`::1:41234`, printed from `ip()` and
+/// `port()`): `[::1]:41234`.
+fn unbracketed_ipv6(text: &str) -> Option<SocketAddr> {
+    let (ip, port) = text.trim().rsplit_once(':')?;
+    let ip: std::net::Ipv6Addr = ip.parse().ok()?;
+    Some(SocketAddr::from((ip, port.parse::<u16>().ok()?)))
+}
+
 /// Waits for the server's `Listening on` line and returns the address in it.
 pub fn wait_listening(server: &mut Process, limit: Duration) -> Result<SocketAddr, Failure> {
     let deadline = Instant::now() + limit;
@@ -36,9 +45,20 @@ pub fn wait_listening(server: &mut Process, limit: Duration) -> Result<SocketAdd
         .expected("Listening on 127.0.0.1:PORT, where PORT is what the OS chose (ask the listener for its local_addr)")
         .actual(format!("Listening on {addr}"))),
         Some(Ok(addr)) => Ok(addr),
-        Some(Err(text)) => Err(Failure::new("the `Listening on` line does not hold an address")
-            .expected("Listening on IP:PORT, e.g. Listening on 127.0.0.1:41234")
-            .actual(format!("Listening on {text}"))),
+        Some(Err(text)) => Err(match unbracketed_ipv6(&text) {
+            Some(addr) => Failure::new(
+                "the `Listening on` line holds an IPv6 address and a port without brackets",
+            )
+            .expected(format!("Listening on {addr}"))
+            .actual(format!("Listening on {text}"))
+            .detail(
+                "an IPv6 address holds colons itself, so with a port it is written in brackets; \
+                 print the `SocketAddr` (`listener.local_addr()`), which does",
+            ),
+            None => Failure::new("the `Listening on` line does not hold an address")
+                .expected("Listening on IP:PORT, e.g. Listening on 127.0.0.1:41234")
+                .actual(format!("Listening on {text}")),
+        }),
         None => {
             // Stdout closed before the line came: the program is exiting.
             // Wait a moment for its status so the message says it exited
@@ -130,5 +150,20 @@ mod tests {
             parse_listening("Listening on port 5000"),
             Some(Err("port 5000".to_owned()))
         );
+    }
+
+    #[test]
+    fn an_ipv6_address_without_brackets_is_read_as_the_one_meant() {
+        assert_eq!(
+            unbracketed_ipv6("::1:41234"),
+            Some("[::1]:41234".parse().unwrap())
+        );
+        assert_eq!(
+            unbracketed_ipv6("fe80::2:8080"),
+            Some("[fe80::2]:8080".parse().unwrap())
+        );
+        for not_one in ["port 5000", "127.0.0.1:x", "localhost:80", "::1"] {
+            assert_eq!(unbracketed_ipv6(not_one), None, "{not_one}");
+        }
     }
 }

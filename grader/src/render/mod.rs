@@ -408,7 +408,7 @@ pub fn panic_site(failure: &str) -> Option<&str> {
 /// cause are explained once: the site of its panic; or the cause its
 /// evidence showed (its diagnosis: the same hint and handout section); or
 /// else its text with the numbers blurred, so that failures that differ
-/// only in byte counts (`got 1024 of 12 bytes`, `got 1024 of 59 bytes`)
+/// only in byte counts (`got 1024 bytes where 12 were expected`, `… where 59 …`)
 /// read the same. `None` for a check that did not fail.
 pub fn cause(check: &CheckView) -> Option<String> {
     if check.status != Status::Failed {

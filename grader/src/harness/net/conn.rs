@@ -103,6 +103,9 @@ struct Tag {
     reset: AtomicBool,
     /// Bytes read from the program so far, by all clones.
     read: AtomicU64,
+    /// Bytes the grader wrote to the program so far (its kernel took them),
+    /// by all clones.
+    written: AtomicU64,
     /// Bytes the check expects the program to send in all.
     expected: AtomicU64,
     /// Whether the program sent more than `expected` plus the margin.
@@ -163,6 +166,7 @@ impl Conn {
                 they_closed: AtomicBool::new(false),
                 reset: AtomicBool::new(false),
                 read: AtomicU64::new(0),
+                written: AtomicU64::new(0),
                 expected: AtomicU64::new(DEFAULT_EXPECTED),
                 exceeded: AtomicBool::new(false),
             }),
@@ -227,6 +231,12 @@ impl Conn {
     /// How many bytes the grader read from the program on this connection.
     pub fn bytes_read(&self) -> u64 {
         self.tag.read.load(Ordering::SeqCst)
+    }
+
+    /// How many bytes the grader wrote on this connection: the sum of its
+    /// data events in the conversation.
+    pub fn bytes_written(&self) -> u64 {
+        self.tag.written.load(Ordering::SeqCst)
     }
 
     /// Whether the program sent more than this connection's budget, and so
@@ -390,6 +400,9 @@ impl Write for &Conn {
     fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
         let began = Instant::now();
         let result = (&self.stream).write(buffer);
+        if let Ok(n) = result {
+            self.tag.written.fetch_add(n as u64, Ordering::SeqCst);
+        }
         self.tag.wrote(&result, buffer, began);
         result
     }

@@ -230,12 +230,17 @@ impl Exchange {
             return Ok(());
         };
         let ended = format!("then {}", self.end);
-        let mut failure = Failure::new(format!(
-            "{what}: got {} of {} bytes, {ended}",
-            self.received.len(),
-            expected.len()
-        ))
-        .detail(difference);
+        let (got, wanted) = (self.received.len(), expected.len());
+        let summary = if got > wanted {
+            // "got 24576 of 41 bytes" would read as part of a whole.
+            match self.end {
+                ReadEnd::Enough => format!("{what}: got {got} bytes where {wanted} were expected"),
+                _ => format!("{what}: got {got} bytes where {wanted} were expected, {ended}"),
+            }
+        } else {
+            format!("{what}: got {got} of {wanted} bytes, {ended}")
+        };
+        let mut failure = Failure::new(summary).detail(difference);
         if let Some(err) = &self.write_error {
             failure = failure.detail(format!("sending to the server failed: {err}"));
         }

@@ -17,8 +17,8 @@ use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::protocol::{
-    Expected, Parsed, Received, ending, expected_result, frame, frame_raw, header_for,
-    parse_message, read_response, reference_answer,
+    Expected, Parsed, Received, byte_order_evidence, ending, expected_result, frame, frame_raw,
+    header_for, parse_message, read_response, reference_answer,
 };
 use super::server::AboutRequest;
 use super::{CLIENT, CLIENT_BINARY_TYPE, SERVER_BINARY_TYPE};
@@ -199,19 +199,27 @@ fn judge_request(
     let request = match parse_message(&seen.bytes) {
         Parsed::Complete(request) => request,
         Parsed::Incomplete(why) => {
-            return Err(Failure::new(format!(
-                "the client's request was incomplete ({why}); then {}",
-                ending(&seen.end)
-            ))
-            .expected(description)
-            .actual(show::bytes(&seen.bytes, 300)));
+            return Err(byte_order_evidence(
+                Failure::new(format!(
+                    "the client's request was incomplete ({why}); then {}",
+                    ending(&seen.end)
+                ))
+                .expected(description)
+                .actual(show::bytes(&seen.bytes, 300)),
+                &seen.bytes,
+                "client",
+            ));
         }
         Parsed::Invalid(why) => {
-            return Err(Failure::new(format!(
-                "the client's request is not a valid message: {why}"
-            ))
-            .expected(description)
-            .actual(show::bytes(&seen.bytes, 300)));
+            return Err(byte_order_evidence(
+                Failure::new(format!(
+                    "the client's request is not a valid message: {why}"
+                ))
+                .expected(description)
+                .actual(show::bytes(&seen.bytes, 300)),
+                &seen.bytes,
+                "client",
+            ));
         }
     };
     let header = Value::Object(request.header.clone());

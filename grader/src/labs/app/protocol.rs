@@ -135,6 +135,44 @@ pub(super) fn parse_message(bytes: &[u8]) -> Parsed {
     })
 }
 
+/// What teaches a length in the wrong byte order.
+pub(super) const BYTE_ORDER_HINT: &str = "The 2-byte length is big-endian (network byte order) on every machine: write it with `u16::to_be_bytes` and read it with `u16::from_be_bytes`. The JSON header's `byteorder` key does not change it.";
+
+/// A message framed with its length little-endian: the two length bytes
+/// of `bytes`, reversed, are the length of the JSON object that follows,
+/// which they are not in network order. The lengths `(announced,
+/// reversed)`, or `None` when the bytes show no such thing.
+pub(super) fn reversed_length(bytes: &[u8]) -> Option<(usize, usize)> {
+    let &[high, low] = bytes.first_chunk::<2>()?;
+    let announced = usize::from(u16::from_be_bytes([high, low]));
+    let reversed = usize::from(u16::from_le_bytes([high, low]));
+    if reversed == announced || reversed == 0 {
+        return None;
+    }
+    let header = bytes.get(2..2 + reversed)?;
+    matches!(
+        serde_json::from_slice::<Value>(header),
+        Ok(Value::Object(_))
+    )
+    .then_some((announced, reversed))
+}
+
+/// `failure`, about a message the `sender` framed (`bytes`), sent to the
+/// network-byte-order section when its length is little-endian.
+pub(super) fn byte_order_evidence(failure: Failure, bytes: &[u8], sender: &str) -> Failure {
+    match reversed_length(bytes) {
+        Some((announced, reversed)) => failure
+            .detail(format!(
+                "the {sender}'s 2-byte length {} reads {announced} in network byte order \
+                 (big-endian), but the JSON header that follows it is {reversed} bytes long: \
+                 the two bytes reversed, so the {sender} wrote the length little-endian",
+                show::bytes(&bytes[..2], 20)
+            ))
+            .diagnosis(BYTE_ORDER_HINT, "#network-byte-order"),
+        None => failure,
+    }
+}
+
 fn is_complete_or_invalid(bytes: &[u8]) -> bool {
     !matches!(parse_message(bytes), Parsed::Incomplete(_))
 }
@@ -233,16 +271,22 @@ pub(super) fn judge(received: &[u8], end: &ReadEnd, expected: &Expected) -> Resu
             } else {
                 format!("the response is incomplete ({why}), then {}", ending(end))
             };
-            return Err(Failure::new(summary)
-                .expected(expected.describe())
-                .actual(show::bytes(received, 300)));
+            return Err(byte_order_evidence(
+                Failure::new(summary)
+                    .expected(expected.describe())
+                    .actual(show::bytes(received, 300)),
+                received,
+                "server",
+            ));
         }
         Parsed::Invalid(why) => {
-            return Err(
+            return Err(byte_order_evidence(
                 Failure::new(format!("the response is not a valid message: {why}"))
                     .expected(expected.describe())
                     .actual(show::bytes(received, 300)),
-            );
+                received,
+                "server",
+            ));
         }
     };
     let header = Value::Object(message.header.clone());
@@ -335,4 +379,29 @@ pub(super) fn judge(received: &[u8], end: &ReadEnd, expected: &Expected) -> Resu
 /// the server closes, or `deadline`.
 pub(super) fn read_response(stream: &Conn, deadline: Instant) -> (Vec<u8>, ReadEnd) {
     net::read_until_done(stream, deadline, is_complete_or_invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_length_written_little_endian_is_the_real_one_reversed() {
+        let request = json_request("search", "morpheus");
+        let header_len = request.len() - 2 - request_content("search", "morpheus").len();
+        // In network order, as the contract says: nothing reversed.
+        assert_eq!(reversed_length(&request), None);
+        let mut little = request.clone();
+        little.swap(0, 1);
+        let announced = usize::from(u16::from_be_bytes([little[0], little[1]]));
+        assert_eq!(reversed_length(&little), Some((announced, header_len)));
+        // Reversed, the bytes must still frame a JSON object: a header that
+        // is not one, or is cut short, shows nothing.
+        let mut broken = little.clone();
+        broken[2] = b'[';
+        assert_eq!(reversed_length(&broken), None);
+        assert_eq!(reversed_length(&little[..header_len]), None);
+        // Two equal bytes read the same either way.
+        assert_eq!(reversed_length(b"\x01\x01{}"), None);
+    }
 }

@@ -11,8 +11,8 @@ use crate::harness::{Ctx, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::protocol::{
-    Expected, binary_request_bytes, frame_raw, header_for, json_request, judge, read_response,
-    request_content,
+    BYTE_ORDER_HINT, Expected, Parsed, binary_request_bytes, frame_raw, header_for, json_request,
+    judge, parse_message, read_response, request_content, reversed_length,
 };
 use super::{SERVER, TABLE};
 
@@ -35,11 +35,71 @@ pub(super) fn ask(
     let deadline = ctx.within(5.0);
     let write_error = net::send(&stream, request, plan, deadline).err();
     let (received, end) = read_response(&stream, deadline);
-    judge(&received, &end, expected).map_err(|failure| {
-        let failure = failure.summary_prefix(what);
-        let failure = failure.sending_failed("the request", write_error);
-        server.explain(failure.detail(format!("request sent: {}", show::bytes(request, 200))))
-    })
+    let Err(failure) = judge(&received, &end, expected) else {
+        return Ok(());
+    };
+    let failure = failure
+        .summary_prefix(what)
+        .sending_failed("the request", write_error)
+        .detail(format!("request sent: {}", show::bytes(request, 200)));
+    // No answer, and the server waits: perhaps for the rest of a JSON
+    // header as long as the length read in the wrong byte order says.
+    let failure = if received.is_empty() && end.gave_up() {
+        drop(stream);
+        reversed_length_answered(ctx, server, request, failure)
+    } else {
+        failure
+    };
+    Err(server.explain(failure))
+}
+
+/// The evidence for a server that reads the 2-byte length little-endian:
+/// it answers `request` (which it did not) once its two length bytes are
+/// reversed. Asked on a new connection, after the one it did not answer is
+/// closed (a server that serves one client at a time is free again).
+fn reversed_length_answered(
+    ctx: &Ctx,
+    server: &mut Server,
+    request: &[u8],
+    failure: Failure,
+) -> Failure {
+    let Some((&[high, low], rest)) = request.split_first_chunk::<2>() else {
+        return failure;
+    };
+    if high == low || server.process.exit_status().is_some() {
+        return failure;
+    }
+    let mut reversed = vec![low, high];
+    reversed.extend_from_slice(rest);
+    let Ok(stream) = server.connect(ctx.within(1.0)) else {
+        return failure;
+    };
+    ctx.note_command(format!(
+        "(grader) the same request with its length bytes reversed, to {}: {}",
+        server.addr,
+        show::bytes(&reversed, 160)
+    ));
+    let deadline = ctx.within(2.0);
+    if net::send(&stream, &reversed, ALL_AT_ONCE, deadline).is_err() {
+        return failure;
+    }
+    let (received, _) = read_response(&stream, deadline);
+    let answered = matches!(parse_message(&received), Parsed::Complete(_))
+        || reversed_length(&received).is_some();
+    if !answered {
+        return failure;
+    }
+    failure
+        .detail(format!(
+            "the grader sent the same request again on a new connection with its 2-byte length \
+             reversed, {} instead of {}, and the server answered it: it reads the length \
+             little-endian ({} read little-endian is {}, the JSON header's real length)",
+            show::bytes(&reversed[..2], 20),
+            show::bytes(&request[..2], 20),
+            show::bytes(&reversed[..2], 20),
+            u16::from_le_bytes([low, high]),
+        ))
+        .diagnosis(BYTE_ORDER_HINT, "#network-byte-order")
 }
 
 /// A plan that sends everything at once and keeps the connection open (the

@@ -1,8 +1,9 @@
 //! Server checks: the grader's own clients (small socket buffers) against
 //! the graded server.
 
-use std::io::ErrorKind;
+use std::io::{self, ErrorKind};
 use std::net::Shutdown;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -286,10 +287,10 @@ pub(super) fn non_reading_client(ctx: &Ctx) -> CheckResult {
                     .diagnosis(CROSSED_STREAMS, "#per-connection-state")
             } else {
                 failure.detail(format!(
-                    "meanwhile a client that never reads had sent {} KiB; the server \
+                    "meanwhile a client that never reads had sent {}; the server \
                      must not wait for it to read (no blocking write_all in the loop: \
                      keep its bytes in its buffer and write when it is writable)",
-                    sent.load(Ordering::SeqCst) / 1024
+                    show::size(hog.bytes_written())
                 ))
             });
             break;
@@ -343,29 +344,13 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
     // keep up by buffering what it cannot write back yet.
     let deadline = ctx.within(40.0);
     let mut writer = &stream;
-    let mut sent = 0;
     for chunk in payload.chunks(64 * 1024) {
         // A server that stopped reading shows no progress at all: give up on
         // it after a while rather than at the check's end.
         let stalled = ctx.within(10.0).min(deadline);
         if let Err(err) = net::write_all_until(&mut writer, chunk, stalled) {
-            return Err(server.explain(
-                Failure::new(format!(
-                    "the server stopped reading after {} KiB of {shown}{}",
-                    sent / 1024,
-                    match err.kind() {
-                        ErrorKind::TimedOut => String::new(),
-                        _ => format!(" ({err})"),
-                    }
-                ))
-                .expected("the server reads everything a client sends, even while that client reads nothing")
-                .detail(
-                    "when a client is not reading, a write to it stops with WouldBlock: keep \
-                     the rest in that connection's buffer, and keep reading",
-                ),
-            ));
+            return Err(server.explain(stopped_reading(&stream, server.addr, payload.len(), &err)));
         }
-        sent += chunk.len();
     }
     stream
         .shutdown(Shutdown::Write)
@@ -427,9 +412,61 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
     Ok(())
 }
 
+/// The failure of a server that stopped reading a client that sends
+/// `payload` bytes without reading: how far it read, from the kernel's
+/// queues at the moment the grader's writes blocked (what the grader
+/// wrote = what the server read + what waits unread in its socket + what
+/// is still in the grader's send buffer), so that the counts add up to the
+/// conversation's.
+fn stopped_reading(stream: &Conn, server: SocketAddr, payload: usize, err: &io::Error) -> Failure {
+    let written = stream.bytes_written();
+    let why = match err.kind() {
+        ErrorKind::TimedOut => String::new(),
+        _ => format!(" ({err})"),
+    };
+    let queues = local_addr(stream).ok().and_then(|here| {
+        let ours = procfs::tcp_connection(here, server).ok()??;
+        let theirs = procfs::tcp_connection(server, here).ok()??;
+        Some((u64::from(ours.tx_queue), u64::from(theirs.rx_queue)))
+    });
+    let shown = size(payload);
+    let expected = format!(
+        "the server reads all {shown} while the client reads nothing (the grader reads the echo \
+         only after it has sent everything and half-closed)"
+    );
+    let lesson = "when a client is not reading, a write to it stops with WouldBlock: keep the \
+                  rest in that connection's buffer, and keep reading";
+    match queues {
+        Some((in_flight, unread)) if in_flight + unread <= written => {
+            let read = written - in_flight - unread;
+            Failure::new(format!(
+                "the server stopped reading after {} of {shown}{why}",
+                show::size(read)
+            ))
+            .expected(expected)
+            .actual(format!(
+                "the grader's writes blocked after {} ({written} bytes): the server read {read} \
+                 bytes of them, {unread} wait unread in the server's socket and {in_flight} in \
+                 the grader's send buffer",
+                show::size(written)
+            ))
+            .detail(lesson)
+        }
+        _ => Failure::new(format!(
+            "the server stopped reading: the grader's writes blocked after {} of {shown}{why}",
+            show::size(written)
+        ))
+        .expected(expected)
+        .detail(lesson),
+    }
+}
+
 pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
     let mut server = start(ctx)?;
     let mut rng = ctx.rng();
+    // What the rude clients sent: bytes of theirs in another client's echo
+    // are crossed streams.
+    let mut sent_by_rude: Vec<Vec<u8>> = Vec::new();
     for round in 1..=3 {
         let rude = server.connect(ctx.deadline())?;
         // The second client half-closes. It sends more than the server's
@@ -451,7 +488,9 @@ pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
             .take(bytes)
             .collect();
         let mut writer = &rude;
-        net::write_all_until(&mut writer, &payload, ctx.within(10.0)).map_err(|err| {
+        let written = net::write_all_until(&mut writer, &payload, ctx.within(10.0));
+        sent_by_rude.push(payload);
+        written.map_err(|err| {
             server.explain(Failure::new(format!(
                 "writing {shown} (without reading) failed: {err}; the server must keep \
                  reading from a client that does not read its echo"
@@ -482,17 +521,27 @@ pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
         })?;
         let message = format!("still serving after client {round} left rudely?");
         round_trip(&other, message.as_bytes(), ctx.within(5.0)).map_err(|failed| {
-            server.explain(
-                round_trip_failure(
-                    &format!("echo to the next client, after client {round} reset its connection"),
-                    message.as_bytes(),
-                    failed,
-                )
-                .detail(
+            let crossed = sent_by_rude
+                .iter()
+                .position(|theirs| crossed_streams(&failed.received, message.as_bytes(), theirs));
+            let failure = round_trip_failure(
+                &format!("echo to the next client, after client {round} reset its connection"),
+                message.as_bytes(),
+                failed,
+            );
+            server.explain(match crossed {
+                Some(client) => failure
+                    .detail(format!(
+                        "the bytes that came back are not this client's: they are what client {} \
+                         sent, on its own connection",
+                        client + 1
+                    ))
+                    .diagnosis(CROSSED_STREAMS, "#per-connection-state"),
+                None => failure.detail(
                     "a read or write error on one connection (reset, broken pipe) closes that \
                      connection only; the server carries on",
                 ),
-            )
+            })
         })?;
         // The reset connection is over: its socket must go, or every client
         // that leaves this way costs a descriptor for good.
@@ -554,21 +603,35 @@ pub(super) fn server_log(ctx: &Ctx) -> CheckResult {
         let (_, end) = net::read_until(stream, None, deadline);
         let closing = format!("Closing connection to {peer}");
         let logged = server.wait_for_line(deadline, |line| line == closing);
-        if end != ReadEnd::Eof || logged.is_none() {
-            return Err(server.explain(
-                Failure::new(format!(
-                    "client {} half-closed, but the server {}",
-                    number + 1,
-                    if end == ReadEnd::Eof {
-                        "did not log `Closing connection to PEER`"
-                    } else {
-                        "did not close the connection"
-                    }
-                ))
-                .expected(closing)
-                .actual(show::tail(&server.stdout(), 10)),
-            ));
-        }
+        let client = number + 1;
+        let failure = match (end == ReadEnd::Eof, logged.is_some()) {
+            (true, true) => continue,
+            // The log is right and the socket is not: what differs is the
+            // connection's end, not a line (which the log has).
+            (false, true) => Failure::new(format!(
+                "client {client} half-closed and the server logged `{closing}`, but it did not close the connection"
+            ))
+            .expected(format!(
+                "after its echo, client {client} reads the end of stream (the server's FIN)"
+            ))
+            .actual(format!("after its echo, {end}")),
+            (true, false) => Failure::new(format!(
+                "client {client} half-closed and the server closed the connection, but it did not log `Closing connection to PEER`"
+            ))
+            .expected(closing)
+            .actual(show::tail(&server.stdout(), 10)),
+            (false, false) => Failure::new(format!(
+                "client {client} half-closed, but the server neither closed the connection nor logged `Closing connection to PEER`"
+            ))
+            .expected(format!(
+                "the end of stream (the server's FIN), and the line {closing}"
+            ))
+            .actual(format!(
+                "after its echo, {end}; the log ends:\n{}",
+                show::tail(&server.stdout(), 10)
+            )),
+        };
+        return Err(server.explain(failure));
     }
     let lines = server.lines();
     let mut text: Vec<String> = lines
@@ -592,4 +655,27 @@ pub(super) fn server_log(ctx: &Ctx) -> CheckResult {
              bytes, so how the echo is split into lines does not matter",
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crossed_streams;
+
+    #[test]
+    fn crossed_streams_are_another_connections_bytes_never_ones_own() {
+        let own = b"still serving after client 1 left rudely?";
+        let theirs: Vec<u8> = (0..4096u32).map(|i| b'a' + (i * 7 % 26) as u8).collect();
+        // Another client's bytes, from anywhere in what it sent.
+        assert!(crossed_streams(&theirs[100..400], own, &theirs));
+        // Its own echo, whole or a beginning, is no crossing.
+        assert!(!crossed_streams(own, own, &theirs));
+        assert!(!crossed_streams(&own[..20], own, &theirs));
+        // Too little to tell, or bytes nobody sent.
+        assert!(!crossed_streams(&theirs[..4], own, &theirs));
+        assert!(!crossed_streams(
+            b"0123456789012345678901234567890123",
+            own,
+            &theirs
+        ));
+    }
 }
