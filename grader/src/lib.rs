@@ -45,7 +45,9 @@
 //!   - `harness/finished.rs`: how a graded program ended, as students read it.
 //!   - `harness/limits.rs`: the resource limits of a graded program, and
 //!     finding the processes it left.
-//!   - `harness/conversation.rs`: the conversation a check recorded.
+//!   - `harness/conversation/`: the conversation a check recorded, as it
+//!     is recorded.
+//!     - `harness/conversation/event.rs`: its events, as a report keeps them.
 //!   - `harness/net/`: TCP with deadlines: the grader's clients.
 //!     - `harness/net/conn.rs`: the grader's end of a TCP connection, recording.
 //!     - `harness/net/peers.rs`: the grader's servers, the peers of client programs.
@@ -53,7 +55,9 @@
 //!     - `harness/net/udp.rs`: UDP with deadlines: the grader's datagram sockets.
 //!     - `harness/net/descriptors.rs`: running a server out of file descriptors.
 //!   - `harness/observe/`: what the grader sees of a program besides its output.
-//!     - `harness/observe/procfs.rs`: `/proc`, read in one place, typed.
+//!     - `harness/observe/procfs/`: `/proc`, read in one place, typed.
+//!       - `harness/observe/procfs/pid.rs`: the files of one process, `/proc/PID/`.
+//!       - `harness/observe/procfs/net.rs`: the socket tables of `/proc/net`.
 //!     - `harness/observe/sockdiag.rs`: a listening socket's backlog (sock_diag).
 //!     - `harness/observe/stall.rs`: failing fast when a program can no longer pass.
 //!   - `harness/show.rs`: bytes and differences shown as students read them.
@@ -71,7 +75,9 @@
 //!     - `harness/sandbox/uids.rs`: one uid per grade running at the same time.
 //! - `labs/`: one module per lab, its checks as plain functions listed by
 //!   `checks!` in its `CHECKS`, which the lab table holds.
-//!   - `labs/echo.rs`: lab 1, one file.
+//!   - `labs/echo/`: lab 1, `CHECKS`.
+//!     - `labs/echo/server.rs`: the `echo-server` checks.
+//!     - `labs/echo/client.rs`: the `echo-client` checks.
 //!   - `labs/errors/`: lab 2, `CHECKS`.
 //!     - `labs/errors/client.rs`: the `socket-errors` checks.
 //!     - `labs/errors/server.rs`: the `bind-server` checks.
@@ -79,6 +85,7 @@
 //!     - `labs/errors/support.rs`: what the `socket-errors` checks share.
 //!   - `labs/multiconn/`: lab 3, `CHECKS`.
 //!     - `labs/multiconn/server.rs`: the server checks.
+//!     - `labs/multiconn/resources.rs`: the server's threads, CPU and descriptors.
 //!     - `labs/multiconn/client.rs`: the client checks.
 //!     - `labs/multiconn/descriptors.rs`: the server out of descriptors.
 //!     - `labs/multiconn/interrupted.rs`: the client stopped and continued.
@@ -92,6 +99,7 @@
 //!     - `labs/app/protocol.rs`: the protocol, grader side.
 //!     - `labs/app/framing_tests.rs`: the framing check and its driver.
 //!     - `labs/app/framing_cases.rs`: the framing check's seeded cases.
+//!     - `labs/app/framing_judge.rs`: the framing check's answers, judged and shown.
 //!   - `labs/udp/`: lab 5, `CHECKS`.
 //!     - `labs/udp/server.rs`: the server checks.
 //!     - `labs/udp/client.rs`: the client checks.
@@ -106,6 +114,7 @@
 //!   - `render/text.rs`: the terminal report.
 //!   - `render/timeline.rs`: a check's conversation, as every writer shows it.
 //!   - `render/html.rs`: the report as a self-contained page, with diagrams.
+//!   - `render/diagram.rs`: a check's conversation as an SVG sequence diagram.
 //!   - `render/json.rs`: `--format json`.
 //!   - `render/gradescope.rs`: Gradescope's `results.json`.
 //!   - `render/junit.rs`: JUnit XML, a test case per check.
@@ -123,14 +132,14 @@
 //!    lists every field).
 //! 2. `labs/SLUG/README.md`: the handout section the anchor points to, saying
 //!    what the program must do.
-//! 3. `grader/src/labs/SLUG/server.rs` or `client.rs` (or
-//!    `grader/src/labs/echo.rs` for lab 1): the function
+//! 3. `grader/src/labs/SLUG/server.rs` or `client.rs` (or another module
+//!    of the lab's folder, by concern): the function
 //!    `fn name(ctx: &Ctx) -> CheckResult`, failing with a [`Failure`] that
 //!    says what was expected and what happened. Every read from a graded
 //!    program is bounded: a connection reads 64 KiB plus a margin unless
 //!    the check says how much it expects
-//!    ([`Conn::expect_at_most`](harness::conn::Conn::expect_at_most)).
-//! 4. `grader/src/labs/SLUG/mod.rs` (or `echo.rs`): the function's path
+//!    ([`Conn::expect_at_most`](harness::net::conn::Conn::expect_at_most)).
+//! 4. `grader/src/labs/SLUG/mod.rs`: the function's path
 //!    `server::name` in `CHECKS = checks!("SLUG"; …)`, in rubric order: the
 //!    function's name is the id's name.
 //! 5. `grader/tests/SLUG.rs` and `grader/tests/fixtures/SLUG/PROGRAM`: a

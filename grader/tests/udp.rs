@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use grader::builder::{self, CompilerOutput, Edition};
 use grader::harness::capture::complete_lines;
+use grader::harness::net::udp;
 use grader::harness::process::{Launch, Process};
-use grader::harness::{ready, udp};
+use grader::harness::ready;
 use rstest::rstest;
 use support::*;
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use grader::handout::Anchors;
-use grader::render::html::escape;
+use grader::untrusted::markup as escape;
 use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use grader::builder::workspace_root;

@@ -168,7 +168,7 @@ impl Capture {
         deadline: Instant,
         mut probe: impl FnMut(&[u8], bool) -> Option<T>,
     ) -> Option<T> {
-        let mut watch = super::stall::Watch::new();
+        let mut watch = super::observe::stall::Watch::new();
         let mut state = self.lock();
         let mut seen = state.total;
         loop {
@@ -193,7 +193,7 @@ impl Capture {
                 return None;
             }
             state = self.lock();
-            let slice = (deadline - now).min(super::stall::SLICE);
+            let slice = (deadline - now).min(super::observe::stall::SLICE);
             state = self.changed.wait_timeout(state, slice).unpoison().0;
         }
     }

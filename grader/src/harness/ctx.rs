@@ -11,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::capture::complete_lines;
+use super::observe::procfs;
 use super::process::{Finished, Launch, Process, Registry, describe_status};
 use super::sandbox::Grant;
 use super::snapshot::{self, SnapshotMode};
-use super::{procfs, ready, show};
+use super::{ready, show};
 use crate::lab::Lab;
 use crate::outcome::{CheckResult, Failure};
 use crate::rubric::CheckSpec;
@@ -384,7 +385,7 @@ impl Server {
 
     /// Connects to it by `deadline`; a failure says whether it is still
     /// running (see [`Server::explain`]).
-    pub fn connect(&mut self, deadline: Instant) -> Result<super::conn::Conn, Failure> {
+    pub fn connect(&mut self, deadline: Instant) -> Result<super::net::conn::Conn, Failure> {
         super::net::connect(self.addr, deadline).map_err(|failure| self.explain(failure))
     }
 

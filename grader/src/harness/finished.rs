@@ -34,7 +34,7 @@ pub struct Finished {
     /// because it had stalled.
     pub timed_out: bool,
     /// Why the grader stopped it before its time limit: it sat asleep with
-    /// nothing changing (see [`super::stall`]).
+    /// nothing changing (see [`super::observe::stall`]).
     pub stalled: Option<String>,
     /// Kept stdout bytes.
     pub stdout: Vec<u8>,
@@ -155,9 +155,9 @@ impl Process {
     /// Waits until the program exits (true), `deadline` passes, or the
     /// check's programs stall (false, and why).
     pub fn wait_watching(&mut self, deadline: Instant) -> (bool, Option<String>) {
-        let mut watch = super::stall::Watch::new();
+        let mut watch = super::observe::stall::Watch::new();
         loop {
-            let slice = (Instant::now() + super::stall::SLICE).min(deadline);
+            let slice = (Instant::now() + super::observe::stall::SLICE).min(deadline);
             if self.wait_until(slice).is_some() {
                 return (true, None);
             }

@@ -17,8 +17,8 @@ use rustix::process::{Pid, Signal, WaitOptions};
 use super::process::Registry;
 use crate::sync::Unpoison;
 
-pub use super::sandbox::MEMORY_LIMIT_MIB;
-pub use super::sandbox::child::{ADDRESS_SPACE_LIMIT_MIB, CPU_LIMIT_SECONDS, FILE_SIZE_LIMIT_MIB};
+use super::sandbox::MEMORY_LIMIT_MIB;
+use super::sandbox::child::{CPU_LIMIT_SECONDS, FILE_SIZE_LIMIT_MIB};
 /// How often the watcher looks at a process's memory.
 const WATCH_EVERY: Duration = Duration::from_millis(50);
 
@@ -64,7 +64,7 @@ pub fn watch_memory(pid: u32, pgid: i32, name: String, registry: Arc<Registry>) 
 
 /// Resident memory of a live (not zombie) process, in MiB.
 fn resident_mib(pid: u32) -> Option<u64> {
-    let status = super::procfs::status(pid).ok()?;
+    let status = super::observe::procfs::status(pid).ok()?;
     if status.state == 'Z' {
         return None;
     }
@@ -203,11 +203,15 @@ fn kill(pid: u32) {
 }
 
 fn parent_of(pid: u32) -> Option<u32> {
-    super::procfs::stat(pid).ok().map(|stat| stat.parent)
+    super::observe::procfs::stat(pid)
+        .ok()
+        .map(|stat| stat.parent)
 }
 
 fn session_of(pid: u32) -> Option<u32> {
-    super::procfs::stat(pid).ok().map(|stat| stat.session)
+    super::observe::procfs::stat(pid)
+        .ok()
+        .map(|stat| stat.session)
 }
 
 /// Whether a child of ours is one of the tools the grader runs itself

@@ -20,9 +20,4 @@ pub mod sandbox;
 pub mod show;
 pub mod snapshot;
 
-// The modules of `net/` and `observe/` by their short paths, as the checks
-// name them (`harness::conn::Conn`, `harness::procfs`).
-pub use net::{conn, descriptors, udp};
-pub use observe::{procfs, sockdiag, stall};
-
 pub use ctx::{Binaries, Ctx, Evidence, Server};

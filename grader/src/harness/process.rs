@@ -476,7 +476,7 @@ impl Process {
         let pid = self.program_pid as i32;
         signal_process(pid, Signal::STOP);
         while Instant::now() < deadline
-            && !super::procfs::all_threads_stopped(self.program_pid).unwrap_or(true)
+            && !super::observe::procfs::all_threads_stopped(self.program_pid).unwrap_or(true)
         {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -606,8 +606,8 @@ mod tests {
             })
             .expect("the script prints once its child runs");
         let pid = process.pid();
-        let children =
-            super::super::procfs::thread_children(pid, pid).expect("the script's children");
+        let children = super::super::observe::procfs::thread_children(pid, pid)
+            .expect("the script's children");
         let grandchild = *children.first().expect("the script has a child") as i32;
         assert!(alive(grandchild));
         let leader = process.pid() as i32;
@@ -620,7 +620,7 @@ mod tests {
         // (bounded) until it is no longer running.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let stat = super::super::procfs::stat(grandchild as u32);
+            let stat = super::super::observe::procfs::stat(grandchild as u32);
             if stat.as_ref().map_or(true, |stat| stat.ended()) {
                 break;
             }
@@ -652,20 +652,20 @@ mod tests {
         let limits: Vec<String> = finished.stdout_text().lines().map(str::to_owned).collect();
         let kib = |mib: u64| (mib * 1024).to_string();
         // `ulimit -f` counts 512-byte blocks in POSIX sh.
-        let blocks = (limits::FILE_SIZE_LIMIT_MIB * 2048).to_string();
+        let blocks = (sandbox::child::FILE_SIZE_LIMIT_MIB * 2048).to_string();
         assert_eq!(limits[0], "0", "{limits:?}");
         assert_eq!(
             limits[1],
-            limits::CPU_LIMIT_SECONDS.to_string(),
+            sandbox::child::CPU_LIMIT_SECONDS.to_string(),
             "{limits:?}"
         );
         assert!(
-            limits[2] == blocks || limits[2] == kib(limits::FILE_SIZE_LIMIT_MIB),
+            limits[2] == blocks || limits[2] == kib(sandbox::child::FILE_SIZE_LIMIT_MIB),
             "{limits:?}"
         );
         assert_eq!(
             limits[3],
-            kib(limits::ADDRESS_SPACE_LIMIT_MIB),
+            kib(sandbox::child::ADDRESS_SPACE_LIMIT_MIB),
             "{limits:?}"
         );
     }

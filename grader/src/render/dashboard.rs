@@ -8,8 +8,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::html::{self, Links, escape};
+use super::html::{self, Links};
 use crate::outcome::{LabReport, Status, SubmissionState};
+use crate::untrusted::markup as escape;
 
 /// One student of the class.
 #[derive(Debug)]

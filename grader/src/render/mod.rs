@@ -11,7 +11,8 @@
 //! - [`dashboard`]: the grade-class page: histogram, pass rates, students.
 //!
 //! [`timeline`] is the view of a check's conversation that the text report
-//! and the HTML page share.
+//! and the HTML page share; [`diagram`] draws it as the page's SVG
+//! sequence diagram.
 //!
 //! Every writer shows what a student controls (their programs' output, their
 //! folder's name) through [`crate::untrusted`], the one place that makes it
@@ -25,6 +26,7 @@
 
 pub mod csv;
 pub mod dashboard;
+pub mod diagram;
 pub mod gradescope;
 pub mod html;
 pub mod json;

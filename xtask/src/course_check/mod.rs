@@ -10,8 +10,9 @@
 //!   handout sections that exist (`Handout: "Step 2: the echo loop"`);
 //! - the stub and the solution expose the lab table's binaries;
 //!
-//! and the snapshot files are the ones `SNAPSHOTS` compiles in. It prints
-//! the first thing missing, with the file to edit, and exits 1.
+//! and the snapshot files are the ones `SNAPSHOTS` compiles in, and no
+//! file of `grader/src` or `xtask/src` is over [`MAX_LINES`] lines. It
+//! prints the first thing missing, with the file to edit, and exits 1.
 //!
 //! The sources are read by [`sources`]. Course-only: the student edition has neither solutions nor tests to check,
 //! and `cargo xtask dist` leaves this module out.
@@ -82,7 +83,13 @@ pub struct Course {
     pub snapshot_files: BTreeSet<String>,
     /// The names `SNAPSHOTS` compiles into the grader.
     pub snapshots_listed: BTreeSet<String>,
+    /// `(path, lines)` of every `.rs` file of `grader/src` and `xtask/src`.
+    pub source_lines: Vec<(String, usize)>,
 }
+
+/// The most lines a file of `grader/src` or `xtask/src` may have: a longer
+/// one holds more than one concern, and is split by concern.
+pub const MAX_LINES: usize = 700;
 
 /// The rubric ids of a lab's check functions, as the grader runs them.
 fn check_ids(lab: &Lab) -> Vec<String> {
@@ -94,8 +101,8 @@ pub fn tests_file(lab: &Lab) -> String {
     format!("grader/tests/{}.rs", lab.slug.replace('-', "_"))
 }
 
-/// The file that lists a lab's checks: `grader/src/labs/echo.rs` or
-/// `grader/src/labs/SLUG/mod.rs`.
+/// The file that lists a lab's checks: `grader/src/labs/SLUG/mod.rs`, or
+/// `grader/src/labs/SLUG.rs` for a lab of one file.
 pub fn checks_file(root: &Path, lab: &Lab) -> String {
     let module = format!("grader/src/labs/{}", lab.slug.replace('-', "_"));
     if root.join(&module).is_dir() {
@@ -192,11 +199,19 @@ impl Course {
             .iter()
             .map(|(name, _)| (*name).to_owned())
             .collect();
+        let mut source_lines = Vec::new();
+        for dir in ["grader/src", "xtask/src"] {
+            for path in rust_files(root, dir)? {
+                let lines = read(root, &path)?.lines().count();
+                source_lines.push((path, lines));
+            }
+        }
         Ok(Course {
             rubric,
             labs,
             snapshot_files,
             snapshots_listed,
+            source_lines,
         })
     }
 }
@@ -234,6 +249,18 @@ pub fn first_missing(course: &Course, root: &Path) -> Option<Missing> {
             return missing(
                 format!("grader/snapshots/{file}.snap"),
                 format!("the snapshot {file} names no check of grader/rubric.toml"),
+            );
+        }
+    }
+    for (path, lines) in &course.source_lines {
+        if *lines > MAX_LINES {
+            return missing(
+                path.clone(),
+                format!(
+                    "{path} has {lines} lines, more than the {MAX_LINES} a file of grader/src or \
+                     xtask/src may have: split it by concern, and name the new modules in the \
+                     map (grader/src/lib.rs's # Layout, or the module's doc)"
+                ),
             );
         }
     }
@@ -406,9 +433,10 @@ pub fn run() -> Result<ExitCode> {
             println!(
                 "course-check: ok: {} checks in {} labs, each with a function, a hint, a handout \
                  section and a classic bug; {todos} todo!s name their sections; binaries and \
-                 snapshots in step",
+                 snapshots in step; {} source files of at most {MAX_LINES} lines",
                 course.rubric.len(),
-                course.labs.len()
+                course.labs.len(),
+                course.source_lines.len()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -516,5 +544,22 @@ mod tests {
         course.snapshots_listed.remove("udp.server_log");
         let found = first_missing(&course, &root).expect("missing");
         assert_eq!(found.file, "grader/src/harness/snapshot.rs");
+    }
+
+    #[test]
+    fn a_file_over_the_line_limit_is_named() {
+        let (mut course, root) = course();
+        assert!(
+            course
+                .source_lines
+                .iter()
+                .any(|(path, _)| path == "grader/src/lib.rs")
+        );
+        course
+            .source_lines
+            .push(("xtask/src/long.rs".into(), MAX_LINES + 1));
+        let found = first_missing(&course, &root).expect("missing");
+        assert_eq!(found.file, "xtask/src/long.rs");
+        assert!(found.what.contains("701 lines"), "{found}");
     }
 }

@@ -11,9 +11,10 @@
 
 use std::time::Instant;
 
-use crate::harness::conn::Conn;
+use crate::harness::Server;
 use crate::harness::net::Crowd;
-use crate::harness::{Server, procfs};
+use crate::harness::net::conn::Conn;
+use crate::harness::observe::procfs;
 use crate::outcome::Failure;
 
 /// The server's descriptor limit: room for a runtime's own and for dozens

@@ -10,7 +10,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::conn::Conn;
 use super::try_connect;
-use crate::harness::procfs;
+use crate::harness::observe::procfs;
 
 /// Holds a port on which connections are refused: a bound socket that does
 /// not listen. Nothing else can take the port while it is held, so a check

@@ -28,8 +28,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use self::conn::{Conn, TooMuch};
 use super::conversation::{self, Kind, Party};
-use super::stall::{self, Watch};
-use super::{procfs, show};
+use super::observe::stall::{self, Watch};
+use super::observe::{procfs, sockdiag};
+use super::show;
 use crate::outcome::Failure;
 
 /// Send and receive buffer size of the grader's sockets.
@@ -80,7 +81,7 @@ pub struct Crowd {
 impl Crowd {
     /// A crowd for the server listening at `addr`.
     pub fn new(addr: SocketAddr) -> Self {
-        let backlog = super::sockdiag::listen_backlog(addr.port()).ok().flatten();
+        let backlog = sockdiag::listen_backlog(addr.port()).ok().flatten();
         let (capacity, batch) = match backlog {
             Some(backlog) => {
                 let capacity = backlog.saturating_add(1);
@@ -168,7 +169,7 @@ pub enum ReadEnd {
     Enough,
     /// The deadline passed.
     Deadline,
-    /// The program stopped making progress (see [`super::stall`]): why.
+    /// The program stopped making progress (see [`stall`]): why.
     Stalled(String),
     /// The connection failed (e.g. reset by the peer).
     Error(String),
@@ -486,7 +487,7 @@ pub fn read_to_eof(stream: &mut Conn) -> io::Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::conn::DEFAULT_EXPECTED;
+    use super::conn::DEFAULT_EXPECTED;
     use super::*;
 
     #[test]
@@ -567,7 +568,7 @@ mod tests {
         let (received, end) = read_until(&stream, None, deadline);
         let too_much = stream.too_much().expect("over budget");
         assert_eq!(end, ReadEnd::TooMuch(too_much.clone()));
-        assert_eq!(received.len() as u64, 100_000 + super::super::conn::MARGIN);
+        assert_eq!(received.len() as u64, 100_000 + super::conn::MARGIN);
         assert_eq!(too_much.expected, 100_000);
         assert_eq!(
             too_much.to_string(),
@@ -583,7 +584,7 @@ mod tests {
     #[test]
     fn an_end_of_stream_right_at_the_budget_is_an_end_of_stream() {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let size = DEFAULT_EXPECTED + super::super::conn::MARGIN;
+        let size = DEFAULT_EXPECTED + super::conn::MARGIN;
         let (addr, writer) = writer(Some(size as usize));
         let stream = connect(addr, deadline).unwrap();
         let (received, end) = read_until(&stream, None, deadline);

@@ -15,7 +15,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::conn::Conn;
 use super::remaining;
 use crate::harness::conversation::{self, Party};
-use crate::harness::stall::{self, Watch};
+use crate::harness::observe::stall::{self, Watch};
 use crate::sync::Unpoison;
 
 /// A loopback listener for the grader's own servers (the peers that client

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::conversation::{self, Conversation, Party};
 use crate::harness::net::remaining;
-use crate::harness::stall::{self, Watch};
+use crate::harness::observe::stall::{self, Watch};
 
 /// The largest datagram the grader expects to receive (the IPv4 UDP limit),
 /// so that what arrives is never cut short on the grader's side.

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::harness::conversation::{self, Conversation, Party};
-use crate::harness::procfs;
+use crate::harness::observe::procfs;
 
 /// How often a waiting loop looks at the programs.
 pub const SLICE: Duration = Duration::from_millis(100);
@@ -438,7 +438,7 @@ mod tests {
             .unwrap();
         let started = Instant::now();
         let why = verdict(&spinner, Duration::from_secs(30), false);
-        let cpu = crate::harness::procfs::cpu_time(spinner.id()).unwrap();
+        let cpu = crate::harness::observe::procfs::cpu_time(spinner.id()).unwrap();
         ended(spinner);
         let why = why.expect("a verdict");
         assert!(why.starts_with("the server spins: it used "), "{why}");

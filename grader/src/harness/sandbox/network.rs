@@ -118,7 +118,7 @@ fn bring_up_loopback() -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::procfs::TcpBuffers;
+    use crate::harness::observe::procfs::TcpBuffers;
 
     /// As root, a grade's namespace has the small buffers, and the machine
     /// keeps its own.

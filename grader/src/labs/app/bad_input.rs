@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::harness::net::{self, ReadEnd};
-use crate::harness::{Ctx, procfs, show};
+use crate::harness::observe::procfs;
+use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::protocol::{

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr};
 
-use crate::harness::conn::Conn;
+use crate::harness::net::conn::Conn;
 use std::thread;
 use std::time::Duration;
 

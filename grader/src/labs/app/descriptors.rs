@@ -1,8 +1,8 @@
-//! The server out of file descriptors (see [`crate::harness::descriptors`]):
+//! The server out of file descriptors (see [`crate::harness::net::descriptors`]):
 //! a client it already had still gets its answer, and once the clients
 //! leave a new one is answered.
 
-use crate::harness::descriptors::{self, LESSON, OPEN_FILES};
+use crate::harness::net::descriptors::{self, LESSON, OPEN_FILES};
 use crate::harness::{Ctx, net};
 use crate::outcome::{CheckResult, Failure};
 

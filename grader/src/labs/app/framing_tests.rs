@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::framing_cases::{self, Call, Case};
+use super::framing_judge;
 use crate::harness::process::{Finished, Launch, Process};
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
@@ -201,13 +202,13 @@ fn judge(cases: &[Case], answers: &[Answer], ended: &[(String, Finished)]) -> Ch
                 .cloned()
                 .unwrap_or_else(|| Answer::NotRun("not run".into()));
             let verdict = match answer {
-                Answer::Given(value) => framing_cases::judge(&call.expect, &value),
+                Answer::Given(value) => framing_judge::judge(&call.expect, &value),
                 Answer::Garbled(line) => Err((
-                    framing_cases::shown_expected(&call.expect),
+                    framing_judge::shown_expected(&call.expect),
                     format!("not an answer of the driver's: {line}"),
                 )),
                 Answer::Lost(why) | Answer::NotRun(why) => {
-                    Err((framing_cases::shown_expected(&call.expect), why))
+                    Err((framing_judge::shown_expected(&call.expect), why))
                 }
             };
             if let Err((expected, actual)) = verdict {

@@ -12,6 +12,7 @@ mod bad_input;
 mod client;
 mod descriptors;
 mod framing_cases;
+mod framing_judge;
 mod framing_tests;
 mod log;
 mod protocol;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
-use crate::harness::conn::Conn;
+use crate::harness::net::conn::Conn;
 use crate::harness::net::{self, ReadEnd};
 use crate::harness::show;
 use crate::outcome::Failure;

@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::capture::complete_lines;
-use crate::harness::conn::Conn;
+use crate::harness::net::conn::Conn;
 use crate::harness::net::{self, ReadEnd, SendPlan};
-use crate::harness::{Ctx, Server, procfs, show, stall};
+use crate::harness::observe::{procfs, stall};
+use crate::harness::{Ctx, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::protocol::{

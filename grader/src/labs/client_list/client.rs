@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::conn::{Conn, TooMuch};
+use crate::harness::net::conn::{Conn, TooMuch};
 use crate::harness::net::{self, Peer};
 use crate::harness::process::Finished;
 use crate::harness::{Ctx, show};

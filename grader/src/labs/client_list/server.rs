@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::harness::conn::Conn;
 use crate::harness::conversation::Party;
+use crate::harness::net::conn::Conn;
 use crate::harness::net::{self, SendPlan};
+use crate::harness::observe::{procfs, stall};
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, procfs, show, stall};
+use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::registration::{

@@ -7,10 +7,11 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use crate::harness::net::{self, FullBacklog, Peer, RefusingPort};
+use crate::harness::observe::procfs;
+use crate::harness::observe::stall;
 use crate::harness::process::{Finished, Launch};
 use crate::harness::snapshot::redact_after;
-use crate::harness::stall;
-use crate::harness::{Ctx, procfs, show};
+use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::support::{

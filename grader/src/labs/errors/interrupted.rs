@@ -12,7 +12,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Ctx, procfs, show};
+use crate::harness::observe::procfs;
+use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::support::{client, outputs, random_reply, read_request, start_peer};

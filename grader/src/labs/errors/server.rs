@@ -6,9 +6,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::conn::Conn;
+use crate::harness::net::conn::Conn;
 use crate::harness::net::{self};
-use crate::harness::procfs::{self, Socket};
+use crate::harness::observe::procfs::{self, Socket};
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Server, show};
 use crate::outcome::{CheckResult, Failure};

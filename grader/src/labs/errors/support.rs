@@ -6,8 +6,8 @@ use std::io::{self, Read, Write};
 use std::thread;
 use std::time::Duration;
 
-use crate::harness::conn::{Conn, TooMuch};
 use crate::harness::net::Peer;
+use crate::harness::net::conn::{Conn, TooMuch};
 use crate::harness::process::{Finished, Launch};
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};

@@ -10,11 +10,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::conn::{Conn, TooMuch};
 use crate::harness::conversation::{self, Party};
+use crate::harness::net::conn::{Conn, TooMuch};
 use crate::harness::net::{self, Peers};
+use crate::harness::observe::procfs;
 use crate::harness::process::{Finished, Launch};
-use crate::harness::{Ctx, procfs, show};
+use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::logs::{client_views, escaped};

@@ -1,9 +1,9 @@
-//! The server out of file descriptors (see [`crate::harness::descriptors`]):
+//! The server out of file descriptors (see [`crate::harness::net::descriptors`]):
 //! a client it already had is still echoed, and once the clients leave a
 //! new one is served.
 
 use crate::harness::Ctx;
-use crate::harness::descriptors::{self, LESSON, OPEN_FILES};
+use crate::harness::net::descriptors::{self, LESSON, OPEN_FILES};
 use crate::outcome::CheckResult;
 
 use super::SERVER;

@@ -11,7 +11,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::harness::net::Peers;
-use crate::harness::{Ctx, show, stall};
+use crate::harness::observe::stall;
+use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::{CLIENT, CLIENT_MESSAGES};

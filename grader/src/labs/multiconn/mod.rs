@@ -13,9 +13,10 @@ mod client;
 mod descriptors;
 mod interrupted;
 mod logs;
+mod resources;
 mod server;
 
-use crate::harness::procfs::TcpBuffers;
+use crate::harness::observe::procfs::TcpBuffers;
 use crate::lab::Checks;
 
 const SERVER: &str = "multiconn-server";
@@ -68,10 +69,10 @@ pub const CHECKS: Checks = checks!(
     server::many_clients,
     server::idle_client,
     server::non_reading_client,
-    server::one_thread,
+    resources::one_thread,
     server::large_half_close,
-    server::idle_cpu,
-    server::fd_leak,
+    resources::idle_cpu,
+    resources::fd_leak,
     server::close_while_buffered,
     descriptors::out_of_descriptors,
     server::server_log,

@@ -7,10 +7,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::harness::conversation;
+use crate::harness::net::udp::{self, Datagram, RefusingUdpPort, Udp, UdpPeer};
+use crate::harness::observe::stall;
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
-use crate::harness::stall;
-use crate::harness::udp::{self, Datagram, RefusingUdpPort, Udp, UdpPeer};
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::harness::net::udp::{self, Datagram, Udp};
 use crate::harness::snapshot::redact;
-use crate::harness::udp::{self, Datagram, Udp};
 use crate::harness::{Ctx, Evidence, Server, show};
 use crate::outcome::{CheckResult, Failure};
 

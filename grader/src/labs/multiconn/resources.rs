@@ -1,0 +1,201 @@
+//! Server checks of what the server uses: one thread for every client,
+//! no CPU while its clients are idle, and no descriptor left open after a
+//! client leaves.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::harness::net::conn::Conn;
+use crate::harness::net::{self, ReadEnd, SendPlan};
+use crate::harness::observe::procfs;
+use crate::harness::{Ctx, Server};
+use crate::outcome::{CheckResult, Failure};
+
+use super::server::{round_trip, round_trip_failure, start};
+
+/// Connects `count` clients that each get one echo back and then stay
+/// connected: the server has seen every one of them when this returns.
+fn connected_clients(
+    ctx: &Ctx,
+    server: &mut Server,
+    count: usize,
+    what: &str,
+) -> Result<Vec<Conn>, Failure> {
+    let mut clients = Vec::with_capacity(count);
+    for number in 1..=count {
+        let stream = server.connect(ctx.deadline())?;
+        let message = format!("client {number} {what}");
+        round_trip(&stream, message.as_bytes(), ctx.within(5.0)).map_err(|failed| {
+            server.explain(round_trip_failure(
+                &format!("echo to client {number}"),
+                message.as_bytes(),
+                failed,
+            ))
+        })?;
+        clients.push(stream);
+    }
+    Ok(clients)
+}
+
+pub(super) fn one_thread(ctx: &Ctx) -> CheckResult {
+    let mut server = start(ctx)?;
+    let clients = connected_clients(ctx, &mut server, 5, "checks the thread count")?;
+    let threads = procfs::threads(server.process.pid())
+        .map_err(|err| Failure::new(format!("could not read /proc (Linux only): {err}")))?;
+    drop(clients);
+    if threads == 1 {
+        return Ok(());
+    }
+    Err(Failure::new(format!(
+        "with 5 clients connected, the server runs {threads} threads"
+    ))
+    .expected("Threads: 1 in /proc/PID/status: one thread, one event loop, every client")
+    .actual(format!("Threads: {threads}"))
+    .detail(
+        "this lab is about serving many clients without a thread each: one poller \
+         tells one thread which sockets are ready",
+    ))
+}
+
+pub(super) fn idle_cpu(ctx: &Ctx) -> CheckResult {
+    let mut server = start(ctx)?;
+    let clients = connected_clients(ctx, &mut server, 10, "stays idle")?;
+    let pid = server.process.pid();
+    let cpu = || {
+        procfs::cpu_time(pid)
+            .map_err(|err| Failure::new(format!("could not read /proc (Linux only): {err}")))
+    };
+    // The measurement: the server's own CPU time over an idle second. A
+    // busy machine slows a busy loop down but cannot make it use nothing.
+    // The second ends early on evidence either way: a server that has
+    // already used more than the whole second allows has failed; one whose
+    // every thread sleeps in poll with no timeout, and has not run at all
+    // for a while, sleeps until an event comes, and none will: what it used
+    // so far is all it uses.
+    let window = ctx.scaled(1.0);
+    let quiet = ctx.scaled(0.05);
+    let allowed = |elapsed: Duration| Duration::from_millis(50).mul_f64(elapsed.as_secs_f64());
+    let before = cpu()?;
+    let started = Instant::now();
+    let mut asleep_since: Option<(Instant, u64)> = None;
+    let used = loop {
+        thread::sleep(Duration::from_millis(5));
+        let used = cpu()? - before;
+        if started.elapsed() >= window || used > allowed(window.mul_f64(1.2)) {
+            break used;
+        }
+        let runs = procfs::times_scheduled(pid).ok();
+        asleep_since = match (asleep_since, runs) {
+            (Some((since, then)), Some(now))
+                if then == now && procfs::sleeps_until_an_event(pid) =>
+            {
+                if since.elapsed() >= quiet && used <= allowed(window) {
+                    drop(clients);
+                    return Ok(());
+                }
+                Some((since, then))
+            }
+            (_, Some(now)) if procfs::sleeps_until_an_event(pid) => Some((Instant::now(), now)),
+            _ => None,
+        };
+    };
+    let elapsed = started.elapsed();
+    drop(clients);
+    let limit = allowed(elapsed);
+    if used <= limit {
+        return Ok(());
+    }
+    Err(server.explain(
+        Failure::new(format!(
+            "with 10 idle connections and nothing to do, the server used {} ms of CPU in {} ms",
+            used.as_millis(),
+            elapsed.as_millis()
+        ))
+        .expected(format!(
+            "at most {} ms: an idle event loop sleeps in poll",
+            limit.as_millis()
+        ))
+        .detail(
+            "look for a poll with a zero timeout in a loop, or writable interest kept \
+             while nothing is waiting to be written",
+        ),
+    ))
+}
+
+pub(super) fn fd_leak(ctx: &Ctx) -> CheckResult {
+    /// Descriptors a runtime may open lazily on first use.
+    const SLACK: usize = 2;
+    let mut server = start(ctx)?;
+    let pid = server.process.pid();
+    let fds = || {
+        procfs::open_fds(pid)
+            .map_err(|err| Failure::new(format!("could not read /proc (Linux only): {err}")))
+    };
+    // The baseline is taken after a few warm-up clients: runtimes open some
+    // descriptors lazily on their first connections, which is no leak.
+    const WARM_UP: usize = 5;
+    let mut baseline = fds()?;
+    for number in 1..=WARM_UP + 100 {
+        if number == WARM_UP + 1 {
+            baseline = fds()?;
+        }
+        let stream = server.connect(ctx.deadline())?;
+        let message = format!("client {number} comes and goes");
+        if number % 2 == 0 {
+            // Half of them half-close and wait for the server to close.
+            stream.expect_at_most(message.len() as u64);
+            let exchange = net::exchange(
+                &stream,
+                message.as_bytes(),
+                SendPlan::ALL_THEN_CLOSE,
+                None,
+                ctx.within(5.0),
+            );
+            exchange
+                .expect_bytes(message.as_bytes(), &format!("echo to client {number}"))
+                .map_err(|failure| server.explain(failure))?;
+            if exchange.end != ReadEnd::Eof {
+                return Err(server.explain(
+                    Failure::new(format!(
+                        "client {number} got its echo and half-closed, but the server did not \
+                         close the connection: {}",
+                        exchange.end
+                    ))
+                    .expected("at end of stream, the server closes the connection and forgets it"),
+                ));
+            }
+        } else {
+            // The others close as soon as their echo is back.
+            round_trip(&stream, message.as_bytes(), ctx.within(5.0)).map_err(|failed| {
+                server.explain(round_trip_failure(
+                    &format!("echo to client {number}"),
+                    message.as_bytes(),
+                    failed,
+                ))
+            })?;
+        }
+    }
+    // The server closes its sockets as it sees each client go; that takes it
+    // a moment after the last client left.
+    procfs::watch_until(ctx.within(5.0), || {
+        procfs::open_fds(pid).is_ok_and(|open| open <= baseline + SLACK)
+    });
+    let now_open = fds()?;
+    if now_open <= baseline + SLACK {
+        return Ok(());
+    }
+    Err(server.explain(
+        Failure::new(format!(
+            "after 100 clients came and went, the server holds {} more file descriptors than before",
+            now_open - baseline
+        ))
+        .expected(format!(
+            "about {baseline} entries in /proc/{pid}/fd, as before the clients came"
+        ))
+        .actual(format!("{now_open} entries"))
+        .detail(
+            "when a client is done, deregister its socket and drop it (remove it from your \
+             map of connections): dropping closes the descriptor",
+        ),
+    ))
+}
