@@ -67,7 +67,7 @@ pub use exports::csv;
 use exports::{CLASS_FILE, ClassFile, merge, wide_csv};
 pub use grading::grade_class;
 use grading::{Class, Plan, grade_class_with};
-use pages::write_pages;
+pub use pages::{page_stems, write_pages};
 use summary::{closing_summary, print_summary};
 
 /// Arguments of `cargo xtask grade-class`.
