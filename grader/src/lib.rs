@@ -117,6 +117,7 @@
 //!   - `render/diagram.rs`: a check's conversation as an SVG sequence diagram.
 //!   - `render/json.rs`: `--format json`.
 //!   - `render/gradescope.rs`: Gradescope's `results.json`.
+//!   - `render/headless.rs`: headless Chromium, for the pictures and the pages' browser tests.
 //!   - `render/junit.rs`: JUnit XML, a test case per check.
 //!   - `render/csv.rs`: the grade-class CSV.
 //!   - `render/dashboard.rs`: the grade-class page of the whole class.

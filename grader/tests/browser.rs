@@ -10,14 +10,13 @@ mod support;
 
 use support::chromium;
 
-use std::io::Read as _;
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use grader::LabReport;
+use grader::render::headless::Headless;
 use grader::render::{dashboard, html};
 
 /// How long one page may take to load and draw.
@@ -74,54 +73,19 @@ fn page_requests(net_log: &Path) -> Vec<String> {
 /// Runs headless Chromium on `page` with `action` (`--dump-dom`,
 /// `--screenshot=…`), every request into `sink`.
 fn browse(page: &Path, action: &str, sink: &Sink) -> Visit {
-    let profile = tempfile::tempdir().expect("a profile dir");
-    let net_log = profile.path().join("net-log.json");
-    let mut child = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--hide-scrollbars",
-            "--window-size=1200,1600",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+    let mut browser = Headless::new(&chromium()).expect("a profile dir");
+    let net_log = browser.profile().join("net-log.json");
+    browser
+        .arg("--hide-scrollbars")
+        .arg("--window-size=1200,1600")
         .arg(format!("--log-net-log={}", net_log.display()))
         .arg(format!("--proxy-server=http://127.0.0.1:{}", sink.port))
         // Loopback too: nothing may be fetched from anywhere.
         .arg("--proxy-bypass-list=<-loopback>")
-        .arg(action)
-        .arg(format!("file://{}", page.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("starting chromium");
-    let mut stdout = child.stdout.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for chromium") {
-            break Some(status);
-        }
-        if started.elapsed() > BROWSER_LIMIT {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // Chromium's helpers share its process group: none outlives the test.
-    // SAFETY: signalling the group this test started.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-    let _ = child.wait();
-    let status = status
+        .arg(action);
+    let browsed = browser.run(page, BROWSER_LIMIT).expect("starting chromium");
+    let status = browsed
+        .status
         .unwrap_or_else(|| panic!("chromium took over {BROWSER_LIMIT:?} on {}", page.display()));
     assert!(
         status.success(),
@@ -129,7 +93,7 @@ fn browse(page: &Path, action: &str, sink: &Sink) -> Visit {
         page.display()
     );
     Visit {
-        stdout: reader.join().expect("reading chromium's output"),
+        stdout: browsed.stdout,
         page_requests: page_requests(&net_log),
     }
 }

@@ -15,14 +15,14 @@
 //! Course-only: it grades the reference solutions, which the student
 //! edition does not have.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use grader::Lab;
 use grader::builder::workspace_root;
+use grader::render::headless::Headless;
 use serde_json::{Value, json};
 
 use crate::options::RunOptions;
@@ -151,7 +151,7 @@ pub fn run() -> Result<ExitCode> {
             "the pictures grade the reference solutions, which this copy of the course does not have"
         );
     }
-    let Some(chromium) = grader::render::html::chromium() else {
+    let Some(chromium) = grader::render::headless::chromium() else {
         bail!("drawing the pictures needs headless Chromium: `apt-get install chromium`");
     };
     let class = tempfile::Builder::new()
@@ -203,45 +203,17 @@ pub fn run() -> Result<ExitCode> {
 
 /// Draws `page` into `png` in headless Chromium, in a window of `size`.
 fn screenshot(chromium: &Path, page: &Path, png: &Path, size: (u32, u32)) -> Result<()> {
-    let profile = tempfile::tempdir().context("creating Chromium's profile folder")?;
-    let drawn: PathBuf = profile.path().join("drawn.png");
-    let mut child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
-        ])
+    let mut browser = Headless::new(chromium).context("creating Chromium's profile folder")?;
+    let drawn: PathBuf = browser.profile().join("drawn.png");
+    browser
+        .arg("--hide-scrollbars")
+        .arg("--force-device-scale-factor=1")
         .arg(format!("--window-size={},{}", size.0, size.1))
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--screenshot={}", drawn.display()))
-        .arg(format!("file://{}", page.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
+        .arg(format!("--screenshot={}", drawn.display()));
+    let browsed = browser
+        .run(page, BROWSER_LIMIT)
         .with_context(|| format!("starting {}", chromium.display()))?;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if started.elapsed() > BROWSER_LIMIT {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // Chromium's helpers share its process group: none outlives the picture.
-    // SAFETY: signalling the process group this function started.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-    let _ = child.wait();
-    match status {
+    match browsed.status {
         None => bail!(
             "Chromium took over {BROWSER_LIMIT:?} to draw {}",
             page.display()

@@ -7,10 +7,10 @@
 //! Chromium is required, as for the grader's `browser` tests.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use assert_cmd::Command as Xtask;
+use grader::render::headless::Headless;
 use grader::render::html;
 use grader::{Failure, LabReport, Status};
 use support::chromium;
@@ -157,41 +157,23 @@ fn probe(dir: &Path, url: &str, width: u32, expression: &str) -> String {
         ),
     )
     .unwrap();
-    let profile = tempfile::tempdir().unwrap();
-    let mut child = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            // The probe reads the frame's document: both are files.
-            "--allow-file-access-from-files",
-            "--virtual-time-budget=5000",
-            "--window-size=1200,1000",
-            "--proxy-server=http://127.0.0.1:9",
-            "--proxy-bypass-list=<-loopback>",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("file://{}", probe.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(90) {
-            let _ = child.kill();
-            panic!("Chromium did not finish within 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
-    let dom = String::from_utf8_lossy(&output.stdout);
+    let mut browser = Headless::new(&chromium()).unwrap();
+    // The probe reads the frame's document: both are files.
+    browser
+        .arg("--allow-file-access-from-files")
+        .arg("--virtual-time-budget=5000")
+        .arg("--window-size=1200,1000")
+        .arg("--proxy-server=http://127.0.0.1:9")
+        .arg("--proxy-bypass-list=<-loopback>")
+        .arg("--dump-dom");
+    let browsed = browser
+        .run(&probe, Duration::from_secs(90))
+        .expect("starting chromium");
+    assert!(
+        browsed.status.is_some(),
+        "Chromium did not finish within 90 s"
+    );
+    let dom = browsed.stdout;
     dom.split("<pre id=\"out\">at ")
         .nth(1)
         .and_then(|rest| rest.split(" end").next())

@@ -452,21 +452,6 @@ svg.chart{font:12px system-ui,sans-serif;max-width:100%;height:auto}.chart .b{fi
 td.rate{white-space:nowrap}svg.rate{vertical-align:middle}.rate .track{fill:#eef1f4;stroke:#d0d7de}.rate .b{fill:#4c6ef5}\
 @media print{details{display:block}}";
 
-/// Where headless Chromium is (`chromium`, `chromium-browser` or
-/// `google-chrome` on the `PATH`), if anywhere: the pages' tests render
-/// them in it, and `cargo xtask screenshots` draws the README's pictures.
-pub fn chromium() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
-        .find(|candidate| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::metadata(candidate)
-                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

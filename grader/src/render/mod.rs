@@ -18,6 +18,9 @@
 //! folder's name) through [`crate::untrusted`], the one place that makes it
 //! safe for the terminal, CSV, HTML, XML and JSON.
 //!
+//! [`headless`] runs Chromium for what must be seen in a real browser (the
+//! README's pictures, the tests of the pages).
+//!
 //! What a check shows is decided here, once, so that every writer agrees:
 //! a check that ran and failed (gated ones included) shows why, the hint,
 //! the handout section and how to try it by hand; a check that was skipped
@@ -28,6 +31,7 @@ pub mod csv;
 pub mod dashboard;
 pub mod diagram;
 pub mod gradescope;
+pub mod headless;
 pub mod html;
 pub mod json;
 pub mod junit;

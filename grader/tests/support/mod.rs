@@ -331,7 +331,7 @@ pub const REQUIRE_CONTAINMENT: &str = "SOCKET_LABS_REQUIRE_CONTAINMENT";
 /// Headless Chromium, for the tests of the HTML pages and the book
 /// (`.ci/run` installs it).
 pub fn chromium() -> PathBuf {
-    grader::render::html::chromium().unwrap_or_else(|| {
+    grader::render::headless::chromium().unwrap_or_else(|| {
         panic!(
             "Chromium is needed to test the HTML pages and the book: `apt-get install chromium` (.ci/run installs it)"
         )
