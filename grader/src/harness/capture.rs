@@ -74,10 +74,14 @@ impl Capture {
             match source.read(&mut buffer) {
                 Ok(0) => break,
                 Ok(n) => {
-                    self.push(&buffer[..n]);
+                    // The lines are recorded before the bytes are pushed:
+                    // a push wakes whoever waits for them (the `Listening
+                    // on` line lets the grader connect), and the timeline
+                    // must show the line before what it caused.
                     if let Some(lines) = &mut lines {
                         lines.feed(&buffer[..n]);
                     }
+                    self.push(&buffer[..n]);
                 }
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
                 Err(_) => break,
@@ -326,6 +330,37 @@ mod tests {
         let found = capture.wait_for(started + Duration::from_millis(50), |_, _| None::<()>);
         assert!(found.is_none());
         assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    /// The grader connects as soon as it sees `Listening on`: the
+    /// timeline must show the line first, at a time no later than the
+    /// connection (run many times, since a wrong order is a race).
+    #[test]
+    fn a_line_is_recorded_before_whoever_it_wakes_acts() {
+        use std::io::Write;
+
+        use crate::harness::conversation::{Conversation, Kind, Party};
+
+        for _ in 0..100 {
+            let conversation = Conversation::new();
+            let capture = Capture::new(1024);
+            let (reader, mut writer) = std::io::pipe().unwrap();
+            let lines = LineRecorder::new(Arc::clone(&conversation), Party::Server, Kind::Stdout);
+            capture.drain_recording(reader, Some(lines));
+            writer.write_all(b"Listening on 127.0.0.1:9\n").unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            capture
+                .wait_for(deadline, |bytes, _| bytes.ends_with(b"\n").then_some(()))
+                .unwrap();
+            let woke = Instant::now();
+            conversation.connected(Kind::Connect, Party::Grader, Party::Server, 1, woke);
+            drop(writer);
+            assert!(capture.wait_closed(deadline));
+            let events = conversation.transcript().events;
+            let kinds: Vec<Kind> = events.iter().map(|event| event.kind).collect();
+            assert_eq!(kinds, [Kind::Stdout, Kind::Connect], "{events:?}");
+            assert!(events[0].at <= events[1].at, "{events:?}");
+        }
     }
 
     #[test]
