@@ -54,7 +54,7 @@ struct Sample {
 /// activity (its CPU time is what grows).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Quiet {
-    /// Every process: pid, syscalls of reading and writing, resident pages.
+    /// Every process: pid, syscalls of reading and writing, resident KiB.
     processes: Vec<(u32, u64, u64, u64)>,
     activity: usize,
 }
@@ -204,7 +204,7 @@ impl Watch {
         let mut processes: Vec<(u32, u64, u64, u64)> = sample
             .processes
             .iter()
-            .map(|(pid, _, reads, writes)| (*pid, *reads, *writes, resident_pages(*pid)))
+            .map(|(pid, _, reads, writes)| (*pid, *reads, *writes, resident_kib(*pid)))
             .collect();
         processes.sort_unstable();
         let quiet = Quiet {
@@ -313,11 +313,11 @@ fn observe(pid: u32, sample: &mut Sample) -> Observed {
     }
 }
 
-/// The resident pages of `pid` (`/proc/PID/statm`), 0 when unknown.
-fn resident_pages(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/statm"))
+/// The resident memory of `pid` in KiB, 0 when unknown.
+fn resident_kib(pid: u32) -> u64 {
+    procfs::status(pid)
         .ok()
-        .and_then(|statm| statm.split_whitespace().nth(1)?.parse().ok())
+        .and_then(|status| status.resident_kib)
         .unwrap_or(0)
 }
 
