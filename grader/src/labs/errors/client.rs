@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::net::TcpListener;
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::harness::net::{self, FullBacklog, Peer, RefusingPort};
 use crate::harness::process::{Finished, Launch};
@@ -281,23 +281,52 @@ pub(super) fn recv_timeout(ctx: &Ctx) -> CheckResult {
 }
 
 /// How long the resetting peer gives a client to half-close after its
-/// request before it resets the connection, in seconds (scaled).
+/// request before it resets the connection, in seconds (scaled), unless it
+/// sees the client asleep in its receive first.
 const HALF_CLOSE_GRACE: f64 = 0.5;
+
+/// How often the resetting peer looks at the client while it waits.
+const LOOK_EVERY: Duration = Duration::from_millis(5);
 
 /// A peer that reads the request and resets the connection (SO_LINGER 0
 /// makes `close` send RST instead of FIN). A client that half-closes after
 /// its request (allowed; lab 1 teaches it) is given the time to do so
-/// first, so that the reset always meets it in its receive stage.
+/// first, so that the reset always meets it in its receive stage: the peer
+/// resets at the earliest evidence that the client is there, its end of
+/// stream or more bytes arriving, or the client asleep in a receive on
+/// this connection ([`stall::receiving_on`]: it will not half-close before
+/// it hears from the peer), and otherwise once the grace has passed.
 fn resetting_peer(ctx: &Ctx) -> Result<Peer<Request>, Failure> {
     let grace = ctx.scaled(HALF_CLOSE_GRACE);
     start_peer(ctx, move |mut stream| {
         let request = read_request(&mut stream);
         // The client waits for the reset while the grader waits its grace.
         let _patient = stall::patient();
-        stream.set_read_timeout(Some(grace))?;
+        let until = Instant::now() + grace;
+        let client = stream.peer_addr()?;
+        let me = stream.local_addr()?;
         let mut rest = [0; 64];
-        // End of stream, more bytes, or the grace passing: reset either way.
-        let _ = stream.read(&mut rest);
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            stream.set_read_timeout(Some(left.min(LOOK_EVERY)))?;
+            match stream.read(&mut rest) {
+                // End of stream or more bytes: the client is past its
+                // sending, reset either way.
+                Ok(_) => break,
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break,
+            }
+            if stall::receiving_on(client, me) {
+                break;
+            }
+        }
         stream.reset()?;
         Ok(request)
     })
