@@ -211,7 +211,11 @@ fn check_elapsed(ctx: &Ctx, finished: &Finished, seconds: f64) -> CheckResult {
 }
 
 pub(super) fn connect_timeout(ctx: &Ctx) -> CheckResult {
-    // The program is meant to sleep on its timer here: wait it out.
+    // The program is meant to sleep on its timer here: wait it out. A
+    // necessary wait, not a fixed one: the contract is that the client
+    // gives up after `--timeout` (1.5 s), and only the timer firing, seen
+    // when the client reports and exits, proves it was honoured; nothing
+    // observable earlier tells a 1.5 s timer from a longer one, or from none.
     let _patient = stall::patient();
     // Not the default and not a whole number: a fixed or whole-second
     // timeout shows.
@@ -243,7 +247,8 @@ fn silent_peer(
 struct SilentUntil(#[allow(dead_code)] mpsc::Sender<()>);
 
 pub(super) fn recv_timeout(ctx: &Ctx) -> CheckResult {
-    // The program is meant to sleep on its timer here: wait it out.
+    // The program is meant to sleep on its timer here: wait it out. A
+    // necessary wait (the contract's `--timeout 1`): see `connect_timeout`.
     let _patient = stall::patient();
     let (peer, _arrived, silent) = silent_peer(ctx)?;
     let launch = client(ctx, "127.0.0.1", peer.addr.port(), "/", &["--timeout", "1"])?;
@@ -375,7 +380,10 @@ const ODD_TIMEOUT: f64 = 1.75;
 const EXIT_SLACK: f64 = 1.5;
 
 pub(super) fn timeout_honoured(ctx: &Ctx) -> CheckResult {
-    // The program is meant to sleep on its timer here: wait it out.
+    // The program is meant to sleep on its timer here: wait it out. The
+    // lab's floor, a necessary wait: the contract is that the client waits
+    // `--timeout` (1.75 s here) from its request, no less (90% of it) and
+    // not much more, so the check cannot end before the timer fires.
     let _patient = stall::patient();
     // The wait is timed from the moment the request arrived to the moment
     // the client exited: start-up time, which a busy machine stretches,
