@@ -352,6 +352,54 @@ pub fn until_asleep_in_poll(pid: u32, until: Instant, mut ready: impl FnMut() ->
     }
 }
 
+/// Whether a program of the current check is asleep receiving on its end
+/// of a TCP connection, the end at `local` connected to `remote`: the
+/// process holding that socket has every thread asleep, one of them in a
+/// receive (`read`, `recv`, …) on that socket's descriptor and any other in
+/// a `futex` wait without a timeout. Nothing but the connection (or a
+/// signal) wakes such a program: it has chosen to wait for the peer, and
+/// will not write or close that socket before it hears from it. `false`
+/// when anything else holds, the program waits in `poll` or `select` (whose
+/// descriptors `/proc` does not show), or `/proc` does not say: callers
+/// then wait as they would without it.
+pub fn receiving_on(local: std::net::SocketAddr, remote: std::net::SocketAddr) -> bool {
+    let Some(conversation) = conversation::current() else {
+        return false;
+    };
+    let Some(socket) = procfs::tcp_connection(local, remote).ok().flatten() else {
+        return false;
+    };
+    let mut pending: Vec<u32> = conversation.guests().iter().map(|(pid, _)| *pid).collect();
+    while let Some(pid) = pending.pop() {
+        let Ok(threads) = procfs::thread_stats(pid) else {
+            continue;
+        };
+        let held = procfs::socket_fds(pid).unwrap_or_default();
+        let Some(&(fd, _)) = held.iter().find(|(_, inode)| *inode == socket.inode) else {
+            for (tid, _) in &threads {
+                pending.extend(procfs::thread_children(pid, *tid).unwrap_or_default());
+            }
+            continue;
+        };
+        let mut receiving = false;
+        for (tid, stat) in threads {
+            if stat.ended() {
+                continue;
+            }
+            if stat.state != 'S' {
+                return false;
+            }
+            match procfs::thread_blocked(pid, tid) {
+                Some(blocked) if blocked.receives_on(fd) => receiving = true,
+                Some(blocked) if blocked.untimed_futex() => {}
+                _ => return false,
+            }
+        }
+        return receiving;
+    }
+    false
+}
+
 /// While the returned guard lives, waits of this check do not give up early:
 /// for checks where the program is meant to sleep on a timer (a timeout
 /// the check measures).

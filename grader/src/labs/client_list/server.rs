@@ -10,6 +10,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::harness::conversation::Party;
 use crate::harness::net::conn::Conn;
 use crate::harness::net::{self, SendPlan};
+use crate::harness::observe::procfs::TcpBuffers;
 use crate::harness::observe::{procfs, stall};
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, show};
@@ -216,16 +217,41 @@ pub(super) fn thread_per_connection(ctx: &Ctx) -> CheckResult {
 }
 
 /// How many of the longest names fill the list before a client that does
-/// not read registers, in [`slow_reader`]: a reply of about 140 KiB, three
-/// times what the kernel buffers (about 42 KiB, measured) between a server
-/// and a client whose receive buffer and segment size are the smallest there
-/// are. The list's lock is then held, by a server that writes under it, for
-/// as long as that client does not read.
+/// not read registers, in [`slow_reader`], with the machine's TCP buffers: a
+/// reply of about 150 KiB, over three times what the kernel buffers (about
+/// 42 KiB, measured) between a server and a client whose receive buffer and
+/// segment size are the smallest there are. The list's lock is then held,
+/// by a server that writes under it, for as long as that client does not
+/// read.
 const FILLERS: usize = 256;
 
-/// The most a reply of the list holds, once the fillers and a few more are
-/// in it: each entry names its key twice, plus an address and a port.
-const LONG_LIST: u64 = ((FILLERS + 8) * (2 * MAX_NAME + 100)) as u64;
+/// [`FILLERS`] in a grade's network namespace, whose send buffers grow to
+/// 64 KiB at most: the kernel then buffers about 27 KiB (measured) between
+/// the server and that client, and 144 names make a reply of about 86 KiB,
+/// over three times as much. Every filler's reply is the whole list, so the
+/// bytes the fillers move grow with the square of their number: 144 move a
+/// third of what 256 do.
+const FILLERS_SMALL_BUFFERS: usize = 144;
+
+/// The fillers of [`slow_reader`] where the check runs: fewer where the
+/// send buffers are small (see [`FILLERS_SMALL_BUFFERS`]).
+fn fillers(buffers: &TcpBuffers) -> usize {
+    if buffers.largest_send() <= SMALL_SEND_BUFFERS {
+        FILLERS_SMALL_BUFFERS
+    } else {
+        FILLERS
+    }
+}
+
+/// The largest `tcp_wmem` maximum for which [`FILLERS_SMALL_BUFFERS`] were
+/// measured (the grade namespace's).
+const SMALL_SEND_BUFFERS: usize = 65536;
+
+/// The most a reply of the list holds, once `fillers` names and a few more
+/// are in it: each entry names its key twice, plus an address and a port.
+fn long_list(fillers: usize) -> u64 {
+    ((fillers + 8) * (2 * MAX_NAME + 100)) as u64
+}
 
 /// A client that reads nothing: the smallest receive buffer and segment
 /// size there are, so that the server's reply fills the buffers between
@@ -248,14 +274,18 @@ fn connect_without_reading(addr: SocketAddr, deadline: Instant) -> Result<Conn, 
 pub(super) fn slow_reader(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
     let deadline = ctx.within(20.0);
+    let buffers = TcpBuffers::here();
+    let fillers = fillers(&buffers);
+    let long_list = long_list(fillers);
     ctx.note_command(format!(
-        "(grader) register {FILLERS} names of {MAX_NAME} bytes with {}, one after another",
-        server.addr
+        "(grader) register {fillers} names of {MAX_NAME} bytes with {}, one after another ({})",
+        server.addr,
+        buffers.describe()
     ));
-    for index in 0..FILLERS {
+    for index in 0..fillers {
         let name = format!("{index:03} {}", "x".repeat(MAX_NAME - 4));
         let stream = server.connect(deadline)?;
-        stream.expect_at_most(LONG_LIST);
+        stream.expect_at_most(long_list);
         let exchange = net::exchange(
             &stream,
             name.as_bytes(),
@@ -265,7 +295,7 @@ pub(super) fn slow_reader(ctx: &Ctx) -> CheckResult {
         );
         if exchange.received.is_empty() || exchange.end != net::ReadEnd::Eof {
             return Err(server.explain(Failure::new(format!(
-                "registering the long name number {} of {FILLERS}: got {} bytes back, then {}",
+                "registering the long name number {} of {fillers}: got {} bytes back, then {}",
                 index + 1,
                 exchange.received.len(),
                 exchange.end
@@ -292,7 +322,7 @@ pub(super) fn slow_reader(ctx: &Ctx) -> CheckResult {
             .is_ok_and(|socket| socket.is_some_and(|socket| socket.rx_queue > 0))
     });
     let other = server.connect(deadline)?;
-    other.expect_at_most(LONG_LIST);
+    other.expect_at_most(long_list);
     let other_local = other
         .local_addr()
         .map_err(|err| Failure::new(format!("local_addr: {err}")))?;

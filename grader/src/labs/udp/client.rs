@@ -217,7 +217,12 @@ pub(super) fn client_stranger(ctx: &Ctx) -> CheckResult {
 }
 
 /// How long the delayed peer waits before it answers: well inside the
-/// default 3 s timeout.
+/// default 3 s timeout. A necessary wait, the lab's floor with
+/// `client_timeout`'s: a client with a fixed short timeout (the classic
+/// `settimeout(1)`) or none at all (a non-blocking read) is told from one
+/// that waits its 3 s only by a reply later than the short timeout; nothing
+/// in `/proc` shows a socket's receive timeout (`SO_RCVTIMEO`), so no
+/// earlier evidence can stand in for the late reply.
 const DELAY: Duration = Duration::from_millis(1500);
 
 pub(super) fn client_delayed(ctx: &Ctx) -> CheckResult {
@@ -278,7 +283,9 @@ fn timeout_args() -> [String; 2] {
 }
 
 pub(super) fn client_timeout(ctx: &Ctx) -> CheckResult {
-    // The program is meant to sleep on its timer here: wait it out.
+    // The program is meant to sleep on its timer here: wait it out. A
+    // necessary wait: the contract is `--timeout 1.2`, and only the client
+    // giving up, no sooner than that, proves it honoured it.
     let _patient = stall::patient();
     // Bound, so nothing tells the client "no one is here": it can only wait.
     let silent = grader_socket()?;
@@ -353,7 +360,9 @@ pub(super) fn client_timeout(ctx: &Ctx) -> CheckResult {
 }
 
 pub(super) fn client_no_server(ctx: &Ctx) -> CheckResult {
-    // The program is meant to sleep on its timer here: wait it out.
+    // The program is meant to sleep on its timer here: wait it out (a
+    // necessary wait for a client that does not `connect`: it learns that
+    // no one is there only from its `--timeout`).
     let _patient = stall::patient();
     let refusing = RefusingUdpPort::reserve()
         .map_err(|err| Failure::new(format!("reserving a UDP port: {err}")))?;

@@ -249,6 +249,59 @@ fn untimed_readiness_wait(line: &str) -> bool {
     }
 }
 
+/// What a thread sleeps in, from `/proc/PID/task/TID/syscall`: the system
+/// call's number and its six arguments. `None` while the thread runs (the
+/// file then says `running`), or when `/proc` does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocked {
+    /// The system call's number (`libc::SYS_*`).
+    pub number: i64,
+    /// Its arguments.
+    pub args: [u64; 6],
+}
+
+impl Blocked {
+    /// Parses a `/proc/PID/syscall` line: `NR ARG1 … ARG6 SP PC`, the number
+    /// in decimal, the rest in hex.
+    pub fn parse(line: &str) -> Option<Blocked> {
+        let mut fields = line.split_whitespace();
+        let number = fields.next()?.parse::<i64>().ok()?;
+        if number < 0 {
+            // -1: blocked, but not in a system call (a page fault).
+            return None;
+        }
+        let mut args = [0; 6];
+        for arg in &mut args {
+            *arg = u64::from_str_radix(fields.next()?.trim_start_matches("0x"), 16).ok()?;
+        }
+        Some(Blocked { number, args })
+    }
+
+    /// Whether this is a receive (`read`, `readv`, `recvfrom`, `recvmsg`)
+    /// on the descriptor `fd`.
+    pub fn receives_on(&self, fd: u64) -> bool {
+        let receive = [
+            libc::SYS_read,
+            libc::SYS_readv,
+            libc::SYS_recvfrom,
+            libc::SYS_recvmsg,
+        ];
+        receive.contains(&self.number) && self.args[0] == fd
+    }
+
+    /// Whether this is a `futex` wait without a timeout: only another of
+    /// the program's threads (or a signal) wakes it.
+    pub fn untimed_futex(&self) -> bool {
+        self.number == libc::SYS_futex && self.args[3] == 0
+    }
+}
+
+/// What the thread `tid` of `pid` sleeps in (see [`Blocked`]).
+pub fn thread_blocked(pid: u32, tid: u32) -> Option<Blocked> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()?;
+    Blocked::parse(&text)
+}
+
 /// How often the threads of `pid` have been given a CPU so far, all
 /// together (the third field of `/proc/PID/task/TID/schedstat`): unchanged
 /// between two looks means none of them ran in between.
@@ -396,5 +449,39 @@ mod tests {
         assert!(!untimed_readiness_wait(&line(libc::SYS_read, untimed)));
         assert!(!untimed_readiness_wait("running"));
         assert!(!untimed_readiness_wait("-1 0x7ffc232bda08 0x7f1b74f26ef3"));
+    }
+
+    #[test]
+    fn a_thread_blocked_in_a_read_of_a_socket_is_seen_receiving_on_it() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut sender = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut receiver, _) = listener.accept().unwrap();
+        let fd = receiver.as_raw_fd() as u64;
+        let (tid_sender, tid) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let _ = tid_sender.send(rustix::thread::gettid().as_raw_nonzero().get() as u32);
+            let mut byte = [0];
+            receiver.read_exact(&mut byte).map(|()| byte[0])
+        });
+        let tid = tid.recv().unwrap();
+        let pid = std::process::id();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        assert!(super::super::watch_until(deadline, || {
+            thread_blocked(pid, tid).is_some_and(|blocked| blocked.receives_on(fd))
+        }));
+        assert!(!thread_blocked(pid, tid).unwrap().receives_on(fd + 1));
+        sender.write_all(b"x").unwrap();
+        assert_eq!(reader.join().unwrap().unwrap(), b'x');
+        assert_eq!(Blocked::parse("running"), None);
+        assert_eq!(Blocked::parse("-1 0x7ffc232bda08 0x7f1b74f26ef3"), None);
+        let futex = format!("{} 0x1 0x80 0x2 0x0 0x0 0x0 0x7ffc 0x7f1b", libc::SYS_futex);
+        assert!(Blocked::parse(&futex).unwrap().untimed_futex());
+        let timed = format!(
+            "{} 0x1 0x80 0x2 0x7ff0 0x0 0x0 0x7ffc 0x7f1b",
+            libc::SYS_futex
+        );
+        assert!(!Blocked::parse(&timed).unwrap().untimed_futex());
     }
 }
