@@ -71,6 +71,12 @@ use support::*;
     "multiconn.fd_leak",
     "#see-it-in-proc"
 )]
+#[case::forgets_a_connection_whose_read_failed(
+    "multiconn-server",
+    "read_error_forgotten",
+    "multiconn.fd_leak",
+    "#closing-and-deregistering"
+)]
 #[case::crashes_on_a_reset(
     "multiconn-server",
     "crash_on_reset",

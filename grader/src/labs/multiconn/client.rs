@@ -507,7 +507,7 @@ fn reported_failures(stderr: &str) -> BTreeSet<u64> {
 }
 
 /// Lists numbers for a report, the first ten of them.
-fn listed(numbers: &[u64]) -> String {
+pub(super) fn listed(numbers: &[u64]) -> String {
     let mut shown: Vec<String> = numbers.iter().take(10).map(u64::to_string).collect();
     if numbers.len() > 10 {
         shown.push(format!("… ({} in all)", numbers.len()));

@@ -135,14 +135,16 @@ pub(super) fn fd_leak(ctx: &Ctx) -> CheckResult {
     // descriptors lazily on their first connections, which is no leak.
     const WARM_UP: usize = 5;
     let mut baseline = fds()?;
+    // The server's sockets of the clients that reset their connection.
+    let mut reset_sockets = Vec::new();
     for number in 1..=WARM_UP + 100 {
         if number == WARM_UP + 1 {
             baseline = fds()?;
         }
         let stream = server.connect(ctx.deadline())?;
         let message = format!("client {number} comes and goes");
-        if number % 2 == 0 {
-            // Half of them half-close and wait for the server to close.
+        if number % 3 == 0 {
+            // A third half-close and wait for the server to close.
             stream.expect_at_most(message.len() as u64);
             let exchange = net::exchange(
                 &stream,
@@ -165,7 +167,9 @@ pub(super) fn fd_leak(ctx: &Ctx) -> CheckResult {
                 ));
             }
         } else {
-            // The others close as soon as their echo is back.
+            // The others close as soon as their echo is back: half of them
+            // with a reset (SO_LINGER 0), which the server meets as a read
+            // that fails with `Connection reset by peer`.
             round_trip(&stream, message.as_bytes(), ctx.within(5.0)).map_err(|failed| {
                 server.explain(round_trip_failure(
                     &format!("echo to client {number}"),
@@ -173,6 +177,15 @@ pub(super) fn fd_leak(ctx: &Ctx) -> CheckResult {
                     failed,
                 ))
             })?;
+            if number % 3 == 2 {
+                let ours = stream.local_addr().ok();
+                if let Some(socket) =
+                    ours.and_then(|ours| procfs::tcp_connection(server.addr, ours).ok().flatten())
+                {
+                    reset_sockets.push((number, socket.inode));
+                }
+                let _ = stream.reset();
+            }
         }
     }
     // The server closes its sockets as it sees each client go; that takes it
@@ -183,6 +196,32 @@ pub(super) fn fd_leak(ctx: &Ctx) -> CheckResult {
     let now_open = fds()?;
     if now_open <= baseline + SLACK {
         return Ok(());
+    }
+    let still_held: Vec<u64> = reset_sockets
+        .iter()
+        .filter(|(_, inode)| procfs::holds_socket(pid, *inode).unwrap_or(false))
+        .map(|(number, _)| *number as u64)
+        .collect();
+    // Most of what leaked is the reset connections: their failed read was
+    // taken for "nothing more now".
+    if 2 * still_held.len() > now_open - baseline {
+        return Err(server.explain(
+            Failure::new(format!(
+                "after 100 clients came and went, the server holds {} more file descriptors than \
+                 before: {} of them are connections whose client reset them",
+                now_open - baseline,
+                still_held.len()
+            ))
+            .expected("a read that fails (here `Connection reset by peer`) ends that connection: log it, deregister it and drop it")
+            .actual(format!(
+                "the server still holds the sockets of clients {}, which reset their connection after their echo",
+                super::client::listed(&still_held)
+            ))
+            .diagnosis(
+                "A read or write that fails with an error other than WouldBlock or Interrupted ends that connection: log it, deregister it and drop it. Taking every error for WouldBlock keeps a dead connection, and its descriptor, forever.",
+                "#closing-and-deregistering",
+            ),
+        ));
     }
     Err(server.explain(
         Failure::new(format!(
