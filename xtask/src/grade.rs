@@ -9,6 +9,7 @@ use grader::builder::{self, CompilerOutput, Edition};
 use grader::harness::Binaries;
 use grader::outcome::SubmissionState;
 use grader::render::{self, text::Style};
+use grader::sync::Unpoison;
 use grader::{LABS, Lab, LabReport, Options};
 
 use crate::options::RunOptions;
@@ -349,7 +350,7 @@ fn grade_lab(
             } else {
                 Edition::Student
             };
-            let _turn = building.lock().unwrap_or_else(|p| p.into_inner());
+            let _turn = building.lock().unpoison();
             (
                 builder::build_with(
                     lab,

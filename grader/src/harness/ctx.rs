@@ -602,15 +602,12 @@ impl Ctx {
     /// what the grader did differently from the recipe, e.g. the sizes its
     /// socket buffers had.
     pub fn note_try_it(&self, note: impl Into<String>) {
-        *self.try_it.lock().unwrap_or_else(|p| p.into_inner()) = Some(note.into());
+        *self.try_it.lock().unpoison() = Some(note.into());
     }
 
     /// The note for the "try it" line, if the check made one.
     pub fn try_it_note(&self) -> Option<String> {
-        self.try_it
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.try_it.lock().unpoison().clone()
     }
 
     /// How to run binary `bin` with `args`, with this check's output cap.
