@@ -43,6 +43,7 @@
 //!   - `harness/capture.rs`: draining a program's output into a capped buffer.
 //!   - `harness/ready.rs`: a server is ready when it prints `Listening on ADDR`.
 //!   - `harness/finished.rs`: how a graded program ended, as students read it.
+//!   - `harness/last_words.rs`: the errors a program's own output names (evidence for a diagnosis).
 //!   - `harness/limits.rs`: the resource limits of a graded program, and
 //!     finding the processes it left.
 //!   - `harness/conversation/`: the conversation a check recorded, as it

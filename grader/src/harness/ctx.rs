@@ -15,7 +15,7 @@ use super::observe::procfs;
 use super::process::{Finished, Launch, Process, Registry, describe_status};
 use super::sandbox::Grant;
 use super::snapshot::{self, SnapshotMode};
-use super::{ready, show};
+use super::{last_words, ready, show};
 use crate::lab::Lab;
 use crate::outcome::{CheckResult, Failure};
 use crate::rubric::CheckSpec;
@@ -114,6 +114,9 @@ pub enum Evidence {
     /// longer watches: deregistered, never dropped (see
     /// [`Server::kept_after_close`]).
     KeptAfterClose,
+    /// It exited on one connection's error, a reset or a broken pipe (its
+    /// stderr says so): an error of one client ended the whole server.
+    ConnectionErrorCrash,
     /// It printed EAGAIN's words ("Resource temporarily unavailable", `os
     /// error 11`) as an error: it took a non-blocking call's `WouldBlock`
     /// for a failure.
@@ -170,32 +173,6 @@ struct Lesson {
     evidence: Evidence,
     hint: &'static str,
     handout: &'static str,
-}
-
-/// Whether a program's last words are about decoding UTF-8: Rust's
-/// `FromUtf8Error`/`Utf8Error`, Python's `UnicodeDecodeError`, Java's
-/// `MalformedInputException`, and the like.
-fn mentions_utf8(stderr: &str) -> bool {
-    let stderr = stderr.to_ascii_lowercase();
-    ["utf-8", "utf8", "unicodedecodeerror", "malformedinput"]
-        .iter()
-        .any(|word| stderr.contains(word))
-}
-
-/// Whether a program's output shows EAGAIN reported as an error: Rust's
-/// `Resource temporarily unavailable (os error 11)`, Python's
-/// `BlockingIOError`, or the error kind's name.
-fn mentions_would_block(output: &str) -> bool {
-    let output = output.to_ascii_lowercase();
-    [
-        "resource temporarily unavailable",
-        "(os error 11)",
-        "blockingioerror",
-        "wouldblock",
-        "would block",
-    ]
-    .iter()
-    .any(|words| output.contains(words))
 }
 
 /// How long a server that is going away may take to be gone.
@@ -428,7 +405,7 @@ impl Server {
                 .chain(self.process.stdout().tail_lines())
                 .chain(self.stderr_lines())
                 .chain(self.process.stderr().tail_lines())
-                .find(|line| mentions_would_block(line))
+                .find(|line| last_words::mentions_would_block(line))
             {
                 Some(line) => failure
                     .detail(format!(
@@ -441,7 +418,18 @@ impl Server {
             None => failure,
         };
         let failure = match self.lesson(Evidence::TextDecodingCrash) {
-            Some(lesson) if self.process.exit_status().is_some() && mentions_utf8(&stderr) => {
+            Some(lesson)
+                if self.process.exit_status().is_some() && last_words::mentions_utf8(&stderr) =>
+            {
+                failure.diagnosis(lesson.hint, lesson.handout)
+            }
+            _ => failure,
+        };
+        let failure = match self.lesson(Evidence::ConnectionErrorCrash) {
+            Some(lesson)
+                if self.process.exit_status().is_some()
+                    && last_words::mentions_connection_error(&stderr) =>
+            {
                 failure.diagnosis(lesson.hint, lesson.handout)
             }
             _ => failure,

@@ -10,6 +10,7 @@ pub mod capture;
 pub mod conversation;
 mod ctx;
 mod finished;
+mod last_words;
 mod launch;
 pub mod limits;
 pub mod net;

@@ -88,6 +88,13 @@ fn serve(mut stream: Conn, behaviour: &Behaviour) -> std::io::Result<Served> {
                 received.extend_from_slice(&buffer[..n]);
             }
             let echo = received.len().min(first);
+            // Corked, the echo and the end of stream leave in one segment,
+            // so they arrive together: only a client that reads until
+            // WouldBlock (or 0) sees the end, since no event follows it.
+            // A socket that cannot cork sends them apart, which passes a
+            // client that reads once per event by chance, never fails a
+            // correct one.
+            let _ = socket2::SockRef::from(&*stream).set_tcp_cork(true);
             stream.write_all(&received[..echo])?;
             stream.shutdown(Shutdown::Write)?;
             // Reads the rest until the client closes, so that closing never

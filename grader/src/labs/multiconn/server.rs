@@ -40,6 +40,11 @@ pub(super) fn start_launched(ctx: &Ctx, launch: &Launch) -> Result<Server, Failu
             "#closing-and-deregistering",
         )
         .on(
+            Evidence::ConnectionErrorCrash,
+            "One client's error (a reset, a broken pipe) ended the whole server. A read or write that fails with an error other than WouldBlock or Interrupted ends that connection only: log it, deregister it and drop it, with no `unwrap()` and no `?` that carries the error out of the loop.",
+            "#closing-and-deregistering",
+        )
+        .on(
             Evidence::WouldBlockAsError,
             "On a non-blocking socket, `WouldBlock` from `write` is not an error: the client's buffer is full for now. Keep what was not written in that connection's buffer, register for WRITABLE, and write the rest when the event comes; never `write_all` on a non-blocking socket.",
             "#partial-writes-and-write-interest",

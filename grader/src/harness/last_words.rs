@@ -1,0 +1,84 @@
+//! A program's own words: the errors its output names, in the words Rust,
+//! Python and C print them. Evidence for a diagnosis when the program
+//! exited or complained (see the harness's `Evidence`).
+
+/// Whether a program's last words are about decoding UTF-8: Rust's
+/// `FromUtf8Error`/`Utf8Error`, Python's `UnicodeDecodeError`, Java's
+/// `MalformedInputException`, and the like.
+pub fn mentions_utf8(stderr: &str) -> bool {
+    let stderr = stderr.to_ascii_lowercase();
+    ["utf-8", "utf8", "unicodedecodeerror", "malformedinput"]
+        .iter()
+        .any(|word| stderr.contains(word))
+}
+
+/// Whether a program's stderr names a connection's error: a reset or a
+/// broken pipe, as Rust (`ConnectionReset`, `os error 104`), Python
+/// (`ConnectionResetError`, `[Errno 32]`) or C (`ECONNRESET`) print them.
+pub fn mentions_connection_error(stderr: &str) -> bool {
+    let stderr = stderr.to_ascii_lowercase();
+    [
+        "connectionreset",
+        "connection reset",
+        "brokenpipe",
+        "broken pipe",
+        "os error 104",
+        "os error 32)",
+        "errno 104",
+        "errno 32]",
+        "econnreset",
+        "epipe",
+    ]
+    .iter()
+    .any(|word| stderr.contains(word))
+}
+
+/// Whether a program's output shows EAGAIN reported as an error: Rust's
+/// `Resource temporarily unavailable (os error 11)`, Python's
+/// `BlockingIOError`, or the error kind's name.
+pub fn mentions_would_block(output: &str) -> bool {
+    let output = output.to_ascii_lowercase();
+    [
+        "resource temporarily unavailable",
+        "(os error 11)",
+        "blockingioerror",
+        "wouldblock",
+        "would block",
+    ]
+    .iter()
+    .any(|words| output.contains(words))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_errors_are_named_in_every_language() {
+        assert!(mentions_connection_error(
+            "called `Result::unwrap()` on an `Err` value: Os { code: 104, kind: ConnectionReset, message: \"Connection reset by peer\" }"
+        ));
+        assert!(mentions_connection_error(
+            "ConnectionResetError: [Errno 104] Connection reset by peer"
+        ));
+        assert!(mentions_connection_error(
+            "Error: Broken pipe (os error 32)"
+        ));
+        assert!(mentions_connection_error("recv: ECONNRESET"));
+        assert!(!mentions_connection_error(
+            "thread 'main' panicked at src/main.rs:3:5: not yet implemented"
+        ));
+        assert!(!mentions_connection_error("error: os error 320"));
+    }
+
+    #[test]
+    fn utf8_and_would_block_are_named() {
+        assert!(mentions_utf8(
+            "FromUtf8Error { bytes: [255], error: Utf8Error"
+        ));
+        assert!(mentions_would_block(
+            "error: Resource temporarily unavailable (os error 11)"
+        ));
+        assert!(!mentions_would_block("Listening on 127.0.0.1:4000"));
+    }
+}
