@@ -378,6 +378,12 @@ impl Server {
         // server on its way out: give it a moment to finish exiting.
         let failure = match self.process.wait_until(Instant::now() + EXIT_SETTLE) {
             Some(status) => {
+                // Its last words (a panic's message) may still be on their
+                // way through the pipe: what explains the exit is read once
+                // stderr has closed, or a moment later at most.
+                self.process
+                    .stderr()
+                    .wait_closed(Instant::now() + EXIT_SETTLE);
                 // Its stdout closes as it exits: the moment, within a
                 // scheduler tick, even when the grader notices later.
                 let ended = self
