@@ -113,12 +113,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
 }
 
 fn run_grading(args: &BenchArgs) -> Result<ExitCode> {
-    let root = workspace_root();
-    if !root.join("solutions/Cargo.toml").is_file() {
-        bail!(
-            "the bench grades the reference solutions, which this copy of the course does not have"
-        );
-    }
+    let root = crate::files::course_with_solutions("the bench grades")?;
     let labs: Vec<&'static Lab> = if args.lab.is_empty() {
         LABS.iter().collect()
     } else {

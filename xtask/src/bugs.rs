@@ -367,10 +367,7 @@ impl Workbench {
 
 /// `cargo xtask bugs`.
 pub fn run(args: &BugsArgs) -> Result<ExitCode> {
-    let root = grader::builder::workspace_root();
-    if !root.join("solutions/Cargo.toml").exists() {
-        bail!("this copy of the course has no reference solutions (it is the student edition)");
-    }
+    let root = crate::files::course_with_solutions("the realistic bugs patch")?;
     let manifest = root.join(MANIFEST);
     let bugs = read_manifest(
         &std::fs::read_to_string(&manifest)

@@ -1,11 +1,25 @@
 //! Copying directory trees and asking git about them: the plumbing of
-//! `swap`, `reset`, `dist` and `grade-class`.
+//! `swap`, `reset`, `dist` and `grade-class`; and the course root of the
+//! course-only commands that need the reference solutions.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
+
+/// The course root, when it holds the reference solutions: `bench`,
+/// `mutants`, `bugs` and `screenshots` grade them, and the student edition
+/// (`dist`) ships without them. `what` says what needs them.
+pub fn course_with_solutions(what: &str) -> Result<PathBuf> {
+    let root = grader::builder::workspace_root();
+    if !root.join("solutions/Cargo.toml").is_file() {
+        bail!(
+            "{what} the reference solutions, which this copy of the course does not have (it is the student edition)"
+        );
+    }
+    Ok(root)
+}
 
 /// Copies `from` into `to` recursively, byte for byte, skipping entries
 /// whose name is in `skip` (e.g. `target`).

@@ -22,7 +22,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use grader::Lab;
-use grader::builder::workspace_root;
 use serde_json::Value;
 
 use crate::grade::{Selection, parse_selection};
@@ -345,11 +344,8 @@ fn stable_grader(dir: &Path) -> Result<PathBuf> {
 /// `cargo xtask mutants`.
 pub fn run(args: &MutantsArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let root = workspace_root();
+    let root = crate::files::course_with_solutions("mutation testing mutates")?;
     let solutions = root.join("solutions");
-    if !solutions.join("Cargo.toml").exists() {
-        bail!("this copy of the course has no reference solutions (it is the student edition)");
-    }
     let version = cargo_mutants_version()?;
     let reviewed_path = root.join(REVIEWED);
     let reviewed = read_reviewed(
@@ -567,7 +563,8 @@ mod tests {
         ignore = "reads grader/mutants-reviewed.toml, which names the solutions' internals and stays out of the student edition"
     )]
     fn the_committed_reviews_parse() {
-        let text = std::fs::read_to_string(workspace_root().join(REVIEWED)).unwrap();
+        let text =
+            std::fs::read_to_string(grader::builder::workspace_root().join(REVIEWED)).unwrap();
         read_reviewed(&text).unwrap();
     }
 }

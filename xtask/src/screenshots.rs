@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use grader::Lab;
-use grader::builder::workspace_root;
 use grader::render::headless::Headless;
 use serde_json::{Value, json};
 
@@ -165,12 +164,7 @@ fn sorted(value: &Value) -> Value {
 
 /// Runs `cargo xtask screenshots`.
 pub fn run() -> Result<ExitCode> {
-    let root = workspace_root();
-    if !root.join("solutions/Cargo.toml").is_file() {
-        bail!(
-            "the pictures grade the reference solutions, which this copy of the course does not have"
-        );
-    }
+    let root = crate::files::course_with_solutions("the pictures grade")?;
     let Some(chromium) = grader::render::headless::chromium() else {
         bail!("drawing the pictures needs headless Chromium: `apt-get install chromium`");
     };
@@ -256,7 +250,7 @@ mod tests {
     /// changed, and the picture is stale.
     #[test]
     fn the_readme_pictures_are_drawn_from_the_current_course() {
-        let root = workspace_root();
+        let root = grader::builder::workspace_root();
         for (picture, data) in data() {
             let kept = std::fs::read_to_string(root.join(picture.data)).unwrap_or_default();
             // Compared as data: the order of keys is not what a picture shows.
