@@ -7,7 +7,8 @@ use crate::harness::net::descriptors::{self, LESSON, OPEN_FILES};
 use crate::outcome::CheckResult;
 
 use super::SERVER;
-use super::server::{round_trip, round_trip_failure, start_launched};
+use super::echo::{echo_explained, round_trip, round_trip_failure};
+use super::server::start_launched;
 
 pub(super) fn out_of_descriptors(ctx: &Ctx) -> CheckResult {
     let launch = ctx
@@ -17,13 +18,13 @@ pub(super) fn out_of_descriptors(ctx: &Ctx) -> CheckResult {
     let limit = descriptors::limit_of(&server)?;
     let first = server.connect(ctx.deadline())?;
     let hello = b"a client from before the limit";
-    round_trip(&first, hello, ctx.within(5.0)).map_err(|failed| {
-        server.explain(round_trip_failure(
-            "echo to the first client",
-            hello,
-            failed,
-        ))
-    })?;
+    echo_explained(
+        &mut server,
+        &first,
+        hello,
+        "echo to the first client",
+        ctx.within(5.0),
+    )?;
 
     let others = descriptors::use_up(&mut server, limit, ctx.within(10.0))?;
     let still = b"still serving the clients it has?";

@@ -11,6 +11,7 @@
 
 mod client;
 mod descriptors;
+mod echo;
 mod interrupted;
 mod logs;
 mod resources;

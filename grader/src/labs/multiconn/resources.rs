@@ -11,7 +11,8 @@ use crate::harness::observe::procfs;
 use crate::harness::{Ctx, Server};
 use crate::outcome::{CheckResult, Failure};
 
-use super::server::{round_trip, round_trip_failure, start};
+use super::echo::echo_explained;
+use super::server::start;
 
 /// Connects `count` clients that each get one echo back and then stay
 /// connected: the server has seen every one of them when this returns.
@@ -25,13 +26,13 @@ fn connected_clients(
     for number in 1..=count {
         let stream = server.connect(ctx.deadline())?;
         let message = format!("client {number} {what}");
-        round_trip(&stream, message.as_bytes(), ctx.within(5.0)).map_err(|failed| {
-            server.explain(round_trip_failure(
-                &format!("echo to client {number}"),
-                message.as_bytes(),
-                failed,
-            ))
-        })?;
+        echo_explained(
+            server,
+            &stream,
+            message.as_bytes(),
+            &format!("echo to client {number}"),
+            ctx.within(5.0),
+        )?;
         clients.push(stream);
     }
     Ok(clients)
@@ -170,13 +171,13 @@ pub(super) fn fd_leak(ctx: &Ctx) -> CheckResult {
             // The others close as soon as their echo is back: half of them
             // with a reset (SO_LINGER 0), which the server meets as a read
             // that fails with `Connection reset by peer`.
-            round_trip(&stream, message.as_bytes(), ctx.within(5.0)).map_err(|failed| {
-                server.explain(round_trip_failure(
-                    &format!("echo to client {number}"),
-                    message.as_bytes(),
-                    failed,
-                ))
-            })?;
+            echo_explained(
+                &mut server,
+                &stream,
+                message.as_bytes(),
+                &format!("echo to client {number}"),
+                ctx.within(5.0),
+            )?;
             if number % 3 == 2 {
                 // Those of the warm-up are before the baseline: not counted.
                 let ours = stream.local_addr().ok().filter(|_| number > WARM_UP);

@@ -18,6 +18,7 @@ use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Evidence, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
+use super::echo::{echo_explained, round_trip, round_trip_failure};
 use super::logs::{ServerView, escaped, local_addr};
 use super::{EIGHT_MIB, SERVER, beyond_buffers, buffers_note, size};
 
@@ -56,48 +57,18 @@ pub(super) fn start_launched(ctx: &Ctx, launch: &Launch) -> Result<Server, Failu
         ))
 }
 
-/// One request/response on an open connection: sends `message`, reads the
-/// same number of bytes back by `deadline`; on failure, what came back.
-pub(super) fn round_trip(
-    stream: &Conn,
-    message: &[u8],
-    deadline: Instant,
-) -> Result<(), net::Exchange> {
-    let mut writer = stream;
-    if let Err(err) = net::write_all_until(&mut writer, message, deadline) {
-        return Err(net::Exchange {
-            received: Vec::new(),
-            end: ReadEnd::Deadline,
-            write_error: Some(err.to_string()),
-        });
-    }
-    let (received, end) = net::read_until(stream, Some(message.len()), deadline);
-    if received == message {
-        return Ok(());
-    }
-    Err(net::Exchange {
-        received,
-        end,
-        write_error: None,
-    })
-}
-
-/// Describes a failed [`round_trip`].
-pub(super) fn round_trip_failure(what: &str, message: &[u8], exchange: net::Exchange) -> Failure {
-    exchange
-        .expect_bytes(message, what)
-        .err()
-        .unwrap_or_else(|| Failure::new(format!("{what}: more bytes came back than were sent")))
-}
-
 pub(super) fn one_client(ctx: &Ctx) -> CheckResult {
     let mut server = start(ctx)?;
     let stream = server.connect(ctx.deadline())?;
     let peer = local_addr(&stream)?;
     let message = b"Hello from one client, with \"quotes\" and a tab\t.";
-    round_trip(&stream, message, ctx.within(5.0)).map_err(|failed| {
-        server.explain(round_trip_failure("echo to one client", message, failed))
-    })?;
+    echo_explained(
+        &mut server,
+        &stream,
+        message,
+        "echo to one client",
+        ctx.within(5.0),
+    )?;
     drop(stream);
     let closing = format!("Closing connection to {peer}");
     let closed = server
