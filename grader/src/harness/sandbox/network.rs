@@ -10,6 +10,11 @@
 //! with a few hundred KiB rather than the megabytes the machine's defaults
 //! let a socket grow to. The checks read the sizes that apply where they run
 //! (`procfs::TcpBuffers::here`) and scale their data to them.
+//!
+//! The namespace also has socket hash tables of its own, sized for a grade
+//! ([`CHILD_HASH_ENTRIES`]): a read of `/proc/net/tcp` walks every bucket of
+//! the table it is listed in, and the machine's (262144 buckets on 24 GiB)
+//! made each read cost about 2 ms of kernel time, for a handful of sockets.
 
 use std::fs;
 use std::io;
@@ -29,6 +34,17 @@ pub const RECEIVE_BUFFERS: [usize; 3] = [4096, 131072, 131072];
 /// usual 4 MiB, is what makes filling a server's send buffer cheap.
 pub const SEND_BUFFERS: [usize; 3] = [4096, 16384, 65536];
 
+/// `net.ipv4.tcp_child_ehash_entries` and `udp_child_hash_entries` (Linux
+/// 6.1 and 6.2): the buckets of the TCP and UDP hash tables of a namespace
+/// created from one that sets them. A grade's sockets number in the
+/// thousands at most (lab 6's 200 clients, with their `TIME_WAIT`s), and a
+/// namespace holds at most half as many `TIME_WAIT` sockets as its TCP
+/// table has buckets: 16384 keeps every one of them, as on the machine.
+const CHILD_HASH_ENTRIES: [(&str, u32); 2] = [
+    ("tcp_child_ehash_entries", 16384),
+    ("udp_child_hash_entries", 1024),
+];
+
 /// A network namespace holding only a loopback interface, brought up.
 #[derive(Debug)]
 pub struct NetworkNamespace {
@@ -44,6 +60,14 @@ impl NetworkNamespace {
             // shares with others (unlike unsharing files or the filesystem
             // context); the thread ends below.
             unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }?;
+            // The sizes are read from the namespace a new one is created
+            // in: set in this first one (never in the machine's), they give
+            // the second its own tables. A kernel without them keeps this
+            // first namespace, sharing the machine's tables.
+            if set_child_hash_tables() {
+                // SAFETY: as above.
+                unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }?;
+            }
             bring_up_loopback()?;
             // Best effort: on a kernel where these are not per namespace,
             // writing them would change the whole machine's, so only a
@@ -64,6 +88,15 @@ impl NetworkNamespace {
         )?;
         Ok(())
     }
+}
+
+/// Writes [`CHILD_HASH_ENTRIES`] in the calling thread's network
+/// namespace; whether the TCP one took.
+fn set_child_hash_tables() -> bool {
+    let written = CHILD_HASH_ENTRIES.map(|(name, entries)| {
+        fs::write(format!("/proc/sys/net/ipv4/{name}"), entries.to_string()).is_ok()
+    });
+    written[0]
 }
 
 /// Writes [`RECEIVE_BUFFERS`] and [`SEND_BUFFERS`] in the calling thread's
@@ -120,8 +153,8 @@ mod tests {
     use super::*;
     use crate::harness::observe::procfs::TcpBuffers;
 
-    /// As root, a grade's namespace has the small buffers, and the machine
-    /// keeps its own.
+    /// As root, a grade's namespace has the small buffers and a TCP table of
+    /// its own, and the machine keeps its own.
     #[test]
     fn the_namespace_has_small_buffers_of_its_own() {
         if !rustix::process::geteuid().is_root() {
@@ -131,10 +164,16 @@ mod tests {
         let namespace = NetworkNamespace::create().expect("a network namespace");
         let inside = std::thread::spawn(move || {
             namespace.enter().expect("entering it");
-            TcpBuffers::here()
+            let ehash = fs::read_to_string("/proc/sys/net/ipv4/tcp_ehash_entries");
+            (TcpBuffers::here(), ehash)
         })
         .join()
         .unwrap();
+        let (inside, ehash) = inside;
+        // Negative when the table is the machine's, shared.
+        if std::path::Path::new("/proc/sys/net/ipv4/tcp_child_ehash_entries").exists() {
+            assert_eq!(ehash.unwrap().trim(), CHILD_HASH_ENTRIES[0].1.to_string());
+        }
         if per_namespace_buffers() {
             assert_eq!(inside.receive, RECEIVE_BUFFERS);
             assert_eq!(inside.send, SEND_BUFFERS);
