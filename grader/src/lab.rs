@@ -37,6 +37,20 @@ pub struct Lab {
     pub grader_tests: Option<&'static str>,
     /// Its check functions, by rubric id, in rubric order.
     pub checks: Checks,
+    /// The longest wait its contract requires of one check, if any: a
+    /// timeout the program must honour, which no evidence can end sooner.
+    /// Its grade takes at least that long, so `grade all` starts it first
+    /// and counts it apart from the cores (the lab spends it asleep).
+    pub floor: Option<Floor>,
+}
+
+/// A wait a lab's contract requires: the check that waits, and how long.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Floor {
+    /// The check's name within the lab (`timeout_honoured`).
+    pub check: &'static str,
+    /// Seconds.
+    pub seconds: f64,
 }
 
 /// A lab is its number: two rows never share one (a test says so).
@@ -104,6 +118,7 @@ pub const LABS: &[Lab] = &[
         binaries: &["echo-server", "echo-client"],
         grader_tests: None,
         checks: labs::echo::CHECKS,
+        floor: None,
     },
     Lab {
         number: 2,
@@ -113,6 +128,7 @@ pub const LABS: &[Lab] = &[
         binaries: &["socket-errors", "bind-server"],
         grader_tests: None,
         checks: labs::errors::CHECKS,
+        floor: Some(labs::errors::FLOOR),
     },
     Lab {
         number: 3,
@@ -122,6 +138,7 @@ pub const LABS: &[Lab] = &[
         binaries: &["multiconn-server", "multiconn-client"],
         grader_tests: None,
         checks: labs::multiconn::CHECKS,
+        floor: None,
     },
     Lab {
         number: 4,
@@ -131,6 +148,7 @@ pub const LABS: &[Lab] = &[
         binaries: &["app-server", "app-client"],
         grader_tests: Some("framing-tests"),
         checks: labs::app::CHECKS,
+        floor: None,
     },
     Lab {
         number: 5,
@@ -140,6 +158,7 @@ pub const LABS: &[Lab] = &[
         binaries: &["udp-server", "udp-client"],
         grader_tests: None,
         checks: labs::udp::CHECKS,
+        floor: Some(labs::udp::FLOOR),
     },
     Lab {
         number: 6,
@@ -149,6 +168,7 @@ pub const LABS: &[Lab] = &[
         binaries: &["client-list-server", "client-list-client"],
         grader_tests: None,
         checks: labs::client_list::CHECKS,
+        floor: None,
     },
 ];
 
@@ -172,6 +192,17 @@ mod tests {
     fn unknown_names_find_nothing() {
         for spelling in ["lab7", "0", "", "lab", "echoes"] {
             assert!(Lab::find(spelling).is_none(), "{spelling}");
+        }
+    }
+
+    #[test]
+    fn every_floor_names_a_check_of_its_lab() {
+        for lab in LABS {
+            if let Some(floor) = lab.floor {
+                let id = format!("{}.{}", lab.slug, floor.check);
+                assert!(lab.checks.iter().any(|(check, _)| *check == id), "{id}");
+                assert!(floor.seconds > 0.0, "{id}");
+            }
         }
     }
 

@@ -83,25 +83,13 @@ const WARM_GOAL: f64 = 1.5;
 const RATIO_GOAL: f64 = 3.0;
 const ALL_GOAL: f64 = 3.0;
 
-/// The longest wait a lab's contract requires of one of its checks, in
-/// seconds: the floor under its warm grade, whatever the grader does. Labs
-/// not listed have none (their checks end on evidence).
-const FLOORS: &[(&str, &str, f64)] = &[
-    // `--timeout 1.75` that the client must honour (errors/client.rs, ODD_TIMEOUT).
-    ("errors", "timeout_honoured", 1.75),
-    // The server answers 1.5 s late, past a 1 s timeout (udp/client.rs, DELAY).
-    ("udp", "client_delayed", 1.5),
-];
-
 /// How far above its floor a lab's warm grade should be at most, in seconds.
 const FLOOR_GOAL: f64 = 0.3;
 
-/// The floor of `lab`: its slowest check's necessary wait, and that check.
+/// The floor of `lab` ([`Lab::floor`]): its slowest check's necessary
+/// wait, and that check.
 fn floor(lab: &Lab) -> Option<(&'static str, f64)> {
-    FLOORS
-        .iter()
-        .find(|(slug, _, _)| *slug == lab.slug)
-        .map(|&(_, check, seconds)| (check, seconds))
+    lab.floor.map(|floor| (floor.check, floor.seconds))
 }
 
 /// Runs `cargo xtask bench` or `cargo xtask bench servers`.

@@ -82,7 +82,8 @@ pub struct GradeArgs {
     #[command(flatten)]
     run: RunOptions,
     /// How many labs `all` grades side by side (by default as many as the
-    /// machine has cores); `-j 1` grades one lab after another.
+    /// machine has cores, plus the labs that wait out timeouts: they start
+    /// first); `-j 1` grades one lab after another.
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
     /// How many checks of a lab run at once (1: one after another).
@@ -260,24 +261,39 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
 }
 
 /// How many labs are graded at once: `-j`, or as many as the machine has
-/// cores; never more than there are labs.
-fn labs_at_once(jobs: Option<u16>, labs: usize) -> usize {
+/// cores, plus one for each lab that waits out a timeout its contract
+/// requires ([`Lab::floor`]): such a lab spends that time asleep, not on a
+/// core. Never more than there are labs.
+fn labs_at_once(jobs: Option<u16>, labs: &[&'static Lab]) -> usize {
     let cores = || std::thread::available_parallelism().map_or(1, usize::from);
-    jobs.map_or_else(cores, usize::from).clamp(1, labs.max(1))
+    let sleepers = labs.iter().filter(|lab| lab.floor.is_some()).count();
+    jobs.map_or_else(|| cores() + sleepers, usize::from)
+        .clamp(1, labs.len().max(1))
 }
 
-/// Grades `labs`, [`labs_at_once`] at a time, and hands each report to
-/// `show` in the labs' order as soon as it and every report before it are
-/// done; returns the reports in that order. Builds take turns (cargo would
-/// make them wait for its lock anyway, and say so), each lab's checks
-/// start as soon as its build is done.
+/// The order in which labs start: those with the longest floor first (the
+/// whole takes at least as long as they do), then the others in course
+/// order. Reports are shown in course order whatever this is.
+fn start_order(labs: &[&'static Lab]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..labs.len()).collect();
+    let floor = |index: &usize| labs[*index].floor.map_or(0.0, |floor| floor.seconds);
+    order.sort_by(|a, b| floor(b).total_cmp(&floor(a)));
+    order
+}
+
+/// Grades `labs`, [`labs_at_once`] at a time in [`start_order`], and hands
+/// each report to `show` in the labs' order as soon as it and every report
+/// before it are done; returns the reports in that order. Builds take turns
+/// (cargo would make them wait for its lock anyway, and say so), each lab's
+/// checks start as soon as its build is done.
 fn grade_side_by_side(
     labs: &[&'static Lab],
     args: &GradeArgs,
     only: Option<String>,
     mut show: impl FnMut(&LabReport),
 ) -> Result<Vec<LabReport>> {
-    let workers = labs_at_once(args.jobs, labs.len());
+    let workers = labs_at_once(args.jobs, labs);
+    let order = start_order(labs);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let building = std::sync::Mutex::new(());
     let (done, finished) = std::sync::mpsc::channel();
@@ -285,14 +301,15 @@ fn grade_side_by_side(
     let mut reports = Vec::new();
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..workers {
-            let (done, next, building, only) = (done.clone(), &next, &building, only.clone());
+            let (done, next, building, only, order) =
+                (done.clone(), &next, &building, only.clone(), &order);
             scope.spawn(move || {
                 loop {
-                    let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(lab) = labs.get(index) else {
+                    let started = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&index) = order.get(started) else {
                         break;
                     };
-                    let report = grade_lab(lab, args, only.clone(), building);
+                    let report = grade_lab(labs[index], args, only.clone(), building);
                     if done.send((index, report)).is_err() {
                         break;
                     }

@@ -374,7 +374,7 @@ pub(super) fn reset(ctx: &Ctx) -> CheckResult {
 
 /// The `--timeout` of [`timeout_honoured`]: not a whole number, so that a
 /// program that parses whole seconds only fails too.
-const ODD_TIMEOUT: f64 = 1.75;
+pub(super) const ODD_TIMEOUT: f64 = 1.75;
 
 /// How much longer than its timeout a program may take to give up and exit,
 /// seen from its server (start-up excluded).

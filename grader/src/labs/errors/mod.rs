@@ -14,10 +14,16 @@ mod interrupted;
 mod server;
 mod support;
 
-use crate::lab::Checks;
+use crate::lab::{Checks, Floor};
 
 const CLIENT: &str = "socket-errors";
 const SERVER: &str = "bind-server";
+
+/// `timeout_honoured` waits for the `--timeout` the client must honour.
+pub const FLOOR: Floor = Floor {
+    check: "timeout_honoured",
+    seconds: client::ODD_TIMEOUT,
+};
 
 /// The checks of lab 2, in rubric order.
 pub const CHECKS: Checks = checks!(

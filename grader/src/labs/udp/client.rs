@@ -223,7 +223,7 @@ pub(super) fn client_stranger(ctx: &Ctx) -> CheckResult {
 /// that waits its 3 s only by a reply later than the short timeout; nothing
 /// in `/proc` shows a socket's receive timeout (`SO_RCVTIMEO`), so no
 /// earlier evidence can stand in for the late reply.
-const DELAY: Duration = Duration::from_millis(1500);
+pub(super) const DELAY: Duration = Duration::from_millis(1500);
 
 pub(super) fn client_delayed(ctx: &Ctx) -> CheckResult {
     // The program is meant to sleep on its timer here: wait it out.

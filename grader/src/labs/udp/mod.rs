@@ -12,7 +12,7 @@ mod client;
 mod server;
 mod usage;
 
-use crate::lab::Checks;
+use crate::lab::{Checks, Floor};
 
 const SERVER: &str = "udp-server";
 const CLIENT: &str = "udp-client";
@@ -35,6 +35,13 @@ const MARGIN: f64 = 1.5;
 const STARTUP_MARGIN: f64 = 4.0;
 /// When the grader stops a client: a correct one has long finished.
 const RUN_LIMIT: f64 = 8.0;
+
+/// `client_delayed` answers later than a 1 s timeout, for a client that
+/// must wait its 3 s.
+pub const FLOOR: Floor = Floor {
+    check: "client_delayed",
+    seconds: client::DELAY.as_secs_f64(),
+};
 
 /// The checks of lab 5, in rubric order.
 pub const CHECKS: Checks = checks!(
