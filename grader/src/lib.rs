@@ -59,7 +59,7 @@
 //!     - `harness/observe/procfs/`: `/proc`, read in one place, typed.
 //!       - `harness/observe/procfs/pid.rs`: the files of one process, `/proc/PID/`.
 //!       - `harness/observe/procfs/net.rs`: the socket tables of `/proc/net`.
-//!     - `harness/observe/sockdiag.rs`: a listening socket's backlog (sock_diag).
+//!     - `harness/observe/sockdiag.rs`: a listening socket's backlog, a connection's received and unread bytes (sock_diag).
 //!     - `harness/observe/stall.rs`: failing fast when a program can no longer pass.
 //!   - `harness/show.rs`: bytes and differences shown as students read them.
 //!   - `harness/snapshot.rs`: expected output recorded from the solutions,

@@ -427,9 +427,9 @@ pub fn last_arrival(stream: &TcpStream) -> Instant {
 }
 
 /// Waits until the program at the other end of `stream` (on this machine)
-/// has read everything sent to it so far: in `/proc/net/tcp`, our socket has
-/// nothing unacknowledged and theirs has nothing left to read, or their
-/// socket is gone (the program closed it). Gives up quietly at `deadline`.
+/// has read everything sent to it so far: its socket has received every
+/// byte the grader wrote and has none left to read, or it is gone (the
+/// program closed it). Gives up quietly at `deadline`.
 ///
 /// Checks that send in pieces use it so that each piece is read before the
 /// next is sent, whatever the load: with pauses alone, a program that is
@@ -440,39 +440,80 @@ pub fn wait_until_read(stream: &Conn, deadline: Instant) {
     wait_until_all_read(std::slice::from_ref(stream), deadline);
 }
 
-/// [`wait_until_read`] for many connections at once, reading `/proc/net/tcp`
-/// once per round rather than once per connection.
+/// [`wait_until_read`] for many connections at once.
+///
+/// Each round asks the kernel about each connection's far end by its
+/// addresses ([`sockdiag::tcp_connection`]): a few microseconds, so the
+/// rounds start 20 µs apart and the wait ends about as soon as the program
+/// has read. Where sock_diag cannot say, `/proc/net/tcp` does, in rounds a
+/// millisecond apart, once the grader's bytes are acknowledged too (which
+/// the kernel may delay by 40 ms).
 pub fn wait_until_all_read(streams: &[Conn], deadline: Instant) {
-    let mut pending: Vec<(String, String)> = streams
+    let mut pending: Vec<(SocketAddr, SocketAddr, u64)> = streams
         .iter()
-        .filter_map(|stream| Some((stream.local_addr().ok()?, stream.peer_addr().ok()?)))
-        .map(|(ours, theirs)| {
-            (
-                procfs::proc_net_address(ours),
-                procfs::proc_net_address(theirs),
-            )
+        .filter_map(|stream| {
+            Some((
+                stream.local_addr().ok()?,
+                stream.peer_addr().ok()?,
+                stream.bytes_written(),
+            ))
         })
         .collect();
+    let mut pause = Duration::from_micros(20);
     while !pending.is_empty() && Instant::now() < deadline {
-        let Ok(sockets) = procfs::tcp_sockets() else {
+        let mut unanswered = Vec::new();
+        pending.retain(
+            |&(ours, theirs, written)| match sockdiag::tcp_connection(theirs, ours) {
+                Ok(None) => false,
+                Ok(Some(far)) => far.received < written || far.unread > 0,
+                Err(_) => {
+                    unanswered.push((ours, theirs));
+                    true
+                }
+            },
+        );
+        if !unanswered.is_empty() && !still_unread_in_proc_net(&mut pending, &unanswered) {
             return;
-        };
-        let queues = |local: &str, remote: &str| {
-            procfs::Socket::find(&sockets, local, remote)
-                .map(|socket| (socket.tx_queue, socket.rx_queue))
-        };
-        // Still waiting: our socket has unacknowledged bytes, or theirs
-        // unread ones. A socket that is gone has nothing more to read.
-        pending.retain(|(ours, theirs)| match queues(ours, theirs) {
+        }
+        if !pending.is_empty() {
+            thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(1));
+        }
+    }
+}
+
+/// For the connections sock_diag could not look up, whether
+/// `/proc/net/tcp` says their far ends have not read everything (our socket
+/// has unacknowledged bytes, or theirs unread ones); drops from `pending`
+/// those that have. `false` when the table cannot be read.
+fn still_unread_in_proc_net(
+    pending: &mut Vec<(SocketAddr, SocketAddr, u64)>,
+    unanswered: &[(SocketAddr, SocketAddr)],
+) -> bool {
+    let Ok(sockets) = procfs::tcp_sockets() else {
+        return false;
+    };
+    let queues = |local: SocketAddr, remote: SocketAddr| {
+        procfs::Socket::find(
+            &sockets,
+            &procfs::proc_net_address(local),
+            &procfs::proc_net_address(remote),
+        )
+        .map(|socket| (socket.tx_queue, socket.rx_queue))
+    };
+    pending.retain(|&(ours, theirs, _)| {
+        if !unanswered.contains(&(ours, theirs)) {
+            return true;
+        }
+        // A socket that is gone has nothing more to read.
+        match queues(ours, theirs) {
             None => false,
             Some((unacknowledged, _)) => {
                 matches!(queues(theirs, ours), Some((_, unread)) if unacknowledged > 0 || unread > 0)
             }
-        });
-        if !pending.is_empty() {
-            thread::sleep(Duration::from_millis(1));
         }
-    }
+    });
+    true
 }
 
 /// Reads from `stream` until the other side half-closes (or the stream's

@@ -5,8 +5,6 @@ use std::io::Write;
 use std::net::{Shutdown, SocketAddr};
 
 use crate::harness::net::conn::Conn;
-use std::thread;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -116,8 +114,8 @@ impl Answers {
 enum Delivery {
     /// In one write.
     Whole,
-    /// In fragments with pauses, the 2-byte length split between the first
-    /// two.
+    /// In fragments of 3 bytes, each read before the next is sent, the
+    /// 2-byte length split between the first two.
     Fragments,
 }
 
@@ -150,10 +148,13 @@ fn answering_peer(ctx: &Ctx, reply: Reply) -> Result<Peer<SeenRequest>, Failure>
         match (reply, answer) {
             (Reply::Raw(raw), _) => stream.write_all(&raw)?,
             (Reply::Answer(_, Delivery::Whole), Some(answer)) => stream.write_all(&answer)?,
+            // Each fragment goes out once the client has read the one
+            // before: every read returns one fragment, however loaded the
+            // machine.
             (Reply::Answer(_, Delivery::Fragments), Some(answer)) => {
                 stream.write_all(&answer[..1])?;
                 for piece in answer[1..].chunks(3) {
-                    thread::sleep(Duration::from_millis(8));
+                    net::wait_until_read(&stream, deadline);
                     stream.write_all(piece)?;
                 }
             }

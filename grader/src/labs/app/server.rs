@@ -215,11 +215,13 @@ pub(super) fn closes_after_answer(ctx: &Ctx) -> CheckResult {
 
 pub(super) fn one_byte_at_a_time(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
+    // Each byte goes out once the server has read the one before: every
+    // read returns one byte, however loaded the machine.
     let plan = SendPlan {
         piece: Some(1),
-        pause: ctx.scaled(0.003),
+        pause: Duration::ZERO,
         half_close: false,
-        wait_until_read: false,
+        wait_until_read: true,
     };
     ask(
         ctx,
