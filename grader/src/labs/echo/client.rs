@@ -5,8 +5,6 @@ use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::Duration;
 
 use crate::harness::net::conn::{Conn, TooMuch};
 use crate::harness::net::{self, Peer, RefusingPort};
@@ -141,19 +139,12 @@ fn not_sent(finished: &Finished, message: &[u8], received: &[u8], half_closed: b
 }
 
 /// A grader peer that reads everything until the client half-closes, then
-/// echoes it `piece` bytes at a time with `pause` between pieces, and closes.
+/// echoes it `piece` bytes at a time, and closes.
 ///
-/// The second piece goes out only once the client has read the first
+/// Each piece goes out only once the client has read the one before
 /// ([`net::wait_until_read`]): a client that calls `read` once then gets one
 /// piece, however slow the machine, and the check catches it every time.
-/// (Waiting after every piece would cost a scheduler round trip per piece,
-/// too slow for 100 KiB on a loaded machine.)
-fn echo_peer(
-    ctx: &Ctx,
-    message: &[u8],
-    piece: usize,
-    pause: Duration,
-) -> Result<(Peer<()>, Arc<Heard>), Failure> {
+fn echo_peer(ctx: &Ctx, message: &[u8], piece: usize) -> Result<(Peer<()>, Arc<Heard>), Failure> {
     let deadline = ctx.deadline();
     let heard = Arc::new(Heard::expecting(message));
     let noted = Arc::clone(&heard);
@@ -161,11 +152,8 @@ fn echo_peer(
         let request = noted.read_to_eof(&mut stream)?;
         noted.will_answer(&request);
         for (index, chunk) in request.chunks(piece).enumerate() {
-            if index == 1 {
-                net::wait_until_read(&stream, deadline);
-            }
             if index > 0 {
-                thread::sleep(pause);
+                net::wait_until_read(&stream, deadline);
             }
             noted.write(&mut stream, chunk)?;
         }
@@ -295,7 +283,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 pub(super) fn client_output(ctx: &Ctx) -> CheckResult {
-    let (peer, heard) = echo_peer(ctx, HELLO, usize::MAX, Duration::ZERO)?;
+    let (peer, heard) = echo_peer(ctx, HELLO, usize::MAX)?;
     let finished = expect_client_output(ctx, &[], (peer, &heard), HELLO)?;
     // The contract's line only: other lines a client prints are its own.
     let stdout = finished.stdout_text();
@@ -311,14 +299,14 @@ pub(super) fn client_large(ctx: &Ctx) -> CheckResult {
     let message: String = std::iter::repeat_with(|| rng.alphanumeric())
         .take(100 * 1024)
         .collect();
-    let (peer, heard) = echo_peer(ctx, message.as_bytes(), 4096, ctx.scaled(0.002))?;
+    let (peer, heard) = echo_peer(ctx, message.as_bytes(), 4096)?;
     expect_client_output(ctx, &[&message], (peer, &heard), message.as_bytes())
         .map(drop)
         .map_err(|failure| failure.detail(format!("the message came from seed {}", ctx.seed())))
 }
 
 pub(super) fn client_pieces(ctx: &Ctx) -> CheckResult {
-    let (peer, heard) = echo_peer(ctx, HELLO, 4, ctx.scaled(0.05))?;
+    let (peer, heard) = echo_peer(ctx, HELLO, 4)?;
     expect_client_output(ctx, &["Hello, world"], (peer, &heard), HELLO).map(drop)
 }
 
