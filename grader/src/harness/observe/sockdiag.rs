@@ -13,6 +13,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::procfs;
+
 /// `SOCK_DIAG_BY_FAMILY` of `linux/sock_diag.h`.
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 /// `TCP_LISTEN` in the kernel's numbering of TCP states.
@@ -116,10 +118,55 @@ pub struct Connection {
     pub unread: u32,
 }
 
+/// One TCP socket as the lookup of [`lookup`] found it.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    /// The kernel's TCP state (`TIME_WAIT` for a closed connection's trace).
+    state: u8,
+    /// `idiag_rqueue`: bytes not read yet.
+    unread: u32,
+    /// `idiag_wqueue`: bytes sent and not acknowledged yet.
+    unacknowledged: u32,
+    /// 0 once no program holds the socket.
+    inode: u32,
+    /// `tcpi_bytes_received`; `None` for a socket without `tcp_info`
+    /// (`TIME_WAIT`).
+    received: Option<u64>,
+}
+
 /// The socket at `local` of the TCP connection to `remote`, if a program
 /// still holds it: `None` when no such connection exists any more (or the
 /// program closed its socket, which only the kernel holds then).
 pub fn tcp_connection(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<Connection>> {
+    Ok(lookup(local, remote)?.and_then(|found| {
+        Some(Connection {
+            received: found.received.filter(|_| found.inode != 0)?,
+            unread: found.unread,
+        })
+    }))
+}
+
+/// The socket at `local` of the TCP connection to `remote` as `/proc/net/tcp`
+/// lists it (closed connections' `TIME_WAIT`s included), looked up rather
+/// than found in the whole table.
+pub fn tcp_socket(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<procfs::Socket>> {
+    Ok(lookup(local, remote)?.map(|found| procfs::Socket {
+        table: match local {
+            SocketAddr::V4(_) => procfs::Table::Tcp,
+            SocketAddr::V6(_) => procfs::Table::Tcp6,
+        },
+        local_address: procfs::proc_net_address(local),
+        remote_address: procfs::proc_net_address(remote),
+        local_port: local.port(),
+        state: found.state,
+        tx_queue: found.unacknowledged,
+        rx_queue: found.unread,
+        inode: u64::from(found.inode),
+    }))
+}
+
+/// Looks up the one TCP socket at `local` connected to `remote`.
+fn lookup(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<Found>> {
     let family = match local.ip() {
         IpAddr::V4(_) => libc::AF_INET,
         IpAddr::V6(_) => libc::AF_INET6,
@@ -146,13 +193,19 @@ pub fn tcp_connection(local: SocketAddr, remote: SocketAddr) -> io::Result<Optio
         return Err(io::Error::other("a truncated sock_diag reply"));
     }
     // The lookup falls back to a listener on the port once the connection
-    // is gone; a socket no program holds is closed as far as they go.
-    let state = u32::from(message[1]);
+    // is gone.
+    let state = message[1];
     let port = u16::from_be_bytes([message[6], message[7]]);
-    if state == TCP_LISTEN || port != remote.port() || u32_at(message, INODE) == 0 {
+    if u32::from(state) == TCP_LISTEN || port != remote.port() {
         return Ok(None);
     }
-    let unread = u32_at(message, READ_QUEUE);
+    let mut found = Found {
+        state,
+        unread: u32_at(message, READ_QUEUE),
+        unacknowledged: u32_at(message, WRITE_QUEUE),
+        inode: u32_at(message, INODE),
+        received: None,
+    };
     let mut attributes = &message[REPLY..];
     while attributes.len() >= 4 {
         let size = usize::from(u16::from_ne_bytes([attributes[0], attributes[1]]));
@@ -165,15 +218,11 @@ pub fn tcp_connection(local: SocketAddr, remote: SocketAddr) -> io::Result<Optio
             let bytes: [u8; 8] = payload[BYTES_RECEIVED..BYTES_RECEIVED + 8]
                 .try_into()
                 .expect("eight bytes");
-            return Ok(Some(Connection {
-                received: u64::from_ne_bytes(bytes),
-                unread,
-            }));
+            found.received = Some(u64::from_ne_bytes(bytes));
         }
         attributes = &attributes[size.next_multiple_of(4).min(attributes.len())..];
     }
-    // A socket in TIME_WAIT has no `tcp_info`: it is closed.
-    Ok(None)
+    Ok(Some(found))
 }
 
 /// A netlink header and `struct inet_diag_req_v2` asking for the one TCP
@@ -260,6 +309,54 @@ mod tests {
             drop(server);
             assert_eq!(look(), None, "{host}");
         }
+    }
+
+    /// The same row as `/proc/net/tcp` has, for an open connection and for
+    /// the `TIME_WAIT` a closed one leaves.
+    #[test]
+    fn a_looked_up_socket_is_the_row_of_proc_net_tcp() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let (at_server, at_client) = (server.local_addr().unwrap(), client.local_addr().unwrap());
+        client.write_all(b"abc").unwrap();
+        let row = |local, remote| {
+            let want = (
+                procfs::proc_net_address(local),
+                procfs::proc_net_address(remote),
+            );
+            procfs::tcp_sockets().unwrap().into_iter().find(|socket| {
+                (socket.local_address.clone(), socket.remote_address.clone()) == want
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while row(at_server, at_client).is_some_and(|socket| socket.rx_queue < 3)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            tcp_socket(at_server, at_client).unwrap(),
+            row(at_server, at_client)
+        );
+        // The side that closes first keeps the TIME_WAIT (unread bytes
+        // would make the other side's close a reset, which ends it).
+        let mut server = server;
+        server.read_exact(&mut [0; 3]).unwrap();
+        drop(client);
+        drop(server);
+        while row(at_client, at_server)
+            .is_some_and(|socket| socket.state != procfs::Socket::TIME_WAIT)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
+        let looked_up = tcp_socket(at_client, at_server).unwrap();
+        assert_eq!(
+            looked_up.as_ref().map(|socket| socket.state),
+            Some(procfs::Socket::TIME_WAIT)
+        );
+        assert_eq!(looked_up, row(at_client, at_server));
     }
 
     #[test]

@@ -80,7 +80,33 @@ fn usable(dir: PathBuf) -> Option<PathBuf> {
     let probe = dir.join(format!("probe-{}", std::process::id()));
     fs::create_dir(&probe).ok()?;
     fs::remove_dir(&probe).ok()?;
+    remove_left_behind(&dir);
     Some(dir)
+}
+
+/// Removes the cgroups under `root` that a grader which is no longer
+/// running left behind (one that was killed, or whose last program's
+/// cgroup stayed busy a moment too long): they are named `PID-N` after it.
+/// Anything still in one is killed first, where cgroup v2 can.
+fn remove_left_behind(root: &std::path::Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((pid, _)) = name.to_str().and_then(|name| name.split_once('-')) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let dir = entry.path();
+        let _ = fs::write(dir.join("cgroup.kill"), "1");
+        let _ = fs::remove_dir(&dir);
+    }
 }
 
 /// The cgroups of one graded program: made before it starts, joined by its
@@ -191,5 +217,27 @@ impl ProgramCgroups {
 impl Drop for ProgramCgroups {
     fn drop(&mut self) {
         self.remove();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cgroup named after a grader that is not running (no pid can be
+    /// above 2^22) is removed by the next grader; a running one's is kept.
+    #[test]
+    fn cgroups_left_by_a_grader_that_is_gone_are_removed() {
+        let Some(root) = CgroupRoots::detect().pids else {
+            return; // not writable here
+        };
+        let gone = root.join("4194305-0");
+        let running = root.join(format!("{}-test", std::process::id()));
+        fs::create_dir_all(&gone).expect("a cgroup");
+        fs::create_dir_all(&running).expect("a cgroup");
+        CgroupRoots::detect();
+        assert!(!gone.exists());
+        assert!(running.exists());
+        fs::remove_dir(&running).expect("an empty cgroup");
     }
 }

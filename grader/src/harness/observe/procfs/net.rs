@@ -134,7 +134,16 @@ pub fn tcp_sockets() -> io::Result<Vec<Socket>> {
 /// The socket at the `local` end of the TCP connection from `remote`, with
 /// its inode and its queues (`rx_queue`: what its program has not read
 /// yet); `None` when no such connection is listed.
+///
+/// Looked up by sock_diag ([`sockdiag::tcp_socket`]), which walks no
+/// table: this is polled, on namespaces that hold hundreds of closed
+/// connections. The table is read only where sock_diag cannot answer.
+///
+/// [`sockdiag::tcp_socket`]: crate::harness::observe::sockdiag::tcp_socket
 pub fn tcp_connection(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<Socket>> {
+    if let Ok(found) = crate::harness::observe::sockdiag::tcp_socket(local, remote) {
+        return Ok(found);
+    }
     let (local, remote) = (proc_net_address(local), proc_net_address(remote));
     Ok(Socket::find(&tcp_sockets()?, &local, &remote).cloned())
 }
