@@ -165,8 +165,23 @@ pub fn tcp_socket(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<pr
     }))
 }
 
+/// Whether the kernel answers sock_diag requests about TCP. Without its
+/// `tcp_diag` handler (a module a container may not be able to load), a
+/// lookup fails as a socket that does not exist would (`ENOENT`), so it is
+/// asked once, with a request that always has an answer: the listeners.
+fn answers() -> bool {
+    static ANSWERS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ANSWERS.get_or_init(|| query(libc::AF_INET as u8, 0).is_ok())
+}
+
 /// Looks up the one TCP socket at `local` connected to `remote`.
 fn lookup(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<Found>> {
+    if !answers() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the kernel does not answer sock_diag requests about TCP",
+        ));
+    }
     let family = match local.ip() {
         IpAddr::V4(_) => libc::AF_INET,
         IpAddr::V6(_) => libc::AF_INET6,
