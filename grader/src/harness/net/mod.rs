@@ -531,6 +531,28 @@ mod tests {
     use super::conn::DEFAULT_EXPECTED;
     use super::*;
 
+    /// Where sock_diag cannot answer, `/proc/net/tcp` tells a connection
+    /// whose far end has not read everything from one whose far end has.
+    #[test]
+    fn without_sock_diag_the_socket_table_says_what_is_unread() {
+        let (listener, addr) = listen().unwrap();
+        let mut client = TcpStream::connect(addr).unwrap();
+        let (mut server, _) =
+            accept_until(&listener, Instant::now() + Duration::from_secs(5)).unwrap();
+        let here = (server.local_addr().unwrap(), server.peer_addr().unwrap());
+        server.write_all(b"12345").unwrap();
+        let mut pending = vec![(here.0, here.1, 5)];
+        assert!(still_unread_in_proc_net(&mut pending, &[here]));
+        assert_eq!(pending.len(), 1, "5 bytes wait unread");
+        client.read_exact(&mut [0; 5]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !pending.is_empty() && Instant::now() < deadline {
+            // Until the grader's bytes are acknowledged.
+            still_unread_in_proc_net(&mut pending, &[here]);
+        }
+        assert!(pending.is_empty(), "everything was read");
+    }
+
     #[test]
     fn the_receive_queue_of_a_local_peer_is_seen_and_emptied() {
         let (listener, addr) = listen().unwrap();
