@@ -44,18 +44,36 @@ pub fn listen_backlog(port: u16) -> io::Result<Option<u32>> {
 /// A netlink header and `struct inet_diag_req_v2` asking for every TCP
 /// listener of `family`, in the kernel's (native) byte order.
 fn request(family: u8) -> Vec<u8> {
-    let length = HEADER + 8 + SOCK_ID;
     let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
+    let mut bytes = request_start(flags, family, 0, 1 << TCP_LISTEN);
+    bytes.resize(HEADER + 8 + SOCK_ID, 0); // any socket id
+    bytes
+}
+
+/// The netlink header and `struct inet_diag_req_v2` up to its socket id:
+/// TCP sockets of `family` in `states` (a mask of TCP states), with the
+/// attributes `extensions` asks for.
+fn request_start(flags: u16, family: u8, extensions: u8, states: u32) -> Vec<u8> {
+    let length = HEADER + 8 + SOCK_ID;
     let mut bytes = Vec::with_capacity(length);
     bytes.extend_from_slice(&(length as u32).to_ne_bytes());
     bytes.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
     bytes.extend_from_slice(&flags.to_ne_bytes());
     bytes.extend_from_slice(&1u32.to_ne_bytes()); // sequence number
     bytes.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
-    bytes.extend_from_slice(&[family, libc::IPPROTO_TCP as u8, 0, 0]);
-    bytes.extend_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
-    bytes.resize(length, 0); // any socket id
+    bytes.extend_from_slice(&[family, libc::IPPROTO_TCP as u8, extensions, 0]);
+    bytes.extend_from_slice(&states.to_ne_bytes());
     bytes
+}
+
+/// A socket to ask the kernel's sock_diag with, in the calling thread's
+/// network namespace.
+fn diag_socket() -> io::Result<Socket> {
+    Socket::new(
+        Domain::from(libc::AF_NETLINK),
+        Type::DGRAM,
+        Some(Protocol::from(libc::NETLINK_SOCK_DIAG)),
+    )
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
@@ -64,11 +82,7 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 
 /// Asks for every TCP listener of `family` and picks the one on `port`.
 fn query(family: u8, port: u16) -> io::Result<Option<u32>> {
-    let mut socket = Socket::new(
-        Domain::from(libc::AF_NETLINK),
-        Type::DGRAM,
-        Some(Protocol::from(libc::NETLINK_SOCK_DIAG)),
-    )?;
+    let mut socket = diag_socket()?;
     socket.send(&request(family))?;
     let mut buffer = vec![0u8; 64 * 1024];
     let mut found = None;
@@ -186,11 +200,7 @@ fn lookup(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<Found>> {
         IpAddr::V4(_) => libc::AF_INET,
         IpAddr::V6(_) => libc::AF_INET6,
     };
-    let socket = Socket::new(
-        Domain::from(libc::AF_NETLINK),
-        Type::DGRAM,
-        Some(Protocol::from(libc::NETLINK_SOCK_DIAG)),
-    )?;
+    let socket = diag_socket()?;
     socket.send(&lookup_request(family as u8, local, remote))?;
     let mut buffer = [0u8; 1024];
     let received = (&socket).read(&mut buffer)?;
@@ -243,17 +253,8 @@ fn lookup(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<Found>> {
 /// A netlink header and `struct inet_diag_req_v2` asking for the one TCP
 /// socket at `local` connected to `remote`, with its `tcp_info`.
 fn lookup_request(family: u8, local: SocketAddr, remote: SocketAddr) -> Vec<u8> {
-    let length = HEADER + 8 + SOCK_ID;
-    let flags = libc::NLM_F_REQUEST as u16;
-    let mut bytes = Vec::with_capacity(length);
-    bytes.extend_from_slice(&(length as u32).to_ne_bytes());
-    bytes.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    bytes.extend_from_slice(&flags.to_ne_bytes());
-    bytes.extend_from_slice(&1u32.to_ne_bytes()); // sequence number
-    bytes.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
     let extensions = 1u8 << (INET_DIAG_INFO - 1);
-    bytes.extend_from_slice(&[family, libc::IPPROTO_TCP as u8, extensions, 0]);
-    bytes.extend_from_slice(&u32::MAX.to_ne_bytes()); // any state
+    let mut bytes = request_start(libc::NLM_F_REQUEST as u16, family, extensions, u32::MAX);
     bytes.extend_from_slice(&local.port().to_be_bytes());
     bytes.extend_from_slice(&remote.port().to_be_bytes());
     for address in [local.ip(), remote.ip()] {
@@ -267,7 +268,7 @@ fn lookup_request(family: u8, local: SocketAddr, remote: SocketAddr) -> Vec<u8> 
     bytes.extend_from_slice(&0u32.to_ne_bytes()); // any interface
     bytes.extend_from_slice(&NO_COOKIE.to_ne_bytes());
     bytes.extend_from_slice(&NO_COOKIE.to_ne_bytes());
-    debug_assert_eq!(bytes.len(), length);
+    debug_assert_eq!(bytes.len(), HEADER + 8 + SOCK_ID);
     bytes
 }
 
