@@ -346,18 +346,11 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
         && Instant::now() < drained
         && watch.stalled().is_none()
     {
-        thread::sleep(Duration::from_millis(10));
+        thread::sleep(Duration::from_millis(1));
     }
     let end_arrived = || {
-        let (ours, theirs) = (
-            procfs::proc_net_address(there),
-            procfs::proc_net_address(here),
-        );
-        procfs::tcp_sockets().is_ok_and(|sockets| {
-            sockets
-                .iter()
-                .find(|s| s.local_address == ours && s.remote_address == theirs)
-                .is_none_or(|s| s.state != procfs::Socket::ESTABLISHED && s.rx_queue == 0)
+        procfs::tcp_connection(there, here).is_ok_and(|socket| {
+            socket.is_none_or(|s| s.state != procfs::Socket::ESTABLISHED && s.rx_queue == 0)
         })
     };
     stall::until_asleep_in_poll(server.process.pid(), ctx.within(0.3), end_arrived);
