@@ -162,7 +162,47 @@ pub fn become_subreaper() {
 /// after the graded program that forked them was killed (including those
 /// that left their group and cleared their environment, which
 /// [`kill_marked`] cannot see), and orphans that already exited.
+///
+/// After each check it asks only for our children ([`our_children`]); at
+/// the end of a grade ([`sweep_orphans_thoroughly`]), it looks at every
+/// process of the machine.
 pub fn sweep_orphans() {
+    sweep(our_children());
+}
+
+/// [`sweep_orphans`], looking at every process of the machine for our
+/// children rather than trusting the kernel's lists of them (which may skip
+/// a child that comes or goes while they are read).
+pub fn sweep_orphans_thoroughly() {
+    sweep(None);
+}
+
+/// Our children, from each thread's `/proc/self/task/TID/children`: a few
+/// small reads, where looking through `/proc` reads the status of every
+/// process of the machine (and blocks every spawn meanwhile). `None` when
+/// the kernel does not list children (`CONFIG_PROC_CHILDREN`).
+fn our_children() -> Option<Vec<u32>> {
+    let mut children = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        match std::fs::read_to_string(task.path().join("children")) {
+            Ok(listed) => children.extend(
+                listed
+                    .split_ascii_whitespace()
+                    .filter_map(|pid| pid.parse::<u32>().ok()),
+            ),
+            // A thread that ended meanwhile.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && task.path().exists() => {
+                return None;
+            }
+            Err(_) => {}
+        }
+    }
+    Some(children)
+}
+
+/// Kills and reaps the orphans among `candidates` (every process of the
+/// machine when `None`).
+fn sweep(candidates: Option<Vec<u32>>) {
     let _exclusive = spawn_lock().write().unpoison();
     let own_pid = std::process::id();
     // Read from /proc rather than asked of getsid(2): inside a PID namespace
@@ -170,13 +210,19 @@ pub fn sweep_orphans() {
     // session id is 0, which rustix's `getsid` cannot represent.
     let own_session = session_of(own_pid);
     let live = live_leaders().lock().unpoison().clone();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
+    let candidates = match candidates {
+        Some(children) => children,
+        None => {
+            let Ok(entries) = std::fs::read_dir("/proc") else {
+                return;
+            };
+            entries
+                .flatten()
+                .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+                .collect()
+        }
     };
-    for pid in entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-    {
+    for pid in candidates {
         // Only processes in a session of their own: a graded program's
         // escapes call setsid, while children that whoever embeds the
         // grader starts directly (a test's own server, say) share our
@@ -224,4 +270,39 @@ fn is_grader_tool(pid: u32) -> bool {
     let program = cmdline.split(|&b| b == 0).next().unwrap_or_default();
     let name = program.rsplit(|&b| b == b'/').next().unwrap_or_default();
     matches!(name, b"cargo" | b"git" | b"rustc" | b"rustup")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A daemon's double fork, in a session of its own: its parent exits,
+    /// the kernel hands it to us (the subreaper), and the sweep after a
+    /// check, which reads only the kernel's lists of our children, kills it.
+    #[test]
+    fn an_orphan_in_a_session_of_its_own_is_swept() {
+        become_subreaper();
+        let output = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!",
+            ])
+            .output()
+            .expect("sh runs");
+        let pid: u32 = String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .expect("sh printed the pid");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        // setsid has run once the sleep is in a session of its own.
+        while session_of(pid) != Some(pid) && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(parent_of(pid), Some(std::process::id()), "handed to us");
+        sweep_orphans();
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "the orphan {pid} was killed and reaped"
+        );
+    }
 }
