@@ -271,13 +271,17 @@ fn labs_at_once(jobs: Option<u16>, labs: &[&'static Lab]) -> usize {
         .clamp(1, labs.len().max(1))
 }
 
-/// The order in which labs start: those with the longest floor first (the
-/// whole takes at least as long as they do), then the others in course
-/// order. Reports are shown in course order whatever this is.
-fn start_order(labs: &[&'static Lab]) -> Vec<usize> {
+/// The order in which labs start when `workers` grade side by side: those
+/// with the longest floor first (the whole takes at least as long as they
+/// do), then the others in course order. One at a time, course order: the
+/// total is the same, and the first report comes soonest. Reports are
+/// shown in course order whatever this is.
+fn start_order(labs: &[&'static Lab], workers: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..labs.len()).collect();
-    let floor = |index: &usize| labs[*index].floor.map_or(0.0, |floor| floor.seconds);
-    order.sort_by(|a, b| floor(b).total_cmp(&floor(a)));
+    if workers > 1 {
+        let floor = |index: &usize| labs[*index].floor.map_or(0.0, |floor| floor.seconds);
+        order.sort_by(|a, b| floor(b).total_cmp(&floor(a)));
+    }
     order
 }
 
@@ -293,7 +297,7 @@ fn grade_side_by_side(
     mut show: impl FnMut(&LabReport),
 ) -> Result<Vec<LabReport>> {
     let workers = labs_at_once(args.jobs, labs);
-    let order = start_order(labs);
+    let order = start_order(labs, workers);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let building = std::sync::Mutex::new(());
     let (done, finished) = std::sync::mpsc::channel();
@@ -389,4 +393,35 @@ fn grade_lab(
         report.state = intake.state;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<&'static Lab> {
+        grader::LABS.iter().collect()
+    }
+
+    /// Side by side, the labs that wait out timeouts start first, longest
+    /// first, and run beside the cores; one at a time, in course order.
+    #[test]
+    fn the_labs_that_wait_start_first_and_beside_the_cores() {
+        let labs = all();
+        let slugs = |order: Vec<usize>| -> Vec<&str> {
+            order.into_iter().map(|index| labs[index].slug).collect()
+        };
+        assert_eq!(
+            slugs(start_order(&labs, 4)),
+            ["errors", "udp", "echo", "multiconn", "app", "client-list"]
+        );
+        assert_eq!(
+            slugs(start_order(&labs, 1)),
+            ["echo", "errors", "multiconn", "app", "udp", "client-list"]
+        );
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(labs_at_once(None, &labs), (cores + 2).min(labs.len()));
+        assert_eq!(labs_at_once(Some(1), &labs), 1);
+        assert_eq!(labs_at_once(Some(9), &labs[..3]), 3);
+    }
 }
