@@ -84,28 +84,37 @@ fn usable(dir: PathBuf) -> Option<PathBuf> {
     Some(dir)
 }
 
-/// Removes the cgroups under `root` that a grader which is no longer
-/// running left behind (one that was killed, or whose last program's
-/// cgroup stayed busy a moment too long): they are named `PID-N` after it.
-/// Anything still in one is killed first, where cgroup v2 can.
+/// How old an empty cgroup under a root must be before [`remove_left_behind`]
+/// takes it for one a grader left behind: far longer than any program runs
+/// (the longest time limit is 300 s), so that a grader's cgroup made for a
+/// program that has not joined it yet is never taken.
+const LEFT_BEHIND_AFTER: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Removes the empty cgroups under `root` that a grader left behind (one
+/// that was killed, or whose last program's cgroup stayed busy a moment too
+/// long). Another grader's, which may be running in another PID namespace
+/// where its pid in the folder's name means nothing here, is never touched:
+/// only a cgroup that holds no process can be removed (the kernel refuses
+/// the others), and only one older than [`LEFT_BEHIND_AFTER`].
 fn remove_left_behind(root: &std::path::Path) {
     let Ok(entries) = fs::read_dir(root) else {
         return;
     };
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some((pid, _)) = name.to_str().and_then(|name| name.split_once('-')) else {
-            continue;
-        };
-        let Ok(pid) = pid.parse::<u32>() else {
-            continue;
-        };
-        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
+        // Ours are named `PID-N`.
+        let named_by_a_grader = entry.file_name().to_str().is_some_and(|name| {
+            name.split_once('-')
+                .is_some_and(|(pid, _)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        });
+        let old = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > LEFT_BEHIND_AFTER);
+        if named_by_a_grader && old {
+            let _ = fs::remove_dir(entry.path());
         }
-        let dir = entry.path();
-        let _ = fs::write(dir.join("cgroup.kill"), "1");
-        let _ = fs::remove_dir(&dir);
     }
 }
 
@@ -224,20 +233,41 @@ impl Drop for ProgramCgroups {
 mod tests {
     use super::*;
 
-    /// A cgroup named after a grader that is not running (no pid can be
-    /// above 2^22) is removed by the next grader; a running one's is kept.
+    /// An empty cgroup a grader left behind long ago is removed by the next
+    /// grader; a recent one is kept (its grader may be about to use it),
+    /// and so is one that holds a process, however old.
     #[test]
-    fn cgroups_left_by_a_grader_that_is_gone_are_removed() {
+    fn only_old_empty_cgroups_left_by_a_grader_are_removed() {
         let Some(root) = CgroupRoots::detect().pids else {
             return; // not writable here
         };
-        let gone = root.join("4194305-0");
-        let running = root.join(format!("{}-test", std::process::id()));
-        fs::create_dir_all(&gone).expect("a cgroup");
-        fs::create_dir_all(&running).expect("a cgroup");
+        let pid = std::process::id();
+        let (old, recent, busy) = (
+            root.join(format!("{pid}-old")),
+            root.join(format!("{pid}-recent")),
+            root.join(format!("{pid}-busy")),
+        );
+        for dir in [&old, &recent, &busy] {
+            fs::create_dir_all(dir).expect("a cgroup");
+        }
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("sleep runs");
+        fs::write(busy.join("cgroup.procs"), sleeper.id().to_string()).expect("joined");
+        let long_ago = std::time::SystemTime::now() - 2 * LEFT_BEHIND_AFTER;
+        for dir in [&old, &busy] {
+            fs::File::open(dir)
+                .and_then(|folder| folder.set_modified(long_ago))
+                .expect("an old cgroup");
+        }
         CgroupRoots::detect();
-        assert!(!gone.exists());
-        assert!(running.exists());
-        fs::remove_dir(&running).expect("an empty cgroup");
+        let kept = (old.exists(), recent.exists(), busy.exists());
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        for dir in [&old, &recent, &busy] {
+            let _ = fs::remove_dir(dir);
+        }
+        assert_eq!(kept, (false, true, true), "(old, recent, busy) kept");
     }
 }
