@@ -148,13 +148,17 @@ struct Found {
     received: Option<u64>,
 }
 
-/// The socket at `local` of the TCP connection to `remote`, if a program
-/// still holds it: `None` when no such connection exists any more (or the
-/// program closed its socket, which only the kernel holds then).
+/// The socket at `local` of the TCP connection to `remote`: `None` when no
+/// such connection is open any more (gone, or its `TIME_WAIT`).
+///
+/// Whether a program holds it does not enter into it: a connection in the
+/// listen queue, not accepted yet, belongs to no program either, and its
+/// bytes are still to be read (taking it for closed once let a check send
+/// its next piece before the server had even accepted the first).
 pub fn tcp_connection(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<Connection>> {
     Ok(lookup(local, remote)?.and_then(|found| {
         Some(Connection {
-            received: found.received.filter(|_| found.inode != 0)?,
+            received: found.received?,
             unread: found.unread,
         })
     }))
@@ -325,6 +329,37 @@ mod tests {
             drop(server);
             assert_eq!(look(), None, "{host}");
         }
+    }
+
+    /// A connection still in the listen queue is not closed: what arrived
+    /// on it waits unread until a program accepts and reads it.
+    #[test]
+    fn a_connection_not_yet_accepted_has_its_bytes_unread() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.write_all(b"12345").unwrap();
+        let (at_server, at_client) = (listener.local_addr().unwrap(), client.local_addr().unwrap());
+        let look = || tcp_connection(at_server, at_client).expect("sock_diag");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while look().is_some_and(|c| c.received < 5) && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            look(),
+            Some(Connection {
+                received: 5,
+                unread: 5
+            })
+        );
+        let (mut server, _) = listener.accept().unwrap();
+        server.read_exact(&mut [0; 5]).unwrap();
+        assert_eq!(
+            look(),
+            Some(Connection {
+                received: 5,
+                unread: 0
+            })
+        );
     }
 
     /// The same row as `/proc/net/tcp` has, for an open connection and for
