@@ -282,6 +282,21 @@ mod tests {
     use std::io::Write as _;
     use std::net::{TcpListener, TcpStream};
 
+    /// An open connection that received `received` bytes, `unread` of them
+    /// not read yet.
+    fn open_with(received: u64, unread: u32) -> Option<Connection> {
+        Some(Connection { received, unread })
+    }
+
+    /// Waits (at most 5 s) until the connection `look` finds has received
+    /// `bytes`.
+    fn until_received(look: &dyn Fn() -> Option<Connection>, bytes: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while look().is_some_and(|c| c.received < bytes) && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+    }
+
     /// What arrives and what is read, at the receiving end, and nothing
     /// once the connection is closed; IPv4 and IPv6.
     #[test]
@@ -295,37 +310,13 @@ mod tests {
             let (at_server, at_client) =
                 (server.local_addr().unwrap(), client.local_addr().unwrap());
             let look = || tcp_connection(at_server, at_client).expect("sock_diag");
-            assert_eq!(
-                look(),
-                Some(Connection {
-                    received: 0,
-                    unread: 0
-                }),
-                "{host}"
-            );
+            assert_eq!(look(), open_with(0, 0), "{host}");
             client.write_all(b"12345").unwrap();
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            while look().is_some_and(|c| c.received < 5) && std::time::Instant::now() < deadline {
-                std::thread::yield_now();
-            }
-            assert_eq!(
-                look(),
-                Some(Connection {
-                    received: 5,
-                    unread: 5
-                }),
-                "{host}"
-            );
+            until_received(&look, 5);
+            assert_eq!(look(), open_with(5, 5), "{host}");
             let mut three = [0; 3];
             server.read_exact(&mut three).unwrap();
-            assert_eq!(
-                look(),
-                Some(Connection {
-                    received: 5,
-                    unread: 2
-                }),
-                "{host}"
-            );
+            assert_eq!(look(), open_with(5, 2), "{host}");
             drop(server);
             assert_eq!(look(), None, "{host}");
         }
@@ -340,26 +331,11 @@ mod tests {
         client.write_all(b"12345").unwrap();
         let (at_server, at_client) = (listener.local_addr().unwrap(), client.local_addr().unwrap());
         let look = || tcp_connection(at_server, at_client).expect("sock_diag");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while look().is_some_and(|c| c.received < 5) && std::time::Instant::now() < deadline {
-            std::thread::yield_now();
-        }
-        assert_eq!(
-            look(),
-            Some(Connection {
-                received: 5,
-                unread: 5
-            })
-        );
+        until_received(&look, 5);
+        assert_eq!(look(), open_with(5, 5));
         let (mut server, _) = listener.accept().unwrap();
         server.read_exact(&mut [0; 5]).unwrap();
-        assert_eq!(
-            look(),
-            Some(Connection {
-                received: 5,
-                unread: 0
-            })
-        );
+        assert_eq!(look(), open_with(5, 0));
     }
 
     /// The same row as `/proc/net/tcp` has, for an open connection and for
