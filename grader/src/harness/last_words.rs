@@ -2,51 +2,57 @@
 //! Python and C print them. Evidence for a diagnosis when the program
 //! exited or complained (see the harness's `Evidence`).
 
+/// Whether `text` names any of `words` (lower case), whatever its case.
+fn mentions_any(text: &str, words: &[&str]) -> bool {
+    let text = text.to_ascii_lowercase();
+    words.iter().any(|word| text.contains(word))
+}
+
 /// Whether a program's last words are about decoding UTF-8: Rust's
 /// `FromUtf8Error`/`Utf8Error`, Python's `UnicodeDecodeError`, Java's
 /// `MalformedInputException`, and the like.
 pub fn mentions_utf8(stderr: &str) -> bool {
-    let stderr = stderr.to_ascii_lowercase();
-    ["utf-8", "utf8", "unicodedecodeerror", "malformedinput"]
-        .iter()
-        .any(|word| stderr.contains(word))
+    mentions_any(
+        stderr,
+        &["utf-8", "utf8", "unicodedecodeerror", "malformedinput"],
+    )
 }
 
 /// Whether a program's stderr names a connection's error: a reset or a
 /// broken pipe, as Rust (`ConnectionReset`, `os error 104`), Python
 /// (`ConnectionResetError`, `[Errno 32]`) or C (`ECONNRESET`) print them.
 pub fn mentions_connection_error(stderr: &str) -> bool {
-    let stderr = stderr.to_ascii_lowercase();
-    [
-        "connectionreset",
-        "connection reset",
-        "brokenpipe",
-        "broken pipe",
-        "os error 104",
-        "os error 32)",
-        "errno 104",
-        "errno 32]",
-        "econnreset",
-        "epipe",
-    ]
-    .iter()
-    .any(|word| stderr.contains(word))
+    mentions_any(
+        stderr,
+        &[
+            "connectionreset",
+            "connection reset",
+            "brokenpipe",
+            "broken pipe",
+            "os error 104",
+            "os error 32)",
+            "errno 104",
+            "errno 32]",
+            "econnreset",
+            "epipe",
+        ],
+    )
 }
 
 /// Whether a program's output shows EAGAIN reported as an error: Rust's
 /// `Resource temporarily unavailable (os error 11)`, Python's
 /// `BlockingIOError`, or the error kind's name.
 pub fn mentions_would_block(output: &str) -> bool {
-    let output = output.to_ascii_lowercase();
-    [
-        "resource temporarily unavailable",
-        "(os error 11)",
-        "blockingioerror",
-        "wouldblock",
-        "would block",
-    ]
-    .iter()
-    .any(|words| output.contains(words))
+    mentions_any(
+        output,
+        &[
+            "resource temporarily unavailable",
+            "(os error 11)",
+            "blockingioerror",
+            "wouldblock",
+            "would block",
+        ],
+    )
 }
 
 #[cfg(test)]

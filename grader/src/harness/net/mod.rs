@@ -531,14 +531,20 @@ mod tests {
     use super::conn::DEFAULT_EXPECTED;
     use super::*;
 
+    /// A plain client connected to a grader's server socket, and the
+    /// server's address.
+    fn connected() -> (TcpStream, Conn, SocketAddr) {
+        let (listener, addr) = listen().unwrap();
+        let client = TcpStream::connect(addr).unwrap();
+        let (server, _) = accept_until(&listener, Instant::now() + Duration::from_secs(5)).unwrap();
+        (client, server, addr)
+    }
+
     /// Where sock_diag cannot answer, `/proc/net/tcp` tells a connection
     /// whose far end has not read everything from one whose far end has.
     #[test]
     fn without_sock_diag_the_socket_table_says_what_is_unread() {
-        let (listener, addr) = listen().unwrap();
-        let mut client = TcpStream::connect(addr).unwrap();
-        let (mut server, _) =
-            accept_until(&listener, Instant::now() + Duration::from_secs(5)).unwrap();
+        let (mut client, mut server, _) = connected();
         let here = (server.local_addr().unwrap(), server.peer_addr().unwrap());
         server.write_all(b"12345").unwrap();
         let mut pending = vec![(here.0, here.1, 5)];
@@ -555,10 +561,7 @@ mod tests {
 
     #[test]
     fn the_receive_queue_of_a_local_peer_is_seen_and_emptied() {
-        let (listener, addr) = listen().unwrap();
-        let mut client = TcpStream::connect(addr).unwrap();
-        let (mut server, _) =
-            accept_until(&listener, Instant::now() + Duration::from_secs(5)).unwrap();
+        let (mut client, mut server, addr) = connected();
         let client_addr = client.local_addr().unwrap();
         server.write_all(b"12345").unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
