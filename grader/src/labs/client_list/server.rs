@@ -225,13 +225,13 @@ pub(super) fn thread_per_connection(ctx: &Ctx) -> CheckResult {
 /// read.
 const FILLERS: usize = 256;
 
-/// [`FILLERS`] in a grade's network namespace, whose send buffers grow to
-/// 64 KiB at most: the kernel then buffers about 27 KiB (measured) between
-/// the server and that client, and 144 names make a reply of about 86 KiB,
-/// over three times as much. Every filler's reply is the whole list, so the
-/// bytes the fillers move grow with the square of their number: 144 move a
-/// third of what 256 do.
-const FILLERS_SMALL_BUFFERS: usize = 144;
+/// [`FILLERS`] in a grade's network namespace, whose send buffers stay at
+/// 16 KiB: the kernel then buffers about 7.5 KiB (measured) between the
+/// server and that client, and 48 names make a reply of about 34 KiB, over
+/// four times as much. Every filler's reply is the whole list, so the bytes
+/// the fillers move grow with the square of their number: 48 move a
+/// twenty-fifth of what 256 do (0.7 MB of JSON instead of 18 MB).
+const FILLERS_SMALL_BUFFERS: usize = 48;
 
 /// The fillers of [`slow_reader`] where the check runs: fewer where the
 /// send buffers are small (see [`FILLERS_SMALL_BUFFERS`]).
@@ -245,7 +245,7 @@ fn fillers(buffers: &TcpBuffers) -> usize {
 
 /// The largest `tcp_wmem` maximum for which [`FILLERS_SMALL_BUFFERS`] were
 /// measured (the grade namespace's).
-const SMALL_SEND_BUFFERS: usize = 65536;
+const SMALL_SEND_BUFFERS: usize = 16384;
 
 /// The most a reply of the list holds, once `fillers` names and a few more
 /// are in it: each entry names its key twice, plus an address and a port.

@@ -34,12 +34,12 @@ const EIGHT_MIB: usize = 8 * 1024 * 1024;
 /// four times what one connection's buffers hold one way, at most 8 MiB.
 /// On a machine's usual buffers (a send buffer growing to 4 MiB, a receive
 /// buffer to 6 MiB and more) that is 8 MiB; in the grade's network
-/// namespace, whose buffers the grader makes small, 768 KiB.
+/// namespace, whose buffers the grader makes small, 576 KiB.
 fn beyond_buffers(buffers: &TcpBuffers) -> usize {
     (4 * buffers.one_way()).min(EIGHT_MIB)
 }
 
-/// `bytes` as the checks' messages say it: `768 KiB`, `8 MiB`.
+/// `bytes` as the checks' messages say it: `576 KiB`, `8 MiB`.
 fn size(bytes: usize) -> String {
     if bytes % (1024 * 1024) == 0 {
         format!("{} MiB", bytes / (1024 * 1024))

@@ -254,7 +254,7 @@ impl TcpBuffers {
     }
 
     /// The sizes as `sysctl` shows them, for reports: `tcp_wmem 4096 16384
-    /// 65536, tcp_rmem 4096 131072 131072`.
+    /// 16384, tcp_rmem 4096 131072 131072`.
     pub fn describe(&self) -> String {
         let [a, b, c] = self.send;
         let [d, e, f] = self.receive;
