@@ -24,8 +24,8 @@ pub use super::finished::{Finished, describe_status};
 pub use super::launch::Launch;
 use super::limits;
 use super::sandbox::child::{
-    ChildPlan, UserNamespacePlan, child_main, init_child, null_terminated, pipe, raw_clone,
-    read_exec_error,
+    ChildPlan, InitStack, UserNamespacePlan, child_main, clone_init, init_child, null_terminated,
+    pipe, raw_clone, read_exec_error,
 };
 use super::sandbox::mounts::{MountPlan, View};
 use super::sandbox::policy::c_path;
@@ -123,6 +123,9 @@ pub struct Process {
     party: Party,
     conversation: Option<Arc<Conversation>>,
     exit_recorded: bool,
+    /// The stack of an init that shares our memory: dropped with the
+    /// handle, after `terminate` has reaped the init.
+    _init_stack: Option<InitStack>,
 }
 
 impl Process {
@@ -234,19 +237,38 @@ impl Process {
         if launch.own_network {
             flags |= libc::CLONE_NEWNET;
         }
+        // An init that shares our memory rather than copying it (see
+        // `clone_init`); not with a user namespace, whose init makes the
+        // memory it is in dumpable to write its uid maps.
+        let init_stack = if policy.pid_namespace && !policy.user_namespace {
+            Some(InitStack::new()?)
+        } else {
+            None
+        };
         // Taken before the clone: the program may run (and finish a timed
         // wait) while the grader is still setting up its capture threads.
         let started = Instant::now();
         let pid = {
             // Shared: many checks spawn at once; the orphan sweep waits.
             let _spawning = limits::spawn_lock().read().unpoison();
-            // SAFETY: the child runs `child_main`, which makes only
-            // async-signal-safe system calls and ends in exec or exit.
-            let pid = unsafe { raw_clone(flags) };
-            if pid == 0 {
-                // SAFETY: we are the child; see above.
-                unsafe { child_main(&plan) }
-            }
+            let pid = match &init_stack {
+                // SAFETY: the plan lives until this function returns, and
+                // `read_exec_error` below returns once the init is done
+                // with it; until then this thread reads no errno (our
+                // calls are rustix's); the stack goes with the process
+                // handle, which reaps the init first.
+                Some(stack) => unsafe { clone_init(flags, &plan, stack) },
+                None => {
+                    // SAFETY: the child runs `child_main`, which makes only
+                    // async-signal-safe system calls and ends in exec or exit.
+                    let pid = unsafe { raw_clone(flags) };
+                    if pid == 0 {
+                        // SAFETY: we are the child; see above.
+                        unsafe { child_main(&plan) }
+                    }
+                    pid
+                }
+            };
             if pid < 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -320,6 +342,7 @@ impl Process {
             party,
             conversation,
             exit_recorded: false,
+            _init_stack: init_stack,
         })
     }
 
@@ -582,6 +605,48 @@ mod tests {
         assert_eq!(finished.stdout, b"printed\n");
         // 0, 1, 2, the answers, and the descriptor `ls` lists with.
         assert_eq!(finished.stderr_text().lines().count(), 5, "{finished:?}");
+    }
+
+    /// Whether processes `a` and `b` share one address space (`kcmp`).
+    fn same_memory(a: i32, b: i32) -> bool {
+        /// `KCMP_VM` of `<linux/kcmp.h>`: compare the address spaces.
+        const KCMP_VM: libc::c_int = 1;
+        // SAFETY: kcmp only compares two processes' kernel objects.
+        let compared = unsafe { libc::syscall(libc::SYS_kcmp, a, b, KCMP_VM, 0, 0) };
+        assert!(compared >= 0, "kcmp: {}", io::Error::last_os_error());
+        compared == 0
+    }
+
+    #[test]
+    fn a_namespace_init_shares_the_graders_memory_and_its_program_does_not() {
+        let policy = Policy::get();
+        if !policy.pid_namespace || policy.user_namespace {
+            eprintln!("skipped: the init shares our memory only in a PID namespace made by root");
+            return;
+        }
+        let process = Process::spawn(&sh("sleep 30"), Arc::default()).unwrap();
+        let grader = std::process::id() as i32;
+        assert!(same_memory(grader, process.pid));
+        assert!(!same_memory(grader, process.program_pid as i32));
+    }
+
+    #[test]
+    fn the_stack_of_an_init_is_unmapped_with_its_program() {
+        let process = Process::spawn(&sh("exit 0"), Arc::default()).unwrap();
+        let Some(stack) = process._init_stack.as_ref().map(InitStack::address) else {
+            eprintln!("skipped: this grader's inits copy its memory");
+            return;
+        };
+        let mapped = || {
+            let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+            maps.lines()
+                .filter_map(|line| line.split_once('-'))
+                .filter_map(|(start, _)| usize::from_str_radix(start, 16).ok())
+                .any(|start| start == stack)
+        };
+        assert!(mapped());
+        drop(process);
+        assert!(!mapped());
     }
 
     #[test]

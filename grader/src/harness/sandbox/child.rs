@@ -7,10 +7,11 @@
 //! that calls libc directly. With a PID namespace the child is the
 //! namespace's init: it joins the cgroups, builds the program's filesystem
 //! ([`MountPlan`]), starts the program as pid 2 and reaps until it exits.
+//! A root grader's init shares the grader's memory instead of copying it
+//! ([`clone_init`]); only the program, until its exec, is a copy.
 
 use std::ffi::{CStr, CString};
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::OwnedFd;
 
 use super::mounts::{MountPlan, View};
@@ -41,15 +42,20 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// Reads the errno the child sends when it could not start the program;
 /// `None` (end of file, as exec closes the pipe) when it started.
+///
+/// Until it returns, the child may still read the [`ChildPlan`], which an
+/// init made by [`clone_init`] reads in the grader's own memory: so it
+/// returns only once every copy of the pipe's write end is closed (or the
+/// child reported and is exiting). The reads are rustix's, which report
+/// their error in their result: that init shares this thread's `errno`.
 pub fn read_exec_error(read_end: OwnedFd) -> Option<i32> {
-    let mut file = File::from(read_end);
     let mut raw = [0u8; 4];
     let mut filled = 0;
     while filled < raw.len() {
-        match file.read(&mut raw[filled..]) {
+        match rustix::io::read(&read_end, &mut raw[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(rustix::io::Errno::INTR) => {}
             Err(_) => break,
         }
     }
@@ -178,13 +184,16 @@ pub unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
         }
         // The init keeps only the descriptor it reports on: it never execs,
         // so descriptors of checks spawning at the same moment, inherited at
-        // the clone, would otherwise stay open as long as it runs.
-        let status = plan.status as u32;
-        if status > 0 {
-            libc::syscall(libc::SYS_close_range, 0u32, status - 1, 0u32);
+        // the clone, would otherwise stay open as long as it runs. Closing
+        // its copy of `exec_error` tells the grader it is done with `plan`
+        // (see `read_exec_error`): it reads nothing of it from here on.
+        let status = plan.status;
+        let kept = status as u32;
+        if kept > 0 {
+            libc::syscall(libc::SYS_close_range, 0u32, kept - 1, 0u32);
         }
-        libc::syscall(libc::SYS_close_range, status + 1, u32::MAX, 0u32);
-        run_init(program, plan.status)
+        libc::syscall(libc::SYS_close_range, kept + 1, u32::MAX, 0u32);
+        run_init(program, status)
     }
 }
 
@@ -192,6 +201,12 @@ pub unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
 /// exits, report its status and exit, which kills everything left in the
 /// namespace. A PID namespace's init receives only the signals it has a
 /// handler for, and SIGKILL from the grader: SIGTERM reaches the program.
+///
+/// `waitpid` fails only when there is nothing left to wait for: no signal
+/// that can interrupt it has a handler here (a namespace's init gets no
+/// signal it has no handler for, and the grader's handlers are for faults
+/// only). So the init reads no `errno`, which is the grader's thread's when
+/// the init shares its memory ([`clone_init`]).
 unsafe fn run_init(program: libc::pid_t, status_fd: i32) -> ! {
     loop {
         let mut status = 0;
@@ -204,8 +219,7 @@ unsafe fn run_init(program: libc::pid_t, status_fd: i32) -> ! {
                 libc::syscall(libc::SYS_exit_group, 0);
             }
         }
-        // SAFETY: errno of this thread.
-        if reaped < 0 && unsafe { *libc::__errno_location() } != libc::EINTR {
+        if reaped < 0 {
             // SAFETY: exit.
             unsafe { libc::syscall(libc::SYS_exit_group, 0) };
         }
@@ -437,6 +451,111 @@ pub unsafe fn raw_clone(flags: libc::c_int) -> libc::pid_t {
             0usize,
             0usize,
         ) as libc::pid_t
+    }
+}
+
+/// The stack of an init made by [`clone_init`], which runs in the grader's
+/// memory on a stack of its own for as long as its program runs: it must
+/// outlive the init, so it belongs to the program's handle, which reaps the
+/// init before it drops it. Its lowest page is a guard.
+#[derive(Debug)]
+pub struct InitStack {
+    base: *mut std::ffi::c_void,
+    len: usize,
+}
+
+// SAFETY: a region of memory that only the init uses, unmapped once.
+unsafe impl Send for InitStack {}
+// SAFETY: as above; the grader never touches it.
+unsafe impl Sync for InitStack {}
+
+impl InitStack {
+    /// Room for the init's setup (the mounts, the clone of the program) and
+    /// its wait loop, with a wide margin; only the pages it touches are
+    /// ever backed by memory.
+    const LEN: usize = 256 * 1024;
+    const GUARD: usize = 4096;
+
+    pub fn new() -> io::Result<Self> {
+        use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
+        // SAFETY: a fresh private anonymous mapping, which nothing else
+        // refers to; its lowest page is made inaccessible.
+        unsafe {
+            let base = rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                Self::LEN,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE | MapFlags::STACK | MapFlags::NORESERVE,
+            )?;
+            let stack = Self {
+                base,
+                len: Self::LEN,
+            };
+            rustix::mm::mprotect(base, Self::GUARD, MprotectFlags::empty())?;
+            Ok(stack)
+        }
+    }
+
+    /// Where the mapping starts, as `/proc/self/maps` shows it.
+    #[cfg(test)]
+    pub fn address(&self) -> usize {
+        self.base as usize
+    }
+
+    /// The top of the stack, where a clone starts it (it grows down).
+    fn top(&self) -> *mut std::ffi::c_void {
+        // SAFETY: one past the end of our own mapping.
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for InitStack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping; the init that ran on it has been reaped
+        // (see the type's documentation).
+        let _ = unsafe { rustix::mm::munmap(self.base, self.len) };
+    }
+}
+
+/// [`raw_clone`] for the init of a PID namespace, sharing the grader's
+/// memory (`CLONE_VM`) instead of copying it: runs [`child_main`] with
+/// `plan` on `stack`, and returns the child's pid, or -1.
+///
+/// An init lives as long as its program. As a copy of the grader it kept
+/// every page the grader had when it started shared copy-on-write, so each
+/// page a grader thread wrote afterwards was copied (with a TLB flush on
+/// both cores) once per program alive, and its exit unmapped a copy of the
+/// grader: a fifth of a lab's CPU time. Sharing, it costs neither; its
+/// program is still a copy (a fork of the init), which lives only until
+/// exec.
+///
+/// # Safety
+///
+/// As [`raw_clone`], and more: the child reads `plan` where it is, so the
+/// caller keeps it alive and unchanged until [`read_exec_error`] returns;
+/// it uses this thread's thread-local storage (its `errno`), so nothing
+/// the grader does may depend on `errno` meanwhile; `stack` outlives the
+/// child; and the flags do not include `CLONE_NEWUSER`, whose uid maps
+/// the child writes after making the shared memory dumpable.
+pub unsafe fn clone_init(
+    flags: libc::c_int,
+    plan: &ChildPlan<'_>,
+    stack: &InitStack,
+) -> libc::pid_t {
+    extern "C" fn entry(plan: *mut std::ffi::c_void) -> libc::c_int {
+        // SAFETY: the plan `clone_init` was given, alive until the init has
+        // reported (see there); the init runs only async-signal-safe calls.
+        unsafe { child_main(&*plan.cast::<ChildPlan<'_>>()) }
+    }
+    // SAFETY: the caller upholds the contract above; glibc's clone starts
+    // `entry` on `stack`, and exits with its result (it never returns).
+    unsafe {
+        libc::clone(
+            entry,
+            stack.top(),
+            flags | libc::CLONE_VM | libc::SIGCHLD,
+            std::ptr::from_ref(plan).cast_mut().cast(),
+        )
     }
 }
 
