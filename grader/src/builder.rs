@@ -169,6 +169,13 @@ pub struct BuildSpec<'a> {
 
 /// Builds the crate of `spec` and returns exactly the executables cargo
 /// reports for it.
+///
+/// A lab with tests of the grader's own (`Lab::grader_tests`, a member of
+/// the same workspace that depends on the graded crate) builds them in the
+/// same cargo run, without running them: they run later as a graded
+/// program. One run instead of two saves a no-op build (a tenth of lab 4's
+/// grade); `--keep-going` builds the binaries even when the tests do not
+/// compile against the crate, so each gets its own verdict.
 pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
     let mut command = cargo_command(spec);
     command
@@ -180,6 +187,11 @@ pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
         ])
         .arg(&spec.workspace_manifest)
         .args(["--package", spec.lab.package]);
+    if let Some(package) = spec.lab.grader_tests {
+        // The test target is named after its package, and is left out of
+        // a plain `cargo test` (`test = false`): it is selected by name.
+        command.args(["--package", package, "--test", package, "--keep-going"]);
+    }
     common_args(&mut command, spec);
     let tee = spec.output == CompilerOutput::Show;
     if tee && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -189,13 +201,8 @@ pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
     }
     command.stderr(Stdio::piped());
     let result = run_cargo(command, spec, tee)?;
-    if !result.status.success() {
-        return Err(format!(
-            "{} did not compile:\n{}",
-            spec.crate_name,
-            strip_colours(&String::from_utf8_lossy(&result.stderr))
-        ));
-    }
+    let compiler_output = || strip_colours(&String::from_utf8_lossy(&result.stderr));
+    let messages = artifacts(&result.stdout);
     let manifest = spec.crate_dir.join("Cargo.toml");
     let mut binaries = Binaries {
         origin: spec.crate_name.clone(),
@@ -203,58 +210,73 @@ pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
         target_dir: spec.target_dir.clone(),
         ..Binaries::default()
     };
-    for line in String::from_utf8_lossy(&result.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<ArtifactMessage>(line) else {
-            continue;
-        };
-        if message.reason != "compiler-artifact" || Path::new(&message.manifest_path) != manifest {
+    for message in &messages {
+        if Path::new(&message.manifest_path) != manifest {
             continue;
         }
-        if let (Some(executable), Some(target)) = (message.executable, message.target) {
+        if let (Some(executable), Some(target)) = (&message.executable, &message.target) {
             if spec.lab.binaries.contains(&target.name.as_str()) {
-                binaries.paths.insert(target.name, executable);
+                binaries
+                    .paths
+                    .insert(target.name.clone(), executable.clone());
             }
         }
     }
-    for name in spec.lab.binaries {
-        if !binaries.paths.contains_key(*name) {
-            return Err(format!(
-                "{} built no binary named `{name}`",
-                spec.crate_name
-            ));
-        }
+    let missing = spec
+        .lab
+        .binaries
+        .iter()
+        .find(|name| !binaries.paths.contains_key(**name));
+    if let Some(name) = missing {
+        return Err(if result.status.success() {
+            format!("{} built no binary named `{name}`", spec.crate_name)
+        } else {
+            format!(
+                "{} did not compile:\n{}",
+                spec.crate_name,
+                compiler_output()
+            )
+        });
     }
     if let Some(package) = spec.lab.grader_tests {
-        binaries.tests = Some(build_grader_tests(spec, package));
+        binaries.tests = Some(test_executable(&messages).ok_or_else(|| {
+            if result.status.success() {
+                format!("cargo built no test executable for `{package}`")
+            } else {
+                format!(
+                    "the grader's tests of {} did not compile against it:\n{}",
+                    spec.crate_name,
+                    compiler_output()
+                )
+            }
+        }));
+    } else if !result.status.success() {
+        return Err(format!(
+            "{} did not compile:\n{}",
+            spec.crate_name,
+            compiler_output()
+        ));
     }
     Ok(binaries)
 }
 
-/// Builds the grader's own tests of the lab's library (`package`, a member
-/// of the same workspace that depends on the graded crate) without running
-/// them: they run later as a graded program. Returns the test executable,
-/// or the compiler's messages when they do not compile against the crate.
+/// Builds only the grader's own tests of a crate (`package`, a member of
+/// the same workspace that depends on it), as [`build_crate`] does with its
+/// binaries: for a library whose package is not the lab's (the course's
+/// tests of broken libraries). Returns the test executable, or the
+/// compiler's messages when they do not compile against the crate.
 pub fn build_grader_tests(spec: &BuildSpec<'_>, package: &str) -> Result<PathBuf, String> {
     let mut command = cargo_command(spec);
     command.args([
-        "test",
-        "--no-run",
+        "build",
         "--message-format=json-render-diagnostics",
+        "--manifest-path",
     ]);
-    command.arg("--manifest-path").arg(&spec.workspace_manifest);
-    // The test target is named after its package, and is left out of a
-    // plain `cargo test` (`test = false`): it is selected by name.
+    command.arg(&spec.workspace_manifest);
     command.args(["--package", package, "--test", package]);
     common_args(&mut command, spec);
-    // Shown as cargo prints them when the compiler's output is (a first
-    // build of these tests takes a while: its progress says why), and kept
-    // either way: the check's report shows them.
-    let tee = spec.output == CompilerOutput::Show;
-    if tee && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        command.arg("--color=always");
-    }
     command.stderr(Stdio::piped());
-    let result = run_cargo(command, spec, tee)?;
+    let result = run_cargo(command, spec, spec.output == CompilerOutput::Show)?;
     if !result.status.success() {
         return Err(format!(
             "the grader's tests of {} did not compile against it:\n{}",
@@ -262,10 +284,23 @@ pub fn build_grader_tests(spec: &BuildSpec<'_>, package: &str) -> Result<PathBuf
             strip_colours(&String::from_utf8_lossy(&result.stderr))
         ));
     }
-    String::from_utf8_lossy(&result.stdout)
+    test_executable(&artifacts(&result.stdout))
+        .ok_or_else(|| format!("cargo built no test executable for `{package}`"))
+}
+
+/// The artifacts cargo reports on its standard output.
+fn artifacts(stdout: &[u8]) -> Vec<ArtifactMessage> {
+    String::from_utf8_lossy(stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<ArtifactMessage>(line).ok())
         .filter(|message| message.reason == "compiler-artifact")
+        .collect()
+}
+
+/// The test executable among the artifacts of a build.
+fn test_executable(messages: &[ArtifactMessage]) -> Option<PathBuf> {
+    messages
+        .iter()
         .filter(|message| message.profile.as_ref().is_some_and(|p| p.test))
         .filter(|message| {
             message
@@ -273,8 +308,7 @@ pub fn build_grader_tests(spec: &BuildSpec<'_>, package: &str) -> Result<PathBuf
                 .as_ref()
                 .is_some_and(|target| target.kind.iter().any(|kind| kind == "test"))
         })
-        .find_map(|message| message.executable)
-        .ok_or_else(|| format!("cargo built no test executable for `{package}`"))
+        .find_map(|message| message.executable.clone())
 }
 
 /// `cargo`, in the workspace of `spec`, reading nothing from stdin.
@@ -539,6 +573,95 @@ struct ArtifactProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A workspace shaped like lab 4's, without dependencies (it builds in
+    /// a second): the crate `app` with its two binaries, and the grader's
+    /// tests `framing-tests`; `lib` and `test` are their sources.
+    fn workspace_like_lab_4(lib: &str, test: &str) -> tempfile::TempDir {
+        let dir = tempfile::Builder::new()
+            .prefix("socket-labs-build-")
+            .tempdir()
+            .unwrap();
+        let write = |path: &str, text: &str| {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "Cargo.toml",
+            "[workspace]\nresolver = \"3\"\nmembers = [\"app\", \"framing-tests\"]\n",
+        );
+        write(
+            "app/Cargo.toml",
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+        );
+        write("app/src/lib.rs", lib);
+        for bin in ["app-server", "app-client"] {
+            write(&format!("app/src/bin/{bin}.rs"), "fn main() {}\n");
+        }
+        write(
+            "framing-tests/Cargo.toml",
+            "[package]\nname = \"framing-tests\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+             [dependencies]\napp = { path = \"../app\" }\n\
+             [[test]]\nname = \"framing-tests\"\npath = \"driver.rs\"\nharness = false\ntest = false\n",
+        );
+        write("framing-tests/driver.rs", test);
+        dir
+    }
+
+    fn build_like_lab_4(dir: &tempfile::TempDir) -> Result<Binaries, String> {
+        let lab = Lab::find("app").unwrap();
+        assert_eq!(lab.grader_tests, Some("framing-tests"));
+        build_crate(&BuildSpec {
+            lab,
+            workspace_manifest: dir.path().join("Cargo.toml"),
+            crate_dir: dir.path().join("app"),
+            crate_name: "app".into(),
+            target_dir: None,
+            output: CompilerOutput::Capture,
+            sealed: None,
+        })
+    }
+
+    #[test]
+    fn a_lab_and_the_graders_tests_of_it_build_in_one_cargo_run() {
+        let dir = workspace_like_lab_4(
+            "pub fn answer() -> u32 { 42 }\n",
+            "fn main() { assert_eq!(app::answer(), 42); }\n",
+        );
+        let binaries = build_like_lab_4(&dir).unwrap();
+        assert_eq!(binaries.paths.len(), 2);
+        assert!(binaries.paths.values().all(|path| path.is_file()));
+        let tests = binaries.tests.unwrap().unwrap();
+        assert!(tests.is_file(), "{}", tests.display());
+    }
+
+    #[test]
+    fn tests_that_do_not_compile_against_the_lab_leave_its_binaries_graded() {
+        let dir = workspace_like_lab_4(
+            "pub fn answer() -> u32 { 42 }\n",
+            "fn main() { let _: String = app::answer(); }\n",
+        );
+        let binaries = build_like_lab_4(&dir).unwrap();
+        assert_eq!(binaries.paths.len(), 2);
+        let why = binaries.tests.unwrap().unwrap_err();
+        assert!(
+            why.starts_with("the grader's tests of app did not compile against it:"),
+            "{why}"
+        );
+        assert!(why.contains("mismatched types"), "{why}");
+    }
+
+    #[test]
+    fn a_lab_that_does_not_compile_gets_the_compilers_messages() {
+        let dir = workspace_like_lab_4(
+            "pub fn answer() -> u32 { \"forty-two\" }\n",
+            "fn main() { assert_eq!(app::answer(), 42); }\n",
+        );
+        let why = build_like_lab_4(&dir).unwrap_err();
+        assert!(why.starts_with("app did not compile:"), "{why}");
+        assert!(why.contains("mismatched types"), "{why}");
+    }
 
     /// A build of lab 1 whose server has one long error, then a second.
     fn message(first_error_lines: usize) -> String {
