@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -31,7 +29,9 @@ struct PeerSaw {
 /// A grader server that follows the contract for one client: it reads the
 /// name until the client half-closes, then sends a list holding `others`
 /// and the client itself (sorted, as `BTreeMap` keeps it), in pieces of
-/// `piece` bytes with `pause` between them, and shuts down.
+/// `piece` bytes, each sent once the client has read the one before (so
+/// that every read returns one piece, however loaded the machine), and
+/// shuts down.
 ///
 /// What it read comes through the channel as soon as it has it, so a check
 /// never waits for a client that crashed before connecting; the peer
@@ -39,11 +39,12 @@ struct PeerSaw {
 fn list_peer(
     ctx: &Ctx,
     others: Vec<(String, u16)>,
-    (piece, pause): (usize, Duration),
+    piece: usize,
     reversed: bool,
 ) -> Result<(Peer<()>, mpsc::Receiver<PeerSaw>), Failure> {
     let (sender, receiver) = mpsc::channel();
-    let peer = Peer::serve_one(ctx.deadline(), move |mut stream: Conn| {
+    let deadline = ctx.deadline();
+    let peer = Peer::serve_one(deadline, move |mut stream: Conn| {
         let client = stream.peer_addr()?;
         stream.expect_at_most(MAX_NAME as u64);
         let name = net::read_to_eof(&mut stream).inspect_err(|err| {
@@ -73,7 +74,7 @@ fn list_peer(
         let reply = in_order(list, reversed).into_bytes();
         for (index, chunk) in reply.chunks(piece.max(1)).enumerate() {
             if index > 0 {
-                thread::sleep(pause);
+                net::wait_until_read(&stream, deadline);
             }
             stream.write_all(chunk)?;
         }
@@ -100,9 +101,8 @@ fn run_client(
     args: &[&str],
     others: Vec<(String, u16)>,
     piece: usize,
-    pause: Duration,
 ) -> Result<ClientRun, Failure> {
-    run_client_in_order(ctx, args, others, (piece, pause), false)
+    run_client_in_order(ctx, args, others, piece, false)
 }
 
 /// The list as JSON, its members sorted by name (as the reference server
@@ -124,10 +124,10 @@ fn run_client_in_order(
     ctx: &Ctx,
     args: &[&str],
     others: Vec<(String, u16)>,
-    pieces: (usize, Duration),
+    piece: usize,
     reversed: bool,
 ) -> Result<ClientRun, Failure> {
-    let (peer, saw) = list_peer(ctx, others.clone(), pieces, reversed)?;
+    let (peer, saw) = list_peer(ctx, others.clone(), piece, reversed)?;
     let port = peer.addr.port().to_string();
     let mut all_args = vec!["127.0.0.1", port.as_str()];
     all_args.extend_from_slice(args);
@@ -255,7 +255,7 @@ fn some_others(ctx: &Ctx) -> Vec<(String, u16)> {
 }
 
 pub(super) fn client_output(ctx: &Ctx) -> CheckResult {
-    let run = run_client(ctx, &[], some_others(ctx), usize::MAX, Duration::ZERO)?;
+    let run = run_client(ctx, &[], some_others(ctx), usize::MAX)?;
     expect_same_list(&run)?;
     ctx.snapshot(&canonical(&run.printed))
 }
@@ -266,7 +266,6 @@ pub(super) fn client_indent(ctx: &Ctx) -> CheckResult {
         &["--name", "indented"],
         some_others(ctx),
         usize::MAX,
-        Duration::ZERO,
     )?;
     let text = run.finished.stdout_text();
     if let Some(problem) = layout_problem(&text, &run.printed) {
@@ -295,8 +294,8 @@ pub(super) fn client_long_list(ctx: &Ctx) -> CheckResult {
     let others: Vec<(String, u16)> = (1..=60)
         .map(|i| (format!("long list member {i:02}"), rng.u16(1024..)))
         .collect();
-    let run = run_client(ctx, &["--name", "reader"], others, 700, ctx.scaled(0.02))
-        .map_err(|f| f.detail("the reply was about 5 KB, sent in pieces of 700 bytes: a single read of 1024 bytes gets only the first piece"))?;
+    let run = run_client(ctx, &["--name", "reader"], others, 700)
+        .map_err(|f| f.detail("the reply was about 5 KB, sent in pieces of 700 bytes, each once the client had read the one before: a single read of 1024 bytes gets only the first piece"))?;
     expect_same_list(&run)
 }
 
@@ -307,7 +306,6 @@ pub(super) fn client_name(ctx: &Ctx) -> CheckResult {
         &["--name", name],
         some_others(ctx),
         usize::MAX,
-        Duration::ZERO,
     )?;
     let own: Vec<&str> = run
         .sent
@@ -348,7 +346,7 @@ pub(super) fn client_order(ctx: &Ctx) -> CheckResult {
         ctx,
         &["--name", "orderly"],
         others,
-        (usize::MAX, Duration::ZERO),
+        usize::MAX,
         true,
     )?;
     expect_same_list(&run)
