@@ -22,8 +22,10 @@
 //! - `runner.rs`: runs a lab's checks in parallel, each under its time
 //!   limit, applies gates, and returns a [`LabReport`].
 //! - `outcome.rs`: the result model, [`LabReport`] and [`CheckOutcome`].
-//! - `builder.rs`: builds the graded crate (student or solution) and finds
+//! - `builder/`: builds the graded crate (student or solution) and finds
 //!   exactly its executables.
+//!   - `builder/messages.rs`: the compiler's messages as a report shows
+//!     them: the first error whole, then a screenful.
 //! - `build_sandbox.rs`: a sealed build of a submission, contained like a
 //!   graded program (its own uid and world, no network).
 //! - `handout.rs`: the anchor a handout heading gets (GitHub's), and where a
@@ -36,8 +38,10 @@
 //! - `harness/`: what every check shares, and [`Ctx`](harness::Ctx).
 //!   - `harness/ctx.rs`: [`Ctx`](harness::Ctx), what one check works with:
 //!     its binaries, servers, clients, evidence and snapshot.
-//!   - `harness/process.rs`: a running graded program, its kill guard and
-//!     its output, started through the sandbox.
+//!   - `harness/process/`: a running graded program, its kill guard and
+//!     its output.
+//!     - `harness/process/spawn.rs`: starting it through the sandbox: its
+//!       plan, one clone, the captures of its output.
 //!   - `harness/launch.rs`: what to run and how: a program's command line,
 //!     environment, limits and grants.
 //!   - `harness/capture.rs`: draining a program's output into a capped buffer.

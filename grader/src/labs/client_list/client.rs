@@ -261,12 +261,7 @@ pub(super) fn client_output(ctx: &Ctx) -> CheckResult {
 }
 
 pub(super) fn client_indent(ctx: &Ctx) -> CheckResult {
-    let run = run_client(
-        ctx,
-        &["--name", "indented"],
-        some_others(ctx),
-        usize::MAX,
-    )?;
+    let run = run_client(ctx, &["--name", "indented"], some_others(ctx), usize::MAX)?;
     let text = run.finished.stdout_text();
     if let Some(problem) = layout_problem(&text, &run.printed) {
         return Err(
@@ -301,12 +296,7 @@ pub(super) fn client_long_list(ctx: &Ctx) -> CheckResult {
 
 pub(super) fn client_name(ctx: &Ctx) -> CheckResult {
     let name = "  Zoë \"zo\" 🐶  ";
-    let run = run_client(
-        ctx,
-        &["--name", name],
-        some_others(ctx),
-        usize::MAX,
-    )?;
+    let run = run_client(ctx, &["--name", name], some_others(ctx), usize::MAX)?;
     let own: Vec<&str> = run
         .sent
         .names()
@@ -342,13 +332,7 @@ pub(super) fn client_order(ctx: &Ctx) -> CheckResult {
     }
     // Sorted, as the reference server sends it, a list would not show a
     // client that sorts it again by itself: this server sends it reversed.
-    let run = run_client_in_order(
-        ctx,
-        &["--name", "orderly"],
-        others,
-        usize::MAX,
-        true,
-    )?;
+    let run = run_client_in_order(ctx, &["--name", "orderly"], others, usize::MAX, true)?;
     expect_same_list(&run)
 }
 
