@@ -508,7 +508,9 @@ mod tests {
             workspace_manifest: dir.path().join("Cargo.toml"),
             crate_dir: dir.path().join("app"),
             crate_name: "app".into(),
-            target_dir: None,
+            // Its own: a shared one (`CARGO_TARGET_DIR`) would let these
+            // workspaces, alike but for their sources, race for one build.
+            target_dir: Some(dir.path().join("target")),
             output: CompilerOutput::Capture,
             sealed: None,
         })
