@@ -119,9 +119,9 @@ pub struct Process {
     party: Party,
     conversation: Option<Arc<Conversation>>,
     exit_recorded: bool,
-    /// The stack of an init that shares our memory: dropped with the
-    /// handle, after `terminate` has reaped the init.
-    _init_stack: Option<InitStack>,
+    /// The stack of an init that shares our memory: unmapped once the
+    /// init is reaped.
+    init_stack: Option<InitStack>,
 }
 
 impl Process {
@@ -301,6 +301,9 @@ impl Drop for Paused {
 impl Drop for Process {
     fn drop(&mut self) {
         self.terminate();
+        if let (true, Some(stack)) = (self.reaped, self.init_stack.take()) {
+            stack.unmap();
+        }
     }
 }
 
@@ -396,7 +399,7 @@ mod tests {
     #[test]
     fn the_stack_of_an_init_is_unmapped_with_its_program() {
         let process = Process::spawn(&sh("exit 0"), Arc::default()).unwrap();
-        let Some(stack) = process._init_stack.as_ref().map(InitStack::address) else {
+        let Some(stack) = process.init_stack.as_ref().map(InitStack::address) else {
             eprintln!("skipped: this grader's inits copy its memory");
             return;
         };

@@ -190,6 +190,9 @@ impl Process {
         });
         if let Some(errno) = read_exec_error(exec_error_read) {
             reap(pid); // Our own child, which is exiting.
+            if let Some(stack) = init_stack {
+                stack.unmap();
+            }
             limits::leader_reaped(pid as u32);
             folders::remove_tree(&home);
             return Err(io::Error::from_raw_os_error(errno));
@@ -241,7 +244,7 @@ impl Process {
             party,
             conversation,
             exit_recorded: false,
-            _init_stack: init_stack,
+            init_stack,
         })
     }
 }

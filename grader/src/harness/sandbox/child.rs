@@ -456,8 +456,10 @@ pub unsafe fn raw_clone(flags: libc::c_int) -> libc::pid_t {
 
 /// The stack of an init made by [`clone_init`], which runs in the grader's
 /// memory on a stack of its own for as long as its program runs: it must
-/// outlive the init, so it belongs to the program's handle, which reaps the
-/// init before it drops it. Its lowest page is a guard.
+/// outlive the init. Its owner calls [`InitStack::unmap`] once it has
+/// reaped the init; dropped without that (a panic between the clone and
+/// the reaping), it is left mapped, never handed to another use while an
+/// init may still run on it. Its lowest page is a guard.
 #[derive(Debug)]
 pub struct InitStack {
     base: *mut std::ffi::c_void,
@@ -507,12 +509,11 @@ impl InitStack {
         // SAFETY: one past the end of our own mapping.
         unsafe { self.base.cast::<u8>().add(self.len).cast() }
     }
-}
 
-impl Drop for InitStack {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping; the init that ran on it has been reaped
-        // (see the type's documentation).
+    /// Unmaps the stack: only once the init that ran on it is reaped.
+    pub fn unmap(self) {
+        // SAFETY: our own mapping, which no init uses any more (the
+        // caller reaped it).
         let _ = unsafe { rustix::mm::munmap(self.base, self.len) };
     }
 }
