@@ -314,6 +314,12 @@ fn execute(
                 "the grader could not enter its network namespace: {err}"
             )))),
         };
+        // Let go of the grade's sandbox before reporting: the grade drops
+        // it last, and removes its staged copies with it, only once every
+        // check has. A check thread that still held it after its result
+        // was in would remove them itself, after the grade had returned,
+        // and a process that exits meanwhile leaves them half removed.
+        drop((worker_sandbox, worker_ctx));
         let _ = sender.send(result);
     });
     if let Err(err) = spawned {

@@ -1139,3 +1139,47 @@ fn the_framing_tests_build_shows_cargos_progress() {
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
     assert!(stdout.contains("lab4: 1 check of "), "{stdout}");
 }
+
+/// A grade removes what it made in the temporary folder before it exits:
+/// the staged copy of a `--bin-dir` folder (copied whole, here with a few
+/// copies of the executables beside them, as a program's modules would
+/// be), the programs' homes. The copy used to be left half removed about
+/// once in 16 grades under load, by a check thread that let go of the
+/// grade's sandbox last and was still removing it as the process exited:
+/// a race this test can only sometimes catch; the runner now lets go
+/// before it reports.
+#[test]
+fn a_grade_leaves_nothing_in_the_temporary_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = grader::Lab::find("lab6").unwrap();
+    let built = grader::builder::build(
+        lab,
+        grader::builder::Edition::Solution,
+        grader::builder::CompilerOutput::Capture,
+    )
+    .unwrap();
+    let bins = tempfile::tempdir().unwrap();
+    for (name, path) in &built.paths {
+        std::fs::copy(path, bins.path().join(name)).unwrap();
+        for module in 0..4 {
+            std::fs::copy(path, bins.path().join(format!("{name}.module{module}"))).unwrap();
+        }
+    }
+    // Programs run from the staged copy as another user: they must be able
+    // to reach it.
+    let temporary = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(temporary.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for run in 1..=3 {
+        xtask()
+            .args(["grade", "lab6", "--bin-dir"])
+            .arg(bins.path())
+            .env("TMPDIR", temporary.path())
+            .assert()
+            .success();
+        let left: Vec<_> = std::fs::read_dir(temporary.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "run {run} left {left:?}");
+    }
+}
