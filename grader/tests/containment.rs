@@ -127,6 +127,35 @@ fn a_fork_bomb_stops_at_the_task_limit_and_dies_with_the_check() {
     assert!(forked < grader::harness::sandbox::MAX_TASKS, "{reported}");
 }
 
+/// Hundreds of children, each holding less memory than the grader, fill the
+/// program's memory cgroup: its OOM killer kills some of them, and the
+/// grader (this test's process) lives on. The OOM killer kills every
+/// process that shares its victim's memory, and a PID namespace's init
+/// shares the grader's: the init stays out of the program's cgroups.
+#[test]
+fn a_crowd_that_fills_the_memory_cgroup_never_takes_the_grader_with_it() {
+    if !contained("memory crowd") {
+        return;
+    }
+    if Policy::get().cgroups.memory.is_none() {
+        eprintln!("memory crowd: skipped: no writable memory cgroup on this machine");
+        return;
+    }
+    // A grader bigger than any of the children, as a grader that has run a
+    // few checks is: were an init that shares its memory in the cgroup, the
+    // OOM killer would pick it first, and kill this process with it.
+    let ballast = std::hint::black_box(vec![1u8; 64 << 20]);
+    let reported = attempt("attack_memory_crowd");
+    drop(ballast);
+    let killed: u32 = reported
+        .lines()
+        .find_map(|line| line.strip_prefix("killed "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no count of killed children: {reported}"));
+    assert!(killed > 0, "the memory cgroup killed nobody: {reported}");
+}
+
 /// Lists interfaces only: nothing is ever sent anywhere but loopback.
 #[test]
 fn a_program_sees_only_loopback() {

@@ -83,11 +83,20 @@ fn signal_process(pid: i32, signal: Signal) {
     }
 }
 
-/// Reaps our child `pid` (waiting for it), returning its raw wait status.
+/// Reaps our child `pid` (waiting for it), returning its raw wait status;
+/// `None` once it is no child of ours to wait for (already reaped). An
+/// interrupted wait is waited again: the stack of an init that shares our
+/// memory is unmapped once this returns.
 fn reap(pid: i32) -> Option<i32> {
-    let (reaped, status) =
-        rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty()).ok()??;
-    (reaped.as_raw_nonzero().get() == pid).then(|| status.as_raw())
+    loop {
+        match rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty()) {
+            Ok(Some((reaped, status))) => {
+                return (reaped.as_raw_nonzero().get() == pid).then(|| status.as_raw());
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Ok(None) | Err(_) => return None,
+        }
+    }
 }
 
 /// A running (or finished, not yet reaped) graded program.
@@ -394,6 +403,33 @@ mod tests {
         let grader = std::process::id() as i32;
         assert!(same_memory(grader, process.pid));
         assert!(!same_memory(grader, process.program_pid as i32));
+    }
+
+    /// A memory cgroup's OOM killer kills every process that shares its
+    /// victim's memory: an init that shares the grader's must never be a
+    /// candidate, so only the program and its children are in the cgroups.
+    #[test]
+    fn the_program_is_in_its_cgroups_and_its_init_is_not() {
+        let process = Process::spawn(&sh("sleep 30"), Arc::default()).unwrap();
+        let dirs = process.cgroups.dirs();
+        if dirs.is_empty() || !process.pid_namespace {
+            eprintln!("skipped: no cgroups or no PID namespace here");
+            return;
+        }
+        for dir in dirs {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+            let members: Vec<u32> = procs.lines().filter_map(|pid| pid.parse().ok()).collect();
+            assert!(
+                members.contains(&process.program_pid),
+                "{}: {members:?}",
+                dir.display()
+            );
+            assert!(
+                !members.contains(&(process.pid as u32)),
+                "{}: {members:?}",
+                dir.display()
+            );
+        }
     }
 
     #[test]

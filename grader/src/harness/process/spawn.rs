@@ -144,6 +144,9 @@ impl Process {
         } else {
             None
         };
+        // The answers' write end is the child's; its read end is captured
+        // once the program has started.
+        let (answers_read, answers_write) = answers.unzip();
         // Taken before the clone: the program may run (and finish a timed
         // wait) while the grader is still setting up its capture threads.
         let started = Instant::now();
@@ -153,9 +156,9 @@ impl Process {
             let pid = match &init_stack {
                 // SAFETY: the plan lives until this function returns, and
                 // `read_exec_error` below returns once the init is done
-                // with it; until then this thread reads no errno (our
-                // calls are rustix's); the stack goes with the process
-                // handle, which reaps the init first.
+                // with it; until then this thread writes no errno (see
+                // below); the stack is unmapped only once the init is
+                // reaped.
                 Some(stack) => unsafe { clone_init(flags, &plan, stack) },
                 None => {
                     // SAFETY: the child runs `child_main`, which makes only
@@ -171,32 +174,33 @@ impl Process {
             if pid < 0 {
                 return Err(io::Error::last_os_error());
             }
+            // Until the init is done with the plan, it shares this thread's
+            // errno, and reads it: this thread only closes the child's ends
+            // and waits with rustix's read, neither of which writes errno.
+            drop((
+                stdin_read,
+                stdout_write,
+                stderr_write,
+                exec_error_write,
+                status_write,
+                answers_write,
+            ));
+            if let Some(errno) = read_exec_error(exec_error_read) {
+                reap(pid); // Our own child, which is exiting.
+                if let Some(stack) = init_stack {
+                    stack.unmap();
+                }
+                folders::remove_tree(&home);
+                return Err(io::Error::from_raw_os_error(errno));
+            }
             limits::leader_started(pid as u32);
             pid
         };
-        // The child's ends belong to the child now.
-        drop((
-            stdin_read,
-            stdout_write,
-            stderr_write,
-            exec_error_write,
-            status_write,
-        ));
-        let answers = answers.map(|(read, write)| {
-            drop(write);
+        let answers = answers_read.map(|read| {
             let capture = Capture::new(launch.output_cap);
             capture.drain_in_background(File::from(read));
             capture
         });
-        if let Some(errno) = read_exec_error(exec_error_read) {
-            reap(pid); // Our own child, which is exiting.
-            if let Some(stack) = init_stack {
-                stack.unmap();
-            }
-            limits::leader_reaped(pid as u32);
-            folders::remove_tree(&home);
-            return Err(io::Error::from_raw_os_error(errno));
-        }
         let program_pid = if policy.pid_namespace {
             init_child(pid).unwrap_or(pid as u32)
         } else {

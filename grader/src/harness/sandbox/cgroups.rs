@@ -118,8 +118,9 @@ fn remove_left_behind(root: &std::path::Path) {
     }
 }
 
-/// The cgroups of one graded program: made before it starts, joined by its
-/// init before anything of the program runs, removed after it is reaped.
+/// The cgroups of one graded program: made before it starts, joined by the
+/// program itself before it execs (its init stays out of them, see
+/// `child::start_program`), removed after it is reaped.
 #[derive(Debug, Default)]
 pub struct ProgramCgroups {
     dirs: Vec<PathBuf>,
@@ -176,6 +177,12 @@ impl ProgramCgroups {
             self.join.push(file);
         }
         self.dirs.push(dir);
+    }
+
+    /// The cgroups' folders.
+    #[cfg(test)]
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
     }
 
     /// The descriptors the child writes `0` to, joining every cgroup.

@@ -120,22 +120,57 @@ pub struct ChildPlan<'a> {
 }
 
 /// The child after the clone. With a PID namespace it is the namespace's
-/// pid 1: it joins the cgroups, makes its mounts private, starts the program
-/// as pid 2 and stays as its init; otherwise it becomes the program.
+/// pid 1: it makes its mounts private, starts the program as pid 2 and
+/// stays as its init; otherwise it becomes the program.
+///
+/// Takes a pointer, not a reference: an init made by [`clone_init`] reads
+/// the plan in the grader's memory, which the grader frees once the init
+/// is done with it ([`read_exec_error`]) while the init runs on. Only
+/// [`start_program`] borrows it, and returns plain values.
 ///
 /// # Safety
 ///
-/// Only in the child of [`raw_clone`]: async-signal-safe system
-/// calls only.
-pub unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
+/// Only in the child of [`raw_clone`] or [`clone_init`], with `plan` valid
+/// until the child closes its copy of `plan.exec_error`: async-signal-safe
+/// system calls only.
+pub unsafe fn child_main(plan: *const ChildPlan<'_>) -> ! {
+    // SAFETY: the caller keeps the plan valid while `start_program` runs;
+    // what follows uses only the values it returned.
+    unsafe {
+        let (program, status) = start_program(&*plan);
+        // The init keeps only the descriptor it reports on: it never execs,
+        // so descriptors of checks spawning at the same moment, inherited at
+        // the clone, would otherwise stay open as long as it runs. Closing
+        // its copy of `exec_error` tells the grader it is done with the plan
+        // (see `read_exec_error`).
+        let kept = status as u32;
+        if kept > 0 {
+            libc::syscall(libc::SYS_close_range, 0u32, kept - 1, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, kept + 1, u32::MAX, 0u32);
+        run_init(program, status)
+    }
+}
+
+/// The init's setup: its process group, the program's filesystem, then the
+/// program, cloned as pid 2. Returns the program's pid and the descriptor
+/// to report its end on. Without a PID namespace the child becomes the
+/// program instead, and this never returns.
+///
+/// The init joins none of the program's cgroups (the program joins them
+/// before it execs): a memory cgroup's OOM killer that picked an init
+/// sharing the grader's memory would kill every process sharing it, the
+/// grader too.
+///
+/// # Safety
+///
+/// As [`child_main`].
+unsafe fn start_program(plan: &ChildPlan<'_>) -> (libc::pid_t, i32) {
     // SAFETY: plain system calls on our own process and descriptors.
     unsafe {
         libc::setpgid(0, 0);
         // If the grader dies, its programs die with it.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        for &fd in plan.join_cgroups {
-            libc::write(fd, b"0".as_ptr().cast(), 1);
-        }
         if let Some(user) = plan.user_namespace {
             // The grader is non-dumpable, which makes /proc/self root's: the
             // child writes its own uid map, so it must own it again (exec
@@ -182,18 +217,7 @@ pub unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
         if program < 0 {
             fail(plan.exec_error);
         }
-        // The init keeps only the descriptor it reports on: it never execs,
-        // so descriptors of checks spawning at the same moment, inherited at
-        // the clone, would otherwise stay open as long as it runs. Closing
-        // its copy of `exec_error` tells the grader it is done with `plan`
-        // (see `read_exec_error`): it reads nothing of it from here on.
-        let status = plan.status;
-        let kept = status as u32;
-        if kept > 0 {
-            libc::syscall(libc::SYS_close_range, 0u32, kept - 1, 0u32);
-        }
-        libc::syscall(libc::SYS_close_range, kept + 1, u32::MAX, 0u32);
-        run_init(program, status)
+        (program, plan.status)
     }
 }
 
@@ -202,28 +226,31 @@ pub unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
 /// namespace. A PID namespace's init receives only the signals it has a
 /// handler for, and SIGKILL from the grader: SIGTERM reaches the program.
 ///
-/// `waitpid` fails only when there is nothing left to wait for: no signal
-/// that can interrupt it has a handler here (a namespace's init gets no
-/// signal it has no handler for, and the grader's handlers are for faults
-/// only). So the init reads no `errno`, which is the grader's thread's when
-/// the init shares its memory ([`clone_init`]).
+/// Raw system calls (rustix's), with no `errno` and no cancellation point:
+/// an init made by [`clone_init`] shares the thread-local storage of the
+/// grader's thread that started it, which may have ended by now. `waitpid`
+/// fails only when there is nothing left to wait for: no signal that can
+/// interrupt it has a handler here (a namespace's init gets no signal it
+/// has no handler for, and the grader's handlers are for faults only).
 unsafe fn run_init(program: libc::pid_t, status_fd: i32) -> ! {
+    use rustix::process::{WaitOptions, waitpid};
     loop {
-        let mut status = 0;
-        // SAFETY: waiting for our own children.
-        let reaped = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
-        if reaped == program {
-            // SAFETY: four bytes from a local; then exit.
-            unsafe {
-                libc::write(status_fd, (&raw const status).cast(), 4);
-                libc::syscall(libc::SYS_exit_group, 0);
+        match waitpid(None, WaitOptions::empty()) {
+            Ok(Some((reaped, status))) if reaped.as_raw_nonzero().get() == program => {
+                let raw = status.as_raw();
+                // SAFETY: the descriptor the init kept to report on.
+                let report = unsafe { std::os::fd::BorrowedFd::borrow_raw(status_fd) };
+                let _ = rustix::io::write(report, &raw.to_ne_bytes());
+                break;
             }
-        }
-        if reaped < 0 {
-            // SAFETY: exit.
-            unsafe { libc::syscall(libc::SYS_exit_group, 0) };
+            Ok(_) => {}
+            Err(_) => break,
         }
     }
+    // SAFETY: exit_group ends the init (and with it the namespace); it
+    // neither returns nor touches thread-local storage.
+    unsafe { libc::syscall(libc::SYS_exit_group, 0) };
+    unreachable!("exit_group returned")
 }
 
 /// Maps our uid and gid to themselves in the new user namespace.
@@ -257,6 +284,11 @@ unsafe fn write_file(path: &CStr, bytes: &[u8]) -> Result<(), ()> {
 unsafe fn exec_program(plan: &ChildPlan<'_>) -> ! {
     // SAFETY: plain system calls with prepared arguments.
     unsafe {
+        // The program's cgroups, joined before anything of it runs (its
+        // init stays out of them: see `start_program`).
+        for &fd in plan.join_cgroups {
+            libc::write(fd, b"0".as_ptr().cast(), 1);
+        }
         if libc::dup2(plan.stdin, 0) < 0
             || libc::dup2(plan.stdout, 1) < 0
             || libc::dup2(plan.stderr, 2) < 0
@@ -546,8 +578,12 @@ pub unsafe fn clone_init(
     extern "C" fn entry(plan: *mut std::ffi::c_void) -> libc::c_int {
         // SAFETY: the plan `clone_init` was given, alive until the init has
         // reported (see there); the init runs only async-signal-safe calls.
-        unsafe { child_main(&*plan.cast::<ChildPlan<'_>>()) }
+        unsafe { child_main(plan.cast::<ChildPlan<'_>>()) }
     }
+    debug_assert!(
+        plan.user_namespace.is_none(),
+        "an init that shares the grader's memory may not make it dumpable"
+    );
     // SAFETY: the caller upholds the contract above; glibc's clone starts
     // `entry` on `stack`, and exits with its result (it never returns).
     unsafe {
