@@ -172,7 +172,12 @@ impl Process {
                 }
             };
             if pid < 0 {
-                return Err(io::Error::last_os_error());
+                let err = io::Error::last_os_error();
+                if let Some(stack) = init_stack {
+                    stack.unmap(); // No child ever ran on it.
+                }
+                folders::remove_tree(&home);
+                return Err(err);
             }
             // Until the init is done with the plan, it shares this thread's
             // errno, and reads it: this thread only closes the child's ends

@@ -154,6 +154,9 @@ impl ProgramCgroups {
             if fs::create_dir(&dir).is_ok() {
                 let bytes = CGROUP_MEMORY_LIMIT_MIB * 1024 * 1024;
                 let _ = fs::write(dir.join("memory.limit_in_bytes"), bytes.to_string());
+                // Swap included, where the kernel accounts it: a program
+                // may not spill past the limit into swap.
+                let _ = fs::write(dir.join("memory.memsw.limit_in_bytes"), bytes.to_string());
                 cgroups.memory = Some(dir.clone());
                 cgroups.add(dir);
             }
@@ -243,6 +246,25 @@ mod tests {
     /// An empty cgroup a grader left behind long ago is removed by the next
     /// grader; a recent one is kept (its grader may be about to use it),
     /// and so is one that holds a process, however old.
+    #[test]
+    fn a_programs_memory_limit_counts_its_swap_too() {
+        let roots = CgroupRoots::detect();
+        let mut cgroups = ProgramCgroups::create(&roots);
+        let Some(dir) = cgroups.memory.clone() else {
+            return; // no writable memory cgroup here
+        };
+        let read = |file: &str| fs::read_to_string(dir.join(file)).ok();
+        let limit = (CGROUP_MEMORY_LIMIT_MIB * 1024 * 1024).to_string();
+        assert_eq!(
+            read("memory.limit_in_bytes").as_deref().map(str::trim),
+            Some(&*limit)
+        );
+        if let Some(with_swap) = read("memory.memsw.limit_in_bytes") {
+            assert_eq!(with_swap.trim(), limit);
+        }
+        cgroups.remove();
+    }
+
     #[test]
     fn only_old_empty_cgroups_left_by_a_grader_are_removed() {
         let Some(root) = CgroupRoots::detect().pids else {

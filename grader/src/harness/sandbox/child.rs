@@ -5,8 +5,9 @@
 //! only make async-signal-safe system calls, so everything here is plain
 //! system calls on prepared data, and this is the one place of the sandbox
 //! that calls libc directly. With a PID namespace the child is the
-//! namespace's init: it joins the cgroups, builds the program's filesystem
-//! ([`MountPlan`]), starts the program as pid 2 and reaps until it exits.
+//! namespace's init: it builds the program's filesystem ([`MountPlan`]),
+//! starts the program as pid 2 (which joins its cgroups before it execs)
+//! and reaps until it exits.
 //! A root grader's init shares the grader's memory instead of copying it
 //! ([`clone_init`]); only the program, until its exec, is a copy.
 
@@ -228,10 +229,10 @@ unsafe fn start_program(plan: &ChildPlan<'_>) -> (libc::pid_t, i32) {
 ///
 /// Raw system calls (rustix's), with no `errno` and no cancellation point:
 /// an init made by [`clone_init`] shares the thread-local storage of the
-/// grader's thread that started it, which may have ended by now. `waitpid`
-/// fails only when there is nothing left to wait for: no signal that can
-/// interrupt it has a handler here (a namespace's init gets no signal it
-/// has no handler for, and the grader's handlers are for faults only).
+/// grader's thread that started it, which may have ended by now (rustix's
+/// own system calls, not its `use-libc` backend, which nothing here turns
+/// on). An interrupted wait is waited again; `waitpid` fails otherwise only
+/// when there is nothing left to wait for.
 unsafe fn run_init(program: libc::pid_t, status_fd: i32) -> ! {
     use rustix::process::{WaitOptions, waitpid};
     loop {
@@ -243,7 +244,7 @@ unsafe fn run_init(program: libc::pid_t, status_fd: i32) -> ! {
                 let _ = rustix::io::write(report, &raw.to_ne_bytes());
                 break;
             }
-            Ok(_) => {}
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(_) => break,
         }
     }
