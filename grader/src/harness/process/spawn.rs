@@ -31,6 +31,10 @@ impl Process {
     /// Starts `launch` as an untrusted guest (see [`sandbox`]): its own
     /// process group, namespaces, filesystem, uid, cgroups and environment,
     /// as far as the machine allows.
+    ///
+    /// The program lives no longer than the thread that calls this: its
+    /// parent-death signal follows that thread, not the grader's process
+    /// (a check's programs end with the check's thread).
     pub fn spawn(launch: &Launch, registry: Arc<Registry>) -> io::Result<Self> {
         let policy = Policy::get();
         let token = format!("{:016x}", fastrand::u64(..));
