@@ -208,6 +208,13 @@ pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
     command.stderr(Stdio::piped());
     let result = run_cargo(command, spec, tee)?;
     let compiler_output = || strip_colours(&String::from_utf8_lossy(&result.stderr));
+    let did_not_compile = || {
+        format!(
+            "{} did not compile:\n{}",
+            spec.crate_name,
+            compiler_output()
+        )
+    };
     let messages = artifacts(&result.stdout);
     let manifest = spec.crate_dir.join("Cargo.toml");
     let mut binaries = Binaries {
@@ -237,11 +244,7 @@ pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
         return Err(if result.status.success() {
             format!("{} built no binary named `{name}`", spec.crate_name)
         } else {
-            format!(
-                "{} did not compile:\n{}",
-                spec.crate_name,
-                compiler_output()
-            )
+            did_not_compile()
         });
     }
     if let Some(package) = spec.lab.grader_tests {
@@ -257,11 +260,7 @@ pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
             }
         }));
     } else if !result.status.success() {
-        return Err(format!(
-            "{} did not compile:\n{}",
-            spec.crate_name,
-            compiler_output()
-        ));
+        return Err(did_not_compile());
     }
     Ok(binaries)
 }
