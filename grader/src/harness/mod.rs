@@ -2,9 +2,9 @@
 //! program (here: `process`, `capture`, `ready`, `finished`, `limits`, and
 //! its containment in `sandbox/`), talking to it (`net/`: TCP and UDP with
 //! deadlines, the grader's peers), observing it (`observe/`: `/proc`,
-//! sock_diag, stalls), recording and showing what happened
-//! (`conversation`, `show`, `snapshot`), and the [`Ctx`] that ties them to
-//! one check.
+//! sock_diag, stalls), drawing what to send (`payload`), recording and
+//! showing what happened (`conversation`, `show`, `snapshot`), and the
+//! [`Ctx`] that ties them to one check.
 
 pub mod capture;
 pub mod conversation;
@@ -15,6 +15,7 @@ mod launch;
 pub mod limits;
 pub mod net;
 pub mod observe;
+pub mod payload;
 pub mod process;
 pub mod ready;
 pub mod sandbox;

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::harness::net::{self, ReadEnd};
 use crate::harness::observe::procfs;
+use crate::harness::payload;
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
@@ -212,9 +213,7 @@ pub(super) fn largest_content(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
     // Exactly the limit: allowed, only what is above it is refused.
     let mut rng = ctx.rng();
-    let content: Vec<u8> = std::iter::repeat_with(|| rng.u8(..))
-        .take(MAX_CONTENT_LENGTH as usize)
-        .collect();
+    let content = payload::bytes(&mut rng, MAX_CONTENT_LENGTH as usize);
     ask(
         ctx,
         &mut server,

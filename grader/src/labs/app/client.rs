@@ -5,6 +5,7 @@ use std::io::Write;
 use std::net::{Shutdown, SocketAddr};
 
 use crate::harness::net::conn::Conn;
+use crate::harness::payload;
 
 use serde_json::{Value, json};
 
@@ -53,7 +54,7 @@ impl Answers {
         words.push(rng.u32(..).to_string());
         let mut binary = b"seeded ".to_vec();
         let length = rng.usize(8..24);
-        binary.extend(std::iter::repeat_with(|| rng.u8(..)).take(length));
+        binary.extend(payload::bytes(&mut rng, length));
         Answers::Seeded {
             result: format!("{} 🐇", words.join(" ")),
             binary,

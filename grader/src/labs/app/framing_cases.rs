@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::protocol::{self};
 use super::{CLIENT_BINARY_TYPE, MAX_CONTENT_LENGTH, REQUIRED_KEYS};
+use crate::harness::payload;
 use crate::harness::show;
 
 /// One case: a few calls, judged together.
@@ -228,14 +229,12 @@ fn error_with(kind: &'static str, field: &'static str, value: Value) -> Expect {
 
 fn random_bytes(rng: &mut fastrand::Rng, length: std::ops::Range<usize>) -> Vec<u8> {
     let length = rng.usize(length);
-    std::iter::repeat_with(|| rng.u8(..)).take(length).collect()
+    payload::bytes(rng, length)
 }
 
 /// Text of about `length` characters, some of them more than one byte.
 fn text(rng: &mut fastrand::Rng, length: usize) -> String {
-    let mut text: String = std::iter::repeat_with(|| rng.alphanumeric())
-        .take(length)
-        .collect();
+    let mut text = payload::alphanumeric(rng, length);
     for _ in 0..2 {
         let at = text
             .char_indices()

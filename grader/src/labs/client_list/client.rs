@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::harness::net::conn::{Conn, TooMuch};
 use crate::harness::net::{self, Peer};
+use crate::harness::payload;
 use crate::harness::process::Finished;
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
@@ -323,9 +324,7 @@ pub(super) fn client_order(ctx: &Ctx) -> CheckResult {
     .map(|name| ((*name).to_owned(), rng.u16(1024..)))
     .collect();
     while others.len() < 30 {
-        let name: String = std::iter::repeat_with(|| rng.alphanumeric())
-            .take(6)
-            .collect();
+        let name = payload::alphanumeric(&mut rng, 6);
         if !others.iter().any(|(other, _)| *other == name) {
             others.push((name, rng.u16(1024..)));
         }

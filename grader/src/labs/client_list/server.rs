@@ -12,6 +12,7 @@ use crate::harness::net::conn::Conn;
 use crate::harness::net::{self, SendPlan};
 use crate::harness::observe::procfs::TcpBuffers;
 use crate::harness::observe::{procfs, stall};
+use crate::harness::payload;
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
@@ -522,9 +523,7 @@ pub(super) fn sorted(ctx: &Ctx) -> CheckResult {
     .collect();
     while names.len() < 32 {
         let len = rng.usize(3..9);
-        let name: String = std::iter::repeat_with(|| rng.alphanumeric())
-            .take(len)
-            .collect();
+        let name = payload::alphanumeric(&mut rng, len);
         if !names.contains(&name) {
             names.push(name);
         }

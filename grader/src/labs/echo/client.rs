@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::harness::net::conn::{Conn, TooMuch};
 use crate::harness::net::{self, Peer, RefusingPort};
+use crate::harness::payload;
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, show};
@@ -296,9 +297,7 @@ pub(super) fn client_output(ctx: &Ctx) -> CheckResult {
 
 pub(super) fn client_large(ctx: &Ctx) -> CheckResult {
     let mut rng = ctx.rng();
-    let message: String = std::iter::repeat_with(|| rng.alphanumeric())
-        .take(100 * 1024)
-        .collect();
+    let message = payload::alphanumeric(&mut rng, 100 * 1024);
     let (peer, heard) = echo_peer(ctx, message.as_bytes(), 4096)?;
     expect_client_output(ctx, &[&message], (peer, &heard), message.as_bytes())
         .map(drop)
@@ -331,7 +330,7 @@ pub(super) fn client_prints_the_reply(ctx: &Ctx) -> CheckResult {
     let mut rng = ctx.rng();
     let mut reply = b"not an echo: ".to_vec();
     let length = rng.usize(16..48);
-    reply.extend(std::iter::repeat_with(|| rng.u8(..)).take(length));
+    reply.extend(payload::bytes(&mut rng, length));
     let heard = Arc::new(Heard::expecting(HELLO));
     let noted = Arc::clone(&heard);
     let peer = Peer::serve_one(ctx.deadline(), move |mut stream| {

@@ -5,6 +5,7 @@ use std::net::{Ipv6Addr, Shutdown};
 
 use crate::harness::net::{self, SendPlan};
 use crate::harness::observe::procfs;
+use crate::harness::payload;
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Evidence, Server, show};
 use crate::outcome::{CheckResult, Failure};
@@ -98,9 +99,7 @@ pub(super) fn hello(ctx: &Ctx) -> CheckResult {
 pub(super) fn one_mebibyte(ctx: &Ctx) -> CheckResult {
     let mut server = start(ctx)?;
     let mut rng = ctx.rng();
-    let payload: Vec<u8> = std::iter::repeat_with(|| rng.u8(..))
-        .take(1024 * 1024)
-        .collect();
+    let payload = payload::bytes(&mut rng, 1024 * 1024);
     expect_echo(
         ctx,
         &mut server,

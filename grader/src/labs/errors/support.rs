@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::harness::net::Peer;
 use crate::harness::net::conn::{Conn, TooMuch};
+use crate::harness::payload;
 use crate::harness::process::{Finished, Launch};
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
@@ -211,15 +212,13 @@ pub(super) fn expect_request_sent(
 
 pub(super) fn random_reply(ctx: &Ctx, len: usize) -> Vec<u8> {
     let mut rng = ctx.rng();
-    std::iter::repeat_with(|| rng.u8(..)).take(len).collect()
+    payload::bytes(&mut rng, len)
 }
 
 /// A path with characters that must go out verbatim (no encoding, no
 /// trimming): a space, `%`, `?`, `&`.
 pub(super) fn random_path(ctx: &Ctx) -> String {
     let mut rng = ctx.rng();
-    let name: String = std::iter::repeat_with(|| rng.alphanumeric())
-        .take(8)
-        .collect();
+    let name = payload::alphanumeric(&mut rng, 8);
     format!("/lab2/{name}.bin?part={}&q=a%20b c", rng.u16(..))
 }

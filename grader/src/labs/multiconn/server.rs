@@ -13,6 +13,7 @@ use crate::harness::net::conn::Conn;
 use crate::harness::net::{self, ReadEnd};
 use crate::harness::observe::procfs::TcpBuffers;
 use crate::harness::observe::{procfs, stall};
+use crate::harness::payload;
 use crate::harness::process::Launch;
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Evidence, Server, show};
@@ -118,9 +119,7 @@ pub(super) fn many_clients(ctx: &Ctx) -> CheckResult {
         let stream = crowd.connect(deadline).map_err(|failure| {
             server.explain(failure.detail(format!("{} clients were connected already", number - 1)))
         })?;
-        let tag: String = std::iter::repeat_with(|| rng.alphanumeric())
-            .take(16)
-            .collect();
+        let tag = payload::alphanumeric(&mut rng, 16);
         clients.push((stream, format!("client {number} of {CLIENTS}: {tag}")));
     }
     // Everyone sends while the server is stopped (as by Ctrl-Z), then it
@@ -206,11 +205,7 @@ pub(super) fn non_reading_client(ctx: &Ctx) -> CheckResult {
     let total = beyond_buffers(&TcpBuffers::here());
     let hog_chunk: Arc<Vec<u8>> = {
         let mut rng = ctx.rng();
-        Arc::new(
-            std::iter::repeat_with(|| rng.alphanumeric() as u8)
-                .take(64 * 1024)
-                .collect(),
-        )
+        Arc::new(payload::alphanumeric(&mut rng, 64 * 1024).into_bytes())
     };
     let sent = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicBool::new(false));
@@ -308,9 +303,7 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
     let mut rng = ctx.rng();
     // Far more than the buffers hold: most of the echo waits in the server.
     let buffers = TcpBuffers::here();
-    let payload: Vec<u8> = std::iter::repeat_with(|| rng.u8(..))
-        .take(beyond_buffers(&buffers))
-        .collect();
+    let payload = payload::bytes(&mut rng, beyond_buffers(&buffers));
     if let Some(note) = buffers_note(&buffers, payload.len(), EIGHT_MIB) {
         ctx.note_try_it(note);
     }
@@ -453,9 +446,7 @@ pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
             margin
         };
         let shown = size(bytes);
-        let payload: Vec<u8> = std::iter::repeat_with(|| rng.alphanumeric() as u8)
-            .take(bytes)
-            .collect();
+        let payload = payload::alphanumeric(&mut rng, bytes).into_bytes();
         let mut writer = &rude;
         let written = net::write_all_until(&mut writer, &payload, ctx.within(10.0));
         sent_by_rude.push(payload);

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::harness::net::udp::{self, Datagram, Udp};
+use crate::harness::payload;
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Evidence, Server, show};
 use crate::outcome::{CheckResult, Failure};
@@ -236,7 +237,7 @@ pub(super) fn large_datagram(ctx: &Ctx) -> CheckResult {
     let mut server = start(ctx)?;
     let socket = grader_socket()?;
     let mut rng = ctx.rng();
-    let payload: Vec<u8> = std::iter::repeat_with(|| rng.u8(..)).take(8192).collect();
+    let payload = payload::bytes(&mut rng, 8192);
     send(ctx, &socket, &payload, &server)?;
     expect_reply(
         &mut server,
