@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::capture::complete_lines;
-use super::observe::procfs;
+use super::observe::{procfs, sockdiag};
 use super::process::{Finished, Launch, Process, Registry, describe_status};
 use super::sandbox::Grant;
 use super::snapshot::{self, SnapshotMode};
@@ -292,7 +292,7 @@ impl Server {
             let unread = Unread {
                 bytes: procfs::unread_by_server(self.addr).ok()?,
                 ends: procfs::unnoticed_ends(self.addr).ok()?,
-                unaccepted: procfs::accept_queue(self.addr.port()).ok()?.unwrap_or(0),
+                unaccepted: sockdiag::accept_queue(self.addr.port()).ok()?.unwrap_or(0),
             };
             let cpu = procfs::cpu_time(pid).ok()?;
             (waiting && (unread.bytes > 0 || unread.ends > 0 || unread.unaccepted > 0))

@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::harness::Server;
 use crate::harness::net::Crowd;
 use crate::harness::net::conn::Conn;
-use crate::harness::observe::procfs;
+use crate::harness::observe::{procfs, sockdiag};
 use crate::outcome::Failure;
 
 /// The server's descriptor limit: room for a runtime's own and for dozens
@@ -80,7 +80,7 @@ pub fn use_up(server: &mut Server, limit: u64, deadline: Instant) -> Result<Vec<
         return Ok(clients);
     }
     let port = server.addr.port();
-    let queued = procfs::accept_queue(port).ok().flatten().unwrap_or(0);
+    let queued = sockdiag::accept_queue(port).ok().flatten().unwrap_or(0);
     Err(server.explain(
         Failure::new(format!(
             "with room for {room} more descriptors, {} more clients connected, but the server \
@@ -111,7 +111,7 @@ pub fn wait_for_room(server: &mut Server, limit: u64, deadline: Instant) -> Resu
     let pid = server.process.pid();
     let port = server.addr.port();
     let has_room = || {
-        let queued = procfs::accept_queue(port)
+        let queued = sockdiag::accept_queue(port)
             .ok()
             .flatten()
             .map_or(TOO_MANY as u64, u64::from);

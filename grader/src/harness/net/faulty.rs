@@ -10,7 +10,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::conn::Conn;
 use super::try_connect;
-use crate::harness::observe::procfs;
+use crate::harness::observe::sockdiag;
 
 /// Holds a port on which connections are refused: a bound socket that does
 /// not listen. Nothing else can take the port while it is held, so a check
@@ -87,6 +87,6 @@ impl FullBacklog {
 
     fn is_full(port: u16) -> io::Result<bool> {
         // Full once more connections wait than the backlog of 0.
-        Ok(procfs::accept_queue(port)?.is_some_and(|queued| queued > 0))
+        Ok(sockdiag::accept_queue(port)?.is_some_and(|queued| queued > 0))
     }
 }

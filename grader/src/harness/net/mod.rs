@@ -105,7 +105,7 @@ impl Crowd {
                 let room_by = (Instant::now() + Duration::from_secs(1)).min(deadline);
                 let (port, room) = (self.addr.port(), self.capacity - self.batch);
                 self.patient = procfs::watch_until(room_by, || {
-                    procfs::accept_queue(port)
+                    sockdiag::accept_queue(port)
                         .map_or(true, |queue| queue.is_none_or(|queued| queued <= room))
                 });
             }

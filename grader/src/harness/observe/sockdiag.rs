@@ -1,7 +1,9 @@
-//! What `/proc/net/tcp` does not show, from the kernel's sock_diag netlink
-//! interface, for the calling thread's network namespace (Linux only):
+//! What `/proc/net/tcp` does not show, or shows only in a walk of the whole
+//! table, from the kernel's sock_diag netlink interface, for the calling
+//! thread's network namespace (Linux only):
 //!
-//! - the backlog of a listening socket (the Send-Q that `ss -lnt` prints);
+//! - a listening socket's backlog (the Send-Q that `ss -lnt` prints) and
+//!   how many connections wait in its accept queue ([`listener`]);
 //! - how many bytes one connection's socket has received in all, and how
 //!   many of them its program has not read yet ([`tcp_connection`]). That
 //!   one is a lookup of one socket by its addresses: it walks no table,
@@ -26,19 +28,46 @@ const HEADER: usize = 16;
 const SOCK_ID: usize = 48;
 /// The size of `struct inet_diag_msg`, the start of each reply.
 const REPLY: usize = 4 + SOCK_ID + 5 * 4;
-/// Where `idiag_wqueue` sits in a reply: for a listener, its backlog.
+/// Where `idiag_rqueue` sits in a reply: bytes not read yet; for a
+/// listener, the connections in its accept queue.
+const READ_QUEUE: usize = 4 + SOCK_ID + 4;
+/// Where `idiag_wqueue` sits in a reply: bytes not acknowledged yet; for a
+/// listener, its backlog.
 const WRITE_QUEUE: usize = 4 + SOCK_ID + 2 * 4;
 
-/// The backlog of the TCP listener on `port` (IPv4 or IPv6), or `None` when
-/// nothing listens there.
-pub fn listen_backlog(port: u16) -> io::Result<Option<u32>> {
+/// A listening TCP socket, as its kernel sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listener {
+    /// Connections the handshake completed that no `accept` took yet.
+    pub queued: u32,
+    /// The most connections the accept queue holds (what `listen` asked
+    /// for, capped by `net.core.somaxconn`).
+    pub backlog: u32,
+}
+
+/// The TCP listener on `port` (IPv4 or IPv6), or `None` when nothing
+/// listens there. It asks for the namespace's listeners only, so a check
+/// can ask after each of its clients however many connections are open.
+pub fn listener(port: u16) -> io::Result<Option<Listener>> {
     for family in [libc::AF_INET, libc::AF_INET6] {
         let family = u8::try_from(family).map_err(io::Error::other)?;
-        if let Some(backlog) = query(family, port)? {
-            return Ok(Some(backlog));
+        if let Some(listener) = query(family, port)? {
+            return Ok(Some(listener));
         }
     }
     Ok(None)
+}
+
+/// The backlog of the TCP listener on `port`, or `None` when nothing
+/// listens there.
+pub fn listen_backlog(port: u16) -> io::Result<Option<u32>> {
+    Ok(listener(port)?.map(|listener| listener.backlog))
+}
+
+/// How many connections wait in the accept queue of the TCP listener on
+/// `port`; `None` when nothing listens there.
+pub fn accept_queue(port: u16) -> io::Result<Option<u32>> {
+    Ok(listener(port)?.map(|listener| listener.queued))
 }
 
 /// A netlink header and `struct inet_diag_req_v2` asking for every TCP
@@ -81,7 +110,7 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 }
 
 /// Asks for every TCP listener of `family` and picks the one on `port`.
-fn query(family: u8, port: u16) -> io::Result<Option<u32>> {
+fn query(family: u8, port: u16) -> io::Result<Option<Listener>> {
     let mut socket = diag_socket()?;
     socket.send(&request(family))?;
     let mut buffer = vec![0u8; 64 * 1024];
@@ -101,7 +130,10 @@ fn query(family: u8, port: u16) -> io::Result<Option<u32>> {
             }
             let reply = &rest[HEADER..length];
             if reply.len() >= REPLY && u16::from_be_bytes([reply[4], reply[5]]) == port {
-                found = Some(u32_at(reply, WRITE_QUEUE));
+                found = Some(Listener {
+                    queued: u32_at(reply, READ_QUEUE),
+                    backlog: u32_at(reply, WRITE_QUEUE),
+                });
             }
             // Netlink messages are padded to 4 bytes.
             rest = &rest[length.next_multiple_of(4).min(rest.len())..];
@@ -116,8 +148,6 @@ fn query(family: u8, port: u16) -> io::Result<Option<u32>> {
 const INET_DIAG_INFO: u16 = 2;
 /// `INET_DIAG_NOCOOKIE`: look the socket up by its addresses alone.
 const NO_COOKIE: u32 = u32::MAX;
-/// Where `idiag_rqueue` sits in a reply: bytes not read yet.
-const READ_QUEUE: usize = 4 + SOCK_ID + 4;
 /// Where `idiag_inode` sits in a reply: 0 once no program holds the socket.
 const INODE: usize = 4 + SOCK_ID + 4 * 4;
 /// Where `tcpi_bytes_received` sits in `struct tcp_info` (Linux 4.1 on).
@@ -401,6 +431,31 @@ mod tests {
             .expect("inet")
             .port();
         assert_eq!(listen_backlog(port).expect("sock_diag"), Some(7));
+    }
+
+    #[test]
+    fn a_listeners_accept_queue_is_what_proc_net_tcp_shows() {
+        let listener = std::net::TcpListener::bind("[::1]:0").expect("bind");
+        let addr = listener.local_addr().expect("bound");
+        let from_proc = || {
+            procfs::tcp_sockets()
+                .unwrap()
+                .into_iter()
+                .find(|socket| {
+                    socket.local_port == addr.port() && socket.state == procfs::Socket::LISTEN
+                })
+                .map(|socket| socket.rx_queue)
+        };
+        assert_eq!(accept_queue(addr.port()).unwrap(), Some(0));
+        let waiting: Vec<_> = (0..3)
+            .map(|_| std::net::TcpStream::connect(addr).expect("connect"))
+            .collect();
+        // The handshake completes in the kernel before `connect` returns.
+        assert_eq!(accept_queue(addr.port()).unwrap(), Some(3));
+        assert_eq!(accept_queue(addr.port()).unwrap(), from_proc());
+        let _taken = listener.accept().expect("accept");
+        assert_eq!(accept_queue(addr.port()).unwrap(), Some(2));
+        drop(waiting);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::harness::net::conn::Conn;
 use crate::harness::net::{self, ReadEnd};
 use crate::harness::observe::procfs::TcpBuffers;
-use crate::harness::observe::{procfs, stall};
+use crate::harness::observe::{procfs, sockdiag, stall};
 use crate::harness::payload;
 use crate::harness::process::Launch;
 use crate::harness::snapshot::redact;
@@ -131,7 +131,7 @@ pub(super) fn many_clients(ctx: &Ctx) -> CheckResult {
     // the handout warns.
     let port = server.addr.port();
     stall::until_asleep_in_poll(server.process.pid(), ctx.within(5.0), || {
-        procfs::accept_queue(port).is_ok_and(|queue| queue.is_none_or(|queued| queued == 0))
+        sockdiag::accept_queue(port).is_ok_and(|queue| queue.is_none_or(|queued| queued == 0))
     });
     let paused = server.process.pause(deadline);
     for (number, (stream, message)) in clients.iter().enumerate() {

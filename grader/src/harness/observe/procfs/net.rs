@@ -174,16 +174,6 @@ pub fn unnoticed_ends(server: SocketAddr) -> io::Result<usize> {
         .count())
 }
 
-/// How many connections wait in the accept queue of the listening socket on
-/// `port`; `None` when nothing listens there. (The backlog is not in
-/// `/proc/net/tcp`: see [`crate::harness::observe::sockdiag`].)
-pub fn accept_queue(port: u16) -> io::Result<Option<u32>> {
-    Ok(tcp_sockets()?
-        .iter()
-        .find(|socket| socket.local_port == port && socket.state == Socket::LISTEN)
-        .map(|socket| socket.rx_queue))
-}
-
 /// An address as `/proc/net/tcp` prints it: the IP as 32-bit words in the
 /// machine's byte order, in hex, then the port in hex (`0100007F:1F90`).
 pub fn proc_net_address(addr: SocketAddr) -> String {
