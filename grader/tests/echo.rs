@@ -22,7 +22,7 @@ use support::*;
     "echo-server",
     "text_roundtrip",
     "echo.one_mebibyte",
-    "#why-write_all"
+    "#step-2-the-echo-loop"
 )]
 #[case::reads_once(
     "echo-server",
@@ -39,6 +39,12 @@ use support::*;
 #[case::stops_after_one_client(
     "echo-server",
     "one_client",
+    "echo.second_client",
+    "#step-3-one-client-after-another"
+)]
+#[case::exits_on_one_clients_error(
+    "echo-server",
+    "exits_on_client_error",
     "echo.second_client",
     "#step-3-one-client-after-another"
 )]

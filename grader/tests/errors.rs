@@ -71,6 +71,12 @@ use support::*;
     "errors.reset",
     "#step-5-receive-the-reply"
 )]
+#[case::loses_the_reply_on_an_error(
+    "socket-errors",
+    "reply_at_the_end",
+    "errors.reset",
+    "#step-5-receive-the-reply"
+)]
 #[case::timeout_in_eagain_words(
     "socket-errors",
     "eagain_words",

@@ -24,11 +24,21 @@ fn start(ctx: &Ctx) -> Result<Server, Failure> {
     ))
 }
 
-/// An echo longer than what was sent that begins with what was sent: the
-/// server wrote back more than `read` returned, its whole buffer with the
-/// stale bytes after the `n` it read. Step 2 names this bug.
-fn longer_echo(failure: Failure, sent: &[u8], received: &[u8]) -> Failure {
-    if received.len() > sent.len() && !sent.is_empty() && received[0] == sent[0] {
+/// What a wrong echo says of the server's loop; Step 2 names both bugs:
+/// - U+FFFD where the payload had a byte that is not UTF-8: the server
+///   decoded the bytes into text, lossily, and encoded them back;
+/// - longer than what was sent and beginning with it: the server wrote
+///   back more than `read` returned, its whole buffer with the stale bytes
+///   after the `n` it read.
+fn wrong_echo(failure: Failure, sent: &[u8], received: &[u8]) -> Failure {
+    const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
+    let differs_at = sent.iter().zip(received).position(|(s, r)| s != r);
+    if differs_at.is_some_and(|at| received[at..].starts_with(REPLACEMENT)) {
+        failure.diagnosis(
+            "The echo has U+FFFD (the bytes EF BF BD) where the payload had bytes that are not valid UTF-8: the server turned the bytes into text (`String::from_utf8_lossy`) and back. The data is bytes: echo the `&buffer[..n]` you read as it is.",
+            "#step-2-the-echo-loop",
+        )
+    } else if received.len() > sent.len() && !sent.is_empty() && received[0] == sent[0] {
         failure.diagnosis(
             "The echo is longer than what was sent: write back only the `n` bytes that `read` returned (`write_all(&buffer[..n])`), not the whole buffer, whose rest holds zeros or the bytes of an earlier read.",
             "#step-2-the-echo-loop",
@@ -71,7 +81,7 @@ fn expect_echo(
                     "#why-read-returns-less-than-you-asked",
                 )
         } else {
-            longer_echo(failure, payload, &exchange.received)
+            wrong_echo(failure, payload, &exchange.received)
         };
         server.explain(failure)
     })
@@ -166,7 +176,7 @@ pub(super) fn echo_before_half_close(ctx: &Ctx) -> CheckResult {
                     "#step-2-the-echo-loop",
                 )
         } else {
-            longer_echo(failure, question, &received)
+            wrong_echo(failure, question, &received)
         }));
     }
     // The rest of the conversation as usual: half-close, then the end.
@@ -197,7 +207,7 @@ pub(super) fn second_client(ctx: &Ctx) -> CheckResult {
     );
     exchange
         .expect_bytes(b"first client", "echo to the first client")
-        .map_err(|f| server.explain(longer_echo(f, b"first client", &exchange.received)))?;
+        .map_err(|f| server.explain(wrong_echo(f, b"first client", &exchange.received)))?;
     if exchange.end != net::ReadEnd::Eof {
         return Err(server.explain(Failure::new(
             "after the first client half-closed, the server did not close that connection",
@@ -210,8 +220,55 @@ pub(super) fn second_client(ctx: &Ctx) -> CheckResult {
         b"second client",
         SendPlan::ALL_THEN_CLOSE,
         "echo to the second client, after the first left",
-    )
+    )?;
+    // A client that resets its connection (RST) while the server waits
+    // for its next bytes: the server's `read` fails, and that is the
+    // client's problem, not the server's.
+    let resetting = server.connect(ctx.deadline())?;
+    let exchange = net::exchange(
+        &resetting,
+        RESETTING,
+        SendPlan {
+            half_close: false,
+            ..SendPlan::ALL_THEN_CLOSE
+        },
+        Some(RESETTING.len()),
+        ctx.within(5.0),
+    );
+    exchange
+        .expect_bytes(RESETTING, "echo to the third client, before it resets")
+        .map_err(|f| server.explain(f))?;
+    resetting
+        .reset()
+        .map_err(|err| Failure::new(format!("the grader could not reset its connection: {err}")))?;
+    let after_reset = server.connect(ctx.deadline());
+    after_reset
+        .and_then(|fourth| {
+            let exchange = net::exchange(
+                &fourth,
+                b"fourth client",
+                SendPlan::ALL_THEN_CLOSE,
+                Some(b"fourth client".len()),
+                ctx.within(5.0),
+            );
+            exchange.expect_bytes(b"fourth client", "echo to the fourth client")
+        })
+        .map_err(|failure| {
+            server.explain(
+                failure
+                    .detail(
+                        "the third client had reset its connection (RST) while the server waited for its next bytes",
+                    )
+                    .diagnosis(
+                        "A failed `read` or `write` with one client (here `Connection reset by peer`) must not end the server: report it (a line on stdout or stderr), drop that connection and go back to `accept`; do not return the error from your accept loop with `?`.",
+                        "#step-3-one-client-after-another",
+                    ),
+            )
+        })
 }
+
+/// What the client that resets its connection sends first.
+const RESETTING: &[u8] = b"third client, about to reset";
 
 /// The log lines the contract names, in order, with ports redacted.
 fn contract_lines(server: &Server) -> String {
@@ -240,7 +297,7 @@ pub(super) fn server_log(ctx: &Ctx) -> CheckResult {
     );
     exchange
         .expect_bytes(HELLO, "echo")
-        .map_err(|f| server.explain(longer_echo(f, HELLO, &exchange.received)))?;
+        .map_err(|f| server.explain(wrong_echo(f, HELLO, &exchange.received)))?;
     drop(stream);
     let disconnected = format!("Disconnected {peer}");
     if server

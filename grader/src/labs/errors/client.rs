@@ -7,8 +7,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::harness::net::{self, FullBacklog, Peer, RefusingPort};
-use crate::harness::observe::procfs;
 use crate::harness::observe::stall;
+use crate::harness::observe::{procfs, sockdiag};
 use crate::harness::process::{Finished, Launch};
 use crate::harness::snapshot::redact_after;
 use crate::harness::{Ctx, show};
@@ -294,16 +294,18 @@ const HALF_CLOSE_GRACE: f64 = 0.5;
 /// How often the resetting peer looks at the client while it waits.
 const LOOK_EVERY: Duration = Duration::from_millis(5);
 
-/// A peer that reads the request and resets the connection (SO_LINGER 0
-/// makes `close` send RST instead of FIN). A client that half-closes after
+/// A peer that reads the request, sends the first part of a reply
+/// (`partial`) and resets the connection (SO_LINGER 0 makes `close` send
+/// RST instead of FIN). A client that half-closes after
 /// its request (allowed; lab 1 teaches it) is given the time to do so
 /// first, so that the reset always meets it in its receive stage: the peer
 /// resets at the earliest evidence that the client is there, its end of
 /// stream or more bytes arriving, or the client asleep in a receive on
 /// this connection ([`stall::receiving_on`]: it will not half-close before
 /// it hears from the peer), and otherwise once the grace has passed.
-fn resetting_peer(ctx: &Ctx) -> Result<Peer<Request>, Failure> {
+fn resetting_peer(ctx: &Ctx, partial: Vec<u8>) -> Result<Peer<Request>, Failure> {
     let grace = ctx.scaled(HALF_CLOSE_GRACE);
+    let deadline = ctx.deadline();
     start_peer(ctx, move |mut stream| {
         let request = read_request(&mut stream);
         // The client waits for the reset while the grader waits its grace.
@@ -311,6 +313,13 @@ fn resetting_peer(ctx: &Ctx) -> Result<Peer<Request>, Failure> {
         let until = Instant::now() + grace;
         let client = stream.peer_addr()?;
         let me = stream.local_addr()?;
+        std::io::Write::write_all(&mut &stream, &partial)?;
+        // A reset throws away what was not sent yet: the part of the reply
+        // must have reached the client's kernel (acknowledged) first.
+        procfs::watch_until(deadline, || {
+            sockdiag::tcp_socket(me, client)
+                .is_ok_and(|socket| socket.is_none_or(|socket| socket.tx_queue == 0))
+        });
         let mut rest = [0; 64];
         loop {
             let left = until.saturating_duration_since(Instant::now());
@@ -339,7 +348,15 @@ fn resetting_peer(ctx: &Ctx) -> Result<Peer<Request>, Failure> {
 }
 
 pub(super) fn reset(ctx: &Ctx) -> CheckResult {
-    let peer = resetting_peer(ctx)?;
+    // It ends its line, so that an error line after it on stdout is a
+    // line of its own (the stage is read from lines).
+    let partial = [
+        b"HTTP/1.0 200 OK\r\n\r\nthe first part of a reply, cut short by a reset: ".as_slice(),
+        &random_reply(ctx, 64),
+        b"\n",
+    ]
+    .concat();
+    let peer = resetting_peer(ctx, partial.clone())?;
     let launch = client(ctx, "127.0.0.1", peer.addr.port(), "/", &[])?;
     let finished = ctx.run(&launch, QUICK)?;
     net::poke(peer.addr);
@@ -360,16 +377,37 @@ pub(super) fn reset(ctx: &Ctx) -> CheckResult {
     // The cause says what happened: a reset, not a timeout. Its line may
     // be on either stream: which one is `stderr_not_stdout`'s business, and
     // a line on stdout costs that check, not this one too.
-    if stage_line(&finished, RECEIVE)
+    if !stage_line(&finished, RECEIVE)
         .is_some_and(|line| line.to_ascii_lowercase().contains("reset"))
     {
+        return Err(Failure::new(
+            "against a server that resets the connection, the receive error does not say it was reset",
+        )
+        .expected("`Error receiving data: ` and the error the read returned, which names the reset (`Connection reset by peer`)")
+        .actual(outputs(&finished)));
+    }
+    // What arrived before the reset is part of the reply: it is on stdout,
+    // byte for byte (an error line may follow it there: that one costs
+    // `stderr_not_stdout`).
+    if finished.stdout.starts_with(&partial) {
         return Ok(());
     }
-    Err(Failure::new(
-        "against a server that resets the connection, the receive error does not say it was reset",
-    )
-    .expected("`Error receiving data: ` and the error the read returned, which names the reset (`Connection reset by peer`)")
-    .actual(outputs(&finished)))
+    let mut failure = Failure::new(format!(
+        "the {} bytes the server sent before it reset the connection are not on stdout",
+        partial.len()
+    ))
+    .expected("the part of the reply that arrived, byte for byte on stdout, then the receive error")
+    .actual(format!("{} bytes on stdout", finished.stdout.len()));
+    if let Some(difference) = show::first_difference(&partial, &finished.stdout) {
+        failure = failure.detail(difference);
+    }
+    let hint = if !finished.stdout.is_empty() && partial.starts_with(&finished.stdout) {
+        // The beginning is there, the end is not: written, never flushed.
+        "The reply is there up to a point, then stops: what was still in stdout's buffer was lost when the program exited. Flush stdout before you exit on an error (`std::process::exit` does not flush what `print!` buffered; returning from `main` does)."
+    } else {
+        "Write each piece to stdout as soon as `read` returns it (`&buffer[..n]`): a reply cut short by an error is still shown up to where it stopped. Reading everything first (`read_to_end`) and printing at the end loses it all when a read fails."
+    };
+    Err(failure.diagnosis(hint, "#step-5-receive-the-reply"))
 }
 
 /// The `--timeout` of [`timeout_honoured`]: not a whole number, so that a
@@ -458,7 +496,7 @@ pub(super) fn stderr_not_stdout(ctx: &Ctx) -> CheckResult {
     let refusing = RefusingPort::reserve().map_err(|err| grader_error("reserve a port", err))?;
     let launch = client(ctx, "127.0.0.1", refusing.addr.port(), "/", &[])?;
     expect_stderr_only(ctx, &launch, "connection refused")?;
-    let peer = resetting_peer(ctx)?;
+    let peer = resetting_peer(ctx, Vec::new())?;
     let launch = client(ctx, "127.0.0.1", peer.addr.port(), "/", &[])?;
     expect_stderr_only(ctx, &launch, "connection reset")
 }
@@ -569,7 +607,7 @@ pub(super) fn messages(ctx: &Ctx) -> CheckResult {
         .map_err(|err| grader_error("listen", err))?
         .port()
         .to_string();
-    let peer = resetting_peer(ctx)?;
+    let peer = resetting_peer(ctx, Vec::new())?;
     let runs = [
         (
             "socket() fails with EMFILE",
