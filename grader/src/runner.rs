@@ -429,21 +429,28 @@ fn outcome(
 
 /// A gated check keeps its points only when its gate passed too.
 fn apply_gates(mut checks: Vec<CheckOutcome>) -> Vec<CheckOutcome> {
-    let failed_gates: Vec<(String, String)> = checks
+    let failed_gates: Vec<(String, String, String)> = checks
         .iter()
         .filter_map(|check| {
             let gate = rubric::find(&check.id)?.requires.clone()?;
             let gate_outcome = checks.iter().find(|other| other.id == gate)?;
-            (check.passed() && !gate_outcome.passed()).then(|| (check.id.clone(), gate))
+            (check.passed() && !gate_outcome.passed())
+                .then(|| (check.id.clone(), gate, gate_outcome.handout.clone()))
         })
         .collect();
-    for (id, gate) in failed_gates {
+    for (id, gate, gate_handout) in failed_gates {
         if let Some(check) = checks.iter_mut().find(|check| check.id == id) {
             check.status = Status::Failed;
             check.points = 0;
             check.failure = Some(Failure::new(format!(
                 "this check earns its points only once `{gate}` passes (an unfinished program could pass it by accident)"
             )));
+            // Nothing is wrong here: what to do is what the gate says.
+            check.hint = format!(
+                "This check passed on its own: nothing to fix here. Make `{gate}` pass (its failure says how) and these points count."
+            );
+            check.handout = gate_handout;
+            check.manual.clear();
         }
     }
     checks

@@ -207,6 +207,13 @@ fn one_check_alone_still_applies_its_gate() {
     assert_fails(&report, "echo.client_refused");
     let failure = report.checks[0].failure.as_ref().unwrap().to_string();
     assert!(failure.contains("`echo.client_output`"), "{failure}");
+    // It sends the student where the gate does, not to its own section:
+    // nothing is wrong with what it checked.
+    let gated = &report.checks[0];
+    let gate = grader::rubric::find("echo.client_output").unwrap();
+    assert!(gated.handout.ends_with(&gate.handout), "{}", gated.handout);
+    assert!(gated.hint.contains("passed on its own"), "{}", gated.hint);
+    assert!(gated.manual.is_empty(), "{}", gated.manual);
     assert_nothing_left(dir.path());
 }
 
