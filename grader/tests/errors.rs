@@ -33,6 +33,12 @@ use support::*;
     "errors.request_line",
     "#step-4-send-the-request"
 )]
+#[case::trims_the_path(
+    "socket-errors",
+    "trims_the_path",
+    "errors.request_line",
+    "#step-4-send-the-request"
+)]
 #[case::creates_and_connects_in_one_call(
     "socket-errors",
     "create_connection",

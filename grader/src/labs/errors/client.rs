@@ -68,16 +68,23 @@ pub(super) fn request_line(ctx: &Ctx) -> CheckResult {
         return expect_request_sent(&request, &path, &finished);
     }
     let expected = format!("GET {path} HTTP/1.0\r\n\r\n");
-    match show::first_difference(expected.as_bytes(), &request.bytes) {
-        None => Ok(()),
-        Some(difference) => Err(Failure::new(format!(
-            "the request {CLIENT} sent is not exactly `GET PATH HTTP/1.0` and a blank line"
-        ))
-        .expected(show::bytes(expected.as_bytes(), 200))
-        .actual(show::bytes(&request.bytes, 200))
-        .detail(difference)
-        .detail(format!("{CLIENT}: {}", finished.describe()))),
+    let Some(difference) = show::first_difference(expected.as_bytes(), &request.bytes) else {
+        return Ok(());
+    };
+    let failure = Failure::new(format!(
+        "the request {CLIENT} sent is not exactly `GET PATH HTTP/1.0` and a blank line"
+    ))
+    .expected(show::bytes(expected.as_bytes(), 200))
+    .actual(show::bytes(&request.bytes, 200))
+    .detail(difference)
+    .detail(format!("{CLIENT}: {}", finished.describe()));
+    let trimmed = format!("GET {} HTTP/1.0\r\n\r\n", path.trim());
+    if request.bytes == trimmed.as_bytes() {
+        return Err(failure.detail(
+            "the path lost the space at its end: PATH goes out exactly as --file gave it, without trimming",
+        ));
     }
+    Err(failure)
 }
 
 pub(super) fn socket_create(ctx: &Ctx) -> CheckResult {

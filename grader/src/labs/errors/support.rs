@@ -216,9 +216,9 @@ pub(super) fn random_reply(ctx: &Ctx, len: usize) -> Vec<u8> {
 }
 
 /// A path with characters that must go out verbatim (no encoding, no
-/// trimming): a space, `%`, `?`, `&`.
+/// trimming): a space, `%`, `?`, `&`, and a space at its end.
 pub(super) fn random_path(ctx: &Ctx) -> String {
     let mut rng = ctx.rng();
     let name = payload::alphanumeric(&mut rng, 8);
-    format!("/lab2/{name}.bin?part={}&q=a%20b c", rng.u16(..))
+    format!("/lab2/{name}.bin?part={}&q=a%20b c ", rng.u16(..))
 }
