@@ -102,14 +102,16 @@ struct RubricFile {
     lab: Vec<LabStart>,
 }
 
+/// The rubric the grader was built with, parsed once per process (every
+/// command starts by validating it, so it is on the way to every grade).
+fn compiled_in() -> &'static Result<RubricFile, String> {
+    static RUBRIC: OnceLock<Result<RubricFile, String>> = OnceLock::new();
+    RUBRIC.get_or_init(|| parse_file(RUBRIC_TOML))
+}
+
 /// Where each lab begins, from the rubric's `[[lab]]` tables.
 pub fn starts() -> &'static [LabStart] {
-    static STARTS: OnceLock<Vec<LabStart>> = OnceLock::new();
-    STARTS.get_or_init(|| {
-        toml::from_str::<RubricFile>(RUBRIC_TOML)
-            .map(|file| file.lab)
-            .unwrap_or_default()
-    })
+    compiled_in().as_ref().map_or(&[], |file| &file.lab)
 }
 
 /// Where lab `slug` begins, if the rubric says.
@@ -121,30 +123,34 @@ pub fn start(slug: &str) -> Option<&'static LabStart> {
 /// first, so that a rubric that does not parse is a clean error, not this
 /// panic.
 pub fn all() -> &'static [CheckSpec] {
-    static RUBRIC: OnceLock<Vec<CheckSpec>> = OnceLock::new();
-    RUBRIC.get_or_init(|| parse(RUBRIC_TOML).unwrap_or_else(|err| panic!("{err}")))
+    match compiled_in() {
+        Ok(file) => &file.check,
+        Err(err) => panic!("{err}"),
+    }
 }
 
 /// Whether the rubric the grader was built with parses: the error names
 /// the file and line (`grader/rubric.toml:212: unknown field `point`, …`).
 pub fn validate() -> Result<(), String> {
-    parse(RUBRIC_TOML).map(|_| ())
+    compiled_in().as_ref().map(|_| ()).map_err(Clone::clone)
 }
 
 /// The checks of the rubric `text`, or what is wrong with it and where.
 pub fn parse(text: &str) -> Result<Vec<CheckSpec>, String> {
-    toml::from_str::<RubricFile>(text)
-        .map(|file| file.check)
-        .map_err(|err| {
-            let line = err
-                .span()
-                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
-            let message = err.message().trim_end();
-            match line {
-                Some(line) => format!("grader/rubric.toml:{line}: {message}"),
-                None => format!("grader/rubric.toml: {message}"),
-            }
-        })
+    parse_file(text).map(|file| file.check)
+}
+
+fn parse_file(text: &str) -> Result<RubricFile, String> {
+    toml::from_str::<RubricFile>(text).map_err(|err| {
+        let line = err
+            .span()
+            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let message = err.message().trim_end();
+        match line {
+            Some(line) => format!("grader/rubric.toml:{line}: {message}"),
+            None => format!("grader/rubric.toml: {message}"),
+        }
+    })
 }
 
 /// The checks of one lab, in rubric order.
