@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use grader::builder::{self, CompilerOutput, Edition};
 use grader::harness::capture::complete_lines;
+use grader::harness::conversation::{Kind, Party};
 use grader::harness::net::udp;
 use grader::harness::process::{Launch, Process};
 use grader::harness::ready;
@@ -96,6 +97,18 @@ use support::*;
     "udp.client_timeout",
     "#why-a-udp-client-needs-a-timeout"
 )]
+#[case::client_restarts_the_clock_for_strangers(
+    "udp-client",
+    "stranger_restarts_the_clock",
+    "udp.client_stranger_timeout",
+    "#why-a-udp-client-needs-a-timeout"
+)]
+#[case::client_retries_when_refused(
+    "udp-client",
+    "retries_when_refused",
+    "udp.client_no_server",
+    "#when-no-one-answers"
+)]
 #[case::client_traceback_when_refused(
     "udp-client",
     "connect_traceback",
@@ -135,6 +148,39 @@ fn a_client_bug_leaves_the_server_checks_alone() {
     ] {
         assert_passes(&report, id);
     }
+}
+
+/// The grader's sockets that play the client's peers are shown talking to
+/// the client: a stranger's datagram goes grader → client, and so does the
+/// client's datagram to a server that never answers (client → grader).
+#[test]
+fn the_client_checks_label_their_datagrams_with_the_client() {
+    let dir = fixture_bin_dir("udp", &[]);
+    for id in [
+        "udp.client_stranger",
+        "udp.client_timeout",
+        "udp.client_stranger_timeout",
+    ] {
+        let report = grade_dir_check("udp", dir.path(), id);
+        assert_passes(&report, id);
+        let events = &report.check(id).unwrap().conversation.events;
+        let datagrams: Vec<_> = events
+            .iter()
+            .filter(|event| event.kind == Kind::Datagram)
+            .collect();
+        assert!(!datagrams.is_empty(), "{id}: no datagram recorded");
+        for event in datagrams {
+            let parties = [event.from, event.to];
+            assert!(
+                parties.contains(&Some(Party::Client)) && parties.contains(&Some(Party::Grader)),
+                "{id}: a datagram between {:?} and {:?}: {}",
+                event.from,
+                event.to,
+                event.text
+            );
+        }
+    }
+    assert_nothing_left(dir.path());
 }
 
 /// A server that never gets ready costs the server checks only, in bounded
