@@ -6,6 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use grader::Status;
 use grader::builder::{self, CompilerOutput, Edition};
 use grader::harness::capture::complete_lines;
 use grader::harness::conversation::{Kind, Party};
@@ -23,6 +24,12 @@ use support::*;
     "reply_from_new_socket",
     "udp.reply",
     "#step-2-receive-log-reply"
+)]
+#[case::binds_the_unspecified_address(
+    "udp-server",
+    "bind_unspecified",
+    "udp.reply",
+    "#step-1-the-server-binds"
 )]
 #[case::logs_a_python_repr(
     "udp-server",
@@ -131,6 +138,38 @@ fn a_classic_bug_fails_its_check(
     let report = grade_dir("udp", dir.path());
     assert_fails(&report, check);
     assert_diagnosis(&report, bug, section);
+    assert_nothing_left(dir.path());
+}
+
+/// A server bug of one cause fails several checks; each failure names
+/// that cause (from what the grader saw), not the hint of the check it
+/// happened in, so that the report explains it once.
+#[rstest]
+#[case::replies_from_a_new_socket("reply_from_new_socket", "#step-2-receive-log-reply")]
+#[case::binds_the_unspecified_address("bind_unspecified", "#step-1-the-server-binds")]
+#[case::leaves_its_log_unflushed("unflushed_log", "#what-the-server-prints")]
+#[case::logs_no_bytes("logs_no_bytes", "#what-the-server-prints")]
+fn a_server_bug_of_one_cause_names_it_in_every_check_it_fails(
+    #[case] bug: &str,
+    #[case] section: &str,
+) {
+    let dir = fixture_bin_dir("udp", &[("udp-server", bug)]);
+    let report = grade_dir("udp", dir.path());
+    let failed: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|check| check.status == Status::Failed)
+        .collect();
+    assert!(failed.len() >= 2, "{bug}: {}", summary(&report));
+    for check in failed {
+        assert!(
+            check.handout.ends_with(section),
+            "{bug}: {} sends the student to {}, not {section}:\n{}",
+            check.id,
+            check.handout,
+            summary(&report)
+        );
+    }
     assert_nothing_left(dir.path());
 }
 
