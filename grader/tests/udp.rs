@@ -6,8 +6,10 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use grader::Status;
 use grader::builder::{self, CompilerOutput, Edition};
 use grader::harness::capture::complete_lines;
+use grader::harness::conversation::{Kind, Party};
 use grader::harness::net::udp;
 use grader::harness::process::{Launch, Process};
 use grader::harness::ready;
@@ -22,6 +24,12 @@ use support::*;
     "reply_from_new_socket",
     "udp.reply",
     "#step-2-receive-log-reply"
+)]
+#[case::binds_the_unspecified_address(
+    "udp-server",
+    "bind_unspecified",
+    "udp.reply",
+    "#step-1-the-server-binds"
 )]
 #[case::logs_a_python_repr(
     "udp-server",
@@ -96,6 +104,18 @@ use support::*;
     "udp.client_timeout",
     "#why-a-udp-client-needs-a-timeout"
 )]
+#[case::client_restarts_the_clock_for_strangers(
+    "udp-client",
+    "stranger_restarts_the_clock",
+    "udp.client_stranger_timeout",
+    "#why-a-udp-client-needs-a-timeout"
+)]
+#[case::client_retries_when_refused(
+    "udp-client",
+    "retries_when_refused",
+    "udp.client_no_server",
+    "#when-no-one-answers"
+)]
 #[case::client_traceback_when_refused(
     "udp-client",
     "connect_traceback",
@@ -121,6 +141,38 @@ fn a_classic_bug_fails_its_check(
     assert_nothing_left(dir.path());
 }
 
+/// A server bug of one cause fails several checks; each failure names
+/// that cause (from what the grader saw), not the hint of the check it
+/// happened in, so that the report explains it once.
+#[rstest]
+#[case::replies_from_a_new_socket("reply_from_new_socket", "#step-2-receive-log-reply")]
+#[case::binds_the_unspecified_address("bind_unspecified", "#step-1-the-server-binds")]
+#[case::leaves_its_log_unflushed("unflushed_log", "#what-the-server-prints")]
+#[case::logs_no_bytes("logs_no_bytes", "#what-the-server-prints")]
+fn a_server_bug_of_one_cause_names_it_in_every_check_it_fails(
+    #[case] bug: &str,
+    #[case] section: &str,
+) {
+    let dir = fixture_bin_dir("udp", &[("udp-server", bug)]);
+    let report = grade_dir("udp", dir.path());
+    let failed: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|check| check.status == Status::Failed)
+        .collect();
+    assert!(failed.len() >= 2, "{bug}: {}", summary(&report));
+    for check in failed {
+        assert!(
+            check.handout.ends_with(section),
+            "{bug}: {} sends the student to {}, not {section}:\n{}",
+            check.id,
+            check.handout,
+            summary(&report)
+        );
+    }
+    assert_nothing_left(dir.path());
+}
+
 #[test]
 fn a_client_bug_leaves_the_server_checks_alone() {
     let dir = fixture_bin_dir("udp", &[("udp-client", "first_datagram")]);
@@ -135,6 +187,39 @@ fn a_client_bug_leaves_the_server_checks_alone() {
     ] {
         assert_passes(&report, id);
     }
+}
+
+/// The grader's sockets that play the client's peers are shown talking to
+/// the client: a stranger's datagram goes grader → client, and so does the
+/// client's datagram to a server that never answers (client → grader).
+#[test]
+fn the_client_checks_label_their_datagrams_with_the_client() {
+    let dir = fixture_bin_dir("udp", &[]);
+    for id in [
+        "udp.client_stranger",
+        "udp.client_timeout",
+        "udp.client_stranger_timeout",
+    ] {
+        let report = grade_dir_check("udp", dir.path(), id);
+        assert_passes(&report, id);
+        let events = &report.check(id).unwrap().conversation.events;
+        let datagrams: Vec<_> = events
+            .iter()
+            .filter(|event| event.kind == Kind::Datagram)
+            .collect();
+        assert!(!datagrams.is_empty(), "{id}: no datagram recorded");
+        for event in datagrams {
+            let parties = [event.from, event.to];
+            assert!(
+                parties.contains(&Some(Party::Client)) && parties.contains(&Some(Party::Grader)),
+                "{id}: a datagram between {:?} and {:?}: {}",
+                event.from,
+                event.to,
+                event.text
+            );
+        }
+    }
+    assert_nothing_left(dir.path());
 }
 
 /// A server that never gets ready costs the server checks only, in bounded

@@ -200,6 +200,10 @@ fn wrap(line: &str) -> String {
     let mut out = String::new();
     let mut current = line[..indent].to_owned();
     let mut width = indent;
+    // Whether `current` holds a word yet: its width cannot say, since a
+    // first word as long as the extra indent ends where a continuation's
+    // indent does.
+    let mut started = false;
     for word in line.trim_start().split(' ') {
         let length = word.chars().count();
         if width > continuation.len() && width + 1 + length > MAX_LINE {
@@ -207,13 +211,15 @@ fn wrap(line: &str) -> String {
             out.push('\n');
             current.clone_from(&continuation);
             width = continuation.len();
+            started = false;
         }
-        if width > indent && width != continuation.len() {
+        if started {
             current.push(' ');
             width += 1;
         }
         current.push_str(word);
         width += length;
+        started = true;
     }
     out.push_str(&current);
     out
@@ -369,4 +375,26 @@ pub fn totals(reports: &[LabReport], style: Style) -> String {
     let max: u32 = reports.iter().map(|r| r.max_score).sum();
     let _ = writeln!(out, "{}", style.paint("1", &format!("all: {score}/{max}")));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A first word as long as the continuations' extra indent keeps the
+    /// space after it.
+    #[test]
+    fn a_four_letter_first_word_keeps_its_space() {
+        assert_eq!(wrap("    with no server"), "    with no server");
+        let long = format!("    with {}", "word ".repeat(40));
+        let wrapped = wrap(long.trim_end());
+        assert!(wrapped.starts_with("    with word"), "{wrapped}");
+        assert!(
+            wrapped
+                .lines()
+                .skip(1)
+                .all(|line| line.starts_with("        word")),
+            "{wrapped}"
+        );
+    }
 }

@@ -1,20 +1,21 @@
 //! Client checks: `udp-client` against grader peers that answer, answer
 //! late, answer from a stranger's address, never answer, or refuse.
 
+use std::io;
 use std::net::SocketAddr;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::conversation;
+use crate::harness::conversation::{self, Party};
 use crate::harness::net::udp::{self, Datagram, RefusingUdpPort, Udp, UdpPeer};
-use crate::harness::observe::stall;
+use crate::harness::observe::{procfs, stall};
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
-use super::server::{grader_socket, local_addr};
+use super::server::local_addr;
 use super::{
     CLIENT, CLIENT_MESSAGE, MARGIN, NO_CONNECTION, REPLY, RUN_LIMIT, STARTUP_MARGIN, TIMEOUT,
 };
@@ -186,8 +187,33 @@ pub(super) fn client_binary_reply(ctx: &Ctx) -> CheckResult {
 
 const STRANGER: &[u8] = b"I am not the server";
 
+/// A grader socket that talks to the graded client: a stranger, or a server
+/// that never answers. The conversation shows its datagrams as between the
+/// grader and the client.
+pub(super) fn client_facing_socket() -> Result<Udp, Failure> {
+    udp::bind_facing(Party::Client)
+        .map_err(|err| Failure::new(format!("the grader could not open a UDP socket: {err}")))
+}
+
+/// What to do about a client that took a stranger's datagram for the reply,
+/// whichever check saw it: one cause, explained once.
+const TAKES_ANY_SENDER: &str = "Anyone can send to your port. Compare the address `recv_from` returns with the server's and keep waiting (same deadline) when it differs, or `connect` the socket to the server so the kernel drops the rest.";
+
+/// `failure`, explained: the client took the datagram of the stranger at
+/// `stranger` for the server's.
+fn took_the_strangers_datagram(failure: Failure, stranger: SocketAddr) -> Failure {
+    failure
+        .detail(format!(
+            "{stranger} is a stranger that sent {} to the client's port: check the address \
+             recv_from returns and keep waiting (or `connect` the socket to the server, so the \
+             kernel filters)",
+            show::bytes(STRANGER, 40)
+        ))
+        .diagnosis(TAKES_ANY_SENDER, "#step-4-only-the-servers-reply")
+}
+
 pub(super) fn client_stranger(ctx: &Ctx) -> CheckResult {
-    let stranger = grader_socket()?;
+    let stranger = client_facing_socket()?;
     let stranger_addr = local_addr(&stranger)?;
     let pause = ctx.scaled(0.1);
     let reply = text_reply(ctx);
@@ -204,12 +230,7 @@ pub(super) fn client_stranger(ctx: &Ctx) -> CheckResult {
     expect_request(ctx, &peer, &finished)?;
     expect_printed_reply(&finished, peer.addr, &reply).map_err(|failure| {
         if finished.stdout_text().contains(&stranger_addr.to_string()) {
-            failure.detail(format!(
-                "{stranger_addr} is a stranger that sent {} to the client's port before the \
-                 server answered: check the address recv_from returns and keep waiting \
-                 (or `connect` the socket to the server, so the kernel filters)",
-                show::bytes(STRANGER, 40)
-            ))
+            took_the_strangers_datagram(failure, stranger_addr)
         } else {
             failure
         }
@@ -282,45 +303,99 @@ fn timeout_args() -> [String; 2] {
     ["--timeout".to_owned(), TIMEOUT.to_string()]
 }
 
-pub(super) fn client_timeout(ctx: &Ctx) -> CheckResult {
-    // The program is meant to sleep on its timer here: wait it out. A
-    // necessary wait: the contract is `--timeout 1.2`, and only the client
-    // giving up, no sooner than that, proves it honoured it.
-    let _patient = stall::patient();
-    // Bound, so nothing tells the client "no one is here": it can only wait.
-    let silent = grader_socket()?;
-    let addr = local_addr(&silent)?;
-    // A watcher notes when the client's datagram arrives: the client's wait
-    // starts there, however long the program took to start up on a loaded
-    // machine. The socket itself stays open, held here, until the end.
-    let watcher = silent
-        .try_clone()
-        .map_err(|err| Failure::new(format!("the grader's socket failed: {err}")))?;
-    let (report, arrival) = mpsc::channel();
-    let watch_until = ctx.within(RUN_LIMIT);
-    conversation::spawn("grader-udp-watcher", move || {
-        let got = udp::recv_until(&watcher, watch_until);
-        let _ = report.send(got.map(|datagram| {
-            datagram.map(|d| {
-                let at = d.arrived;
-                (d, at)
-            })
-        }));
-    })
-    .map_err(|err| Failure::new(format!("the grader could not start a thread: {err}")))?;
-    let args = timeout_args();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let finished = run_client(ctx, addr, &args, RUN_LIMIT)?;
-    // The moment its exit was seen: not before it exited, however long
-    // the grader took to start it on a loaded machine.
-    let ended = finished.exit_seen;
-    let arrived = match arrival.recv_timeout(ctx.scaled(1.0)) {
-        Ok(Ok(Some((datagram, at)))) if datagram.bytes == CLIENT_MESSAGE.as_bytes() => at,
-        Ok(Err(err)) => {
-            return Err(Failure::new(format!("the grader's socket failed: {err}")));
+/// A stranger that writes to the client while a silent server keeps quiet.
+struct Stranger {
+    socket: Udp,
+    /// The time between its datagrams.
+    every: Duration,
+    /// How long after the client's datagram it goes on writing, unless the
+    /// client has ended first.
+    lasting: Duration,
+}
+
+impl Stranger {
+    /// Writes to the client that sent `request`, once every `every`, until
+    /// `lasting` after the request or until the client has ended; returns
+    /// when each datagram left. Paced by deadlines, not by sleeps: the
+    /// client's end stops it at once.
+    fn write(self, request: &Datagram, client_ended: &mpsc::Receiver<()>) -> Vec<Instant> {
+        let mut wrote = Vec::new();
+        let until = request.arrived + self.lasting;
+        let mut next = request.arrived + self.every;
+        while next <= until {
+            match client_ended.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                Err(RecvTimeoutError::Timeout) => {}
+                // The client has ended, or the check has: nobody to write to.
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if self.socket.send_to(STRANGER, request.from).is_err() {
+                break;
+            }
+            wrote.push(Instant::now());
+            next += self.every;
         }
-        other => {
-            return Err(Failure::new(format!(
+        wrote
+    }
+}
+
+/// What a silent server heard: the client's datagram, and when its
+/// stranger wrote to the client.
+struct Heard {
+    request: Datagram,
+    stranger_wrote: Vec<Instant>,
+}
+
+/// A grader server that never answers, bound where the client sends so
+/// that nothing tells the client "no one is here": it can only wait. It
+/// notes when the client's datagram arrives, where the client's wait
+/// starts however long the program took to start on a loaded machine, and
+/// may have a stranger write to the client from then on.
+struct SilentServer {
+    addr: SocketAddr,
+    heard: mpsc::Receiver<io::Result<Option<Heard>>>,
+    /// Tells the stranger that the client has ended.
+    client_ended: mpsc::Sender<()>,
+    /// Held open until the check ends: a closed port would refuse.
+    _socket: Udp,
+}
+
+impl SilentServer {
+    fn start(ctx: &Ctx, stranger: Option<Stranger>) -> Result<Self, Failure> {
+        let socket = client_facing_socket()?;
+        let addr = local_addr(&socket)?;
+        let watcher = socket
+            .try_clone()
+            .map_err(|err| Failure::new(format!("the grader's socket failed: {err}")))?;
+        let (report, heard) = mpsc::channel();
+        let (client_ended, ended) = mpsc::channel();
+        let watch_until = ctx.within(RUN_LIMIT);
+        conversation::spawn("grader-udp-silent-server", move || {
+            let heard = udp::recv_until(&watcher, watch_until).map(|request| {
+                request.map(|request| Heard {
+                    stranger_wrote: stranger
+                        .map_or_else(Vec::new, |stranger| stranger.write(&request, &ended)),
+                    request,
+                })
+            });
+            let _ = report.send(heard);
+        })
+        .map_err(|err| Failure::new(format!("the grader could not start a thread: {err}")))?;
+        Ok(Self {
+            addr,
+            heard,
+            client_ended,
+            _socket: socket,
+        })
+    }
+
+    /// What it heard from the client, which has `finished`: its message,
+    /// or the failure that it sent none here.
+    fn heard(&self, ctx: &Ctx, finished: &Finished) -> Result<Heard, Failure> {
+        let _ = self.client_ended.send(());
+        match self.heard.recv_timeout(ctx.scaled(1.0)) {
+            Ok(Ok(Some(heard))) if heard.request.bytes == CLIENT_MESSAGE.as_bytes() => Ok(heard),
+            Ok(Err(err)) => Err(Failure::new(format!("the grader's socket failed: {err}"))),
+            other => Err(Failure::new(format!(
                 "{CLIENT} did not send its message to the server's address"
             ))
             .expected(format!(
@@ -328,17 +403,24 @@ pub(super) fn client_timeout(ctx: &Ctx) -> CheckResult {
                 show::bytes(CLIENT_MESSAGE.as_bytes(), 60)
             ))
             .actual(match other {
-                Ok(Ok(Some((datagram, _)))) => show::bytes(&datagram.bytes, 100),
+                Ok(Ok(Some(heard))) => show::bytes(&heard.request.bytes, 100),
                 _ => format!("nothing arrived; the client: {}", finished.describe()),
             })
-            .detail(finished.stderr_detail()));
+            .detail(finished.stderr_detail())),
         }
-    };
-    expect_no_connection(&finished, "a server that never answers")?;
-    // Timed from the datagram's arrival, so that a slow start-up cannot
-    // make a fixed, shorter timeout look right; timers may fire a little
-    // early, never by a tenth.
-    let waited = ended.saturating_duration_since(arrived).as_secs_f64();
+    }
+}
+
+/// How long after sending a client with `--timeout TIMEOUT` may give up:
+/// its timeout, and a margin for a loaded machine (never a second timeout).
+fn give_up_limit(ctx: &Ctx) -> f64 {
+    TIMEOUT + MARGIN * ctx.scaled(1.0).as_secs_f64()
+}
+
+/// Checks that a client that gave up `waited` seconds after sending waited
+/// its `--timeout`, and not much longer. Timers may fire a little early,
+/// never by a tenth.
+fn expect_gave_up_in_time(ctx: &Ctx, waited: f64) -> CheckResult {
     if waited < TIMEOUT * 0.9 {
         return Err(Failure::new(format!(
             "{CLIENT} gave up {waited:.2} s after sending, before its --timeout of {TIMEOUT} s"
@@ -346,7 +428,7 @@ pub(super) fn client_timeout(ctx: &Ctx) -> CheckResult {
         .expected(format!("wait {TIMEOUT} s for a reply, then give up"))
         .detail("set the timeout on the socket (set_read_timeout) from the --timeout argument; a non-blocking read gives up at once"));
     }
-    let limit = TIMEOUT + MARGIN * ctx.scaled(1.0).as_secs_f64();
+    let limit = give_up_limit(ctx);
     if waited > limit {
         return Err(Failure::new(format!(
             "{CLIENT} gave up only {waited:.2} s after sending, with --timeout {TIMEOUT}"
@@ -359,6 +441,141 @@ pub(super) fn client_timeout(ctx: &Ctx) -> CheckResult {
     Ok(())
 }
 
+pub(super) fn client_timeout(ctx: &Ctx) -> CheckResult {
+    // The program is meant to sleep on its timer here: wait it out. A
+    // necessary wait: the contract is `--timeout 1.2`, and only the client
+    // giving up, no sooner than that, proves it honoured it.
+    let _patient = stall::patient();
+    let silent = SilentServer::start(ctx, None)?;
+    let args = timeout_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let finished = run_client(ctx, silent.addr, &args, RUN_LIMIT)?;
+    let heard = silent.heard(ctx, &finished)?;
+    expect_no_connection(&finished, "a server that never answers")?;
+    // Timed from the datagram's arrival to the moment the client's exit was
+    // seen, so that a slow start-up cannot make a fixed, shorter timeout
+    // look right.
+    let waited = finished
+        .exit_seen
+        .saturating_duration_since(heard.request.arrived)
+        .as_secs_f64();
+    expect_gave_up_in_time(ctx, waited)
+}
+
+pub(super) fn client_stranger_timeout(ctx: &Ctx) -> CheckResult {
+    // The program is meant to sleep on its timer here, as in
+    // `client_timeout`: the same necessary wait, no longer.
+    let _patient = stall::patient();
+    let limit = give_up_limit(ctx);
+    // A third of the timeout apart: a client whose wait starts again at
+    // every datagram never sees it run out while the stranger writes. The
+    // stranger stops at the limit, so that such a client then gives up, a
+    // whole --timeout after the stranger's last datagram.
+    let every = Duration::from_secs_f64(TIMEOUT / 3.0);
+    let stranger = Stranger {
+        socket: client_facing_socket()?,
+        every,
+        lasting: Duration::from_secs_f64(limit),
+    };
+    let stranger_addr = local_addr(&stranger.socket)?;
+    let silent = SilentServer::start(ctx, Some(stranger))?;
+    let args = timeout_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let finished = run_client(ctx, silent.addr, &args, RUN_LIMIT)?;
+    let heard = silent.heard(ctx, &finished)?;
+    if finished.stdout_text().contains(&stranger_addr.to_string()) {
+        let stdout = finished.stdout_text();
+        return Err(took_the_strangers_datagram(
+            Failure::new(format!(
+                "{CLIENT} printed a stranger's datagram as the server's reply"
+            ))
+            .expected(format!(
+                "`{NO_CONNECTION}` on stderr once --timeout {TIMEOUT} has run out: the server \
+                 never answers"
+            ))
+            .actual(format!(
+                "{}, then {}",
+                stdout.lines().next().map_or_else(String::new, printed_line),
+                finished.describe()
+            )),
+            stranger_addr,
+        ));
+    }
+    expect_no_connection(&finished, "a server that never answers")?;
+    let ended = finished.exit_seen;
+    let waited = ended
+        .saturating_duration_since(heard.request.arrived)
+        .as_secs_f64();
+    // How long the client had heard nothing when it gave up: a whole
+    // --timeout after the stranger's last datagram, for a client whose wait
+    // starts again at every datagram.
+    let wrote = heard
+        .stranger_wrote
+        .iter()
+        .filter(|at| **at <= ended)
+        .count();
+    let quiet = heard.stranger_wrote[..wrote]
+        .last()
+        .map(|last| ended.saturating_duration_since(*last).as_secs_f64());
+    match quiet {
+        Some(quiet) if waited > limit && quiet >= TIMEOUT * 0.9 => Err(Failure::new(format!(
+            "{CLIENT} gave up only {waited:.2} s after sending, with --timeout {TIMEOUT}, while \
+             a stranger wrote to its port"
+        ))
+        .expected(format!(
+            "give up {TIMEOUT} s after sending (at most {limit:.1} s), however many datagrams \
+             strangers send meanwhile"
+        ))
+        .actual(format!(
+            "a stranger sent {wrote} datagrams to the client's port, {:.1} s apart; the client \
+             gave up {quiet:.2} s after the last one",
+            every.as_secs_f64()
+        ))
+        .detail(
+            "the stranger's datagrams must not restart the wait: fix the deadline once, when \
+             you send, and give each recv_from only the time left until it \
+             (set_read_timeout(deadline - now))",
+        )),
+        Some(quiet) if waited < TIMEOUT * 0.9 && quiet < ctx.scaled(0.15).as_secs_f64() => {
+            Err(took_the_strangers_datagram(
+                Failure::new(format!(
+                    "{CLIENT} gave up {waited:.2} s after sending, as a stranger's datagram \
+                     arrived, before its --timeout of {TIMEOUT} s"
+                ))
+                .expected(format!(
+                    "ignore the stranger and wait {TIMEOUT} s for the server's reply"
+                )),
+                stranger_addr,
+            ))
+        }
+        _ => expect_gave_up_in_time(ctx, waited),
+    }
+}
+
+/// Whether the program `pid`, or a program it started, holds a UDP socket
+/// bound to a port: a client that has bound its socket and sends at once
+/// (step 3), or has sent (sending binds an unbound socket).
+fn holds_a_bound_udp_socket(pid: u32) -> bool {
+    let mut inodes = std::collections::BTreeSet::new();
+    let mut pending = vec![pid];
+    // A wrapper may start the program: a few levels of children, no more.
+    let mut looked = 0;
+    while let Some(pid) = pending.pop() {
+        looked += 1;
+        if looked > 16 {
+            break;
+        }
+        inodes.extend(procfs::socket_inodes(pid).unwrap_or_default());
+        pending.extend(procfs::thread_children(pid, pid).unwrap_or_default());
+    }
+    !inodes.is_empty()
+        && procfs::sockets(&[procfs::Table::Udp, procfs::Table::Udp6]).is_ok_and(|sockets| {
+            sockets
+                .iter()
+                .any(|socket| inodes.contains(&socket.inode) && socket.local_port != 0)
+        })
+}
+
 pub(super) fn client_no_server(ctx: &Ctx) -> CheckResult {
     // The program is meant to sleep on its timer here: wait it out (a
     // necessary wait for a client that does not `connect`: it learns that
@@ -367,20 +584,67 @@ pub(super) fn client_no_server(ctx: &Ctx) -> CheckResult {
     let refusing = RefusingUdpPort::reserve()
         .map_err(|err| Failure::new(format!("reserving a UDP port: {err}")))?;
     let args = timeout_args();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let finished = run_client(ctx, refusing.addr, &args, RUN_LIMIT)?;
+    let port = refusing.addr.port().to_string();
+    let launch = ctx.launch(
+        CLIENT,
+        ["127.0.0.1", &port, CLIENT_MESSAGE, &args[0], &args[1]],
+    )?;
+    let mut process = ctx.spawn(&launch)?;
+    let deadline = ctx.within(RUN_LIMIT);
+    // Nothing arrives to say when the client sent; its socket, bound, says
+    // it is about to (step 3 binds, then sends at once): its wait starts
+    // about there, however long the program took to start up. `/proc`
+    // cannot be waited on: look every few milliseconds until the socket is
+    // there or the client has ended.
+    let pid = process.pid();
+    let mut bound = None;
+    procfs::watch_until(deadline, || {
+        if holds_a_bound_udp_socket(pid) {
+            bound = Some(Instant::now());
+        }
+        bound.is_some() || process.exit_status().is_some()
+    });
+    let finished = process.finish(deadline);
     expect_no_connection(&finished, "that no server is there")?;
     // A client that `connect`s hears "port unreachable" and may stop at
     // once; one that does not waits its timeout. Both are fine, later is not.
-    // Nothing arrives here to say when the client sent, so its start-up
-    // counts too: hence the larger margin.
-    let elapsed = finished.elapsed.as_secs_f64();
-    let limit = TIMEOUT + STARTUP_MARGIN * ctx.scaled(1.0).as_secs_f64();
-    if elapsed > limit {
-        return Err(Failure::new(format!(
-            "{CLIENT} gave up only after {elapsed:.2} s, with --timeout {TIMEOUT}"
-        ))
-        .expected(format!("`{NO_CONNECTION}` within {limit:.1} s of starting")));
+    let late = match bound {
+        Some(bound) => {
+            let waited = finished
+                .exit_seen
+                .saturating_duration_since(bound)
+                .as_secs_f64();
+            let limit = give_up_limit(ctx);
+            (waited > limit).then(|| {
+                Failure::new(format!(
+                    "{CLIENT} gave up only {waited:.2} s after opening its socket, with \
+                     --timeout {TIMEOUT}"
+                ))
+                .expected(format!(
+                    "`{NO_CONNECTION}` within {TIMEOUT} s of sending (at most {limit:.1} s)"
+                ))
+            })
+        }
+        // The client ended before its socket was seen (a refused client
+        // may end at once), or `/proc` cannot say: only its whole run,
+        // start-up included, can be timed.
+        None => {
+            let elapsed = finished.elapsed.as_secs_f64();
+            let limit = TIMEOUT + STARTUP_MARGIN * ctx.scaled(1.0).as_secs_f64();
+            (elapsed > limit).then(|| {
+                Failure::new(format!(
+                    "{CLIENT} gave up only after {elapsed:.2} s, with --timeout {TIMEOUT}"
+                ))
+                .expected(format!("`{NO_CONNECTION}` within {limit:.1} s of starting"))
+            })
+        }
+    };
+    match late {
+        Some(failure) => Err(failure.detail(
+            "with no server, an unconnected socket hears nothing and gives up when its \
+             --timeout runs out, and a connected one hears \"port unreachable\" \
+             (ConnectionRefused) at once: neither is a reason to wait longer, or to try again",
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }

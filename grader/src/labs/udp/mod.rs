@@ -4,9 +4,10 @@
 //!
 //! The server checks talk to `udp-server` from grader sockets; the client
 //! checks run `udp-client` against grader peers (a socket that answers, one
-//! that answers late, one that never answers, a refusing port). Only
-//! `client_timeout` and `client_no_server` may wait for a timeout: the
-//! client's own, set short with `--timeout`.
+//! that answers late, one that never answers, with or without a stranger
+//! writing to the client meanwhile, a refusing port). Only
+//! `client_timeout`, `client_stranger_timeout` and `client_no_server` may
+//! wait for a timeout: the client's own, set short with `--timeout`.
 
 mod client;
 mod server;
@@ -58,6 +59,7 @@ pub const CHECKS: Checks = checks!(
     client::client_stranger,
     client::client_delayed,
     client::client_timeout,
+    client::client_stranger_timeout,
     client::client_no_server,
     usage::client_usage,
 );

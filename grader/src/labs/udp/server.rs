@@ -51,6 +51,54 @@ pub(super) fn send(ctx: &Ctx, socket: &Udp, data: &[u8], server: &Server) -> Res
     })
 }
 
+/// What to do about replies that leave from another socket than the one
+/// that received, whichever check sees them: one cause, explained once.
+const REPLY_FROM_ANOTHER_SOCKET: &str = "Reply with `send_to` on the socket that received the datagram: a reply from another socket comes from another port, and clients ignore it.";
+
+/// What to do about a server that bound another address than HOST, or
+/// announced another than it bound, whichever check sees its replies.
+const BIND_HOST: &str = "Bind the socket to (HOST, PORT) from the arguments, not to 0.0.0.0, and print `Listening on` with `socket.local_addr()`: the address clients send to is the one replies must come from.";
+
+/// `failure`, explained by a datagram that came from `from` rather than
+/// from `announced`, the address in the server's `Listening on` line.
+fn came_from_elsewhere(failure: Failure, announced: SocketAddr, from: SocketAddr) -> Failure {
+    if from.port() != announced.port() {
+        return failure
+            .detail(
+                "reply with send_to on the socket that received the datagram: a reply from \
+                 another socket comes from another port, and clients ignore it",
+            )
+            .diagnosis(REPLY_FROM_ANOTHER_SOCKET, "#step-2-receive-log-reply");
+    }
+    let (failure, detail) = if announced.ip().is_unspecified() {
+        let failure = failure.expected(format!(
+            "`Listening on 127.0.0.1:{}`: a socket bound to HOST, 127.0.0.1 as the grader \
+             asked, and replies from that address",
+            announced.port()
+        ));
+        let detail = format!(
+            "the reply left from the server's port, but the server announced {announced}, the \
+             unspecified address: it bound {} instead of HOST (the grader passes 127.0.0.1), \
+             so it is reached on every address of the machine and answers from the one a \
+             datagram came to ({})",
+            announced.ip(),
+            from.ip()
+        );
+        (failure, detail)
+    } else {
+        let detail = format!(
+            "the reply left from the server's port, but from {}, not {}, the address the \
+             server announced: announce the address the socket really got (local_addr())",
+            from.ip(),
+            announced.ip()
+        );
+        (failure, detail)
+    };
+    failure
+        .detail(detail)
+        .diagnosis(BIND_HOST, "#step-1-the-server-binds")
+}
+
 /// Waits for `Got your message!` from the server's address on `socket`;
 /// `what` names the datagram it answers.
 fn expect_reply(
@@ -74,34 +122,39 @@ fn expect_reply(
                 .detail(show::first_difference(REPLY, &reply.bytes).unwrap_or_default()),
         )),
         None => {
-            let mut failure = Failure::new(format!(
-                "no reply to {what} came from {} within {:.1} s",
-                server.addr,
-                waited.elapsed().as_secs_f64()
-            ))
-            .expected(format!(
+            let expected = format!(
                 "the datagram {} from {}, the address the server announced",
                 show::bytes(REPLY, 60),
                 server.addr
-            ));
-            if let Some(other) = others.first() {
-                failure = failure
+            );
+            let failure = match others.first() {
+                Some(other) => came_from_elsewhere(
+                    Failure::new(format!(
+                        "the reply to {what} came from {}, not from {}, the address the server \
+                         announced",
+                        other.from, server.addr
+                    ))
+                    .expected(expected)
                     .actual(format!(
-                        "{} came from {} instead",
+                        "{} came from {}",
                         show::bytes(&other.bytes, 60),
                         other.from
-                    ))
-                    .detail(
-                        "reply with send_to on the socket that received the datagram: a reply \
-                         from another socket comes from another port, and clients ignore it",
-                    );
-            } else {
-                failure = failure.actual(format!(
+                    )),
+                    server.addr,
+                    other.from,
+                ),
+                None => Failure::new(format!(
+                    "no reply to {what} came from {} within {:.1} s",
+                    server.addr,
+                    waited.elapsed().as_secs_f64()
+                ))
+                .expected(expected)
+                .actual(format!(
                     "nothing arrived at {}",
                     local_addr(socket)
                         .map_or_else(|_| "the grader's socket".into(), |a| a.to_string())
-                ));
-            }
+                )),
+            };
             Err(server.explain(failure))
         }
     }
@@ -130,7 +183,24 @@ fn expect_log(
     let lines = server.lines();
     let prefix = format!("Got message from {peer}: ");
     let mine = lines.iter().find(|line| line.starts_with(&prefix));
+    // It answered (expect_reply comes first), yet no line but its
+    // `Listening on` reached the grader (at most a buffer's worth of one,
+    // cut short): its output waits in a buffer, whichever datagram was sent.
+    let printed_no_line = lines.len() <= 1 && server.stderr_lines().is_empty();
     let failure = match mine {
+        None if printed_no_line => Failure::new(format!(
+            "the server answered the datagram from {peer} but printed no log line"
+        ))
+        .expected(show::bytes(expected.as_bytes(), 160))
+        .actual(format!(
+            "the server's output so far:\n{}",
+            show::indent(&show::head(&server.stdout(), 10), 4)
+        ))
+        .detail("is stdout flushed after each line? A program whose output is a pipe, not a terminal, may keep its lines in a buffer and write them out a buffer's worth at a time, cut anywhere")
+        .diagnosis(
+            "The server answered but printed no log line: is stdout flushed after each line? Print `Got message from PEER: b\"…\"` for every datagram, and flush stdout after each line.",
+            "#what-the-server-prints",
+        ),
         None => Failure::new(format!(
             "the server did not log the datagram from {peer} as the contract says"
         ))
@@ -151,6 +221,17 @@ fn expect_log(
             .expected(show::bytes(expected.as_bytes(), 160))
             .actual(show::bytes(line.as_bytes(), 160));
             match body.and_then(show::unescape_ascii) {
+                // Nothing logged for a datagram that held bytes: whichever
+                // datagram it was, the log shows none of what arrived.
+                Some(logged) if logged.is_empty() && !data.is_empty() => failure
+                    .detail(format!(
+                        "the server logged no bytes (b\"\") for a {}-byte datagram",
+                        data.len()
+                    ))
+                    .diagnosis(
+                        "The server logs b\"\" for datagrams that held bytes: log the bytes recv_from filled, `&buf[..n]` with the n it returned, through `escape_ascii()`.",
+                        "#what-the-server-prints",
+                    ),
                 Some(logged) => failure.detail(
                     show::first_difference(data, &logged)
                         .map(|difference| format!("in the bytes logged, {difference}"))
@@ -303,13 +384,19 @@ pub(super) fn burst(ctx: &Ctx) -> CheckResult {
     let probe = grader_socket()?;
     let deadline = ctx.within(8.0);
     let mut answered = None;
+    // What came to the probe from elsewhere: the first, and how many.
+    let mut elsewhere: (Option<Datagram>, usize) = (None, 0);
     let heard_probe = format!("Got message from {}", local_addr(&probe)?);
     while answered.is_none() && Instant::now() < deadline {
         let _ = probe.send_to(b"still there?", server.addr);
         let wait = (Instant::now() + Duration::from_millis(300)).min(deadline);
-        let (reply, _) = udp::recv_from_until(&probe, server.addr, wait)
+        let (reply, others) = udp::recv_from_until(&probe, server.addr, wait)
             .map_err(|err| Failure::new(format!("the grader's probe socket failed: {err}")))?;
         answered = reply;
+        elsewhere.1 += others.len();
+        if elsewhere.0.is_none() {
+            elsewhere.0 = others.into_iter().next();
+        }
         // Fail fast: a server that has exited answers no more, and one that
         // logged three probes without answering them answers elsewhere.
         let logged = server
@@ -322,22 +409,46 @@ pub(super) fn burst(ctx: &Ctx) -> CheckResult {
         }
     }
     let Some(answer) = answered else {
-        return Err(server.explain(
-            Failure::new(format!(
+        let logged = format!(
+            "the server logged {} `Got message from` lines",
+            server
+                .lines()
+                .iter()
+                .filter(|line| line.starts_with("Got message from "))
+                .count()
+        );
+        let expected = "`Got your message!` to a new datagram (asked again every 0.3 s)";
+        let failure = match elsewhere {
+            (Some(other), count) => came_from_elsewhere(
+                Failure::new(format!(
+                    "after a burst of {} datagrams, the answers to the grader's new datagram \
+                     came from {}, not from {}, the address the server announced",
+                    SOCKETS * EACH,
+                    other.from,
+                    server.addr
+                ))
+                .expected(format!("{expected}, from {}", server.addr))
+                .actual(format!(
+                    "{} datagram{} came from elsewhere, the first {} from {}; none from {}",
+                    count,
+                    if count == 1 { "" } else { "s" },
+                    show::bytes(&other.bytes, 60),
+                    other.from,
+                    server.addr
+                ))
+                .detail(logged),
+                server.addr,
+                other.from,
+            ),
+            (None, _) => Failure::new(format!(
                 "after a burst of {} datagrams the server no longer answers",
                 SOCKETS * EACH
             ))
-            .expected("`Got your message!` to a new datagram (asked again every 0.3 s)")
-            .actual(format!("no answer from {}", server.addr))
-            .detail(format!(
-                "the server logged {} `Got message from` lines",
-                server
-                    .lines()
-                    .iter()
-                    .filter(|line| line.starts_with("Got message from "))
-                    .count()
-            )),
-        ));
+            .expected(expected)
+            .actual(format!("nothing came back to {}", local_addr(&probe)?))
+            .detail(logged),
+        };
+        return Err(server.explain(failure));
     };
     let mut replies: Vec<Datagram> = vec![answer];
     for socket in &senders {
@@ -356,15 +467,19 @@ pub(super) fn burst(ctx: &Ctx) -> CheckResult {
         .iter()
         .find(|reply| reply.bytes != REPLY || reply.from != server.addr)
     {
-        return Err(server.explain(
+        let failure =
             Failure::new("under load, a reply was not `Got your message!` from the server")
                 .expected(format!("{} from {}", show::bytes(REPLY, 60), server.addr))
                 .actual(format!(
                     "{} from {}",
                     show::bytes(&wrong.bytes, 100),
                     wrong.from
-                )),
-        ));
+                ));
+        return Err(server.explain(if wrong.from == server.addr {
+            failure
+        } else {
+            came_from_elsewhere(failure, server.addr, wrong.from)
+        }));
     }
     if let Some(status) = server.process.exit_status() {
         return Err(Failure::new("the server exited during the burst")

@@ -6,7 +6,8 @@ use crate::harness::Ctx;
 use crate::harness::show;
 use crate::outcome::{CheckResult, Failure};
 
-use super::server::{grader_socket, local_addr};
+use super::client::client_facing_socket;
+use super::server::local_addr;
 use super::{CLIENT, CLIENT_MESSAGE};
 
 /// How long a usage error may take: clap answers at once.
@@ -15,7 +16,7 @@ const QUICK: f64 = 5.0;
 pub(super) fn client_usage(ctx: &Ctx) -> CheckResult {
     // A silent server: a client that takes the bad timeout waits, or fails
     // in its own way, but does not say "usage".
-    let silent = grader_socket()?;
+    let silent = client_facing_socket()?;
     let port = local_addr(&silent)?.port().to_string();
     for timeout in ["0", "0.0", "nan", "soon"] {
         let args = ["127.0.0.1", &port, CLIENT_MESSAGE, "--timeout", timeout];
