@@ -264,6 +264,17 @@ fn a_server_with_a_backlog_of_one_passes_the_crowded_checks() {
     assert_nothing_left(dir.path());
 }
 
+/// A runtime's own threads, started before any client (Node.js runs 7, a
+/// JVM more), are no thread per client: the count that matters is the one
+/// that grows with the clients.
+#[test]
+fn a_runtime_with_threads_of_its_own_passes_the_thread_count() {
+    let dir = fixture_bin_dir("multiconn", &[("multiconn-server", "runtime_threads")]);
+    let report = grade_dir_check("multiconn", dir.path(), "multiconn.one_thread");
+    assert_passes(&report, "multiconn.one_thread");
+    assert_nothing_left(dir.path());
+}
+
 #[test]
 fn a_client_bug_leaves_the_server_checks_alone() {
     let dir = fixture_bin_dir("multiconn", &[("multiconn-client", "sequential")]);
