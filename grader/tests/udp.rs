@@ -86,6 +86,12 @@ use support::*;
     "udp.client_binary_reply",
     "#step-3-the-client"
 )]
+#[case::client_socket_always_ipv4(
+    "udp-client",
+    "ipv4_socket",
+    "udp.client_ipv6",
+    "#step-3-the-client"
+)]
 #[case::client_takes_the_first_datagram(
     "udp-client",
     "first_datagram",

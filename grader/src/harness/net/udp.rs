@@ -5,7 +5,7 @@
 //! ordinary outcome that the checks must describe to the student.
 
 use std::io::{self, ErrorKind};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -100,7 +100,12 @@ pub fn bind() -> io::Result<Udp> {
 /// A UDP socket bound to a free loopback port, talking to the graded
 /// program `theirs`.
 pub fn bind_facing(theirs: Party) -> io::Result<Udp> {
-    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    bind_facing_at(Ipv4Addr::LOCALHOST.into(), theirs)
+}
+
+/// [`bind_facing`] on the loopback address `ip` (`::1` for IPv6).
+pub fn bind_facing_at(ip: IpAddr, theirs: Party) -> io::Result<Udp> {
+    let socket = UdpSocket::bind((ip, 0))?;
     stamp_arrivals(&socket)?;
     Ok(Udp {
         socket,
@@ -293,7 +298,15 @@ impl<T: Send + 'static> UdpPeer<T> {
     /// Binds a free loopback port and runs `serve` with the socket. `serve`
     /// must bound its own waits, e.g. with [`recv_until`] and a deadline.
     pub fn start(serve: impl FnOnce(Udp) -> io::Result<T> + Send + 'static) -> io::Result<Self> {
-        let socket = bind_facing(Party::Client)?;
+        Self::start_at(Ipv4Addr::LOCALHOST.into(), serve)
+    }
+
+    /// [`UdpPeer::start`] on the loopback address `ip` (`::1` for IPv6).
+    pub fn start_at(
+        ip: IpAddr,
+        serve: impl FnOnce(Udp) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<Self> {
+        let socket = bind_facing_at(ip, Party::Client)?;
         let addr = socket.local_addr()?;
         let (sender, result) = mpsc::channel();
         conversation::spawn("grader-udp-peer", move || {

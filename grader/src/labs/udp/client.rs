@@ -2,7 +2,7 @@
 //! late, answer from a stranger's address, never answer, or refuse.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -29,7 +29,16 @@ pub(super) fn peer(
     deadline: Instant,
     answer: impl FnOnce(&Udp, &Datagram) -> std::io::Result<()> + Send + 'static,
 ) -> Result<UdpPeer<Request>, Failure> {
-    UdpPeer::start(move |socket| {
+    peer_at(Ipv4Addr::LOCALHOST.into(), deadline, answer)
+}
+
+/// [`peer`] on the loopback address `ip` (`::1` for IPv6).
+fn peer_at(
+    ip: IpAddr,
+    deadline: Instant,
+    answer: impl FnOnce(&Udp, &Datagram) -> std::io::Result<()> + Send + 'static,
+) -> Result<UdpPeer<Request>, Failure> {
+    UdpPeer::start_at(ip, move |socket| {
         let request = udp::recv_until(&socket, deadline)?;
         if let Some(request) = &request {
             answer(&socket, request)?;
@@ -39,15 +48,16 @@ pub(super) fn peer(
     .map_err(|err| Failure::new(format!("the grader could not start its UDP server: {err}")))
 }
 
-/// Runs the client with `HOST PORT MESSAGE` and `extra` arguments.
+/// Runs the client with `HOST PORT MESSAGE` and `extra` arguments, HOST
+/// the IP of `addr`.
 fn run_client(
     ctx: &Ctx,
     addr: SocketAddr,
     extra: &[&str],
     seconds: f64,
 ) -> Result<Finished, Failure> {
-    let port = addr.port().to_string();
-    let mut args = vec!["127.0.0.1", port.as_str(), CLIENT_MESSAGE];
+    let (host, port) = (addr.ip().to_string(), addr.port().to_string());
+    let mut args = vec![host.as_str(), port.as_str(), CLIENT_MESSAGE];
     args.extend_from_slice(extra);
     ctx.run(&ctx.launch(CLIENT, args)?, seconds)
 }
@@ -144,6 +154,27 @@ pub(super) fn client_reply(ctx: &Ctx) -> CheckResult {
         .filter(|line| line.starts_with("Got reply from "))
         .collect();
     ctx.snapshot(&redact(&replies.join("\n")))
+}
+
+/// A server on `::1`: the client's socket must be of the server's family
+/// (`[::]:0`), not IPv4 whatever HOST says.
+pub(super) fn client_ipv6(ctx: &Ctx) -> CheckResult {
+    let peer = peer_at(
+        Ipv6Addr::LOCALHOST.into(),
+        ctx.within(RUN_LIMIT),
+        |socket, request| socket.send_to(REPLY, request.from).map(drop),
+    )?;
+    let finished = run_client(ctx, peer.addr, &[], RUN_LIMIT)?;
+    let request = peer.outcome_until(Instant::now() + ctx.scaled(1.0));
+    if !matches!(request, Some(Ok(Some(_)))) {
+        return Err(finished.sent_nothing(
+            format!("started with HOST `::1`, {CLIENT} sent nothing to {}", peer.addr),
+            format!("one datagram {}", show::bytes(CLIENT_MESSAGE.as_bytes(), 60)),
+            "Bind the client's socket to port 0 of the unspecified address of the server's family: `[::]:0` for an IPv6 server, `0.0.0.0:0` for IPv4 (match on the `SocketAddr` you resolved). An IPv4 socket cannot send to `::1`.",
+            "#step-3-the-client",
+        ));
+    }
+    expect_printed_reply(&finished, peer.addr, REPLY)
 }
 
 /// The start of a reply that is not text, with bytes the client must escape.

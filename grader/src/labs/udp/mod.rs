@@ -55,6 +55,7 @@ pub const CHECKS: Checks = checks!(
     server::binary_datagram,
     server::burst,
     client::client_reply,
+    client::client_ipv6,
     client::client_binary_reply,
     client::client_stranger,
     client::client_delayed,
