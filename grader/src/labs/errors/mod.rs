@@ -43,6 +43,7 @@ pub const CHECKS: Checks = checks!(
     client::messages,
     server::bind_ready,
     server::bind_clients,
+    server::bind_ipv6,
     server::bind_failed,
     server::rebind_time_wait,
 );
