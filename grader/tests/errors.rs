@@ -121,12 +121,7 @@ use support::*;
 )]
 #[case::host_has_a_default("socket-errors", "default_host", "errors.usage", "#running-it")]
 #[case::two_line_messages("socket-errors", "two_lines", "errors.messages", "#the-five-stages")]
-#[case::bind_server_ipv4_only(
-    "bind-server",
-    "ipv4_socket",
-    "errors.bind_ipv6",
-    "#the-bind-server"
-)]
+#[case::bind_server_ipv4_only("bind-server", "ipv4_socket", "errors.bind_ipv6", "#the-bind-server")]
 #[case::announces_before_bind_line(
     "bind-server",
     "listening_first",

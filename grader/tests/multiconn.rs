@@ -165,7 +165,7 @@ use support::*;
     "multiconn-server",
     "interrupted_as_error",
     "multiconn.many_clients",
-    "#per-connection-state"
+    "#step-2-the-event-loop"
 )]
 #[case::interrupted_poll_ends_the_client(
     "multiconn-client",

@@ -121,6 +121,9 @@ pub enum Evidence {
     /// error 11`) as an error: it took a non-blocking call's `WouldBlock`
     /// for a failure.
     WouldBlockAsError,
+    /// It exited on an interrupted system call (its stderr says EINTR): a
+    /// stop and continue, or any signal, ended it.
+    InterruptedCrash,
 }
 
 /// What waits unread in a sleeping server's connections.
@@ -435,6 +438,15 @@ impl Server {
             Some(lesson)
                 if self.process.exit_status().is_some()
                     && last_words::mentions_connection_error(&stderr) =>
+            {
+                failure.diagnosis(lesson.hint, lesson.handout)
+            }
+            _ => failure,
+        };
+        let failure = match self.lesson(Evidence::InterruptedCrash) {
+            Some(lesson)
+                if self.process.exit_status().is_some()
+                    && last_words::mentions_interrupted(&stderr) =>
             {
                 failure.diagnosis(lesson.hint, lesson.handout)
             }

@@ -18,6 +18,22 @@ pub fn mentions_utf8(stderr: &str) -> bool {
     )
 }
 
+/// Whether a program's stderr names an interrupted system call (EINTR), as
+/// Rust (`Interrupted system call (os error 4)`), Python
+/// (`InterruptedError`) or C (`strerror(EINTR)`) print it: the error a
+/// signal, or a stop and continue, makes a blocking call return.
+pub fn mentions_interrupted(stderr: &str) -> bool {
+    mentions_any(
+        stderr,
+        &[
+            "interrupted system call",
+            "os error 4)",
+            "errno 4]",
+            "interruptederror",
+        ],
+    )
+}
+
 /// Whether a program's stderr names a connection's error: a reset or a
 /// broken pipe, as Rust (`ConnectionReset`, `os error 104`), Python
 /// (`ConnectionResetError`, `[Errno 32]`) or C (`ECONNRESET`) print them.
@@ -86,5 +102,22 @@ mod tests {
             "error: Resource temporarily unavailable (os error 11)"
         ));
         assert!(!mentions_would_block("Listening on 127.0.0.1:4000"));
+    }
+
+    #[test]
+    fn an_interrupted_call_is_named_in_every_language() {
+        assert!(mentions_interrupted(
+            "error: waiting for events: Interrupted system call (os error 4)"
+        ));
+        assert!(mentions_interrupted(
+            "called `Result::unwrap()` on an `Err` value: Os { code: 4, kind: Interrupted, message: \"Interrupted system call\" }"
+        ));
+        assert!(mentions_interrupted(
+            "InterruptedError: [Errno 4] Interrupted system call"
+        ));
+        assert!(!mentions_interrupted("error: os error 40"));
+        assert!(!mentions_interrupted(
+            "the reintroduced client was reset (os error 104)"
+        ));
     }
 }

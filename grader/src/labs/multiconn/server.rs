@@ -52,6 +52,11 @@ pub(super) fn start_launched(ctx: &Ctx, launch: &Launch) -> Result<Server, Failu
             "#partial-writes-and-write-interest",
         )
         .on(
+            Evidence::InterruptedCrash,
+            "A signal (here the grader's stop and continue, as Ctrl-Z then `fg` do) makes `poll` return `Interrupted`: nothing went wrong, poll again. `poll(...)?` carries it out of the loop and ends the server.",
+            "#step-2-the-event-loop",
+        )
+        .on(
             Evidence::UnreadWhileWaiting,
             "Edge-triggered readiness says \"something changed\" once: on every readable event, read in a loop until `WouldBlock` (and on the listener's, accept until `WouldBlock`), or what is left waits for an event that never comes.",
             "#edge-triggered-read-until-wouldblock",
