@@ -71,6 +71,7 @@ fn an_independent_python_implementation_gets_full_marks() {
     "app.no_match",
     "#step-4-the-server-answers"
 )]
+#[case::builds_json_by_hand("app-server", "json_by_hand", "app.no_match", "#the-application")]
 #[case::ignores_the_action(
     "app-server",
     "ignore_action",

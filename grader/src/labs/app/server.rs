@@ -151,7 +151,19 @@ fn search_for(ctx: &Ctx, values: &[(&str, &str)]) -> CheckResult {
             ALL_AT_ONCE,
             &Expected::for_search(action, value),
             &format!("{action} {value:?}"),
-        )?;
+        )
+        .map_err(|failure| {
+            // The requests before it passed: what this one adds is a
+            // character the answer must escape to stay JSON.
+            if [action, value].iter().any(|text| text.contains(['"', '\\'])) {
+                failure.diagnosis(
+                    "The answer quotes VALUE (or ACTION), and a quote or a backslash in it must be escaped in JSON (`\\\"`, `\\\\`). Build the response with serde_json, `json!({\"result\": result})`, which escapes them; `format!` does not, and escaping some characters by hand misses others.",
+                    "#the-application",
+                )
+            } else {
+                failure
+            }
+        })?;
     }
     Ok(())
 }
@@ -164,13 +176,32 @@ pub(super) fn unicode_query(ctx: &Ctx) -> CheckResult {
     search_for(ctx, &[("search", "🐶")])
 }
 
+/// A value or action with a quote and a backslash: the answer quotes it,
+/// so a JSON response built by hand (`format!`) rather than serialised
+/// comes out invalid, or decodes to other text.
+const NEEDS_ESCAPING: &str = r#"say "hi" from C:	emp"#;
+
 pub(super) fn no_match(ctx: &Ctx) -> CheckResult {
     let word = format!("neo-{}", ctx.rng().u32(1000..10000));
-    search_for(ctx, &[("search", "trinity"), ("search", &word)])
+    search_for(
+        ctx,
+        &[
+            ("search", "trinity"),
+            ("search", &word),
+            ("search", NEEDS_ESCAPING),
+        ],
+    )
 }
 
 pub(super) fn invalid_action(ctx: &Ctx) -> CheckResult {
-    search_for(ctx, &[("find", "ring"), ("double", "morpheus")])
+    search_for(
+        ctx,
+        &[
+            ("find", "ring"),
+            ("double", "morpheus"),
+            (NEEDS_ESCAPING, "ring"),
+        ],
+    )
 }
 
 pub(super) fn binary_request(ctx: &Ctx) -> CheckResult {
