@@ -76,9 +76,17 @@ pub fn grade_dir(slug: &str, dir: &Path) -> LabReport {
 /// check whose program misbehaves in every check (eating memory, say), so
 /// that the checks running in parallel do not all misbehave at once.
 pub fn grade_dir_check(slug: &str, dir: &Path, id: &str) -> LabReport {
+    grade_dir_check_scaled(slug, dir, id, 1.0)
+}
+
+/// [`grade_dir_check`] with every time limit multiplied by `time_scale`
+/// (`--time-scale`): for programs slow by design, whose test is about
+/// something else than speed.
+pub fn grade_dir_check_scaled(slug: &str, dir: &Path, id: &str, time_scale: f64) -> LabReport {
     let lab = lab(slug);
     let options = Options {
         only: Some(id.into()),
+        time_scale,
         ..options(&dir.display().to_string())
     };
     grader::grade(lab, Ok(Binaries::from_dir(lab, dir)), &options)
