@@ -47,6 +47,12 @@ use support::*;
     "multiconn.non_reading_client",
     "#partial-writes-and-write-interest"
 )]
+#[case::token_from_the_count(
+    "multiconn-server",
+    "token_from_count",
+    "multiconn.clients_come_and_go",
+    "#readiness-poll-token-interest-events"
+)]
 #[case::thread_per_client(
     "multiconn-server",
     "thread_per_client",

@@ -13,6 +13,7 @@ mod client;
 mod descriptors;
 mod echo;
 mod interrupted;
+mod lifetimes;
 mod logs;
 mod resources;
 mod server;
@@ -69,6 +70,7 @@ pub const CHECKS: Checks = checks!(
     server::one_client,
     server::many_clients,
     server::idle_client,
+    lifetimes::clients_come_and_go,
     server::non_reading_client,
     resources::one_thread,
     server::large_half_close,
