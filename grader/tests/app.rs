@@ -158,6 +158,12 @@ fn an_independent_python_implementation_gets_full_marks() {
     "app.server_log",
     "#what-the-server-prints"
 )]
+#[case::client_waits_for_the_close(
+    "app-client",
+    "waits_for_close",
+    "app.client_held_open",
+    "#step-5-the-client"
+)]
 #[case::client_counts_characters(
     "app-client",
     "length_in_chars",

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr};
+use std::time::Instant;
 
 use crate::harness::net::conn::Conn;
 use crate::harness::payload;
@@ -118,7 +119,16 @@ enum Delivery {
     /// In fragments of 3 bytes, each read before the next is sent, the
     /// 2-byte length split between the first two.
     Fragments,
+    /// In one write, then the connection stays open until the client
+    /// closes it (at most [`HOLD`]): only the framing says the response is
+    /// complete.
+    HeldOpen,
 }
+
+/// How long a [`Delivery::HeldOpen`] server keeps the connection open after
+/// its answer, at most (scaled): a client that waits for the close waits
+/// that long, or until the grader sees it asleep waiting.
+const HOLD: f64 = 2.0;
 
 /// How the grader's server responds.
 #[derive(Debug, Clone)]
@@ -134,13 +144,18 @@ enum Reply {
 struct SeenRequest {
     bytes: Vec<u8>,
     end: ReadEnd,
+    /// With [`Delivery::HeldOpen`]: the client was still waiting, its
+    /// connection open, when the server gave up holding it.
+    waited_for_close: bool,
 }
 
 /// Starts a grader server that reads one request by its framing and answers
 /// as `reply` says.
 fn answering_peer(ctx: &Ctx, reply: Reply) -> Result<Peer<SeenRequest>, Failure> {
     let deadline = ctx.within(8.0);
+    let hold = ctx.scaled(HOLD);
     Peer::serve_one(deadline, move |mut stream: Conn| {
+        let mut waited_for_close = false;
         let (bytes, end) = read_response(&stream, deadline);
         let answer = match (parse_message(&bytes), &reply) {
             (Parsed::Complete(request), Reply::Answer(answers, _)) => answers.to(&request),
@@ -159,11 +174,23 @@ fn answering_peer(ctx: &Ctx, reply: Reply) -> Result<Peer<SeenRequest>, Failure>
                     stream.write_all(piece)?;
                 }
             }
+            (Reply::Answer(_, Delivery::HeldOpen), Some(answer)) => {
+                stream.write_all(&answer)?;
+                // Open until the client closes its end. A client asleep in
+                // a read with everything read waits for more that the
+                // framing says will not come: the grader stops there.
+                let (_, end) = net::read_until(&stream, None, Instant::now() + hold);
+                waited_for_close = matches!(end, ReadEnd::Deadline | ReadEnd::Stalled(_));
+            }
             // Bad input: close without answering, as the reference does.
             (_, None) => {}
         }
         let _ = stream.shutdown(Shutdown::Both);
-        Ok(SeenRequest { bytes, end })
+        Ok(SeenRequest {
+            bytes,
+            end,
+            waited_for_close,
+        })
     })
     .map_err(|err| Failure::new(format!("the grader could not start its server: {err}")))
 }
@@ -310,6 +337,24 @@ fn expect_client(
     })?;
     let stdout = finished.stdout_text();
     let got = stdout.lines().find(|line| line.starts_with("Got "));
+    // Stopped while the server held the connection open (asleep, or out
+    // of time), or still waiting when the server gave up: it waited for
+    // the close.
+    let stopped = finished.timed_out || finished.stalled.is_some();
+    if seen.waited_for_close || (matches!(delivery, Delivery::HeldOpen) && stopped) {
+        return Err(Failure::new(format!(
+            "{command}: the client waited for the server to close the connection after a complete response"
+        ))
+        .expected(format!("{want}   printed once the response is complete, then exit code 0"))
+        .actual(format!(
+            "the connection stayed open after the response, and the client waited for more: {}",
+            finished.describe()
+        ))
+        .diagnosis(
+            "The framing says when the response is complete: read the 2-byte length, then the header, then content-length bytes of content, and stop there. Reading until end of stream (`read_to_end`) waits for a close the protocol does not promise.",
+            "#step-5-the-client",
+        ));
+    }
     if got == Some(want.as_str()) && finished.code() == Some(0) {
         return Ok(finished);
     }
@@ -413,6 +458,17 @@ pub(super) fn client_malformed(ctx: &Ctx) -> CheckResult {
         .detail(format!("the server sent: {}", show::bytes(&raw, 200))));
     }
     Ok(())
+}
+
+/// A server that keeps the connection open after its response: the client
+/// must print once the framing says the response is complete.
+pub(super) fn client_held_open(ctx: &Ctx) -> CheckResult {
+    expect_client(
+        ctx,
+        (&Answers::seeded(ctx), Delivery::HeldOpen),
+        ("search", "morpheus"),
+    )
+    .map(drop)
 }
 
 pub(super) fn client_output(ctx: &Ctx) -> CheckResult {

@@ -50,6 +50,7 @@ pub const CHECKS: Checks = checks!(
     client::client_search,
     client::client_binary,
     client::client_fragments,
+    client::client_held_open,
     client::client_malformed,
     client::client_output,
     framing_tests::framing_tests,
