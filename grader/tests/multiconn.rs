@@ -47,6 +47,12 @@ use support::*;
     "multiconn.non_reading_client",
     "#partial-writes-and-write-interest"
 )]
+#[case::ignores_what_send_returned(
+    "multiconn-server",
+    "ignores_send_count",
+    "multiconn.large_half_close",
+    "#partial-writes-and-write-interest"
+)]
 #[case::token_from_the_count(
     "multiconn-server",
     "token_from_count",

@@ -365,6 +365,17 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
             &format!("echo of {shown} sent before reading, then half-closed"),
         )
         .map_err(|failure| {
+            let failure = match skipped_bytes(&payload, &exchange.received) {
+                Some((at, skipped)) => failure
+                    .detail(format!(
+                        "the echo skips {skipped} bytes at byte {at}: what follows came later in what was sent"
+                    ))
+                    .diagnosis(
+                        "Bytes are missing from the middle of the echo: the server dropped part of its buffer unsent. `write` returns how many bytes it took, maybe fewer than you gave it: remove only those from the buffer, and keep the rest for the next WRITABLE event.",
+                        "#partial-writes-and-write-interest",
+                    ),
+                None => failure,
+            };
             server.explain(failure.detail(seed.clone()).detail(
                 "at end of stream, first send what is still buffered for that client, then close",
             ))
@@ -426,6 +437,21 @@ fn stopped_reading(stream: &Conn, server: SocketAddr, payload: usize, err: &io::
         .expected(expected)
         .detail(lesson),
     }
+}
+
+/// Where an echo leaves out bytes of what was sent and goes on with later
+/// ones, and how many it skipped: the mark of a server that drained more of
+/// its buffer than `write` took. `None` when the echo is a prefix of what
+/// was sent, or goes on with bytes that were never sent there.
+fn skipped_bytes(sent: &[u8], received: &[u8]) -> Option<(usize, usize)> {
+    /// Enough bytes to find again only where they were sent (random data).
+    const PROBE: usize = 64;
+    let at = sent.iter().zip(received).position(|(s, r)| s != r)?;
+    let probe = received.get(at..at + PROBE)?;
+    let found = sent[at..]
+        .windows(PROBE)
+        .position(|window| window == probe)?;
+    (found > 0).then_some((at, found))
 }
 
 pub(super) fn close_while_buffered(ctx: &Ctx) -> CheckResult {
