@@ -9,6 +9,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use grader::Status;
 use grader::builder::{self, CompilerOutput, Edition};
 use rstest::rstest;
 use support::*;
@@ -36,6 +37,12 @@ const CLIENT: &str = "client-list-client";
     "sequential",
     "client-list.silent_client",
     "#step-1-a-thread-per-connection"
+)]
+#[case::locks_before_reading_the_name(
+    SERVER,
+    "lock_before_read",
+    "client-list.silent_client",
+    "#sharing-the-list-arc-and-mutex"
 )]
 #[case::leaks_its_threads(
     SERVER,
@@ -152,6 +159,77 @@ fn a_classic_bug_fails_its_check(
     let report = grade_dir("client-list", dir.path());
     assert_fails(&report, check);
     assert_diagnosis(&report, bug, section);
+    assert_nothing_left(dir.path());
+}
+
+/// A server that cuts a long name to 256 bytes counts bytes all right:
+/// the multibyte check explains the cut, as the plain limit's check does,
+/// and does not say that characters were counted.
+#[test]
+fn a_name_cut_to_the_limit_is_explained_as_a_cut() {
+    let dir = fixture_bin_dir("client-list", &[(SERVER, "truncate")]);
+    let report = grade_dir_check(
+        "client-list",
+        dir.path(),
+        "client-list.name_limit_multibyte",
+    );
+    assert_fails(&report, "client-list.name_limit_multibyte");
+    assert_diagnosis(&report, "truncate", "#step-3-reading-the-name");
+    let check = report.check("client-list.name_limit_multibyte").unwrap();
+    let failure = check.failure.as_ref().unwrap().to_string();
+    assert!(check.hint.contains("never cut"), "{}", summary(&report));
+    assert!(!failure.contains("not 256 characters"), "{failure}");
+    assert!(
+        failure.contains("cut the name instead of refusing it"),
+        "{failure}"
+    );
+    assert_nothing_left(dir.path());
+}
+
+/// One mistake in every reply fails every server check; each must be
+/// explained by that one mistake, its one hint and handout section, and
+/// the report must group them under the first.
+#[rstest]
+#[case::own_address_in_the_entries("own_address", "#step-2-register-and-reply")]
+#[case::never_closes_after_the_list("never_closes", "#step-2-register-and-reply")]
+fn one_mistake_in_every_reply_is_one_cause(#[case] bug: &str, #[case] section: &str) {
+    let dir = fixture_bin_dir("client-list", &[(SERVER, bug)]);
+    let report = grade_dir("client-list", dir.path());
+    assert_diagnosis(&report, bug, section);
+    let failed: Vec<&grader::CheckOutcome> = report
+        .checks
+        .iter()
+        .filter(|check| check.status == Status::Failed)
+        .collect();
+    // Every server check registers a name.
+    let servers = grader::rubric::for_lab(lab("client-list"))
+        .iter()
+        .filter(|spec| !spec.id.contains(".client_"))
+        .count();
+    assert_eq!(failed.len(), servers, "{}", summary(&report));
+    for check in &failed {
+        assert!(
+            check.handout.ends_with(section) && check.hint == failed[0].hint,
+            "{} is explained otherwise ({}: {}):\n{}",
+            check.id,
+            check.handout,
+            check.hint,
+            summary(&report)
+        );
+    }
+    let view = grader::render::LabView::of(&report);
+    let grouped = grader::render::same_failures(&view.checks);
+    let first = failed[0].id.clone();
+    for (check, same) in view.checks.iter().zip(&grouped) {
+        match same {
+            grader::render::Same::AsAbove(above) => assert_eq!(above, &first, "{}", check.id),
+            grader::render::Same::AlsoCosts(later) => {
+                assert_eq!(check.id, first);
+                assert_eq!(later.len(), servers - 1);
+            }
+            grader::render::Same::Own => assert!(check.passed(), "{} stands alone", check.id),
+        }
+    }
     assert_nothing_left(dir.path());
 }
 

@@ -10,13 +10,33 @@ use crate::harness::net::{self, ReadEnd, SendPlan};
 use crate::harness::{Ctx, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
+use super::MAX_NAME;
 use super::reply::{Pairs, parse_list, quoted, quoted_list};
+
+/// What an entry whose address and port are the server's own comes down
+/// to, whichever check registered it.
+const PEER_ADDRESS: &str = "An entry's address and port are the client's: the peer address `accept` returned with the stream (`peer.ip().to_string()`, `peer.port()`), not the server's own end of the connection (`stream.local_addr()`).";
+
+/// What an entry with the client's port but another address comes down to.
+const PEER_IP: &str = "An entry's \"address\" is the client's IP address alone, as a string: `peer.ip().to_string()` of the peer address `accept` returned (no port, no host name).";
+
+/// What a list sent on a connection that then stays open comes down to.
+const SHUT_DOWN_AFTER_THE_LIST: &str = "After `write_all` of the list, shut the connection down (`stream.shutdown(Shutdown::Both)`): the client reads until end of stream, the only sign that the list is complete. Dropping the stream closes the connection only if no other handle on it (a `try_clone`) is left.";
+
+/// What a name registered cut to the limit comes down to.
+const CUT_NAME: &str = "Read at most 257 bytes (`Read::take(stream, 257)`): one byte over the limit is how you know a name is too long. A name of more than 256 bytes is refused, never cut down to 256.";
+
+/// The handout section that says what an entry holds and how the server
+/// replies.
+const REGISTER_AND_REPLY: &str = "#step-2-register-and-reply";
 
 /// One registration made by the grader.
 #[derive(Debug)]
 pub(super) struct Registration {
     /// The grader's end of the connection: the address the server sees.
     pub(super) local: SocketAddr,
+    /// The server's end: the address the grader connected to.
+    pub(super) server: SocketAddr,
     pub(super) received: Vec<u8>,
     pub(super) end: ReadEnd,
     pub(super) write_error: Option<String>,
@@ -43,6 +63,7 @@ pub(super) fn send_name(
     let exchange = net::exchange(&stream, name, plan, None, deadline);
     Ok(Registration {
         local,
+        server: server.addr,
         received: exchange.received,
         end: exchange.end,
         write_error: exchange.write_error,
@@ -85,12 +106,24 @@ pub(super) fn reply_list(registration: &Registration, name: &str) -> Result<Pair
             .detail("the grader half-closed after the name: reading until end of stream tells the server the name is complete"));
         }
         ReadEnd::Deadline | ReadEnd::Stalled(_) => {
-            return Err(Failure::new(format!(
+            let failure = Failure::new(format!(
                 "{what}: the server sent {} bytes but never closed the connection",
                 registration.received.len()
             ))
             .expected("after the list, the server shuts the connection down (that is how the client knows the list is complete)")
-            .actual(show::bytes(&registration.received, 200)));
+            .actual(show::bytes(&registration.received, 200));
+            // A whole list came, and nothing after it: what is missing is
+            // the end of stream, whatever the check. (A list cut short may
+            // be a server stuck writing it.)
+            return Err(
+                if serde_json::from_slice::<Pairs>(&registration.received).is_ok() {
+                    failure
+                    .detail("the bytes that came are a whole JSON list: only the end of stream was missing")
+                    .diagnosis(SHUT_DOWN_AFTER_THE_LIST, REGISTER_AND_REPLY)
+                } else {
+                    failure
+                },
+            );
         }
         ReadEnd::Error(err) if registration.received.is_empty() => {
             return Err(Failure::new(format!(
@@ -124,7 +157,7 @@ pub(super) fn reply_list(registration: &Registration, name: &str) -> Result<Pair
         let summary = format!("{what}: {}", f.summary);
         Failure { summary, ..f }
     })?;
-    expect_entry(&list, name, registration.local).map_err(|f| {
+    expect_entry(&list, name, registration.local, registration.server).map_err(|f| {
         f.detail(format!(
             "the names in the reply: {}",
             quoted_list(&list.names(), 10)
@@ -133,8 +166,14 @@ pub(super) fn reply_list(registration: &Registration, name: &str) -> Result<Pair
     Ok(list)
 }
 
-/// `list` has `name` with the address and port of `local`.
-pub(super) fn expect_entry(list: &Pairs, name: &str, local: SocketAddr) -> CheckResult {
+/// `list` has `name` with the address and port of `local`, the grader's
+/// end of a connection to `server`.
+pub(super) fn expect_entry(
+    list: &Pairs,
+    name: &str,
+    local: SocketAddr,
+    server: SocketAddr,
+) -> CheckResult {
     let expected = json!({"name": name, "address": local.ip().to_string(), "port": local.port()});
     match list.get(name) {
         None => Err(Failure::new(format!(
@@ -149,7 +188,7 @@ pub(super) fn expect_entry(list: &Pairs, name: &str, local: SocketAddr) -> Check
                 .iter()
                 .any(|key| entry.get(key) != expected.get(key)) =>
         {
-            Err(Failure::new(format!(
+            let failure = Failure::new(format!(
                 "the entry for {} does not have the address and port the server saw",
                 quoted(name)
             ))
@@ -157,10 +196,42 @@ pub(super) fn expect_entry(list: &Pairs, name: &str, local: SocketAddr) -> Check
             .actual(entry.to_string())
             .detail(format!(
                 "the grader's client connected from {local}: use the peer address `accept` returned"
-            )))
+            ));
+            Err(explain_address(failure, entry, local, server))
         }
         Some(_) => Ok(()),
     }
+}
+
+/// What a wrong address or port in an entry points at, when the entry
+/// itself shows it: the server's own address and port, or the client's
+/// port with another address. Either is the same mistake whichever check
+/// registered the name. Another port may be an earlier registration's,
+/// which only the check knows.
+fn explain_address(
+    failure: Failure,
+    entry: &serde_json::Value,
+    local: SocketAddr,
+    server: SocketAddr,
+) -> Failure {
+    let port = entry.get("port").and_then(serde_json::Value::as_u64);
+    let address = entry.get("address").and_then(serde_json::Value::as_str);
+    if port == Some(u64::from(server.port())) {
+        let own = if address == Some(server.ip().to_string().as_str()) {
+            format!("{server} is the server's own address and port")
+        } else {
+            format!("{} is the server's own port", server.port())
+        };
+        return failure
+            .detail(format!(
+                "{own} (where the grader connected), not the client's ({local})"
+            ))
+            .diagnosis(PEER_ADDRESS, REGISTER_AND_REPLY);
+    }
+    if port == Some(u64::from(local.port())) {
+        return failure.diagnosis(PEER_IP, REGISTER_AND_REPLY);
+    }
+    failure
 }
 
 /// `list` holds exactly `names` (in any order).
@@ -211,7 +282,7 @@ pub(super) fn expect_refused(
         ));
     }
     if let Ok(list) = serde_json::from_slice::<Pairs>(&registration.received) {
-        return Err(Failure::new(format!(
+        let failure = Failure::new(format!(
             "{what} was answered with a list, as if it were fine"
         ))
         .expected("no list: the server logs an `error:` line and closes the connection")
@@ -219,7 +290,17 @@ pub(super) fn expect_refused(
         .detail(format!(
             "names in that list: {}",
             quoted_list(&list.names(), 8)
-        )));
+        ));
+        return Err(match registered_cut(&list, name, registration.local) {
+            Some(cut) => failure
+                .detail(format!(
+                    "the list holds the name cut to its first {MAX_NAME} bytes, {}, registered from this very connection ({}): the server cut the name instead of refusing it",
+                    quoted(cut),
+                    registration.local
+                ))
+                .diagnosis(CUT_NAME, "#step-3-reading-the-name"),
+            None => failure,
+        });
     }
     let logged = server.wait_for_lines_on_either(ctx.within(5.0), |lines| {
         (lines.iter().filter(|line| is_error_line(line)).count() > errors_before).then_some(())
@@ -232,6 +313,14 @@ pub(super) fn expect_refused(
         ));
     }
     Ok(())
+}
+
+/// The name `sent` cut to [`MAX_NAME`] bytes, when `list` holds it with
+/// the port of `local`: the connection that sent the longer name.
+fn registered_cut<'a>(list: &Pairs, sent: &'a [u8], local: SocketAddr) -> Option<&'a str> {
+    let cut = std::str::from_utf8(sent.get(..MAX_NAME).filter(|_| sent.len() > MAX_NAME)?).ok()?;
+    let port = list.get(cut)?.get("port")?.as_u64()?;
+    (port == u64::from(local.port())).then_some(cut)
 }
 
 fn is_error_line(line: &str) -> bool {

@@ -77,11 +77,29 @@ pub(super) fn quoted_list(names: &[&str], max: usize) -> String {
     format!("[{}]", shown.join(", "))
 }
 
+/// What a reply that is not JSON at all comes down to, whichever name was
+/// registered: JSON written by hand.
+const NOT_JSON: &str = "Build the reply with serde_json (`serde_json::to_vec(&*clients)`), never with `format!`: JSON strings must escape `\"`, `\\`, newlines and control characters.";
+
+/// What a reply that stops in the middle of its JSON comes down to.
+const CUT_SHORT: &str = "The reply stopped in the middle of the JSON: write all of it (`write_all`, not one `write`), and shut the connection down only after it.";
+
+/// What valid JSON of another shape than the list comes down to.
+const NOT_THE_LIST: &str = "The reply is the whole list as one JSON object keyed by name, each value an entry {\"name\", \"address\", \"port\"}: serialise the `BTreeMap<String, Entry>` itself.";
+
+/// What an entry of another shape than the contract's comes down to.
+const ENTRY_SHAPE: &str = "Each entry is {\"name\": NAME, \"address\": \"IP\", \"port\": PORT}: derive `Serialize` on an `Entry` with `name: String`, `address: String` and `port: u16`, so that the address is a string and the port a number.";
+
 /// Parses a reply: a JSON object whose members are entries
 /// `{"name": NAME, "address": "IP", "port": PORT}` keyed by their name.
+///
+/// What is wrong with a reply is the same whichever name was registered,
+/// so each failure carries its diagnosis: the checks it costs are explained
+/// once. A name whose entry is listed under another name is the exception:
+/// that may be one name's (escaping, trimming), which the check knows.
 pub(super) fn parse_list(bytes: &[u8]) -> Result<Pairs, Failure> {
     let pairs: Pairs = serde_json::from_slice(bytes).map_err(|err| {
-        Failure::new("the reply is not a valid JSON object")
+        let failure = Failure::new("the reply is not a valid JSON object")
             .expected("{\"NAME\": {\"name\": \"NAME\", \"address\": \"127.0.0.1\", \"port\": 41234}, …}")
             .actual(show::bytes(bytes, 300))
             .detail(format!("the JSON parser says: {err}"))
@@ -89,11 +107,19 @@ pub(super) fn parse_list(bytes: &[u8]) -> Result<Pairs, Failure> {
                 "a raw newline inside a JSON string is invalid: build the reply with serde_json, which escapes it as \\n"
             } else {
                 ""
-            })
+            });
+        match err.classify() {
+            serde_json::error::Category::Syntax => failure.diagnosis(NOT_JSON, "#json-with-serde"),
+            serde_json::error::Category::Eof => {
+                failure.diagnosis(CUT_SHORT, "#reading-a-reply-to-the-end")
+            }
+            serde_json::error::Category::Data => failure.diagnosis(NOT_THE_LIST, "#the-protocol"),
+            serde_json::error::Category::Io => failure,
+        }
     })?;
     for (name, entry) in &pairs.0 {
         entry_problem(name, entry).map_or(Ok(()), |problem| {
-            Err(Failure::new(format!(
+            let failure = Failure::new(format!(
                 "the entry for {} is not as the contract says",
                 quoted(name)
             ))
@@ -101,36 +127,61 @@ pub(super) fn parse_list(bytes: &[u8]) -> Result<Pairs, Failure> {
                 "{{\"name\": {}, \"address\": \"IP\" (a string), \"port\": PORT (a number)}}",
                 quoted(name)
             ))
-            .actual(show::bytes(entry.to_string().as_bytes(), 300))
-            .detail(problem))
+            .actual(show::bytes(entry.to_string().as_bytes(), 300));
+            Err(match problem {
+                EntryProblem::Shape(problem) => failure
+                    .detail(problem)
+                    .diagnosis(ENTRY_SHAPE, "#step-2-register-and-reply"),
+                EntryProblem::OtherName(problem) => failure.detail(problem),
+            })
         })?;
     }
     Ok(pairs)
 }
 
+/// What is wrong with one entry.
+enum EntryProblem {
+    /// Not an object, or a key missing or of the wrong type.
+    Shape(String),
+    /// Its `"name"` is not the name it is listed under.
+    OtherName(String),
+}
+
 /// What is wrong with one entry, if anything.
-fn entry_problem(name: &str, entry: &Value) -> Option<String> {
+fn entry_problem(name: &str, entry: &Value) -> Option<EntryProblem> {
     let Some(object) = entry.as_object() else {
-        return Some("the value under a name must be a JSON object".into());
+        return Some(EntryProblem::Shape(
+            "the value under a name must be a JSON object".into(),
+        ));
     };
     match object.get("name") {
         Some(Value::String(inner)) if inner == name => {}
-        Some(other) => {
-            return Some(format!(
-                "its \"name\" is {other}, not the name it is listed under"
-            ));
+        Some(Value::String(inner)) => {
+            return Some(EntryProblem::OtherName(format!(
+                "its \"name\" is {}, not the name it is listed under",
+                quoted(inner)
+            )));
         }
-        None => return Some("it has no \"name\"".into()),
+        Some(other) => {
+            return Some(EntryProblem::Shape(format!(
+                "its \"name\" is {other}, not a string"
+            )));
+        }
+        None => return Some(EntryProblem::Shape("it has no \"name\"".into())),
     }
     if !object.get("address").is_some_and(Value::is_string) {
-        return Some("its \"address\" must be a string such as \"127.0.0.1\"".into());
+        return Some(EntryProblem::Shape(
+            "its \"address\" must be a string such as \"127.0.0.1\"".into(),
+        ));
     }
     if object
         .get("port")
         .and_then(Value::as_u64)
         .is_none_or(|port| u16::try_from(port).is_err())
     {
-        return Some("its \"port\" must be a number from 0 to 65535".into());
+        return Some(EntryProblem::Shape(
+            "its \"port\" must be a number from 0 to 65535".into(),
+        ));
     }
     None
 }

@@ -81,6 +81,7 @@ pub(super) fn many_at_once(ctx: &Ctx) -> CheckResult {
         let (received, end) = net::read_until(stream, None, deadline);
         let registration = Registration {
             local: *local,
+            server: server.addr,
             received,
             end,
             write_error: None,
@@ -112,6 +113,10 @@ pub(super) fn many_at_once(ctx: &Ctx) -> CheckResult {
 
 pub(super) fn silent_client(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
+    let pid = server.process.pid();
+    // Before any client: a thread per connection shows as a count that
+    // grows with them (`/proc`, so Linux only; elsewhere no evidence).
+    let idle = procfs::threads(pid).ok();
     let silent = server.connect(ctx.deadline())?;
     ctx.note_command(format!(
         "(grader) connect to {} and send nothing, then register another client",
@@ -125,15 +130,41 @@ pub(super) fn silent_client(ctx: &Ctx) -> CheckResult {
         ctx.within(1.0),
     )?;
     if registration.received.is_empty() && registration.end.gave_up() {
-        return Err(server.explain(
-            Failure::new("while one client stayed connected without sending anything, another got no reply within a second")
-                .expected("every connection is served by its own thread, so a silent client holds up only itself")
-                .actual("no reply: the server was still busy with the silent client"),
-        ));
+        let failure = Failure::new("while one client stayed connected without sending anything, another got no reply within a second")
+            .expected("every connection is served by its own thread, which waits for its client without holding the list's lock: a silent client holds up only itself")
+            .actual("no reply: the server was still busy with the silent client");
+        let failure = match idle {
+            Some(idle) => held_up_despite_threads(failure, pid, idle, ctx.within(1.0)),
+            None => failure,
+        };
+        return Err(server.explain(failure));
     }
     reply_list(&registration, "not blocked").map_err(|f| server.explain(f))?;
     drop(silent);
     Ok(())
+}
+
+/// What a server that has a thread per connection, yet was held up by a
+/// silent client, comes down to: the other thread waits for something the
+/// silent client's thread holds while it waits for a name.
+const LOCK_WHILE_READING: &str = "Each connection has its thread, yet one waited for another: read the name first, without the lock, then take the list's lock only to change and serialise the list. A guard taken before reading the name makes every other thread wait for a client that sends nothing.";
+
+/// `failure` of [`silent_client`], explained when the server's thread
+/// count, `idle` before any client, grew with the two connections (by
+/// `deadline`): the server does run a thread per connection, so what held
+/// the second client up is something the silent client's thread held,
+/// not the accept loop.
+fn held_up_despite_threads(failure: Failure, pid: u32, idle: usize, deadline: Instant) -> Failure {
+    match wait_threads(pid, deadline, |count| count >= idle + 2) {
+        Ok((count, true)) => failure
+            .detail(format!(
+                "the server does run a thread per connection: {count} threads with the two clients connected, {idle} before; the second client's thread was held up while the silent client's thread waited for a name, as by a lock taken before reading it"
+            ))
+            .diagnosis(LOCK_WHILE_READING, "#sharing-the-list-arc-and-mutex"),
+        // No more threads than before (the accept loop serves the clients
+        // itself), or none left to count: no evidence of anything else.
+        Ok((_, false)) | Err(_) => failure,
+    }
 }
 
 /// Polls the server's thread count until `done` says yes or `deadline`
@@ -196,6 +227,7 @@ pub(super) fn thread_per_connection(ctx: &Ctx) -> CheckResult {
         let (received, end) = net::read_until(&stream, None, ctx.within(5.0));
         let registration = Registration {
             local,
+            server: server.addr,
             received,
             end,
             write_error: None,
@@ -295,12 +327,32 @@ pub(super) fn slow_reader(ctx: &Ctx) -> CheckResult {
             deadline,
         );
         if exchange.received.is_empty() || exchange.end != net::ReadEnd::Eof {
-            return Err(server.explain(Failure::new(format!(
+            let summary = format!(
                 "registering the long name number {} of {fillers}: got {} bytes back, then {}",
                 index + 1,
                 exchange.received.len(),
                 exchange.end
-            ))));
+            );
+            // What any registration's reply may show (a connection left
+            // open, an entry not as the contract says) is explained as in
+            // every other check.
+            let registration = Registration {
+                local: stream
+                    .local_addr()
+                    .map_err(|err| Failure::new(format!("local_addr: {err}")))?,
+                server: server.addr,
+                received: exchange.received,
+                end: exchange.end,
+                write_error: exchange.write_error,
+            };
+            let failure = match reply_list(&registration, &name) {
+                Err(failure) => failure.detail(format!(
+                    "that was the long name number {} of {fillers}",
+                    index + 1
+                )),
+                Ok(_) => Failure::new(summary),
+            };
+            return Err(server.explain(failure));
         }
     }
     ctx.note_command(format!(
@@ -354,6 +406,7 @@ pub(super) fn slow_reader(ctx: &Ctx) -> CheckResult {
     }
     let registration = Registration {
         local: other_local,
+        server: server.addr,
         received: exchange.received,
         end: exchange.end,
         write_error: exchange.write_error,
@@ -396,7 +449,7 @@ pub(super) fn duplicate_replaces(ctx: &Ctx) -> CheckResult {
         "after registering \"twice\" two times",
     )
     .map_err(|f| f.detail("a later registration under the same name replaces the earlier entry"))?;
-    expect_entry(&list, "twice", second).map_err(|f| {
+    expect_entry(&list, "twice", second, server.addr).map_err(|f| {
         f.detail(format!(
             "the first registration came from {first}, the second from {second}: the list must show the second"
         ))
@@ -436,7 +489,14 @@ pub(super) fn name_limit_multibyte(ctx: &Ctx) -> CheckResult {
         "is 65 × 🐶: 65 characters, 260 bytes",
         0,
     )
-    .map_err(|f| f.detail("the limit is 256 bytes of UTF-8, not 256 characters"))?;
+    .map_err(|f| {
+        // A name cut to the limit (diagnosed) counts bytes all right.
+        if f.diagnosis.is_some() {
+            f
+        } else {
+            f.detail("the limit is 256 bytes of UTF-8, not 256 characters")
+        }
+    })?;
     // 128 two-byte characters and one more byte: 257 bytes.
     let accents = format!("{}!", "é".repeat(MAX_NAME / 2));
     expect_refused(
