@@ -152,7 +152,7 @@ impl Unread {
         let mut text = String::new();
         if !parts.is_empty() {
             text = format!(
-                "{} arrived on the server's connections and wait unread",
+                "unread on the server's connections: {}",
                 parts.join(" and ")
             );
         }

@@ -247,7 +247,7 @@ fn unread_by_client(pid: u32, server: SocketAddr) -> Option<String> {
     }
     (!parts.is_empty()).then(|| {
         format!(
-            "{} arrived on the client's connections and wait unread, while the client sleeps waiting for its next event",
+            "unread on the client's connections: {}, while the client sleeps waiting for its next event",
             parts.join(" and ")
         )
     })

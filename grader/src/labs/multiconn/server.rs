@@ -58,7 +58,7 @@ pub(super) fn start_launched(ctx: &Ctx, launch: &Launch) -> Result<Server, Failu
         )
         .on(
             Evidence::UnreadWhileWaiting,
-            "Edge-triggered readiness says \"something changed\" once: on every readable event, read in a loop until `WouldBlock` (and on the listener's, accept until `WouldBlock`), or what is left waits for an event that never comes.",
+            "Edge-triggered readiness says \"something changed\" once: on every readable event, read in a loop until `WouldBlock` (and on the listener's, accept until `WouldBlock`), or what is left waits for an event that never comes. A `read` that returns 0 on the way is the end of stream, not `WouldBlock`: the connection is finished reading.",
             "#edge-triggered-read-until-wouldblock",
         ))
 }
@@ -365,6 +365,27 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
             &format!("echo of {shown} sent before reading, then half-closed"),
         )
         .map_err(|failure| {
+            // Short, and the server still holds the connection while it
+            // has read every byte sent: the rest of the echo is in the
+            // program, which does not ask to be told when it can write.
+            let server_read_all = procfs::tcp_connection(there, here)
+                .is_ok_and(|socket| socket.is_some_and(|socket| socket.rx_queue == 0));
+            let held = payload.starts_with(&exchange.received)
+                && matches!(exchange.end, ReadEnd::Deadline | ReadEnd::Stalled(_))
+                && server_read_all;
+            let failure = if held {
+                failure
+                    .detail(format!(
+                        "the server read every byte sent and keeps the connection open, yet {} bytes of echo never came: they wait in its buffer",
+                        payload.len() - exchange.received.len()
+                    ))
+                    .diagnosis(
+                        "Bytes wait in the connection's buffer, and nothing wakes the loop to write them: while its buffer is not empty, register the connection for WRITABLE as well (`reregister`), and write the rest when the event comes, until `WouldBlock`.",
+                        "#partial-writes-and-write-interest",
+                    )
+            } else {
+                failure
+            };
             let failure = match skipped_bytes(&payload, &exchange.received) {
                 Some((at, skipped)) => failure
                     .detail(format!(
@@ -384,7 +405,11 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
         return Err(server.explain(
             Failure::new("every byte came back, but the server did not close the connection")
                 .expected("after the client half-closed and its buffer is empty, the server closes")
-                .actual(format!("after the last byte, {}", exchange.end)),
+                .actual(format!("after the last byte, {}", exchange.end))
+                .diagnosis(
+                    "`read` returning 0 is the client's end of stream, not `WouldBlock`: mark the connection finished reading, and close it once its buffer is all written.",
+                    "#closing-and-deregistering",
+                ),
         ));
     }
     Ok(())
