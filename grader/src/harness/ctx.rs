@@ -169,6 +169,10 @@ impl Unread {
     }
 }
 
+/// A kind of evidence, and whether a program's last words (its stderr)
+/// show it.
+type LastWords = (Evidence, fn(&str) -> bool);
+
 /// What a piece of evidence means in a lab: a hint and the handout section
 /// (an anchor) that teaches the fix.
 #[derive(Debug, Clone, Copy)]
@@ -426,32 +430,26 @@ impl Server {
             },
             None => failure,
         };
-        let failure = match self.lesson(Evidence::TextDecodingCrash) {
-            Some(lesson)
-                if self.process.exit_status().is_some() && last_words::mentions_utf8(&stderr) =>
-            {
-                failure.diagnosis(lesson.hint, lesson.handout)
-            }
-            _ => failure,
-        };
-        let failure = match self.lesson(Evidence::ConnectionErrorCrash) {
-            Some(lesson)
-                if self.process.exit_status().is_some()
-                    && last_words::mentions_connection_error(&stderr) =>
-            {
-                failure.diagnosis(lesson.hint, lesson.handout)
-            }
-            _ => failure,
-        };
-        let failure = match self.lesson(Evidence::InterruptedCrash) {
-            Some(lesson)
-                if self.process.exit_status().is_some()
-                    && last_words::mentions_interrupted(&stderr) =>
-            {
-                failure.diagnosis(lesson.hint, lesson.handout)
-            }
-            _ => failure,
-        };
+        // Last words that explain an exit, each the mark of one mistake.
+        let marks: [LastWords; 3] = [
+            (Evidence::TextDecodingCrash, last_words::mentions_utf8),
+            (
+                Evidence::ConnectionErrorCrash,
+                last_words::mentions_connection_error,
+            ),
+            (Evidence::InterruptedCrash, last_words::mentions_interrupted),
+        ];
+        let exited = self.process.exit_status().is_some();
+        let failure = marks
+            .into_iter()
+            .fold(failure, |failure, (evidence, said)| {
+                match self.lesson(evidence) {
+                    Some(lesson) if exited && said(&stderr) => {
+                        failure.diagnosis(lesson.hint, lesson.handout)
+                    }
+                    _ => failure,
+                }
+            });
         failure.detail(show::stderr_tail("server stderr", &stderr, 8))
     }
 }

@@ -10,6 +10,7 @@ pub mod capture;
 pub mod conversation;
 mod ctx;
 mod finished;
+pub mod ipv6;
 mod last_words;
 mod launch;
 pub mod limits;

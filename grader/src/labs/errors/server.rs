@@ -2,10 +2,11 @@
 //! port already taken, and rebinding over TIME_WAIT.
 
 use std::io::{self};
-use std::net::{Ipv6Addr, SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::harness::ipv6;
 use crate::harness::net::conn::Conn;
 use crate::harness::net::{self};
 use crate::harness::observe::procfs::{self, Socket};
@@ -72,26 +73,8 @@ pub(super) fn bind_clients(ctx: &Ctx) -> CheckResult {
 /// Started with `::1`, the server makes its socket in the address's family
 /// (`Domain::for_address`), not IPv4 whatever HOST says.
 pub(super) fn bind_ipv6(ctx: &Ctx) -> CheckResult {
-    // As `echo.ipv6`: without an IPv6 loopback, no server could pass.
-    if let Err(err) = std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)) {
-        return Err(ctx.skip(format!(
-            "this machine has no IPv6 loopback (the grader could not bind [::1]:0: {err}), so the IPv6 check cannot run here"
-        )));
-    }
     let how = "Make the socket in the family of the address it binds, `Socket::new(Domain::for_address(addr), …)`: `Domain::IPV4` (`AF_INET`) cannot bind `::1`. Print `local_addr()`, which writes IPv6 in brackets.";
-    let launch = ctx.launch(SERVER, ["::1", "0"])?;
-    let mut server = ctx
-        .start_server(&launch)
-        .map_err(|failure| failure.diagnosis(how, "#the-bind-server"))?;
-    if server.addr.ip() != Ipv6Addr::LOCALHOST {
-        return Err(Failure::new(format!(
-            "started with HOST `::1`, the server announced {}",
-            server.addr
-        ))
-        .expected("Listening on [::1]:PORT")
-        .actual(format!("Listening on {}", server.addr))
-        .diagnosis(how, "#the-bind-server"));
-    }
+    let mut server = ipv6::server(ctx, SERVER, how, "#the-bind-server")?;
     connect_and_expect_log(ctx, &mut server, "IPv6").map(drop)
 }
 
