@@ -86,6 +86,12 @@ use support::*;
     "udp.client_binary_reply",
     "#step-3-the-client"
 )]
+#[case::client_prints_its_whole_buffer(
+    "udp-client",
+    "whole_buffer",
+    "udp.client_reply",
+    "#datagrams-have-edges"
+)]
 #[case::client_socket_always_ipv4(
     "udp-client",
     "ipv4_socket",

@@ -132,6 +132,15 @@ fn expect_printed_reply(
             if let Some(difference) = show::first_difference(reply, &printed) {
                 failure = failure.detail(format!("in the reply bytes printed, {difference}"));
             }
+            // The reply, then the zeros of a buffer nothing else was read
+            // into: the whole buffer printed, not the n bytes received.
+            let rest = printed.strip_prefix(reply).unwrap_or_default();
+            if !rest.is_empty() && rest.iter().all(|&byte| byte == 0) {
+                failure = failure.diagnosis(
+                    "The reply is followed by the zeros of the rest of your buffer: print only the `n` bytes `recv_from` returned (`&buffer[..n]`), not the whole buffer.",
+                    "#datagrams-have-edges",
+                );
+            }
         } else {
             failure = failure
                 .detail("print the reply as a Rust byte string: b\"…\" with `escape_ascii()`");
