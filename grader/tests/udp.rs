@@ -19,6 +19,12 @@ use support::*;
 /// One classic mistake per check: each must cost that check (and sometimes
 /// a few that depend on the same behaviour).
 #[rstest]
+#[case::server_logs_lossy_text(
+    "udp-server",
+    "lossy_log",
+    "udp.large_datagram",
+    "#a-datagram-is-bytes-not-text"
+)]
 #[case::replies_from_a_new_socket(
     "udp-server",
     "reply_from_new_socket",

@@ -220,6 +220,22 @@ fn expect_log(
             ))
             .expected(show::bytes(expected.as_bytes(), 160))
             .actual(show::bytes(line.as_bytes(), 160));
+            // U+FFFD where the datagram had bytes that are not UTF-8: the
+            // server decoded it as text before logging it.
+            let replaced = |bytes: &[u8]| bytes.windows(3).any(|w| w == "\u{FFFD}".as_bytes());
+            let decoded_as_text = !replaced(data)
+                && (replaced(line.as_bytes())
+                    || body
+                        .and_then(show::unescape_ascii)
+                        .is_some_and(|logged| replaced(&logged)));
+            if decoded_as_text {
+                return Err(server.explain(failure
+                    .detail("the log shows U+FFFD (�) where the datagram had bytes that are not UTF-8")
+                    .diagnosis(
+                        "The server decoded the datagram as text (`String::from_utf8_lossy`) before logging it, which replaces every byte that is not UTF-8 with U+FFFD: log the bytes themselves with `escape_ascii()`.",
+                        "#a-datagram-is-bytes-not-text",
+                    )));
+            }
             match body.and_then(show::unescape_ascii) {
                 // Nothing logged for a datagram that held bytes: whichever
                 // datagram it was, the log shows none of what arrived.
