@@ -156,6 +156,9 @@ impl Conversation {
         if state.before_reset(&mut event) {
             return;
         }
+        if event.kind == Kind::Reset {
+            state.after_what_came_first(&mut event);
+        }
         if event.kind == Kind::Data && state.coalesce(&event) {
             return;
         }
@@ -330,6 +333,29 @@ impl State {
             return true;
         }
         false
+    }
+
+    /// Keeps a program's reset, noted by the grader's writer, no earlier
+    /// than the data and FIN from that program the grader's reader noted
+    /// first: a reader that read the clock before the writer may take the
+    /// lock after it, and a timeline in time order would then show the
+    /// reset before what the kernel received ahead of it.
+    fn after_what_came_first(&self, reset: &mut Event) {
+        let first = self
+            .head
+            .iter()
+            .chain(self.tail.iter())
+            .filter(|earlier| {
+                matches!(earlier.kind, Kind::Data | Kind::Fin)
+                    && earlier.conn == reset.conn
+                    && earlier.from == reset.from
+                    && earlier.to == reset.to
+            })
+            .map(|earlier| earlier.until.unwrap_or(earlier.at).max(earlier.at))
+            .max();
+        if let Some(first) = first {
+            reset.at = reset.at.max(first);
+        }
     }
 
     /// Adds `event`'s bytes to the latest data event of the same connection
@@ -559,6 +585,41 @@ mod tests {
         let timeline = crate::render::timeline::Timeline::whole(&transcript);
         let shown: Vec<Kind> = timeline.events().map(|event| event.kind).collect();
         assert_eq!(shown, kinds);
+    }
+
+    /// The reader read the FIN and the clock first, the writer its failed
+    /// write and the clock next, but the writer took the lock first: the
+    /// reset comes after the FIN all the same.
+    #[test]
+    fn a_reset_noted_with_an_earlier_clock_stays_after_the_fin_read_first() {
+        let conversation = Conversation::new();
+        let conn = conversation.next_connection();
+        let read_at = Instant::now();
+        conversation.data(Party::Server, Party::Grader, conn, b"Hello");
+        let fin = |at| {
+            conversation.push(
+                Event {
+                    from: Some(Party::Server),
+                    to: Some(Party::Grader),
+                    conn: Some(conn),
+                    ..Event::new(Kind::Fin)
+                },
+                at,
+            );
+        };
+        std::thread::sleep(Duration::from_millis(5));
+        fin(Instant::now());
+        let reset = Event {
+            from: Some(Party::Server),
+            to: Some(Party::Grader),
+            conn: Some(conn),
+            ..Event::new(Kind::Reset)
+        };
+        conversation.push(reset, read_at);
+        let transcript = conversation.transcript();
+        let timeline = crate::render::timeline::Timeline::whole(&transcript);
+        let shown: Vec<Kind> = timeline.events().map(|event| event.kind).collect();
+        assert_eq!(shown, [Kind::Data, Kind::Fin, Kind::Reset]);
     }
 
     #[test]
