@@ -217,7 +217,19 @@ pub(super) fn binary_request(ctx: &Ctx) -> CheckResult {
             ALL_AT_ONCE,
             &Expected::for_binary(content),
             &format!("binary request {}", show::bytes(content, 60)),
-        )?;
+        )
+        .map_err(|failure| {
+            // A content shorter than 10 bytes, sliced as if it had 10.
+            let stderr = server.process.stderr().text().to_ascii_lowercase();
+            if content.len() < 10 && stderr.contains("out of range for slice") {
+                failure.diagnosis(
+                    "The content may be shorter than 10 bytes (here 2): answer with its first 10 bytes at most, `&content[..content.len().min(10)]`; slicing `[..10]` panics on a shorter one.",
+                    "#the-application",
+                )
+            } else {
+                failure
+            }
+        })?;
     }
     Ok(())
 }
