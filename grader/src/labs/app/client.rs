@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr};
-use std::time::Instant;
+use std::sync::mpsc;
 
 use crate::harness::net::conn::Conn;
 use crate::harness::payload;
@@ -126,9 +126,10 @@ enum Delivery {
 }
 
 /// How long a [`Delivery::HeldOpen`] server keeps the connection open after
-/// its answer, at most (scaled): a client that waits for the close waits
-/// that long, or until the grader sees it asleep waiting.
-const HOLD: f64 = 2.0;
+/// its answer, at most (scaled), waiting for the client to end: a client
+/// that waits for the close waits that long, unless the grader sees it
+/// asleep waiting first and stops it.
+const HOLD: f64 = 3.0;
 
 /// How the grader's server responds.
 #[derive(Debug, Clone)]
@@ -151,7 +152,11 @@ struct SeenRequest {
 
 /// Starts a grader server that reads one request by its framing and answers
 /// as `reply` says.
-fn answering_peer(ctx: &Ctx, reply: Reply) -> Result<Peer<SeenRequest>, Failure> {
+fn answering_peer(
+    ctx: &Ctx,
+    reply: Reply,
+    client_ended: mpsc::Receiver<()>,
+) -> Result<Peer<SeenRequest>, Failure> {
     let deadline = ctx.within(8.0);
     let hold = ctx.scaled(HOLD);
     Peer::serve_one(deadline, move |mut stream: Conn| {
@@ -176,11 +181,13 @@ fn answering_peer(ctx: &Ctx, reply: Reply) -> Result<Peer<SeenRequest>, Failure>
             }
             (Reply::Answer(_, Delivery::HeldOpen), Some(answer)) => {
                 stream.write_all(&answer)?;
-                // Open until the client closes its end. A client asleep in
-                // a read with everything read waits for more that the
-                // framing says will not come: the grader stops there.
-                let (_, end) = net::read_until(&stream, None, Instant::now() + hold);
-                waited_for_close = matches!(end, ReadEnd::Deadline | ReadEnd::Stalled(_));
+                // Open until the client has ended, whatever it sends: a
+                // client that half-closed after its request may still
+                // wait for the close.
+                waited_for_close = matches!(
+                    client_ended.recv_timeout(hold),
+                    Err(mpsc::RecvTimeoutError::Timeout)
+                );
             }
             // Bad input: close without answering, as the reference does.
             (_, None) => {}
@@ -302,8 +309,11 @@ fn expect_client(
     (action, value): (&str, &str),
 ) -> Result<Finished, Failure> {
     let want = answers.printed(action, value);
-    let peer = answering_peer(ctx, Reply::Answer(answers.clone(), delivery))?;
-    let finished = run_client(ctx, peer.addr, action, value)?;
+    let (client_ended, ended) = mpsc::channel();
+    let peer = answering_peer(ctx, Reply::Answer(answers.clone(), delivery), ended)?;
+    let finished = run_client(ctx, peer.addr, action, value);
+    let _ = client_ended.send(());
+    let finished = finished?;
     net::poke(peer.addr);
     let seen = peer
         .join()
@@ -433,7 +443,7 @@ pub(super) fn client_malformed(ctx: &Ctx) -> CheckResult {
         ),
     ];
     for (what, raw) in cases {
-        let peer = answering_peer(ctx, Reply::Raw(raw.clone()))?;
+        let peer = answering_peer(ctx, Reply::Raw(raw.clone()), mpsc::channel().1)?;
         let finished = run_client(ctx, peer.addr, "search", "ring")?;
         net::poke(peer.addr);
         let _ = peer.join();
