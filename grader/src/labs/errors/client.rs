@@ -556,12 +556,18 @@ pub(super) fn usage(ctx: &Ctx) -> CheckResult {
         let launch = ctx.launch(bin, args)?;
         let finished = ctx.run(&launch, QUICK)?;
         if finished.code() != Some(2) || finished.stderr.is_empty() {
-            return Err(
-                Failure::new(format!("{what}: not reported as a usage error"))
-                    .expected("a usage message on stderr and exit code 2, at once (clap does this)")
-                    .actual(outputs(&finished))
-                    .detail(format!("command: {}", launch.command_line())),
-            );
+            let failure = Failure::new(format!("{what}: not reported as a usage error"))
+                .expected("a usage message on stderr and exit code 2, at once (clap does this)")
+                .actual(outputs(&finished))
+                .detail(format!("command: {}", launch.command_line()));
+            return Err(if bin == SERVER {
+                failure.diagnosis(
+                    "bind-server's PORT is a u16 like socket-errors' --port: let clap parse it (a positional `port: u16` argument), and a PORT that is not a number ends the program with clap's usage message and exit code 2.",
+                    "#the-bind-server",
+                )
+            } else {
+                failure
+            });
         }
     }
     Ok(())
