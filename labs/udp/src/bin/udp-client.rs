@@ -57,8 +57,10 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 }
 
 /// Resolves `host:port` to the server's address, binds a `UdpSocket` to
-/// port 0 (any free port), sends `message` as one datagram with `send_to`,
-/// fixes the deadline `timeout` from now and calls [`wait_for_reply`].
+/// port 0 (any free port) of the unspecified address of the server's family
+/// (`0.0.0.0:0`, or `[::]:0` for an IPv6 server), sends `message` as one
+/// datagram with `send_to`, fixes the deadline `timeout` from now and calls
+/// [`wait_for_reply`].
 /// `Ok(None)` means no reply came in time.
 ///
 /// Handout: "Step 3: the client" and "Why a UDP client needs a timeout".
@@ -69,8 +71,9 @@ fn request(
     timeout: Duration,
 ) -> io::Result<Option<(SocketAddr, Vec<u8>)>> {
     todo!(
-        "resolve ({host}, {port}), bind a UdpSocket to port 0, send_to the {} message bytes, \
-         then wait_for_reply() until {timeout:?} from now",
+        "resolve ({host}, {port}), bind a UdpSocket to port 0 of the unspecified address of \
+         the server's family, send_to the {} message bytes, then wait_for_reply() until \
+         {timeout:?} from now",
         message.len()
     )
 }
