@@ -37,7 +37,9 @@ fn main() -> ExitCode {
 
 /// Binds to `host:port`, prints `Listening on ADDR` with the address the
 /// listener really got, then accepts clients one after another: for each,
-/// print `Connected by PEER`, call [`echo`], print `Disconnected PEER`.
+/// print `Connected by PEER`, call [`echo`], print `Disconnected PEER`. An
+/// error of one client's `echo` (a reset) is that client's: report it and
+/// go on with the next.
 ///
 /// Handout: "Step 1: the server binds and listens" and "Step 3: one client
 /// after another".
