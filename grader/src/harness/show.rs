@@ -68,6 +68,17 @@ pub fn unescape_ascii(text: &str) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
+/// The UTF-8 bytes of U+FFFD, what a lossy decoding into text puts in
+/// place of each byte that is not UTF-8: bytes that passed through text.
+pub const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
+
+/// Whether `bytes` hold a U+FFFD ([`REPLACEMENT`]).
+pub fn holds_replacement(bytes: &[u8]) -> bool {
+    bytes
+        .windows(REPLACEMENT.len())
+        .any(|window| window == REPLACEMENT)
+}
+
 /// Where two byte strings first differ, shown around that point, or `None`
 /// when they are equal.
 pub fn first_difference(expected: &[u8], actual: &[u8]) -> Option<String> {

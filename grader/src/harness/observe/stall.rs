@@ -303,7 +303,9 @@ fn observe(pid: u32, sample: &mut Sample) -> Observed {
         sample.processes.push((pid, cpu, reads, writes));
         if !busy {
             // Only a sleeping program's queues tell a stall.
-            sample.sockets.extend(sockets_of(pid));
+            sample
+                .sockets
+                .extend(procfs::sockets_held(pid, procfs::Table::ALL));
         }
     }
     match (any, busy) {
@@ -319,19 +321,6 @@ fn resident_kib(pid: u32) -> u64 {
         .ok()
         .and_then(|status| status.resident_kib)
         .unwrap_or(0)
-}
-
-/// The rows of `/proc/net/{tcp,tcp6,udp,udp6}` of the sockets `pid` holds.
-fn sockets_of(pid: u32) -> Vec<procfs::Socket> {
-    let inodes = procfs::socket_inodes(pid).unwrap_or_default();
-    if inodes.is_empty() {
-        return Vec::new();
-    }
-    procfs::sockets(procfs::Table::ALL)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|socket| inodes.contains(&socket.inode))
-        .collect()
 }
 
 /// Waits until `ready()` holds and the program `pid` sleeps waiting for

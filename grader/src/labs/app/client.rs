@@ -151,7 +151,8 @@ struct SeenRequest {
 }
 
 /// Starts a grader server that reads one request by its framing and answers
-/// as `reply` says.
+/// as `reply` says. `client_ended` says when the client has ended (only
+/// [`Delivery::HeldOpen`] waits for it).
 fn answering_peer(
     ctx: &Ctx,
     reply: Reply,
@@ -443,7 +444,10 @@ pub(super) fn client_malformed(ctx: &Ctx) -> CheckResult {
         ),
     ];
     for (what, raw) in cases {
-        let peer = answering_peer(ctx, Reply::Raw(raw.clone()), mpsc::channel().1)?;
+        // A raw reply is sent and closed at once: nothing waits for the
+        // client's end.
+        let (_, client_ended) = mpsc::channel();
+        let peer = answering_peer(ctx, Reply::Raw(raw.clone()), client_ended)?;
         let finished = run_client(ctx, peer.addr, "search", "ring")?;
         net::poke(peer.addr);
         let _ = peer.join();

@@ -597,7 +597,7 @@ pub(super) fn client_stranger_timeout(ctx: &Ctx) -> CheckResult {
 /// bound to a port: a client that has bound its socket and sends at once
 /// (step 3), or has sent (sending binds an unbound socket).
 fn holds_a_bound_udp_socket(pid: u32) -> bool {
-    let mut inodes = std::collections::BTreeSet::new();
+    const UDP: &[procfs::Table] = &[procfs::Table::Udp, procfs::Table::Udp6];
     let mut pending = vec![pid];
     // A wrapper may start the program: a few levels of children, no more.
     let mut looked = 0;
@@ -606,15 +606,15 @@ fn holds_a_bound_udp_socket(pid: u32) -> bool {
         if looked > 16 {
             break;
         }
-        inodes.extend(procfs::socket_inodes(pid).unwrap_or_default());
+        if procfs::sockets_held(pid, UDP)
+            .iter()
+            .any(|socket| socket.local_port != 0)
+        {
+            return true;
+        }
         pending.extend(procfs::thread_children(pid, pid).unwrap_or_default());
     }
-    !inodes.is_empty()
-        && procfs::sockets(&[procfs::Table::Udp, procfs::Table::Udp6]).is_ok_and(|sockets| {
-            sockets
-                .iter()
-                .any(|socket| inodes.contains(&socket.inode) && socket.local_port != 0)
-        })
+    false
 }
 
 pub(super) fn client_no_server(ctx: &Ctx) -> CheckResult {

@@ -125,6 +125,19 @@ pub fn sockets(tables: &[Table]) -> io::Result<Vec<Socket>> {
     Ok(sockets)
 }
 
+/// The sockets of `tables` that the process `pid` holds open.
+pub fn sockets_held(pid: u32, tables: &[Table]) -> Vec<Socket> {
+    let inodes = super::socket_inodes(pid).unwrap_or_default();
+    if inodes.is_empty() {
+        return Vec::new();
+    }
+    sockets(tables)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|socket| inodes.contains(&socket.inode))
+        .collect()
+}
+
 /// Every TCP socket of the calling thread's network namespace, IPv4 and
 /// IPv6 (see [`sockets`]).
 pub fn tcp_sockets() -> io::Result<Vec<Socket>> {
