@@ -32,6 +32,19 @@ fn attempt_scaled(attack: &str, time_scale: f64) -> String {
         .unwrap_or_else(|err| panic!("the attack left no report: {err}\n{}", summary(&report)))
 }
 
+/// Whether `test`, which needs the cgroup `controller`, can run: it is
+/// [`contained`], and the machine has that controller, writable
+/// (`present`).
+fn contained_with_cgroup(test: &str, controller: &str, present: bool) -> bool {
+    if !contained(test) {
+        return false;
+    }
+    if !present {
+        eprintln!("{test}: skipped: no writable {controller} cgroup on this machine");
+    }
+    present
+}
+
 /// The number an attack reported on the line that begins with `prefix`
 /// (`refused after 1021: 11` → 1021).
 fn number_after(reported: &str, prefix: &str) -> Option<u32> {
@@ -126,11 +139,7 @@ fn a_program_cannot_ptrace_its_grader() {
 
 #[test]
 fn a_fork_bomb_stops_at_the_task_limit_and_dies_with_the_check() {
-    if !contained("fork bomb") {
-        return;
-    }
-    if Policy::get().cgroups.pids.is_none() {
-        eprintln!("fork bomb: skipped: no writable pids cgroup on this machine");
+    if !contained_with_cgroup("fork bomb", "pids", Policy::get().cgroups.pids.is_some()) {
         return;
     }
     let reported = attempt("attack_fork_bomb");
@@ -146,11 +155,11 @@ fn a_fork_bomb_stops_at_the_task_limit_and_dies_with_the_check() {
 /// shares the grader's: the init stays out of the program's cgroups.
 #[test]
 fn a_crowd_that_fills_the_memory_cgroup_never_takes_the_grader_with_it() {
-    if !contained("memory crowd") {
-        return;
-    }
-    if Policy::get().cgroups.memory.is_none() {
-        eprintln!("memory crowd: skipped: no writable memory cgroup on this machine");
+    if !contained_with_cgroup(
+        "memory crowd",
+        "memory",
+        Policy::get().cgroups.memory.is_some(),
+    ) {
         return;
     }
     // A grader bigger than any of the children, as a grader that has run a
