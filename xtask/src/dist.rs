@@ -425,6 +425,7 @@ mod tests {
             "grader/Cargo.toml",
             "grader/src",
             "grader/framing",
+            "grader/json-members",
             "xtask/Cargo.toml",
             "xtask/src",
             "labs/echo",

@@ -179,7 +179,7 @@ fn run_client_in_order(
     }
     let sent = Pairs(sent);
     let stdout = finished.stdout_text();
-    let printed: Pairs = serde_json::from_str(stdout.trim()).map_err(|err| {
+    let printed = Pairs::parse(stdout.trim().as_bytes()).map_err(|err| {
         Failure::new(format!("{CLIENT} did not print the list as one JSON object"))
             .expected("the server's reply, pretty-printed as JSON with four spaces of indentation, and nothing else on stdout")
             .actual(format!("{}, then {}", show::bytes(&finished.stdout, 300), finished.describe()))

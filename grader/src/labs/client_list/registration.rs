@@ -115,15 +115,13 @@ pub(super) fn reply_list(registration: &Registration, name: &str) -> Result<Pair
             // A whole list came, and nothing after it: what is missing is
             // the end of stream, whatever the check. (A list cut short may
             // be a server stuck writing it.)
-            return Err(
-                if serde_json::from_slice::<Pairs>(&registration.received).is_ok() {
-                    failure
+            return Err(if Pairs::parse(&registration.received).is_ok() {
+                failure
                     .detail("the bytes that came are a whole JSON list: only the end of stream was missing")
                     .diagnosis(SHUT_DOWN_AFTER_THE_LIST, REGISTER_AND_REPLY)
-                } else {
-                    failure
-                },
-            );
+            } else {
+                failure
+            });
         }
         ReadEnd::Error(err) if registration.received.is_empty() => {
             return Err(Failure::new(format!(
@@ -281,7 +279,7 @@ pub(super) fn expect_refused(
             .expected("the server logs an `error:` line and closes the connection"),
         ));
     }
-    if let Ok(list) = serde_json::from_slice::<Pairs>(&registration.received) {
+    if let Ok(list) = Pairs::parse(&registration.received) {
         let failure = Failure::new(format!(
             "{what} was answered with a list, as if it were fine"
         ))
