@@ -408,6 +408,47 @@ mod tests {
     /// A memory cgroup's OOM killer kills every process that shares its
     /// victim's memory: an init that shares the grader's must never be a
     /// candidate, so only the program and its children are in the cgroups.
+    /// Starting a program copies none of the grader's memory, not even
+    /// for the moment before its exec: a copy would leave every page the
+    /// grader had copy-on-write, and each page written afterwards would
+    /// fault once.
+    #[test]
+    fn starting_a_program_leaves_the_graders_pages_writable() {
+        let policy = sandbox::Policy::get();
+        if !policy.pid_namespace || policy.user_namespace {
+            eprintln!("skipped: the init shares our memory only in a PID namespace made by root");
+            return;
+        }
+        const PAGES: usize = 4096;
+        let minor_faults = || {
+            // SAFETY: getrusage fills the struct we own.
+            unsafe {
+                let mut usage: libc::rusage = std::mem::zeroed();
+                libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+                usage.ru_minflt
+            }
+        };
+        let mut pages = vec![0u8; PAGES * 4096];
+        let write_every_page = |pages: &mut [u8], value: u8| {
+            for page in pages.chunks_mut(4096) {
+                // Volatile: the write itself is what is measured.
+                unsafe { std::ptr::write_volatile(&mut page[0], value) };
+            }
+        };
+        write_every_page(&mut pages, 1);
+        let finished = Process::spawn(&sh("exit 0"), Arc::default())
+            .unwrap()
+            .finish(Instant::now() + Duration::from_secs(5));
+        assert_eq!(finished.code(), Some(0));
+        let before = minor_faults();
+        write_every_page(&mut pages, 2);
+        let faults = minor_faults() - before;
+        assert!(
+            faults < (PAGES / 4) as i64,
+            "{faults} page faults writing {PAGES} pages after a program started"
+        );
+    }
+
     #[test]
     fn the_program_is_in_its_cgroups_and_its_init_is_not() {
         let process = Process::spawn(&sh("sleep 30"), Arc::default()).unwrap();

@@ -110,6 +110,14 @@ impl Process {
             }
             _ => None,
         };
+        // An init that shares our memory rather than copying it (see
+        // `clone_init`); not with a user namespace, whose init makes the
+        // memory it is in dumpable to write its uid maps.
+        let init_stack = if policy.pid_namespace && !policy.user_namespace {
+            Some(InitStack::new()?)
+        } else {
+            None
+        };
         let plan = ChildPlan {
             program: &program,
             argv: argv.as_ptr(),
@@ -127,6 +135,7 @@ impl Process {
             open_files: launch.open_files,
             pid_namespace: policy.pid_namespace,
             user_namespace: user_namespace.as_ref(),
+            program_stack: init_stack.as_ref().map(InitStack::program_stack),
             mounts: mounts.as_ref(),
         };
         let mut flags = 0;
@@ -140,14 +149,6 @@ impl Process {
         if launch.own_network {
             flags |= libc::CLONE_NEWNET;
         }
-        // An init that shares our memory rather than copying it (see
-        // `clone_init`); not with a user namespace, whose init makes the
-        // memory it is in dumpable to write its uid maps.
-        let init_stack = if policy.pid_namespace && !policy.user_namespace {
-            Some(InitStack::new()?)
-        } else {
-            None
-        };
         // The answers' write end is the child's; its read end is captured
         // once the program has started.
         let (answers_read, answers_write) = answers.unzip();

@@ -9,7 +9,8 @@
 //! starts the program as pid 2 (which joins its cgroups before it execs)
 //! and reaps until it exits.
 //! A root grader's init shares the grader's memory instead of copying it
-//! ([`clone_init`]); only the program, until its exec, is a copy.
+//! ([`clone_init`]), and so does its program until its exec
+//! ([`clone_program`]).
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -116,6 +117,10 @@ pub struct ChildPlan<'a> {
     pub open_files: Option<u64>,
     pub pid_namespace: bool,
     pub user_namespace: Option<&'a UserNamespacePlan>,
+    /// Where the program's stack starts until its exec, when the init
+    /// shares the grader's memory ([`InitStack::program_stack`]): the
+    /// program shares it too, until exec, instead of copying it.
+    pub program_stack: Option<*mut std::ffi::c_void>,
     /// The program's own filesystem, when the machine allows one.
     pub mounts: Option<&'a MountPlan>,
 }
@@ -211,14 +216,55 @@ unsafe fn start_program(plan: &ChildPlan<'_>) -> (libc::pid_t, i32) {
                 );
             }
         }
-        let program = raw_clone(0);
-        if program == 0 {
-            exec_program(plan);
-        }
+        let program = match plan.program_stack {
+            Some(stack) => clone_program(plan, stack),
+            None => {
+                let program = raw_clone(0);
+                if program == 0 {
+                    exec_program(plan);
+                }
+                program
+            }
+        };
         if program < 0 {
             fail(plan.exec_error);
         }
         (program, plan.status)
+    }
+}
+
+/// Starts the program as [`start_program`] does, in an init that shares the
+/// grader's memory: the program shares it too (`CLONE_VM`), on a stack of
+/// its own, and the init waits until it has exec'd or exited
+/// (`CLONE_VFORK`), as `posix_spawn` does. A copy (a fork) would copy the
+/// grader's page tables and leave every page of it copy-on-write: each page
+/// a grader thread wrote afterwards faulted, with a TLB flush on every
+/// core, a quarter of the grader's CPU time in a grade of lab 3.
+///
+/// Until exec the program is in its cgroups while it shares the grader's
+/// memory, which the init may not be (see [`start_program`]): the pages it
+/// touches meanwhile are charged to the memory's owner, the grader, so its
+/// fresh memory cgroup has nothing to reclaim and no reason to pick it.
+///
+/// # Safety
+///
+/// As [`child_main`], in an init made by [`clone_init`]; `stack` is the top
+/// of memory that nothing else uses until the program has exec'd (the
+/// init is suspended meanwhile).
+unsafe fn clone_program(plan: &ChildPlan<'_>, stack: *mut std::ffi::c_void) -> libc::pid_t {
+    extern "C" fn entry(plan: *mut std::ffi::c_void) -> libc::c_int {
+        // SAFETY: the init's plan, alive while the init is suspended.
+        unsafe { exec_program(&*plan.cast::<ChildPlan<'_>>()) }
+    }
+    // SAFETY: glibc's clone starts `entry` on `stack`; the program makes
+    // only async-signal-safe calls and ends in exec or exit.
+    unsafe {
+        libc::clone(
+            entry,
+            stack,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            std::ptr::from_ref(plan).cast_mut().cast(),
+        )
     }
 }
 
@@ -543,6 +589,14 @@ impl InitStack {
         unsafe { self.base.cast::<u8>().add(self.len).cast() }
     }
 
+    /// The top of the lower half, the program's stack until its exec
+    /// ([`clone_program`]): the init, suspended meanwhile, uses only the
+    /// top of the upper half.
+    pub fn program_stack(&self) -> *mut std::ffi::c_void {
+        // SAFETY: inside our own mapping.
+        unsafe { self.base.cast::<u8>().add(self.len / 2).cast() }
+    }
+
     /// Unmaps the stack: only once the init that ran on it is reaped.
     pub fn unmap(self) {
         // SAFETY: our own mapping, which no init uses any more (the
@@ -559,9 +613,9 @@ impl InitStack {
 /// every page the grader had when it started shared copy-on-write, so each
 /// page a grader thread wrote afterwards was copied (with a TLB flush on
 /// both cores) once per program alive, and its exit unmapped a copy of the
-/// grader: a fifth of a lab's CPU time. Sharing, it costs neither; its
-/// program is still a copy (a fork of the init), which lives only until
-/// exec.
+/// grader: a fifth of a lab's CPU time. Sharing, it costs neither; nor
+/// does its program, which shares it too until its exec
+/// ([`clone_program`]).
 ///
 /// # Safety
 ///
