@@ -127,14 +127,19 @@ fn copy_tree(
                     STAGE_LIMIT_BYTES / (1024 * 1024)
                 )));
             }
-            fs::copy(&from, &to)?;
-            // Readable by the guest, runnable where it was runnable.
-            let mode = if meta.mode() & 0o111 != 0 {
-                0o755
+            // Readable by the guest, runnable where it was runnable: a hard
+            // link when the file already is (no copy of megabytes of debug
+            // binaries per grade), a copy given that mode otherwise (a link
+            // shares its mode with the original).
+            let (needed, mode) = if meta.mode() & 0o111 != 0 {
+                (0o555, 0o755)
             } else {
-                0o644
+                (0o444, 0o644)
             };
-            fs::set_permissions(&to, fs::Permissions::from_mode(mode))?;
+            if meta.mode() & needed != needed || fs::hard_link(&from, &to).is_err() {
+                fs::copy(&from, &to)?;
+                fs::set_permissions(&to, fs::Permissions::from_mode(mode))?;
+            }
         } else {
             notes.push(format!(
                 "{} was left out: only regular files and folders are staged",
@@ -143,4 +148,44 @@ fn copy_tree(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    /// A `--bin-dir` folder is staged as the guest may use it: what is
+    /// already readable (and runnable) by everyone is linked, not copied;
+    /// what is not is copied with that mode, the original left as it was.
+    #[test]
+    fn a_folder_is_staged_readable_and_its_originals_unchanged() {
+        let source = tempfile::tempdir().unwrap();
+        let write = |name: &str, mode: u32| {
+            let path = source.path().join(name);
+            fs::write(&path, name).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            path
+        };
+        let program = write("program", 0o755);
+        let private_program = write("private-program", 0o700);
+        let module = write("module.py", 0o600);
+        let staged = Staged::new().unwrap();
+        assert!(staged.folder(source.path()).unwrap().is_empty());
+        let inode = |path: &Path| fs::metadata(path).unwrap().ino();
+        let mode = |path: &Path| fs::metadata(path).unwrap().mode() & 0o777;
+        let copy = |name: &str| staged.path().join(name);
+        assert_eq!(inode(&copy("program")), inode(&program));
+        assert_eq!(mode(&copy("program")), 0o755);
+        assert_ne!(inode(&copy("private-program")), inode(&private_program));
+        assert_eq!(mode(&copy("private-program")), 0o755);
+        assert_eq!(mode(&copy("module.py")), 0o644);
+        assert_eq!(fs::read(copy("module.py")).unwrap(), b"module.py");
+        assert_eq!(
+            (mode(&private_program), mode(&module)),
+            (0o700, 0o600),
+            "the originals keep their modes"
+        );
+    }
 }
