@@ -229,6 +229,50 @@ fn a_build_reads_nothing_the_submission_could_not() {
     }
 }
 
+/// A student's grader runs without root: in a user namespace of its own it
+/// still gives the grade a network namespace (loopback only, small socket
+/// buffers), and grades as a root grader does. Here root becomes `nobody`
+/// to see it.
+#[test]
+fn without_root_a_grade_still_gets_a_network_namespace_of_its_own() {
+    use std::os::unix::process::CommandExt;
+    if !grader::harness::sandbox::policy::is_root() {
+        eprintln!("skipped: becoming another user needs root");
+        return;
+    }
+    const NOBODY: u32 = 65534;
+    // Where `nobody` may run it from: the build folder may be private.
+    let tools = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tools.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let xtask = tools.path().join("xtask");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("xtask"), &xtask).unwrap();
+    let programs = fixture_bin_dir("echo", &[]);
+    let output = std::process::Command::new(&xtask)
+        .args([
+            "grade",
+            "lab1",
+            "--bin-dir",
+            programs.path().to_str().unwrap(),
+        ])
+        .env("HOME", tools.path())
+        .env("TMPDIR", tools.path())
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    let containment = report
+        .lines()
+        .find(|line| line.starts_with("containment: "))
+        .unwrap_or_else(|| panic!("no containment line:\n{report}"));
+    if !containment.contains("user ns") {
+        eprintln!("skipped: this machine gives no user namespace to a user: {containment}");
+        return;
+    }
+    assert!(containment.contains("net ns (loopback only)"), "{report}");
+    assert_eq!(output.status.code(), Some(0), "{report}");
+}
+
 fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {

@@ -22,8 +22,10 @@
 //!   session, group or environment, the grader's pid is not even visible,
 //!   and System V shared memory dies with it too. As a non-root user this
 //!   needs a user namespace (which maps only our own uid).
-//! - **a network namespace per grade** (root, [`network`]): only loopback,
-//!   brought up.
+//! - **a network namespace per grade** ([`network`]): only loopback,
+//!   brought up. As root, or without root in a user namespace of the
+//!   grader's own ([`enter_own_user_namespace`], which `xtask` enters first
+//!   thing), where the grader keeps its uid and may make namespaces.
 //! - **cgroups** where they are writable ([`cgroups`]): a pids limit, a
 //!   memory limit behind the resident-memory watcher, and `cgroup.kill`.
 //! - **a cleared environment**: a fixed PATH of system directories,
@@ -67,7 +69,7 @@ use std::path::{Path, PathBuf};
 pub use cgroups::{CGROUP_MEMORY_LIMIT_MIB, MAX_TASKS, MEMORY_LIMIT_MIB, ProgramCgroups};
 pub use policy::{
     DISABLE_VARIABLE, GUEST_GID, GUEST_PATH, GUEST_UID, Policy, REPORT_FOLDER_VARIABLE,
-    enable_test_reports, guest_environment, protect_grader,
+    enable_test_reports, enter_own_user_namespace, guest_environment, protect_grader,
 };
 
 use folders::Staged;
