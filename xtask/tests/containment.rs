@@ -231,8 +231,8 @@ fn a_build_reads_nothing_the_submission_could_not() {
 
 /// A student's grader runs without root: in a user namespace of its own it
 /// still gives the grade a network namespace (loopback only, small socket
-/// buffers), and grades as a root grader does. Here root becomes `nobody`
-/// to see it.
+/// buffers), and grades as a root grader does, a server that tries to kill
+/// it included. Here root becomes `nobody` to see it.
 #[test]
 fn without_root_a_grade_still_gets_a_network_namespace_of_its_own() {
     use std::os::unix::process::CommandExt;
@@ -246,7 +246,8 @@ fn without_root_a_grade_still_gets_a_network_namespace_of_its_own() {
     std::fs::set_permissions(tools.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let xtask = tools.path().join("xtask");
     std::fs::copy(assert_cmd::cargo::cargo_bin("xtask"), &xtask).unwrap();
-    let programs = fixture_bin_dir("echo", &[]);
+    // The server tries to kill its grader and forge results first.
+    let programs = fixture_bin_dir("echo", &[("echo-server", "attack_forge_and_kill")]);
     let output = std::process::Command::new(&xtask)
         .args([
             "grade",
@@ -254,6 +255,7 @@ fn without_root_a_grade_still_gets_a_network_namespace_of_its_own() {
             "--bin-dir",
             programs.path().to_str().unwrap(),
         ])
+        .env(grader::harness::sandbox::REPORT_FOLDER_VARIABLE, "1")
         .env("HOME", tools.path())
         .env("TMPDIR", tools.path())
         .uid(NOBODY)
@@ -271,6 +273,9 @@ fn without_root_a_grade_still_gets_a_network_namespace_of_its_own() {
     }
     assert!(containment.contains("net ns (loopback only)"), "{report}");
     assert_eq!(output.status.code(), Some(0), "{report}");
+    let attempts = std::fs::read_to_string(outbox(&programs).join("attack_forge_and_kill"))
+        .expect("the attack ran");
+    assert!(!attempts.contains("killed"), "{attempts}");
 }
 
 fn copy_folder(from: &std::path::Path, to: &std::path::Path) {

@@ -99,7 +99,10 @@ impl Policy {
         if std::env::var_os(DISABLE_VARIABLE).is_some() {
             return disabled;
         }
-        let user = if root { 0 } else { libc::CLONE_NEWUSER };
+        // Root, or a grader in a user namespace of its own, may make the
+        // others itself; any other grader needs one for each program.
+        let capable = root || in_own_user_namespace();
+        let user = if capable { 0 } else { libc::CLONE_NEWUSER };
         let namespaces =
             user | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
         let pid_namespace = child::probe_clone(namespaces, None);
@@ -111,7 +114,7 @@ impl Policy {
         Policy {
             guest: root.then_some((GUEST_UID, GUEST_GID)),
             pid_namespace,
-            user_namespace: pid_namespace && !root,
+            user_namespace: pid_namespace && !capable,
             filesystem_view: view_root.is_some(),
             mount_namespace_possible,
             network_namespace: NetworkNamespace::create().is_ok(),
@@ -134,7 +137,7 @@ impl Policy {
             Some((uid, _)) => parts.push(format!("uid {uid}")),
             None => parts.push("your uid".to_owned()),
         }
-        if self.user_namespace {
+        if self.user_namespace || in_own_user_namespace() {
             parts.push("user ns".to_owned());
         }
         if self.filesystem_view {
@@ -201,8 +204,9 @@ impl Policy {
 /// once in a user namespace there is no way back, and one where our uid
 /// could not be mapped would leave the grader unable to create a file.
 /// Everything else stays as it was: the same uid for every file, the
-/// network for builds, graded programs in user namespaces of their own
-/// inside this one.
+/// network for builds. Graded programs need no user namespace of their
+/// own then: the grader makes their namespaces as root does (and shares
+/// its memory with their init, see `child::clone_init`).
 pub fn enter_own_user_namespace() -> bool {
     if is_root() || std::env::var_os(DISABLE_VARIABLE).is_some() || !single_threaded() {
         return false;
@@ -234,9 +238,21 @@ pub fn enter_own_user_namespace() -> bool {
             let mut status = 0;
             // SAFETY: reaping our own child.
             unsafe { libc::waitpid(child, &mut status, 0) };
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 && enter().is_ok()
+            let entered =
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 && enter().is_ok();
+            OWN_USER_NAMESPACE.store(entered, Ordering::Relaxed);
+            entered
         }
     }
+}
+
+static OWN_USER_NAMESPACE: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process entered a user namespace of its own
+/// ([`enter_own_user_namespace`]): it may then make the other namespaces
+/// itself, as root does, and its programs need none of their own.
+pub fn in_own_user_namespace() -> bool {
+    OWN_USER_NAMESPACE.load(Ordering::Relaxed)
 }
 
 /// Whether this process has only the thread calling.
