@@ -32,7 +32,7 @@ fn start(ctx: &Ctx) -> Result<Server, Failure> {
 ///   back more than `read` returned, its whole buffer with the stale bytes
 ///   after the `n` it read.
 fn wrong_echo(failure: Failure, sent: &[u8], received: &[u8]) -> Failure {
-    let differs_at = sent.iter().zip(received).position(|(s, r)| s != r);
+    let differs_at = show::first_mismatch(sent, received);
     if differs_at.is_some_and(|at| received[at..].starts_with(show::REPLACEMENT)) {
         failure.diagnosis(
             "The echo has U+FFFD (the bytes EF BF BD) where the payload had bytes that are not valid UTF-8: the server turned the bytes into text (`String::from_utf8_lossy`) and back. The data is bytes: echo the `&buffer[..n]` you read as it is.",

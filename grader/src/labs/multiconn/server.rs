@@ -471,7 +471,7 @@ fn stopped_reading(stream: &Conn, server: SocketAddr, payload: usize, err: &io::
 fn skipped_bytes(sent: &[u8], received: &[u8]) -> Option<(usize, usize)> {
     /// Enough bytes to find again only where they were sent (random data).
     const PROBE: usize = 64;
-    let at = sent.iter().zip(received).position(|(s, r)| s != r)?;
+    let at = show::first_mismatch(sent, received)?;
     let probe = received.get(at..at + PROBE)?;
     let found = sent[at..]
         .windows(PROBE)
