@@ -29,7 +29,7 @@ use support::*;
     "udp-server",
     "reply_from_new_socket",
     "udp.reply",
-    "#step-2-receive-log-reply"
+    "#who-sent-this"
 )]
 #[case::binds_the_unspecified_address(
     "udp-server",
@@ -66,6 +66,30 @@ use support::*;
     "decode_utf8",
     "udp.binary_datagram",
     "#a-datagram-is-bytes-not-text"
+)]
+#[case::connects_to_the_first_sender(
+    "udp-server",
+    "connect_to_first",
+    "udp.two_clients",
+    "#who-sent-this"
+)]
+#[case::receives_into_an_empty_buffer(
+    "udp-server",
+    "empty_buffer",
+    "udp.server_log",
+    "#datagrams-have-edges"
+)]
+#[case::announces_the_requested_port(
+    "udp-server",
+    "prints_requested_port",
+    "udp.reply",
+    "#step-1-the-server-binds"
+)]
+#[case::client_receives_into_an_empty_buffer(
+    "udp-client",
+    "empty_buffer",
+    "udp.client_reply",
+    "#datagrams-have-edges"
 )]
 #[case::counts_in_one_byte("udp-server", "counter_overflow", "udp.burst", "#no-promises")]
 #[case::client_prints_a_python_repr(
@@ -163,10 +187,10 @@ fn a_classic_bug_fails_its_check(
 /// that cause (from what the grader saw), not the hint of the check it
 /// happened in, so that the report explains it once.
 #[rstest]
-#[case::replies_from_a_new_socket("reply_from_new_socket", "#step-2-receive-log-reply")]
+#[case::replies_from_a_new_socket("reply_from_new_socket", "#who-sent-this")]
 #[case::binds_the_unspecified_address("bind_unspecified", "#step-1-the-server-binds")]
 #[case::leaves_its_log_unflushed("unflushed_log", "#what-the-server-prints")]
-#[case::logs_no_bytes("logs_no_bytes", "#what-the-server-prints")]
+#[case::logs_no_bytes("logs_no_bytes", "#datagrams-have-edges")]
 fn a_server_bug_of_one_cause_names_it_in_every_check_it_fails(
     #[case] bug: &str,
     #[case] section: &str,

@@ -18,6 +18,7 @@ use crate::outcome::{CheckResult, Failure};
 use super::server::local_addr;
 use super::{
     CLIENT, CLIENT_MESSAGE, MARGIN, NO_CONNECTION, REPLY, RUN_LIMIT, STARTUP_MARGIN, TIMEOUT,
+    TRUNCATED_HINT, truncated,
 };
 
 /// What a grader peer saw: the client's first datagram, if one came.
@@ -140,6 +141,13 @@ fn expect_printed_reply(
                     "The reply is followed by the zeros of the rest of your buffer: print only the `n` bytes `recv_from` returned (`&buffer[..n]`), not the whole buffer.",
                     "#datagrams-have-edges",
                 );
+            }
+            // Only the start of the reply: the datagram was cut to the
+            // buffer `recv_from` was given.
+            if printed.len() < reply.len() && reply.starts_with(&printed) {
+                failure = failure
+                    .detail(truncated(printed.len(), reply.len()))
+                    .diagnosis(TRUNCATED_HINT, "#datagrams-have-edges");
             }
         } else {
             failure = failure

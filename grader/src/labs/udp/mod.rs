@@ -37,6 +37,22 @@ const STARTUP_MARGIN: f64 = 4.0;
 /// When the grader stops a client: a correct one has long finished.
 const RUN_LIMIT: f64 = 8.0;
 
+/// What to do about a datagram cut short, whichever program received it.
+const TRUNCATED_HINT: &str = "`recv_from` fills at most the buffer it is given and throws the rest of the datagram away: receive into a buffer of 8192 bytes that has that length (`[0; 8192]` or `vec![0; 8192]`; `Vec::with_capacity(8192)` has length 0), then use the `n` bytes it returned.";
+
+/// Says that only the first `kept` bytes of a `len`-byte datagram showed.
+fn truncated(kept: usize, len: usize) -> String {
+    format!(
+        "only the first {kept} of the datagram's {len} bytes show: it was cut to the size of the \
+         buffer recv_from filled{}",
+        if kept == 0 {
+            " (a buffer of length 0, such as an empty Vec, receives 0 bytes of every datagram)"
+        } else {
+            ""
+        }
+    )
+}
+
 /// `client_delayed` answers later than a 1 s timeout, for a client that
 /// must wait its 3 s.
 pub const FLOOR: Floor = Floor {

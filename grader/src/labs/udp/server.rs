@@ -9,12 +9,20 @@ use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Evidence, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
-use super::{HELLO, REPLY, SERVER};
+use super::{HELLO, REPLY, SERVER, TRUNCATED_HINT, truncated};
 
 /// Starts the graded server. Whichever datagram makes it crash on decoding
-/// UTF-8, the lesson is the same: a datagram is bytes, not text.
+/// UTF-8, the lesson is the same: a datagram is bytes, not text. A server
+/// that never announces where it listens (no `Listening on` line, port 0,
+/// no address) went wrong in step 1, whichever check started it.
 fn start(ctx: &Ctx) -> Result<Server, Failure> {
-    Ok(ctx.server(SERVER)?.on(
+    let server = ctx.server(SERVER).map_err(|failure| {
+        failure.diagnosis(
+            "Bind the UdpSocket to (HOST, PORT) from the arguments, then print `Listening on` with the address `socket.local_addr()` returns (with port 0 the OS chose the port: only the socket knows which), and flush stdout.",
+            "#step-1-the-server-binds",
+        )
+    })?;
+    Ok(server.on(
         Evidence::TextDecodingCrash,
         "Datagrams are bytes, not text: log them with `escape_ascii()` and never convert them to a String with `unwrap` (that panics on invalid UTF-8).",
         "#a-datagram-is-bytes-not-text",
@@ -63,7 +71,7 @@ const BIND_HOST: &str = "Bind the socket to (HOST, PORT) from the arguments, not
 /// from `announced`, the address in the server's `Listening on` line.
 fn came_from_elsewhere(failure: Failure, announced: SocketAddr, from: SocketAddr) -> Failure {
     if from.port() != announced.port() {
-        return failure.diagnosis(REPLY_FROM_ANOTHER_SOCKET, "#step-2-receive-log-reply");
+        return failure.diagnosis(REPLY_FROM_ANOTHER_SOCKET, "#who-sent-this");
     }
     let (failure, detail) = if announced.ip().is_unspecified() {
         let failure = failure.expected(format!(
@@ -231,16 +239,23 @@ fn expect_log(
                     )));
             }
             match body.and_then(show::unescape_ascii) {
-                // Nothing logged for a datagram that held bytes: whichever
-                // datagram it was, the log shows none of what arrived.
-                Some(logged) if logged.is_empty() && !data.is_empty() => failure
+                // Only the start of the datagram, or none of it: recv_from's
+                // buffer is shorter than the datagram (an empty `Vec` holds
+                // none of it), or the log takes fewer bytes than it filled.
+                Some(logged) if logged.len() < data.len() && data.starts_with(&logged) => failure
                     .detail(format!(
-                        "the server logged no bytes (b\"\") for a {}-byte datagram",
+                        "the server logged {} for a {}-byte datagram",
+                        if logged.is_empty() {
+                            "no bytes (b\"\")".to_owned()
+                        } else {
+                            format!("its first {} bytes", logged.len())
+                        },
                         data.len()
                     ))
+                    .detail(truncated(logged.len(), data.len()))
                     .diagnosis(
-                        "The server logs b\"\" for datagrams that held bytes: log the bytes recv_from filled, `&buf[..n]` with the n it returned, through `escape_ascii()`.",
-                        "#what-the-server-prints",
+                        format!("{TRUNCATED_HINT} Log exactly those bytes, `&buf[..n]`, through `escape_ascii()`."),
+                        "#datagrams-have-edges",
                     ),
                 Some(logged) => failure.detail(
                     show::first_difference(data, &logged)
@@ -321,7 +336,45 @@ pub(super) fn two_clients(ctx: &Ctx) -> CheckResult {
         &mut server,
         local_addr(&second)?,
         b"from the second client",
+    )?;
+    // A third client, once the first two are answered: a server that
+    // remembered an earlier client (or `connect`ed its socket to it) has
+    // no reply, or no ear, for a newcomer.
+    let third = grader_socket()?;
+    let third_addr = local_addr(&third)?;
+    send(ctx, &third, THIRD, &server)?;
+    expect_reply(
+        &mut server,
+        &third,
+        ctx.within(5.0),
+        "a third client's datagram, sent once the first two were answered",
     )
+    .map_err(|failure| unheard_newcomer(&mut server, failure, third_addr))?;
+    expect_log(ctx, &mut server, third_addr, THIRD)
+}
+
+/// What the third client of `two_clients` sends.
+const THIRD: &[u8] = b"from a third client, later";
+
+/// `failure`, for a newcomer's datagram the server did not even log: its
+/// socket no longer hears new senders, as one `connect`ed to an earlier
+/// client's address does (the kernel drops every other sender's datagram).
+fn unheard_newcomer(server: &mut Server, failure: Failure, newcomer: SocketAddr) -> Failure {
+    let heard = format!("Got message from {newcomer}");
+    let alive = server.process.exit_status().is_none();
+    if !alive || server.lines().iter().any(|line| line.starts_with(&heard)) {
+        return failure;
+    }
+    failure
+        .detail(format!(
+            "the server is running but logged nothing from {newcomer}: its socket no longer \
+             receives from new senders, as a socket `connect`ed to an earlier client does (the \
+             kernel then drops datagrams from every other address)"
+        ))
+        .diagnosis(
+            "A server's socket answers everybody: never `connect` it to a client. Take the sender from each `recv_from` and reply to it with `send_to` on the same socket.",
+            "#who-sent-this",
+        )
 }
 
 pub(super) fn large_datagram(ctx: &Ctx) -> CheckResult {
