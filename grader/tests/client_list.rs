@@ -94,12 +94,13 @@ const CLIENT: &str = "client-list-client";
     "#step-3-reading-the-name"
 )]
 #[case::decodes_lossily(SERVER, "lossy", "client-list.non_utf8", "#step-3-reading-the-name")]
-#[case::keeps_insertion_order(
+#[case::forgets_served_clients(
     SERVER,
-    "insertion_order",
-    "client-list.sorted",
+    "forgets_served",
+    "client-list.many_at_once",
     "#step-2-register-and-reply"
 )]
+#[case::keeps_insertion_order(SERVER, "insertion_order", "client-list.sorted", "#the-protocol")]
 #[case::logs_its_own_address(
     SERVER,
     "log_own_address",
@@ -135,6 +136,12 @@ const CLIENT: &str = "client-list-client";
     "prints_without_reading",
     "client-list.client_output",
     "#step-4-the-client"
+)]
+#[case::never_half_closes(
+    CLIENT,
+    "no_half_close",
+    "client-list.client_output",
+    "#the-half-close-im-done-sending"
 )]
 #[case::adds_a_newline(CLIENT, "newline", "client-list.client_name", "#step-4-the-client")]
 #[case::sorts_ignoring_case(

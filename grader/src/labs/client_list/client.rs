@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::mpsc;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -25,6 +26,8 @@ struct PeerSaw {
     client: SocketAddr,
     /// Whether the client sent more than a name can be.
     too_much: Option<TooMuch>,
+    /// When the name ended: the client's half-close (or its exit).
+    ended: Instant,
 }
 
 /// A grader server that follows the contract for one client: it reads the
@@ -53,12 +56,14 @@ fn list_peer(
                 name: Vec::new(),
                 client,
                 too_much: TooMuch::of(err).cloned(),
+                ended: Instant::now(),
             });
         })?;
         let _ = sender.send(PeerSaw {
             name: name.clone(),
             client,
             too_much: None,
+            ended: Instant::now(),
         });
         let mut list: BTreeMap<String, Value> = others
             .into_iter()
@@ -120,6 +125,26 @@ fn in_order(list: BTreeMap<String, Value>, reversed: bool) -> String {
     format!("{{{}}}", members.join(","))
 }
 
+/// `failure`, for a client the grader had to stop, explained by when its
+/// name ended (`ended`): only as the grader stopped it (its exit closed the
+/// connection), not when it sent the name. It never half-closed: the server
+/// waited for the rest of the name, the client for the list.
+fn never_half_closed(ctx: &Ctx, failure: Failure, finished: &Finished, ended: Instant) -> Failure {
+    if finished.exit_seen.saturating_duration_since(ended) >= ctx.scaled(0.5) {
+        return failure;
+    }
+    failure
+        .detail(format!(
+            "the grader's server had the name, but its end (the client's half-close) came only \
+             when the grader stopped {CLIENT}: it never shut down its sending side, so the \
+             server waited for more of the name while the client waited for the list"
+        ))
+        .diagnosis(
+            "After writing the name, call `stream.shutdown(Shutdown::Write)`: the end of stream is how the server knows the name is complete, and it answers only then. Then read the list to the end.",
+            "#the-half-close-im-done-sending",
+        )
+}
+
 /// [`run_client`], the peer's list in reverse order when `reversed`.
 fn run_client_in_order(
     ctx: &Ctx,
@@ -153,10 +178,11 @@ fn run_client_in_order(
         ));
     };
     if finished.timed_out {
-        return Err(Failure::new(format!("{CLIENT} did not finish: {}", finished.describe()))
+        let failure = Failure::new(format!("{CLIENT} did not finish: {}", finished.describe()))
             .expected(format!("{CLIENT} half-closes, reads the list until the server closes, prints it and exits"))
             .detail("the grader's server sends the list only once the client has shut down its sending side")
-            .detail(finished.stderr_detail()));
+            .detail(finished.stderr_detail());
+        return Err(never_half_closed(ctx, failure, &finished, saw.ended));
     }
     let mut sent: BTreeMap<String, Value> = others
         .into_iter()

@@ -14,7 +14,7 @@ use crate::harness::observe::procfs::TcpBuffers;
 use crate::harness::observe::{procfs, stall};
 use crate::harness::payload;
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, show};
+use crate::harness::{Ctx, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::registration::{
@@ -98,17 +98,49 @@ pub(super) fn many_at_once(ctx: &Ctx) -> CheckResult {
         .filter(|name| list.get(name).is_none())
         .collect();
     if !missing.is_empty() {
-        return Err(Failure::new(format!(
+        let failure = Failure::new(format!(
             "{} of the {CROWD} clients that registered at the same time are missing from the list",
             missing.len()
         ))
         .expected(format!("all {CROWD} names, each client got its reply"))
-        .actual(format!("missing {}", quoted_list(&missing, 8)))
-        .detail("updates were lost: two threads read the list, each added its name to its own copy, and the second write wiped out the first; change the shared map in place while holding its lock"));
+        .actual(format!("missing {}", quoted_list(&missing, 8)));
+        return Err(lost_or_forgotten(ctx, &mut server, failure));
     }
     let mut all: Vec<&str> = names.iter().map(String::as_str).collect();
     all.push("the last one");
     expect_names(&list, &all, "after 200 registrations")
+}
+
+/// `failure` (names missing after many registrations at once), explained:
+/// two clients register one after the other, the first served and gone
+/// before the second connects. If the second's list lacks the first, no
+/// race is needed to lose a name: the server forgets a client once it is
+/// served (the list is of every client that registered, not of those
+/// still connected). Otherwise updates were lost to the race.
+fn lost_or_forgotten(ctx: &Ctx, server: &mut Server, failure: Failure) -> Failure {
+    const FIRST: &str = "served first";
+    let lost = "updates were lost: two threads read the list, each added its name to its own copy, and the second write wiped out the first; change the shared map in place while holding its lock";
+    let Ok(_) = register(ctx, server, FIRST) else {
+        return failure.detail(lost);
+    };
+    let Ok((list, _)) = register(ctx, server, "served after it") else {
+        return failure.detail(lost);
+    };
+    if list.get(FIRST).is_some() {
+        return failure.detail(lost);
+    }
+    failure
+        .detail(format!(
+            "no race is needed: the grader registered {} and, once it had its list and had \
+             closed, another client, whose list no longer holds {}. The server forgets a \
+             client once it has served it",
+            quoted(FIRST),
+            quoted(FIRST)
+        ))
+        .diagnosis(
+            "The list holds every client that has registered so far, not just those still connected: insert each client and never remove it when its connection ends (a second registration under the same name replaces the first).",
+            "#step-2-register-and-reply",
+        )
 }
 
 pub(super) fn silent_client(ctx: &Ctx) -> CheckResult {
