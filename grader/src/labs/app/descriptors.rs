@@ -43,7 +43,14 @@ pub(super) fn out_of_descriptors(ctx: &Ctx) -> CheckResult {
 
     drop(first);
     drop(others);
-    descriptors::wait_for_room(&mut server, limit, ctx.within(5.0))?;
+    // Its clients left without a request (or half-way through one): a
+    // server that keeps their sockets does not act on end of stream.
+    descriptors::wait_for_room(&mut server, limit, ctx.within(5.0)).map_err(|failure| {
+        failure.diagnosis(
+            "At end of stream (read returns 0) the connection is over: answer a request that is complete, otherwise close the connection (logging `Error: PEER: REASON` when part of a request had come). A connection kept after its client left holds a descriptor for ever.",
+            "#when-the-input-is-bad",
+        )
+    })?;
     let request = json_request("search", "ring");
     ask(
         ctx,
