@@ -82,7 +82,7 @@ fn an_independent_python_implementation_gets_full_marks() {
     "app-server",
     "binary_as_text",
     "app.binary_request",
-    "#step-4-the-server-answers"
+    "#the-application"
 )]
 #[case::keeps_the_connection_open(
     "app-server",

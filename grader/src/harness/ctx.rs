@@ -124,6 +124,10 @@ pub enum Evidence {
     /// It exited on an interrupted system call (its stderr says EINTR): a
     /// stop and continue, or any signal, ended it.
     InterruptedCrash,
+    /// It exited looking up a key its map does not hold (Rust's `no entry
+    /// found for key`, Python's `KeyError`): it indexed input it had not
+    /// checked.
+    MissingKeyCrash,
 }
 
 /// What waits unread in a sleeping server's connections.
@@ -431,13 +435,14 @@ impl Server {
             None => failure,
         };
         // Last words that explain an exit, each the mark of one mistake.
-        let marks: [LastWords; 3] = [
+        let marks: [LastWords; 4] = [
             (Evidence::TextDecodingCrash, last_words::mentions_utf8),
             (
                 Evidence::ConnectionErrorCrash,
                 last_words::mentions_connection_error,
             ),
             (Evidence::InterruptedCrash, last_words::mentions_interrupted),
+            (Evidence::MissingKeyCrash, last_words::mentions_missing_key),
         ];
         let exited = self.process.exit_status().is_some();
         let failure = marks

@@ -71,9 +71,55 @@ pub fn mentions_would_block(output: &str) -> bool {
     )
 }
 
+/// Whether a program's stderr shows it read past the end of a buffer: a
+/// Rust slice or index out of range, Python's `IndexError` or a
+/// `struct.error` unpacking from too few bytes. A decoder that did not
+/// first check that the bytes it needs have all arrived.
+pub fn mentions_out_of_range(stderr: &str) -> bool {
+    mentions_any(
+        stderr,
+        &[
+            "out of range for slice",
+            "index out of bounds",
+            "indexerror",
+            "requires a buffer of",
+        ],
+    )
+}
+
+/// Whether a program's stderr shows a lookup of a key its map does not
+/// hold: Rust's `Index` on a `serde_json::Map` or a `HashMap` (`no entry
+/// found for key`), Python's `KeyError`.
+pub fn mentions_missing_key(stderr: &str) -> bool {
+    mentions_any(stderr, &["no entry found for key", "keyerror"])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_past_a_buffer_is_named_in_every_language() {
+        assert!(mentions_out_of_range(
+            "thread 'main' (2) panicked at app/src/lib.rs:226:31:\nrange end index 98 out of range for slice of length 4"
+        ));
+        assert!(mentions_out_of_range(
+            "index out of bounds: the len is 1 but the index is 1"
+        ));
+        assert!(mentions_out_of_range(
+            "struct.error: unpack requires a buffer of 2 bytes"
+        ));
+        assert!(!mentions_out_of_range("error: connection refused"));
+    }
+
+    #[test]
+    fn a_missing_key_is_named_in_every_language() {
+        assert!(mentions_missing_key(
+            "thread 'main' (2) panicked at app/src/lib.rs:177:51:\nno entry found for key"
+        ));
+        assert!(mentions_missing_key("KeyError: 'byteorder'"));
+        assert!(!mentions_missing_key("error: missing key \"byteorder\""));
+    }
 
     #[test]
     fn connection_errors_are_named_in_every_language() {

@@ -11,7 +11,7 @@ pub mod conversation;
 mod ctx;
 mod finished;
 pub mod ipv6;
-mod last_words;
+pub mod last_words;
 mod launch;
 pub mod limits;
 pub mod net;

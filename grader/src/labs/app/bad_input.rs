@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::harness::net::{self, ReadEnd};
 use crate::harness::observe::procfs;
 use crate::harness::payload;
-use crate::harness::{Ctx, show};
+use crate::harness::{Ctx, Evidence, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::protocol::{
@@ -25,7 +25,11 @@ use super::{MAX_CONTENT_LENGTH, REQUIRED_KEYS, SERVER};
 /// that was half-way through its request when the bad input came, and a
 /// new one after.
 fn bad_input_scenario(ctx: &Ctx, cases: &[(&str, Vec<u8>)]) -> CheckResult {
-    let mut server = ctx.server(SERVER)?;
+    bad_input_on(ctx, ctx.server(SERVER)?, cases)
+}
+
+/// [`bad_input_scenario`] on a server already started (with its lessons).
+fn bad_input_on(ctx: &Ctx, mut server: Server, cases: &[(&str, Vec<u8>)]) -> CheckResult {
     let good = json_request("search", "morpheus");
     let waiting = server.connect(ctx.deadline())?;
     let middle = good.len() / 2;
@@ -161,7 +165,14 @@ pub(super) fn missing_key(ctx: &Ctx) -> CheckResult {
         .iter()
         .map(|(what, bytes)| (what.as_str(), bytes.clone()))
         .collect();
-    bad_input_scenario(ctx, &cases)
+    // Whichever key is missing, a server that looked it up unchecked
+    // panicked the same way.
+    let server = ctx.server(SERVER)?.on(
+        Evidence::MissingKeyCrash,
+        "The server panicked looking up a key the JSON header does not have (`object[key]` panics when the key is missing): bad input must never end the server. `parse_json_header` checks the four required keys first and returns `FrameError::MissingKey` (step 2); the server logs `Error: PEER: REASON` and closes that connection only.",
+        "#when-the-input-is-bad",
+    );
+    bad_input_on(ctx, server, &cases)
 }
 
 pub(super) fn bad_content(ctx: &Ctx) -> CheckResult {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::harness::net::{self, Peer, ReadEnd};
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, show};
+use crate::harness::{Ctx, last_words, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::protocol::{
@@ -316,9 +316,11 @@ fn expect_client(
     let _ = client_ended.send(());
     let finished = finished?;
     net::poke(peer.addr);
-    let seen = peer
-        .join()
-        .map_err(|err| Failure::new(format!("the grader's server failed: {err}")))?;
+    let seen = peer.join().map_err(|err| match finished.code() {
+        // The client left before the whole response was written.
+        Some(code) if code != 0 => client_left_early(&finished, &err),
+        _ => Failure::new(format!("the grader's server failed: {err}")),
+    })?;
     let command = format!("{CLIENT} 127.0.0.1 PORT {action} {value}");
     if seen.bytes.is_empty() {
         return Err(finished.sent_nothing(
@@ -406,6 +408,29 @@ pub(super) fn client_search(ctx: &Ctx) -> CheckResult {
 pub(super) fn client_binary(ctx: &Ctx) -> CheckResult {
     let answers = Answers::seeded(ctx);
     expect_client(ctx, (&answers, Delivery::Whole), ("double", "🐶🐶")).map(drop)
+}
+
+/// The client exited (`finished`) while the grader's server was still
+/// writing the response to it (`err`, a reset or a broken pipe). A client
+/// that read past what had arrived went wrong in `check`.
+fn client_left_early(finished: &Finished, err: &std::io::Error) -> Failure {
+    let failure = Failure::new(format!(
+        "{CLIENT} exited before the whole response had arrived: {}",
+        finished.describe()
+    ))
+    .expected("the client reads until its framing says the response is complete, then prints it")
+    .detail(format!(
+        "the grader's server could not write the rest of the response: {err}"
+    ))
+    .detail(finished.stderr_detail());
+    if last_words::mentions_out_of_range(&finished.stderr_text()) {
+        failure.diagnosis(
+            "The client read past the bytes that had arrived: `check` must answer `Ok(None)` (read more) while the buffer is shorter than the length, the JSON header or the content it announces. Take each part with `buffer.get(start..end)`, which is `None` when the bytes are not all there yet; `&buffer[start..end]` panics.",
+            "#step-3-check-then-parse",
+        )
+    } else {
+        failure
+    }
 }
 
 pub(super) fn client_fragments(ctx: &Ctx) -> CheckResult {

@@ -157,9 +157,56 @@ pub(super) fn reversed_length(bytes: &[u8]) -> Option<(usize, usize)> {
     .then_some((announced, reversed))
 }
 
+/// What teaches a binary answer that went through a lossy `String`.
+const LOSSY_BINARY_ANSWER: &str = "The binary answer is bytes: the request's first 10 bytes as they came, even when they cut a character in half or are not UTF-8 at all. Build it as a `Vec<u8>` (`extend_from_slice(&content[..content.len().min(10)])`); `String::from_utf8_lossy` and `format!` turn such bytes into U+FFFD (EF BF BD).";
+
+/// What teaches a length prefix wider than two bytes.
+const LENGTH_WIDTH_HINT: &str = "The length prefix is exactly 2 bytes, a `u16` in network byte order: convert the JSON header's length with `u16::try_from(header.len())` (an error when it does not fit) and write its `to_be_bytes()`. A `usize` or `u32` writes 8 or 4 bytes, and the receiver reads the first 2 of them as the length.";
+
+/// A message framed with a length prefix of 4 or 8 bytes (a `u32`, a
+/// `usize`) instead of 2: those bytes, read in either byte order, are the
+/// length of the JSON object that follows them. The prefix's width, or
+/// `None` when the bytes show no such thing.
+pub(super) fn wide_length(bytes: &[u8]) -> Option<usize> {
+    [4, 8].into_iter().find(|&width| {
+        let Some(prefix) = bytes.get(..width) else {
+            return false;
+        };
+        let big = prefix.iter().fold(0u64, |n, &b| n << 8 | u64::from(b));
+        let little = prefix
+            .iter()
+            .rev()
+            .fold(0u64, |n, &b| n << 8 | u64::from(b));
+        [big, little].into_iter().any(|length| {
+            let header = usize::try_from(length)
+                .ok()
+                .filter(|&length| length > 0)
+                .and_then(|length| bytes.get(width..width.checked_add(length)?));
+            header.is_some_and(|header| {
+                matches!(
+                    serde_json::from_slice::<Value>(header),
+                    Ok(Value::Object(_))
+                )
+            })
+        })
+    })
+}
+
 /// `failure`, about a message the `sender` framed (`bytes`), sent to the
-/// network-byte-order section when its length is little-endian.
+/// network-byte-order section when its length is little-endian, and to
+/// step 1 when its length prefix is wider than 2 bytes.
 pub(super) fn byte_order_evidence(failure: Failure, bytes: &[u8], sender: &str) -> Failure {
+    if let Some(width) = wide_length(bytes) {
+        return failure
+            .detail(format!(
+                "the {sender}'s message starts with a {width}-byte length, {}, and the JSON \
+                 header follows it: the length was written as a {}-bit number, not as the \
+                 2-byte u16 the contract says",
+                show::bytes(&bytes[..width], 40),
+                width * 8
+            ))
+            .diagnosis(LENGTH_WIDTH_HINT, "#step-1-encode-a-message");
+    }
     match reversed_length(bytes) {
         Some((announced, reversed)) => failure
             .detail(format!(
@@ -366,10 +413,23 @@ pub(super) fn judge(received: &[u8], end: &ReadEnd, expected: &Expected) -> Resu
             }
             match show::first_difference(bytes, &message.content) {
                 None => Ok(()),
-                Some(difference) => Err(Failure::new("the response has the wrong content")
-                    .expected(show::bytes(bytes, 200))
-                    .actual(show::bytes(&message.content, 200))
-                    .detail(difference)),
+                Some(difference) => {
+                    let failure = Failure::new("the response has the wrong content")
+                        .expected(show::bytes(bytes, 200))
+                        .actual(show::bytes(&message.content, 200))
+                        .detail(difference);
+                    // U+FFFD where the request had bytes that are not
+                    // UTF-8: the answer went through a lossy String.
+                    Err(
+                        if show::holds_replacement(&message.content)
+                            && !show::holds_replacement(bytes)
+                        {
+                            failure.diagnosis(LOSSY_BINARY_ANSWER, "#the-application")
+                        } else {
+                            failure
+                        },
+                    )
+                }
             }
         }
     }
@@ -403,5 +463,27 @@ mod tests {
         assert_eq!(reversed_length(&little[..header_len]), None);
         // Two equal bytes read the same either way.
         assert_eq!(reversed_length(b"\x01\x01{}"), None);
+    }
+
+    #[test]
+    fn a_length_written_in_four_or_eight_bytes_shows_its_width() {
+        let request = json_request("search", "morpheus");
+        assert_eq!(wide_length(&request), None, "the contract's 2 bytes");
+        let header_len = request.len() - 2 - request_content("search", "morpheus").len();
+        let rest = &request[2..];
+        for (width, prefix) in [
+            (8, (header_len as u64).to_be_bytes().to_vec()),
+            (8, (header_len as u64).to_le_bytes().to_vec()),
+            (4, (header_len as u32).to_be_bytes().to_vec()),
+            (4, (header_len as u32).to_le_bytes().to_vec()),
+        ] {
+            let wide = [prefix.as_slice(), rest].concat();
+            assert_eq!(wide_length(&wide), Some(width), "{prefix:?}");
+        }
+        // A prefix whose length frames no JSON object shows nothing.
+        let mut broken = [(header_len as u64).to_be_bytes().as_slice(), rest].concat();
+        broken[8] = b'[';
+        assert_eq!(wide_length(&broken), None);
+        assert_eq!(wide_length(b"\0\0\0\0"), None);
     }
 }
