@@ -77,6 +77,12 @@ use support::*;
     "multiconn.idle_cpu",
     "#partial-writes-and-write-interest"
 )]
+#[case::polls_with_a_zero_timeout(
+    "multiconn-server",
+    "zero_timeout",
+    "multiconn.idle_cpu",
+    "#never-block-the-loop"
+)]
 #[case::never_closes_its_sockets(
     "multiconn-server",
     "no_close",

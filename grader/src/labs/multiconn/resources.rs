@@ -81,31 +81,32 @@ pub(super) fn one_thread(ctx: &Ctx) -> CheckResult {
     })
 }
 
-pub(super) fn idle_cpu(ctx: &Ctx) -> CheckResult {
-    let mut server = start(ctx)?;
-    let clients = connected_clients(ctx, &mut server, 10, "stays idle")?;
-    let pid = server.process.pid();
+/// The CPU an idle server may use: 50 ms a second.
+fn cpu_allowed(elapsed: Duration) -> Duration {
+    Duration::from_millis(50).mul_f64(elapsed.as_secs_f64())
+}
+
+/// The server's own CPU time over an idle `window`: `None` when it stayed
+/// within [`cpu_allowed`], else what it used and in how long. A busy machine
+/// slows a busy loop down but cannot make it use nothing. The window ends
+/// early on evidence either way: a server that has already used more than
+/// the whole window allows has failed; one whose every thread sleeps in poll
+/// with no timeout, and has not run at all for a while, sleeps until an event
+/// comes, and none will: what it used so far is all it uses.
+fn idle_cpu_use(ctx: &Ctx, pid: u32) -> Result<Option<(Duration, Duration)>, Failure> {
     let cpu = || {
         procfs::cpu_time(pid)
             .map_err(|err| Failure::new(format!("could not read /proc (Linux only): {err}")))
     };
-    // The measurement: the server's own CPU time over an idle second. A
-    // busy machine slows a busy loop down but cannot make it use nothing.
-    // The second ends early on evidence either way: a server that has
-    // already used more than the whole second allows has failed; one whose
-    // every thread sleeps in poll with no timeout, and has not run at all
-    // for a while, sleeps until an event comes, and none will: what it used
-    // so far is all it uses.
     let window = ctx.scaled(1.0);
     let quiet = ctx.scaled(0.05);
-    let allowed = |elapsed: Duration| Duration::from_millis(50).mul_f64(elapsed.as_secs_f64());
     let before = cpu()?;
     let started = Instant::now();
     let mut asleep_since: Option<(Instant, u64)> = None;
     let used = loop {
         thread::sleep(Duration::from_millis(5));
         let used = cpu()? - before;
-        if started.elapsed() >= window || used > allowed(window.mul_f64(1.2)) {
+        if started.elapsed() >= window || used > cpu_allowed(window.mul_f64(1.2)) {
             break used;
         }
         let runs = procfs::times_scheduled(pid).ok();
@@ -113,9 +114,8 @@ pub(super) fn idle_cpu(ctx: &Ctx) -> CheckResult {
             (Some((since, then)), Some(now))
                 if then == now && procfs::sleeps_until_an_event(pid) =>
             {
-                if since.elapsed() >= quiet && used <= allowed(window) {
-                    drop(clients);
-                    return Ok(());
+                if since.elapsed() >= quiet && used <= cpu_allowed(window) {
+                    return Ok(None);
                 }
                 Some((since, then))
             }
@@ -124,26 +124,53 @@ pub(super) fn idle_cpu(ctx: &Ctx) -> CheckResult {
         };
     };
     let elapsed = started.elapsed();
+    Ok((used > cpu_allowed(elapsed)).then_some((used, elapsed)))
+}
+
+pub(super) fn idle_cpu(ctx: &Ctx) -> CheckResult {
+    let mut server = start(ctx)?;
+    let clients = connected_clients(ctx, &mut server, 10, "stays idle")?;
+    let measured = idle_cpu_use(ctx, server.process.pid());
     drop(clients);
-    let limit = allowed(elapsed);
-    if used <= limit {
+    let Some((used, elapsed)) = measured? else {
         return Ok(());
-    }
-    Err(server.explain(
-        Failure::new(format!(
-            "with 10 idle connections and nothing to do, the server used {} ms of CPU in {} ms",
-            used.as_millis(),
-            elapsed.as_millis()
-        ))
-        .expected(format!(
-            "at most {} ms: an idle event loop sleeps in poll",
-            limit.as_millis()
-        ))
-        .detail(
+    };
+    let failure = Failure::new(format!(
+        "with 10 idle connections and nothing to do, the server used {} ms of CPU in {} ms",
+        used.as_millis(),
+        elapsed.as_millis()
+    ))
+    .expected(format!(
+        "at most {} ms: an idle event loop sleeps in poll",
+        cpu_allowed(elapsed).as_millis()
+    ));
+    // Which of the two usual causes: a loop that never sleeps spins with no
+    // client at all; interest in WRITABLE kept while nothing waits to be
+    // written needs connections to spin. A second server, with no client,
+    // tells them apart.
+    let alone = start(ctx).and_then(|alone| idle_cpu_use(ctx, alone.process.pid()));
+    Err(server.explain(match alone {
+        Ok(Some((alone_used, alone_elapsed))) => failure
+            .detail(format!(
+                "with no client at all, another run of the server used {} ms of CPU in {} ms: its loop never sleeps",
+                alone_used.as_millis(),
+                alone_elapsed.as_millis()
+            ))
+            .diagnosis(
+                "The loop must sleep in `poll.poll(&mut events, None)` until something is ready: a timeout of zero (or a short one) in a loop, or a retry that does not go back to poll, keeps one CPU core busy doing nothing.",
+                "#never-block-the-loop",
+            ),
+        Ok(None) => failure
+            .detail("with no client at all, another run of the server sleeps: its connections keep it awake")
+            .diagnosis(
+                "Ask for WRITABLE only while a connection has bytes waiting to be written: a socket with room in its send buffer is writable all the time, and interest in it wakes the loop for nothing.",
+                "#partial-writes-and-write-interest",
+            ),
+        Err(_) => failure.detail(
             "look for a poll with a zero timeout in a loop, or writable interest kept \
              while nothing is waiting to be written",
         ),
-    ))
+    }))
 }
 
 pub(super) fn fd_leak(ctx: &Ctx) -> CheckResult {
