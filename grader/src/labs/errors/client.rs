@@ -15,8 +15,8 @@ use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::support::{
-    Request, client, expect_request_sent, expect_stage, grader_error, outputs, random_path,
-    random_reply, read_request, replying_peer, stage_line, start_peer,
+    Request, answering_then_silent_peer, client, expect_request_sent, expect_stage, grader_error,
+    outputs, random_path, random_reply, read_request, replying_peer, stage_line, start_peer,
 };
 use super::{BIND_FAILED, CLIENT, CONNECT, CREATE, MARGIN, QUICK, RECEIVE, RESOLVE, SEND, SERVER};
 
@@ -428,13 +428,17 @@ const EXIT_SLACK: f64 = 1.5;
 pub(super) fn timeout_honoured(ctx: &Ctx) -> CheckResult {
     // The program is meant to sleep on its timer here: wait it out. The
     // lab's floor, a necessary wait: the contract is that the client waits
-    // `--timeout` (1.75 s here) from its request, no less (90% of it) and
-    // not much more, so the check cannot end before the timer fires.
+    // `--timeout` (1.75 s here) for each read, no less (90% of it) and not
+    // much more, so the check cannot end before the timer fires.
     let _patient = stall::patient();
-    // The wait is timed from the moment the request arrived to the moment
-    // the client exited: start-up time, which a busy machine stretches,
-    // does not count.
-    let (peer, arrived, silent) = silent_peer(ctx)?;
+    // The server sends the first bytes of its reply half a timeout after the
+    // request, then goes silent: the timeout bounds each read, so the wait is
+    // timed from those bytes to the moment the client exited. A deadline for
+    // the whole reply ends half a timeout too soon; start-up time, which a
+    // busy machine stretches, does not count.
+    let pause = Duration::from_secs_f64(ODD_TIMEOUT / 2.0);
+    let (peer, sent, release) = answering_then_silent_peer(ctx, pause, b"HTTP/1.0 200 OK\r\n")?;
+    let silent = SilentUntil(release);
     let timeout = ODD_TIMEOUT.to_string();
     let launch = client(
         ctx,
@@ -443,19 +447,19 @@ pub(super) fn timeout_honoured(ctx: &Ctx) -> CheckResult {
         "/",
         &["--timeout", timeout.as_str()],
     )?;
-    let finished = ctx.run(&launch, ODD_TIMEOUT + MARGIN + 1.0)?;
+    let finished = ctx.run(&launch, ODD_TIMEOUT * 1.5 + MARGIN + 1.0)?;
     // Seen no sooner than it exited, however long it took to start.
     let exited = finished.exit_seen;
     drop(silent);
     expect_stage(
         &finished,
         RECEIVE,
-        &format!("with --timeout {timeout} against a server that never answers"),
+        &format!("with --timeout {timeout} against a server that sends a little, then goes silent"),
     )?;
-    let asked = arrived
+    let answered = sent
         .recv_timeout(ctx.scaled(1.0))
         .map_err(|_| Failure::new("the grader's server never received the request"))?;
-    let waited = exited.saturating_duration_since(asked).as_secs_f64();
+    let waited = exited.saturating_duration_since(answered).as_secs_f64();
     // Timers may fire a little early, never by a tenth.
     let earliest = ODD_TIMEOUT * 0.9;
     let latest = ODD_TIMEOUT + ctx.scaled(EXIT_SLACK).as_secs_f64();
@@ -463,17 +467,18 @@ pub(super) fn timeout_honoured(ctx: &Ctx) -> CheckResult {
         return Ok(());
     }
     Err(Failure::new(format!(
-        "{CLIENT} waited {waited:.2} s for the reply with --timeout {timeout}"
+        "{CLIENT} waited {waited:.2} s after the last bytes of the reply with --timeout {timeout}"
     ))
     .expected(format!(
-        "it gives up about {timeout} s after sending its request (between {earliest:.2} and {latest:.2} s)"
+        "the server sends its first bytes {:.2} s after the request, then nothing: the client gives up about {timeout} s after those bytes (between {earliest:.2} and {latest:.2} s)",
+        pause.as_secs_f64()
     ))
     .actual(format!(
-        "it exited {waited:.2} s after the request arrived; {}",
+        "it exited {waited:.2} s after the last bytes left; {}",
         finished.describe()
     ))
     .detail(if waited < earliest {
-        "too early: is the timeout a fixed value instead of the one given?"
+        "too early: is the timeout a fixed value instead of the one given, or a deadline for the whole reply instead of a limit on each read?"
     } else {
         "too late: is --timeout parsed but not used for the reads?"
     }))
@@ -564,6 +569,13 @@ pub(super) fn usage(ctx: &Ctx) -> CheckResult {
                 failure.diagnosis(
                     "bind-server's PORT is a u16 like socket-errors' --port: let clap parse it (a positional `port: u16` argument), and a PORT that is not a number ends the program with clap's usage message and exit code 2.",
                     "#the-bind-server",
+                )
+            } else if what.starts_with("--timeout") {
+                // The Timeouts section says what --timeout accepts, and why 0
+                // is refused: a zero timeout means "wait forever".
+                failure.diagnosis(
+                    "--timeout is a decimal number of seconds above 0: give clap a `value_parser` that refuses anything else (`0` included: a zero timeout means \"wait forever\" to the socket API), so that clap reports it with exit code 2.",
+                    "#timeouts",
                 )
             } else {
                 failure

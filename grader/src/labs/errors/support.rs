@@ -3,11 +3,12 @@
 //! receive its request.
 
 use std::io::{self, Read, Write};
+use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::harness::net::Peer;
 use crate::harness::net::conn::{Conn, TooMuch};
+use crate::harness::net::{self, Peer};
 use crate::harness::payload;
 use crate::harness::process::{Finished, Launch};
 use crate::harness::{Ctx, show};
@@ -170,6 +171,38 @@ pub(super) fn replying_peer(ctx: &Ctx, reply: Vec<u8>) -> Result<Peer<Request>, 
         }
         Ok(request)
     })
+}
+
+/// [`answering_then_silent_peer`]: the peer, when its bytes left, and the
+/// sender whose drop lets it close.
+pub(super) type SlowPeer = (Peer<Request>, mpsc::Receiver<Instant>, mpsc::Sender<()>);
+
+/// A peer that reads the request, sends `first` after `pause` (a slow
+/// server: the pause is the scenario, not a synchronisation), then goes
+/// silent until the returned sender is dropped or the deadline passes. The
+/// receiver gets the moment the bytes left: a client's read timeout counts
+/// from there.
+pub(super) fn answering_then_silent_peer(
+    ctx: &Ctx,
+    pause: Duration,
+    first: &'static [u8],
+) -> Result<SlowPeer, Failure> {
+    let (sent_sender, sent) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let deadline = ctx.deadline();
+    let peer = start_peer(ctx, move |mut stream| {
+        let request = read_request(&mut stream);
+        let _ = released.recv_timeout(pause);
+        // A client that has given up already makes this fail: the check
+        // then sees it exit before the bytes left.
+        let _ = stream.write_all(first);
+        let _ = sent_sender.send(Instant::now());
+        // The client may half-close; the connection stays open regardless.
+        let _ = net::read_to_eof(&mut stream);
+        let _ = released.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        Ok(request)
+    })?;
+    Ok((peer, sent, release))
 }
 
 /// Fails unless the grader's peer received a whole request for `path`: a
