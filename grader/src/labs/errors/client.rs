@@ -425,18 +425,24 @@ pub(super) const ODD_TIMEOUT: f64 = 1.75;
 /// seen from its server (start-up excluded).
 const EXIT_SLACK: f64 = 1.5;
 
+/// How long `timeout_honoured`'s server waits before the first bytes of its
+/// reply, as a fraction of the timeout: long enough that a deadline for the
+/// whole reply shows, short enough not to lengthen the lab's floor much.
+pub(super) const PAUSE_FRACTION: f64 = 0.25;
+
 pub(super) fn timeout_honoured(ctx: &Ctx) -> CheckResult {
     // The program is meant to sleep on its timer here: wait it out. The
     // lab's floor, a necessary wait: the contract is that the client waits
     // `--timeout` (1.75 s here) for each read, no less (90% of it) and not
     // much more, so the check cannot end before the timer fires.
     let _patient = stall::patient();
-    // The server sends the first bytes of its reply half a timeout after the
-    // request, then goes silent: the timeout bounds each read, so the wait is
-    // timed from those bytes to the moment the client exited. A deadline for
-    // the whole reply ends half a timeout too soon; start-up time, which a
-    // busy machine stretches, does not count.
-    let pause = Duration::from_secs_f64(ODD_TIMEOUT / 2.0);
+    // The server sends the first bytes of its reply a quarter of a timeout
+    // after the request, then goes silent: the timeout bounds each read, so
+    // the wait is timed from those bytes to the moment the client exited. A
+    // deadline for the whole reply ends a quarter of a timeout too soon,
+    // well below the 90% allowed; start-up time, which a busy machine
+    // stretches, does not count.
+    let pause = Duration::from_secs_f64(ODD_TIMEOUT * PAUSE_FRACTION);
     let (peer, sent, release) = answering_then_silent_peer(ctx, pause, b"HTTP/1.0 200 OK\r\n")?;
     let silent = SilentUntil(release);
     let timeout = ODD_TIMEOUT.to_string();
@@ -447,7 +453,7 @@ pub(super) fn timeout_honoured(ctx: &Ctx) -> CheckResult {
         "/",
         &["--timeout", timeout.as_str()],
     )?;
-    let finished = ctx.run(&launch, ODD_TIMEOUT * 1.5 + MARGIN + 1.0)?;
+    let finished = ctx.run(&launch, ODD_TIMEOUT * (1.0 + PAUSE_FRACTION) + MARGIN + 1.0)?;
     // Seen no sooner than it exited, however long it took to start.
     let exited = finished.exit_seen;
     drop(silent);

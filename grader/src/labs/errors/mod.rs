@@ -19,11 +19,11 @@ use crate::lab::{Checks, Floor};
 const CLIENT: &str = "socket-errors";
 const SERVER: &str = "bind-server";
 
-/// `timeout_honoured` waits for the server's pause (half the timeout), then
-/// for the `--timeout` the client must honour.
+/// `timeout_honoured` waits for the server's pause (a quarter of the
+/// timeout), then for the `--timeout` the client must honour.
 pub const FLOOR: Floor = Floor {
     check: "timeout_honoured",
-    seconds: client::ODD_TIMEOUT * 1.5,
+    seconds: client::ODD_TIMEOUT * (1.0 + client::PAUSE_FRACTION),
 };
 
 /// The checks of lab 2, in rubric order.
