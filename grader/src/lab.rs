@@ -42,6 +42,10 @@ pub struct Lab {
     /// Its grade takes at least that long, so `grade all` starts it first
     /// and counts it apart from the cores (the lab spends it asleep).
     pub floor: Option<Floor>,
+    /// The handout section where its server binds and prints `Listening
+    /// on`: a server that never gets that far went wrong there, whichever
+    /// check started it.
+    pub server_starts: &'static str,
 }
 
 /// A wait a lab's contract requires: the check that waits, and how long.
@@ -119,6 +123,7 @@ pub const LABS: &[Lab] = &[
         grader_tests: None,
         checks: labs::echo::CHECKS,
         floor: None,
+        server_starts: "#step-1-the-server-binds-and-listens",
     },
     Lab {
         number: 2,
@@ -129,6 +134,7 @@ pub const LABS: &[Lab] = &[
         grader_tests: None,
         checks: labs::errors::CHECKS,
         floor: Some(labs::errors::FLOOR),
+        server_starts: "#the-bind-server",
     },
     Lab {
         number: 3,
@@ -139,6 +145,7 @@ pub const LABS: &[Lab] = &[
         grader_tests: None,
         checks: labs::multiconn::CHECKS,
         floor: None,
+        server_starts: "#step-1-listen-and-register",
     },
     Lab {
         number: 4,
@@ -149,6 +156,7 @@ pub const LABS: &[Lab] = &[
         grader_tests: Some("framing-tests"),
         checks: labs::app::CHECKS,
         floor: None,
+        server_starts: "#step-4-the-server-answers",
     },
     Lab {
         number: 5,
@@ -159,6 +167,7 @@ pub const LABS: &[Lab] = &[
         grader_tests: None,
         checks: labs::udp::CHECKS,
         floor: Some(labs::udp::FLOOR),
+        server_starts: "#step-1-the-server-binds",
     },
     Lab {
         number: 6,
@@ -169,6 +178,7 @@ pub const LABS: &[Lab] = &[
         grader_tests: None,
         checks: labs::client_list::CHECKS,
         floor: None,
+        server_starts: "#step-1-a-thread-per-connection",
     },
 ];
 

@@ -26,6 +26,14 @@ const CLIENT: &str = "client-list-client";
     "client-list.sees_itself",
     "#step-2-register-and-reply"
 )]
+// Every check's server fails to start: the first is sent to where the
+// lab's server binds, not to the check's own section.
+#[case::announces_the_port_it_asked_for(
+    SERVER,
+    "announce_requested_port",
+    "client-list.sees_itself",
+    "#step-1-a-thread-per-connection"
+)]
 #[case::copies_the_list_outside_the_lock(
     SERVER,
     "copy_update",

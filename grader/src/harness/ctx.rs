@@ -646,7 +646,15 @@ impl Ctx {
 
     /// Starts server `bin` on `127.0.0.1` port 0 and waits for it to be ready.
     pub fn server(&self, bin: &str) -> Result<Server, Failure> {
-        self.start_server(&self.launch(bin, ["127.0.0.1", "0"])?)
+        let launch = self.launch(bin, ["127.0.0.1", "0"])?;
+        self.start_server(&launch).map_err(|failure| {
+            // Started as every server starts: one that does not announce
+            // where it listens failed where the lab's servers start.
+            match Lab::find(self.spec.lab_slug()) {
+                Some(lab) => failure.diagnosis(ready::NOT_ANNOUNCED, lab.server_starts),
+                None => failure,
+            }
+        })
     }
 
     /// Starts a server as `launch` says and waits for its `Listening on` line.

@@ -30,6 +30,10 @@ fn unbracketed_ipv6(text: &str) -> Option<SocketAddr> {
     Some(SocketAddr::from((ip, port.parse::<u16>().ok()?)))
 }
 
+/// What a server that never announces a usable address got wrong, whichever
+/// check started it: the first thing a server does.
+pub const NOT_ANNOUNCED: &str = "Before anything else, the server binds to HOST and PORT from its arguments and prints `Listening on ADDR`, the address its socket really got (`local_addr()`: with port 0 the OS chose the port, and only the socket knows which), then flushes stdout. The grader connects only once that line has come.";
+
 /// Waits for the server's `Listening on` line and returns the address in it.
 pub fn wait_listening(server: &mut Process, limit: Duration) -> Result<SocketAddr, Failure> {
     let deadline = Instant::now() + limit;

@@ -282,6 +282,16 @@ fn lab_missing(course: &Course, files: &LabFiles, root: &Path) -> Option<Missing
         );
     }
     let anchors = section_anchors(&files.handout);
+    let starts = lab.server_starts.trim_start_matches('#');
+    if !anchors.iter().any(|a| a == starts) {
+        return missing(
+            handout.clone(),
+            format!(
+                "{lab}'s server starts at #{starts} (grader/src/lab.rs), a section {handout} \
+                 does not have"
+            ),
+        );
+    }
     let tests = tests_file(lab);
     let bugs = classic_bugs(&files.tests);
     for spec in &specs {

@@ -12,17 +12,9 @@ use crate::outcome::{CheckResult, Failure};
 use super::{HELLO, REPLY, SERVER, TRUNCATED_HINT, truncated};
 
 /// Starts the graded server. Whichever datagram makes it crash on decoding
-/// UTF-8, the lesson is the same: a datagram is bytes, not text. A server
-/// that never announces where it listens (no `Listening on` line, port 0,
-/// no address) went wrong in step 1, whichever check started it.
+/// UTF-8, the lesson is the same: a datagram is bytes, not text.
 fn start(ctx: &Ctx) -> Result<Server, Failure> {
-    let server = ctx.server(SERVER).map_err(|failure| {
-        failure.diagnosis(
-            "Bind the UdpSocket to (HOST, PORT) from the arguments, then print `Listening on` with the address `socket.local_addr()` returns (with port 0 the OS chose the port: only the socket knows which), and flush stdout.",
-            "#step-1-the-server-binds",
-        )
-    })?;
-    Ok(server.on(
+    Ok(ctx.server(SERVER)?.on(
         Evidence::TextDecodingCrash,
         "Datagrams are bytes, not text: log them with `escape_ascii()` and never convert them to a String with `unwrap` (that panics on invalid UTF-8).",
         "#a-datagram-is-bytes-not-text",
