@@ -11,7 +11,7 @@ use crate::harness::net::{self, Peer, RefusingPort};
 use crate::harness::payload;
 use crate::harness::process::Finished;
 use crate::harness::snapshot::redact;
-use crate::harness::{Ctx, show};
+use crate::harness::{Ctx, last_words, show};
 use crate::outcome::{CheckResult, Failure};
 use crate::sync::Unpoison;
 
@@ -101,6 +101,30 @@ fn expect_client_output(
                 .map(|difference| format!("in the printed text, {difference}"))
                 .unwrap_or_default(),
         );
+        if got == Some("Received b\"\"") && !sent.is_empty() {
+            // An empty reply, printed at once: from outside, the two usual
+            // causes look the same.
+            failure = failure.detail(
+                "the client printed an empty reply: either it read into a buffer of length 0 \
+                 (`Vec::with_capacity` has length 0: `read_to_end` grows its Vec, `read` does \
+                 not), or it shut down its reading side too (`Shutdown::Both`: every read \
+                 then returns 0 at once; half-close with `Shutdown::Write`)",
+            );
+        }
+        // The grader's server closes with a FIN and never resets: a reset on
+        // the client's own read comes from its own socket, shut down for
+        // reading as well (`Shutdown::Both`), which the echo arriving after
+        // that resets (Linux).
+        if finished.code() != Some(0)
+            && last_words::mentions_connection_error(&finished.stderr_text())
+        {
+            failure = failure
+                .detail("the grader's server sent the echo and closed normally (a FIN, never a reset): the reset came from the client's own side")
+                .diagnosis(
+                    "Half-close with `shutdown(Shutdown::Write)`, not `Shutdown::Both`: shutting down the reading side too makes every read return 0 at once, and on Linux the echo that arrives after it resets the connection (ECONNRESET on the client's own read).",
+                    "#the-half-close",
+                );
+        }
         if sent != message
             && got.is_some_and(|line| line.contains(&message.escape_ascii().to_string()))
         {
