@@ -405,9 +405,6 @@ mod tests {
         assert!(!same_memory(grader, process.program_pid as i32));
     }
 
-    /// A memory cgroup's OOM killer kills every process that shares its
-    /// victim's memory: an init that shares the grader's must never be a
-    /// candidate, so only the program and its children are in the cgroups.
     /// Starting a program copies none of the grader's memory, not even
     /// for the moment before its exec: a copy would leave every page the
     /// grader had copy-on-write, and each page written afterwards would
@@ -449,6 +446,9 @@ mod tests {
         );
     }
 
+    /// A memory cgroup's OOM killer kills every process that shares its
+    /// victim's memory: an init that shares the grader's must never be a
+    /// candidate, so only the program and its children are in the cgroups.
     #[test]
     fn the_program_is_in_its_cgroups_and_its_init_is_not() {
         let process = Process::spawn(&sh("sleep 30"), Arc::default()).unwrap();

@@ -149,12 +149,21 @@ pub(super) fn reversed_length(bytes: &[u8]) -> Option<(usize, usize)> {
     if reversed == announced || reversed == 0 {
         return None;
     }
-    let header = bytes.get(2..2 + reversed)?;
-    matches!(
-        serde_json::from_slice::<Value>(header),
-        Ok(Value::Object(_))
-    )
-    .then_some((announced, reversed))
+    json_object_at(bytes, 2, reversed).then_some((announced, reversed))
+}
+
+/// Whether the `length` bytes of `bytes` from `start` are one JSON object:
+/// the JSON header a length prefix read some other way frames.
+fn json_object_at(bytes: &[u8], start: usize, length: usize) -> bool {
+    start
+        .checked_add(length)
+        .and_then(|end| bytes.get(start..end))
+        .is_some_and(|header| {
+            matches!(
+                serde_json::from_slice::<Value>(header),
+                Ok(Value::Object(_))
+            )
+        })
 }
 
 /// What teaches a binary answer that went through a lossy `String`.
@@ -178,16 +187,8 @@ pub(super) fn wide_length(bytes: &[u8]) -> Option<usize> {
             .rev()
             .fold(0u64, |n, &b| n << 8 | u64::from(b));
         [big, little].into_iter().any(|length| {
-            let header = usize::try_from(length)
-                .ok()
-                .filter(|&length| length > 0)
-                .and_then(|length| bytes.get(width..width.checked_add(length)?));
-            header.is_some_and(|header| {
-                matches!(
-                    serde_json::from_slice::<Value>(header),
-                    Ok(Value::Object(_))
-                )
-            })
+            usize::try_from(length)
+                .is_ok_and(|length| length > 0 && json_object_at(bytes, width, length))
         })
     })
 }

@@ -3,7 +3,6 @@
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::harness::net::{self, FullBacklog, Peer, RefusingPort};
@@ -15,8 +14,8 @@ use crate::harness::{Ctx, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::support::{
-    Request, answering_then_silent_peer, client, expect_request_sent, expect_stage, grader_error,
-    outputs, random_path, random_reply, read_request, replying_peer, stage_line, start_peer,
+    Request, client, expect_request_sent, expect_stage, grader_error, outputs, random_path,
+    random_reply, read_request, replying_peer, silent_peer, stage_line, start_peer,
 };
 use super::{BIND_FAILED, CLIENT, CONNECT, CREATE, MARGIN, QUICK, RECEIVE, RESOLVE, SEND, SERVER};
 
@@ -230,35 +229,11 @@ pub(super) fn connect_timeout(ctx: &Ctx) -> CheckResult {
     hanging_connect(ctx, "1.5")
 }
 
-/// A peer that reads the request and then says nothing, keeping the
-/// connection open until the check is done with the client: a client that
-/// half-closes after its request (as lab 1 teaches) still waits for a reply
-/// that never comes. Its channel carries the moment the request arrived.
-fn silent_peer(
-    ctx: &Ctx,
-) -> Result<(Peer<Request>, mpsc::Receiver<Instant>, SilentUntil), Failure> {
-    let (arrived_sender, arrived) = mpsc::channel();
-    let (release, released) = mpsc::channel::<()>();
-    let deadline = ctx.deadline();
-    let peer = start_peer(ctx, move |mut stream| {
-        let request = read_request(&mut stream);
-        let _ = arrived_sender.send(net::last_arrival(&stream));
-        // The client may half-close; the connection stays open regardless.
-        let _ = net::read_to_eof(&mut stream);
-        let _ = released.recv_timeout(deadline.saturating_duration_since(Instant::now()));
-        Ok(request)
-    })?;
-    Ok((peer, arrived, SilentUntil(release)))
-}
-
-/// Lets the silent peer close its connection when dropped.
-struct SilentUntil(#[allow(dead_code)] mpsc::Sender<()>);
-
 pub(super) fn recv_timeout(ctx: &Ctx) -> CheckResult {
     // The program is meant to sleep on its timer here: wait it out. A
     // necessary wait (the contract's `--timeout 1`): see `connect_timeout`.
     let _patient = stall::patient();
-    let (peer, _arrived, silent) = silent_peer(ctx)?;
+    let (peer, _, silent) = silent_peer(ctx, Duration::ZERO, b"")?;
     let launch = client(ctx, "127.0.0.1", peer.addr.port(), "/", &["--timeout", "1"])?;
     let finished = ctx.run(&launch, 1.0 + MARGIN + 1.0)?;
     drop(silent);
@@ -443,8 +418,7 @@ pub(super) fn timeout_honoured(ctx: &Ctx) -> CheckResult {
     // well below the 90% allowed; start-up time, which a busy machine
     // stretches, does not count.
     let pause = Duration::from_secs_f64(ODD_TIMEOUT * PAUSE_FRACTION);
-    let (peer, sent, release) = answering_then_silent_peer(ctx, pause, b"HTTP/1.0 200 OK\r\n")?;
-    let silent = SilentUntil(release);
+    let (peer, sent, silent) = silent_peer(ctx, pause, b"HTTP/1.0 200 OK\r\n")?;
     let timeout = ODD_TIMEOUT.to_string();
     let launch = client(
         ctx,

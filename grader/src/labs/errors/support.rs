@@ -173,20 +173,18 @@ pub(super) fn replying_peer(ctx: &Ctx, reply: Vec<u8>) -> Result<Peer<Request>, 
     })
 }
 
-/// [`answering_then_silent_peer`]: the peer, when its bytes left, and the
-/// sender whose drop lets it close.
-pub(super) type SlowPeer = (Peer<Request>, mpsc::Receiver<Instant>, mpsc::Sender<()>);
-
 /// A peer that reads the request, sends `first` after `pause` (a slow
-/// server: the pause is the scenario, not a synchronisation), then goes
-/// silent until the returned sender is dropped or the deadline passes. The
-/// receiver gets the moment the bytes left: a client's read timeout counts
-/// from there.
-pub(super) fn answering_then_silent_peer(
+/// server: the pause is the scenario, not a synchronisation; with nothing
+/// to send, a server that never answers), then says nothing, keeping the
+/// connection open until the returned [`SilentUntil`] is dropped or the
+/// deadline passes: a client that half-closes after its request (as lab 1
+/// teaches) still waits for a reply that never comes. The receiver gets
+/// the moment `first` left: a client's read timeout counts from there.
+pub(super) fn silent_peer(
     ctx: &Ctx,
     pause: Duration,
     first: &'static [u8],
-) -> Result<SlowPeer, Failure> {
+) -> Result<(Peer<Request>, mpsc::Receiver<Instant>, SilentUntil), Failure> {
     let (sent_sender, sent) = mpsc::channel();
     let (release, released) = mpsc::channel::<()>();
     let deadline = ctx.deadline();
@@ -202,8 +200,11 @@ pub(super) fn answering_then_silent_peer(
         let _ = released.recv_timeout(deadline.saturating_duration_since(Instant::now()));
         Ok(request)
     })?;
-    Ok((peer, sent, release))
+    Ok((peer, sent, SilentUntil(release)))
 }
+
+/// Lets a [`silent_peer`] close its connection when dropped.
+pub(super) struct SilentUntil(#[allow(dead_code)] mpsc::Sender<()>);
 
 /// Fails unless the grader's peer received a whole request for `path`: a
 /// client that reports a stage, or prints a reply, without having sent its
