@@ -39,7 +39,7 @@ pub const SEND_BUFFERS: [usize; 3] = [4096, 16384, 16384];
 /// `net.ipv4.tcp_child_ehash_entries` and `udp_child_hash_entries` (Linux
 /// 6.1 and 6.2): the buckets of the TCP and UDP hash tables of a namespace
 /// created from one that sets them. A grade's sockets number in the
-/// thousands at most (lab 6's 200 clients, with their `TIME_WAIT`s), and a
+/// thousands at most (lab 3's 200 clients, with their `TIME_WAIT`s), and a
 /// namespace holds at most half as many `TIME_WAIT` sockets as its TCP
 /// table has buckets: 16384 keeps every one of them, as on the machine.
 const CHILD_HASH_ENTRIES: [(&str, u32); 2] = [
