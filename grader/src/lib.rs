@@ -93,6 +93,7 @@
 //!   - `labs/multiconn/`: lab 3, `CHECKS`.
 //!     - `labs/multiconn/server.rs`: the server checks.
 //!     - `labs/multiconn/echo.rs`: the grader's echo exchange, and its failure.
+//!     - `labs/multiconn/still_open.rs`: the echo owed to a client that stops sending without closing.
 //!     - `labs/multiconn/lifetimes.rs`: clients that come and go keep their connections.
 //!     - `labs/multiconn/resources.rs`: the server's threads, CPU and descriptors.
 //!     - `labs/multiconn/client.rs`: the client checks.

@@ -53,6 +53,12 @@ use support::*;
     "multiconn.large_half_close",
     "#partial-writes-and-write-interest"
 )]
+#[case::write_interest_only_after_the_end(
+    "multiconn-server",
+    "write_interest_at_eof",
+    "multiconn.large_still_open",
+    "#partial-writes-and-write-interest"
+)]
 #[case::token_from_the_count(
     "multiconn-server",
     "token_from_count",

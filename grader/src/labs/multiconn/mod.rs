@@ -17,6 +17,7 @@ mod lifetimes;
 mod logs;
 mod resources;
 mod server;
+mod still_open;
 
 use crate::harness::observe::procfs::TcpBuffers;
 use crate::lab::Checks;
@@ -74,6 +75,7 @@ pub const CHECKS: Checks = checks!(
     server::non_reading_client,
     resources::one_thread,
     server::large_half_close,
+    still_open::large_still_open,
     resources::idle_cpu,
     resources::fd_leak,
     server::close_while_buffered,

@@ -1,15 +1,12 @@
 //! Server checks: the grader's own clients (small socket buffers) against
 //! the graded server.
 
-use std::io::{self, ErrorKind};
 use std::net::Shutdown;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::net::conn::Conn;
 use crate::harness::net::{self, ReadEnd};
 use crate::harness::observe::procfs::TcpBuffers;
 use crate::harness::observe::{procfs, sockdiag, stall};
@@ -19,7 +16,7 @@ use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Evidence, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
-use super::echo::{echo_explained, round_trip, round_trip_failure};
+use super::echo::{echo_explained, round_trip, round_trip_failure, stopped_reading};
 use super::logs::{ServerView, escaped, local_addr};
 use super::{EIGHT_MIB, SERVER, beyond_buffers, buffers_note, size};
 
@@ -413,55 +410,6 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
         ));
     }
     Ok(())
-}
-
-/// The failure of a server that stopped reading a client that sends
-/// `payload` bytes without reading: how far it read, from the kernel's
-/// queues at the moment the grader's writes blocked (what the grader
-/// wrote = what the server read + what waits unread in its socket + what
-/// is still in the grader's send buffer), so that the counts add up to the
-/// conversation's.
-fn stopped_reading(stream: &Conn, server: SocketAddr, payload: usize, err: &io::Error) -> Failure {
-    let written = stream.bytes_written();
-    let why = match err.kind() {
-        ErrorKind::TimedOut => String::new(),
-        _ => format!(" ({err})"),
-    };
-    let queues = local_addr(stream).ok().and_then(|here| {
-        let ours = procfs::tcp_connection(here, server).ok()??;
-        let theirs = procfs::tcp_connection(server, here).ok()??;
-        Some((u64::from(ours.tx_queue), u64::from(theirs.rx_queue)))
-    });
-    let shown = size(payload);
-    let expected = format!(
-        "the server reads all {shown} while the client reads nothing (the grader reads the echo \
-         only after it has sent everything and half-closed)"
-    );
-    let lesson = "when a client is not reading, a write to it stops with WouldBlock: keep the \
-                  rest in that connection's buffer, and keep reading";
-    match queues {
-        Some((in_flight, unread)) if in_flight + unread <= written => {
-            let read = written - in_flight - unread;
-            Failure::new(format!(
-                "the server stopped reading after {} of {shown}{why}",
-                show::size(read)
-            ))
-            .expected(expected)
-            .actual(format!(
-                "the grader's writes blocked after {} ({written} bytes): the server read {read} \
-                 bytes of them, {unread} wait unread in the server's socket and {in_flight} in \
-                 the grader's send buffer",
-                show::size(written)
-            ))
-            .detail(lesson)
-        }
-        _ => Failure::new(format!(
-            "the server stopped reading: the grader's writes blocked after {} of {shown}{why}",
-            show::size(written)
-        ))
-        .expected(expected)
-        .detail(lesson),
-    }
 }
 
 /// Where an echo leaves out bytes of what was sent and goes on with later
