@@ -77,6 +77,61 @@ fn a_server_that_forges_results_and_kills_its_grader_changes_nothing() {
     assert!(!attempts.contains("forged"), "{attempts}");
 }
 
+/// A grade run from a terminal, as a student runs one: the program must not
+/// reach that terminal. In the grader's session it could open `/dev/tty`
+/// and type commands into the grader's shell (`TIOCSTI`), or take the
+/// terminal's foreground and stop the grader when it prints its report.
+#[test]
+fn a_program_cannot_reach_the_terminal_its_grader_runs_in() {
+    use std::os::unix::process::CommandExt;
+    if !contained("terminal") {
+        return;
+    }
+    let programs = fixture_bin_dir("echo", &[("echo-server", "attack_terminal")]);
+    let (mut master, mut terminal) = (-1, -1);
+    // SAFETY: openpty writes two descriptors into our variables and reads
+    // no name, settings or size (null pointers).
+    let opened = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut terminal,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("xtask"));
+    command
+        .env(grader::harness::sandbox::REPORT_FOLDER_VARIABLE, "1")
+        .args(["grade", "lab1", "--contained", "--check", "echo.hello"])
+        .arg("--bin-dir")
+        .arg(programs.path());
+    // SAFETY: between fork and exec, two async-signal-safe system calls: a
+    // session of its own, whose controlling terminal is the new one.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setsid() < 0 || libc::ioctl(terminal, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.output().unwrap();
+    // SAFETY: our own descriptors, closed once.
+    unsafe {
+        libc::close(terminal);
+        libc::close(master);
+    }
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    let attempts =
+        std::fs::read_to_string(outbox(&programs).join("attack_terminal")).expect("the attack ran");
+    assert!(attempts.contains("refused /dev/tty"), "{attempts}");
+    // A session of its own: its leader is in the program's namespace.
+    assert!(!attempts.contains("session 0\n"), "{attempts}");
+}
+
 #[test]
 fn a_secret_in_the_graders_environment_stays_secret() {
     if !contained("secret environment variable") {

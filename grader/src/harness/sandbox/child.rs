@@ -158,7 +158,7 @@ pub unsafe fn child_main(plan: *const ChildPlan<'_>) -> ! {
     }
 }
 
-/// The init's setup: its process group, the program's filesystem, then the
+/// The init's setup: its session, the program's filesystem, then the
 /// program, cloned as pid 2. Returns the program's pid and the descriptor
 /// to report its end on. Without a PID namespace the child becomes the
 /// program instead, and this never returns.
@@ -174,7 +174,13 @@ pub unsafe fn child_main(plan: *const ChildPlan<'_>) -> ! {
 unsafe fn start_program(plan: &ChildPlan<'_>) -> (libc::pid_t, i32) {
     // SAFETY: plain system calls on our own process and descriptors.
     unsafe {
-        libc::setpgid(0, 0);
+        // A session of its own, with no controlling terminal: in the
+        // grader's session a program could open /dev/tty, type into the
+        // grader's shell (TIOCSTI) or take the terminal's foreground and stop
+        // the grader. It is also its own process group, which the grader
+        // signals, and, where the kernel groups sessions for scheduling
+        // (autogroup), its own share of the CPU.
+        libc::setsid();
         // If the grader dies, its programs die with it.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         if let Some(user) = plan.user_namespace {

@@ -38,8 +38,9 @@ use super::policy::c_path;
 const SYSTEM: &[&str] = &[
     "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
 ];
-/// The devices a program may use.
-const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+/// The devices a program may use. Not `tty`: a program has no terminal (it
+/// runs in a session of its own), and the grader's is not its business.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
 /// Bounds on the private temporary folders, which live in memory.
 const TMP_OPTIONS: &CStr = c"mode=1777,size=64m,nr_inodes=16k";
 const SHM_OPTIONS: &CStr = c"mode=1777,size=16m,nr_inodes=1k";
