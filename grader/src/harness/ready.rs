@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::capture::complete_lines;
+use super::observe::procfs::{self, Socket, Table};
 use super::process::{Process, describe_status};
 use super::show;
 use crate::outcome::Failure;
@@ -48,6 +49,13 @@ pub fn wait_listening(server: &mut Process, limit: Duration) -> Result<SocketAdd
         )
         .expected("Listening on 127.0.0.1:PORT, where PORT is what the OS chose (ask the listener for its local_addr)")
         .actual(format!("Listening on {addr}"))),
+        Some(Ok(addr)) if the_graders_own(addr) => Err(Failure::new(
+            "the server announced a port that only the grader listens on, not a socket of its own",
+        )
+        .expected("Listening on the address of the socket the server bound (its `local_addr()`)")
+        .actual(format!(
+            "Listening on {addr}: that port belongs to one of the grader's own test peers, and the server holds no socket on it"
+        ))),
         Some(Ok(addr)) => Ok(addr),
         Some(Err(text)) => Err(match unbracketed_ipv6(&text) {
             Some(addr) => Failure::new(
@@ -73,6 +81,30 @@ pub fn wait_listening(server: &mut Process, limit: Duration) -> Result<SocketAdd
             Err(not_ready(server, limit))
         }
     }
+}
+
+/// Whether every socket bound to `addr`'s port (a TCP listener, or any UDP
+/// socket) is the grader's own: a peer of another check of the same grade,
+/// in the same network namespace. A program that announced it bound
+/// nothing there, and would have the grader's peer answer for it. `false`
+/// where `/proc` cannot tell (not Linux).
+fn the_graders_own(addr: SocketAddr) -> bool {
+    let Ok(sockets) = procfs::sockets(Table::ALL) else {
+        return false;
+    };
+    let Ok(ours) = procfs::socket_fds(std::process::id()) else {
+        return false;
+    };
+    let mut bound = sockets.iter().filter(|socket| {
+        socket.local_port == addr.port()
+            && (socket.state == Socket::LISTEN || matches!(socket.table, Table::Udp | Table::Udp6))
+    });
+    let first = bound.next();
+    first.is_some()
+        && first
+            .into_iter()
+            .chain(bound)
+            .all(|socket| ours.iter().any(|(_, inode)| *inode == socket.inode))
 }
 
 fn not_ready(server: &mut Process, limit: Duration) -> Failure {
@@ -129,6 +161,40 @@ fn not_ready(server: &mut Process, limit: Duration) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A port that only the grader's own sockets are bound to is one a
+    /// program may not announce; a port another process listens on may be.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_port_only_the_grader_is_bound_to_is_its_own() {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(the_graders_own(listener.local_addr().unwrap()));
+        let datagrams = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert!(the_graders_own(datagrams.local_addr().unwrap()));
+        let mut other = Command::new("python3")
+            .args([
+                "-c",
+                "import socket, sys\n\
+                 s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                 print(s.getsockname()[1], flush=True); sys.stdin.read()",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        BufReader::new(other.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().parse().unwrap();
+        let theirs = SocketAddr::from(([127, 0, 0, 1], port));
+        let verdict = the_graders_own(theirs);
+        drop(other.stdin.take());
+        other.wait().unwrap();
+        assert!(!verdict, "{theirs} is another process's");
+    }
 
     #[test]
     fn parses_ipv4_and_ipv6_addresses() {
