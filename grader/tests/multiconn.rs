@@ -212,6 +212,23 @@ fn a_classic_bug_fails_its_check(
     assert_nothing_left(dir.path());
 }
 
+/// A server is judged with the processes it starts: a busy loop, or a
+/// thread per client, in a child of a parent that only waits for it (a
+/// shell script that runs the server without `exec`) is still seen.
+#[rstest]
+#[case::busy_loop_in_a_child("zero_timeout", "multiconn.idle_cpu")]
+#[case::threads_in_a_child("thread_per_client", "multiconn.one_thread")]
+fn work_left_to_a_child_process_counts(#[case] bug: &str, #[case] check: &str) {
+    let dir = fixture_bin_dir("multiconn", &[("multiconn-server", bug)]);
+    let wrapper = dir.path().join("multiconn-server");
+    let script = std::fs::read_to_string(&wrapper).unwrap();
+    assert!(script.contains(" exec "), "{script}");
+    std::fs::write(&wrapper, script.replacen(" exec ", " ", 1)).unwrap();
+    let report = grade_dir_check("multiconn", dir.path(), check);
+    assert_fails(&report, check);
+    assert_nothing_left(dir.path());
+}
+
 /// Lab 3's central lesson, seen in a full report: a server that reads once
 /// per edge-triggered event leaves bytes unread, and its first failed check
 /// sends the student to the edge-triggered section.

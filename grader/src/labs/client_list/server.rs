@@ -153,7 +153,7 @@ pub(super) fn silent_client(ctx: &Ctx) -> CheckResult {
     let pid = server.process.pid();
     // Before any client: a thread per connection shows as a count that
     // grows with them (`/proc`, so Linux only; elsewhere no evidence).
-    let idle = procfs::threads(pid).ok();
+    let idle = procfs::tree_threads(pid).ok();
     let silent = server.connect(ctx.deadline())?;
     ctx.note_command(format!(
         "(grader) connect to {} and send nothing, then register another client",
@@ -214,7 +214,7 @@ fn wait_threads(
     // A server asleep with nothing changing will not start or end a thread.
     let mut watch = stall::Watch::new();
     loop {
-        let count = procfs::threads(pid)
+        let count = procfs::tree_threads(pid)
             .map_err(|err| Failure::new(format!("reading /proc/{pid}/status: {err}")))?;
         if done(count) {
             return Ok((count, true));
@@ -230,7 +230,7 @@ fn wait_threads(
 pub(super) fn thread_per_connection(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
     let pid = server.process.pid();
-    let idle = procfs::threads(pid)
+    let idle = procfs::tree_threads(pid)
         .map_err(|err| Failure::new(format!("reading /proc/{pid}/status: {err}")))?;
     ctx.note_command(format!(
         "(grader) read Threads: in /proc/{pid}/status, open two connections that send nothing yet, read it again"

@@ -45,7 +45,7 @@ pub(super) fn one_thread(ctx: &Ctx) -> CheckResult {
     let mut server = start(ctx)?;
     let pid = server.process.pid();
     let threads = || {
-        procfs::threads(pid)
+        procfs::tree_threads(pid)
             .map_err(|err| Failure::new(format!("could not read /proc (Linux only): {err}")))
     };
     // A runtime may run threads of its own (Node.js, a JVM, Go's): what
@@ -95,7 +95,7 @@ fn cpu_allowed(elapsed: Duration) -> Duration {
 /// comes, and none will: what it used so far is all it uses.
 fn idle_cpu_use(ctx: &Ctx, pid: u32) -> Result<Option<(Duration, Duration)>, Failure> {
     let cpu = || {
-        procfs::cpu_time(pid)
+        procfs::tree_cpu_time(pid)
             .map_err(|err| Failure::new(format!("could not read /proc (Linux only): {err}")))
     };
     let window = ctx.scaled(1.0);

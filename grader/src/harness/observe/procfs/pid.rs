@@ -45,6 +45,50 @@ pub fn threads(pid: u32) -> io::Result<usize> {
     Ok(status(pid)?.threads)
 }
 
+/// `pid` and every process under it that still runs: its children, theirs,
+/// and so on (`/proc/PID/task/TID/children`). A program may leave its work
+/// to a process it started and wait: what it is judged on is all of them.
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    let mut tree = Vec::new();
+    let mut pending = vec![pid];
+    while let Some(pid) = pending.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        tree.push(pid);
+        for task in tasks.flatten() {
+            if let Some(tid) = task.file_name().to_str().and_then(|tid| tid.parse().ok()) {
+                pending.extend(thread_children(pid, tid).unwrap_or_default());
+            }
+        }
+    }
+    tree
+}
+
+/// Number of threads of `pid` and of every process under it
+/// ([`process_tree`]): a thread per client in a child counts.
+pub fn tree_threads(pid: u32) -> io::Result<usize> {
+    let own = threads(pid)?;
+    let children: usize = process_tree(pid)
+        .iter()
+        .filter(|&&process| process != pid)
+        .filter_map(|&process| threads(process).ok())
+        .sum();
+    Ok(own + children)
+}
+
+/// CPU time of `pid` and of every process under it that still runs
+/// ([`process_tree`]): a child's busy loop counts.
+pub fn tree_cpu_time(pid: u32) -> io::Result<Duration> {
+    let own = cpu_time(pid)?;
+    let children: Duration = process_tree(pid)
+        .iter()
+        .filter(|&&process| process != pid)
+        .filter_map(|&process| cpu_time(process).ok())
+        .sum();
+    Ok(own + children)
+}
+
 /// Number of open file descriptors of `pid` (entries of `/proc/PID/fd`).
 pub fn open_fds(pid: u32) -> io::Result<usize> {
     Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
