@@ -120,6 +120,7 @@ pub fn run(
         read_only,
         writable: vec![target.to_path_buf()],
         hidden: vec![workspace.join("solutions")],
+        cgroups: None,
     });
     let mut process = Process::spawn(&launch, Arc::default()).map_err(could_not)?;
     let status = process.wait_until(Instant::now() + limit);

@@ -473,6 +473,45 @@ mod tests {
         }
     }
 
+    /// Each program's cgroups sit inside its grade's, whose limits bound
+    /// what all the grade's programs use together (the kernel counts a
+    /// cgroup's tasks and memory against every cgroup above it).
+    #[test]
+    fn a_programs_cgroups_are_inside_its_grades() {
+        use crate::harness::sandbox::{GRADE_MAX_TASKS, GradeCgroups, Grant, Policy};
+        let grade = GradeCgroups::create(&Policy::get().cgroups);
+        let Some(grade_pids) = grade.roots().pids.clone() else {
+            eprintln!("skipped: no writable pids cgroup here");
+            return;
+        };
+        let mut launch = sh("sleep 30");
+        launch.grant = Some(Grant {
+            cgroups: Some(grade.roots().clone()),
+            ..Grant::outside_a_grade()
+        });
+        let process = Process::spawn(&launch, Arc::default()).unwrap();
+        let program_pids = process
+            .cgroups
+            .dirs()
+            .iter()
+            .find(|dir| dir.starts_with(&grade_pids) && *dir != &grade_pids)
+            .cloned();
+        let limit = std::fs::read_to_string(grade_pids.join("pids.max")).unwrap();
+        drop(process);
+        assert!(
+            program_pids.is_some(),
+            "no program cgroup inside {}",
+            grade_pids.display()
+        );
+        assert_eq!(limit.trim(), GRADE_MAX_TASKS.to_string());
+        drop(grade);
+        assert!(
+            !grade_pids.exists(),
+            "{} outlived its grade",
+            grade_pids.display()
+        );
+    }
+
     #[test]
     fn the_stack_of_an_init_is_unmapped_with_its_program() {
         let process = Process::spawn(&sh("exit 0"), Arc::default()).unwrap();

@@ -90,7 +90,7 @@ impl Process {
         } else {
             None
         };
-        let cgroups = ProgramCgroups::create(&policy.cgroups);
+        let cgroups = ProgramCgroups::create(grant.cgroups.as_ref().unwrap_or(&policy.cgroups));
         let join_cgroups = cgroups.join_fds();
         let user_namespace = policy.user_namespace.then(UserNamespacePlan::new);
         let mounts = match &policy.view_root {

@@ -17,6 +17,51 @@ pub const MEMORY_LIMIT_MIB: u64 = 1024;
 /// too.
 pub const CGROUP_MEMORY_LIMIT_MIB: u64 = MEMORY_LIMIT_MIB + 256;
 
+/// The most tasks all the programs of one grade may have at once, added up:
+/// a grade runs up to 8 checks at once, each with a program or two.
+pub const GRADE_MAX_TASKS: u32 = 2048;
+/// The most memory all the programs of one grade may use at once, added up:
+/// a quarter of the machine's, at most 4 GiB, and never less than one
+/// program's limit.
+fn grade_memory_limit() -> u64 {
+    const GIB: u64 = 1024 * 1024 * 1024;
+    let program = CGROUP_MEMORY_LIMIT_MIB * 1024 * 1024;
+    (machine_memory() / 4).min(4 * GIB).max(program)
+}
+
+/// The machine's memory in bytes (`MemTotal` of `/proc/meminfo`); 8 GiB
+/// where it cannot be read.
+fn machine_memory() -> u64 {
+    fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let kib = text
+                .lines()
+                .find_map(|line| line.strip_prefix("MemTotal:"))?;
+            kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+        })
+        .map_or(8 << 30, |kib| kib * 1024)
+}
+
+/// What every grader on the machine may use together, set on the shared
+/// `socket-labs` folders: half the machine's memory, and half its process
+/// ids (at most 16384 tasks), so that graders side by side (`grade all`,
+/// `grade-class -j`) can never take the machine with them.
+fn cap_every_grade(roots: &CgroupRoots) {
+    if let Some(dir) = &roots.pids {
+        let pid_max = fs::read_to_string("/proc/sys/kernel/pid_max")
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .unwrap_or(32768);
+        let _ = fs::write(dir.join("pids.max"), (pid_max / 2).min(16384).to_string());
+    }
+    if let Some(dir) = &roots.memory {
+        let half = (machine_memory() / 2).to_string();
+        let _ = fs::write(dir.join("memory.limit_in_bytes"), &half);
+        let _ = fs::write(dir.join("memory.memsw.limit_in_bytes"), &half);
+    }
+}
+
 /// The cgroup folders under which each program gets one of its own.
 #[derive(Debug, Clone, Default)]
 pub struct CgroupRoots {
@@ -66,10 +111,93 @@ impl CgroupRoots {
                 let dir = usable(mount.join(path.trim_start_matches('/')).join("socket-labs"))?;
                 dir.join("cgroup.kill").exists().then_some(dir)
             });
-        CgroupRoots {
+        let roots = CgroupRoots {
             pids: v1("pids"),
             memory: v1("memory"),
             unified,
+        };
+        cap_every_grade(&roots);
+        roots
+    }
+}
+
+/// The cgroups of one grade, under which each of its programs gets its own:
+/// limits on what its programs use together ([`GRADE_MAX_TASKS`],
+/// [`grade_memory_limit`]), so that programs of checks running side by side,
+/// each within its own limits, cannot together exhaust the machine's
+/// processes or memory. Removed when the grade ends.
+#[derive(Debug, Default)]
+pub struct GradeCgroups {
+    roots: CgroupRoots,
+    dirs: Vec<PathBuf>,
+}
+
+impl GradeCgroups {
+    /// New cgroups for one grade under `machine`'s, in every usable
+    /// hierarchy; where one cannot be made, its programs go straight under
+    /// `machine`'s.
+    pub fn create(machine: &CgroupRoots) -> GradeCgroups {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "{}-grade{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut dirs = Vec::new();
+        let mut make = |root: &Option<PathBuf>, limits: &[(&str, &str)]| {
+            let Some(root) = root else {
+                return None;
+            };
+            let dir = root.join(&name);
+            if fs::create_dir(&dir).is_err() {
+                return Some(root.clone());
+            }
+            for (file, value) in limits {
+                let _ = fs::write(dir.join(file), value);
+            }
+            dirs.push(dir.clone());
+            Some(dir)
+        };
+        let tasks = GRADE_MAX_TASKS.to_string();
+        let memory = grade_memory_limit().to_string();
+        let roots = CgroupRoots {
+            pids: make(&machine.pids, &[("pids.max", &tasks)]),
+            memory: make(
+                &machine.memory,
+                &[
+                    ("memory.limit_in_bytes", &memory),
+                    ("memory.memsw.limit_in_bytes", &memory),
+                ],
+            ),
+            unified: make(&machine.unified, &[]),
+        };
+        GradeCgroups { roots, dirs }
+    }
+
+    /// The folders under which the grade's programs get theirs.
+    pub fn roots(&self) -> &CgroupRoots {
+        &self.roots
+    }
+}
+
+impl Drop for GradeCgroups {
+    fn drop(&mut self) {
+        for dir in self.dirs.drain(..) {
+            remove_when_empty(&dir);
+        }
+    }
+}
+
+/// Removes the cgroup `dir` once its processes are gone: a dead process
+/// leaves its cgroup a moment after it is reaped, so this retries briefly;
+/// a folder that stays busy is left for [`remove_left_behind`].
+fn remove_when_empty(dir: &std::path::Path) {
+    for _ in 0..50 {
+        match fs::remove_dir(dir) {
+            Err(err) if err.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            _ => break,
         }
     }
 }
@@ -101,7 +229,7 @@ fn remove_left_behind(root: &std::path::Path) {
         return;
     };
     for entry in entries.flatten() {
-        // Ours are named `PID-N`.
+        // Ours are named `PID-N` (a program's) or `PID-gradeN` (a grade's).
         let named_by_a_grader = entry.file_name().to_str().is_some_and(|name| {
             name.split_once('-')
                 .is_some_and(|(pid, _)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
@@ -113,6 +241,13 @@ fn remove_left_behind(root: &std::path::Path) {
             .and_then(|modified| modified.elapsed().ok())
             .is_some_and(|age| age > LEFT_BEHIND_AFTER);
         if named_by_a_grader && old {
+            // A grade's folder holds its programs' (themselves old, since
+            // the grade's is at least as old as its last change).
+            if let Ok(inside) = fs::read_dir(entry.path()) {
+                for program in inside.flatten().filter(|e| e.path().is_dir()) {
+                    let _ = fs::remove_dir(program.path());
+                }
+            }
             let _ = fs::remove_dir(entry.path());
         }
     }
@@ -219,16 +354,7 @@ impl ProgramCgroups {
     pub fn remove(&mut self) {
         self.join.clear();
         for dir in self.dirs.drain(..) {
-            for _ in 0..50 {
-                match fs::remove_dir(&dir) {
-                    Err(err)
-                        if err.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) =>
-                    {
-                        std::thread::sleep(std::time::Duration::from_millis(2));
-                    }
-                    _ => break,
-                }
-            }
+            remove_when_empty(&dir);
         }
     }
 }

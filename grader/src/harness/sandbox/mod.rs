@@ -66,7 +66,10 @@ pub mod uids;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use cgroups::{CGROUP_MEMORY_LIMIT_MIB, MAX_TASKS, MEMORY_LIMIT_MIB, ProgramCgroups};
+pub use cgroups::{
+    CGROUP_MEMORY_LIMIT_MIB, CgroupRoots, GRADE_MAX_TASKS, GradeCgroups, MAX_TASKS,
+    MEMORY_LIMIT_MIB, ProgramCgroups,
+};
 pub use policy::{
     DISABLE_VARIABLE, GUEST_GID, GUEST_PATH, GUEST_UID, Policy, REPORT_FOLDER_VARIABLE,
     enable_test_reports, enter_own_user_namespace, guest_environment, protect_grader,
@@ -92,6 +95,9 @@ pub struct Grant {
     /// `solutions/`); the course itself is always hidden unless it is one of
     /// them.
     pub hidden: Vec<PathBuf>,
+    /// The grade's cgroups, under which each program gets its own; `None`
+    /// outside a grade (the machine's, from the policy).
+    pub cgroups: Option<CgroupRoots>,
 }
 
 impl Grant {
@@ -104,6 +110,7 @@ impl Grant {
             read_only: Vec::new(),
             writable: Vec::new(),
             hidden: Vec::new(),
+            cgroups: None,
         }
     }
 }
@@ -114,6 +121,7 @@ impl Grant {
 #[derive(Debug)]
 pub struct Sandbox {
     network: Option<NetworkNamespace>,
+    cgroups: GradeCgroups,
     slot: Option<UidSlot>,
     staged: Option<Staged>,
     writable: Vec<PathBuf>,
@@ -130,6 +138,7 @@ impl Sandbox {
                 .network_namespace
                 .then(|| NetworkNamespace::create().ok())
                 .flatten(),
+            cgroups: GradeCgroups::create(&policy.cgroups),
             slot: policy.guest.and_then(|_| UidSlot::take().ok()),
             staged: None,
             writable: Vec::new(),
@@ -169,6 +178,7 @@ impl Sandbox {
                 .collect(),
             writable: self.writable.clone(),
             hidden: Vec::new(),
+            cgroups: Some(self.cgroups.roots().clone()),
         }
     }
 
