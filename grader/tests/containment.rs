@@ -128,6 +128,18 @@ fn a_program_cannot_write_into_the_grader() {
     assert_eq!(reported.matches("refused").count(), 2, "{reported}");
 }
 
+/// A uid's keyring outlives its processes, and a later grade may run under
+/// the same guest uid: the kernel's keyrings are closed to programs.
+#[test]
+fn a_program_cannot_leave_a_key_for_a_later_grade() {
+    if !contained("keyring") {
+        return;
+    }
+    let reported = attempt("attack_keyring");
+    assert!(reported.contains("add_key: -1 errno 1\n"), "{reported}");
+    assert!(reported.contains("keyctl: -1 errno 1\n"), "{reported}");
+}
+
 #[test]
 fn a_program_cannot_ptrace_its_grader() {
     if !contained("ptrace") {
