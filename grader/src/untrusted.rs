@@ -31,13 +31,14 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 /// Whether a terminal could obey `c` rather than show it: a C0 control
 /// (ESC starts every escape sequence; BS and CR overwrite what is shown)
 /// other than newline and tab, DEL, a C1 control (U+009B is CSI on its
-/// own), or a bidirectional control, which reorders what follows it on the
-/// line.
+/// own), a bidirectional control or mark, which reorders what follows it on
+/// the line, or a line or paragraph separator, which some break the line at.
 fn obeyed(c: char) -> bool {
     match c {
         '\n' | '\t' => false,
         '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' => true,
         '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => true,
+        '\u{200e}' | '\u{200f}' | '\u{61c}' | '\u{2028}' | '\u{2029}' => true,
         _ => false,
     }
 }
@@ -291,6 +292,11 @@ mod tests {
         assert!(shown.starts_with("\\x1b]0;title\\x1b\\\\x1b[2J"), "{shown}");
         assert!(shown.contains("\\u{9b}31m"), "{shown}");
         assert!(shown.ends_with("\\x07\\x08\\x0d\\x7f\\u{202e}"), "{shown}");
+        // The marks and separators that reorder or break a line, too.
+        assert_eq!(
+            terminal("a\u{200e}b\u{200f}c\u{61c}d\u{2028}e\u{2029}f"),
+            "a\\u{200e}b\\u{200f}c\\u{61c}d\\u{2028}e\\u{2029}f"
+        );
         assert_eq!(terminal("line\n\tindented ✓"), "line\n\tindented ✓");
         assert!(matches!(terminal("plain"), Cow::Borrowed(_)));
     }
