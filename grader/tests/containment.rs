@@ -140,6 +140,22 @@ fn a_program_cannot_leave_a_key_for_a_later_grade() {
     assert!(reported.contains("keyctl: -1 errno 1\n"), "{reported}");
 }
 
+/// A program's working folder is held in memory and bounded: files of the
+/// largest size allowed, as many as it likes, never reach the machine's
+/// disk (and the grader's results with it).
+#[test]
+fn a_program_cannot_fill_the_machines_disk() {
+    if !contained("fill the disk") {
+        return;
+    }
+    let reported = attempt("attack_fill_disk");
+    let written = number_after(&reported, "stopped after ");
+    assert!(
+        written.is_some_and(|bytes| bytes <= 64 << 20) && reported.contains(": 28\n"),
+        "ENOSPC within 64 MiB: {reported}"
+    );
+}
+
 #[test]
 fn a_program_cannot_ptrace_its_grader() {
     if !contained("ptrace") {

@@ -95,15 +95,14 @@ impl Process {
         let user_namespace = policy.user_namespace.then(UserNamespacePlan::new);
         let mounts = match &policy.view_root {
             Some(root) if policy.filesystem_view => {
-                let mut writable = vec![home.clone()];
-                writable.extend(grant.writable.iter().cloned());
                 let mut hidden = grant.hidden.clone();
                 if !grant.read_only.contains(&policy.protected) {
                     hidden.push(policy.protected.clone());
                 }
                 let view = View {
                     read_only: grant.read_only.clone(),
-                    writable,
+                    writable: grant.writable.clone(),
+                    in_memory: vec![(home.clone(), grant.guest)],
                     hidden,
                 };
                 Some(MountPlan::new(root, &view).inspect_err(|_| folders::remove_tree(&home))?)

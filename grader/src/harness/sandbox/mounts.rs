@@ -43,6 +43,8 @@ const SYSTEM: &[&str] = &[
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
 /// Bounds on the private temporary folders, which live in memory.
 const TMP_OPTIONS: &CStr = c"mode=1777,size=64m,nr_inodes=16k";
+/// A working folder's bounds (its owner is added to them).
+const HOME_OPTIONS: &str = "mode=0700,size=64m,nr_inodes=16k";
 const SHM_OPTIONS: &CStr = c"mode=1777,size=16m,nr_inodes=1k";
 const RUN_OPTIONS: &CStr = c"mode=0755,size=1m,nr_inodes=1k";
 /// The root holds only folders to mount on (its owner writes them before
@@ -73,9 +75,15 @@ pub struct MountFailed;
 pub struct View {
     /// Seen read-only: its staged executables.
     pub read_only: Vec<PathBuf>,
-    /// Seen writable: its working folder (and, in the containment tests, the
-    /// folder attacks report into).
+    /// Seen writable: in the containment tests, the folder attacks report
+    /// into; a build's target folder.
     pub writable: Vec<PathBuf>,
+    /// Seen writable but held in memory, with the uid and gid that own it:
+    /// its working folder, a tmpfs of [`HOME_OPTIONS`]. What the program
+    /// writes there counts against its memory limit, is bounded, and never
+    /// reaches the machine's disk (which a program filling it with files of
+    /// the largest size allowed would fill, and with it the grader's).
+    pub in_memory: Vec<(PathBuf, Option<(u32, u32)>)>,
     /// Covered by an empty tmpfs if they sit inside a visible folder.
     pub hidden: Vec<PathBuf>,
 }
@@ -90,7 +98,7 @@ enum Step {
     },
     Tmpfs {
         at: CString,
-        options: &'static CStr,
+        options: CString,
     },
     /// A bind mount, with mount attributes set on it and below it.
     Bind {
@@ -148,7 +156,7 @@ impl MountPlan {
         plan.steps.push(Step::Dir(inside(dev)?));
         plan.steps.push(Step::Tmpfs {
             at: inside(dev)?,
-            options: DEV_OPTIONS,
+            options: DEV_OPTIONS.to_owned(),
         });
         for device in DEVICES {
             let path = dev.join(device);
@@ -180,7 +188,7 @@ impl MountPlan {
             plan.steps.push(Step::Dir(inside(Path::new(folder))?));
             plan.steps.push(Step::Tmpfs {
                 at: inside(Path::new(folder))?,
-                options,
+                options: options.to_owned(),
             });
         }
         plan.steps.push(Step::Dir(inside(Path::new("/var"))?));
@@ -192,6 +200,23 @@ impl MountPlan {
         plan.steps.push(Step::Proc(inside(Path::new("/proc"))?));
         plan.steps.push(Step::Dir(inside(Path::new("/sys"))?));
         plan.steps.push(Step::Sysfs(inside(Path::new("/sys"))?));
+        for (folder, owner) in &view.in_memory {
+            let folder = folder.canonicalize()?;
+            for ancestor in folder
+                .ancestors()
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .skip(1)
+            {
+                plan.steps.push(Step::Dir(inside(ancestor)?));
+            }
+            let owner = owner.map_or(String::new(), |(uid, gid)| format!(",uid={uid},gid={gid}"));
+            plan.steps.push(Step::Tmpfs {
+                at: inside(&folder)?,
+                options: c_path(format!("{HOME_OPTIONS}{owner}").as_ref())?,
+            });
+        }
         let folders = view
             .read_only
             .iter()
@@ -231,6 +256,7 @@ impl MountPlan {
             .iter()
             .map(PathBuf::from)
             .chain(view.read_only.iter().chain(&view.writable).cloned())
+            .chain(view.in_memory.iter().map(|(folder, _)| folder.clone()))
             .collect();
         for folder in &view.hidden {
             let Ok(folder) = folder.canonicalize() else {
