@@ -75,6 +75,7 @@
 //!     per-grade [`Sandbox`](harness::sandbox::Sandbox).
 //!     - `harness/sandbox/policy.rs`: what this machine lets the grader enforce.
 //!     - `harness/sandbox/child.rs`: the child's code between `clone` and `exec`.
+//!     - `harness/sandbox/seccomp.rs`: the system-call filter every program runs under.
 //!     - `harness/sandbox/mounts.rs`: the mount plan of each program's world.
 //!     - `harness/sandbox/folders.rs`: a program's working and private folders.
 //!     - `harness/sandbox/cgroups.rs`: the pids and memory limits, and kill.

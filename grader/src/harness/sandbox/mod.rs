@@ -47,7 +47,8 @@
 //! - [`policy`]: what is in force on this machine, and why; the guest's
 //!   environment.
 //! - [`child`]: the async-signal-safe code that runs between `clone` and
-//!   `execve` (the init, the limits, the seccomp filter, the uid drop).
+//!   `execve` (the init, the limits, the uid drop).
+//! - [`seccomp`]: the system-call filter the child installs last.
 //! - [`mounts`]: the mount plan, made before the clone, carried out by the
 //!   child.
 //! - [`cgroups`]: each program's cgroups.
@@ -61,6 +62,7 @@ pub mod folders;
 pub mod mounts;
 pub mod network;
 pub mod policy;
+pub mod seccomp;
 pub mod uids;
 
 use std::io;
