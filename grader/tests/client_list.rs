@@ -77,6 +77,12 @@ const CLIENT: &str = "client-list-client";
     "client-list.name_limit",
     "#step-3-reading-the-name"
 )]
+#[case::reads_the_whole_name_before_checking(
+    SERVER,
+    "unbounded_name",
+    "client-list.name_limit",
+    "#step-3-reading-the-name"
+)]
 #[case::counts_characters(
     SERVER,
     "count_chars",

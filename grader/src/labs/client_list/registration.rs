@@ -325,6 +325,56 @@ fn is_error_line(line: &str) -> bool {
     line.trim_start().starts_with("error:")
 }
 
+/// How much of a name that never ends the grader sends before it concludes
+/// that the server reads it whole: far more than 257 bytes plus what the
+/// socket buffers between them hold.
+const ENDLESS_NAME: usize = 4 * 1024 * 1024;
+
+/// A name that goes on and on, never half-closed: the server must stop
+/// reading after 257 bytes, refuse it and close the connection, so that
+/// the grader's writes fail (a reset, a broken pipe) long before
+/// [`ENDLESS_NAME`]. A server that reads to the end before it checks the
+/// length buffers whatever a client sends.
+pub(super) fn expect_refused_before_the_end(ctx: &Ctx, server: &mut Server) -> CheckResult {
+    ctx.note_command(format!(
+        "(grader) connect to {} and send a name of `z`s without end, up to {}, without half-closing",
+        server.addr,
+        show::size(ENDLESS_NAME as u64)
+    ));
+    let stream = server.connect(ctx.deadline())?;
+    let chunk = vec![b'z'; 64 * 1024];
+    let deadline = ctx.within(5.0);
+    let mut writer = &stream;
+    let mut sent = 0;
+    while sent < ENDLESS_NAME {
+        match net::write_all_until(&mut writer, &chunk, deadline) {
+            Ok(()) => sent += chunk.len(),
+            // The server closed the connection: refused.
+            Err(err) if err.kind() != std::io::ErrorKind::TimedOut => return Ok(()),
+            Err(_) => {
+                return Err(server.explain(
+                    Failure::new(format!(
+                        "a name sent without end stopped being read after {} of it, but the server neither refused it nor closed the connection within 5 s",
+                        show::size(sent as u64)
+                    ))
+                    .expected("past 257 bytes, the server refuses the name (an `error:` log line) and closes the connection"),
+                ));
+            }
+        }
+    }
+    Err(server.explain(
+        Failure::new(format!(
+            "the server read {} of a name that never ended, and went on waiting for its end",
+            show::size(sent as u64)
+        ))
+        .expected("the server stops reading after 257 bytes, refuses the name and closes the connection: a client cannot make it buffer more")
+        .diagnosis(
+            "Read the name through `Read::take(stream, 257)`: 257 bytes are enough to know it is too long, and then the server refuses it without waiting for the client to finish. `read_to_end` on the stream itself buffers whatever the client sends.",
+            "#step-3-reading-the-name",
+        ),
+    ))
+}
+
 /// After a refusal: the server still answers a valid client, and its list
 /// holds exactly `names` plus that client.
 pub(super) fn still_serving(

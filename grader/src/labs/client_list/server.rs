@@ -18,8 +18,8 @@ use crate::harness::{Ctx, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::registration::{
-    Registration, expect_entry, expect_names, expect_refused, register, register_with, reply_list,
-    send_name, still_serving,
+    Registration, expect_entry, expect_names, expect_refused, expect_refused_before_the_end,
+    register, register_with, reply_list, send_name, still_serving,
 };
 use super::reply::{quoted, quoted_list};
 use super::{MAX_NAME, SERVER};
@@ -510,7 +510,8 @@ pub(super) fn name_limit(ctx: &Ctx) -> CheckResult {
         "is 257 bytes long",
         0,
     )?;
-    still_serving(ctx, &mut server, &[&longest], "a 257-byte name")
+    still_serving(ctx, &mut server, &[&longest], "a 257-byte name")?;
+    expect_refused_before_the_end(ctx, &mut server)
 }
 
 pub(super) fn name_limit_multibyte(ctx: &Ctx) -> CheckResult {
