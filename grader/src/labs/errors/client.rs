@@ -117,7 +117,21 @@ pub(super) fn resolve(ctx: &Ctx) -> CheckResult {
         &finished,
         RESOLVE,
         "with --host nosuchhost.invalid (a name that never resolves)",
+    )?;
+    // An address that is IPv6 only: the socket is IPv4, made before the
+    // host is resolved, so there is no address to connect it to.
+    let launch = client(ctx, "::1", refusing.addr.port(), "/", &[])?;
+    let finished = ctx.run(&launch, QUICK)?;
+    expect_stage(
+        &finished,
+        RESOLVE,
+        "with --host ::1 (IPv6 only: no IPv4 address to connect the IPv4 socket to)",
     )
+    .map_err(|failure| {
+        failure.detail(
+            "keep the first IPv4 address among those the host resolves to; none at all is an address error (connecting the IPv4 socket to ::1 fails at the connect stage instead)",
+        )
+    })
 }
 
 pub(super) fn refused(ctx: &Ctx) -> CheckResult {
