@@ -208,7 +208,8 @@ pub(super) fn binary_request(ctx: &Ctx) -> CheckResult {
     let mut server = ctx.server(SERVER)?;
     // Bytes that are not UTF-8, and an emoji cut in the middle by the
     // 10-byte limit: the server must treat the content as bytes.
-    let contents: [&[u8]; 2] = [b"double\xff\x00\xf0\x9f\x90\xb6 and more", b"ab"];
+    // And no content at all: the message is whole once its JSON header is.
+    let contents: [&[u8]; 3] = [b"double\xff\x00\xf0\x9f\x90\xb6 and more", b"ab", b""];
     for content in contents {
         ask(
             ctx,
@@ -225,6 +226,11 @@ pub(super) fn binary_request(ctx: &Ctx) -> CheckResult {
                 failure.diagnosis(
                     "The content may be shorter than 10 bytes (here 2): answer with its first 10 bytes at most, `&content[..content.len().min(10)]`; slicing `[..10]` panics on a shorter one.",
                     "#the-application",
+                )
+            } else if content.is_empty() && failure.summary.contains("no response") {
+                failure.diagnosis(
+                    "A request with no content (content-length 0) is whole as soon as its JSON header is: with every byte of it received, the state machine must move on at once, through the content state, to the answer. A test such as `received.len() > needed` waits for a byte that never comes: a state is complete when `received.len() >= needed`.",
+                    "#the-connection-state-machine",
                 )
             } else {
                 failure
