@@ -114,6 +114,7 @@
 //!   - `labs/udp/`: lab 5, `CHECKS`.
 //!     - `labs/udp/server.rs`: the server checks.
 //!     - `labs/udp/client.rs`: the client checks.
+//!     - `labs/udp/delayed.rs`: the client against a peer that answers late.
 //!     - `labs/udp/usage.rs`: the client's `--timeout` usage check.
 //!   - `labs/client_list/`: lab 6, `CHECKS`.
 //!     - `labs/client_list/server.rs`: the server checks.

@@ -51,7 +51,7 @@ fn peer_at(
 
 /// Runs the client with `HOST PORT MESSAGE` and `extra` arguments, HOST
 /// the IP of `addr`.
-fn run_client(
+pub(super) fn run_client(
     ctx: &Ctx,
     addr: SocketAddr,
     extra: &[&str],
@@ -64,7 +64,11 @@ fn run_client(
 }
 
 /// Checks that the peer got exactly the client's message, as one datagram.
-fn expect_request(ctx: &Ctx, peer: &UdpPeer<Request>, finished: &Finished) -> Result<(), Failure> {
+pub(super) fn expect_request(
+    ctx: &Ctx,
+    peer: &UdpPeer<Request>,
+    finished: &Finished,
+) -> Result<(), Failure> {
     let outcome = peer.outcome_until(Instant::now() + ctx.scaled(1.0));
     let request = match outcome {
         Some(Ok(Some(request))) => request,
@@ -106,7 +110,7 @@ fn printed_line(line: &str) -> String {
 
 /// Checks that the client printed `Got reply from FROM: b"…"` with `reply`
 /// and exited 0.
-fn expect_printed_reply(
+pub(super) fn expect_printed_reply(
     finished: &Finished,
     from: SocketAddr,
     reply: &[u8],
@@ -210,7 +214,7 @@ fn with_nonce(ctx: &Ctx, start: &[u8], nonce: impl Fn(&mut fastrand::Rng) -> u8)
 }
 
 /// [`with_nonce`] with a nonce of letters and digits: a text reply.
-fn text_reply(ctx: &Ctx) -> Vec<u8> {
+pub(super) fn text_reply(ctx: &Ctx) -> Vec<u8> {
     with_nonce(ctx, REPLY, |rng| rng.alphanumeric() as u8)
 }
 
@@ -283,35 +287,6 @@ pub(super) fn client_stranger(ctx: &Ctx) -> CheckResult {
         } else {
             failure
         }
-    })
-}
-
-/// How long the delayed peer waits before it answers: well inside the
-/// default 3 s timeout. A necessary wait, the lab's floor with
-/// `client_timeout`'s: a client with a fixed short timeout (the classic
-/// `settimeout(1)`) or none at all (a non-blocking read) is told from one
-/// that waits its 3 s only by a reply later than the short timeout; nothing
-/// in `/proc` shows a socket's receive timeout (`SO_RCVTIMEO`), so no
-/// earlier evidence can stand in for the late reply.
-pub(super) const DELAY: Duration = Duration::from_millis(1500);
-
-pub(super) fn client_delayed(ctx: &Ctx) -> CheckResult {
-    // The program is meant to sleep on its timer here: wait it out.
-    let _patient = stall::patient();
-    let reply = text_reply(ctx);
-    let sent = reply.clone();
-    let peer = peer(ctx.within(RUN_LIMIT), move |socket, request| {
-        thread::sleep(DELAY);
-        socket.send_to(&sent, request.from).map(drop)
-    })?;
-    let finished = run_client(ctx, peer.addr, &[], RUN_LIMIT)?;
-    expect_request(ctx, &peer, &finished)?;
-    expect_printed_reply(&finished, peer.addr, &reply).map_err(|failure| {
-        failure.detail(format!(
-            "the server answered {:.1} s after the datagram; without --timeout the client \
-             waits 3 s",
-            DELAY.as_secs_f64()
-        ))
     })
 }
 

@@ -10,6 +10,7 @@
 //! wait for a timeout: the client's own, set short with `--timeout`.
 
 mod client;
+mod delayed;
 mod server;
 mod usage;
 
@@ -57,7 +58,7 @@ fn truncated(kept: usize, len: usize) -> String {
 /// must wait its 3 s.
 pub const FLOOR: Floor = Floor {
     check: "client_delayed",
-    seconds: client::DELAY.as_secs_f64(),
+    seconds: delayed::DELAY.as_secs_f64(),
 };
 
 /// The checks of lab 5, in rubric order.
@@ -74,7 +75,7 @@ pub const CHECKS: Checks = checks!(
     client::client_ipv6,
     client::client_binary_reply,
     client::client_stranger,
-    client::client_delayed,
+    delayed::client_delayed,
     client::client_timeout,
     client::client_stranger_timeout,
     client::client_no_server,
