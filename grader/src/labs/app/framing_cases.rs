@@ -49,6 +49,9 @@ pub(super) enum Expect {
     /// The bytes of this message on the wire, as the grader's decoder reads
     /// them: the JSON header's key order and spacing are the library's.
     Encoded { header: Value, content: Vec<u8> },
+    /// An error, of whichever `FrameError` variant the library chose (the
+    /// contract names none), `why` saying why one is due.
+    AnyErr { why: &'static str },
 }
 
 const ENCODE: &str = "#step-1-encode-a-message";
@@ -97,6 +100,7 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             calls: vec![sample.decode_whole()],
         });
     }
+    cases.push(header_too_long(rng));
     cases.push(byte_order(rng));
     cases.push(long_header(rng));
     for (what, sample) in [("a search", search(rng)), {
@@ -295,6 +299,31 @@ fn long_header(rng: &mut fastrand::Rng) -> Case {
         ),
         section: BYTE_ORDER,
         calls: vec![sample.decode_whole()],
+    }
+}
+
+/// `encode` of a message whose JSON header is longer than a 2-byte length
+/// can say: an error, never bytes whose length was cut to 16 bits (`as u16`).
+fn header_too_long(rng: &mut fastrand::Rng) -> Case {
+    let content = random_bytes(rng, 1..8);
+    let padding: String = std::iter::repeat_with(|| rng.lowercase())
+        .take(usize::from(u16::MAX))
+        .collect();
+    let header = protocol::header_for(&format!("binary/x-{padding}"), "binary", &content);
+    let length = header.to_string().len();
+    Case {
+        name: format!("encode a message whose JSON header is {length} bytes long"),
+        section: ENCODE,
+        calls: vec![Call {
+            request: json!({"call": "encode", "header": header, "content": content}),
+            shown: format!(
+                "Message {{ content_type: \"binary/x-{}…\" (a JSON header of {length} bytes), .. }}.encode()",
+                &padding[..8]
+            ),
+            expect: Expect::AnyErr {
+                why: "the JSON header is longer than the 65535 bytes a 2-byte length can announce",
+            },
+        }],
     }
 }
 

@@ -24,6 +24,7 @@ pub(super) fn judge(expect: &Expect, answer: &Value) -> Result<(), (String, Stri
         Expect::Encoded { header, content } => {
             return judge_encoded(header, content, answer);
         }
+        Expect::AnyErr { .. } => answer.get("err").is_some(),
     };
     if fits {
         Ok(())
@@ -97,6 +98,7 @@ pub(super) fn shown_expected(expect: &Expect) -> String {
             (kind, None) => format!("Err(FrameError::{kind}(…)), in your own words"),
         },
         Expect::Encoded { .. } => "Ok(bytes): the JSON header's length as 2 big-endian bytes, a JSON header with the message's four values (key order and spacing are yours), then its content".into(),
+        Expect::AnyErr { why } => format!("Err(FrameError::…), of your choice: {why}"),
     }
 }
 
