@@ -301,25 +301,36 @@ fn expect_no_connection(finished: &Finished, situation: &str) -> Result<(), Fail
         return Ok(());
     }
     let stdout = finished.stdout_text();
-    Err(
-        Failure::new(format!("{CLIENT} did not report {situation} cleanly"))
-            .expected(format!(
-                "`{NO_CONNECTION}` on stderr, exit code 1, no crash"
-            ))
-            .actual(format!(
-                "{}; stdout: {}",
-                finished.describe(),
-                stdout
-                    .lines()
-                    .next()
-                    .map_or("(empty)".to_owned(), printed_line)
-            ))
-            .detail(if stderr.trim().is_empty() {
-                "stderr: (empty)".to_owned()
-            } else {
-                finished.stderr_detail()
-            }),
-    )
+    // Rust refuses a zero read timeout (to the OS it would mean "never
+    // time out"): a client that asks for the time left once none is left
+    // fails on its own error instead of reporting the silence.
+    let zero_timeout = stderr.contains("0 duration timeout");
+    let failure = Failure::new(format!("{CLIENT} did not report {situation} cleanly"));
+    let failure = if zero_timeout {
+        failure.diagnosis(
+            "`set_read_timeout(Some(Duration::ZERO))` is an error: when the time left until the deadline is zero (a stray datagram or a stop and continue brought the client back just then), the wait is over; report `No connection between client and server` without another recv_from.",
+            "#why-a-udp-client-needs-a-timeout",
+        )
+    } else {
+        failure
+    };
+    Err(failure
+        .expected(format!(
+            "`{NO_CONNECTION}` on stderr, exit code 1, no crash"
+        ))
+        .actual(format!(
+            "{}; stdout: {}",
+            finished.describe(),
+            stdout
+                .lines()
+                .next()
+                .map_or("(empty)".to_owned(), printed_line)
+        ))
+        .detail(if stderr.trim().is_empty() {
+            "stderr: (empty)".to_owned()
+        } else {
+            finished.stderr_detail()
+        }))
 }
 
 /// The `--timeout` arguments of the timeout checks.
