@@ -97,7 +97,7 @@ pub(super) fn bind_failed(ctx: &Ctx) -> CheckResult {
             .eq_ignore_ascii_case(&os_text)
     });
     if finished.code() == Some(BIND_EXIT) && has_message {
-        return Ok(());
+        return second_of_its_own(ctx);
     }
     let mut failure = Failure::new(format!(
         "{SERVER} on a port where another socket listens must report the failed bind"
@@ -113,6 +113,44 @@ pub(super) fn bind_failed(ctx: &Ctx) -> CheckResult {
         );
     }
     Err(failure)
+}
+
+/// The port held by another of the student's own servers, as when one is
+/// started twice: a second socket binds it only with SO_REUSEPORT, which
+/// shares a port between sockets of the same user (the grader's own
+/// listener above is of another uid, so that option slips past it).
+fn second_of_its_own(ctx: &Ctx) -> CheckResult {
+    let first = ctx.server(SERVER)?;
+    let port = first.addr.port().to_string();
+    let mut second = ctx.spawn(&ctx.launch(SERVER, ["127.0.0.1", port.as_str()])?)?;
+    let limit = ctx
+        .scaled(QUICK)
+        .min(ctx.deadline().saturating_duration_since(Instant::now()));
+    let Ok(addr) = crate::harness::ready::wait_listening(&mut second, limit) else {
+        let finished = second.finish(ctx.within(QUICK));
+        if finished.code() == Some(BIND_EXIT) {
+            return Ok(());
+        }
+        return Err(Failure::new(format!(
+            "a second {SERVER} on the port the first listens on did not report the failed bind"
+        ))
+        .expected(format!(
+            "exit code {BIND_EXIT}, after `{BIND_FAILED}…` on stderr"
+        ))
+        .actual(outputs(&finished)));
+    };
+    drop(first);
+    Err(Failure::new(format!(
+        "two {SERVER}s listened on the same port at once ({addr})"
+    ))
+    .expected(format!(
+        "the second fails to bind: `{BIND_FAILED}…`, exit code {BIND_EXIT}"
+    ))
+    .actual(format!("the second printed `Listening on {addr}` while the first listened there"))
+    .diagnosis(
+        "SO_REUSEPORT lets several sockets of the same user share a port; the lab asks for SO_REUSEADDR (`set_reuse_address`), which only lets a new listener bind a port whose old connections linger in TIME_WAIT, never one where another socket listens.",
+        "#so_reuseaddr-and-time_wait",
+    ))
 }
 
 /// The operating system's text for EADDRINUSE, as strerror gives it
