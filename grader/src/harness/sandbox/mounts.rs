@@ -202,13 +202,7 @@ impl MountPlan {
         plan.steps.push(Step::Sysfs(inside(Path::new("/sys"))?));
         for (folder, owner) in &view.in_memory {
             let folder = folder.canonicalize()?;
-            for ancestor in folder
-                .ancestors()
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .skip(1)
-            {
+            for ancestor in down_to(&folder) {
                 plan.steps.push(Step::Dir(inside(ancestor)?));
             }
             let owner = owner.map_or(String::new(), |(uid, gid)| format!(",uid={uid},gid={gid}"));
@@ -237,13 +231,7 @@ impl MountPlan {
             if read_only && SYSTEM.iter().any(|system| folder.starts_with(system)) {
                 continue; // Seen already.
             }
-            for ancestor in folder
-                .ancestors()
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .skip(1)
-            {
+            for ancestor in down_to(&folder) {
                 plan.steps.push(Step::Dir(inside(ancestor)?));
             }
             plan.steps.push(Step::Bind {
@@ -378,6 +366,14 @@ impl MountPlan {
             }
         }
     }
+}
+
+/// `folder` and the folders above it, from the root's child down: those to
+/// make in the new root before something can be mounted at `folder`.
+fn down_to(folder: &Path) -> impl Iterator<Item = &Path> {
+    let mut ancestors: Vec<&Path> = folder.ancestors().collect();
+    ancestors.reverse();
+    ancestors.into_iter().skip(1)
 }
 
 unsafe fn tmpfs(at: &CStr, options: &CStr) -> Result<(), MountFailed> {

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use crate::harness::net::conn::Conn;
 use crate::harness::net::{self, ReadEnd};
-use crate::harness::observe::procfs;
-use crate::harness::{Server, show};
+use crate::harness::observe::procfs::{self, TcpBuffers};
+use crate::harness::{Ctx, Server, payload, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::logs::local_addr;
@@ -114,4 +114,30 @@ pub(super) fn stopped_reading(
         .expected(expected)
         .detail(lesson),
     }
+}
+
+/// Sends far more than the socket buffers hold ([`super::beyond_buffers`])
+/// before reading anything, a random payload from the check's seed, and
+/// returns it: the server can only keep up by buffering what it cannot
+/// write back yet. A server that stops reading fails the check (a while
+/// without progress, not the check's whole time).
+pub(super) fn send_beyond_buffers(
+    ctx: &Ctx,
+    server: &mut Server,
+    stream: &Conn,
+) -> Result<Vec<u8>, Failure> {
+    let buffers = TcpBuffers::here();
+    let payload = payload::bytes(&mut ctx.rng(), super::beyond_buffers(&buffers));
+    if let Some(note) = super::buffers_note(&buffers, payload.len(), super::EIGHT_MIB) {
+        ctx.note_try_it(note);
+    }
+    let deadline = ctx.within(40.0);
+    let mut writer = stream;
+    for chunk in payload.chunks(64 * 1024) {
+        let stalled = ctx.within(10.0).min(deadline);
+        if let Err(err) = net::write_all_until(&mut writer, chunk, stalled) {
+            return Err(server.explain(stopped_reading(stream, server.addr, payload.len(), &err)));
+        }
+    }
+    Ok(payload)
 }

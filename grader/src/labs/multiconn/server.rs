@@ -16,9 +16,9 @@ use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Evidence, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
-use super::echo::{echo_explained, round_trip, round_trip_failure, stopped_reading};
+use super::echo::{echo_explained, round_trip, round_trip_failure, send_beyond_buffers};
 use super::logs::{ServerView, escaped, local_addr};
-use super::{EIGHT_MIB, SERVER, beyond_buffers, buffers_note, size};
+use super::{SERVER, beyond_buffers, size};
 
 const MIB: usize = 1024 * 1024;
 
@@ -302,27 +302,10 @@ fn crossed_streams(received: &[u8], own: &[u8], theirs: &[u8]) -> bool {
 pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
     let mut server = start(ctx)?;
     let stream = server.connect(ctx.deadline())?;
-    let mut rng = ctx.rng();
     // Far more than the buffers hold: most of the echo waits in the server.
-    let buffers = TcpBuffers::here();
-    let payload = payload::bytes(&mut rng, beyond_buffers(&buffers));
-    if let Some(note) = buffers_note(&buffers, payload.len(), EIGHT_MIB) {
-        ctx.note_try_it(note);
-    }
+    let payload = send_beyond_buffers(ctx, &mut server, &stream)?;
     let shown = size(payload.len());
     let seed = format!("the payload came from seed {}", ctx.seed());
-    // Everything is written before anything is read: the server can only
-    // keep up by buffering what it cannot write back yet.
-    let deadline = ctx.within(40.0);
-    let mut writer = &stream;
-    for chunk in payload.chunks(64 * 1024) {
-        // A server that stopped reading shows no progress at all: give up on
-        // it after a while rather than at the check's end.
-        let stalled = ctx.within(10.0).min(deadline);
-        if let Err(err) = net::write_all_until(&mut writer, chunk, stalled) {
-            return Err(server.explain(stopped_reading(&stream, server.addr, payload.len(), &err)));
-        }
-    }
     stream
         .shutdown(Shutdown::Write)
         .map_err(|err| Failure::new(format!("half-closing: {err}")))?;

@@ -3,15 +3,13 @@
 
 use crate::harness::Ctx;
 use crate::harness::net::{self, ReadEnd};
-use crate::harness::observe::procfs::TcpBuffers;
 use crate::harness::observe::{procfs, stall};
-use crate::harness::payload;
 use crate::outcome::{CheckResult, Failure};
 
-use super::echo::stopped_reading;
+use super::echo::send_beyond_buffers;
 use super::logs::local_addr;
 use super::server::start;
-use super::{EIGHT_MIB, beyond_buffers, buffers_note, size};
+use super::size;
 
 /// What the failure says when the echo stops while the client reads and
 /// the server, which has read everything, sleeps with bytes still buffered.
@@ -20,24 +18,11 @@ const WRITABLE_WHILE_READING: &str = "Bytes wait in the connection's buffer whil
 pub(super) fn large_still_open(ctx: &Ctx) -> CheckResult {
     let mut server = start(ctx)?;
     let stream = server.connect(ctx.deadline())?;
-    let mut rng = ctx.rng();
-    let buffers = TcpBuffers::here();
-    let payload = payload::bytes(&mut rng, beyond_buffers(&buffers));
-    if let Some(note) = buffers_note(&buffers, payload.len(), EIGHT_MIB) {
-        ctx.note_try_it(note);
-    }
-    let shown = size(payload.len());
     // Everything is written before anything is read, as in
     // `large_half_close`, but the connection stays open: the server's
     // writes stop with WouldBlock while the client is still a sender.
-    let deadline = ctx.within(40.0);
-    let mut writer = &stream;
-    for chunk in payload.chunks(64 * 1024) {
-        let stalled = ctx.within(10.0).min(deadline);
-        if let Err(err) = net::write_all_until(&mut writer, chunk, stalled) {
-            return Err(server.explain(stopped_reading(&stream, server.addr, payload.len(), &err)));
-        }
-    }
+    let payload = send_beyond_buffers(ctx, &mut server, &stream)?;
+    let shown = size(payload.len());
     // The client now only reads. Before it does, the server has read every
     // byte (its socket's unread count is 0) and sleeps in poll again: what
     // it still owes waits in its buffer, and only a WRITABLE event can get
