@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::harness::net::conn::Conn;
 use crate::harness::net::{self, ReadEnd};
 use crate::harness::observe::procfs::{self, TcpBuffers};
-use crate::harness::{Ctx, Server, payload, show};
+use crate::harness::{Ctx, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
 use super::logs::local_addr;
@@ -116,18 +116,17 @@ pub(super) fn stopped_reading(
     }
 }
 
-/// Sends far more than the socket buffers hold ([`super::beyond_buffers`])
-/// before reading anything, a random payload from the check's seed, and
-/// returns it: the server can only keep up by buffering what it cannot
-/// write back yet. A server that stops reading fails the check (a while
-/// without progress, not the check's whole time).
+/// Sends `payload`, more than the socket buffers hold, before reading
+/// anything, and returns it: the server can only keep up by buffering what
+/// it cannot write back yet. A server that stops reading fails the check (a
+/// while without progress, not the check's whole time).
 pub(super) fn send_beyond_buffers(
     ctx: &Ctx,
     server: &mut Server,
     stream: &Conn,
+    payload: Vec<u8>,
 ) -> Result<Vec<u8>, Failure> {
     let buffers = TcpBuffers::here();
-    let payload = payload::bytes(&mut ctx.rng(), super::beyond_buffers(&buffers));
     if let Some(note) = super::buffers_note(&buffers, payload.len(), super::EIGHT_MIB) {
         ctx.note_try_it(note);
     }

@@ -303,7 +303,8 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
     let mut server = start(ctx)?;
     let stream = server.connect(ctx.deadline())?;
     // Far more than the buffers hold: most of the echo waits in the server.
-    let payload = send_beyond_buffers(ctx, &mut server, &stream)?;
+    let payload = payload::bytes(&mut ctx.rng(), beyond_buffers(&TcpBuffers::here()));
+    let payload = send_beyond_buffers(ctx, &mut server, &stream, payload)?;
     let shown = size(payload.len());
     let seed = format!("the payload came from seed {}", ctx.seed());
     stream

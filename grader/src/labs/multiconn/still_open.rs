@@ -1,19 +1,27 @@
 //! A client that stops sending without closing: the echo it is owed must
 //! keep flowing as it reads, whether or not it ever half-closes.
 
-use crate::harness::Ctx;
 use crate::harness::net::{self, ReadEnd};
+use crate::harness::observe::procfs::TcpBuffers;
 use crate::harness::observe::{procfs, stall};
+use crate::harness::{Ctx, payload};
 use crate::outcome::{CheckResult, Failure};
 
 use super::echo::send_beyond_buffers;
 use super::logs::local_addr;
 use super::server::start;
-use super::size;
+use super::{EIGHT_MIB, size};
 
 /// What the failure says when the echo stops while the client reads and
 /// the server, which has read everything, sleeps with bytes still buffered.
 const WRITABLE_WHILE_READING: &str = "Bytes wait in the connection's buffer while the client is still connected, and nothing wakes the loop to write them: ask for WRITABLE whenever the buffer is not empty (`READABLE | WRITABLE` while the client may still send), not only once it has finished sending, and write the rest when the event comes.";
+
+/// What `large_still_open` sends: twice what one connection's buffers hold
+/// one way, at most 8 MiB. Whatever the buffers take, the server is left
+/// holding at least as much again when the client stops sending.
+fn twice_the_buffers(buffers: &TcpBuffers) -> usize {
+    (2 * buffers.one_way()).min(EIGHT_MIB)
+}
 
 pub(super) fn large_still_open(ctx: &Ctx) -> CheckResult {
     let mut server = start(ctx)?;
@@ -21,7 +29,11 @@ pub(super) fn large_still_open(ctx: &Ctx) -> CheckResult {
     // Everything is written before anything is read, as in
     // `large_half_close`, but the connection stays open: the server's
     // writes stop with WouldBlock while the client is still a sender.
-    let payload = send_beyond_buffers(ctx, &mut server, &stream)?;
+    // Letters and digits: what is tested is the flow, and a server logs
+    // every byte it echoes, escaped (four times as long for random bytes).
+    let bytes = twice_the_buffers(&TcpBuffers::here());
+    let payload = payload::alphanumeric(&mut ctx.rng(), bytes).into_bytes();
+    let payload = send_beyond_buffers(ctx, &mut server, &stream, payload)?;
     let shown = size(payload.len());
     // The client now only reads. Before it does, the server has read every
     // byte (its socket's unread count is 0) and sleeps in poll again: what
