@@ -1,7 +1,7 @@
 //! Server checks: the grader's own clients (small socket buffers) against
 //! the graded server.
 
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -307,6 +307,11 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
     let payload = send_beyond_buffers(ctx, &mut server, &stream, payload)?;
     let shown = size(payload.len());
     let seed = format!("the payload came from seed {}", ctx.seed());
+    let (here, there) = (local_addr(&stream)?, server.addr);
+    // The echo written before the end of stream: the grader has read
+    // nothing, the buffers between them are full, and the server can write
+    // no more until the grader reads.
+    let written_before_end = unread_echo(here, there);
     stream
         .shutdown(Shutdown::Write)
         .map_err(|err| Failure::new(format!("half-closing: {err}")))?;
@@ -317,7 +322,6 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
     // arrived (its socket is in CLOSE_WAIT, or past it: it closed) and it
     // sleeps in poll again, every event handled; at most 0.3 s for a
     // server that never sleeps in poll (a thread per client).
-    let (here, there) = (local_addr(&stream)?, server.addr);
     let drained = ctx.within(20.0);
     let mut watch = stall::Watch::new();
     while procfs::tcp_connection(there, here)
@@ -378,6 +382,28 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
                     ),
                 None => failure,
             };
+            // Cut short after more came than was written before the end of
+            // stream: the server wrote again once the grader read, then
+            // closed with the rest unsent, as if that write had taken it all.
+            let wrote_after_end =
+                written_before_end.is_some_and(|before| exchange.received.len() as u64 > before);
+            let failure = if payload.starts_with(&exchange.received)
+                && exchange.end == ReadEnd::Eof
+                && wrote_after_end
+            {
+                failure
+                    .detail(format!(
+                        "the server wrote {} bytes of echo after the end of stream, then closed with {} never sent",
+                        exchange.received.len() as u64 - written_before_end.unwrap_or(0),
+                        payload.len() - exchange.received.len()
+                    ))
+                    .diagnosis(
+                        "The server wrote part of what it had buffered, then dropped the rest: `write` returns how many bytes it took, maybe fewer than you gave it; remove only those from the buffer, and close only once it is empty.",
+                        "#partial-writes-and-write-interest",
+                    )
+            } else {
+                failure
+            };
             server.explain(failure.detail(seed.clone()).detail(
                 "at end of stream, first send what is still buffered for that client, then close",
             ))
@@ -394,6 +420,16 @@ pub(super) fn large_half_close(ctx: &Ctx) -> CheckResult {
         ));
     }
     Ok(())
+}
+
+/// The echo the server has written on the connection from `here` to
+/// `there` that the grader has not read: what waits in the grader's socket
+/// plus what is still in the server's (sent or not). `None` when `/proc`
+/// cannot tell.
+fn unread_echo(here: SocketAddr, there: SocketAddr) -> Option<u64> {
+    let ours = procfs::tcp_connection(here, there).ok()??;
+    let theirs = procfs::tcp_connection(there, here).ok()??;
+    Some(u64::from(ours.rx_queue) + u64::from(theirs.tx_queue))
 }
 
 /// Where an echo leaves out bytes of what was sent and goes on with later
