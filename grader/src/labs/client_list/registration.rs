@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::harness::net::{self, ReadEnd, SendPlan};
+use crate::harness::observe::{procfs, sockdiag};
 use crate::harness::{Ctx, Server, show};
 use crate::outcome::{CheckResult, Failure};
 
@@ -373,6 +374,21 @@ pub(super) fn expect_refused_before_the_end(ctx: &Ctx, server: &mut Server) -> C
             "#step-3-reading-the-name",
         ),
     ))
+}
+
+/// Waits, until `deadline` at most, for the server to take up a client
+/// that just connected: its listen queue is empty and every thread of it
+/// sleeps (the connection's own thread, as the accept loop, waits for its
+/// client). Whatever the server does first with a connection (take a lock,
+/// read) is then done before the grader's next client comes, whichever
+/// thread the kernel would have run first.
+pub(super) fn until_taken_up(server: &Server, deadline: Instant) {
+    let (pid, port) = (server.process.pid(), server.addr.port());
+    procfs::watch_until(deadline, || {
+        sockdiag::accept_queue(port).is_ok_and(|queued| queued.unwrap_or(0) == 0)
+            && procfs::thread_stats(pid)
+                .is_ok_and(|threads| threads.iter().all(|(_, stat)| stat.state == 'S'))
+    });
 }
 
 /// After a refusal: the server still answers a valid client, and its list

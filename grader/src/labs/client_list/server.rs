@@ -19,7 +19,7 @@ use crate::outcome::{CheckResult, Failure};
 
 use super::registration::{
     Registration, expect_entry, expect_names, expect_refused, expect_refused_before_the_end,
-    register, register_with, reply_list, send_name, still_serving,
+    register, register_with, reply_list, send_name, still_serving, until_taken_up,
 };
 use super::reply::{quoted, quoted_list};
 use super::{MAX_NAME, SERVER};
@@ -155,6 +155,7 @@ pub(super) fn silent_client(ctx: &Ctx) -> CheckResult {
     // grows with them (`/proc`, so Linux only; elsewhere no evidence).
     let idle = procfs::tree_threads(pid).ok();
     let silent = server.connect(ctx.deadline())?;
+    until_taken_up(&server, ctx.within(1.0));
     ctx.note_command(format!(
         "(grader) connect to {} and send nothing, then register another client",
         server.addr
