@@ -68,25 +68,27 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
 /// Number of threads of `pid` and of every process under it
 /// ([`process_tree`]): a thread per client in a child counts.
 pub fn tree_threads(pid: u32) -> io::Result<usize> {
-    let own = threads(pid)?;
-    let children: usize = process_tree(pid)
-        .iter()
-        .filter(|&&process| process != pid)
-        .filter_map(|&process| threads(process).ok())
-        .sum();
-    Ok(own + children)
+    summed_over_tree(pid, threads)
 }
 
 /// CPU time of `pid` and of every process under it that still runs
 /// ([`process_tree`]): a child's busy loop counts.
 pub fn tree_cpu_time(pid: u32) -> io::Result<Duration> {
-    let own = cpu_time(pid)?;
-    let children: Duration = process_tree(pid)
-        .iter()
-        .filter(|&&process| process != pid)
-        .filter_map(|&process| cpu_time(process).ok())
-        .sum();
-    Ok(own + children)
+    summed_over_tree(pid, cpu_time)
+}
+
+/// `measure` of `pid` (which must succeed) plus that of every process under
+/// it that still answers (one may end while it is read).
+fn summed_over_tree<T: std::iter::Sum<T>>(
+    pid: u32,
+    measure: impl Fn(u32) -> io::Result<T>,
+) -> io::Result<T> {
+    let own = measure(pid)?;
+    let children = process_tree(pid)
+        .into_iter()
+        .filter(|&process| process != pid)
+        .filter_map(|process| measure(process).ok());
+    Ok(std::iter::once(own).chain(children).sum())
 }
 
 /// Number of open file descriptors of `pid` (entries of `/proc/PID/fd`).
