@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::capture::complete_lines;
 use super::observe::procfs::{self, Socket, Table};
+use super::observe::sockdiag;
 use super::process::{Process, describe_status};
 use super::show;
 use crate::outcome::Failure;
@@ -89,22 +90,31 @@ pub fn wait_listening(server: &mut Process, limit: Duration) -> Result<SocketAdd
 /// nothing there, and would have the grader's peer answer for it. `false`
 /// where `/proc` cannot tell (not Linux).
 fn the_graders_own(addr: SocketAddr) -> bool {
-    let Ok(sockets) = procfs::sockets(Table::ALL) else {
+    let Ok(bound) = sockdiag::bound_to(addr.port()).or_else(|_| bound_in_proc_net(addr.port()))
+    else {
         return false;
     };
     let Ok(ours) = procfs::socket_fds(std::process::id()) else {
         return false;
     };
-    let mut bound = sockets.iter().filter(|socket| {
-        socket.local_port == addr.port()
-            && (socket.state == Socket::LISTEN || matches!(socket.table, Table::Udp | Table::Udp6))
-    });
-    let first = bound.next();
-    first.is_some()
-        && first
-            .into_iter()
-            .chain(bound)
-            .all(|socket| ours.iter().any(|(_, inode)| *inode == socket.inode))
+    !bound.is_empty()
+        && bound
+            .iter()
+            .all(|inode| ours.iter().any(|(_, our_inode)| our_inode == inode))
+}
+
+/// [`sockdiag::bound_to`] from the tables of `/proc/net`, for a kernel
+/// without its sock_diag handlers: a walk of every socket of the namespace.
+fn bound_in_proc_net(port: u16) -> std::io::Result<Vec<u64>> {
+    Ok(procfs::sockets(Table::ALL)?
+        .into_iter()
+        .filter(|socket| {
+            socket.local_port == port
+                && (socket.state == Socket::LISTEN
+                    || matches!(socket.table, Table::Udp | Table::Udp6))
+        })
+        .map(|socket| socket.inode)
+        .collect())
 }
 
 fn not_ready(server: &mut Process, limit: Duration) -> Failure {
@@ -194,6 +204,29 @@ mod tests {
         drop(other.stdin.take());
         other.wait().unwrap();
         assert!(!verdict, "{theirs} is another process's");
+    }
+
+    /// sock_diag and `/proc/net` find the same sockets bound to a port: TCP
+    /// listeners and UDP sockets, IPv4 and IPv6, and not the connections a
+    /// listener accepted, which share its port.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn sock_diag_and_proc_net_agree_on_what_is_bound() {
+        let sorted = |mut inodes: Vec<u64>| {
+            inodes.sort_unstable();
+            inodes
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let _accepted = listener.accept().unwrap();
+        let _datagrams = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
+        let _six = std::net::TcpListener::bind(("::1", port));
+        let _six_datagrams = std::net::UdpSocket::bind(("::1", port));
+        let expected = 2 + usize::from(_six.is_ok()) + usize::from(_six_datagrams.is_ok());
+        let from_diag = sorted(sockdiag::bound_to(port).expect("sock_diag"));
+        assert_eq!(from_diag.len(), expected, "{from_diag:?}");
+        assert_eq!(from_diag, sorted(bound_in_proc_net(port).unwrap()));
     }
 
     #[test]

@@ -70,12 +70,16 @@ pub fn accept_queue(port: u16) -> io::Result<Option<u32>> {
     Ok(listener(port)?.map(|listener| listener.queued))
 }
 
-/// A netlink header and `struct inet_diag_req_v2` asking for every TCP
-/// listener of `family`, in the kernel's (native) byte order.
-fn request(family: u8) -> Vec<u8> {
+/// A netlink header and `struct inet_diag_req_v2` asking for every socket
+/// of `protocol` and `family` in `states` (a mask of states) bound to
+/// `port` (0: any port), in the kernel's (native) byte order. The kernel
+/// skips the sockets on other ports itself: no table is walked in full.
+fn request(protocol: u8, family: u8, states: u32, port: u16) -> Vec<u8> {
     let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
-    let mut bytes = request_start(flags, family, 0, 1 << TCP_LISTEN);
-    bytes.resize(HEADER + 8 + SOCK_ID, 0); // any socket id
+    let mut bytes = request_start(flags, family, 0, states);
+    bytes[HEADER + 1] = protocol;
+    bytes.extend_from_slice(&port.to_be_bytes());
+    bytes.resize(HEADER + 8 + SOCK_ID, 0); // any remote end, any interface
     bytes
 }
 
@@ -109,12 +113,51 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("four bytes"))
 }
 
-/// Asks for every TCP listener of `family` and picks the one on `port`.
+/// Asks for the TCP listener of `family` on `port`.
 fn query(family: u8, port: u16) -> io::Result<Option<Listener>> {
-    let mut socket = diag_socket()?;
-    socket.send(&request(family))?;
-    let mut buffer = vec![0u8; 64 * 1024];
     let mut found = None;
+    dump(
+        &request(libc::IPPROTO_TCP as u8, family, 1 << TCP_LISTEN, port),
+        |reply| {
+            if u16::from_be_bytes([reply[4], reply[5]]) == port {
+                found = Some(Listener {
+                    queued: u32_at(reply, READ_QUEUE),
+                    backlog: u32_at(reply, WRITE_QUEUE),
+                });
+            }
+        },
+    )?;
+    Ok(found)
+}
+
+/// The inodes of the sockets bound to `port` that take connections or
+/// datagrams there: TCP listeners and UDP sockets, IPv4 and IPv6. The
+/// kernel picks them out (where reading `/proc/net` prints every socket of
+/// the namespace, a few thousand in a grade with many connections).
+pub fn bound_to(port: u16) -> io::Result<Vec<u64>> {
+    let mut inodes = Vec::new();
+    for family in [libc::AF_INET, libc::AF_INET6] {
+        for (protocol, states) in [
+            (libc::IPPROTO_TCP, 1 << TCP_LISTEN),
+            (libc::IPPROTO_UDP, u32::MAX),
+        ] {
+            let request = request(protocol as u8, family as u8, states, port);
+            dump(&request, |reply| {
+                if u16::from_be_bytes([reply[4], reply[5]]) == port {
+                    inodes.push(u64::from(u32_at(reply, INODE)));
+                }
+            })?;
+        }
+    }
+    Ok(inodes)
+}
+
+/// Sends a dump `request` and hands each reply (a `struct inet_diag_msg`
+/// and its attributes) to `visit`.
+fn dump(request: &[u8], mut visit: impl FnMut(&[u8])) -> io::Result<()> {
+    let mut socket = diag_socket()?;
+    socket.send(request)?;
+    let mut buffer = vec![0u8; 64 * 1024];
     loop {
         let received = socket.read(&mut buffer)?;
         let mut rest = &buffer[..received];
@@ -124,22 +167,19 @@ fn query(family: u8, port: u16) -> io::Result<Option<Listener>> {
                 return Err(io::Error::other("a malformed sock_diag reply"));
             }
             match i32::from(u16::from_ne_bytes([rest[4], rest[5]])) {
-                libc::NLMSG_DONE => return Ok(found),
+                libc::NLMSG_DONE => return Ok(()),
                 libc::NLMSG_ERROR => return Err(io::Error::other("sock_diag refused the request")),
                 _ => {}
             }
             let reply = &rest[HEADER..length];
-            if reply.len() >= REPLY && u16::from_be_bytes([reply[4], reply[5]]) == port {
-                found = Some(Listener {
-                    queued: u32_at(reply, READ_QUEUE),
-                    backlog: u32_at(reply, WRITE_QUEUE),
-                });
+            if reply.len() >= REPLY {
+                visit(reply);
             }
             // Netlink messages are padded to 4 bytes.
             rest = &rest[length.next_multiple_of(4).min(rest.len())..];
         }
         if received == 0 {
-            return Ok(found);
+            return Ok(());
         }
     }
 }
