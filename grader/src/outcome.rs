@@ -409,7 +409,7 @@ pub struct LabReport {
     /// The grader's version (git commit).
     pub grader_version: String,
     /// How the graded programs were contained, e.g. `uid 64000 · pid ns ·
-    /// net ns (loopback only) · cgroup (pids, memory, kill) · clean env`.
+    /// net ns (loopback only) · cgroup (pids, memory) · clean env`.
     pub containment: String,
     /// Wall time of the lab's checks, from the first to the last; the build
     /// (which happens before grading starts) is not included.

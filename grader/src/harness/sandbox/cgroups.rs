@@ -1,6 +1,7 @@
 //! cgroups for graded programs: a pids limit (a fork bomb stops at
 //! [`MAX_TASKS`]), a memory limit behind the resident-memory watcher, and
-//! cgroup v2's `cgroup.kill` to end every process at once.
+//! cgroup v2's `cgroup.kill` to end every process at once where no PID
+//! namespace does.
 
 use std::fs;
 use std::path::PathBuf;
@@ -261,7 +262,8 @@ pub struct ProgramCgroups {
     dirs: Vec<PathBuf>,
     memory: Option<PathBuf>,
     unified: Option<PathBuf>,
-    /// Open `cgroup.procs` files: the child writes `0` to each to join.
+    /// Open `tasks` (v1) and `cgroup.procs` (v2) files: the child writes
+    /// `0` to each to join.
     join: Vec<fs::File>,
 }
 
@@ -307,11 +309,20 @@ impl ProgramCgroups {
     }
 
     fn add(&mut self, dir: PathBuf) {
+        // v1 joins by `tasks`, v2 by `cgroup.procs` (a v2 domain cgroup
+        // takes no single thread). The child that writes is a process of
+        // one thread, so either moves all of it; but a move by
+        // `cgroup.procs` takes the kernel's lock on every thread group for
+        // writing, and waits out an RCU grace period for it: 6 to 20 ms on
+        // this course's machines, on every program's start, where a move
+        // by `tasks` of the writer itself takes 0.1 ms.
+        let join = if self.unified.as_ref() == Some(&dir) {
+            "cgroup.procs"
+        } else {
+            "tasks"
+        };
         // Opened now, written by the child: it may not allocate or open paths.
-        if let Ok(file) = fs::OpenOptions::new()
-            .write(true)
-            .open(dir.join("cgroup.procs"))
-        {
+        if let Ok(file) = fs::OpenOptions::new().write(true).open(dir.join(join)) {
             self.join.push(file);
         }
         self.dirs.push(dir);

@@ -27,7 +27,8 @@
 //!   grader's own ([`enter_own_user_namespace`], which `xtask` enters first
 //!   thing), where the grader keeps its uid and may make namespaces.
 //! - **cgroups** where they are writable ([`cgroups`]): a pids limit, a
-//!   memory limit behind the resident-memory watcher, and `cgroup.kill`.
+//!   memory limit behind the resident-memory watcher, and `cgroup.kill` where
+//!   no PID namespace ends every process with its init.
 //! - **a cleared environment**: a fixed PATH of system directories,
 //!   `LANG=C.UTF-8`, HOME set to the program's own folder, and only the
 //!   variables the lab contract names.

@@ -119,7 +119,15 @@ impl Policy {
             mount_namespace_possible,
             network_namespace: NetworkNamespace::create().is_ok(),
             cgroups: if root {
-                CgroupRoots::detect()
+                let mut roots = CgroupRoots::detect();
+                if pid_namespace {
+                    // The init's end takes every process of its namespace
+                    // with it, as `cgroup.kill` would; and joining a v2
+                    // cgroup costs each program's start a wait of several
+                    // milliseconds (see `ProgramCgroups::add`).
+                    roots.unified = None;
+                }
+                roots
             } else {
                 CgroupRoots::default()
             },
@@ -129,7 +137,7 @@ impl Policy {
     }
 
     /// One line for the report's header, e.g. `uid 64000 · own files only ·
-    /// pid ns · net ns (loopback only) · cgroup (pids, memory, kill) · clean
+    /// pid ns · net ns (loopback only) · cgroup (pids, memory) · clean
     /// env`.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
