@@ -50,7 +50,7 @@ pub fn wait_listening(server: &mut Process, limit: Duration) -> Result<SocketAdd
         )
         .expected("Listening on 127.0.0.1:PORT, where PORT is what the OS chose (ask the listener for its local_addr)")
         .actual(format!("Listening on {addr}"))),
-        Some(Ok(addr)) if the_graders_own(addr) => Err(Failure::new(
+        Some(Ok(addr)) if the_graders_own(addr, server.pid()) => Err(Failure::new(
             "the server announced a port that only the grader listens on, not a socket of its own",
         )
         .expected("Listening on the address of the socket the server bound (its `local_addr()`)")
@@ -89,18 +89,32 @@ pub fn wait_listening(server: &mut Process, limit: Duration) -> Result<SocketAdd
 /// in the same network namespace. A program that announced it bound
 /// nothing there, and would have the grader's peer answer for it. `false`
 /// where `/proc` cannot tell (not Linux).
-fn the_graders_own(addr: SocketAddr) -> bool {
+///
+/// The server's own processes (`server`'s tree) are asked first: they hold
+/// a few descriptors, where the grader holds those of every check running
+/// (hundreds, each a `readlink`), and they hold the socket whenever the
+/// announcement is true.
+fn the_graders_own(addr: SocketAddr, server: u32) -> bool {
     let Ok(bound) = sockdiag::bound_to(addr.port()).or_else(|_| bound_in_proc_net(addr.port()))
     else {
         return false;
     };
+    if bound.is_empty() {
+        return false;
+    }
+    let holds_one = |pid: u32| {
+        procfs::socket_fds(pid)
+            .is_ok_and(|held| held.iter().any(|(_, inode)| bound.contains(inode)))
+    };
+    if procfs::process_tree(server).into_iter().any(holds_one) {
+        return false;
+    }
     let Ok(ours) = procfs::socket_fds(std::process::id()) else {
         return false;
     };
-    !bound.is_empty()
-        && bound
-            .iter()
-            .all(|inode| ours.iter().any(|(_, our_inode)| our_inode == inode))
+    bound
+        .iter()
+        .all(|inode| ours.iter().any(|(_, our_inode)| our_inode == inode))
 }
 
 /// [`sockdiag::bound_to`] from the tables of `/proc/net`, for a kernel
@@ -179,10 +193,12 @@ mod tests {
     fn a_port_only_the_grader_is_bound_to_is_its_own() {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
+        // A server that holds nothing: no process has this pid.
+        const NO_SERVER: u32 = u32::MAX;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        assert!(the_graders_own(listener.local_addr().unwrap()));
+        assert!(the_graders_own(listener.local_addr().unwrap(), NO_SERVER));
         let datagrams = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        assert!(the_graders_own(datagrams.local_addr().unwrap()));
+        assert!(the_graders_own(datagrams.local_addr().unwrap(), NO_SERVER));
         let mut other = Command::new("python3")
             .args([
                 "-c",
@@ -200,10 +216,15 @@ mod tests {
             .unwrap();
         let port: u16 = line.trim().parse().unwrap();
         let theirs = SocketAddr::from(([127, 0, 0, 1], port));
-        let verdict = the_graders_own(theirs);
+        // Found in the server's descriptors, and in nobody's the grader
+        // knows of.
+        let verdicts = [
+            the_graders_own(theirs, other.id()),
+            the_graders_own(theirs, NO_SERVER),
+        ];
         drop(other.stdin.take());
         other.wait().unwrap();
-        assert!(!verdict, "{theirs} is another process's");
+        assert_eq!(verdicts, [false, false], "{theirs} is another process's");
     }
 
     /// sock_diag and `/proc/net` find the same sockets bound to a port: TCP
