@@ -254,12 +254,19 @@ pub(super) fn rebind_time_wait(ctx: &Ctx) -> CheckResult {
                 if left == NO_SOCKET && attempts < 2 {
                     continue;
                 }
-                return Err(Failure::new(format!(
+                let failure = Failure::new(format!(
                     "after the server stopped, no connection on port {} went into TIME_WAIT",
                     addr.port()
                 ))
-                .detail(format!("on port {} now: {left}", addr.port()))
-                .detail("the grader closes its side after the server's: did the server end with the connection still open in another process, or reset it (SO_LINGER 0)?"));
+                .detail(format!("on port {} now: {left}", addr.port()));
+                return Err(if left == NO_SOCKET {
+                    failure.diagnosis(
+                        "The connection ended with a reset (RST), twice, and a reset leaves no TIME_WAIT: close a connection normally (drop it), without SO_LINGER set to 0, whose close sends a reset. TIME_WAIT is not something to avoid: SO_REUSEADDR is what lets the server bind over it.",
+                        "#so_reuseaddr-and-time_wait",
+                    )
+                } else {
+                    failure.detail("the grader closes its side after the server's: did the server end with the connection still open in another process?")
+                });
             }
             Err(err) => return Err(grader_error("read /proc/net/tcp", err)),
         }
