@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use grader::Lab;
 
 /// The goal for a cold first grade, as a multiple of a cold build of the
@@ -113,7 +113,7 @@ pub fn failing_grades(root: &Path, lab: &Lab) -> Result<()> {
     for (program, bug) in classic_bugs(root, lab)? {
         let dir = fixture_dir(root, lab, &program, &bug)?;
         let started = Instant::now();
-        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
             .current_dir(root)
             .args([
                 "xtask",
@@ -125,11 +125,18 @@ pub fn failing_grades(root: &Path, lab: &Lab) -> Result<()> {
             ])
             .arg(dir.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
+            .output()
             .context("grading a classic bug")?;
         let took = started.elapsed();
+        // A bug's grade passes most checks: none passed means the fixture
+        // never ran (the time would measure nothing).
+        if passed_checks(&output.stdout) == 0 {
+            bail!(
+                "{program} with LAB_BUG={bug} passed no check of {}: the fixture did not run",
+                lab.name()
+            );
+        }
         if took > slowest.0 {
             slowest = (took, format!("{program} {bug}"));
         }
@@ -150,27 +157,43 @@ pub fn failing_grades(root: &Path, lab: &Lab) -> Result<()> {
     Ok(())
 }
 
+/// How many checks a JSON report (`--format json`) says passed.
+fn passed_checks(report: &[u8]) -> usize {
+    serde_json::from_slice::<serde_json::Value>(report)
+        .ok()
+        .and_then(|report| {
+            report["checks"].as_array().map(|checks| {
+                checks
+                    .iter()
+                    .filter(|check| check["status"] == "passed")
+                    .count()
+            })
+        })
+        .unwrap_or(0)
+}
+
 fn mark(ok: bool) -> &'static str {
     if ok { "✓" } else { "✗" }
 }
 
 /// A bin dir of the lab's Python fixtures where `program` runs with
-/// `LAB_BUG=bug`, readable by the uid graded programs run as, with the
-/// `outbox/` the fixtures may write to.
+/// `LAB_BUG=bug`, readable by the uid graded programs run as. A graded
+/// program sees only its own bin dir, so each fixture is copied in
+/// (`fixture/NAME`) beside the wrapper `NAME` that runs it.
 fn fixture_dir(root: &Path, lab: &Lab, program: &str, bug: &str) -> Result<tempfile::TempDir> {
     let dir = tempfile::Builder::new()
         .prefix("socket-labs-bench-bug-")
         .tempdir()?;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
-    let outbox = dir.path().join("outbox");
-    std::fs::create_dir(&outbox)?;
-    std::fs::set_permissions(&outbox, std::fs::Permissions::from_mode(0o777))?;
+    let copies = dir.path().join("fixture");
+    std::fs::create_dir(&copies)?;
     for name in lab.binaries {
-        let target = root.join("grader/tests/fixtures").join(lab.slug).join(name);
+        let fixture = root.join("grader/tests/fixtures").join(lab.slug).join(name);
+        std::fs::copy(&fixture, copies.join(name))
+            .with_context(|| format!("copying {}", fixture.display()))?;
         let bug = if *name == program { bug } else { "" };
         let script = format!(
-            "#!/bin/sh\nLAB_BUG='{bug}' exec '{}' \"$@\"\n",
-            target.display()
+            "#!/bin/sh\nLAB_BUG='{bug}' exec \"$(dirname \"$0\")/fixture/{name}\" \"$@\"\n"
         );
         let path = dir.path().join(name);
         std::fs::write(&path, script)?;

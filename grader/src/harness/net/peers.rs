@@ -128,8 +128,11 @@ impl<T: Send + 'static> Peer<T> {
         Ok(Self { addr, handle })
     }
 
-    /// Waits for the peer to finish (it is bounded by its deadline).
+    /// Waits for the peer to finish, once its client has exited. A peer
+    /// still waiting for a client that never connected is woken with a
+    /// [`poke`] first: the check must not wait for the peer's deadline.
     pub fn join(self) -> io::Result<T> {
+        poke(self.addr);
         self.handle
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the grader's peer panicked")))
@@ -208,5 +211,20 @@ impl<T: Send + 'static> Peers<T> {
         }
         done.sort_by_key(|(index, _)| *index);
         done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client program that exits without connecting leaves the peer
+    /// waiting for it: `join` must end that wait, not the deadline (an
+    /// hour here: a regression hangs the test rather than passing it).
+    #[test]
+    fn joining_a_peer_whose_client_never_came_does_not_wait_for_its_deadline() {
+        let deadline = Instant::now() + Duration::from_secs(3600);
+        let peer = Peer::serve_one(deadline, |conn| Ok(conn.is_poke())).expect("a peer");
+        assert!(peer.join().expect("the peer's result"), "the peer saw a client");
     }
 }

@@ -315,7 +315,6 @@ fn expect_client(
     let finished = run_client(ctx, peer.addr, action, value);
     let _ = client_ended.send(());
     let finished = finished?;
-    net::poke(peer.addr);
     let seen = peer.join().map_err(|err| match finished.code() {
         // The client left before the whole response was written.
         Some(code) if code != 0 => client_left_early(&finished, &err),
@@ -474,7 +473,6 @@ pub(super) fn client_malformed(ctx: &Ctx) -> CheckResult {
         let (_, client_ended) = mpsc::channel();
         let peer = answering_peer(ctx, Reply::Raw(raw.clone()), client_ended)?;
         let finished = run_client(ctx, peer.addr, "search", "ring")?;
-        net::poke(peer.addr);
         let _ = peer.join();
         let stderr = finished.stderr_text();
         let error_lines = stderr

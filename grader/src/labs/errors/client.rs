@@ -5,7 +5,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use crate::harness::net::{self, FullBacklog, Peer, RefusingPort};
+use crate::harness::net::{FullBacklog, Peer, RefusingPort};
 use crate::harness::observe::stall;
 use crate::harness::observe::{procfs, sockdiag};
 use crate::harness::process::{Finished, Launch};
@@ -26,7 +26,6 @@ pub(super) fn success(ctx: &Ctx) -> CheckResult {
         &client(ctx, "127.0.0.1", peer.addr.port(), "/index.html", &[])?,
         QUICK,
     )?;
-    net::poke(peer.addr);
     let request = peer.join().unwrap_or_default();
     let seed = format!("the reply came from seed {}", ctx.seed());
     expect_request_sent(&request, "/index.html", &finished)?;
@@ -251,7 +250,6 @@ pub(super) fn recv_timeout(ctx: &Ctx) -> CheckResult {
     let launch = client(ctx, "127.0.0.1", peer.addr.port(), "/", &["--timeout", "1"])?;
     let finished = ctx.run(&launch, 1.0 + MARGIN + 1.0)?;
     drop(silent);
-    net::poke(peer.addr);
     let request = peer.join().unwrap_or_default();
     expect_request_sent(&request, "/", &finished)?;
     expect_stage(
@@ -355,7 +353,6 @@ pub(super) fn reset(ctx: &Ctx) -> CheckResult {
     let peer = resetting_peer(ctx, partial.clone())?;
     let launch = client(ctx, "127.0.0.1", peer.addr.port(), "/", &[])?;
     let finished = ctx.run(&launch, QUICK)?;
-    net::poke(peer.addr);
     let request = peer.join().unwrap_or_default();
     expect_request_sent(&request, "/", &finished)?;
     expect_stage(
