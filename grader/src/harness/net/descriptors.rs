@@ -14,6 +14,7 @@ use std::time::Instant;
 use crate::harness::Server;
 use crate::harness::net::Crowd;
 use crate::harness::net::conn::Conn;
+use crate::harness::observe::stall::{self, Waited};
 use crate::harness::observe::{procfs, sockdiag};
 use crate::outcome::Failure;
 
@@ -74,14 +75,15 @@ pub fn use_up(server: &mut Server, limit: u64, deadline: Instant) -> Result<Vec<
     // Every connection is established (in the listen queue, if not yet
     // accepted): a server that holds all its descriptors now has a client
     // it cannot accept.
-    if procfs::watch_until(deadline, || {
+    let waited = stall::until(deadline, || {
         server.process.exit_status().is_some() || taken(pid, limit) == Some(limit)
-    }) {
+    });
+    if waited == Waited::Came {
         return Ok(clients);
     }
     let port = server.addr.port();
     let queued = sockdiag::accept_queue(port).ok().flatten().unwrap_or(0);
-    Err(server.explain(
+    Err(server.explain(stopped_waiting(
         Failure::new(format!(
             "with room for {room} more descriptors, {} more clients connected, but the server \
              did not accept clients until its descriptors ran out",
@@ -92,7 +94,16 @@ pub fn use_up(server: &mut Server, limit: u64, deadline: Instant) -> Result<Vec<
              the listen queue of port {port}",
             taken(pid, limit).unwrap_or_default()
         )),
-    ))
+        waited,
+    )))
+}
+
+/// `failure`, saying why the grader stopped waiting before its deadline.
+fn stopped_waiting(failure: Failure, waited: Waited) -> Failure {
+    match waited {
+        Waited::Stalled(why) => failure.detail(format!("the grader stopped waiting: {why}")),
+        Waited::Came | Waited::TimedOut => failure,
+    }
 }
 
 /// Once the clients have left, waits until the server has closed their
@@ -117,16 +128,18 @@ pub fn wait_for_room(server: &mut Server, limit: u64, deadline: Instant) -> Resu
             .map_or(TOO_MANY as u64, u64::from);
         taken(pid, limit).is_some_and(|taken| limit - taken > queued)
     };
-    if procfs::watch_until(deadline, || {
+    let waited = stall::until(deadline, || {
         server.process.exit_status().is_some() || has_room()
-    }) {
+    });
+    if waited == Waited::Came {
         return Ok(());
     }
-    Err(server.explain(
+    Err(server.explain(stopped_waiting(
         Failure::new(
             "every client closed its connection, but the server did not close its sockets for \
              them",
         )
         .expected("at end of stream, the server closes the connection and frees its descriptor"),
-    ))
+        waited,
+    )))
 }

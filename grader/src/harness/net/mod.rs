@@ -429,7 +429,8 @@ pub fn last_arrival(stream: &TcpStream) -> Instant {
 /// Waits until the program at the other end of `stream` (on this machine)
 /// has read everything sent to it so far: its socket has received every
 /// byte the grader wrote and has none left to read, or it is gone (the
-/// program closed it). Gives up quietly at `deadline`.
+/// program closed it). Gives up quietly at `deadline`, or once the check's
+/// programs have stalled or exited (they will read nothing more).
 ///
 /// Checks that send in pieces use it so that each piece is read before the
 /// next is sent, whatever the load: with pauses alone, a program that is
@@ -460,7 +461,8 @@ pub fn wait_until_all_read(streams: &[Conn], deadline: Instant) {
         })
         .collect();
     let mut pause = Duration::from_micros(20);
-    while !pending.is_empty() && Instant::now() < deadline {
+    let mut watch = Watch::new();
+    while !pending.is_empty() && Instant::now() < deadline && watch.stalled().is_none() {
         let mut unanswered = Vec::new();
         pending.retain(
             |&(ours, theirs, written)| match sockdiag::tcp_connection(theirs, ours) {

@@ -225,6 +225,9 @@ mod tests {
     fn joining_a_peer_whose_client_never_came_does_not_wait_for_its_deadline() {
         let deadline = Instant::now() + Duration::from_secs(3600);
         let peer = Peer::serve_one(deadline, |conn| Ok(conn.is_poke())).expect("a peer");
-        assert!(peer.join().expect("the peer's result"), "the peer saw a client");
+        assert!(
+            peer.join().expect("the peer's result"),
+            "the peer saw a client"
+        );
     }
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::harness::net::udp::{self, Datagram, Udp};
+use crate::harness::observe::stall;
 use crate::harness::payload;
 use crate::harness::snapshot::redact;
 use crate::harness::{Ctx, Evidence, Server, show};
@@ -442,6 +443,8 @@ pub(super) fn burst(ctx: &Ctx) -> CheckResult {
     // What came to the probe from elsewhere: the first, and how many.
     let mut elsewhere: (Option<Datagram>, usize) = (None, 0);
     let heard_probe = format!("Got message from {}", local_addr(&probe)?);
+    let mut watch = stall::Watch::new().programs_only();
+    let mut stalled = None;
     while answered.is_none() && Instant::now() < deadline {
         let _ = probe.send_to(b"still there?", server.addr);
         let wait = (Instant::now() + Duration::from_millis(300)).min(deadline);
@@ -461,6 +464,14 @@ pub(super) fn burst(ctx: &Ctx) -> CheckResult {
             .count();
         if answered.is_none() && (server.process.exit_status().is_some() || logged >= 3) {
             break;
+        }
+        // A server that sleeps and reads none of the probes (a socket
+        // connected to one sender drops the others' datagrams) never will.
+        if answered.is_none() {
+            stalled = watch.stalled();
+            if stalled.is_some() {
+                break;
+            }
         }
     }
     let Some(answer) = answered else {
@@ -502,6 +513,10 @@ pub(super) fn burst(ctx: &Ctx) -> CheckResult {
             .expected(expected)
             .actual(format!("nothing came back to {}", local_addr(&probe)?))
             .detail(logged),
+        };
+        let failure = match stalled {
+            Some(why) => failure.detail(format!("the grader stopped asking: {why}")),
+            None => failure,
         };
         return Err(server.explain(failure));
     };
