@@ -26,6 +26,9 @@
 //!   exactly its executables.
 //!   - `builder/messages.rs`: the compiler's messages as a report shows
 //!     them: the first error whole, then a screenful.
+//!   - `builder/previous.rs`: the executables of a lab's last build, graded
+//!     ahead while cargo checks the build; the grade stands if cargo
+//!     reports the very same files.
 //! - `build_sandbox.rs`: a sealed build of a submission, contained like a
 //!   graded program (its own uid and world, no network).
 //! - `handout.rs`: the anchor a handout heading gets (GitHub's), and where a

@@ -353,21 +353,25 @@ fn grade_lab(
         .then(|| crate::intake::IntakeState::load(&builder::workspace_root(), lab))
         .flatten()
         .filter(|intake| intake.state != SubmissionState::Graded);
-    let (binaries, graded) = match &args.bin_dir {
+    let options = |graded: String| Options {
+        only: only.clone(),
+        jobs: usize::from(args.checks_at_once),
+        ..args.run.grader_options(graded)
+    };
+    let mut report = match &args.bin_dir {
         Some(dir) => {
             let dir = dir
                 .canonicalize()
                 .with_context(|| format!("--bin-dir {}", dir.display()))?;
-            (
-                Ok(Binaries::from_dir(lab, &dir)),
-                format!("--bin-dir {}", dir.display()),
-            )
+            let options = options(format!("--bin-dir {}", dir.display()));
+            grader::grade(lab, Ok(Binaries::from_dir(lab, &dir)), &options)
         }
         // A lab that `intake` did not find is not graded (the stub in its
         // place is not the student's), and says why.
         None if intake.as_ref().is_some_and(|intake| !intake.state.graded()) => {
             let message = intake.as_ref().map_or("", |intake| &intake.message);
-            (Err(format!("not graded: {message}")), "student".to_owned())
+            let why = format!("not graded: {message}");
+            grader::grade(lab, Err(why), &options("student".to_owned()))
         }
         None => {
             let edition = if args.solution {
@@ -375,28 +379,54 @@ fn grade_lab(
             } else {
                 Edition::Student
             };
-            let _turn = building.lock().unpoison();
-            (
-                builder::build_with(
-                    lab,
-                    edition,
-                    CompilerOutput::Show,
-                    args.build_timeout.map(std::time::Duration::from_secs),
-                ),
-                edition.name().to_owned(),
-            )
+            let sealed = args.build_timeout.map(std::time::Duration::from_secs);
+            let options = options(edition.name().to_owned());
+            match builder::spec_for(lab, edition, CompilerOutput::Show, sealed) {
+                Ok(spec) => build_and_grade(lab, &spec, &options, building),
+                Err(message) => grader::grade(lab, Err(message), &options),
+            }
         }
     };
-    let options = Options {
-        only,
-        jobs: usize::from(args.checks_at_once),
-        ..args.run.grader_options(graded)
-    };
-    let mut report = grader::grade(lab, binaries, &options);
     if let Some(intake) = intake {
         report.state = intake.state;
     }
     Ok(report)
+}
+
+/// Builds the crate of `spec` and grades it. When its last build is worth
+/// grading ahead ([`builder::Previous`]), the grade starts on it while cargo
+/// checks the build, and stands if cargo reports those very files;
+/// otherwise the lab is graded once the build is done. Builds take turns
+/// (`building`); a sealed build (platform grading) is always waited for.
+fn build_and_grade(
+    lab: &'static Lab,
+    spec: &builder::BuildSpec<'_>,
+    options: &Options,
+    building: &std::sync::Mutex<()>,
+) -> LabReport {
+    let build = || {
+        let _turn = building.lock().unpoison();
+        builder::build_crate(spec)
+    };
+    let ahead = spec
+        .sealed
+        .is_none()
+        .then(|| builder::Previous::load(spec))
+        .flatten();
+    let Some(previous) = ahead else {
+        return grader::grade(lab, build(), options);
+    };
+    std::thread::scope(|scope| {
+        let building = scope.spawn(build);
+        let report = grader::grade(lab, Ok(previous.binaries.clone()), options);
+        let built = building
+            .join()
+            .unwrap_or_else(|_| Err("the build of the lab panicked".to_owned()));
+        match &built {
+            Ok(binaries) if previous.is(binaries) => report,
+            _ => grader::grade(lab, built, options),
+        }
+    })
 }
 
 #[cfg(test)]

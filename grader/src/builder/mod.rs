@@ -19,10 +19,12 @@ use crate::harness::Binaries;
 use crate::lab::Lab;
 
 mod messages;
+mod previous;
 pub use messages::{
     FIRST_ERROR_LINES, SCREENFUL_BYTES, SCREENFUL_LINES, first_error_line, first_errors,
     strip_colours,
 };
+pub use previous::Previous;
 
 /// Which crate of a lab to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +122,16 @@ pub fn build_with(
     output: CompilerOutput,
     sealed: Option<Duration>,
 ) -> Result<Binaries, String> {
+    build_crate(&spec_for(lab, edition, output, sealed)?)
+}
+
+/// What [`build_with`] builds: the crate of `lab` in `edition`.
+pub fn spec_for(
+    lab: &Lab,
+    edition: Edition,
+    output: CompilerOutput,
+    sealed: Option<Duration>,
+) -> Result<BuildSpec<'_>, String> {
     let root = workspace_root();
     if edition == Edition::Solution && !root.join("solutions/Cargo.toml").exists() {
         return Err(
@@ -138,7 +150,7 @@ pub fn build_with(
         .unwrap_or(&crate_dir)
         .display()
         .to_string();
-    build_crate(&BuildSpec {
+    Ok(BuildSpec {
         lab,
         workspace_manifest,
         crate_dir,
@@ -174,7 +186,7 @@ pub struct BuildSpec<'a> {
 }
 
 /// Builds the crate of `spec` and returns exactly the executables cargo
-/// reports for it.
+/// reports for it, remembered for the next grade ([`Previous`]).
 ///
 /// A lab with tests of the grader's own (`Lab::grader_tests`, a member of
 /// the same workspace that depends on the graded crate) builds them in the
@@ -183,6 +195,15 @@ pub struct BuildSpec<'a> {
 /// grade); `--keep-going` builds the binaries even when the tests do not
 /// compile against the crate, so each gets its own verdict.
 pub fn build_crate(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
+    let built = build_crate_once(spec);
+    match &built {
+        Ok(binaries) => previous::remember(spec, binaries),
+        Err(_) => previous::forget(spec),
+    }
+    built
+}
+
+fn build_crate_once(spec: &BuildSpec<'_>) -> Result<Binaries, String> {
     let mut command = cargo_command(spec);
     command
         .args([
