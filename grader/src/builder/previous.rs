@@ -9,9 +9,9 @@
 //! rewrites an executable in place, so an unchanged identity means unchanged
 //! bytes. Otherwise it is thrown away and the lab graded again.
 //!
-//! A lab whose sources are newer than its executables is not graded ahead:
-//! the build will replace them, and the early grade would only take the
-//! compiler's cores.
+//! A lab whose sources changed since cargo last built or checked it is not
+//! graded ahead: the build will most likely replace the executables, and
+//! the early grade would only take the compiler's cores.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -92,27 +92,26 @@ pub struct Previous {
 impl Previous {
     /// The last build of `spec`'s crate, if it is worth grading ahead: every
     /// file is still there, and no source of the crate, nor the workspace's
-    /// manifest or lock, is newer than the oldest of them. Identities are
-    /// taken now: call this just before staging.
+    /// manifest or lock, changed since cargo last built or checked it.
+    /// Identities are taken now: call this just before staging.
     pub fn load(spec: &BuildSpec<'_>) -> Option<Self> {
-        let text = std::fs::read_to_string(record_path(spec)?).ok()?;
-        let record: Record = serde_json::from_str(&text).ok()?;
+        let path = record_path(spec)?;
+        // When cargo last said what the build is: the record is written
+        // after every build, also those with nothing to do.
+        let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+        let record: Record = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
         let identities = record
             .files()
             .map(|path| Identity::of(path))
             .collect::<Option<Vec<_>>>()?;
-        let oldest = record
-            .files()
-            .filter_map(|path| std::fs::metadata(path).and_then(|m| m.modified()).ok())
-            .min()?;
         let workspace = spec.workspace_manifest.parent()?;
         let inputs = [
             spec.workspace_manifest.clone(),
             workspace.join("Cargo.lock"),
             workspace.join(".cargo/config.toml"),
         ];
-        if inputs.iter().any(|path| newer_than(path, oldest))
-            || changed_since(&spec.crate_dir, oldest)
+        if inputs.iter().any(|path| newer_than(path, built))
+            || changed_since(&spec.crate_dir, built)
         {
             return None;
         }
@@ -295,6 +294,21 @@ mod tests {
             previous.is(&built.binaries),
             "cargo reported the same files"
         );
+    }
+
+    /// A change that cargo judged to need no new build (a comment in the
+    /// manifest) is older than cargo's last word on the build: the lab is
+    /// graded ahead again.
+    #[test]
+    fn a_change_cargo_has_since_checked_does_not_stop_grading_ahead() {
+        let built = Built::new();
+        let spec = built.spec();
+        touch(
+            &built.dir.path().join("Cargo.toml"),
+            SystemTime::now() - Duration::from_secs(60),
+        );
+        remember(&spec, &built.binaries);
+        assert!(Previous::load(&spec).is_some());
     }
 
     #[test]
