@@ -13,6 +13,7 @@ use clap::Args;
 use grader::builder::{self, CompilerOutput, Edition};
 use grader::harness::Binaries;
 use grader::harness::process::{Launch, Process};
+use grader::render::text::Style;
 
 use crate::grade::{Selection, parse_selection};
 use crate::options::RunOptions;
@@ -46,6 +47,8 @@ struct Tally {
     slowest: Duration,
     limit: Duration,
     first_failure: Option<String>,
+    /// The first failure's whole report, as a grade prints it.
+    first_report: Option<String>,
 }
 
 /// Busy loops on every core, stopped (with their process group) on drop.
@@ -98,15 +101,22 @@ pub fn run(args: &SoakArgs) -> Result<ExitCode> {
                 report.score,
                 report.max_score
             );
-            for check in report.checks {
+            for check in &report.checks {
                 let tally = tallies.entry(check.id.clone()).or_default();
                 tally.runs += 1;
                 tally.passed += usize::from(check.passed());
                 tally.slowest = tally.slowest.max(check.duration);
                 tally.limit = check.time_limit;
                 if !check.passed() && tally.first_failure.is_none() {
-                    let reason = check.failure.map(|f| f.summary).unwrap_or_default();
+                    let reason = check.failure.as_ref().map(|f| f.summary.clone());
+                    let reason = reason.unwrap_or_default();
                     tally.first_failure = Some(format!("seed {}: {reason}", report.seed));
+                    let alone = grader::LabReport {
+                        checks: vec![check.clone()],
+                        ..report.clone()
+                    };
+                    tally.first_report =
+                        Some(grader::render::text::lab(&alone, Style::for_stdout(true)));
                 }
             }
         }
@@ -138,6 +148,13 @@ pub fn run(args: &SoakArgs) -> Result<ExitCode> {
                 // A summary may quote what a graded program printed.
                 grader::untrusted::terminal(tally.first_failure.as_deref().unwrap_or(""))
             );
+        }
+        // What a flaky check said, whole: its run cannot be replayed at
+        // will, even with its seed (the load is part of it).
+        for id in &order {
+            if let Some(report) = &tallies[id].first_report {
+                println!("\n{id}, its first failure:\n{report}");
+            }
         }
     }
     Ok(if all_stable {
