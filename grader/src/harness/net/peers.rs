@@ -29,11 +29,11 @@ pub fn listen() -> io::Result<(TcpListener, SocketAddr)> {
 /// Wakes up a grader peer still waiting for its client, once the client
 /// has exited: a client that never connected must not make the check wait
 /// for the peer's deadline. (If the client was served, this connection just
-/// goes unanswered.)
-pub fn poke(addr: SocketAddr) {
+/// goes unanswered.) Keep the returned [`Poke`] until the peer has ended.
+pub fn poke(addr: SocketAddr) -> Poke {
     let Ok(socket) = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
     else {
-        return;
+        return Poke(None);
     };
     let local = match addr {
         SocketAddr::V4(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -45,18 +45,37 @@ pub fn poke(addr: SocketAddr) {
         .ok()
         .and_then(|bound| bound.as_socket())
     else {
-        return;
+        return Poke(None);
     };
     // The peer accepts it as the grader's own, not as the client's.
-    pokes().push(from);
+    let key = (from, addr);
+    pokes().push(key);
     conversation::record(|c| c.note("wakes its own server: the client has exited"));
     let _ = socket.connect_timeout(&addr.into(), Duration::from_secs(1));
+    Poke(Some(key))
 }
 
-/// Where the grader's [`poke`]s come from, until a peer accepts them.
-static POKES: std::sync::Mutex<Vec<SocketAddr>> = std::sync::Mutex::new(Vec::new());
+/// A [`poke`] that a peer may still accept. Dropped once the peer has
+/// ended, it forgets the poke: a peer that had already served its client
+/// never accepts it, and the kernel may later give its port to a graded
+/// program connecting to another check's peer, which must not take that
+/// program for the grader.
+#[derive(Debug)]
+pub struct Poke(Option<(SocketAddr, SocketAddr)>);
 
-fn pokes() -> std::sync::MutexGuard<'static, Vec<SocketAddr>> {
+impl Drop for Poke {
+    fn drop(&mut self) {
+        if let Some(key) = self.0 {
+            pokes().retain(|poke| *poke != key);
+        }
+    }
+}
+
+/// The grader's [`poke`]s not yet accepted: where each comes from, and the
+/// peer it wakes.
+static POKES: std::sync::Mutex<Vec<(SocketAddr, SocketAddr)>> = std::sync::Mutex::new(Vec::new());
+
+fn pokes() -> std::sync::MutexGuard<'static, Vec<(SocketAddr, SocketAddr)>> {
     POKES.lock().unpoison()
 }
 
@@ -83,8 +102,9 @@ pub fn accept_until(listener: &TcpListener, deadline: Instant) -> io::Result<(Co
             let (stream, peer) = listener.accept()?;
             stream.set_nonblocking(false)?;
             let poked = {
+                let key = (peer, listener.local_addr()?);
                 let mut pokes = pokes();
-                let found = pokes.iter().position(|from| *from == peer);
+                let found = pokes.iter().position(|poke| *poke == key);
                 found.map(|index| pokes.swap_remove(index)).is_some()
             };
             let conn = if poked {
@@ -132,7 +152,7 @@ impl<T: Send + 'static> Peer<T> {
     /// still waiting for a client that never connected is woken with a
     /// [`poke`] first: the check must not wait for the peer's deadline.
     pub fn join(self) -> io::Result<T> {
-        poke(self.addr);
+        let _poke = poke(self.addr);
         self.handle
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the grader's peer panicked")))
@@ -228,6 +248,26 @@ mod tests {
         assert!(
             peer.join().expect("the peer's result"),
             "the peer saw a client"
+        );
+    }
+
+    /// A peer that served its client never accepts the poke of its join:
+    /// the poke is forgotten once the peer has ended, or a graded program
+    /// given the poke's port later would be taken for the grader.
+    #[test]
+    fn a_poke_no_peer_accepted_is_forgotten_once_the_peer_has_ended() {
+        let deadline = Instant::now() + Duration::from_secs(3600);
+        let peer = Peer::serve_one(deadline, |conn| Ok(conn.is_poke())).expect("a peer");
+        let addr = peer.addr;
+        let client = std::net::TcpStream::connect(addr).expect("the client connects");
+        assert!(
+            !peer.join().expect("the peer's result"),
+            "the client was taken for a poke"
+        );
+        drop(client);
+        assert!(
+            pokes().iter().all(|(_, to)| *to != addr),
+            "the poke is still listed"
         );
     }
 }
