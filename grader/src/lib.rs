@@ -69,6 +69,8 @@
 //!     - `harness/observe/sockdiag.rs`: a listening socket's backlog, a connection's received and unread bytes (sock_diag).
 //!     - `harness/observe/stall.rs`: failing fast when a program can no longer pass.
 //!   - `harness/ipv6.rs`: checks that run a program on the IPv6 loopback.
+//!   - `harness/fixtures.rs`: the course's fixture programs as a bin dir to
+//!     grade, a classic bug switched on (the tests and `xtask bench`).
 //!   - `harness/payload.rs`: random payloads drawn from a check's seed, a buffer at a time.
 //!   - `harness/show.rs`: bytes and differences shown as students read them.
 //!   - `harness/snapshot.rs`: expected output recorded from the solutions,

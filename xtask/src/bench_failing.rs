@@ -2,7 +2,6 @@
 //! first grade against a cold build of the lab crate alone, and how long a
 //! grade takes when the program has a classic bug.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -111,7 +110,8 @@ pub fn failing_grades(root: &Path, lab: &Lab) -> Result<()> {
     let mut times = Vec::new();
     let mut slowest = (Duration::ZERO, String::new());
     for (program, bug) in classic_bugs(root, lab)? {
-        let dir = fixture_dir(root, lab, &program, &bug)?;
+        let dir = grader::harness::fixtures::bin_dir(lab, &[(program.as_str(), bug.as_str())])
+            .context("a bin dir of the lab's fixtures")?;
         let started = Instant::now();
         let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
             .current_dir(root)
@@ -174,32 +174,6 @@ fn passed_checks(report: &[u8]) -> usize {
 
 fn mark(ok: bool) -> &'static str {
     if ok { "✓" } else { "✗" }
-}
-
-/// A bin dir of the lab's Python fixtures where `program` runs with
-/// `LAB_BUG=bug`, readable by the uid graded programs run as. A graded
-/// program sees only its own bin dir, so each fixture is copied in
-/// (`fixture/NAME`) beside the wrapper `NAME` that runs it.
-fn fixture_dir(root: &Path, lab: &Lab, program: &str, bug: &str) -> Result<tempfile::TempDir> {
-    let dir = tempfile::Builder::new()
-        .prefix("socket-labs-bench-bug-")
-        .tempdir()?;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
-    let copies = dir.path().join("fixture");
-    std::fs::create_dir(&copies)?;
-    for name in lab.binaries {
-        let fixture = root.join("grader/tests/fixtures").join(lab.slug).join(name);
-        std::fs::copy(&fixture, copies.join(name))
-            .with_context(|| format!("copying {}", fixture.display()))?;
-        let bug = if *name == program { bug } else { "" };
-        let script = format!(
-            "#!/bin/sh\nLAB_BUG='{bug}' exec \"$(dirname \"$0\")/fixture/{name}\" \"$@\"\n"
-        );
-        let path = dir.path().join(name);
-        std::fs::write(&path, script)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
-    }
-    Ok(dir)
 }
 
 #[cfg(test)]

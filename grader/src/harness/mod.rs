@@ -10,6 +10,7 @@ pub mod capture;
 pub mod conversation;
 mod ctx;
 mod finished;
+pub mod fixtures;
 pub mod ipv6;
 pub mod last_words;
 mod launch;

@@ -94,53 +94,16 @@ pub fn grade_dir_check_scaled(slug: &str, dir: &Path, id: &str, time_scale: f64)
 
 /// The fixture programs of a lab: `grader/tests/fixtures/SLUG/`.
 pub fn fixtures(slug: &str) -> PathBuf {
-    grader::builder::workspace_root()
-        .join("grader/tests/fixtures")
-        .join(slug)
+    grader::harness::fixtures::folder(lab(slug))
 }
 
 /// A temporary bin dir with the lab's fixture programs, where the programs
-/// named in `bugs` run with `LAB_BUG` set to switch on one classic mistake.
-///
-/// A graded program sees only its own bin dir, so the fixture is copied in
-/// (`fixture/NAME`) beside a wrapper `NAME` that runs it. Graded programs run
-/// as another uid when the tests run as root: the folder is readable by all,
-/// and its `outbox/` writable by all (and seen writable by the programs,
-/// [`grader::harness::sandbox::enable_test_reports`]), for fixtures that
-/// leave word for the test.
+/// named in `bugs` run with `LAB_BUG` set to switch on one classic mistake
+/// ([`grader::harness::fixtures::bin_dir`]); programs may write to its
+/// `outbox/` ([`outbox`]).
 pub fn fixture_bin_dir(slug: &str, bugs: &[(&str, &str)]) -> TempDir {
-    use std::os::unix::fs::PermissionsExt;
     grader::harness::sandbox::enable_test_reports();
-    let dir = tempfile::Builder::new()
-        .prefix("socket-labs-fixture-")
-        .tempdir()
-        .expect("temp dir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    std::fs::create_dir(outbox(&dir)).expect("outbox");
-    std::fs::set_permissions(outbox(&dir), std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    // Where the course is, for attacks that aim at it.
-    let course = grader::builder::workspace_root();
-    std::fs::write(dir.path().join("course"), course.display().to_string()).expect("course");
-    let copies = dir.path().join("fixture");
-    std::fs::create_dir(&copies).expect("fixture folder");
-    for name in lab(slug).binaries {
-        let bug = bugs
-            .iter()
-            .find(|(bin, _)| bin == name)
-            .map_or("", |(_, bug)| bug);
-        let target = copies.join(name);
-        std::fs::copy(fixtures(slug).join(name), &target).expect("copying a fixture");
-        // The marker lets `assert_nothing_left` find every process started
-        // from this directory, even after exec, fork or setsid.
-        let script = format!(
-            "#!/bin/sh\nLAB_BUG='{bug}' SOCKET_LABS_FIXTURE='{}' exec \"$(dirname \"$0\")/fixture/{name}\" \"$@\"\n",
-            dir.path().display(),
-        );
-        let path = dir.path().join(name);
-        std::fs::write(&path, script).expect("writing a wrapper");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
-    dir
+    grader::harness::fixtures::bin_dir(lab(slug), bugs).expect("a bin dir of fixtures")
 }
 
 /// A readable summary of a report for assertion messages.
